@@ -1,0 +1,23 @@
+"""Organisation records: schema, importers, taxonomy and the shipped corpus."""
+
+from pathlib import Path
+
+from ._lang import SUPPORTED as SUPPORTED_LANGS, detect_lang, has_han
+from ._lexicon import Lexicon, Place, default_lexicon
+from ._loaders import CorpusError, LoadResult, RecordError, load_records
+from ._matcher import fold
+from ._schema import KINDS, Organisation, Translation
+from ._taxonomy import Sector, Taxonomy, default_taxonomy
+
+DATA_DIR = Path(__file__).parent / "data"
+DEFAULT_CORPUS = DATA_DIR / "organisations.jsonl"
+
+__all__ = [
+    "DATA_DIR", "DEFAULT_CORPUS", "KINDS", "SUPPORTED_LANGS", "CorpusError", "Lexicon",
+    "LoadResult", "Organisation", "Place", "RecordError", "Sector", "Taxonomy", "Translation",
+    "default_lexicon", "default_taxonomy", "detect_lang", "fold", "has_han", "load_records",
+]
+
+from ._store import RecordStore, corpus_hash, record_json  # noqa: E402
+
+__all__ += ["RecordStore", "corpus_hash", "record_json"]

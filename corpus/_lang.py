@@ -1,0 +1,99 @@
+"""Language detection tuned for short pt/zh/en queries.
+
+langdetect alone misreads short text ("moldes China" -> "it"), so the script decides
+first (Han characters mean Chinese), then cheap marker words separate Portuguese from
+English, and only ambiguous text goes to a seeded langdetect.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+SUPPORTED = ("pt", "zh", "en")
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
+
+_PT_MARKERS = set(
+    """de da do das dos para com em na no nas nos os as um uma uns umas que não nao e ou
+    por pelo pela sobre entre empresa empresas procuro procuramos queremos quero precisamos
+    fornecedores fornecedor parceiro parceiros parceria chinesa chinesas chineses chinês
+    portuguesa portuguesas portugueses português moldes calçado cortiça têxtil têxteis
+    fabricantes fabricante olá ola obrigado obrigada mais detalhes sim também tambem onde
+    qual quais como quem há ha são sao está esta estão estao isso isto aqui só so sem
+    indústria industria setor sector região regiao apenas somente mostre mostra""".split()
+)
+_EN_MARKERS = set(
+    """the of for and with in on to we are is looking want need find search show me our
+    a an any some companies company partners partner suppliers supplier manufacturers
+    chinese portuguese china portugal moulds molds footwear cork industry which who what
+    where how hello hi thanks thank you more details please only not without cluster
+    clusters from about research technology""".split()
+)
+_PT_CHARS = set("ãõçâêôáéíóúàÃÕÇÂÊÔÁÉÍÓÚÀ")
+
+_langdetect_ready = False
+
+
+def has_han(text: str) -> bool:
+    return bool(_HAN.search(text))
+
+
+def han_ratio(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for c in letters if _HAN.match(c)) / len(letters)
+
+
+def _langdetect(text: str) -> str | None:
+    global _langdetect_ready
+    try:
+        from langdetect import DetectorFactory, detect_langs
+        from langdetect.lang_detect_exception import LangDetectException
+    except ImportError:  # pragma: no cover - langdetect is a hard dependency
+        return None
+    if not _langdetect_ready:
+        DetectorFactory.seed = 0
+        _langdetect_ready = True
+    try:
+        langs = detect_langs(text)
+    except LangDetectException:
+        return None
+    if not langs:
+        return None
+    code = langs[0].lang
+    return "zh" if code.startswith("zh") else code
+
+
+def detect_lang(text: str, default: str | None = None) -> str | None:
+    """Best guess of the ISO 639-1 language of ``text``; ``default`` when unsure.
+
+    Returns codes outside pt/zh/en too (e.g. "es"), so callers can say they don't speak it.
+    """
+    text = unicodedata.normalize("NFC", text or "").strip()
+    if not text:
+        return default
+    if han_ratio(text) >= 0.15 or (has_han(text) and not _LATIN_WORD.search(_HAN.sub("", text))):
+        return "zh"
+    if _KANA_HANGUL.search(text):
+        return _langdetect(text) or default
+    words = [w.lower() for w in _LATIN_WORD.findall(text)]
+    if not words:
+        return default
+    pt = sum(1 for w in words if w in _PT_MARKERS) + 2 * sum(1 for c in text if c in _PT_CHARS)
+    en = sum(1 for w in words if w in _EN_MARKERS)
+    if len(words) <= 2 and pt == en:
+        return default
+    if pt >= en + 1 and pt >= 1:
+        return "pt"
+    if en >= pt + 1 and en >= 1:
+        return "en"
+    guess = _langdetect(text)
+    if guess is None:
+        return default
+    if len(words) <= 3 and guess not in SUPPORTED:
+        return default  # langdetect is unreliable on a few words
+    return guess

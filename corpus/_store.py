@@ -1,0 +1,92 @@
+"""The records of the data folder, in SQLite (WAL), so ingests are atomic and durable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable
+
+from ._schema import Organisation
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS organisations (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+"""
+
+
+def record_json(rec: Organisation) -> str:
+    return json.dumps(rec.model_dump(mode="json", exclude_none=True), ensure_ascii=False, sort_keys=True)
+
+
+def corpus_hash(records: Iterable[Organisation]) -> str:
+    """Order-independent digest of the records' content; tells whether an index is stale."""
+    h = hashlib.sha256()
+    for body in sorted(record_json(r) for r in records):
+        h.update(body.encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+class RecordStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM organisations").fetchone()[0]
+
+    def all(self) -> list[Organisation]:
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM organisations ORDER BY id").fetchall()
+        return [Organisation.model_validate_json(body) for (body,) in rows]
+
+    def get(self, org_id: str) -> Organisation | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM organisations WHERE id = ?", (org_id,)).fetchone()
+        return Organisation.model_validate_json(row[0]) if row else None
+
+    def _write(self, sql_rows: list[tuple], sql: str, *, replace_all: bool = False) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if replace_all:
+                    self._db.execute("DELETE FROM organisations")
+                self._db.executemany(sql, sql_rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def upsert(self, records: Iterable[Organisation]) -> None:
+        rows = [(r.id, record_json(r)) for r in records]
+        self._write(
+            rows,
+            "INSERT INTO organisations(id, body) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body,"
+            " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        )
+
+    def replace_all(self, records: Iterable[Organisation]) -> None:
+        rows = [(r.id, record_json(r)) for r in records]
+        self._write(rows, "INSERT INTO organisations(id, body) VALUES (?, ?)", replace_all=True)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        with self._lock:
+            cur = self._db.executemany("DELETE FROM organisations WHERE id = ?", [(i,) for i in ids])
+            return cur.rowcount

@@ -1,0 +1,470 @@
+"""The search core: dense (FAISS) + keyword (BM25) ranking with filters and soft boosts.
+
+Pure Python objects, no HTTP: the API, the assistant and the evaluation all call
+``SearchEngine.search``. Every language version of a record is a vector; a record scores
+by its best version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Literal, Sequence
+
+import numpy as np
+
+from corpus import Organisation, corpus_hash, default_lexicon, default_taxonomy, record_json
+from corpus import fold
+
+from ._calibration import Calibration
+from ._encoders import Encoder
+from ._keywords import BM25Index, tokenize
+from ._query import QueryAnalysis, analyse
+from ._storage import commit_generation, current_generation, new_generation_dir
+from ._vectors import VectorIndex
+
+FORMAT_VERSION = 1
+SLOTS = 16  # vector id = record sequence * SLOTS + language slot
+BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+
+
+class SearchIndexError(RuntimeError):
+    """Base for index problems the caller should show as they are."""
+
+
+class IndexMismatchError(SearchIndexError):
+    """The index on disk was built with another model or format."""
+
+
+class IndexMissingError(SearchIndexError):
+    """No index has been built in the data folder yet."""
+
+
+@dataclass
+class SearchConfig:
+    """Ranking knobs; defaults were tuned on the dev set's tuning half (see eval/)."""
+
+    calibrate: bool = True
+    w_dense: float = 1.0
+    w_bm25: float = 0.2
+    bm25_floor: float = 6.0  # BM25 scores are divided by max(best score, floor)
+    boost_sector: float = 0.08
+    boost_country: float = 0.06
+    boost_kind: float = 0.03
+    boost_place: float = 0.05
+    exact_max: int = 50_000
+    min_candidates: int = 100
+
+
+@dataclass
+class Filters:
+    """Hard filters; a record must match every non-empty field (any value within a field)."""
+
+    countries: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    cities: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+    exclude_countries: tuple[str, ...] = ()
+    exclude_regions: tuple[str, ...] = ()
+    exclude_cities: tuple[str, ...] = ()
+    exclude_ids: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not any(asdict(self).values())
+
+
+@dataclass
+class Hit:
+    record: Organisation
+    score: float
+    dense: float
+    keyword: float
+    sectors: list[str] = field(default_factory=list)  # query sectors the record has
+    terms: list[str] = field(default_factory=list)  # query keywords found in the record
+    signals: list[str] = field(default_factory=list)  # "country", "kind", "place" boosts that applied
+
+
+@dataclass
+class SearchResult:
+    analysis: QueryAnalysis
+    total: int
+    hits: list[Hit]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def passage_text(rec: Organisation, lang: str, name: str, description: str) -> str:
+    """The text embedded for one language version: name, what and where, sectors, description."""
+    lex, tax = default_lexicon(), default_taxonomy()
+    place = ", ".join(p for p in (rec.city, rec.region) if p)
+    where = f"{place}, {lex.country_label(rec.country, lang)}" if place else lex.country_label(rec.country, lang)
+    sectors = ", ".join(tax.label(s, lang) for s in rec.sectors)
+    parts = [f"{name}. {lex.kind_label(rec.kind, lang).capitalize()} ({where}).", sectors + "." if sectors else "", description]
+    if lang == rec.lang:
+        parts += [rec.offers or "", rec.seeks or ""]
+    return " ".join(p for p in parts if p).strip()
+
+
+def _key(value: str) -> str:
+    return fold(value).strip()
+
+
+class SearchEngine:
+    def __init__(self, encoder: Encoder, config: SearchConfig | None = None):
+        self.encoder = encoder
+        self.config = config or SearchConfig()
+        self.records: dict[str, Organisation] = {}
+        self.calibration = Calibration()
+        self.raw: VectorIndex | None = None
+        self.cal: VectorIndex | None = None
+        self.seq: dict[str, int] = {}
+        self.next_seq = 0
+        self.lang_slots: dict[str, int] = dict(BASE_SLOTS)
+        self.vids: dict[str, list[int]] = {}  # record id -> its vector ids
+        self.manifest: dict = {}
+        self._rows: list[str] = []
+        self._bm25: BM25Index | None = None
+        self._by: dict[str, dict[str, set[int]]] = {}
+        self._row_of_seq: dict[int, int] = {}
+
+    # -- building -----------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        records: Sequence[Organisation],
+        encoder: Encoder,
+        config: SearchConfig | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        query_samples: Iterable[tuple[str, str]] | None = None,
+    ) -> "SearchEngine":
+        engine = cls(encoder, config)
+        texts, vids, langs = engine._versions(records)
+        raw = engine._encode_passages(texts, progress)
+        engine.calibration = Calibration.fit(raw, langs, lambda q: encoder.encode(q, "query"), query_samples)
+        ids = np.array(vids, np.int64)
+        engine.raw = VectorIndex.build(raw, ids, engine.config.exact_max)
+        engine.cal = VectorIndex.build(engine.calibration.apply_docs(raw, langs), ids, engine.config.exact_max)
+        engine._set_records(records)
+        engine._stamp()
+        return engine
+
+    def _slot(self, lang: str) -> int:
+        if lang not in self.lang_slots:
+            free = sorted(set(range(SLOTS)) - set(self.lang_slots.values()))
+            if not free:
+                raise SearchIndexError(f"too many description languages (at most {SLOTS})")
+            self.lang_slots[lang] = free[0]
+        return self.lang_slots[lang]
+
+    def _versions(self, records: Sequence[Organisation]) -> tuple[list[str], list[int], list[str]]:
+        texts, vids, langs = [], [], []
+        for rec in records:
+            if rec.id not in self.seq:
+                self.seq[rec.id] = self.next_seq
+                self.next_seq += 1
+            rec_vids = []
+            for lang, (name, desc) in rec.versions().items():
+                vid = self.seq[rec.id] * SLOTS + self._slot(lang)
+                texts.append(passage_text(rec, lang, name, desc))
+                vids.append(vid)
+                langs.append(lang)
+                rec_vids.append(vid)
+            self.vids[rec.id] = rec_vids
+        return texts, vids, langs
+
+    def _encode_passages(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
+        out = []
+        batch = 16
+        for start in range(0, len(texts), batch):
+            out.append(self.encoder.encode(texts[start : start + batch], "passage"))
+            if progress:
+                progress(min(start + batch, len(texts)), len(texts))
+        return np.vstack(out) if out else np.zeros((0, self.encoder.dim), np.float32)
+
+    def _set_records(self, records: Iterable[Organisation]) -> None:
+        for rec in records:
+            self.records[rec.id] = rec
+        self._reindex_metadata()
+
+    def _reindex_metadata(self) -> None:
+        self._rows = sorted(self.records)
+        docs = []
+        by: dict[str, dict[str, set[int]]] = {k: {} for k in ("country", "region", "city", "kind", "sector")}
+        for row, rid in enumerate(self._rows):
+            rec = self.records[rid]
+            text = " ".join(f"{n} {d}" for n, d in rec.versions().values())
+            docs.append(tokenize(" ".join([text, rec.offers or "", rec.seeks or "", " ".join(rec.sectors)])))
+            for key, value in (("country", rec.country), ("region", rec.region), ("city", rec.city), ("kind", rec.kind)):
+                if value:
+                    by[key].setdefault(_key(value), set()).add(row)
+            for s in rec.sectors:
+                by["sector"].setdefault(_key(s), set()).add(row)
+        self._by = by
+        self._bm25 = BM25Index(docs)
+        self._row_of_seq = {self.seq[rid]: row for row, rid in enumerate(self._rows)}
+
+    def _stamp(self) -> None:
+        self.manifest = {
+            "format_version": FORMAT_VERSION,
+            "model_id": self.encoder.model_id,
+            "dim": self.encoder.dim,
+            "calibration": {
+                "doc_languages": sorted(k for k in self.calibration.doc_means if k != "*"),
+                "query_languages": sorted(k for k in self.calibration.query_means if k != "*"),
+                "enabled_by_default": self.config.calibrate,
+            },
+            "corpus_hash": corpus_hash(self.records.values()),
+            "built_at": self.manifest.get("built_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "records": len(self.records),
+            "vectors": len(self.raw) if self.raw else 0,
+            "index_type": self.raw.kind if self.raw else None,
+        }
+
+    # -- updates without a rebuild ------------------------------------------------------
+    def upsert(self, records: Sequence[Organisation]) -> None:
+        """Add or replace records: their vectors are re-encoded, the rest stay as they are."""
+        if not records:
+            return
+        old = [v for r in records for v in self.vids.get(r.id, [])]
+        texts, vids, langs = self._versions(records)
+        raw = self._encode_passages(texts, None)
+        assert self.raw is not None and self.cal is not None
+        self.raw.remove(np.array(old, np.int64))
+        self.cal.remove(np.array(old, np.int64))
+        ids = np.array(vids, np.int64)
+        self.raw.add(raw, ids)
+        self.cal.add(self.calibration.apply_docs(raw, langs), ids)
+        self._set_records(records)
+        self._stamp()
+
+    def delete(self, ids: Iterable[str]) -> list[str]:
+        gone = [i for i in ids if i in self.records]
+        vids = np.array([v for i in gone for v in self.vids.get(i, [])], np.int64)
+        if self.raw is not None and self.cal is not None:
+            self.raw.remove(vids)
+            self.cal.remove(vids)
+        for i in gone:
+            del self.records[i]
+            self.vids.pop(i, None)
+            self.seq.pop(i, None)
+        self._reindex_metadata()
+        self._stamp()
+        return gone
+
+    def sync(self, records: Sequence[Organisation]) -> tuple[int, int]:
+        """Bring the index in line with the record store: (upserted, deleted)."""
+        want = {r.id: r for r in records}
+        changed = [r for r in records if r.id not in self.records or record_json(self.records[r.id]) != record_json(r)]
+        removed = [i for i in self.records if i not in want]
+        if removed:
+            self.delete(removed)
+        if changed:
+            self.upsert(changed)
+        return len(changed), len(removed)
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, root: str | Path) -> Path:
+        assert self.raw is not None and self.cal is not None
+        tmp = new_generation_dir(Path(root))
+        self.raw.save(tmp / "dense-raw.faiss")
+        self.cal.save(tmp / "dense-calibrated.faiss")
+        self.calibration.save(tmp / "calibration.npz")
+        with open(tmp / "records.jsonl", "w", encoding="utf-8") as fh:
+            for rid in sorted(self.records):
+                fh.write(record_json(self.records[rid]) + "\n")
+        state = {"seq": self.seq, "next_seq": self.next_seq, "lang_slots": self.lang_slots, "vids": self.vids}
+        (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
+        (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
+        return commit_generation(tmp)
+
+    @staticmethod
+    def read_manifest(root: str | Path) -> dict | None:
+        gen = current_generation(Path(root))
+        if gen is None:
+            return None
+        return json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+
+    @classmethod
+    def load(cls, root: str | Path, encoder: Encoder, config: SearchConfig | None = None) -> "SearchEngine":
+        gen = current_generation(Path(root))
+        if gen is None:
+            raise IndexMissingError(f"no index in {root}: run `cpc index build` first")
+        manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"the index in {gen} has format {manifest.get('format_version')}, this version reads {FORMAT_VERSION}:"
+                " rebuild it with `cpc index build`"
+            )
+        if manifest.get("model_id") != encoder.model_id or manifest.get("dim") != encoder.dim:
+            raise IndexMismatchError(
+                f"the index in {gen} was built with model '{manifest.get('model_id')}' ({manifest.get('dim')}-d),"
+                f" but the configured model is '{encoder.model_id}' ({encoder.dim}-d): rebuild it with"
+                " `cpc index build` or set CPC_MODEL to the index's model"
+            )
+        engine = cls(encoder, config)
+        engine.raw = VectorIndex.load(gen / "dense-raw.faiss")
+        engine.cal = VectorIndex.load(gen / "dense-calibrated.faiss")
+        engine.calibration = Calibration.load(gen / "calibration.npz")
+        state = json.loads((gen / "state.json").read_text(encoding="utf-8"))
+        engine.seq, engine.next_seq = state["seq"], state["next_seq"]
+        engine.lang_slots, engine.vids = state["lang_slots"], state["vids"]
+        records = [
+            Organisation.model_validate_json(line)
+            for line in (gen / "records.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        engine.manifest = manifest
+        engine._set_records(records)
+        return engine
+
+    # -- search -------------------------------------------------------------------------
+    def allowed_rows(self, filters: Filters | None) -> np.ndarray | None:
+        if filters is None or filters.is_empty():
+            return None
+        allowed = set(range(len(self._rows)))
+
+        def union(key: str, values: Sequence[str]) -> set[int]:
+            out: set[int] = set()
+            for v in values:
+                out |= self._by[key].get(_key(v), set())
+            return out
+
+        for key, values in (("country", filters.countries), ("region", filters.regions), ("city", filters.cities),
+                            ("kind", filters.kinds), ("sector", filters.sectors)):
+            if values:
+                allowed &= union(key, values)
+        for key, values in (("country", filters.exclude_countries), ("region", filters.exclude_regions),
+                            ("city", filters.exclude_cities)):
+            if values:
+                allowed -= union(key, values)
+        if filters.exclude_ids:
+            drop = set(filters.exclude_ids)
+            allowed = {r for r in allowed if self._rows[r] not in drop}
+        return np.array(sorted(allowed), np.int64)
+
+    def values(self, key: str) -> list[str]:
+        """Distinct values present for a filterable field (country, region, city, kind, sector)."""
+        seen: dict[str, str] = {}
+        for rec in self.records.values():
+            vals = rec.sectors if key == "sector" else [getattr(rec, key)]
+            for v in vals:
+                if v:
+                    seen.setdefault(_key(v), v)
+        return sorted(seen.values())
+
+    def encode_query(self, text: str, lang: str, calibrate: bool) -> np.ndarray:
+        q = self.encoder.encode([text], "query")[0]
+        return self.calibration.apply_query(q, lang) if calibrate else q
+
+    def search(
+        self,
+        query: str,
+        filters: Filters | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        mode: Mode = "hybrid",
+        calibrate: bool | None = None,
+        analysis: QueryAnalysis | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> SearchResult:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        t0 = time.perf_counter()
+        cfg = self.config
+        calibrate = cfg.calibrate if calibrate is None else calibrate
+        a = analysis or analyse(query)
+        rows = self.allowed_rows(filters)
+        n_allowed = len(self._rows) if rows is None else len(rows)
+        timings: dict[str, float] = {"analyse": time.perf_counter() - t0}
+        need = offset + limit
+        if n_allowed == 0 or need <= 0:
+            return SearchResult(a, 0, [], timings)
+
+        dense: dict[int, float] = {}
+        qv = None
+        if mode in ("hybrid", "dense"):
+            t = time.perf_counter()
+            qv = query_vector if query_vector is not None else self.encode_query(query, a.lang, calibrate)
+            timings["encode"] = time.perf_counter() - t
+            index = self.cal if calibrate else self.raw
+            assert index is not None
+            allowed_vids = None
+            if rows is not None:
+                allowed_vids = np.array([v for r in rows for v in self.vids[self._rows[r]]], np.int64)
+            k = max(cfg.min_candidates, need * 2 * max(1, len(self.lang_slots)))
+            scores, vids = index.search(qv, k, allowed_vids)
+            for s, v in zip(scores.tolist(), vids.tolist()):
+                row = self._row_of_seq.get(v // SLOTS)
+                if row is not None and s > dense.get(row, -9.0):
+                    dense[row] = s
+
+        keyword: dict[int, float] = {}
+        q_tokens = a.tokens + a.expansion
+        if mode in ("hybrid", "bm25") and q_tokens and self._bm25 is not None:
+            t = time.perf_counter()
+            doc_rows = rows if rows is not None else np.arange(len(self._rows))
+            bm = self._bm25.scores(q_tokens, doc_rows)
+            top = max(float(bm.max()) if len(bm) else 0.0, cfg.bm25_floor if mode == "hybrid" else 1e-9)
+            for r, s in zip(doc_rows.tolist(), bm.tolist()):
+                if s > 0:
+                    keyword[r] = s / top
+            timings["keyword"] = time.perf_counter() - t
+
+        if mode == "bm25":
+            candidates = list(keyword)
+            total = len(keyword)
+        else:
+            candidates = list(dense)
+            if mode == "hybrid":
+                best_kw = sorted(keyword, key=keyword.get, reverse=True)[: max(cfg.min_candidates, need)]
+                missing = [r for r in best_kw if r not in dense]
+                if missing and qv is not None:
+                    dense.update(self._exact_dense(qv, missing, calibrate))
+                candidates += missing
+            total = n_allowed
+
+        wanted_country = a.countries[0] if len(a.countries) == 1 else None
+        place_names = {_key(p.name) for p in a.places}
+        q_sectors = set(a.sector_slugs)
+        hits: list[Hit] = []
+        for row in candidates:
+            rec = self.records[self._rows[row]]
+            d, kw = dense.get(row, 0.0), keyword.get(row, 0.0)
+            sectors = [s for s in a.sector_slugs if s in rec.sectors]
+            signals = []
+            if mode == "bm25":
+                score = kw
+            elif mode == "dense":
+                score = d
+            else:
+                score = cfg.w_dense * d + cfg.w_bm25 * kw
+                if sectors:
+                    score += cfg.boost_sector * len(sectors) / len(q_sectors)
+                if wanted_country and rec.country == wanted_country:
+                    score += cfg.boost_country
+                    signals.append("country")
+                if rec.kind in a.kinds:
+                    score += cfg.boost_kind
+                    signals.append("kind")
+                if place_names and ({_key(rec.region or ""), _key(rec.city or "")} & place_names):
+                    score += cfg.boost_place
+                    signals.append("place")
+            terms = self._bm25.matched(a.tokens, row) if self._bm25 is not None else []
+            hits.append(Hit(rec, float(score), float(d), float(kw), sectors, terms, signals))
+        hits.sort(key=lambda h: (-h.score, h.record.id))
+        timings["total"] = time.perf_counter() - t0
+        return SearchResult(a, total, hits[offset:need], timings)
+
+    def _exact_dense(self, qv: np.ndarray, rows: list[int], calibrate: bool) -> dict[int, float]:
+        index = self.cal if calibrate else self.raw
+        assert index is not None
+        out: dict[int, float] = {}
+        for row in rows:
+            vecs = index.vectors(self.vids[self._rows[row]])
+            out[row] = float((vecs @ qv).max())
+        return out
