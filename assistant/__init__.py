@@ -1,0 +1,1 @@
+"""The service: HTTP API, dialogue logic and the ``cpc`` command line."""

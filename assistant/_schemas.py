@@ -1,0 +1,88 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+QUERY_MAX = 1000
+
+
+def _as_list(v: Any) -> Any:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    return v
+
+
+class SearchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    country: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes, e.g. PT or CN")
+    region: list[str] = Field(default_factory=list, description="Region as in the records (any language)")
+    kind: list[str] = Field(default_factory=list, description="cluster, company or institution")
+    sectors: list[str] = Field(default_factory=list, description="Sector slugs or synonyms in pt, zh or en")
+
+    _lists = field_validator("country", "region", "kind", "sectors", mode="before")(_as_list)
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"query": "我们想找葡萄牙的软木合作伙伴"},
+                {"query": "fabricantes de moldes na China", "filters": {"country": "CN"}, "limit": 5},
+            ]
+        },
+    )
+
+    query: str = Field(min_length=1, max_length=QUERY_MAX)
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    limit: int = Field(10, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=10_000)
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("query must not be empty")
+        return v
+
+
+class Why(BaseModel):
+    sectors: list[str] = Field(description="Sectors of the query the organisation works in (labels)")
+    terms: list[str] = Field(description="Query keywords found in the organisation's texts")
+    boosts: list[str] = Field(description="Soft preferences that applied: country, kind, place")
+
+
+class SearchHit(BaseModel):
+    id: str
+    name: str
+    kind: str
+    country: str
+    region: str | None = None
+    city: str | None = None
+    sectors: list[str]
+    score: float
+    snippet: str
+    snippet_lang: str
+    website: str | None = None
+    why: Why
+
+
+class SearchResponse(BaseModel):
+    query: str
+    lang: str
+    total: int
+    limit: int
+    offset: int
+    results: list[SearchHit]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any = None

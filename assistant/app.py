@@ -1,0 +1,149 @@
+"""The FastAPI application: thin routers over the search core (and, later, the assistant)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index import Catalog, FilterValueError, SearchConfig, load_encoder
+
+from ._present import hit_view
+from ._schemas import ErrorBody, SearchRequest, SearchResponse
+from .settings import Settings, get_settings
+
+log = logging.getLogger("cpc.api")
+
+TAGS = [
+    {"name": "search", "description": "Multilingual partner search over clusters, firms and institutions"},
+    {"name": "organisations", "description": "Organisation records"},
+    {"name": "health", "description": "Liveness and readiness probes"},
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Not found"},
+    422: {"model": ErrorBody, "description": "Invalid input"},
+    503: {"model": ErrorBody, "description": "Index not loaded yet"},
+}
+
+
+def open_catalog(settings: Settings, progress=None) -> Catalog:
+    encoder = load_encoder(settings.model, settings.threads)
+    config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max)
+    catalog = Catalog(settings.data_dir, encoder, config)
+    catalog.open(settings.corpus, progress)
+    return catalog
+
+
+def get_catalog(request: Request) -> Catalog:
+    catalog: Catalog | None = getattr(request.app.state, "catalog", None)
+    if catalog is None or not catalog.ready:
+        raise HTTPException(503, "the index is not loaded yet")
+    return catalog
+
+
+def _error(status: int, message: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content=jsonable_encoder({"error": message, "detail": detail}))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        return _error(422, f"{first['field'] or 'body'}: {first['message']}", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(FilterValueError)
+    async def _filter(_: Request, exc: FilterValueError) -> JSONResponse:
+        return _error(422, str(exc), {"field": f"filters.{exc.field}", "value": exc.value, "allowed": exc.allowed})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        log.exception("unhandled error")
+        return _error(500, "internal error")
+
+
+search_router = APIRouter(prefix="/api/v1", tags=["search"])
+org_router = APIRouter(prefix="/api/v1", tags=["organisations"])
+health_router = APIRouter(tags=["health"])
+
+
+@search_router.post("/search", response_model=SearchResponse, responses=ERRORS)
+def search(body: SearchRequest, request: Request) -> dict:
+    """Rank organisations for a query in pt, zh or en; filters are hard, query words are soft boosts."""
+    catalog = get_catalog(request)
+    f = body.filters
+    filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
+    result = catalog.engine.search(body.query, filters, limit=body.limit, offset=body.offset)
+    lang = result.analysis.lang
+    return {
+        "query": body.query,
+        "lang": lang,
+        "total": result.total,
+        "limit": body.limit,
+        "offset": body.offset,
+        "results": [hit_view(h, lang) for h in result.hits],
+    }
+
+
+@org_router.get("/organisations/{org_id}", responses=ERRORS)
+def organisation(org_id: str, request: Request) -> dict:
+    """The full record, with its translations and sources."""
+    catalog = get_catalog(request)
+    rec = catalog.engine.records.get(org_id)
+    if rec is None:
+        raise HTTPException(404, f"no organisation with id '{org_id}'")
+    return rec.model_dump(mode="json", exclude_none=True)
+
+
+@health_router.get("/healthz")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@health_router.get("/readyz", responses=ERRORS)
+def readyz(request: Request) -> dict:
+    catalog = get_catalog(request)
+    m = catalog.engine.manifest
+    return {"status": "ready", "records": m.get("records"), "model": m.get("model_id"), "built_at": m.get("built_at")}
+
+
+def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
+    """Build the app; the catalog (index) is opened once in the lifespan unless one is given."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        own = catalog is None
+        app.state.catalog = catalog or open_catalog(settings)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.catalog.close()
+
+    app = FastAPI(
+        title="CPC Alliance partner finder",
+        version="0.1.0",
+        description="Find partners across Portugal and China in Portuguese, Chinese or English.",
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(search_router)
+    app.include_router(org_router)
+    app.include_router(health_router)
+    return app

