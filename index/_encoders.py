@@ -114,12 +114,15 @@ class SentenceTransformerEncoder:
             self._model = SentenceTransformer(name_or_path, device=device)
         except Exception as exc:  # hub errors, missing folders, bad configs
             raise EncoderError(f"cannot load sentence-transformers model '{name_or_path}': {exc}") from exc
-        lower = Path(name_or_path).name.lower() if Path(name_or_path).exists() else name_or_path.lower()
-        guess = next((p for key, p in _KNOWN_PREFIXES.items() if key in lower), ("", ""))
+        folder = Path(name_or_path)
+        # a folder is named by its last two parts ("pkg/model"), a hub model by its name
+        name = "/".join(folder.resolve().parts[-2:]) if folder.is_dir() else name_or_path
+        guess = next((p for key, p in _KNOWN_PREFIXES.items() if key in name.lower()), ("", ""))
         self.query_prefix = guess[0] if query_prefix is None else query_prefix
         self.passage_prefix = guess[1] if passage_prefix is None else passage_prefix
-        self.dim = int(self._model.get_sentence_embedding_dimension())
-        self.model_id = f"st/{Path(name_or_path).name if Path(name_or_path).exists() else name_or_path}"
+        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
+        self.model_id = f"st/{name}"
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:

