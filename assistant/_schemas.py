@@ -86,3 +86,56 @@ class SearchResponse(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     detail: Any = None
+
+
+CHAT_MAX = 2000
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"session_id": "web-3f2a9c", "text": "我们想找葡萄牙的软木合作伙伴", "channel": "web"}]},
+    )
+
+    session_id: str | None = Field(
+        None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$",
+        description="Conversation id chosen by the client; a new one is made when absent",
+    )
+    text: str = Field("", max_length=CHAT_MAX, description="The user's message; empty gives the help reply")
+    channel: str = Field("web", min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
+
+
+class ChatResult(BaseModel):
+    number: int
+    id: str
+    name: str
+    kind: str
+    country: str
+    region: str | None = None
+    city: str | None = None
+    sectors: list[str] = Field(default_factory=list)
+    website: str | None = None
+    reason: str = ""
+
+
+class ChatResponse(BaseModel):
+    session_id: str
+    reply: str
+    lang: str
+    intent: str
+    results: list[ChatResult]
+    suggestions: list[str]
+    handoff: bool = False
+    lead_id: int | None = None
+
+
+class Lead(BaseModel):
+    id: int
+    created: float
+    session_id: str
+    channel: str
+    org_id: str
+    org_name: str
+    lang: str
+    message: str
+    status: str

@@ -14,14 +14,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index import Catalog, FilterValueError, SearchConfig, load_encoder
 
+import secrets
+from dataclasses import asdict
+
 from ._present import hit_view
-from ._schemas import ErrorBody, SearchRequest, SearchResponse
+from ._schemas import ChatRequest, ChatResponse, ErrorBody, Lead, SearchRequest, SearchResponse
+from ._state import StateStore
+from .dialogue import Assistant
 from .settings import Settings, get_settings
 
 log = logging.getLogger("cpc.api")
 
 TAGS = [
     {"name": "search", "description": "Multilingual partner search over clusters, firms and institutions"},
+    {"name": "chat", "description": "The conversational assistant and the leads it records"},
     {"name": "organisations", "description": "Organisation records"},
     {"name": "health", "description": "Liveness and readiness probes"},
 ]
@@ -75,7 +81,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error")
 
 
+def get_assistant(request: Request) -> Assistant:
+    get_catalog(request)
+    return request.app.state.assistant
+
+
 search_router = APIRouter(prefix="/api/v1", tags=["search"])
+chat_router = APIRouter(prefix="/api/v1", tags=["chat"])
 org_router = APIRouter(prefix="/api/v1", tags=["organisations"])
 health_router = APIRouter(tags=["health"])
 
@@ -96,6 +108,30 @@ def search(body: SearchRequest, request: Request) -> dict:
         "offset": body.offset,
         "results": [hit_view(h, lang) for h in result.hits],
     }
+
+
+@chat_router.post("/chat", response_model=ChatResponse, responses=ERRORS)
+def chat(body: ChatRequest, request: Request) -> dict:
+    """One turn of a conversation; the reply is in the language of the message."""
+    assistant = get_assistant(request)
+    session_id = body.session_id or f"{body.channel}-{secrets.token_hex(8)}"
+    reply = assistant.respond(session_id, body.text, body.channel)
+    return {
+        "session_id": session_id,
+        "reply": reply.text,
+        "lang": reply.lang,
+        "intent": reply.intent,
+        "results": [asdict(c) for c in reply.results],
+        "suggestions": reply.suggestions,
+        "handoff": reply.handoff,
+        "lead_id": reply.lead_id,
+    }
+
+
+@chat_router.get("/leads", response_model=list[Lead], responses=ERRORS)
+def leads(request: Request, status: str | None = None, limit: int = 200) -> list[dict]:
+    """Leads recorded by the assistant's hand-off, newest first (staff only once keys land)."""
+    return get_assistant(request).store.leads(status=status, limit=max(1, min(limit, 1000)))
 
 
 @org_router.get("/organisations/{org_id}", responses=ERRORS)
@@ -128,9 +164,13 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     async def lifespan(app: FastAPI):
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
+        store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
+        app.state.assistant = Assistant(lambda: app.state.catalog.engine, store)
+        app.state.assistant.scope  # warm the intent examples before the first message
         try:
             yield
         finally:
+            store.close()
             if own:
                 app.state.catalog.close()
 
@@ -144,6 +184,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(search_router)
+    app.include_router(chat_router)
     app.include_router(org_router)
     app.include_router(health_router)
     return app

@@ -62,6 +62,13 @@ class Lexicon:
             seen.setdefault(place.name, (place, term))
         return list(seen.values())
 
+    def place_mentions(self, text: str) -> list[tuple[Place, str, int]]:
+        """Every place named, with the matched term and its offset in the accent-folded text."""
+        return self._places.find(text)
+
+    def country_mentions(self, text: str) -> list[tuple[str, str, int]]:
+        return self._countries.find(text)
+
     def place(self, name: str) -> Place | None:
         return self.places.get(name.casefold())
 

@@ -1,0 +1,141 @@
+"""Everything the assistant says, in Portuguese, Chinese and English."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "greeting": {
+        "pt": "Olá! Sou o assistente da CPC Alliance: ajudo a encontrar parceiros em Portugal e na China (clusters, empresas e institutos). Diga-me o que procura, por exemplo «fabricantes de moldes na China».",
+        "zh": "您好！我是CPC联盟（葡中产业集群联盟）助手，帮您在葡萄牙和中国寻找合作伙伴（产业集群、企业和研究机构）。请告诉我您在找什么，例如“葡萄牙的软木企业”。",
+        "en": "Hello! I'm the CPC Alliance assistant: I help you find partners in Portugal and China (clusters, companies and institutes). Tell me what you are looking for, e.g. “Portuguese cork companies”.",
+    },
+    "help": {
+        "pt": "Encontro clusters, empresas e institutos em Portugal e na China para I&D conjunta, fornecimento, transferência de tecnologia, joint ventures ou distribuição. Escreva o que procura em português, chinês ou inglês. Exemplos:\n- fabricantes de moldes na China\n- clusters de calçado em Fujian\n- parceiros chineses para baterias\nDepois pode pedir «mais», «detalhes do 2», «só em Zhejiang», «sem ser Ningbo» ou «tenho interesse no 1».",
+        "zh": "我可以为联合研发、供应、技术转让、合资或分销，在葡萄牙和中国寻找产业集群、企业和研究机构。请用中文、葡萄牙语或英语描述您的需求。例如：\n- 葡萄牙的软木合作伙伴\n- 葡萄牙的模具企业\n- 葡萄牙汽车零部件产业集群\n之后可以说“更多”、“第2个的详细信息”、“只看北部”、“除了里斯本”或“我对第1个感兴趣”。",
+        "en": "I find clusters, companies and institutes in Portugal and China for joint R&D, supply, technology transfer, joint ventures or distribution. Write what you need in English, Portuguese or Chinese. For example:\n- Portuguese cork companies\n- mould clusters in Zhejiang\n- Chinese partners for lithium batteries\nThen say “more”, “details of 2”, “only in Zhejiang”, “not Ningbo” or “I'm interested in 1”.",
+    },
+    "results": {
+        "pt": "Estas são as organizações mais relevantes para «{query}»{filters}:",
+        "zh": "与“{query}”最相关的机构{filters}：",
+        "en": "These are the best matches for “{query}”{filters}:",
+    },
+    "results_more": {
+        "pt": "Mais resultados para «{query}»{filters}:",
+        "zh": "“{query}”的更多结果{filters}：",
+        "en": "More results for “{query}”{filters}:",
+    },
+    "hint": {
+        "pt": "Pode pedir «mais», «detalhes do 2» ou «tenho interesse no 1», ou afinar: «só clusters», «só em Zhejiang», «sem ser Ningbo».",
+        "zh": "您可以说“更多”、“第2个的详细信息”或“我对第1个感兴趣”，也可以缩小范围：“只要企业”、“只看浙江”、“除了宁波”。",
+        "en": "You can say “more”, “details of 2” or “I'm interested in 1”, or narrow it down: “only clusters”, “only in Zhejiang”, “not Ningbo”.",
+    },
+    "no_results": {
+        "pt": "Não encontrei organizações para «{query}»{filters}. Experimente uma pesquisa mais ampla: retire um filtro (diga «limpar filtros») ou use termos mais gerais.",
+        "zh": "没有找到符合“{query}”{filters}的机构。请尝试放宽条件：去掉一个筛选（可以说“清除筛选”）或使用更宽泛的词。",
+        "en": "I found no organisations for “{query}”{filters}. Try a broader search: drop a filter (say “clear filters”) or use more general words.",
+    },
+    "no_more": {
+        "pt": "Não há mais resultados para «{query}». Experimente outra pesquisa ou retire um filtro.",
+        "zh": "“{query}”没有更多结果了。可以换个说法搜索，或去掉一个筛选条件。",
+        "en": "There are no more results for “{query}”. Try another search or drop a filter.",
+    },
+    "no_search": {
+        "pt": "Ainda não fez nenhuma pesquisa. Diga-me que tipo de parceiro procura, por exemplo «fornecedores de cortiça».",
+        "zh": "您还没有搜索。请告诉我您在找什么样的合作伙伴，例如“葡萄牙的模具企业”。",
+        "en": "You haven't searched yet. Tell me what kind of partner you need, e.g. “Chinese mould makers”.",
+    },
+    "which_one": {
+        "pt": "De qual organização? Indique o número da última lista, por exemplo «detalhes do 2».",
+        "zh": "请问是哪一个机构？请说出上一个列表中的编号，例如“第2个的详细信息”。",
+        "en": "Which organisation? Give its number in the last list, e.g. “details of 2”.",
+    },
+    "bad_number": {
+        "pt": "Não há o número {n} na última lista (vai de 1 a {max}).",
+        "zh": "上一个列表中没有第{n}个（编号为1到{max}）。",
+        "en": "There is no number {n} in the last list (it goes from 1 to {max}).",
+    },
+    "details_hint": {
+        "pt": "Se quiser que a equipa da CPC Alliance faça o contacto, diga «tenho interesse».",
+        "zh": "如需CPC联盟工作人员为您对接，请说“我感兴趣”。",
+        "en": "If you want the CPC Alliance team to make the introduction, say “I'm interested”.",
+    },
+    "handoff": {
+        "pt": "Registei o seu interesse em {name} (pedido n.º {lead}). A equipa da CPC Alliance vai dar seguimento. Site público: {website}",
+        "zh": "已记录您对{name}的合作意向（编号 {lead}），CPC联盟工作人员将会跟进。官方网站：{website}",
+        "en": "I've recorded your interest in {name} (request no. {lead}). The CPC Alliance team will follow up. Public website: {website}",
+    },
+    "no_website": {"pt": "não registado", "zh": "暂无记录", "en": "none on record"},
+    "thanks": {
+        "pt": "De nada! Se precisar de mais parceiros, é só perguntar.",
+        "zh": "不客气！如需寻找更多合作伙伴，随时问我。",
+        "en": "You're welcome! Ask any time you need more partners.",
+    },
+    "goodbye": {
+        "pt": "Até breve e boas parcerias!",
+        "zh": "再见，祝合作顺利！",
+        "en": "Goodbye, and good luck with your partnerships!",
+    },
+    "out_of_scope": {
+        "pt": "Só posso ajudar a encontrar parceiros (clusters, empresas e institutos) em Portugal e na China. Por exemplo: «fornecedores de calçado na China».",
+        "zh": "我只能帮您在葡萄牙和中国寻找合作伙伴（产业集群、企业和研究机构）。例如：“葡萄牙的葡萄酒企业”。",
+        "en": "I can only help you find partners (clusters, companies and institutes) in Portugal and China. For example: “Chinese footwear suppliers”.",
+    },
+    "filters_cleared": {
+        "pt": "Filtros removidos.",
+        "zh": "已清除筛选条件。",
+        "en": "Filters cleared.",
+    },
+    "other_language": {
+        "pt": "",
+        "zh": "",
+        "en": "(I answer in English, Portuguese or Chinese; here is English.)",
+    },
+}
+
+LABELS: dict[str, dict[str, str]] = {
+    "cluster": {"pt": "cluster", "zh": "产业集群", "en": "cluster"},
+    "company": {"pt": "empresa", "zh": "企业", "en": "company"},
+    "institution": {"pt": "instituição", "zh": "机构", "en": "institution"},
+    "website": {"pt": "Site", "zh": "网站", "en": "Website"},
+    "sectors": {"pt": "Setores", "zh": "领域", "en": "Sectors"},
+    "offers": {"pt": "Oferece", "zh": "可提供", "en": "Offers"},
+    "seeks": {"pt": "Procura", "zh": "寻求", "en": "Seeks"},
+    "sources": {"pt": "Fontes", "zh": "来源", "en": "Sources"},
+    "only": {"pt": "só", "zh": "仅限", "en": "only"},
+    "not": {"pt": "sem", "zh": "不含", "en": "not"},
+}
+
+SUGGESTIONS: dict[str, dict[str, list[str]]] = {
+    "results": {
+        "pt": ["mais", "detalhes do 1", "tenho interesse no 1"],
+        "zh": ["更多", "第1个的详细信息", "我对第1个感兴趣"],
+        "en": ["more", "details of 1", "I'm interested in 1"],
+    },
+    "details": {
+        "pt": ["tenho interesse", "mais", "voltar à lista"],
+        "zh": ["我感兴趣", "更多", "返回列表"],
+        "en": ["I'm interested", "more", "back to the list"],
+    },
+    "start": {
+        "pt": ["fabricantes de moldes na China", "clusters de calçado na China", "parceiros chineses para baterias"],
+        "zh": ["葡萄牙的软木合作伙伴", "葡萄牙的模具企业", "葡萄牙葡萄酒产业集群"],
+        "en": ["Portuguese cork companies", "Chinese mould clusters", "Portuguese aerospace cluster"],
+    },
+    "broaden": {
+        "pt": ["limpar filtros", "clusters em Portugal", "clusters na China"],
+        "zh": ["清除筛选", "葡萄牙的产业集群", "中国的产业集群"],
+        "en": ["clear filters", "clusters in Portugal", "clusters in China"],
+    },
+}
+
+
+def say(key: str, lang: str, **values: object) -> str:
+    table = MESSAGES[key]
+    return table.get(lang, table["en"]).format(**values)
+
+
+def label(key: str, lang: str) -> str:
+    return LABELS[key].get(lang, LABELS[key]["en"])
+
+
+def suggestions(key: str, lang: str) -> list[str]:
+    return list(SUGGESTIONS[key].get(lang, SUGGESTIONS[key]["en"]))

@@ -1,0 +1,156 @@
+"""Conversation state, leads and the query log in one SQLite file (WAL).
+
+Sessions expire after a configurable idle time; leads are written and committed before
+the user is told they were recorded, so an acknowledged lead survives a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    session_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    org_name TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    message TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new'
+);
+CREATE TABLE IF NOT EXISTS query_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    channel TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    query TEXT NOT NULL,
+    results INTEGER NOT NULL,
+    user_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS query_log_created ON query_log(created);
+"""
+
+
+@dataclass
+class SessionState:
+    """What a conversation remembers between turns."""
+
+    lang: str | None = None
+    query: str | None = None
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    page: int = 0
+    shown: list[str] = field(default_factory=list)  # ids in the order shown; number n is shown[n-1]
+    focus: str | None = None  # the organisation last shown in detail
+    turns: int = 0
+
+    @classmethod
+    def from_json(cls, text: str) -> "SessionState":
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def user_hash(channel: str, user: str) -> str:
+    """A stable pseudonym for the query log: no raw user ids are stored."""
+    return hashlib.sha256(f"cpc:{channel}:{user}".encode()).hexdigest()[:16]
+
+
+class StateStore:
+    def __init__(self, path: str | Path, ttl_seconds: float = 3600):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- sessions -----------------------------------------------------------------------
+    def load(self, session_id: str, now: float | None = None) -> SessionState:
+        """The session's state, or a fresh one when unknown or idle longer than the TTL."""
+        now = time.time() if now is None else now
+        with self._lock:
+            row = self._db.execute("SELECT state, updated FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None or now - row[1] > self.ttl:
+            return SessionState()
+        return SessionState.from_json(row[0])
+
+    def save(self, session_id: str, state: SessionState, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO sessions(id, state, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+                (session_id, json.dumps(asdict(state), ensure_ascii=False), now),
+            )
+            self._db.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
+
+    # -- leads --------------------------------------------------------------------------
+    def add_lead(self, session_id: str, channel: str, org_id: str, org_name: str, lang: str, message: str) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO leads(created, session_id, channel, org_id, org_name, lang, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), session_id, channel, org_id, org_name, lang, message),
+            )
+            return int(cur.lastrowid)
+
+    def leads(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        sql = "SELECT id, created, session_id, channel, org_id, org_name, lang, message, status FROM leads"
+        args: tuple = ()
+        if status:
+            sql += " WHERE status = ?"
+            args = (status,)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, args + (limit,)).fetchall()
+        keys = ("id", "created", "session_id", "channel", "org_id", "org_name", "lang", "message", "status")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def set_lead_status(self, lead_id: int, status: str) -> bool:
+        with self._lock:
+            cur = self._db.execute("UPDATE leads SET status = ? WHERE id = ?", (status, lead_id))
+            return cur.rowcount == 1
+
+    # -- query log ----------------------------------------------------------------------
+    def log_query(self, channel: str, lang: str, query: str, results: int, user: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO query_log(created, channel, lang, query, results, user_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), channel, lang, query[:1000], results, user_hash(channel, user)),
+            )
+
+    def queries(self, limit: int = 100, zero_only: bool = False) -> list[dict[str, Any]]:
+        sql = "SELECT created, channel, lang, query, results, user_hash FROM query_log"
+        if zero_only:
+            sql += " WHERE results = 0"
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (limit,)).fetchall()
+        keys = ("created", "channel", "lang", "query", "results", "user_hash")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def query_counts(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            by_lang = dict(self._db.execute("SELECT lang, COUNT(*) FROM query_log GROUP BY lang").fetchall())
+            by_channel = dict(self._db.execute("SELECT channel, COUNT(*) FROM query_log GROUP BY channel").fetchall())
+            zero = self._db.execute("SELECT COUNT(*) FROM query_log WHERE results = 0").fetchone()[0]
+            total = self._db.execute("SELECT COUNT(*) FROM query_log").fetchone()[0]
+        return {"by_lang": by_lang, "by_channel": by_channel, "totals": {"all": total, "zero_results": zero}}
