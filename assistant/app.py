@@ -6,7 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +17,7 @@ from index import Catalog, FilterValueError, SearchConfig, load_encoder
 import secrets
 from dataclasses import asdict
 
+from ._auth import require_staff
 from ._present import hit_view
 from ._schemas import ChatRequest, ChatResponse, ErrorBody, Lead, SearchRequest, SearchResponse
 from ._state import StateStore
@@ -53,8 +54,8 @@ def get_catalog(request: Request) -> Catalog:
     return catalog
 
 
-def _error(status: int, message: str, detail: Any = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content=jsonable_encoder({"error": message, "detail": detail}))
+def _error(status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content=jsonable_encoder({"error": message, "detail": detail}), headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -69,7 +70,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(FilterValueError)
     async def _filter(_: Request, exc: FilterValueError) -> JSONResponse:
@@ -128,9 +129,9 @@ def chat(body: ChatRequest, request: Request) -> dict:
     }
 
 
-@chat_router.get("/leads", response_model=list[Lead], responses=ERRORS)
+@chat_router.get("/leads", response_model=list[Lead], responses=ERRORS, dependencies=[Depends(require_staff)])
 def leads(request: Request, status: str | None = None, limit: int = 200) -> list[dict]:
-    """Leads recorded by the assistant's hand-off, newest first (staff only once keys land)."""
+    """Leads recorded by the assistant's hand-off, newest first (staff key required)."""
     return get_assistant(request).store.leads(status=status, limit=max(1, min(limit, 1000)))
 
 
