@@ -46,6 +46,7 @@ CONTACT = re.compile(
     r"感兴趣|联系|对接|合作意向|联络|洽谈|引荐|想合作",
     re.I,
 )
+POLITE = re.compile(r"(^|\s|[,，])(please|pls|por favor|se faz favor|s\.f\.f\.?|请|麻烦(你|您)?|吧)(?=$|\s|[,，!?.。！？])", re.I)
 CLEAR_FILTERS = re.compile(r"limpa[r]? (os )?filtros|sem filtros|clear (the )?filters|reset filters|remove filters|清除筛选|取消筛选|去掉筛选", re.I)
 
 _ORDINALS = {
@@ -71,6 +72,12 @@ REFINE_START = re.compile(
     r"那|那么|还有|只|仅|就要|换成|除了|不要|改成)",
     re.I,
 )
+
+
+def without_courtesy(text: str) -> str:
+    """ "more please" -> "more", "请给我更多" keeps its meaning for the closed-set rules."""
+    text = re.sub(r"[吧呢啊呀哦]+(?=[!?。！？\s]*$)", "", text)
+    return " ".join(POLITE.sub(" ", text).split()) or text
 
 
 def clean(text: str) -> str:

@@ -111,7 +111,7 @@ class Assistant:
         bare_number = re.fullmatch(r"\s*(n[º°o.]?\s*|#|number\s*|número\s*)?\d{1,3}\s*[.!?？。]?\s*", text, re.I)
         if intents.DETAILS.search(text) and (number is not None or named or state.focus) or (bare_number and state.shown):
             return self._details(state, lang, number, named)
-        if intents.MORE.match(text):
+        if intents.MORE.match(intents.without_courtesy(text)):
             return self._more(state, lang, sid, channel)
         if intents.CLEAR_FILTERS.search(text):
             if not state.query:

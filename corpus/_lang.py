@@ -23,14 +23,17 @@ _PT_MARKERS = set(
     portuguesa portuguesas portugueses português moldes calçado cortiça têxtil têxteis
     fabricantes fabricante olá ola obrigado obrigada mais detalhes sim também tambem onde
     qual quais como quem há ha são sao está esta estão estao isso isto aqui só so sem
-    indústria industria setor sector região regiao apenas somente mostre mostra""".split()
+    indústria industria setor sector região regiao apenas somente mostre mostra
+    ajuda adeus tchau olá oi bom dia boa tarde noite próximo proximo seguinte seguintes detalhes
+    interesse interessado interessada tenho obrigados valeu até ate logo breve ver sobre""".split()
 )
 _EN_MARKERS = set(
     """the of for and with in on to we are is looking want need find search show me our
     a an any some companies company partners partner suppliers supplier manufacturers
     chinese portuguese moulds molds footwear cork industry which who what
     where how hello hi thanks thank you more details please only not without cluster
-    clusters from about research technology""".split()
+    clusters from about research technology help hello hi hey thanks bye goodbye next
+    interested see tell info information lot good morning evening""".split()
 )
 _ES_MARKERS = set(
     """el los las y en del con nuestra nuestro nuestros buscamos busco proveedores proveedor

@@ -21,6 +21,7 @@ from corpus import DEFAULT_CORPUS, load_records
 REPO = Path(__file__).resolve().parents[1]
 EXTERNAL = Path(os.environ.get("CPC_EXTERNAL_DATA", REPO.parent / "shared" / "data" / "external"))
 DATA = Path(__file__).parent / "data"
+STAFF_KEY = "test-staff-key-7f3a"
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +100,7 @@ def live_api(shipped_catalog, tmp_path_factory):
     from assistant.app import create_app
     from assistant.settings import Settings
 
-    settings = Settings(data_dir=shipped_catalog.data_dir)
+    settings = Settings(data_dir=shipped_catalog.data_dir, admin_token=STAFF_KEY)
     with LiveServer(create_app(settings, shipped_catalog)) as server:
         yield server
 

@@ -1,0 +1,170 @@
+"""The dialogue core without HTTP: language, intents, follow-ups, hand-off, sessions."""
+
+import pytest
+
+from assistant._state import StateStore
+from assistant.dialogue import Assistant
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = StateStore(tmp_path / "state.sqlite", ttl_seconds=3600)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def bot(shipped_engine, store):
+    return Assistant(shipped_engine, store)
+
+
+def han(text):
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+@pytest.mark.parametrize(
+    "text, lang, intent",
+    [
+        ("Olá", "pt", "greeting"), ("你好", "zh", "greeting"), ("Hello!", "en", "greeting"),
+        ("ajuda", "pt", "help"), ("你能做什么？", "zh", "help"), ("what can you do?", "en", "help"),
+        ("obrigado!", "pt", "thanks"), ("谢谢", "zh", "thanks"), ("thanks a lot", "en", "thanks"),
+        ("adeus", "pt", "goodbye"), ("再见", "zh", "goodbye"), ("bye", "en", "goodbye"),
+        ("conta-me uma anedota sobre futebol", "pt", "out_of_scope"),
+        ("今天天气怎么样", "zh", "out_of_scope"),
+        ("what's the weather like tomorrow?", "en", "out_of_scope"),
+    ],
+)
+def test_small_talk_intents_in_three_languages(bot, text, lang, intent):
+    reply = bot.respond("s-" + intent + lang, text)
+    assert (reply.intent, reply.lang) == (intent, lang)
+    assert reply.text and reply.results == []
+    if lang == "zh":
+        assert han(reply.text)
+
+
+def test_empty_message_gets_help(bot):
+    reply = bot.respond("s-empty", "   ")
+    assert reply.intent == "help" and "\n- " in reply.text and reply.suggestions
+
+
+def test_chinese_search_lists_portuguese_cork_in_chinese(bot):
+    reply = bot.respond("s-zh", "我们想找葡萄牙的软木合作伙伴")
+    assert (reply.intent, reply.lang) == ("find", "zh")
+    assert 3 <= len(reply.results) <= 5
+    top = reply.results[0]
+    assert top.country == "PT" and "cork" in top.sectors and han(top.name)
+    assert top.name in reply.text and "更多" in reply.text.splitlines()[-1]  # ends with a hint
+
+
+def test_follow_ups_more_details_and_handoff(bot, store):
+    first = bot.respond("s-flow", "fabricantes de moldes na China", "web")
+    assert first.intent == "find" and [c.number for c in first.results] == [1, 2, 3, 4, 5]
+    more = bot.respond("s-flow", "mais", "web")
+    assert more.intent == "more" and more.lang == "pt"
+    assert [c.number for c in more.results][0] == 6
+    assert not {c.id for c in more.results} & {c.id for c in first.results}
+    details = bot.respond("s-flow", "detalhes do 2", "web")
+    assert details.intent == "details" and details.organisation == first.results[1].id
+    assert first.results[1].name in details.text
+    lead = bot.respond("s-flow", "tenho interesse no 1", "web")
+    assert lead.intent == "contact" and lead.handoff and lead.lead_id
+    (saved,) = store.leads()
+    assert saved["org_id"] == first.results[0].id and saved["session_id"] == "s-flow"
+    assert saved["channel"] == "web" and saved["message"] == "tenho interesse no 1" and saved["lang"] == "pt"
+    rec = bot.engine.records[first.results[0].id]
+    assert (rec.website or "não registado") in lead.text
+
+
+def test_number_alone_keeps_session_language(bot):
+    bot.respond("s-num", "我们想找葡萄牙的软木合作伙伴")
+    reply = bot.respond("s-num", "2")
+    assert (reply.intent, reply.lang) == ("details", "zh")
+    reply = bot.respond("s-num", "第二个的详细信息")
+    assert reply.intent == "details" and han(reply.text)
+    bad = bot.respond("s-num", "第九个的详细信息")
+    assert bad.intent == "details" and "9" in bad.text and bad.organisation is None
+
+
+def test_language_switch_mid_conversation(bot):
+    assert bot.respond("s-switch", "我们想找葡萄牙的软木合作伙伴").lang == "zh"
+    pt = bot.respond("s-switch", "procuro fornecedores de cortiça em Portugal")
+    assert (pt.intent, pt.lang) == ("find", "pt")
+    assert "cork" in pt.results[0].sectors and not han(pt.results[0].name)
+    en = bot.respond("s-switch", "more please")
+    assert (en.intent, en.lang) == ("more", "en")
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        ["fabricantes de moldes na China", "e só em Zhejiang?", "sem ser Ningbo"],
+        ["寻找中国的模具产业集群", "只看浙江的", "除了宁波"],
+        ["Chinese mould clusters", "only in Zhejiang", "not Ningbo"],
+    ],
+)
+def test_region_narrowing_with_exclusion(bot, turns):
+    sid = "s-ex-" + turns[0][:6]
+    bot.respond(sid, turns[0])
+    only = bot.respond(sid, turns[1])
+    assert only.intent == "refine" and only.results
+    assert all(c.region == "Zhejiang" for c in only.results)
+    assert any(c.city == "Ningbo" for c in only.results)
+    not_ningbo = bot.respond(sid, turns[2])
+    assert not_ningbo.intent == "refine" and not_ningbo.results
+    assert all(c.region == "Zhejiang" and c.city != "Ningbo" for c in not_ningbo.results)
+    assert "moulds" in not_ningbo.results[0].sectors
+
+
+def test_exclusion_in_first_message_is_hard(bot):
+    reply = bot.respond("s-first-ex", "mould clusters in China except Ningbo")
+    assert reply.results and all(c.city != "Ningbo" for c in reply.results)
+
+
+def test_kind_refinement_and_zero_results(bot):
+    bot.respond("s-kind", "cork in Portugal")
+    companies = bot.respond("s-kind", "only companies")
+    assert companies.intent == "refine" and all(c.kind == "company" for c in companies.results)
+    none = bot.respond("s-kind", "only in Zhejiang")
+    assert none.results == [] and none.text and "clear filters" in none.suggestions
+    cleared = bot.respond("s-kind", "clear filters")
+    assert cleared.results and cleared.text.startswith("Filters cleared.")
+
+
+def test_other_language_gets_english_with_a_note(bot):
+    reply = bot.respond("s-es", "Buscamos proveedores de calzado en China para nuestra empresa")
+    assert reply.lang == "en" and reply.text.startswith("(I answer in English")
+    assert reply.results and "footwear" in reply.results[0].sectors
+
+
+def test_more_without_search_and_details_without_list(bot):
+    assert bot.respond("s-cold", "mais").intent == "more"
+    reply = bot.respond("s-cold2", "detalhes do 2")
+    assert reply.intent == "details" and reply.organisation is None and reply.text
+
+
+def test_details_by_name(bot):
+    reply = bot.respond("s-name", "tell me more about Corticeira Amorim")
+    assert reply.intent == "details" and reply.organisation == "pt-corticeira-amorim"
+
+
+def test_session_expiry_and_persistence(bot, store, tmp_path, shipped_engine):
+    bot.respond("s-exp", "fabricantes de moldes na China")
+    again = Assistant(shipped_engine, StateStore(tmp_path / "state.sqlite"))  # a restart
+    assert again.respond("s-exp", "mais").intent == "more" and again.respond("s-exp", "mais").results
+    state = store.load("s-exp")
+    assert state.query == "fabricantes de moldes na China"
+    import time
+
+    assert store.load("s-exp", now=time.time() + 3601).query is None  # expired: a new session
+
+
+def test_untranslated_record_text_is_marked_with_its_language(shipped_engine, store):
+    from corpus import Organisation
+
+    rec = Organisation.model_validate({
+        "id": "test-untranslated", "kind": "company", "name": "Empresa Fictícia de Cortiça", "country": "PT",
+        "sectors": ["cork"], "lang": "pt", "description": "Empresa fictícia de teste que fabrica rolhas de cortiça natural.",
+    })
+    bot = Assistant(shipped_engine, store)
+    card = bot._card(1, rec, ["cork"], "zh")
+    assert "[pt] Empresa fictícia" in card.reason and card.name == "Empresa Fictícia de Cortiça"
