@@ -23,11 +23,23 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+PRIOR = 2.0  # pseudo-count pulling a small language's mean toward the overall mean
+
+
 def language_means(vectors: np.ndarray, langs: list[str]) -> dict[str, np.ndarray]:
+    """Mean vector per language, shrunk toward the overall mean by ``PRIOR`` pseudo-counts.
+
+    Without the shrinkage a language with one document would subtract that document from
+    itself and leave nothing; with dozens of documents the effect is a few percent.
+    """
+    if not len(vectors):
+        return {}
+    overall = vectors.mean(axis=0)
     langs_arr = np.array(langs)
-    out = {lang: vectors[langs_arr == lang].mean(axis=0) for lang in sorted(set(langs))}
-    if len(vectors):
-        out[_ANY] = vectors.mean(axis=0)
+    out = {_ANY: overall}
+    for lang in sorted(set(langs)):
+        group = vectors[langs_arr == lang]
+        out[lang] = (group.sum(axis=0) + PRIOR * overall) / (len(group) + PRIOR)
     return {k: v.astype(np.float32) for k, v in out.items()}
 
 
@@ -54,7 +66,7 @@ class Calibration:
         query_samples: Iterable[tuple[str, str]] | None = None,
     ) -> "Calibration":
         samples = list(query_samples if query_samples is not None else load_query_samples())
-        q_vecs = encode_queries([text for _, text in samples]) if samples else np.zeros((0, doc_vectors.shape[1]))
+        q_vecs = encode_queries([text for _, text in samples]) if samples else np.zeros((0, doc_vectors.shape[1]), np.float32)
         return cls(language_means(doc_vectors, doc_langs), language_means(q_vecs, [lang for lang, _ in samples]))
 
     def _mean(self, means: dict[str, np.ndarray], lang: str) -> np.ndarray | None:

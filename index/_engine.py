@@ -18,7 +18,7 @@ import numpy as np
 from corpus import Organisation, corpus_hash, default_lexicon, default_taxonomy, record_json
 from corpus import fold
 
-from ._calibration import Calibration
+from ._calibration import Calibration, load_query_samples
 from ._encoders import Encoder
 from ._keywords import BM25Index, tokenize
 from ._query import QueryAnalysis, analyse
@@ -143,8 +143,13 @@ class SearchEngine:
     ) -> "SearchEngine":
         engine = cls(encoder, config)
         texts, vids, langs = engine._versions(records)
-        raw = engine._encode_passages(texts, progress)
-        engine.calibration = Calibration.fit(raw, langs, lambda q: encoder.encode(q, "query"), query_samples)
+        samples = list(query_samples if query_samples is not None else load_query_samples())
+        total = len(texts) + len(samples)  # one progress bar over passages and calibration queries
+        raw = engine._encode_passages(texts, (lambda d, _t: progress(d, total)) if progress else None)
+        queries = engine._encode(
+            [t for _, t in samples], "query", (lambda d, _t: progress(len(texts) + d, total)) if progress else None
+        )
+        engine.calibration = Calibration.fit(raw, langs, lambda _q: queries, samples)
         ids = np.array(vids, np.int64)
         engine.raw = VectorIndex.build(raw, ids, engine.config.exact_max)
         engine.cal = VectorIndex.build(engine.calibration.apply_docs(raw, langs), ids, engine.config.exact_max)
@@ -177,10 +182,13 @@ class SearchEngine:
         return texts, vids, langs
 
     def _encode_passages(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
+        return self._encode(texts, "passage", progress)
+
+    def _encode(self, texts: list[str], kind: str, progress: Callable[[int, int], None] | None) -> np.ndarray:
         out = []
         batch = 16
         for start in range(0, len(texts), batch):
-            out.append(self.encoder.encode(texts[start : start + batch], "passage"))
+            out.append(self.encoder.encode(texts[start : start + batch], kind))  # type: ignore[arg-type]
             if progress:
                 progress(min(start + batch, len(texts)), len(texts))
         return np.vstack(out) if out else np.zeros((0, self.encoder.dim), np.float32)

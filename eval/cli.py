@@ -1,0 +1,100 @@
+"""``cpc eval``: ranking quality on a labelled dataset, or encoder alignment on bitext.
+
+    cpc eval --data DIR [--configs bm25,dense,...] [--split tune|test|all] [--json] [--report OUT]
+    cpc eval --bitext tatoeba|ntrex [--limit N] [--json] [--report OUT]
+
+stdout carries the result only (one JSON object with --json); progress bars and errors
+go to stderr. Exit status 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ._run import CONFIGS, DEFAULT_CONFIG
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ._dataset import DatasetError
+    from ._run import EvalError
+
+    try:
+        if args.limit is not None and args.limit < 1:
+            raise EvalError("--limit must be at least 1")
+        if args.bitext:
+            return _bitext(args)
+        return _data(args)
+    except (DatasetError, EvalError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _encoder(args: argparse.Namespace):
+    from index import load_encoder
+
+    from ._run import default_encoder
+
+    return load_encoder(args.model) if getattr(args, "model", None) else default_encoder()
+
+
+def _data(args: argparse.Namespace) -> int:
+    from ._dataset import load_dataset
+    from ._report import format_table, write_report
+    from ._run import evaluate_dataset, parse_configs
+
+    configs = parse_configs(args.configs)
+    if args.report and "bm25" not in configs:
+        configs = parse_configs(",".join(configs + ["bm25"]))  # the report compares the default with bm25
+    dataset = load_dataset(args.data).select(args.split, args.limit)
+    result = evaluate_dataset(dataset, configs, encoder=_encoder(args), progress=not args.quiet)
+    data = result.to_json()
+    if args.report:
+        path = write_report(result, args.report)
+        print(f"report written to {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(format_table(data))
+    return 0
+
+
+def _bitext(args: argparse.Namespace) -> int:
+    from ._bitext import format_bitext, run_bitext, write_bitext_report
+    from ._run import EvalError
+
+    if args.configs or args.split != "all":
+        raise EvalError("--configs and --split apply to --data, not to --bitext")
+    try:
+        data = run_bitext(args.bitext, args.limit, _encoder(args), progress=not args.quiet)
+    except ValueError as exc:
+        if type(exc) is ValueError:
+            raise EvalError(str(exc)) from None
+        raise
+    if args.report:
+        path = write_bitext_report(data, args.report)
+        print(f"report written to {path}", file=sys.stderr)
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_bitext(data))
+    return 0
+
+
+def add_eval_parser(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Register ``cpc eval`` (called by assistant/cli.py's build_parser)."""
+    e = subparsers.add_parser(
+        "eval", parents=[common], help="evaluate search on a labelled dataset, or the encoder on bitext",
+        description="Builds an in-memory index of the dataset's corpus (the service's data folder is not used)"
+        " and scores every configuration with nDCG@10, Recall@10 and MRR@10.",
+    )
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="dataset folder: corpus.jsonl, queries.jsonl, qrels.tsv (or the BEIR layout)")
+    src.add_argument("--bitext", choices=["tatoeba", "ntrex"], help="top-1 translation retrieval on shared/data/external")
+    e.add_argument("--configs", help=f"comma-separated subset of {', '.join(CONFIGS)} (default: all; {DEFAULT_CONFIG} always runs)")
+    e.add_argument("--split", choices=["tune", "test", "all"], default="all", help="queries of one split only (default all)")
+    e.add_argument("--limit", type=int, help="first N lines per bitext file, or first N queries of a dataset")
+    e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    e.add_argument("--report", type=Path, metavar="OUTDIR", help="write report.md and PNG plots into OUTDIR")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=cmd_eval)
+    return e
