@@ -41,7 +41,7 @@ DETAILS = re.compile(
     re.I,
 )
 CONTACT = re.compile(
-    r"interess|contact|contat|falar com|p[oô]r-me em contacto|quero parceria|"
+    r"interess|interested|contact|contat|falar com|p[oô]r-me em contacto|quero parceria|"
     r"get in touch|reach out|introduc|connect me|put me in touch|"
     r"感兴趣|联系|对接|合作意向|联络|洽谈|引荐|想合作",
     re.I,
@@ -61,7 +61,7 @@ _ZH_ORDINAL = re.compile(r"第\s*([一二两三四五六七八九十\d]{1,3})\s*
 
 EXCLUDE_BEFORE = re.compile(
     r"(sem ser|sem|exceto|excepto|menos|fora|tirando|excluindo|n[aã]o|nada de|"
-    r"not|except|excluding|other than|without|but not|no|apart from|"
+    r"not|except|excluding|other than|without|but not|apart from|"  # not "no": Portuguese "in the"
     r"除了|不要|不包括|排除|不含|不在|非)\s*(em|no|na|nos|nas|de|do|da|in|from|the|在)?\s*$",
     re.I,
 )
