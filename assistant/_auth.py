@@ -17,6 +17,15 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-staff-key")
 
 
+def is_staff(request: Request) -> bool:
+    """True when the request carries the configured key; never raises (the query log uses it)."""
+    configured = request.app.state.settings.admin_token
+    key = presented_key(request)
+    if configured is None or not configured.get_secret_value() or not key:
+        return False
+    return hmac.compare_digest(key.encode(), configured.get_secret_value().encode())
+
+
 def require_staff(request: Request) -> None:
     """FastAPI dependency: 401 without a key, 403 with a wrong one or when disabled."""
     configured = request.app.state.settings.admin_token

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -139,3 +139,38 @@ class Lead(BaseModel):
     lang: str
     message: str
     status: str
+
+
+class LeadStatusUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "contacted"}]})
+
+    status: Literal["new", "contacted"]
+
+
+class QueryLogEntry(BaseModel):
+    created: float = Field(description="Unix time")
+    channel: str = Field(description="web, telegram, wechat, api or staff")
+    lang: str
+    query: str
+    results: int
+    user_hash: str = Field(description="A salted hash of the user or client address; no personal data is stored")
+
+
+class QueryStats(BaseModel):
+    by_lang: dict[str, int]
+    by_channel: dict[str, int]
+    totals: dict[str, int] = Field(description="all and zero_results")
+    zero_rate: float = Field(description="Share of logged queries that found nothing (0 when none logged)")
+
+
+class Facet(BaseModel):
+    value: str = Field(description="The value to send as a filter")
+    labels: dict[str, str] = Field(default_factory=dict, description="Display labels by language (pt, zh, en)")
+    country: str | None = Field(None, description="For regions: the country they are in")
+
+
+class Facets(BaseModel):
+    countries: list[Facet]
+    regions: list[Facet]
+    kinds: list[Facet]
+    sectors: list[Facet]

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index import Catalog, FilterValueError, SearchConfig, load_encoder
+from connectors import mount_connectors
 
 import secrets
 from dataclasses import asdict
@@ -20,7 +21,9 @@ from dataclasses import asdict
 from ._auth import require_staff
 from ._present import hit_view
 from ._schemas import ChatRequest, ChatResponse, ErrorBody, Lead, SearchRequest, SearchResponse
+from ._staff_api import log_search, router as staff_router
 from ._state import StateStore
+from ._web import router as web_router
 from .dialogue import Assistant
 from .settings import Settings, get_settings
 
@@ -31,6 +34,7 @@ TAGS = [
     {"name": "chat", "description": "The conversational assistant and the leads it records"},
     {"name": "organisations", "description": "Organisation records"},
     {"name": "health", "description": "Liveness and readiness probes"},
+    {"name": "staff", "description": "Exports, query log and lead follow-up (staff key required)"},
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Not found"},
@@ -101,6 +105,8 @@ def search(body: SearchRequest, request: Request) -> dict:
     filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
     result = catalog.engine.search(body.query, filters, limit=body.limit, offset=body.offset)
     lang = result.analysis.lang
+    if body.offset == 0:  # a new query, not a further page of it
+        log_search(request, lang, body.query, result.total)
     return {
         "query": body.query,
         "lang": lang,
@@ -188,4 +194,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(chat_router)
     app.include_router(org_router)
     app.include_router(health_router)
+    app.include_router(staff_router)
+    app.include_router(web_router)
+    mount_connectors(app, settings)  # Telegram and WeChat routes, only when configured
     return app

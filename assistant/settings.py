@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     wechat_aes_key: SecretStr | None = None
     wechat_appid: str | None = None
     wechat_secret: SecretStr | None = None
+    telegram_api_base: str = Field("https://api.telegram.org/bot", description="Bot API base (a local Bot API server)")
+    wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat API host for customer-service messages")
+    wechat_reply_timeout: float = Field(4.0, ge=0, le=4.8, description="Seconds to wait before answering WeChat later")
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,76 @@
+"""The two web pages (chat at /, staff console at /staff), their static files, and the
+filter vocabulary both pages label things with. Plain files, no build step, no CDN.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
+
+from corpus import KINDS, default_lexicon, default_taxonomy
+
+from ._schemas import ErrorBody, Facets
+
+STATIC = Path(__file__).parent / "static"
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(js|css|svg|ico)$")
+_TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8", "svg": "image/svg+xml",
+          "ico": "image/x-icon"}
+# Everything the pages load comes from this server; nothing inline, nothing framed.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter()
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC / name, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
+@router.get("/", include_in_schema=False)
+def chat_page() -> FileResponse:
+    return _page("chat.html")
+
+
+@router.get("/staff", include_in_schema=False)
+def staff_page() -> FileResponse:
+    return _page("staff.html")
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def static_file(name: str) -> FileResponse:
+    """Only plain file names of known types from the package's static folder."""
+    path = STATIC / name
+    if not _STATIC_NAME.match(name) or not path.is_file():
+        raise HTTPException(404, f"no static file '{name}'")
+    return FileResponse(path, media_type=_TYPES[name.rsplit(".", 1)[1]],
+                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/api/v1/facets", response_model=Facets, tags=["search"],
+            responses={503: {"model": ErrorBody, "description": "Index not loaded yet"}})
+def facets(request: Request) -> dict:
+    """Filter values present in the index, with display labels in pt, zh and en."""
+    catalog = getattr(request.app.state, "catalog", None)
+    if catalog is None or not catalog.ready:
+        raise HTTPException(503, "the index is not loaded yet")
+    engine, lex, tax = catalog.engine, default_lexicon(), default_taxonomy()
+    regions = []
+    for name in engine.values("region"):
+        place = lex.place(name)
+        regions.append({"value": name, "labels": dict(place.labels) if place else {},
+                        "country": place.country if place else None})
+    return {
+        "countries": [{"value": c, "labels": lex.country_labels.get(c, {})} for c in engine.values("country")],
+        "regions": regions,
+        "kinds": [{"value": k, "labels": lex.kind_labels.get(k, {})} for k in KINDS],
+        "sectors": [{"value": s, "labels": dict(tax.sectors[s].labels) if s in tax else {}}
+                    for s in engine.values("sector")],
+    }

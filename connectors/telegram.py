@@ -1,0 +1,296 @@
+"""Telegram: a webhook route feeding python-telegram-bot's Application, and long polling for development.
+
+Replies go out with sendMessage in HTML parse mode (everything escaped), split at 4,096
+characters on line boundaries, with inline buttons for "more" and "details of N". Button data
+is a short token pointing at server-side state, so it stays under Telegram's 64 bytes and a
+button from an old list cannot act on a newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import json
+import logging
+import re
+import secrets
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+from fastapi import APIRouter, HTTPException, Request
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from assistant._messages import say
+from assistant.dialogue import Assistant, Reply
+
+from .base import Channel, Conversation, Deduplicator, Inbound, NotReady, TTLCache, lang_hint, read_body, split_lines, text, utf16_len, wrap_line
+
+log = logging.getLogger("cpc.telegram")
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_TEXT = 4096  # sendMessage text limit
+MAX_BODY = 1 << 20
+ALLOWED_UPDATES = ["message", "callback_query"]
+LIST_INTENTS = {"find", "refine", "more"}
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_CALLBACK = re.compile(r"^(?:m|d:(\d{1,3})):([A-Za-z0-9_-]{4,16})$")
+
+
+@dataclass
+class ButtonState:
+    """What a result list's buttons refer to: its session, its search and its numbered ids."""
+
+    session_id: str
+    query: str | None
+    ids: dict[int, str]
+
+
+class TelegramConnector(Channel):
+    name = "telegram"
+    prefix = "tg"
+
+    def __init__(self, settings, assistant: Callable[[], Assistant], *, webhook: bool = True):
+        if settings.telegram_token is None:
+            raise ValueError("CPC_TELEGRAM_TOKEN is not set")
+        builder = Application.builder().token(settings.telegram_token.get_secret_value()).base_url(settings.telegram_api_base)
+        if webhook:
+            builder = builder.updater(None)  # updates arrive through our route
+        self.application: Application = builder.build()
+        self.bot = self.application.bot
+        self.secret = settings.telegram_secret.get_secret_value() if settings.telegram_secret else ""
+        self.conversation = Conversation(assistant, self.name)
+        self.buttons: TTLCache[ButtonState] = TTLCache(ttl=2 * 86400, max_items=50_000)
+        self.dedup = Deduplicator(ttl=3600)
+        self._start_lock = asyncio.Lock()
+        self._install()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> bool:
+        """Initialise (getMe) and start the Application; False, logged, when Telegram is unreachable."""
+        async with self._start_lock:
+            if self.application.running:
+                return True
+            try:
+                await self.application.initialize()
+                await self.application.start()
+            except Exception:
+                log.exception("could not start the Telegram bot; the webhook answers 503 until it can")
+                return False
+            log.info("telegram bot @%s ready", self.bot.username)
+            return True
+
+    async def stop(self) -> None:
+        try:
+            if self.application.running:
+                await self.application.stop()
+            await self.application.shutdown()
+        except Exception:  # pragma: no cover - shutting down anyway
+            log.exception("telegram shutdown")
+
+    async def feed(self, data: dict) -> bool:
+        """Process one webhook update; False when its update_id was seen before."""
+        if not await self.start():
+            raise HTTPException(503, "the Telegram bot is not connected yet")
+        try:
+            self.conversation.assistant
+        except NotReady:
+            raise HTTPException(503, "the index is not loaded yet") from None
+        try:
+            update = Update.de_json(data, self.bot)
+        except Exception:
+            raise HTTPException(400, "not a Telegram update") from None
+        delivery, new = self.dedup.start(str(update.update_id), lambda: self.application.process_update(update))
+        if new:
+            try:
+                await asyncio.shield(delivery.task)
+            except Exception:
+                log.exception("telegram update %s failed", update.update_id)
+        return new
+
+    # -- handlers -----------------------------------------------------------------------
+    def _install(self) -> None:
+        app = self.application
+        message = filters.UpdateType.MESSAGE
+        app.add_handler(CommandHandler("start", self.on_start, filters=message))
+        app.add_handler(CommandHandler("help", self.on_help, filters=message))
+        app.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_handler(MessageHandler(message & filters.COMMAND, self.on_help))
+        app.add_handler(MessageHandler(message, self.on_other))
+        app.add_error_handler(self.on_error)
+
+    def _who(self, update: Update) -> tuple[str, str, str | None]:
+        chat = update.effective_chat
+        user = update.effective_user
+        key = str(chat.id)
+        return key, self.session_id(key), lang_hint(user.language_code if user else None)
+
+    async def _command(self, update: Update, key: str) -> None:
+        user, sid, hint = self._who(update)
+        async with self.conversation.lock(sid):
+            self.conversation.seed(sid, hint)
+            lang = hint or self.conversation.session_lang(sid) or "en"
+            await self.send(user, Reply(say(key, lang), lang, key))
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._command(update, "greeting")
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._command(update, "help")
+
+    def inbound(self, update: Update) -> Inbound:
+        user, _, hint = self._who(update)
+        return Inbound(user, update.effective_message.text or "", hint, str(update.update_id))
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = self.inbound(update)
+        sid = self.session_id(message.user)
+        async with self.conversation.lock(sid):
+            try:
+                reply = await self.conversation.respond(sid, message.text, message.lang_hint)
+            except Exception:
+                log.exception("assistant failed")
+                reply = Reply(text("error", message.lang_hint), message.lang_hint or "en", "error")
+            await self.send(message.user, reply)
+
+    async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, sid, hint = self._who(update)
+        lang = self.conversation.session_lang(sid) or hint
+        await self.send(user, text("media", lang))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        hint = lang_hint(query.from_user.language_code)
+        m = _CALLBACK.match(query.data or "")
+        button = self.buttons.get(m.group(2)) if m else None
+        chat = update.effective_chat
+        sid = self.session_id(str(chat.id)) if chat else None
+        if button is None or button.session_id != sid:
+            await query.answer(text("stale", hint))
+            return
+        async with self.conversation.lock(sid):
+            state = self.conversation.assistant.store.load(sid)
+            lang = state.lang or hint or "en"
+            if m.group(1) is None:  # more
+                phrase = text("say_more", lang) if state.query and state.query == button.query else None
+            else:
+                wanted = button.ids.get(int(m.group(1)))
+                phrase = text("say_details", lang, n=state.shown.index(wanted) + 1) if wanted in state.shown else None
+            if phrase is None:
+                await query.answer(text("stale", lang))
+                return
+            await query.answer()
+            reply = await self.conversation.respond(sid, phrase, lang)
+            await self.send(str(chat.id), reply)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram handler failed on %r", update, exc_info=context.error)
+
+    # -- rendering and sending ----------------------------------------------------------
+    def render(self, reply: Reply, session_id: str) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+        """HTML messages of at most 4,096 characters; the buttons ride on the last one."""
+        heads = {f"{c.number}. {c.name}" for c in reply.results}
+        lines: list[str] = []
+        for raw in reply.text.split("\n"):
+            for piece in wrap_line(raw, MAX_TEXT, lambda s: utf16_len(html.escape(s, quote=False)) + 7):
+                lines.append(_line_html(piece, heads))
+        chunks = split_lines(lines, MAX_TEXT, utf16_len)
+        markup = self._keyboard(reply, session_id)
+        return [(c, markup if i == len(chunks) - 1 else None) for i, c in enumerate(chunks)]
+
+    def _keyboard(self, reply: Reply, session_id: str) -> InlineKeyboardMarkup | None:
+        if not reply.results or reply.intent not in LIST_INTENTS:
+            return None
+        token = secrets.token_urlsafe(6)
+        query = self.conversation.assistant.store.load(session_id).query
+        self.buttons.put(token, ButtonState(session_id, query, {c.number: c.id for c in reply.results}))
+        details = [InlineKeyboardButton(f"ℹ️ {c.number}", callback_data=f"d:{c.number}:{token}") for c in reply.results]
+        more = [InlineKeyboardButton(text("more_button", reply.lang), callback_data=f"m:{token}")]
+        return InlineKeyboardMarkup([details, more])
+
+    async def send(self, user: str, reply: Reply | str) -> None:
+        if isinstance(reply, str):
+            reply = Reply(reply, "en", "notice")
+        for body, markup in self.render(reply, self.session_id(user)):
+            await self.bot.send_message(chat_id=int(user), text=body, parse_mode=ParseMode.HTML,
+                                        reply_markup=markup, link_preview_options=NO_PREVIEW)
+
+
+def _line_html(line: str, heads: set[str]) -> str:
+    """One escaped line; a result's "N. Name" opening in bold."""
+    for head in heads:
+        if line.startswith(head):
+            return f"<b>{html.escape(head, quote=False)}</b>{html.escape(line[len(head):], quote=False)}"
+    return html.escape(line, quote=False)
+
+
+def telegram_router(connector: TelegramConnector) -> APIRouter:
+    """The webhook route; the Application starts and stops with the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        await connector.start()
+        try:
+            yield
+        finally:
+            await connector.stop()
+
+    router = APIRouter(lifespan=lifespan)
+
+    @router.post(WEBHOOK_PATH, include_in_schema=False)
+    async def telegram_webhook(request: Request) -> dict:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not connector.secret or not hmac.compare_digest(given.encode(), connector.secret.encode()):
+            raise HTTPException(403, "missing or wrong secret token")
+        body = await read_body(request, MAX_BODY)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise HTTPException(400, "the body is not JSON") from None
+        if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+            raise HTTPException(400, "not a Telegram update")
+        new = await connector.feed(data)
+        return {"ok": True, "duplicate": not new}
+
+    return router
+
+
+# -- command line ---------------------------------------------------------------------------
+def run_polling(settings) -> int:
+    """``cpc telegram poll``: long polling for development (deletes any webhook first)."""
+    from assistant._state import StateStore
+    from assistant.app import open_catalog
+
+    catalog = open_catalog(settings)
+    store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
+    assistant = Assistant(lambda: catalog.engine, store)
+    connector = TelegramConnector(settings, lambda: assistant, webhook=False)
+    log.info("polling Telegram for updates; Ctrl-C stops")
+    try:
+        connector.application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    finally:
+        store.close()
+        catalog.close()
+    return 0
+
+
+def set_webhook(settings, url: str) -> dict:
+    """``cpc telegram set-webhook URL``: register our route with Telegram, with the secret token."""
+    if settings.telegram_token is None or settings.telegram_secret is None:
+        raise ValueError("set CPC_TELEGRAM_TOKEN and CPC_TELEGRAM_SECRET first")
+    if not url.rstrip("/").endswith(WEBHOOK_PATH):
+        url = url.rstrip("/") + WEBHOOK_PATH
+
+    async def call() -> dict:
+        async with Bot(settings.telegram_token.get_secret_value(), base_url=settings.telegram_api_base) as bot:
+            await bot.set_webhook(url, secret_token=settings.telegram_secret.get_secret_value(),
+                                  allowed_updates=ALLOWED_UPDATES)
+            info = await bot.get_webhook_info()
+            return {"url": info.url, "pending_update_count": info.pending_update_count}
+
+    return asyncio.run(call())

@@ -1,0 +1,272 @@
+"""WeChat Official Account: URL verification and messages in plaintext and safe (AES) mode.
+
+WeChat waits 5 seconds for a passive reply and retries the same MsgId up to three times. An
+answer not ready within ``CPC_WECHAT_REPLY_TIMEOUT`` seconds is acknowledged with ``success``
+and delivered later through the customer-service message API; a retry joins the first delivery.
+Replies are cut to WeChat's 2,047 bytes at a line boundary; "更多" then sends the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Callable, Mapping
+from xml.etree.ElementTree import ParseError
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse, Response
+from wechatpy import parse_message
+from wechatpy.client import WeChatClient
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+
+from assistant._intents import MORE, clean
+from assistant._messages import say, suggestions
+from assistant.dialogue import Assistant, Reply
+
+from .base import Channel, Conversation, Deduplicator, Inbound, NotReady, TTLCache, read_body, text, utf8_len, wrap_line
+
+log = logging.getLogger("cpc.wechat")
+
+PATH = "/wechat"
+MAX_BYTES = 2047  # passive and customer-service text replies
+MAX_BODY = 64 * 1024
+_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
+WELCOME_EVENTS = {"subscribe", "subscribe_scan"}
+
+
+class CustomerServiceClient(WeChatClient):
+    """wechatpy's client with a configurable API host (a proxy, or a loopback stand-in in tests)."""
+
+    def __init__(self, appid: str, secret: str, api_base: str = "https://api.weixin.qq.com", timeout: float = 10.0):
+        super().__init__(appid, secret, timeout=timeout)
+        self.API_BASE_URL = api_base.rstrip("/") + "/cgi-bin/"
+
+    def fetch_access_token(self):
+        return self._fetch_access_token(
+            url=self.API_BASE_URL + "token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+
+
+def parse_xml(body: bytes) -> dict[str, str]:
+    """The top-level fields of a WeChat XML body; DTDs and entities are refused (400), never expanded."""
+    if _DTD.search(body):
+        raise HTTPException(400, "XML with a DOCTYPE or ENTITY declaration is refused")
+    try:
+        body.decode("utf-8")
+        root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ParseError, DefusedXmlException, UnicodeDecodeError):
+        raise HTTPException(400, "the body is not well-formed UTF-8 XML") from None
+    if root.tag != "xml":
+        raise HTTPException(400, "the root element must be <xml>")
+    return {child.tag: child.text or "" for child in root}
+
+
+def cut(reply_text: str, lang: str) -> tuple[str, str | None]:
+    """At most 2,047 UTF-8 bytes ending at a line boundary with a "more" hint, and the rest."""
+    if utf8_len(reply_text) <= MAX_BYTES:
+        return reply_text, None
+    hint = "\n" + text("cut", lang)
+    room = MAX_BYTES - utf8_len(hint)
+    lines = reply_text.split("\n")
+    kept, used = 0, -1
+    for line in lines:
+        used += utf8_len(line) + 1
+        if used > room:
+            break
+        kept += 1
+    if kept:
+        head = "\n".join(lines[:kept])
+        rest = reply_text[len(head) + 1:]
+    else:  # a first line longer than a whole message: cut inside it
+        head = wrap_line(lines[0], room, utf8_len)[0]
+        rest = reply_text[len(head):].lstrip(" ")
+    return head + hint, rest
+
+
+def reply_xml(message, content: str) -> str:
+    """A passive text reply; a "]]>" in the content cannot end its CDATA section."""
+    return TextReply(message=message, content=content.replace("]]>", "]]]]><![CDATA[>")).render()
+
+
+def welcome() -> str:
+    examples = "\n".join(f"- {s}" for s in suggestions("start", "zh"))
+    return f"{say('greeting', 'zh')}\n您可以这样问：\n{examples}"
+
+
+class WeChatConnector(Channel):
+    name = "wechat"
+    prefix = "wx"
+
+    def __init__(self, settings, assistant: Callable[[], Assistant], client: WeChatClient | None = None):
+        if settings.wechat_token is None:
+            raise ValueError("CPC_WECHAT_TOKEN is not set")
+        self.token = settings.wechat_token.get_secret_value()
+        self.crypto: WeChatCrypto | None = None
+        if settings.wechat_aes_key is not None and settings.wechat_appid:
+            try:
+                self.crypto = WeChatCrypto(self.token, settings.wechat_aes_key.get_secret_value(), settings.wechat_appid)
+            except Exception:
+                raise ValueError("CPC_WECHAT_AES_KEY must be the 43-character EncodingAESKey") from None
+        if client is None and settings.wechat_appid and settings.wechat_secret is not None:
+            client = CustomerServiceClient(settings.wechat_appid, settings.wechat_secret.get_secret_value(),
+                                           settings.wechat_api_base)
+        if client is None:
+            log.warning("no CPC_WECHAT_APPID/CPC_WECHAT_SECRET: answers slower than the reply timeout are dropped")
+        self.client = client
+        self.timeout = settings.wechat_reply_timeout
+        self.conversation = Conversation(assistant, self.name)
+        self.dedup = Deduplicator(ttl=600)
+        self.overflow: TTLCache[tuple[str, str]] = TTLCache(ttl=1800)
+        self._pushing: set[asyncio.Task] = set()
+
+    # -- requests -----------------------------------------------------------------------
+    def check(self, signature: str, timestamp: str, nonce: str) -> None:
+        if not (signature and timestamp and nonce):
+            raise HTTPException(400, "signature, timestamp and nonce are required")
+        try:
+            check_signature(self.token, signature, timestamp, nonce)
+        except InvalidSignatureException:
+            raise HTTPException(403, "bad signature") from None
+
+    def _decrypt(self, outer: dict[str, str], params: Mapping[str, str]) -> bytes:
+        if self.crypto is None:
+            raise HTTPException(403, "safe mode is not configured (CPC_WECHAT_AES_KEY, CPC_WECHAT_APPID)")
+        signature, timestamp, nonce = (params.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
+        if not (signature and timestamp and nonce and outer.get("Encrypt")):
+            raise HTTPException(400, "msg_signature, timestamp, nonce and Encrypt are required")
+        try:
+            plain = self.crypto.decrypt_message(outer, signature, timestamp, nonce)
+        except Exception:
+            raise HTTPException(403, "bad signature or undecryptable message") from None
+        plain = plain.encode("utf-8") if isinstance(plain, str) else plain
+        inner = parse_xml(plain)
+        # compatible mode repeats the fields in plaintext: they must say the same as the sealed copy
+        if any(k in inner and inner[k] != v for k, v in outer.items() if k != "Encrypt"):
+            raise HTTPException(403, "the plaintext fields differ from the encrypted message")
+        return plain
+
+    async def handle(self, params: Mapping[str, str], body: bytes) -> Response:
+        outer = parse_xml(body)
+        safe = params.get("encrypt_type", "raw") == "aes"
+        if safe:
+            xml = self._decrypt(outer, params)
+        else:
+            self.check(params.get("signature", ""), params.get("timestamp", ""), params.get("nonce", ""))
+            xml = body
+        try:
+            message = parse_message(xml.decode("utf-8"))
+        except Exception:
+            raise HTTPException(400, "not a WeChat message") from None
+        if not message.source:
+            raise HTTPException(400, "FromUserName is required")
+        if message.type == "text":
+            try:
+                self.conversation.assistant
+            except NotReady:
+                raise HTTPException(503, "the index is not loaded yet") from None
+        content = await self.answer(message)
+        if content is None:
+            return PlainTextResponse("success")
+        out = reply_xml(message, content)
+        if safe:
+            out = self.crypto.encrypt_message(out, params["nonce"], params["timestamp"])
+        return Response(out, media_type="application/xml")
+
+    # -- answering ----------------------------------------------------------------------
+    async def answer(self, message) -> str | None:
+        """The passive reply, or None when there is none or it will be pushed later."""
+        kind = getattr(message, "event", "") or message.type
+        key = str(message.id) if message.id else f"{message.source}:{message.time}:{kind}"
+        delivery, _ = self.dedup.start(key, lambda: self._compute(message))
+        if delivery.late:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(delivery.task), self.timeout)
+        except TimeoutError:
+            if delivery.task.done():
+                return delivery.task.result()
+            if not delivery.late:
+                delivery.late = True
+                delivery.task.add_done_callback(lambda t: self._push_later(message.source, t))
+            return None
+
+    async def _compute(self, message) -> str | None:
+        sid = self.session_id(message.source)
+        try:
+            if message.type == "text":
+                return await self._converse(self.inbound(message))
+            if message.type == "event":
+                return welcome() if message.event in WELCOME_EVENTS else None
+            return text("media", self.conversation.session_lang(sid) or "zh")
+        except Exception:
+            log.exception("wechat message %s failed", message.id)
+            return text("error", "zh")
+
+    def inbound(self, message) -> Inbound:
+        """WeChat users are taken to read Chinese until they write otherwise."""
+        return Inbound(message.source, message.content or "", "zh", str(message.id))
+
+    async def _converse(self, message: Inbound) -> str:
+        sid = self.session_id(message.user)
+        async with self.conversation.lock(sid):
+            if MORE.match(clean(message.text)):
+                left = self.overflow.pop(sid)
+                if left is not None:
+                    return self._cut(sid, *left)
+            reply = await self.conversation.respond(sid, message.text, message.lang_hint)
+            return self.render(reply, sid)
+
+    def _cut(self, sid: str, reply_text: str, lang: str) -> str:
+        head, rest = cut(reply_text, lang)
+        if rest:
+            self.overflow.put(sid, (rest, lang))
+        else:
+            self.overflow.pop(sid)
+        return head
+
+    def render(self, reply: Reply, session_id: str) -> str:
+        return self._cut(session_id, reply.text, reply.lang)
+
+    def _push_later(self, openid: str, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is not None or not task.result():
+            return
+        push = asyncio.ensure_future(self.send(openid, task.result()))
+        self._pushing.add(push)
+        push.add_done_callback(self._pushing.discard)
+
+    async def send(self, user: str, reply: Reply | str) -> None:
+        """A customer-service text message (allowed within 48 hours of the user's last message)."""
+        content = reply if isinstance(reply, str) else self.render(reply, self.session_id(user))
+        if self.client is None:
+            log.warning("answer for a WeChat user dropped: no customer-service client configured")
+            return
+        try:
+            await asyncio.to_thread(self.client.message.send_text, user, content)
+        except Exception:
+            log.exception("customer-service message failed")
+
+
+def wechat_router(connector: WeChatConnector) -> APIRouter:
+    """GET answers WeChat's URL verification; POST receives messages and events."""
+    router = APIRouter()
+
+    @router.get(PATH, include_in_schema=False)
+    async def wechat_verify(signature: str = "", timestamp: str = "", nonce: str = "", echostr: str = "") -> Response:
+        connector.check(signature, timestamp, nonce)
+        if not echostr:
+            raise HTTPException(400, "echostr is required")
+        return PlainTextResponse(echostr)
+
+    @router.post(PATH, include_in_schema=False)
+    async def wechat_receive(request: Request) -> Response:
+        body = await read_body(request, MAX_BODY)
+        return await connector.handle(request.query_params, body)
+
+    return router

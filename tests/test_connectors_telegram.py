@@ -1,0 +1,418 @@
+"""The Telegram connector: python-telegram-bot's real Application behind our real webhook route,
+talking to a stand-in Bot API server on loopback that speaks (and checks) Telegram's JSON."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from conftest import DATA, LiveServer
+
+TOKEN = "123456:TEST-token_abc"
+SECRET = "webhook-Secret_42"
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "CPC Alliance", "username": "cpc_alliance_bot",
+            "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler",
+             "span", "blockquote", "tg-emoji"}
+
+
+class BadRequest(Exception):
+    pass
+
+
+def parse_html(text: str) -> str:
+    """Telegram's HTML parse mode: allowed tags, balanced, every other <, > and & escaped."""
+    out, stack, i = [], [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "<":
+            m = re.compile(r"<(/?)([a-zA-Z-]+)(\s[^<>]*)?>").match(text, i)
+            if not m or m.group(2).lower() not in HTML_TAGS:
+                raise BadRequest(f"can't parse entities: Unsupported start tag at byte offset {i}")
+            if m.group(1):
+                if not stack or stack.pop() != m.group(2).lower():
+                    raise BadRequest(f"can't parse entities: Unmatched end tag at byte offset {i}")
+            else:
+                stack.append(m.group(2).lower())
+            i = m.end()
+        elif c == "&":
+            m = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);").match(text, i)
+            if not m:
+                raise BadRequest(f"can't parse entities: Can't find end of the entity starting at byte offset {i}")
+            out.append(html.unescape(m.group(0)))
+            i = m.end()
+        elif c == ">":
+            raise BadRequest(f"can't parse entities: Unexpected end tag at byte offset {i}")
+        else:
+            out.append(c)
+            i += 1
+    if stack:
+        raise BadRequest(f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1]}\"")
+    return "".join(out)
+
+
+class FakeBotAPI:
+    """Telegram's Bot API on loopback: Telegram's JSON answers and errors; records every call."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+        self.updates: list[dict] = []
+        self.webhook = ""
+        self._ids = iter(range(1000, 10**6))
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self.endpoint, methods=["GET", "POST"])])
+
+    def sent(self, method="sendMessage", chat_id=None, since=0):
+        return [p for m, p in self.calls[since:] if m == method and (chat_id is None or str(p.get("chat_id")) == str(chat_id))]
+
+    async def endpoint(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != TOKEN:
+            return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
+        method = request.path_params["method"]
+        if request.headers.get("content-type", "").startswith("application/json"):
+            params = await request.json()
+        else:
+            params = {}
+            for k, v in parse_qsl((await request.body()).decode(), keep_blank_values=True):
+                try:
+                    params[k] = json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v
+                except ValueError:
+                    params[k] = v
+        self.calls.append((method, params))
+        handler = getattr(self, "m_" + method.lower(), None)
+        if handler is None:
+            return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
+        try:
+            result = await handler(params)
+        except BadRequest as exc:
+            return JSONResponse({"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"}, 400)
+        return JSONResponse({"ok": True, "result": result})
+
+    async def m_getme(self, p):
+        return BOT_USER
+
+    async def m_sendmessage(self, p):
+        if not p.get("chat_id") or not p.get("text"):
+            raise BadRequest("message text is empty")
+        plain = parse_html(p["text"]) if p.get("parse_mode") == "HTML" else p["text"]
+        if len(plain.encode("utf-16-le")) // 2 > 4096:
+            raise BadRequest("message is too long")
+        for row in (p.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if not 1 <= len(button.get("callback_data", "x").encode()) <= 64:
+                    raise BadRequest("BUTTON_DATA_INVALID")
+        p["plain"] = plain
+        return {"message_id": next(self._ids), "from": BOT_USER, "date": int(time.time()),
+                "chat": {"id": int(p["chat_id"]), "type": "private"}, "text": plain}
+
+    async def m_answercallbackquery(self, p):
+        if not p.get("callback_query_id"):
+            raise BadRequest("query is too old and response timeout expired or query ID is invalid")
+        return True
+
+    async def m_setwebhook(self, p):
+        self.webhook = p.get("url", "")
+        return True
+
+    async def m_deletewebhook(self, p):
+        self.webhook = ""
+        return True
+
+    async def m_getwebhookinfo(self, p):
+        return {"url": self.webhook, "has_custom_certificate": False, "pending_update_count": 0}
+
+    async def m_getupdates(self, p):
+        import asyncio
+
+        offset = int(p.get("offset") or 0)
+        deadline = time.time() + min(float(p.get("timeout") or 0), 1.0)
+        while True:
+            ready = [u for u in self.updates if u["update_id"] >= offset]
+            if ready or time.time() >= deadline:
+                return ready
+            await asyncio.sleep(0.05)
+
+
+def user(chat_id: int, lang: str | None) -> dict:
+    u = {"id": chat_id, "is_bot": False, "first_name": "Ana"}
+    if lang:
+        u["language_code"] = lang
+    return u
+
+
+def message_update(update_id: int, chat_id: int, text: str | None, lang: str | None = "pt-br", **extra) -> dict:
+    msg = {"message_id": update_id, "date": int(time.time()), "from": user(chat_id, lang),
+           "chat": {"id": chat_id, "type": "private", "first_name": "Ana"}, **extra}
+    if text is not None:
+        msg["text"] = text
+        if text.startswith("/"):
+            msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"update_id": update_id, "message": msg}
+
+
+def callback_update(update_id: int, chat_id: int, data: str, lang: str | None = "pt-br") -> dict:
+    message = {"message_id": 7, "date": int(time.time()), "from": BOT_USER, "chat": {"id": chat_id, "type": "private"},
+               "text": "…"}
+    return {"update_id": update_id, "callback_query": {"id": f"cbq-{update_id}", "from": user(chat_id, lang),
+                                                       "chat_instance": "-55", "data": data, "message": message}}
+
+
+@pytest.fixture(scope="module")
+def bot_api():
+    fake = FakeBotAPI()
+    with LiveServer(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+def telegram_app(catalog, data_dir, bot_api):
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    settings = Settings(data_dir=data_dir, telegram_token=TOKEN, telegram_secret=SECRET,
+                        telegram_api_base=f"{bot_api.url}/bot")
+    return create_app(settings, catalog)
+
+
+@pytest.fixture(scope="module")
+def service(shipped_catalog, bot_api, tmp_path_factory):
+    app = telegram_app(shipped_catalog, tmp_path_factory.mktemp("tg-state"), bot_api)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        client.app = app
+        yield client
+
+
+_update_ids = iter(range(1, 10**6))
+
+
+def post(client, update: dict, secret: str | None = SECRET):
+    headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+    return client.post("/telegram/webhook", json=update, headers=headers)
+
+
+def say(client, bot_api, chat_id: int, text: str, lang: str | None = "pt-br") -> list[dict]:
+    """One user message through the webhook; the sendMessage calls it caused."""
+    since = len(bot_api.calls)
+    r = post(client, message_update(next(_update_ids), chat_id, text, lang))
+    assert r.status_code == 200, r.text
+    return bot_api.sent(chat_id=chat_id, since=since)
+
+
+def test_application_started_in_lifespan(service, bot_api):
+    assert bot_api.sent("getMe"), "the Application initialises (getMe) when the app starts"
+    assert service.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x", SECRET.upper()])
+def test_missing_or_wrong_secret_is_403(service, bot_api, secret):
+    since = len(bot_api.calls)
+    r = post(service, message_update(next(_update_ids), 501, "olá"), secret=secret)
+    assert r.status_code == 403 and "secret" in r.json()["error"]
+    assert not bot_api.sent(since=since)
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"update_id": "7"}', b'{"message": {}}', b"\xff\xfe",
+                                  b'{"update_id": 5, "message": {"text": "sem chat"}}'])
+def test_bad_bodies_are_400(service, body):
+    r = service.post("/telegram/webhook", content=body, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET,
+                                                                 "content-type": "application/json"})
+    assert r.status_code == 400 and "error" in r.json()
+
+
+@pytest.mark.parametrize("lang, expected", [("pt-br", "Olá!"), ("zh-hans", "您好！"), ("en", "Hello!"), (None, "Hello!")])
+def test_start_in_the_users_language(service, bot_api, lang, expected):
+    chat = 600 + len(lang or "")
+    sent = say(service, bot_api, chat, "/start", lang)
+    assert len(sent) == 1 and sent[0]["plain"].startswith(expected)
+    assert sent[0]["parse_mode"] == "HTML"
+
+
+def test_help_follows_language_code_and_seeds_the_session(service, bot_api):
+    sent = say(service, bot_api, 701, "/help", "zh-hans")
+    assert "我可以" in sent[0]["plain"]
+    sent = say(service, bot_api, 702, "/help", "pt-PT")
+    assert sent[0]["plain"].startswith("Encontro clusters")
+    store = service.app.state.assistant.store
+    assert store.load("tg-702").lang == "pt"
+    # a bare "mais" in the seeded session is Portuguese, even before any search
+    sent = say(service, bot_api, 702, "mais", "pt-PT")
+    assert sent[0]["plain"].startswith("Ainda não fez nenhuma pesquisa")
+
+
+def test_portuguese_conversation_with_buttons(service, bot_api):
+    chat = 4242
+    store = service.app.state.assistant.store
+    records = service.app.state.catalog.engine.records
+
+    sent = say(service, bot_api, chat, "procuro fabricantes de moldes na China")
+    assert len(sent) == 1
+    first = sent[0]
+    assert first["parse_mode"] == "HTML" and first["plain"].startswith("Estas são as organizações")
+    shown = store.load(f"tg-{chat}").shown
+    assert len(shown) == 5 and all(records[i].country == "CN" and "moulds" in records[i].sectors for i in shown[:3])
+    assert f"<b>1. {html.escape(records[shown[0]].name_in('pt'), quote=False)}</b>" in first["text"]
+    keyboard = first["reply_markup"]["inline_keyboard"]
+    buttons = [b for row in keyboard for b in row]
+    assert [b["text"] for b in keyboard[0]] == [f"ℹ️ {n}" for n in range(1, 6)]
+    assert keyboard[1][0]["text"] == "Mais resultados ▸"
+    assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
+    more = keyboard[1][0]["callback_data"]
+
+    # turn 2: the "more" button
+    since = len(bot_api.calls)
+    assert post(service, callback_update(next(_update_ids), chat, more)).status_code == 200
+    answers = bot_api.sent("answerCallbackQuery", since=since)
+    assert len(answers) == 1 and answers[0]["callback_query_id"].startswith("cbq-")
+    sent = bot_api.sent(chat_id=chat, since=since)
+    assert len(sent) == 1 and sent[0]["plain"].startswith("Mais resultados para «procuro fabricantes de moldes na China»")
+    assert "6. " in sent[0]["plain"] and len(store.load(f"tg-{chat}").shown) == 10
+
+    # turn 3: typed follow-up
+    sent = say(service, bot_api, chat, "detalhes do 2")
+    second = records[shown[1]]
+    assert sent[0]["plain"].startswith(second.name_in("pt")) and "Setores:" in sent[0]["plain"]
+    assert sent[0].get("reply_markup") is None
+
+    # a details button from the first list still points at the same organisation
+    details_2 = keyboard[0][1]["callback_data"]
+    since = len(bot_api.calls)
+    post(service, callback_update(next(_update_ids), chat, details_2))
+    assert bot_api.sent(chat_id=chat, since=since)[0]["plain"].startswith(second.name_in("pt"))
+
+
+def test_stale_or_forged_buttons_are_answered_not_acted_on(service, bot_api):
+    chat = 4343
+    sent = say(service, bot_api, chat, "clusters de calçado na China")
+    data = sent[0]["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
+    for forged, from_chat in [("m:AAAAAAAA", chat), ("d:99:zzzz", chat), ("x" * 64, chat), (data, 999)]:
+        since = len(bot_api.calls)
+        assert post(service, callback_update(next(_update_ids), from_chat, forged)).status_code == 200
+        answers = bot_api.sent("answerCallbackQuery", since=since)
+        assert len(answers) == 1 and answers[0]["text"].startswith("Esta lista já não está atual")
+        assert not bot_api.sent(since=since)
+    say(service, bot_api, chat, "fabricantes de moldes na China")  # a new search makes the old "more" stale
+    since = len(bot_api.calls)
+    post(service, callback_update(next(_update_ids), chat, data))
+    assert bot_api.sent("answerCallbackQuery", since=since)[0]["text"].startswith("Esta lista")
+    assert not bot_api.sent(since=since)
+
+
+def test_duplicate_update_id_is_processed_once(service, bot_api):
+    update = message_update(next(_update_ids), 4444, "olá")
+    since = len(bot_api.calls)
+    first, again = post(service, update), post(service, update)
+    assert first.json() == {"ok": True, "duplicate": False} and again.json() == {"ok": True, "duplicate": True}
+    assert len(bot_api.sent(chat_id=4444, since=since)) == 1
+    assert service.app.state.assistant.store.load("tg-4444").turns == 1
+
+
+def test_photos_get_a_request_for_typed_text(service, bot_api):
+    since = len(bot_api.calls)
+    photo = [{"file_id": "AgAD", "file_unique_id": "u1", "width": 90, "height": 90}]
+    post(service, message_update(next(_update_ids), 4545, None, "zh-CN", photo=photo))
+    sent = bot_api.sent(chat_id=4545, since=since)
+    assert len(sent) == 1 and sent[0]["plain"].startswith("抱歉，目前只能处理文字消息")
+
+
+# -- escaping and splitting, over a small catalog of awkward records ----------------------------
+LONG = " ".join(f"Frase {i} sobre moldes & ferramentas <especiais> para a indústria automóvel." for i in range(90))
+AWKWARD = {
+    "id": "pt-moldes-e-filhos", "kind": "company", "name": 'Moldes & Filhos <Norte> "Lda"', "country": "PT",
+    "region": "Centro", "city": "Marinha Grande", "sectors": ["moulds", "plastics"], "lang": "pt",
+    "description": LONG, "offers": "Moldes de injeção & protótipos; " * 60, "seeks": "Parceiros <chineses> & distribuidores; " * 50,
+    "website": "https://example.org/?a=1&b=<2>", "sources": ["https://example.org/moldes?x=1&y=2"],
+}
+
+
+@pytest.fixture(scope="module")
+def awkward(encoder, bot_api, tmp_path_factory):
+    from index import Catalog
+
+    folder = tmp_path_factory.mktemp("tg-awkward")
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text((DATA / "fictional.jsonl").read_text(encoding="utf-8").rstrip("\n") + "\n"
+                      + json.dumps(AWKWARD, ensure_ascii=False) + "\n", encoding="utf-8")
+    catalog = Catalog(folder / "data", encoder)
+    catalog.open(corpus)
+    app = telegram_app(catalog, folder / "data", bot_api)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        client.app = app
+        yield client
+    catalog.close()
+
+
+def test_escaping_of_records_and_user_text(awkward, bot_api):
+    sent = say(awkward, bot_api, 5151, "moldes & plásticos <Marinha Grande> em Portugal")
+    raw, plain = sent[0]["text"], sent[0]["plain"]
+    assert "Moldes &amp; Filhos &lt;Norte&gt; \"Lda\"" in raw and 'Moldes & Filhos <Norte> "Lda"' in plain
+    assert "«moldes &amp; plásticos &lt;Marinha Grande&gt; em Portugal»" in raw
+    assert re.search(r"<b>\d\. Moldes &amp; Filhos &lt;Norte&gt; \"Lda\"</b>", raw)
+
+
+def test_long_reply_is_split_at_4096(awkward, bot_api):
+    chat = 5252
+    say(awkward, bot_api, chat, "fabricantes de moldes em Portugal")
+    shown = awkward.app.state.assistant.store.load(f"tg-{chat}").shown
+    n = shown.index("pt-moldes-e-filhos") + 1
+    sent = say(awkward, bot_api, chat, f"detalhes do {n}")
+    assert len(sent) >= 3, [len(s["plain"]) for s in sent]
+    assert all(len(s["plain"]) <= 4096 for s in sent)  # the stand-in also refuses longer ones
+    assert sent[0]["plain"].startswith('Moldes & Filhos <Norte> "Lda"')
+    whole = "\n".join(s["plain"] for s in sent)
+    assert " ".join(LONG.split()) in " ".join(whole.split())  # nothing lost at the cuts
+    assert "Site: https://example.org/?a=1&b=<2>" in whole
+    # messages break between lines: each piece but the wrapped description ends a line of the reply
+    lines = set(whole.split("\n"))
+    assert sent[-1]["plain"].split("\n")[-1] in lines and sent[-1]["plain"].endswith("«tenho interesse».")
+
+
+# -- command line ---------------------------------------------------------------------------
+def test_cli_set_webhook(bot_api, monkeypatch, capsys):
+    from assistant.cli import main
+
+    monkeypatch.setenv("CPC_TELEGRAM_TOKEN", TOKEN)
+    monkeypatch.setenv("CPC_TELEGRAM_SECRET", SECRET)
+    monkeypatch.setenv("CPC_TELEGRAM_API_BASE", f"{bot_api.url}/bot")
+    since = len(bot_api.calls)
+    assert main(["telegram", "set-webhook", "https://cpc.example.org/"]) == 0
+    call = bot_api.sent("setWebhook", since=since)[0]
+    assert call["url"] == "https://cpc.example.org/telegram/webhook" and call["secret_token"] == SECRET
+    assert call["allowed_updates"] == ["message", "callback_query"]
+    assert json.loads(capsys.readouterr().out)["url"] == "https://cpc.example.org/telegram/webhook"
+
+
+def test_cli_poll_answers_by_long_polling(bot_api, shipped_data_dir, tmp_path):
+    bot_api.updates.append(message_update(900_001, 8080, "/start", "pt-br"))
+    env = {**os.environ, "CPC_TELEGRAM_TOKEN": TOKEN, "CPC_TELEGRAM_API_BASE": f"{bot_api.url}/bot",
+           "CPC_DATA_DIR": str(shipped_data_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "telegram", "poll"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 90
+        while not bot_api.sent(chat_id=8080) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        sent = bot_api.sent(chat_id=8080)
+        assert sent and sent[0]["plain"].startswith("Olá!"), proc.poll()
+        assert bot_api.sent("deleteWebhook"), "polling removes a webhook first"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        bot_api.updates.clear()
+    assert "Traceback" not in out, out[-3000:]

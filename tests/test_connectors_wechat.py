@@ -1,0 +1,393 @@
+"""The WeChat connector through its real route on a real server, with wechatpy's real crypto and
+parsing, Tencent's published sample vector, and a stand-in customer-service API on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from xml.etree import ElementTree as ET
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from wechatpy.crypto import WeChatCrypto
+
+from conftest import DATA, EXTERNAL, LiveServer
+
+VECTOR = json.loads((EXTERNAL / "wechat-official-sample" / "vector.json").read_text(encoding="utf-8"))
+CS_SECRET = "cs-secret-1"
+ACCESS_TOKEN = "ACCESS_TOKEN_abc123"
+
+
+class FakeCustomerService:
+    """WeChat's token and customer-service message endpoints, in WeChat's JSON; records messages."""
+
+    def __init__(self):
+        self.messages: list[dict] = []
+        self.token_requests = 0
+        self.app = Starlette(routes=[Route("/cgi-bin/token", self.token),
+                                     Route("/cgi-bin/message/custom/send", self.custom_send, methods=["POST"])])
+
+    async def token(self, request: Request) -> JSONResponse:
+        q = request.query_params
+        self.token_requests += 1
+        if q.get("grant_type") != "client_credential" or q.get("appid") != VECTOR["app_id"]:
+            return JSONResponse({"errcode": 40013, "errmsg": "invalid appid"})
+        if q.get("secret") != CS_SECRET:
+            return JSONResponse({"errcode": 40125, "errmsg": "invalid appsecret"})
+        return JSONResponse({"access_token": ACCESS_TOKEN, "expires_in": 7200})
+
+    async def custom_send(self, request: Request) -> JSONResponse:
+        if request.query_params.get("access_token") != ACCESS_TOKEN:
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"})
+        body = json.loads(await request.body())
+        if body.get("msgtype") != "text" or not body.get("touser") or not body.get("text", {}).get("content"):
+            return JSONResponse({"errcode": 44002, "errmsg": "empty post data"})
+        self.messages.append(body)
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    def to(self, openid: str) -> list[str]:
+        return [m["text"]["content"] for m in self.messages if m["touser"] == openid]
+
+
+@pytest.fixture(scope="module")
+def cs_api():
+    fake = FakeCustomerService()
+    with LiveServer(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+def serve(catalog, data_dir, cs_api, **overrides):
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    config = dict(data_dir=data_dir, wechat_token=VECTOR["token"], wechat_aes_key=VECTOR["encoding_aes_key"],
+                  wechat_appid=VECTOR["app_id"], wechat_secret=CS_SECRET, wechat_api_base=cs_api.url,
+                  wechat_reply_timeout=4.8)
+    app = create_app(Settings(**{**config, **overrides}), catalog)
+    server = LiveServer(app)
+    server.app = app
+    return server
+
+
+@pytest.fixture(scope="module")
+def wx(shipped_catalog, cs_api, tmp_path_factory):
+    """Configured with the Tencent sample's token, key and AppID."""
+    with serve(shipped_catalog, tmp_path_factory.mktemp("wx"), cs_api) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as client:
+        client.app = server.app
+        yield client
+
+
+def signature(token: str, *parts: str) -> str:
+    return hashlib.sha1("".join(sorted([token, *parts])).encode()).hexdigest()
+
+
+def plain_params(token: str = VECTOR["token"], timestamp: str | None = None, nonce: str = "n0nce") -> dict:
+    timestamp = timestamp or str(int(time.time()))
+    return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, "openid": "o"}
+
+
+def text_xml(openid: str, content: str, msg_id: int) -> str:
+    return (f"<xml><ToUserName><![CDATA[gh_cpc]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>")
+
+
+def fields(xml: str) -> dict[str, str]:
+    return {c.tag: c.text or "" for c in ET.fromstring(xml)}
+
+
+_ids = iter(range(7_000_000_000_000_000_000, 8_000_000_000_000_000_000))
+
+
+def ask(client, cs_api, openid: str, content: str, msg_id: int | None = None, token: str = VECTOR["token"]) -> str:
+    """One text message in plaintext mode; the answer, passive or pushed later through customer service."""
+    pushed = len(cs_api.to(openid))
+    r = client.post("/wechat", params=plain_params(token), content=text_xml(openid, content, msg_id or next(_ids)))
+    assert r.status_code == 200, r.text
+    if r.text != "success":
+        reply = fields(r.text)
+        assert reply["ToUserName"] == openid and reply["FromUserName"] == "gh_cpc" and reply["MsgType"] == "text"
+        return reply["Content"]
+    deadline = time.time() + 60
+    while len(cs_api.to(openid)) == pushed and time.time() < deadline:
+        time.sleep(0.05)
+    return cs_api.to(openid)[pushed]
+
+
+# -- verification and the Tencent sample ----------------------------------------------------------
+def test_sample_vector_decrypts_with_wechatpy():
+    crypto = WeChatCrypto(VECTOR["token"], VECTOR["encoding_aes_key"], VECTOR["app_id"])
+    plain = crypto.decrypt_message(VECTOR["body"], VECTOR["msg_signature"], VECTOR["timestamp"], VECTOR["nonce"])
+    assert fields(plain) == VECTOR["expect"]
+
+
+def sample_params(**changes) -> dict:
+    params = {"timestamp": VECTOR["timestamp"], "nonce": VECTOR["nonce"], "encrypt_type": "aes",
+              "msg_signature": VECTOR["msg_signature"]}
+    return {**params, **changes}
+
+
+def test_sample_request_through_the_route_and_encrypted_reply(wx, cs_api):
+    expect = VECTOR["expect"]
+    r = wx.post("/wechat", params=sample_params(), content=VECTOR["body"])
+    assert r.status_code == 200, r.text
+    sealed = fields(r.text)
+    assert set(sealed) == {"Encrypt", "MsgSignature", "TimeStamp", "Nonce"}
+    crypto = WeChatCrypto(VECTOR["token"], VECTOR["encoding_aes_key"], VECTOR["app_id"])
+    reply = fields(crypto.decrypt_message(r.text, sealed["MsgSignature"], sealed["TimeStamp"], sealed["Nonce"]))
+    assert reply["ToUserName"] == expect["FromUserName"] and reply["FromUserName"] == expect["ToUserName"]
+    assert reply["MsgType"] == "text" and reply["Content"]
+    # the route read the sealed message: the sender's session took one turn with "abcdteT"
+    store = wx.app.state.assistant.store
+    assert store.load(f"wx-{expect['FromUserName']}").turns == 1
+
+
+def test_reply_encrypts_and_decrypts_back():
+    crypto = WeChatCrypto(VECTOR["token"], VECTOR["encoding_aes_key"], VECTOR["app_id"])
+    from connectors.wechat import reply_xml
+    from wechatpy import parse_message
+
+    message = parse_message(crypto.decrypt_message(VECTOR["body"], VECTOR["msg_signature"], VECTOR["timestamp"], VECTOR["nonce"]))
+    out = crypto.encrypt_message(reply_xml(message, "葡萄牙软木 & <cork> ]]> 结束"), "nonce-1", "1700000000")
+    sealed = fields(out)
+    back = fields(crypto.decrypt_message(out, sealed["MsgSignature"], "1700000000", "nonce-1"))
+    assert back["Content"] == "葡萄牙软木 & <cork> ]]> 结束" and back["ToUserName"] == VECTOR["expect"]["FromUserName"]
+
+
+def flip(s: str, i: int) -> str:
+    return s[:i] + ("0" if s[i] != "0" else "1") + s[i + 1:]
+
+
+ENC_AT = VECTOR["body"].index("<Encrypt><![CDATA[") + 40
+
+
+@pytest.mark.parametrize("params, body", [
+    (sample_params(msg_signature=flip(VECTOR["msg_signature"], 0)), VECTOR["body"]),
+    (sample_params(msg_signature=flip(VECTOR["msg_signature"], 39)), VECTOR["body"]),
+    (sample_params(timestamp="1409735670"), VECTOR["body"]),
+    (sample_params(nonce="1320562133"), VECTOR["body"]),
+    (sample_params(), flip(VECTOR["body"], ENC_AT)),
+    (sample_params(), VECTOR["body"].replace("abcdteT", "abcdteX")),  # the plaintext copy disagrees
+    (sample_params(), VECTOR["body"].replace("oyORnuP8q7ou", "oyORnuP8q7oX")),
+], ids=["sig-first", "sig-last", "timestamp", "nonce", "encrypt", "plain-content", "plain-sender"])
+def test_one_changed_byte_is_403(wx, params, body):
+    r = wx.post("/wechat", params=params, content=body)
+    assert r.status_code == 403, r.text
+
+
+def test_changed_key_is_403(shipped_catalog, cs_api, tmp_path):
+    key = VECTOR["encoding_aes_key"]
+    with serve(shipped_catalog, tmp_path, cs_api, wechat_aes_key=key[:10] + ("b" if key[10] != "b" else "c") + key[11:]) as s:
+        assert httpx.post(f"{s.url}/wechat", params=sample_params(), content=VECTOR["body"]).status_code == 403
+
+
+def test_plaintext_url_verification(shipped_catalog, cs_api, tmp_path):
+    v = VECTOR["plain_signature_vector"]
+    with serve(shipped_catalog, tmp_path, cs_api, wechat_token=v["token"]) as s, httpx.Client(base_url=s.url) as c:
+        good = {"signature": v["signature"], "timestamp": v["timestamp"], "nonce": v["nonce"], "echostr": "8372619"}
+        r = c.get("/wechat", params=good)
+        assert r.status_code == 200 and r.text == "8372619"
+        assert c.get("/wechat", params={**good, "signature": flip(v["signature"], 5)}).status_code == 403
+        assert c.get("/wechat", params={**good, "nonce": "tesT"}).status_code == 403
+        assert c.get("/wechat", params={k: good[k] for k in ("timestamp", "nonce", "echostr")}).status_code == 400
+        # a POST signed with another token is refused too
+        r = c.post("/wechat", params=plain_params("spamtest"), content=text_xml("o1", "你好", 1))
+        assert r.status_code == 403
+
+
+# -- hostile bodies -------------------------------------------------------------------------------
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+<xml><ToUserName>gh</ToUserName><FromUserName>o2</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType>
+<Content>&lol9;</Content><MsgId>2</MsgId></xml>"""
+
+
+@pytest.mark.parametrize("body", [
+    BILLION_LAUGHS,
+    BILLION_LAUGHS.replace("<!DOCTYPE", "<!doctype"),
+    '<xml><FromUserName>o</FromUserName><Content>&lol9;</Content></xml>',  # undeclared entity
+    '<?xml version="1.0"?><!DOCTYPE x SYSTEM "file:///etc/passwd"><xml><Content>&x;</Content></xml>',
+    "<xml><Content>unclosed</xml>",
+    "<notxml><MsgType>text</MsgType></notxml>",
+    "<xml><FromUserName>o</FromUserName></xml>",  # no MsgType
+    "not xml at all",
+    "",
+])
+def test_hostile_or_broken_xml_is_400(wx, body):
+    r = wx.post("/wechat", params=plain_params(), content=body.encode())
+    assert r.status_code == 400, r.text
+    r = wx.post("/wechat", params=sample_params(), content=body.encode())
+    assert r.status_code in (400, 403), r.text
+
+
+def test_non_utf8_and_oversized_bodies(wx):
+    assert wx.post("/wechat", params=plain_params(), content=text_xml("o3", "ok", 3).encode("utf-16")).status_code == 400
+    big = text_xml("o3", "软木" * 40_000, 4)
+    assert wx.post("/wechat", params=plain_params(), content=big.encode()).status_code == 413
+
+
+# -- answering ----------------------------------------------------------------------------------
+def test_chinese_conversation_in_plaintext_mode(wx, cs_api):
+    openid = "o-conversation-zh"
+    store = wx.app.state.assistant.store
+    records = wx.app.state.catalog.engine.records
+
+    first = ask(wx, cs_api, openid, "我们想找葡萄牙的软木合作伙伴")
+    shown = store.load(f"wx-{openid}").shown
+    assert first.startswith("与“我们想找葡萄牙的软木合作伙伴”最相关的机构")
+    assert set(shown[:2]) <= {"pt-apcor", "pt-corticeira-amorim", "pt-aiff"}
+    assert records[shown[0]].name_in("zh") in first and len(first.encode()) <= 2047
+
+    more = ask(wx, cs_api, openid, "更多")
+    assert more.startswith("“我们想找葡萄牙的软木合作伙伴”的更多结果") and "\n6. " in more
+    assert len(store.load(f"wx-{openid}").shown) == 10
+
+    details = ask(wx, cs_api, openid, "第二个的详细信息")
+    second = records[shown[1]]
+    assert details.startswith(second.name_in("zh")) and "领域:" in details
+
+
+def test_subscribe_and_media_messages(wx):
+    base = "<ToUserName><![CDATA[gh_cpc]]></ToUserName><FromUserName><![CDATA[o-new]]></FromUserName>"
+    now = int(time.time())
+    subscribe = f"<xml>{base}<CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>"
+    r = wx.post("/wechat", params=plain_params(), content=subscribe)
+    welcome = fields(r.text)["Content"]
+    assert welcome.startswith("您好！") and "葡萄牙的软木合作伙伴" in welcome
+    unsubscribe = subscribe.replace("[subscribe]", "[unsubscribe]").replace(str(now), str(now + 1))
+    assert wx.post("/wechat", params=plain_params(), content=unsubscribe).text == "success"
+    for kind, extra in [("image", "<PicUrl><![CDATA[http://x/p.jpg]]></PicUrl><MediaId><![CDATA[m1]]></MediaId>"),
+                        ("voice", "<MediaId><![CDATA[m2]]></MediaId><Format><![CDATA[amr]]></Format>"),
+                        ("location", "<Location_X>41.1</Location_X><Location_Y>-8.6</Location_Y><Scale>15</Scale>")]:
+        xml = f"<xml>{base}<CreateTime>{now}</CreateTime><MsgType><![CDATA[{kind}]]></MsgType>{extra}<MsgId>{next(_ids)}</MsgId></xml>"
+        r = wx.post("/wechat", params=plain_params(), content=xml)
+        assert fields(r.text)["Content"].startswith("抱歉，目前只能处理文字消息"), kind
+
+
+def test_retried_msgid_is_answered_once_with_the_same_reply(wx, cs_api):
+    openid, msg_id = "o-retry", next(_ids)
+    body = text_xml(openid, "葡萄牙的模具企业", msg_id)
+    answers: list[str] = []
+
+    def deliver():
+        answers.append(wx.post("/wechat", params=plain_params(), content=body).text)
+
+    store = wx.app.state.assistant.store
+    with store._lock:  # the state store is busy, so the first delivery is still being answered...
+        first = threading.Thread(target=deliver)
+        first.start()
+        time.sleep(0.3)
+        retry = threading.Thread(target=deliver)  # ...when WeChat retries the same MsgId
+        retry.start()
+        time.sleep(0.3)
+        assert answers == []  # both wait for the one answer
+    first.join()
+    retry.join()
+    deliver()  # and a retry after it finished
+    passive = {fields(a)["Content"] for a in answers if a != "success"}
+    assert len(passive) <= 1
+    if "success" in answers:  # it took longer than the timeout: the answer is pushed, once
+        deadline = time.time() + 60
+        while not cs_api.to(openid) and time.time() < deadline:
+            time.sleep(0.05)
+    time.sleep(0.3)
+    assert len(passive) + len(cs_api.to(openid)) == 1, (answers, cs_api.to(openid))
+    assert store.load(f"wx-{openid}").turns == 1
+
+
+def test_slow_answer_is_pushed_through_customer_service(shipped_catalog, cs_api, tmp_path):
+    openid, msg_id = "o-slow", next(_ids)
+    with serve(shipped_catalog, tmp_path, cs_api, wechat_reply_timeout=0) as s, httpx.Client(base_url=s.url) as c:
+        r = c.post("/wechat", params=plain_params(), content=text_xml(openid, "葡萄牙的软木合作伙伴", msg_id))
+        assert r.status_code == 200 and r.text == "success"
+        deadline = time.time() + 60
+        while not cs_api.to(openid) and time.time() < deadline:
+            time.sleep(0.05)
+        pushed = cs_api.to(openid)
+        assert len(pushed) == 1 and pushed[0].startswith("与“葡萄牙的软木合作伙伴”最相关的机构")
+        assert cs_api.token_requests >= 1
+        # WeChat's retry of the same MsgId: acknowledged, not answered twice
+        r = c.post("/wechat", params=plain_params(), content=text_xml(openid, "葡萄牙的软木合作伙伴", msg_id))
+        assert r.text == "success"
+        time.sleep(0.3)
+        assert len(cs_api.to(openid)) == 1 and s.app.state.assistant.store.load(f"wx-{openid}").turns == 1
+
+
+# -- WeChat's 2,047-byte limit --------------------------------------------------------------------
+def test_cut_is_at_a_line_boundary_within_2047_bytes():
+    from connectors.wechat import cut
+
+    lines = [f"{i}. 葡萄牙软木企业{i}号 — 企业，葡萄牙北部大区，生产软木塞和软木复合材料" for i in range(1, 80)]
+    text = "\n".join(lines)
+    head, rest = cut(text, "zh")
+    assert len(head.encode()) <= 2047 and head.endswith("（回复“更多”查看更多内容）")
+    kept = head.split("\n")[:-1]
+    assert kept == lines[: len(kept)] and rest.split("\n")[0] == lines[len(kept)]
+    assert cut("短消息", "zh") == ("短消息", None)
+    # a single line too long for one message is cut inside the line, still within the limit
+    head, rest = cut("软" * 3000, "zh")
+    assert len(head.encode()) <= 2047 and head.startswith("软") and rest == "软" * (3000 - head.count("软"))
+
+
+LONG_ZH = {
+    "id": "cn-long-moulds", "kind": "company", "name": "Long Description Mould Co.", "country": "CN",
+    "region": "Zhejiang", "city": "Ningbo", "sectors": ["moulds"], "lang": "zh",
+    "description": "宁波长文模具有限公司是一家虚构的测试企业，专门生产汽车和家电用的大型注塑模具。" * 14,
+    "offers": "提供注塑模具设计、精密加工、试模和售后服务，并可与葡萄牙企业开展联合研发。" * 12,
+    "seeks": "寻求葡萄牙模具行业的合作伙伴，包括分销商、技术中心和研究机构。" * 12,
+    "i18n": {"zh": {"name": "宁波长文模具有限公司"}},
+    "sources": ["https://example.org/long"],
+}
+
+
+def test_oversized_chinese_answer_is_cut_and_continued(encoder, cs_api, tmp_path):
+    from assistant._state import StateStore
+    from assistant.dialogue import Assistant
+    from index import Catalog
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text((DATA / "fictional.jsonl").read_text(encoding="utf-8").rstrip("\n") + "\n"
+                      + json.dumps(LONG_ZH, ensure_ascii=False) + "\n", encoding="utf-8")
+    catalog = Catalog(tmp_path / "data", encoder)
+    catalog.open(corpus)
+    try:
+        # what the assistant says, straight from the core
+        core = Assistant(catalog.engine, StateStore(tmp_path / "core.sqlite"))
+        core.respond("probe", "浙江的模具企业")
+        n = core.store.load("probe").shown.index("cn-long-moulds") + 1
+        full = core.respond("probe", f"第{n}个的详细信息").text
+        assert len(full.encode()) > 2 * 2047
+
+        openid = "o-long"
+        with serve(catalog, tmp_path / "data", cs_api) as s, httpx.Client(base_url=s.url, timeout=60) as c:
+            ask(c, cs_api, openid, "浙江的模具企业")
+            parts = [ask(c, cs_api, openid, f"第{n}个的详细信息")]
+            while parts[-1].endswith("（回复“更多”查看更多内容）"):
+                parts.append(ask(c, cs_api, openid, "更多"))
+                assert len(parts) < 10
+        assert len(parts) >= 3 and all(len(p.encode()) <= 2047 for p in parts)
+        bodies = [p.removesuffix("\n（回复“更多”查看更多内容）") for p in parts]
+        assert "\n".join(bodies) == full  # cut only between lines, nothing lost
+    finally:
+        catalog.close()
+
+
+def test_reply_content_cannot_break_out_of_cdata():
+    from connectors.wechat import reply_xml
+    from wechatpy import parse_message
+
+    message = parse_message(text_xml("o-x", "hi", 5))
+    out = reply_xml(message, "a]]></Content><MsgType>news</MsgType><Content><![CDATA[b")
+    assert fields(out)["Content"] == "a]]></Content><MsgType>news</MsgType><Content><![CDATA[b"
+    assert fields(out)["MsgType"] == "text"

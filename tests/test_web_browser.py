@@ -1,0 +1,313 @@
+"""The chat page and the staff console in headless Chromium, used as a person would.
+
+Debian's chromium driven by playwright (never a downloaded browser) against the real app on a
+loopback port. Screenshots go to test-artifacts/. Without /usr/bin/chromium the tests are
+skipped, except in CI where they must run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import REPO, LiveServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"
+KEY = "browser-staff-key"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CORK_ZH = "我们想找葡萄牙的软木合作伙伴"
+CORK_PT = "procuro fornecedores de cortiça"
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        reason = "no /usr/bin/chromium: `apt-get install chromium` (./dev test does it when run as root)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; CI must run the browser tests")
+        pytest.skip(reason)
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        pytest.fail("playwright is missing: pip install -e '.[test]' (./dev test does it)")
+    expect.set_options(timeout=20_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(shipped_catalog, tmp_path_factory):
+    """The app with a staff key and its own state (sessions, leads, query log)."""
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("browser-state"), admin_token=KEY)
+    with LiveServer(create_app(settings, shipped_catalog)) as live:
+        yield live
+
+
+def watch(page) -> list[str]:
+    """Uncaught script errors and blocked resources (CSP): a page that works must have none."""
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
+    page.on("console", lambda m: "Content Security Policy" in m.text and problems.append(m.text))
+    return problems
+
+
+def expect(locator):
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+def test_chat_in_chinese_then_more_then_portuguese_and_after_a_reload(browser, site):
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    problems = watch(page)
+    page.goto(site.url + "/")
+
+    # the interface follows the browser's language
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.get_by_role("button", name="发送")).to_be_visible()
+    box = page.get_by_label("您的消息")
+    box.fill(CORK_ZH)
+    box.press("Enter")
+
+    cards = page.locator(".cards > .card")
+    expect(cards).to_have_count(5)
+    names = cards.locator("h3").all_inner_texts()
+    assert all(HAN.search(n) for n in names), names
+    assert any(n.startswith(("葡萄牙软木协会", "阿莫林软木")) for n in names[:2]), names
+    first = cards.first
+    expect(first).to_contain_text("葡萄牙")  # country, in the reply's language
+    expect(first.locator(".tags")).to_contain_text("软木")
+    expect(first.get_by_role("button", name="详细信息")).to_be_visible()
+    expect(first.get_by_role("link", name=re.compile("网站"))).to_have_attribute("href", re.compile("^https?://"))
+    expect(page.locator("#live")).to_contain_text("最相关的机构")  # the reply goes to the aria-live region
+    page.screenshot(path=str(ARTIFACTS / "chat-desktop.png"))
+
+    page.get_by_role("button", name="更多结果").click()
+    expect(cards).to_have_count(10)
+    expect(page.locator(".msg.user .bubble").last).to_have_text("更多")
+    numbers = page.locator(".msg.bot").last.locator(".num").all_inner_texts()
+    assert [re.sub(r"\D", "", n) for n in numbers] == ["6", "7", "8", "9", "10"]
+
+    # switch the interface to Portuguese and ask in Portuguese
+    page.get_by_role("button", name="Português").click()
+    expect(page.locator("html")).to_have_attribute("lang", "pt")
+    expect(page.get_by_role("button", name="Português")).to_have_attribute("aria-pressed", "true")
+    box = page.get_by_label("A sua mensagem")
+    box.fill(CORK_PT)
+    box.press("Enter")
+    reply = page.locator(".msg.bot").last
+    expect(reply).to_contain_text("Estas são as organizações mais relevantes para «procuro fornecedores de cortiça»")
+    expect(reply.locator(".card")).to_have_count(5)
+    pt_names = reply.locator(".card h3").all_inner_texts()
+    assert any(n.startswith(("APCOR", "Corticeira Amorim")) for n in pt_names[:2]) and not any(HAN.search(n) for n in pt_names)
+    expect(reply.locator(".card").first.get_by_role("button", name="Tenho interesse")).to_be_visible()
+    # cards of the earlier search lose their buttons: their numbers now mean something else
+    expect(page.locator(".msg.bot").nth(1).locator(".card button")).to_have_count(0)
+    session = page.evaluate("localStorage.getItem('cpc.chat.session')")
+
+    # a reload shows the conversation and the server still knows it
+    page.reload()
+    expect(page.locator(".msg.user")).to_have_count(3)
+    expect(page.locator(".cards > .card")).to_have_count(15)
+    expect(page.locator("html")).to_have_attribute("lang", "pt")
+    box = page.get_by_label("A sua mensagem")
+    box.fill("mais")
+    box.press("Enter")
+    reply = page.locator(".msg.bot").last
+    expect(reply).to_contain_text("Mais resultados para «procuro fornecedores de cortiça»")
+    numbers = reply.locator(".num").all_inner_texts()
+    assert [re.sub(r"\D", "", n) for n in numbers] == ["6", "7", "8", "9", "10"]
+    assert page.evaluate("localStorage.getItem('cpc.chat.session')") == session
+    assert not problems, problems
+    ctx.close()
+
+
+def test_chat_on_a_phone_with_the_keyboard_and_without_the_server(browser, site):
+    ctx = browser.new_context(locale="en-GB", viewport={"width": 390, "height": 844}, is_mobile=True,
+                              has_touch=True, device_scale_factor=2)
+    page = ctx.new_page()
+    problems = watch(page)
+    page.goto(site.url + "/")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    box = page.get_by_label("Your message")
+    send = page.get_by_role("button", name="Send")
+
+    # keyboard only: the first Tab reaches the skip link, which leads to the message box
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to the message box")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(box).to_be_focused()
+
+    # while waiting: send is disabled and an indicator shows (the request is held until checked)
+    held = []
+    page.route("**/api/v1/chat", lambda route: held.append(route))
+    page.keyboard.type("Portuguese cork companies")
+    page.keyboard.press("Enter")
+    expect(send).to_be_disabled()
+    expect(send).to_have_text("…")
+    expect(page.get_by_role("status")).to_have_text("Waiting for the reply…")
+    expect(page.locator(".typing")).to_be_visible()
+    for _ in range(200):  # the route handler runs when playwright next dispatches events
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute("**/api/v1/chat")
+
+    cards = page.locator(".cards > .card")
+    expect(cards).to_have_count(5)
+    expect(send).to_be_enabled()
+    expect(box).to_be_focused()
+    expect(box).to_have_value("")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+    page.keyboard.press("Tab")
+    expect(send).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # visible focus
+    box.focus()
+    page.screenshot(path=str(ARTIFACTS / "chat-phone.png"))
+
+    # the server cannot be reached: a clear message, and what was typed stays
+    page.route("**/api/v1/chat", lambda route: route.abort("internetdisconnected"))
+    box.fill("more")
+    box.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("Could not reach the server")
+    expect(box).to_have_value("more")
+    expect(page.locator(".msg.user")).to_have_count(1)  # the unsent message is not in the conversation
+    expect(send).to_be_enabled()
+    page.screenshot(path=str(ARTIFACTS / "chat-phone-offline.png"))
+
+    page.unroute("**/api/v1/chat")
+    box.press("Enter")
+    expect(cards).to_have_count(10)
+    expect(page.get_by_role("alert")).to_be_hidden()
+    expect(box).to_have_value("")
+
+    # "Details" on a card asks for that number; the answer offers "I'm interested" for it
+    second = cards.nth(1)
+    name = second.locator("h3").inner_text()
+    second.get_by_role("button", name="Details").click()
+    reply = page.locator(".msg.bot").last
+    expect(reply).to_contain_text(name)
+    expect(reply).to_contain_text("Sectors:")
+    expect(page.locator(".msg.user .bubble").last).to_have_text("details of 2")
+    expect(reply).to_be_focused()  # focus follows the answer, not lost with the re-drawn button
+    expect(reply.get_by_role("button", name="I'm interested")).to_be_visible()
+    assert not problems, problems
+    ctx.close()
+
+
+def test_staff_console_search_export_query_log_and_a_lead_from_the_chat(browser, site):
+    ctx = browser.new_context(locale="en-GB", viewport={"width": 1366, "height": 900}, accept_downloads=True)
+
+    # an SME asks in the chat and clicks "I'm interested" on the first card
+    chat = ctx.new_page()
+    problems = watch(chat)
+    chat.goto(site.url + "/")
+    chat.get_by_label("Your message").fill("Portuguese cork companies")
+    chat.get_by_label("Your message").press("Enter")
+    first = chat.locator(".cards > .card").first
+    expect(first).to_be_visible()
+    org_id = first.get_attribute("data-id")
+    first.get_by_role("button", name="I'm interested").click()
+    confirm = chat.locator(".bubble.confirm")
+    expect(confirm).to_contain_text("Request recorded")
+    expect(confirm).to_contain_text("I've recorded your interest in")
+    lead_id = re.search(r"request no\. (\d+)", confirm.inner_text()).group(1)
+
+    # staff sign in: a wrong key first
+    page = ctx.new_page()
+    problems += watch(page)
+    page.goto(site.url + "/staff")
+    page.get_by_label("Staff key").fill("not-the-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("That staff key is not right")
+    expect(page.get_by_role("heading", name="Search partners")).to_be_hidden()
+    page.get_by_label("Staff key").fill(KEY)
+    page.get_by_label("Staff key").press("Enter")
+    expect(page.get_by_role("heading", name="Search partners")).to_be_visible()
+
+    # search with a country filter
+    page.get_by_label("Query (pt, zh or en)").fill("cork")
+    page.get_by_label("Country").select_option("PT")
+    page.get_by_role("button", name="Search", exact=True).click()
+    rows = page.locator("#results tbody tr")
+    expect(rows).to_have_count(10)
+    expect(page.locator("#search-summary")).to_contain_text("showing 1–10")
+    assert all("Portugal" in c for c in rows.locator("td:nth-child(4)").all_inner_texts())
+    expect(rows.first.locator(".why")).to_contain_text("Terms: cork")
+    assert float(rows.first.locator("td:nth-child(6)").inner_text()) > 0
+    shown = [rows.nth(i).get_attribute("data-id") for i in range(10)]
+
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#search-summary")).to_contain_text("showing 11–20")
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.locator("#search-summary")).to_contain_text("showing 1–10")
+
+    # open a record
+    rows.first.get_by_role("button", name=re.compile("^Open ")).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Sources")
+    expect(dialog.get_by_role("heading", level=2)).to_contain_text("APCOR")
+    page.screenshot(path=str(ARTIFACTS / "staff-record.png"))
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # export what is on screen, as CSV and as JSON
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").first.click()
+    assert re.fullmatch(r"cpc-search-\d{8}-\d{6}\.csv", download.value.suggested_filename)
+    with open(download.value.path(), encoding="utf-8", newline="") as fh:
+        exported = list(csv.DictReader(fh))
+    assert [r["id"] for r in exported] == shown
+    assert all(r["country"] == "PT" for r in exported) and exported[0]["rank"] == "1"
+    assert float(exported[0]["score"]) > 0 and "cork" in exported[0]["why_terms"]
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export JSON").first.click()
+    data = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert data["query"] == "cork" and data["filters"]["country"] == ["PT"] and len(data["results"]) == 10
+
+    # the query log has the console's search and the chat's
+    log = page.locator("#queries tbody")
+    expect(log.locator("tr").first).to_contain_text("staff")
+    expect(log.locator("tr").first).to_contain_text("cork")
+    expect(log).to_contain_text("Portuguese cork companies")
+    expect(page.locator("#charts svg")).to_have_count(3)
+    expect(page.get_by_role("img", name=re.compile("^Queries by channel: .*staff 1"))).to_be_visible()
+
+    # the lead from the chat: find it, mark it contacted
+    lead = page.locator(f'#leads tr[data-lead="{lead_id}"]')
+    expect(lead).to_contain_text(org_id)
+    expect(lead.locator(".status-new")).to_have_text("new")
+    lead.get_by_role("button", name=re.compile(rf"^Mark lead {lead_id} .* as contacted$")).click()
+    expect(lead.locator(".status-contacted")).to_have_text("contacted")
+    expect(lead.get_by_role("button", name=re.compile(r" as new$"))).to_be_focused()
+    page.screenshot(path=str(ARTIFACTS / "staff-console.png"), full_page=True)
+    stored = httpx.get(f"{site.url}/api/v1/leads", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert next(x for x in stored if str(x["id"]) == lead_id)["status"] == "contacted"
+
+    # the key lasts for the tab (sessionStorage): a reload stays signed in; signing out forgets it
+    page.reload()
+    expect(page.get_by_role("heading", name="Search partners")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Staff key")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('cpc.staff.key')") is None
+    assert not problems, problems
+    ctx.close()
