@@ -46,6 +46,11 @@ CONTACT = re.compile(
     r"感兴趣|联系|对接|合作意向|联络|洽谈|引荐|想合作",
     re.I,
 )
+BACK = re.compile(
+    r"^(voltar|volta|regressar)( [àa] lista| aos resultados)?|^back( to the (list|results))?$|^(show|see) the list( again)?|"
+    r"^(返回|回到)(列表|结果)|^再看一下列表",
+    re.I,
+)
 POLITE = re.compile(r"(^|\s|[,，])(please|pls|por favor|se faz favor|s\.f\.f\.?|请|麻烦(你|您)?|吧)(?=$|\s|[,，!?.。！？])", re.I)
 CLEAR_FILTERS = re.compile(r"limpa[r]? (os )?filtros|sem filtros|clear (the )?filters|reset filters|remove filters|清除筛选|取消筛选|去掉筛选", re.I)
 

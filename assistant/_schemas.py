@@ -59,18 +59,23 @@ class Why(BaseModel):
     boosts: list[str] = Field(description="Soft preferences that applied: country, kind, place")
 
 
-class SearchHit(BaseModel):
+class OrganisationSummary(BaseModel):
+    """What a result list shows of an organisation; the name is in the reader's language."""
+
     id: str
     name: str
     kind: str
     country: str
     region: str | None = None
     city: str | None = None
-    sectors: list[str]
+    sectors: list[str] = Field(default_factory=list)
+    website: str | None = None
+
+
+class SearchHit(OrganisationSummary):
     score: float
     snippet: str
     snippet_lang: str
-    website: str | None = None
     why: Why
 
 
@@ -105,16 +110,8 @@ class ChatRequest(BaseModel):
     channel: str = Field("web", min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
 
 
-class ChatResult(BaseModel):
-    number: int
-    id: str
-    name: str
-    kind: str
-    country: str
-    region: str | None = None
-    city: str | None = None
-    sectors: list[str] = Field(default_factory=list)
-    website: str | None = None
+class ChatResult(OrganisationSummary):
+    number: int = Field(description="Its number in the conversation's list, for follow-ups like 'details of 2'")
     reason: str = ""
 
 

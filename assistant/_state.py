@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from corpus import open_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -71,13 +72,9 @@ def user_hash(channel: str, user: str) -> str:
 class StateStore:
     def __init__(self, path: str | Path, ttl_seconds: float = 3600):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ttl = ttl_seconds
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_sqlite(self.path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

@@ -111,6 +111,12 @@ class Assistant:
         bare_number = re.fullmatch(r"\s*(n[º°o.]?\s*|#|number\s*|número\s*)?\d{1,3}\s*[.!?？。]?\s*", text, re.I)
         if intents.DETAILS.search(text) and (number is not None or named or state.focus) or (bare_number and state.shown):
             return self._details(state, lang, number, named)
+        if intents.BACK.match(intents.without_courtesy(text)):
+            if not state.query:
+                return Reply(say("no_search", lang), lang, "list", suggestions=suggestions("start", lang))
+            state.shown = state.shown[: state.page * PAGE]  # the current page is shown again
+            state.focus = None
+            return self._page(state, lang, sid, channel, "list")
         if intents.MORE.match(intents.without_courtesy(text)):
             return self._more(state, lang, sid, channel)
         if intents.CLEAR_FILTERS.search(text):
@@ -216,7 +222,8 @@ class Assistant:
     def _page(self, state: SessionState, lang: str, sid: str, channel: str, intent: str, prefix: str = "") -> Reply:
         assert state.query is not None
         result: SearchResult = self.engine.search(state.query, self._filters(state), limit=PAGE, offset=state.page * PAGE)
-        self.store.log_query(channel, lang, state.query, len(result.hits), sid)
+        if intent in ("find", "refine"):  # one log entry per search, as the search API does
+            self.store.log_query(channel, lang, state.query, result.total, sid)
         filters = self._describe_filters(state, lang)
         if not result.hits:
             if state.page > 0:
@@ -298,15 +305,22 @@ class Assistant:
             return records.get(state.shown[0])
         return None
 
-    def _details(self, state: SessionState, lang: str, number: int | None, named: Organisation | None) -> Reply:
+    def _resolve(self, state: SessionState, lang: str, intent: str, number: int | None,
+                 named: Organisation | None) -> Organisation | Reply:
+        """The organisation a follow-up points at (now in focus), or the reply asking which."""
         target = self._target(state, number, named)
         if target == "bad_number":
-            return Reply(say("bad_number", lang, n=number, max=len(state.shown)), lang, "details", suggestions=suggestions("results", lang))
+            return Reply(say("bad_number", lang, n=number, max=len(state.shown)), lang, intent, suggestions=suggestions("results", lang))
         if not isinstance(target, Organisation):
-            return Reply(say("which_one" if state.shown else "no_search", lang), lang, "details",
+            return Reply(say("which_one" if state.shown else "no_search", lang), lang, intent,
                          suggestions=suggestions("results" if state.shown else "start", lang))
-        rec = target
-        state.focus = rec.id
+        state.focus = target.id
+        return target
+
+    def _details(self, state: SessionState, lang: str, number: int | None, named: Organisation | None) -> Reply:
+        rec = self._resolve(state, lang, "details", number, named)
+        if isinstance(rec, Reply):
+            return rec
         desc, desc_lang = rec.description_in(lang)
         marker = "" if desc_lang == lang else f"[{desc_lang}] "
         lines = [f"{rec.name_in(lang)} — {self._where(rec, lang)}"]
@@ -327,14 +341,9 @@ class Assistant:
 
     def _handoff(self, text: str, state: SessionState, lang: str, sid: str, channel: str,
                  number: int | None, named: Organisation | None) -> Reply:
-        target = self._target(state, number, named)
-        if target == "bad_number":
-            return Reply(say("bad_number", lang, n=number, max=len(state.shown)), lang, "contact", suggestions=suggestions("results", lang))
-        if not isinstance(target, Organisation):
-            return Reply(say("which_one" if state.shown else "no_search", lang), lang, "contact",
-                         suggestions=suggestions("results" if state.shown else "start", lang))
-        rec = target
-        state.focus = rec.id
+        rec = self._resolve(state, lang, "contact", number, named)
+        if isinstance(rec, Reply):
+            return rec
         name = rec.name_in(lang)
         lead = self.store.add_lead(sid, channel, rec.id, rec.name, lang, text)
         website = rec.website or say("no_website", lang)

@@ -33,15 +33,21 @@ def corpus_hash(records: Iterable[Organisation]) -> str:
     return h.hexdigest()
 
 
+def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
+    """A SQLite file in WAL mode with full fsync: a committed write survives a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(schema)
+    return db
+
+
 class RecordStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_sqlite(self.path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

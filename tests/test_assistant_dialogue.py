@@ -66,6 +66,9 @@ def test_follow_ups_more_details_and_handoff(bot, store):
     details = bot.respond("s-flow", "detalhes do 2", "web")
     assert details.intent == "details" and details.organisation == first.results[1].id
     assert first.results[1].name in details.text
+    back = bot.respond("s-flow", "voltar à lista", "web")
+    assert back.intent == "list" and [c.id for c in back.results] == [c.id for c in more.results]
+    assert store.query_counts()["totals"]["all"] == 1  # one search logged, not one per page
     lead = bot.respond("s-flow", "tenho interesse no 1", "web")
     assert lead.intent == "contact" and lead.handoff and lead.lead_id
     (saved,) = store.leads()
