@@ -41,6 +41,9 @@ _ES_MARKERS = set(
 )
 _PT_CHARS = set("ãõçâêôáéíóúàÃÕÇÂÊÔÁÉÍÓÚÀ")
 
+_PT_ENDINGS = ("ção", "ções", "cao", "coes", "dade", "dades", "ões", "mente", "agem", "eiros", "eiras", "ores", "ário", "ários")
+_EN_ENDINGS = ("ing", "tion", "tions", "ness", "ship", "ships", "ers", "ment", "ments", "ies", "ics", "ware")
+
 _langdetect_ready = False
 
 
@@ -97,6 +100,12 @@ def detect_lang(text: str, default: str | None = None) -> str | None:
         return _langdetect(text) or default  # Spanish looks like Portuguese to word lists
     if len(words) <= 2 and pt == en:
         return default
+    if pt == en:  # no stopwords to go by: sector words and word endings
+        from ._taxonomy import default_taxonomy
+
+        votes = default_taxonomy().language_votes(text)
+        pt += votes["pt"] + sum(1 for w in words if w.endswith(_PT_ENDINGS))
+        en += votes["en"] + sum(1 for w in words if w.endswith(_EN_ENDINGS))
     if pt >= en + 1 and pt >= 1:
         return "pt"
     if en >= pt + 1 and en >= 1:

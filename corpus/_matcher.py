@@ -34,10 +34,16 @@ class TermMatcher(Generic[V]):
                 continue
             self._exact.setdefault(key, value)
             (han if _HAN.search(term) else latin).append((key, value))
-        han.sort(key=lambda t: -len(t[0]))
-        latin.sort(key=lambda t: -len(t[0]))
-        self._han = han
-        self._latin = [(re.compile(r"(?<!\w)" + re.escape(k) + r"(?!\w)"), k, v) for k, v in latin]
+        # one alternation per script, longest terms first, so a text is scanned once
+        self._values: dict[str, V] = {}
+        for key, value in han + latin:
+            self._values.setdefault(key, value)
+        han_keys = sorted({k for k, _ in han}, key=len, reverse=True)
+        latin_keys = sorted({k for k, _ in latin}, key=len, reverse=True)
+        self._han_re = re.compile("|".join(map(re.escape, han_keys))) if han_keys else None
+        self._latin_re = (
+            re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, latin_keys)) + r")(?!\w)") if latin_keys else None
+        )
 
     def get(self, term: str) -> V | None:
         return self._exact.get(fold(term).strip())
@@ -45,25 +51,15 @@ class TermMatcher(Generic[V]):
     def find(self, text: str) -> list[tuple[V, str, int]]:
         folded = fold(text)
         same_len = len(folded) == len(text)
-        taken: list[tuple[int, int]] = []
         hits: list[tuple[int, V, str]] = []
-
-        def claim(a: int, b: int) -> bool:
-            if any(a < e and b > s for s, e in taken):
-                return False
-            taken.append((a, b))
-            return True
-
-        for key, value in self._han:
-            start = folded.find(key)
-            while start >= 0:
-                if claim(start, start + len(key)):
-                    hits.append((start, value, text[start : start + len(key)] if same_len else key))
-                start = folded.find(key, start + 1)
-        for pat, key, value in self._latin:
-            for m in pat.finditer(folded):
-                if claim(m.start(), m.end()):
-                    hits.append((m.start(), value, text[m.start() : m.end()] if same_len else key))
+        spans: list[tuple[int, int]] = []
+        for pattern in (self._han_re, self._latin_re):
+            for m in pattern.finditer(folded) if pattern is not None else ():
+                if any(m.start() < end and m.end() > start for start, end in spans):
+                    continue
+                spans.append(m.span())
+                term = text[m.start() : m.end()] if same_len else m.group()
+                hits.append((m.start(), self._values[m.group()], term))
         hits.sort(key=lambda h: h[0])
         return [(v, t, s) for s, v, t in hits]
 

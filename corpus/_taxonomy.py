@@ -76,6 +76,20 @@ class Taxonomy:
             seen.setdefault(slug, term)
         return list(seen.items())
 
+    def language_votes(self, text: str, langs: tuple[str, ...] = ("pt", "en")) -> dict[str, int]:
+        """How many sector words of each language ``text`` uses (words shared by both don't vote).
+
+        Keyword queries ("ceramic tiles distributors China") carry no stopwords, but their
+        sector words still tell Portuguese from English.
+        """
+        if not hasattr(self, "_by_lang"):
+            terms = {lang: {t for sector in self.sectors.values() for t in sector.terms(lang)} for lang in langs}
+            self._by_lang = {
+                lang: TermMatcher((t, lang) for t in terms[lang] - set().union(*(terms[o] for o in langs if o != lang)))
+                for lang in langs
+            }
+        return {lang: len(m.find(text)) for lang, m in self._by_lang.items()}
+
     def label(self, slug: str, lang: str) -> str:
         sector = self.sectors.get(slug)
         return sector.label(lang) if sector else slug

