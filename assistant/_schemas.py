@@ -2,11 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
+from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 QUERY_MAX = 1000
+FILTER_VALUES_MAX = 20
+FILTER_VALUE_MAX = 100
+# C0 controls other than tab, line feed and carriage return; DEL; and lone UTF-16 surrogates,
+# which JSON can carry ("\ud800") but UTF-8 cannot, so neither SQLite nor a reply could hold them.
+_UNWANTED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(v: str) -> str:
+    """Refuse (422) text that no later step could store or echo back."""
+    if isinstance(v, str) and _UNWANTED.search(v):
+        raise ValueError("must not contain control characters or unpaired surrogates")
+    return v
+
+
+_ERROR_TEXT = {
+    400: "The body could not be read (not JSON, or not UTF-8)",
+    401: "No staff key",
+    403: "Wrong staff key, or staff access disabled",
+    404: "Not found",
+    413: "Request body too large",
+    415: "Unsupported content type",
+    422: "Invalid input",
+    429: "Too many requests from this client; see Retry-After",
+    503: "Index not loaded yet",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the refusals a route really gives, all with an ErrorBody."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        out[code] = {"model": ErrorBody, "description": _ERROR_TEXT[code]}
+        if code == 429:
+            out[code]["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+    return out
+
+
+FilterValue = Annotated[str, Field(min_length=1, max_length=FILTER_VALUE_MAX)]
 
 
 def _as_list(v: Any) -> Any:
@@ -20,12 +60,17 @@ def _as_list(v: Any) -> Any:
 class SearchFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    country: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes, e.g. PT or CN")
-    region: list[str] = Field(default_factory=list, description="Region as in the records (any language)")
-    kind: list[str] = Field(default_factory=list, description="cluster, company or institution")
-    sectors: list[str] = Field(default_factory=list, description="Sector slugs or synonyms in pt, zh or en")
+    country: list[FilterValue] = Field(default_factory=list, max_length=FILTER_VALUES_MAX,
+             description="ISO 3166-1 alpha-2 codes, e.g. PT or CN")
+    region: list[FilterValue] = Field(default_factory=list, max_length=FILTER_VALUES_MAX,
+            description="Region as in the records (any language)")
+    kind: list[FilterValue] = Field(default_factory=list, max_length=FILTER_VALUES_MAX,
+          description="cluster, company or institution")
+    sectors: list[FilterValue] = Field(default_factory=list, max_length=FILTER_VALUES_MAX,
+             description="Sector slugs or synonyms in pt, zh or en")
 
     _lists = field_validator("country", "region", "kind", "sectors", mode="before")(_as_list)
+    _clean = field_validator("country", "region", "kind", "sectors")(lambda v: [clean_text(x) for x in v])
 
 
 class SearchRequest(BaseModel):
@@ -47,7 +92,7 @@ class SearchRequest(BaseModel):
     @field_validator("query")
     @classmethod
     def _not_blank(cls, v: str) -> str:
-        v = v.strip()
+        v = clean_text(v).strip()
         if not v:
             raise ValueError("query must not be empty")
         return v
@@ -93,6 +138,14 @@ class ErrorBody(BaseModel):
     detail: Any = None
 
 
+class ApiError(HTTPException):
+    """An HTTPException whose JSON body also carries a ``detail`` (the message goes to ``error``)."""
+
+    def __init__(self, status_code: int, error: str, detail: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(status_code, error, headers)
+        self.body_detail = detail
+
+
 CHAT_MAX = 2000
 
 
@@ -108,6 +161,8 @@ class ChatRequest(BaseModel):
     )
     text: str = Field("", max_length=CHAT_MAX, description="The user's message; empty gives the help reply")
     channel: str = Field("web", min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
+
+    _clean = field_validator("text")(clean_text)
 
 
 class ChatResult(OrganisationSummary):
@@ -171,3 +226,36 @@ class Facets(BaseModel):
     regions: list[Facet]
     kinds: list[Facet]
     sectors: list[Facet]
+
+
+class IngestProblem(BaseModel):
+    line: int = Field(description="Line of the body (for CSV, the header is line 1)")
+    field: str = Field(description="The record field at fault, or '-' for the line as a whole")
+    message: str
+
+
+class IngestReport(BaseModel):
+    imported: int = Field(description="Records added or updated")
+    skipped: list[IngestProblem] = Field(description="Invalid records left out (only with skip_invalid)")
+    records: int = Field(description="Organisations in the index now")
+    vectors: int = Field(description="Dense vectors in the index now")
+
+
+class OrgDeleted(BaseModel):
+    deleted: str
+    records: int = Field(description="Organisations in the index now")
+
+
+class IndexManifest(BaseModel):
+    """What the new index generation was built from and with."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_id: str
+    dim: int
+    records: int
+    vectors: int
+    corpus_hash: str
+    built_at: str
+    updated_at: str
+    index_type: str | None = None

@@ -15,23 +15,18 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from ._auth import is_staff, require_staff
 from ._present import hit_view
-from ._schemas import ErrorBody, LeadStatusUpdate, QueryLogEntry, QueryStats, SearchRequest
+from ._schemas import LeadStatusUpdate, QueryLogEntry, QueryStats, SearchRequest, error_responses
 from ._state import StateStore
 
 log = logging.getLogger("cpc.staff")
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "No staff key"},
-    403: {"model": ErrorBody, "description": "Wrong staff key, or staff access disabled"},
-    404: {"model": ErrorBody, "description": "Not found"},
-    422: {"model": ErrorBody, "description": "Invalid input"},
-    503: {"model": ErrorBody, "description": "Index not loaded yet"},
-}
+ERRORS = error_responses(401, 403, 404, 422, 503)
+WITH_BODY = error_responses(400, 401, 403, 404, 413, 422, 503)
 Format = Literal["csv", "json"]
 SEARCH_COLUMNS = ("rank", "id", "name", "kind", "country", "region", "city", "sectors", "score",
                   "why_sectors", "why_terms", "why_boosts", "website", "snippet")
@@ -87,7 +82,7 @@ def _download(content: Any, fmt: Format, stem: str, columns: Iterable[str], rows
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.post("/staff/export", responses={**ERRORS, 200: {"content": {"text/csv": {}, "application/json": {}}}})
+@router.post("/staff/export", responses={**WITH_BODY, 200: {"content": {"text/csv": {}, "application/json": {}}}})
 def export_search(body: SearchRequest, request: Request, fmt: Format = Query("csv", alias="format")) -> Response:
     """The results of a search (same body as /search) as a CSV or JSON file, for the staff console."""
     catalog = getattr(request.app.state, "catalog", None)
@@ -124,8 +119,8 @@ def stats(request: Request) -> dict:
     return counts
 
 
-@router.post("/leads/{lead_id}/status", responses=ERRORS)
-def set_lead_status(lead_id: int, body: LeadStatusUpdate, request: Request) -> dict:
+@router.post("/leads/{lead_id}/status", responses=WITH_BODY)
+def set_lead_status(body: LeadStatusUpdate, request: Request, lead_id: int = Path(ge=1, le=2**63 - 1)) -> dict:
     """Mark a lead contacted once the team has followed it up (or back to new)."""
     if not _store(request).set_lead_status(lead_id, body.status):
         raise HTTPException(404, f"no lead with id {lead_id}")
@@ -133,7 +128,7 @@ def set_lead_status(lead_id: int, body: LeadStatusUpdate, request: Request) -> d
 
 
 @router.get("/leads/export", responses={**ERRORS, 200: {"content": {"text/csv": {}, "application/json": {}}}})
-def export_leads(request: Request, fmt: Format = Query("csv", alias="format"), status: str | None = None,
+def export_leads(request: Request, fmt: Format = Query("csv", alias="format"), status: str | None = Query(None, max_length=32),
                  limit: int = Query(10_000, ge=1, le=100_000)) -> Response:
     """All leads (or those with one status) as a CSV or JSON file, newest first."""
     leads = _store(request).leads(status=status, limit=limit)

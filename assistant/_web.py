@@ -12,10 +12,10 @@ from fastapi.responses import FileResponse
 
 from corpus import KINDS, default_lexicon, default_taxonomy
 
-from ._schemas import ErrorBody, Facets
+from ._schemas import Facets, error_responses
 
 STATIC = Path(__file__).parent / "static"
-_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(js|css|svg|ico)$")
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.(js|css|svg|ico)$")  # bounded: no ENAMETOOLONG
 _TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8", "svg": "image/svg+xml",
           "ico": "image/x-icon"}
 # Everything the pages load comes from this server; nothing inline, nothing framed.
@@ -55,7 +55,7 @@ def static_file(name: str) -> FileResponse:
 
 
 @router.get("/api/v1/facets", response_model=Facets, tags=["search"],
-            responses={503: {"model": ErrorBody, "description": "Index not loaded yet"}})
+            responses=error_responses(429, 503))
 def facets(request: Request) -> dict:
     """Filter values present in the index, with display labels in pt, zh and en."""
     catalog = getattr(request.app.state, "catalog", None)

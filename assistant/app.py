@@ -6,21 +6,25 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from corpus import warm_langdetect
 from index import Catalog, FilterValueError, SearchConfig, load_encoder
 from connectors import mount_connectors
 
 import secrets
 from dataclasses import asdict
 
+from ._admin_api import router as admin_router
 from ._auth import require_staff
+from ._limits import install_cors, install_limits
+from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
-from ._schemas import ChatRequest, ChatResponse, ErrorBody, Lead, SearchRequest, SearchResponse
+from ._schemas import ChatRequest, ChatResponse, Lead, SearchRequest, SearchResponse, error_responses
 from ._staff_api import log_search, router as staff_router
 from ._state import StateStore
 from ._web import router as web_router
@@ -35,12 +39,11 @@ TAGS = [
     {"name": "organisations", "description": "Organisation records"},
     {"name": "health", "description": "Liveness and readiness probes"},
     {"name": "staff", "description": "Exports, query log and lead follow-up (staff key required)"},
+    {"name": "admin", "description": "Ingest, delete and re-index records (staff key required)"},
 ]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "Not found"},
-    422: {"model": ErrorBody, "description": "Invalid input"},
-    503: {"model": ErrorBody, "description": "Index not loaded yet"},
-}
+# The refusals each kind of route really gives (the schema fuzz test holds the routes to them).
+PUBLIC_BODY = error_responses(400, 413, 422, 429, 503)
+PUBLIC_GET = error_responses(404, 422, 429, 503)
 
 
 def open_catalog(settings: Settings, progress=None) -> Catalog:
@@ -74,7 +77,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "body_detail", None), getattr(exc, "headers", None))
 
     @app.exception_handler(FilterValueError)
     async def _filter(_: Request, exc: FilterValueError) -> JSONResponse:
@@ -97,7 +100,7 @@ org_router = APIRouter(prefix="/api/v1", tags=["organisations"])
 health_router = APIRouter(tags=["health"])
 
 
-@search_router.post("/search", response_model=SearchResponse, responses=ERRORS)
+@search_router.post("/search", response_model=SearchResponse, responses=PUBLIC_BODY)
 def search(body: SearchRequest, request: Request) -> dict:
     """Rank organisations for a query in pt, zh or en; filters are hard, query words are soft boosts."""
     catalog = get_catalog(request)
@@ -105,6 +108,9 @@ def search(body: SearchRequest, request: Request) -> dict:
     filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
     result = catalog.engine.search(body.query, filters, limit=body.limit, offset=body.offset)
     lang = result.analysis.lang
+    request.app.state.metrics.observe_search(result, "api", new_query=body.offset == 0)
+    note(lang=lang, query_chars=len(body.query), results=result.total)
+    log.debug("search query %r", body.query)  # user text: never at INFO
     if body.offset == 0:  # a new query, not a further page of it
         log_search(request, lang, body.query, result.total)
     return {
@@ -117,12 +123,14 @@ def search(body: SearchRequest, request: Request) -> dict:
     }
 
 
-@chat_router.post("/chat", response_model=ChatResponse, responses=ERRORS)
+@chat_router.post("/chat", response_model=ChatResponse, responses=PUBLIC_BODY)
 def chat(body: ChatRequest, request: Request) -> dict:
     """One turn of a conversation; the reply is in the language of the message."""
     assistant = get_assistant(request)
     session_id = body.session_id or f"{body.channel}-{secrets.token_hex(8)}"
     reply = assistant.respond(session_id, body.text, body.channel)
+    note(lang=reply.lang, text_chars=len(body.text), intent=reply.intent, handoff=reply.handoff)
+    log.debug("chat message %r", body.text)  # user text: never at INFO
     return {
         "session_id": session_id,
         "reply": reply.text,
@@ -135,14 +143,15 @@ def chat(body: ChatRequest, request: Request) -> dict:
     }
 
 
-@chat_router.get("/leads", response_model=list[Lead], responses=ERRORS, dependencies=[Depends(require_staff)])
-def leads(request: Request, status: str | None = None, limit: int = 200) -> list[dict]:
+@chat_router.get("/leads", response_model=list[Lead], responses=error_responses(401, 403, 422, 503),
+                 dependencies=[Depends(require_staff)])
+def leads(request: Request, status: str | None = Query(None, max_length=32), limit: int = 200) -> list[dict]:
     """Leads recorded by the assistant's hand-off, newest first (staff key required)."""
     return get_assistant(request).store.leads(status=status, limit=max(1, min(limit, 1000)))
 
 
-@org_router.get("/organisations/{org_id}", responses=ERRORS)
-def organisation(org_id: str, request: Request) -> dict:
+@org_router.get("/organisations/{org_id}", responses=PUBLIC_GET)
+def organisation(request: Request, org_id: str = Path(max_length=200)) -> dict:
     """The full record, with its translations and sources."""
     catalog = get_catalog(request)
     rec = catalog.engine.records.get(org_id)
@@ -156,7 +165,7 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@health_router.get("/readyz", responses=ERRORS)
+@health_router.get("/readyz", responses=error_responses(503))
 def readyz(request: Request) -> dict:
     catalog = get_catalog(request)
     m = catalog.engine.manifest
@@ -172,8 +181,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
         store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
-        app.state.assistant = Assistant(lambda: app.state.catalog.engine, store)
+        app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store)
         app.state.assistant.scope  # warm the intent examples before the first message
+        warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
         try:
             yield
         finally:
@@ -190,11 +200,15 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_limits(app, settings)  # body size and rate limits
+    install_cors(app, settings)  # outside the limits, so a 429 still carries CORS headers
+    install_observability(app, lambda: getattr(app.state, "catalog", None))  # outermost: sees every request
     app.include_router(search_router)
     app.include_router(chat_router)
     app.include_router(org_router)
     app.include_router(health_router)
     app.include_router(staff_router)
+    app.include_router(admin_router)
     app.include_router(web_router)
     mount_connectors(app, settings)  # Telegram and WeChat routes, only when configured
     return app

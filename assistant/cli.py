@@ -47,15 +47,22 @@ def _catalog(args: argparse.Namespace):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
 
+    from ._observability import configure_logging, configured_secrets
     from .app import create_app
 
     settings = _settings(args)
+    # JSON log lines (ours and uvicorn's); one line per request comes from the app, not uvicorn's access log
+    configure_logging(settings.log_level, configured_secrets(settings))
     catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
     app = create_app(settings, catalog)
-    print(f"serving {len(catalog.engine.records)} organisations on http://{settings.host}:{settings.port}", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    logging.getLogger("cpc.api").info("serving %d organisations on http://%s:%d", len(catalog.engine.records),
+                                      settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
+                access_log=False)
     return 0
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from corpus import DEFAULT_CORPUS
 
@@ -25,7 +26,16 @@ class Settings(BaseSettings):
 
     session_ttl_minutes: int = Field(60, ge=1)
     admin_token: SecretStr | None = Field(None, description="Key for staff endpoints and the staff console")
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (comma-separated); none by default")
+
+    # Limits; a rate of 0 turns that limit off.
+    rate_limit_per_minute: int = Field(120, ge=0, description="Public API requests per client address per minute")
+    chat_rate_limit_per_minute: int = Field(30, ge=0, description="Telegram/WeChat messages per user per minute")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body; larger ones get 413")
+    max_ingest_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest body of POST /api/v1/admin/ingest")
+    log_level: str = Field("info", pattern=r"(?i)^(debug|info|warning|error)$",
+                           description="debug also logs search and chat texts; info logs only their length and language")
 
     telegram_token: SecretStr | None = None
     telegram_secret: SecretStr | None = None
@@ -36,6 +46,19 @@ class Settings(BaseSettings):
     telegram_api_base: str = Field("https://api.telegram.org/bot", description="Bot API base (a local Bot API server)")
     wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat API host for customer-service messages")
     wechat_reply_timeout: float = Field(4.0, ge=0, le=4.8, description="Seconds to wait before answering WeChat later")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> Any:
+        """A comma-separated list from the environment, or a JSON list."""
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                import json
+
+                return json.loads(v)
+            return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
+        return v
 
 
 @lru_cache(maxsize=1)

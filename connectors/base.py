@@ -18,7 +18,9 @@ from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 from fastapi import HTTPException, Request
 
+from assistant._limits import TokenBuckets, retry_after
 from assistant.dialogue import Assistant, Reply
+from corpus import has_han
 
 T = TypeVar("T")
 LANGS = ("pt", "zh", "en")
@@ -44,6 +46,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "pt": "(Escreva «mais» para ver o resto.)",
         "zh": "（回复“更多”查看更多内容）",
         "en": "(Reply “more” to see the rest.)",
+    },
+    "slow_down": {
+        "pt": "Está a enviar mensagens depressa demais. Aguarde {seconds} s e escreva de novo, por favor.",
+        "zh": "您发送消息太频繁了，请等{seconds}秒后再试。",
+        "en": "You are sending messages too fast. Please wait {seconds} s and try again.",
     },
     "more_button": {"pt": "Mais resultados ▸", "zh": "更多结果 ▸", "en": "More results ▸"},
     # what a button press says to the assistant, in the session's language
@@ -100,11 +107,16 @@ class NotReady(Exception):
 
 
 class Conversation:
-    """Runs the synchronous assistant in a worker thread, one turn at a time per session."""
+    """Runs the synchronous assistant in a worker thread, one turn at a time per session.
 
-    def __init__(self, assistant: Callable[[], Assistant], channel: str):
+    Each user (session) has a message budget (``per_minute``, 0 for none): over it, the user is
+    asked to slow down in their language, and the assistant is not run at all.
+    """
+
+    def __init__(self, assistant: Callable[[], Assistant], channel: str, per_minute: int = 0):
         self._assistant = assistant
         self.channel = channel
+        self.limits = TokenBuckets(per_minute)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
@@ -133,8 +145,16 @@ class Conversation:
     def seed(self, session_id: str, hint: str | None) -> None:
         self._seed(self.assistant, session_id, hint)
 
+    def slow_down(self, session_id: str, message: str, hint: str | None, wait: float) -> Reply:
+        """The "slow down" reply, in the message's language as far as one can tell without the assistant."""
+        lang = "zh" if has_han(message) else (self.session_lang(session_id) or hint or "en")
+        return Reply(text("slow_down", lang, seconds=retry_after(wait)), lang, "rate_limited")
+
     async def respond(self, session_id: str, message: str, hint: str | None = None) -> Reply:
         assistant = self.assistant
+        wait = self.limits.take(session_id)
+        if wait:
+            return await asyncio.to_thread(self.slow_down, session_id, message, hint, wait)
 
         def turn() -> Reply:
             self._seed(assistant, session_id, hint)

@@ -63,7 +63,7 @@ class TelegramConnector(Channel):
         self.application: Application = builder.build()
         self.bot = self.application.bot
         self.secret = settings.telegram_secret.get_secret_value() if settings.telegram_secret else ""
-        self.conversation = Conversation(assistant, self.name)
+        self.conversation = Conversation(assistant, self.name, settings.chat_rate_limit_per_minute)
         self.buttons: TTLCache[ButtonState] = TTLCache(ttl=2 * 86400, max_items=50_000)
         self.dedup = Deduplicator(ttl=3600)
         self._start_lock = asyncio.Lock()
@@ -189,7 +189,8 @@ class TelegramConnector(Channel):
             await self.send(str(chat.id), reply)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram handler failed on %r", update, exc_info=context.error)
+        update_id = getattr(update, "update_id", None)  # not the update itself: it holds the user's message
+        log.error("telegram handler failed on update %s", update_id, exc_info=context.error)
 
     # -- rendering and sending ----------------------------------------------------------
     def render(self, reply: Reply, session_id: str) -> list[tuple[str, InlineKeyboardMarkup | None]]:
@@ -250,7 +251,7 @@ def telegram_router(connector: TelegramConnector) -> APIRouter:
         body = await read_body(request, MAX_BODY)
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             raise HTTPException(400, "the body is not JSON") from None
         if not isinstance(data, dict) or type(data.get("update_id")) is not int:
             raise HTTPException(400, "not a Telegram update")

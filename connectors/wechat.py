@@ -121,7 +121,7 @@ class WeChatConnector(Channel):
             log.warning("no CPC_WECHAT_APPID/CPC_WECHAT_SECRET: answers slower than the reply timeout are dropped")
         self.client = client
         self.timeout = settings.wechat_reply_timeout
-        self.conversation = Conversation(assistant, self.name)
+        self.conversation = Conversation(assistant, self.name, settings.chat_rate_limit_per_minute)
         self.dedup = Deduplicator(ttl=600)
         self.overflow: TTLCache[tuple[str, str]] = TTLCache(ttl=1800)
         self._pushing: set[asyncio.Task] = set()

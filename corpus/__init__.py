@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ._lang import SUPPORTED as SUPPORTED_LANGS, detect_lang, has_han
+from ._lang import SUPPORTED as SUPPORTED_LANGS, detect_lang, has_han, warm_langdetect
 from ._lexicon import Lexicon, Place, default_lexicon
 from ._loaders import CorpusError, LoadResult, RecordError, load_records
 from ._matcher import fold
@@ -15,7 +15,7 @@ DEFAULT_CORPUS = DATA_DIR / "organisations.jsonl"
 __all__ = [
     "DATA_DIR", "DEFAULT_CORPUS", "KINDS", "SUPPORTED_LANGS", "CorpusError", "Lexicon",
     "LoadResult", "Organisation", "Place", "RecordError", "Sector", "Taxonomy", "Translation",
-    "default_lexicon", "default_taxonomy", "detect_lang", "fold", "has_han", "load_records",
+    "default_lexicon", "default_taxonomy", "detect_lang", "fold", "has_han", "load_records", "warm_langdetect",
 ]
 
 from ._store import RecordStore, corpus_hash, open_sqlite, record_json  # noqa: E402

@@ -8,6 +8,7 @@ English, and only ambiguous text goes to a seeded langdetect.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 
 SUPPORTED = ("pt", "zh", "en")
@@ -45,6 +46,25 @@ _PT_ENDINGS = ("ção", "ções", "cao", "coes", "dade", "dades", "ões", "mente
 _EN_ENDINGS = ("ing", "tion", "tions", "ness", "ship", "ships", "ers", "ment", "ments", "ies", "ics", "ware")
 
 _langdetect_ready = False
+_langdetect_lock = threading.Lock()
+
+
+def warm_langdetect() -> None:
+    """Load langdetect's profiles now (about 50 MB, a second or so) rather than on the first
+    ambiguous query: langdetect loads them lazily and not thread-safely, so concurrent first
+    calls could see a half-loaded profile list. The service calls this at start-up."""
+    global _langdetect_ready
+    with _langdetect_lock:
+        if _langdetect_ready:
+            return
+        try:
+            from langdetect import DetectorFactory
+            from langdetect.detector_factory import init_factory
+        except ImportError:  # pragma: no cover - langdetect is a hard dependency
+            return
+        DetectorFactory.seed = 0
+        init_factory()
+        _langdetect_ready = True
 
 
 def has_han(text: str) -> bool:
@@ -59,15 +79,13 @@ def han_ratio(text: str) -> float:
 
 
 def _langdetect(text: str) -> str | None:
-    global _langdetect_ready
     try:
-        from langdetect import DetectorFactory, detect_langs
+        from langdetect import detect_langs
         from langdetect.lang_detect_exception import LangDetectException
     except ImportError:  # pragma: no cover - langdetect is a hard dependency
         return None
     if not _langdetect_ready:
-        DetectorFactory.seed = 0
-        _langdetect_ready = True
+        warm_langdetect()
     try:
         langs = detect_langs(text)
     except LangDetectException:

@@ -83,13 +83,28 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | R
 
 def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        yield 1, RecordError(str(path), 1, "-", f"not valid CSV ({exc})")
         return
-    header = [h.strip() for h in reader.fieldnames]
+    if not fieldnames:
+        return
+    header = [h.strip() for h in fieldnames]
     reader.fieldnames = header
-    start_line = 2
-    for row in reader:
-        lineno, start_line = start_line, reader.line_num + 1
+    start_line: int | None = 2
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit; the reader goes on
+            line = start_line or reader.line_num
+            yield line, RecordError(str(path), line, "-", f"not valid CSV ({exc})")
+            start_line = None  # where the next record starts is unknown: use where it ends
+            continue
+        lineno, start_line = start_line or reader.line_num, reader.line_num + 1
         if None in row:  # more cells than header columns
             yield lineno, RecordError(str(path), lineno, "-", f"{len(header) + len(row[None])} cells but the header has {len(header)} columns")
             continue

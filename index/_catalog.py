@@ -119,6 +119,8 @@ class Catalog:
     def upsert(self, records: Sequence[Organisation], progress: Progress | None = None) -> None:
         """Store first (committed), then a new index generation; a crash in between is
         repaired by ``open``, which syncs the index to the store."""
+        if not records:  # nothing to write: no new generation either
+            return
         with self._write_lock:
             self.store.upsert(records)
             engine = self._fresh_copy()

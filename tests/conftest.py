@@ -8,6 +8,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("CPC_THREADS", "2")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Every test client is 127.0.0.1: servers here are unthrottled unless a test sets its own limits.
+os.environ.setdefault("CPC_RATE_LIMIT_PER_MINUTE", "0")
+os.environ.setdefault("CPC_CHAT_RATE_LIMIT_PER_MINUTE", "0")
 
 import socket
 import threading

@@ -1,0 +1,21 @@
+"""bench/load.py runs end to end (a few seconds, two clients) against a live server."""
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO, LiveServer
+
+
+def test_load_script_smoke(shipped_catalog, tmp_path):
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    with LiveServer(create_app(Settings(data_dir=tmp_path), shipped_catalog)) as live:
+        out = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--url", live.url, "--seconds", "3",
+                              "--clients", "2", "--warm-up", "1", "--json"], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:] + out.stdout[-2000:]
+    report = json.loads(out.stdout)
+    assert report["errors"] == 0 and report["requests"] >= 4 and report["rps"] > 0
+    assert set(report["routes"]) <= {"/api/v1/search", "/api/v1/chat"} and report["routes"]
+    assert report["rss_before_mb"] > 10 and report["p99_ms"] >= report["p50_ms"] > 0
