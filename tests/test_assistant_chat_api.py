@@ -56,6 +56,10 @@ def test_english_conversation_and_out_of_scope(client):
     found = chat(client, sid, "Portuguese aerospace cluster")
     assert found["intent"] == "find" and "aeronautics" in found["results"][0]["sectors"]
     assert chat(client, sid, "tell me a joke")["intent"] == "out_of_scope"
+    only = chat(client, sid, "only companies")
+    assert only["intent"] == "refine"
+    bye = chat(client, sid, "bye")
+    assert (bye["intent"], bye["lang"]) == ("goodbye", "en")
 
 
 def test_empty_text_is_help_and_unknown_session_starts_new(client):
