@@ -19,12 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from _server import start_server  # bench/ is on sys.path when a script here runs
 
 REPO = Path(__file__).resolve().parents[1]
 MORE = {"pt": "mais", "zh": "更多", "en": "more"}
@@ -50,31 +49,6 @@ def samples() -> dict[str, list[str]]:
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else 0.0
-
-
-def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`cpc serve` with rate limits off; its log goes to a file (an unread pipe would block it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, CPC_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1",
-               CPC_RATE_LIMIT_PER_MINUTE="0", CPC_CHAT_RATE_LIMIT_PER_MINUTE="0")
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 900  # an empty data folder builds the index first
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited: " + log_path.read_text(errors="replace")[-2000:])
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
 
 
 def rss_bytes(pid: int | None, url: str) -> int:

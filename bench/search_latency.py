@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+
+from _server import start_server  # bench/ is on sys.path when a script here runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,31 +40,6 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # one client sending queries back to back is the point here, not a flood: no rate limit
-    env = dict(os.environ, CPC_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", CPC_RATE_LIMIT_PER_MINUTE="0")
-    log = tempfile.TemporaryFile()  # a pipe nobody reads would fill up with request logs and block
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError("server exited: " + log.read().decode(errors="replace")[-2000:])
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="target a running server instead of starting one")
@@ -79,7 +54,7 @@ def main() -> int:
     url = args.url
     if not url:
         tmp = tempfile.TemporaryDirectory(prefix="cpc-bench-")
-        proc, url = start_server(args.data_dir or Path(tmp.name))
+        proc, url = start_server(args.data_dir or Path(tmp.name) / "var", Path(tmp.name) / "serve.log")
     try:
         api: list[float] = []
         with httpx.Client(base_url=url, timeout=30) as client:
