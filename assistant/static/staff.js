@@ -12,18 +12,7 @@
 
   class SignedOut extends Error {}
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? "" : v);
-    }
-    for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
-    return node;
-  }
+  const el = window.cpcEl;  // from dom.js, shared with the other page
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag);
