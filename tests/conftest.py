@@ -12,6 +12,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("CPC_RATE_LIMIT_PER_MINUTE", "0")
 os.environ.setdefault("CPC_CHAT_RATE_LIMIT_PER_MINUTE", "0")
 
+import shutil
 import socket
 import threading
 import time
@@ -49,6 +50,17 @@ def shipped_data_dir(tmp_path_factory, encoder, shipped_records):
     catalog.open(DEFAULT_CORPUS)
     catalog.close()
     return data_dir
+
+
+def private_copy(shipped_data_dir: Path, target: Path, encoder):
+    """A catalog over a copy of the shipped data folder: writes to it change nothing else,
+    and the copy's index is already built (no rebuild)."""
+    from index import Catalog
+
+    shutil.copytree(shipped_data_dir, target)
+    catalog = Catalog(target, encoder)
+    catalog.open()
+    return catalog
 
 
 @pytest.fixture(scope="session")

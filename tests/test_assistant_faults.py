@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, free_port
+from conftest import LiveServer, free_port, private_copy
 
 KEY = "faults-staff-key-5e21"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -34,12 +34,8 @@ def small_site(shipped_data_dir, encoder, tmp_path_factory):
     """
     from assistant.app import create_app
     from assistant.settings import Settings
-    from index import Catalog
-
     root = tmp_path_factory.mktemp("swap")
-    shutil.copytree(shipped_data_dir, root / "var")
-    catalog = Catalog(root / "var", encoder)
-    catalog.open()
+    catalog = private_copy(shipped_data_dir, root / "var", encoder)
     catalog.delete(sorted(catalog.engine.records)[12:])
     with LiveServer(create_app(Settings(data_dir=root / "var", admin_token=KEY), catalog)) as live:
         live.catalog = catalog

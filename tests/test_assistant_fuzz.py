@@ -10,7 +10,6 @@ the hostile cases).
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import schemathesis
@@ -23,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import LiveServer
+from conftest import LiveServer, private_copy
 
 KEY = "fuzz-staff-key-3d90"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -44,12 +43,8 @@ def fuzz_server(shipped_data_dir, encoder, tmp_path_factory):
     """Its own copy of the data: fuzzed admin calls may delete or add records there."""
     from assistant.app import create_app
     from assistant.settings import Settings
-    from index import Catalog
-
     data_dir = tmp_path_factory.mktemp("fuzz") / "var"
-    shutil.copytree(shipped_data_dir, data_dir)
-    catalog = Catalog(data_dir, encoder)
-    catalog.open()
+    catalog = private_copy(shipped_data_dir, data_dir, encoder)
     with LiveServer(create_app(Settings(data_dir=data_dir, admin_token=KEY), catalog)) as live:
         yield live
     catalog.close()

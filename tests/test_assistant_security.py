@@ -5,12 +5,11 @@ and hostile bytes, every refusal a 4xx with a JSON body."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import httpx
 import pytest
 
-from conftest import DATA, LiveServer
+from conftest import DATA, LiveServer, private_copy
 
 KEY = "security-staff-key-19c4"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -40,12 +39,8 @@ def assert_json_error(r: httpx.Response, status: int) -> dict:
 @pytest.fixture(scope="module")
 def admin(shipped_data_dir, encoder, tmp_path_factory):
     """A server over its own copy of the shipped data, so ingest and delete change nothing else."""
-    from index import Catalog
-
     data_dir = tmp_path_factory.mktemp("admin") / "var"
-    shutil.copytree(shipped_data_dir, data_dir)
-    catalog = Catalog(data_dir, encoder)
-    catalog.open()
+    catalog = private_copy(shipped_data_dir, data_dir, encoder)
     with LiveServer(app_with(catalog, data_dir, max_ingest_bytes=256 * 1024)) as live, \
             httpx.Client(base_url=live.url, timeout=120) as client:
         client.catalog = catalog
