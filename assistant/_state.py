@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import queue
+import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from corpus import open_sqlite
+
+log = logging.getLogger("cpc.state")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -69,14 +74,25 @@ def user_hash(channel: str, user: str) -> str:
     return hashlib.sha256(f"cpc:{channel}:{user}".encode()).hexdigest()[:16]
 
 
+_LOG_INSERT = "INSERT INTO query_log(created, channel, lang, query, results, user_hash) VALUES (?, ?, ?, ?, ?, ?)"
+
+
 class StateStore:
-    def __init__(self, path: str | Path, ttl_seconds: float = 3600):
+    def __init__(self, path: str | Path, ttl_seconds: float = 3600, log_backlog: int = 10_000):
         self.path = Path(path)
         self.ttl = ttl_seconds
         self._lock = threading.Lock()
         self._db = open_sqlite(self.path, _SCHEMA)
+        # The query log is written by its own thread: a search never waits for its fsync.
+        self._log_rows: queue.Queue[tuple | None] = queue.Queue(maxsize=log_backlog)
+        self._log_writer = threading.Thread(target=self._write_query_log, name="query-log", daemon=True)
+        self._log_writer.start()
 
     def close(self) -> None:
+        """Writes what the query log still holds, then closes the file."""
+        if self._log_writer.is_alive():
+            self._log_rows.put(None)
+            self._log_writer.join(timeout=30)
         with self._lock:
             self._db.close()
 
@@ -128,23 +144,59 @@ class StateStore:
 
     # -- query log ----------------------------------------------------------------------
     def log_query(self, channel: str, lang: str, query: str, results: int, user: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO query_log(created, channel, lang, query, results, user_hash) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), channel, lang, query[:1000], results, user_hash(channel, user)),
-            )
+        """Queue one row for the writer thread; when the backlog is full the row is dropped, not waited for."""
+        row = (time.time(), channel, lang, query[:1000], results, user_hash(channel, user))
+        try:
+            self._log_rows.put_nowait(row)
+        except queue.Full:
+            log.warning("query log backlog full: one query not logged")
+
+    def flush_query_log(self) -> None:
+        """Wait until every queued row is in the file (reads of the log call this first)."""
+        if self._log_writer.is_alive():
+            self._log_rows.join()
+
+    def _write_query_log(self) -> None:
+        while True:
+            rows = [self._log_rows.get()]
+            while len(rows) < 500:  # a burst goes in as one transaction
+                try:
+                    rows.append(self._log_rows.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in rows
+            batch = [r for r in rows if r is not None]
+            try:
+                if batch:
+                    with self._lock:
+                        self._db.execute("BEGIN")
+                        try:
+                            self._db.executemany(_LOG_INSERT, batch)
+                            self._db.execute("COMMIT")
+                        except BaseException:
+                            self._db.execute("ROLLBACK")
+                            raise
+            except sqlite3.Error:
+                log.warning("could not write %d query log rows", len(batch), exc_info=True)
+            finally:
+                for _ in rows:
+                    self._log_rows.task_done()
+            if stop:
+                return
 
     def queries(self, limit: int = 100, zero_only: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT created, channel, lang, query, results, user_hash FROM query_log"
         if zero_only:
             sql += " WHERE results = 0"
         sql += " ORDER BY id DESC LIMIT ?"
+        self.flush_query_log()
         with self._lock:
             rows = self._db.execute(sql, (limit,)).fetchall()
         keys = ("created", "channel", "lang", "query", "results", "user_hash")
         return [dict(zip(keys, r)) for r in rows]
 
     def query_counts(self) -> dict[str, dict[str, int]]:
+        self.flush_query_log()
         with self._lock:
             by_lang = dict(self._db.execute("SELECT lang, COUNT(*) FROM query_log GROUP BY lang").fetchall())
             by_channel = dict(self._db.execute("SELECT channel, COUNT(*) FROM query_log GROUP BY channel").fetchall())
