@@ -97,21 +97,40 @@ def _latin_tokens(text: str) -> list[str]:
 
 
 class BM25Index:
-    """BM25 (Okapi) over tokenised documents, scored for a subset of documents at a time."""
+    """BM25 (Okapi) over tokenised documents, scored for a subset of documents at a time.
+
+    rank_bm25 computes the statistics (idf with its epsilon floor); each term's contribution
+    to each document is then stored once as a posting list, so a query costs a few numpy adds
+    over the documents holding its terms rather than a Python pass over every document.
+    """
 
     def __init__(self, docs: Sequence[list[str]], k1: float = 1.2, b: float = 0.75):
         from rank_bm25 import BM25Okapi
 
         self.size = len(docs)
-        self._bm25 = BM25Okapi([d or ["\u0000"] for d in docs], k1=k1, b=b) if docs else None
         self._vocab: list[set[str]] = [set(d) for d in docs]
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if not docs:
+            return
+        bm25 = BM25Okapi([d or ["\u0000"] for d in docs], k1=k1, b=b)
+        norm = k1 * (1 - b + b * np.asarray(bm25.doc_len, np.float64) / bm25.avgdl)
+        rows: dict[str, list[int]] = {}
+        values: dict[str, list[float]] = {}
+        for row, freqs in enumerate(bm25.doc_freqs):
+            for term, f in freqs.items():
+                rows.setdefault(term, []).append(row)
+                values.setdefault(term, []).append(bm25.idf.get(term, 0.0) * f * (k1 + 1) / (f + norm[row]))
+        self._postings = {t: (np.asarray(rows[t], np.int64), np.asarray(values[t], np.float64)) for t in rows}
 
     def scores(self, query_tokens: list[str], doc_rows: np.ndarray | None = None) -> np.ndarray:
-        if self._bm25 is None or not query_tokens:
-            return np.zeros(self.size if doc_rows is None else len(doc_rows), np.float32)
-        if doc_rows is None:
-            return np.asarray(self._bm25.get_scores(query_tokens), np.float32)
-        return np.asarray(self._bm25.get_batch_scores(query_tokens, list(doc_rows)), np.float32)
+        """Scores of ``doc_rows`` (all documents when None); a repeated query term counts again."""
+        total = np.zeros(self.size, np.float64)
+        for term in query_tokens:
+            posting = self._postings.get(term)
+            if posting is not None:
+                total[posting[0]] += posting[1]
+        out = total if doc_rows is None else total[np.asarray(doc_rows, np.int64)]
+        return out.astype(np.float32)
 
     def matched(self, query_tokens: list[str], row: int) -> list[str]:
         vocab = self._vocab[row]
