@@ -7,6 +7,7 @@ by its best version.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from corpus import Organisation, corpus_hash, default_lexicon, default_taxonomy,
 from corpus import fold
 
 from ._calibration import Calibration, load_query_samples
-from ._encoders import Encoder
+from ._encoders import Encoder, encoder_executor
 from ._keywords import BM25Index, tokenize
 from ._query import QueryAnalysis, analyse
 from ._storage import commit_generation, current_generation, new_generation_dir
@@ -369,6 +370,25 @@ class SearchEngine:
         q = self.encoder.encode([text], "query")[0]
         return self.calibration.apply_query(q, lang) if calibrate else q
 
+    async def asearch(
+        self,
+        query: str,
+        filters: Filters | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        mode: Mode = "hybrid",
+        calibrate: bool | None = None,
+    ) -> SearchResult:
+        """``search`` for an event loop: only the encoder call leaves the loop, straight onto the
+        encoder's own thread; the rest (~1 ms of ranking) runs in place, saving two thread hops."""
+        calibrate = self.config.calibrate if calibrate is None else calibrate
+        a = analyse(query)
+        qv = None
+        if mode in ("hybrid", "dense"):
+            loop = asyncio.get_running_loop()
+            qv = await loop.run_in_executor(encoder_executor(self.encoder), self.encode_query, query, a.lang, calibrate)
+        return self.search(query, filters, limit, offset, mode, calibrate, analysis=a, query_vector=qv)
+
     def search(
         self,
         query: str,
@@ -471,8 +491,10 @@ class SearchEngine:
     def _exact_dense(self, qv: np.ndarray, rows: list[int], calibrate: bool) -> dict[int, float]:
         index = self.cal if calibrate else self.raw
         assert index is not None
+        owners = [(row, vid) for row in rows for vid in self.vids[self._rows[row]]]
+        sims = index.vectors([vid for _, vid in owners]) @ qv  # one batch for all candidates
         out: dict[int, float] = {}
-        for row in rows:
-            vecs = index.vectors(self.vids[self._rows[row]])
-            out[row] = float((vecs @ qv).max())
+        for (row, _), s in zip(owners, sims.tolist()):
+            if s > out.get(row, -9.0):
+                out[row] = s
         return out

@@ -31,7 +31,8 @@ class VectorIndex:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
             kind = "flat"
         else:
-            nlist = max(16, int(4 * math.sqrt(len(vectors))))
+            # ~4·sqrt(n) lists, but never fewer than 39 training points a list (FAISS's minimum)
+            nlist = max(1, min(int(4 * math.sqrt(len(vectors))), len(vectors) // 39))
             quantizer = faiss.IndexFlatIP(dim)
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             index.train(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -80,7 +81,7 @@ class VectorIndex:
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """The stored vectors for ``ids`` (to score candidates that came from keyword search)."""
-        return np.vstack([self.index.reconstruct(int(i)) for i in ids])
+        return self.index.reconstruct_batch(np.asarray(ids, np.int64))
 
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))

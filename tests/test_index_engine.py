@@ -1,5 +1,6 @@
 """The search core with the real encoder and a real FAISS index: build, persist, update, filter."""
 
+import asyncio
 import json
 
 import numpy as np
@@ -110,6 +111,34 @@ def test_upsert_and_delete_without_rebuild(engine, encoder, fictional, tmp_path)
     engine.save(tmp_path)
     loaded = SearchEngine.load(tmp_path, encoder)
     assert "test-robot-lab" not in loaded.records and loaded.records["test-wine-coop"].description.startswith("Uma adega")
+
+
+def test_approximate_index_beyond_exact_max(engine, fictional, encoder, tmp_path):
+    """Past ``exact_max`` vectors the index is IVF; it probes every list under a filter, updates and persists."""
+    ivf = SearchEngine.build(fictional, encoder, SearchConfig(exact_max=5))
+    assert ivf.raw.kind == ivf.cal.kind == "ivf" and engine.raw.kind == "flat"
+    for query in ("软木塞", "moldes de injeção", "wine cooperative"):
+        assert ids(ivf.search(query, limit=1)) == ids(engine.search(query, limit=1))
+    cn = ivf.search("partners", Filters(countries=("CN",)), limit=10)
+    assert cn.hits and all(h.record.country == "CN" for h in cn.hits)
+    assert cn.total == sum(r.country == "CN" for r in fictional) == len(cn.hits)
+    assert ivf.delete(["test-cork-lab"]) == ["test-cork-lab"]
+    assert "test-cork-lab" not in ids(ivf.search("软木塞", limit=10))
+    ivf.save(tmp_path)
+    loaded = SearchEngine.load(tmp_path, encoder)
+    assert loaded.raw.kind == "ivf" and "test-cork-lab" not in loaded.records
+
+
+def test_async_search_gives_the_same_ranking(shipped_engine):
+    """``asearch`` (the API's path) encodes on the encoder's thread and ranks exactly as ``search``."""
+    for query, filters in (("我们想找葡萄牙的软木合作伙伴", None), ("fabricantes de moldes", Filters(countries=("CN",))),
+                           ("textile clusters", Filters(kinds=("cluster",)))):
+        sync = shipped_engine.search(query, filters, limit=5, offset=2)
+        run = asyncio.run(shipped_engine.asearch(query, filters, limit=5, offset=2))
+        assert [(h.record.id, round(h.score, 5)) for h in run.hits] == [(h.record.id, round(h.score, 5)) for h in sync.hits]
+        assert run.total == sync.total and run.analysis.lang == sync.analysis.lang
+    bm25 = asyncio.run(shipped_engine.asearch("cortiça", mode="bm25", limit=3))
+    assert ids(bm25) == ids(shipped_engine.search("cortiça", mode="bm25", limit=3))
 
 
 def test_filters_inside_search_and_pagination(shipped_engine):
