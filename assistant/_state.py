@@ -78,13 +78,17 @@ _LOG_INSERT = "INSERT INTO query_log(created, channel, lang, query, results, use
 
 
 class StateStore:
-    def __init__(self, path: str | Path, ttl_seconds: float = 3600, log_backlog: int = 10_000):
+    def __init__(self, path: str | Path, ttl_seconds: float = 3600, log_backlog: int = 10_000,
+                 log_delay: float = 0.5):
         self.path = Path(path)
         self.ttl = ttl_seconds
         self._lock = threading.Lock()
         self._db = open_sqlite(self.path, _SCHEMA)
-        # The query log is written by its own thread: a search never waits for its fsync.
+        # The query log is written by its own thread, in batches at most ``log_delay`` apart:
+        # a search never waits for an fsync, and busy traffic costs one transaction a batch.
         self._log_rows: queue.Queue[tuple | None] = queue.Queue(maxsize=log_backlog)
+        self._log_now = threading.Event()  # a reader (or close) wants the queued rows written
+        self._log_delay = log_delay
         self._log_writer = threading.Thread(target=self._write_query_log, name="query-log", daemon=True)
         self._log_writer.start()
 
@@ -92,6 +96,7 @@ class StateStore:
         """Writes what the query log still holds, then closes the file."""
         if self._log_writer.is_alive():
             self._log_rows.put(None)
+            self._log_now.set()
             self._log_writer.join(timeout=30)
         with self._lock:
             self._db.close()
@@ -154,12 +159,16 @@ class StateStore:
     def flush_query_log(self) -> None:
         """Wait until every queued row is in the file (reads of the log call this first)."""
         if self._log_writer.is_alive():
+            self._log_now.set()
             self._log_rows.join()
 
     def _write_query_log(self) -> None:
         while True:
             rows = [self._log_rows.get()]
-            while len(rows) < 500:  # a burst goes in as one transaction
+            if rows[0] is not None:
+                self._log_now.wait(self._log_delay)  # let a batch gather, unless someone is waiting
+                self._log_now.clear()
+            while len(rows) < 1000:
                 try:
                     rows.append(self._log_rows.get_nowait())
                 except queue.Empty:
