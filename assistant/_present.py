@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from corpus import default_taxonomy, has_han
@@ -10,6 +11,7 @@ from index import Hit
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*")
 
 
+@functools.lru_cache(maxsize=8192)  # the same descriptions are cut again and again
 def snippet(text: str, limit: int = 200) -> str:
     """The opening of ``text`` cut at a sentence or word boundary, at most ``limit`` characters."""
     text = " ".join(text.split())

@@ -19,6 +19,8 @@ from connectors import mount_connectors
 import secrets
 from dataclasses import asdict
 
+import orjson
+
 from ._admin_api import router as admin_router
 from ._auth import require_staff
 from ._limits import install_cors, install_limits
@@ -94,6 +96,13 @@ def get_assistant(request: Request) -> Assistant:
     return request.app.state.assistant
 
 
+class FastJSONResponse(JSONResponse):
+    """orjson renders a page of results in a fraction of the time json.dumps takes."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 search_router = APIRouter(prefix="/api/v1", tags=["search"])
 chat_router = APIRouter(prefix="/api/v1", tags=["chat"])
 org_router = APIRouter(prefix="/api/v1", tags=["organisations"])
@@ -101,7 +110,7 @@ health_router = APIRouter(tags=["health"])
 
 
 @search_router.post("/search", response_model=SearchResponse, responses=PUBLIC_BODY)
-async def search(body: SearchRequest, request: Request) -> JSONResponse:
+async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
     """Rank organisations for a query in pt, zh or en; filters are hard, query words are soft boosts."""
     # Async on purpose: the encoder call goes straight to the encoder's thread and the body is
     # built here, without the two thread-pool hops (endpoint, response check) a sync route takes.
@@ -116,7 +125,7 @@ async def search(body: SearchRequest, request: Request) -> JSONResponse:
     log.debug("search query %r", body.query)  # user text: never at INFO
     if body.offset == 0:  # a new query, not a further page of it
         log_search(request, lang, body.query, result.total)
-    return JSONResponse({
+    return FastJSONResponse({
         "query": body.query,
         "lang": lang,
         "total": result.total,

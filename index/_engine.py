@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Sequence
 
@@ -76,7 +76,7 @@ class Filters:
     exclude_ids: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
-        return not any(asdict(self).values())
+        return not any(getattr(self, f) for f in self.__dataclass_fields__)
 
 
 @dataclass
@@ -459,7 +459,7 @@ class SearchEngine:
         wanted_country = a.countries[0] if len(a.countries) == 1 else None
         place_names = {_key(p.name) for p in a.places}
         q_sectors = set(a.sector_slugs)
-        hits: list[Hit] = []
+        hits: list[tuple[Hit, int]] = []
         for row in candidates:
             rec = self.records[self._rows[row]]
             d, kw = dense.get(row, 0.0), keyword.get(row, 0.0)
@@ -482,11 +482,14 @@ class SearchEngine:
                 if place_names and ({_key(rec.region or ""), _key(rec.city or "")} & place_names):
                     score += cfg.boost_place
                     signals.append("place")
-            terms = self._bm25.matched(a.tokens, row) if self._bm25 is not None else []
-            hits.append(Hit(rec, float(score), float(d), float(kw), sectors, terms, signals))
-        hits.sort(key=lambda h: (-h.score, h.record.id))
+            hits.append((Hit(rec, float(score), float(d), float(kw), sectors, [], signals), row))
+        hits.sort(key=lambda pair: (-pair[0].score, pair[0].record.id))
+        page = hits[offset:need]
+        if self._bm25 is not None:  # matched keywords only for the hits shown
+            for hit, row in page:
+                hit.terms = self._bm25.matched(a.tokens, row)
         timings["total"] = time.perf_counter() - t0
-        return SearchResult(a, total, hits[offset:need], timings)
+        return SearchResult(a, total, [hit for hit, _ in page], timings)
 
     def _exact_dense(self, qv: np.ndarray, rows: list[int], calibrate: bool) -> dict[int, float]:
         index = self.cal if calibrate else self.raw
