@@ -17,6 +17,8 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 def fold(text: str) -> str:
     """Lowercase and strip accents, so 'Cortiça' matches 'cortica'."""
+    if text.isascii():  # nothing to strip: the common case, and a hot path of every query
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in text if not unicodedata.combining(c))
 

@@ -458,12 +458,13 @@ class SearchEngine:
 
         wanted_country = a.countries[0] if len(a.countries) == 1 else None
         place_names = {_key(p.name) for p in a.places}
-        q_sectors = set(a.sector_slugs)
+        q_slugs = a.sector_slugs
+        q_sectors = set(q_slugs)
         hits: list[tuple[Hit, int]] = []
         for row in candidates:
             rec = self.records[self._rows[row]]
             d, kw = dense.get(row, 0.0), keyword.get(row, 0.0)
-            sectors = [s for s in a.sector_slugs if s in rec.sectors]
+            sectors = [s for s in q_slugs if s in rec.sectors]
             signals = []
             if mode == "bm25":
                 score = kw
