@@ -1,4 +1,4 @@
-"""bench/load.py runs end to end (a few seconds, two clients) against a live server."""
+"""The benchmark scripts run end to end (a few seconds) against a live server."""
 
 import json
 import subprocess
@@ -19,3 +19,17 @@ def test_load_script_smoke(shipped_catalog, tmp_path):
     assert report["errors"] == 0 and report["requests"] >= 4 and report["rps"] > 0
     assert set(report["routes"]) <= {"/api/v1/search", "/api/v1/chat"} and report["routes"]
     assert report["rss_before_mb"] > 10 and report["p99_ms"] >= report["p50_ms"] > 0
+
+
+def test_latency_script_smoke(shipped_catalog, tmp_path):
+    """bench/search_latency.py against a live server: a few queries, both sides timed, a ratio out."""
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    with LiveServer(create_app(Settings(data_dir=tmp_path), shipped_catalog)) as live:
+        out = subprocess.run([sys.executable, str(REPO / "bench" / "search_latency.py"), "--url", live.url, "-n", "12",
+                              "--block", "4", "--json"], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:] + out.stdout[-2000:]
+    report = json.loads(out.stdout)
+    assert report["queries"] == 12 and report["api_p99_ms"] >= report["api_p50_ms"] > 0
+    assert report["encoder_p50_ms"] > 0 and report["ratio_p50"] == round(report["api_p50_ms"] / report["encoder_p50_ms"], 3)
