@@ -381,13 +381,21 @@ class SearchEngine:
     ) -> SearchResult:
         """``search`` for an event loop: only the encoder call leaves the loop, straight onto the
         encoder's own thread; the rest (~1 ms of ranking) runs in place, saving two thread hops."""
+        t0 = time.perf_counter()
         calibrate = self.config.calibrate if calibrate is None else calibrate
         a = analyse(query)
         qv = None
+        encoded = None
         if mode in ("hybrid", "dense"):
             loop = asyncio.get_running_loop()
+            t = time.perf_counter()
             qv = await loop.run_in_executor(encoder_executor(self.encoder), self.encode_query, query, a.lang, calibrate)
-        return self.search(query, filters, limit, offset, mode, calibrate, analysis=a, query_vector=qv)
+            encoded = time.perf_counter() - t
+        result = self.search(query, filters, limit, offset, mode, calibrate, analysis=a, query_vector=qv)
+        if encoded is not None:  # the same timings a plain search reports
+            result.timings["encode"] = encoded
+        result.timings["total"] = time.perf_counter() - t0
+        return result
 
     def search(
         self,
