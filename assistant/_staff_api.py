@@ -64,7 +64,9 @@ def _cell(value: Any) -> str:
 
 
 def _csv(columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> str:
+    """UTF-8 with a byte-order mark: without it Excel reads Chinese and Portuguese names as mojibake."""
     buf = io.StringIO()
+    buf.write("\ufeff")
     writer = csv.writer(buf, lineterminator="\r\n")
     columns = list(columns)
     writer.writerow(columns)

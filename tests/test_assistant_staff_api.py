@@ -113,7 +113,8 @@ def test_export_search_as_csv_and_json(client):
     r = client.post("/api/v1/staff/export", params={"format": "csv"}, json=body, headers=AUTH)
     assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.headers["content-disposition"].startswith('attachment; filename="cpc-search-') and r.headers["content-disposition"].endswith('.csv"')
-    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert r.content.startswith("\ufeff".encode())  # the byte-order mark Excel needs for Chinese names
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert list(rows[0])[:5] == ["rank", "id", "name", "kind", "country"]
     assert [row["id"] for row in rows] == [h["id"] for h in found["results"]]
     assert [row["rank"] for row in rows] == ["1", "2", "3", "4", "5"]
@@ -166,7 +167,7 @@ def test_leads_status_and_export(client):
     r = client.get("/api/v1/leads/export", params={"format": "csv"}, headers=AUTH)
     assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     assert 'filename="cpc-leads-' in r.headers["content-disposition"]
-    rows = list(csv.DictReader(io.StringIO(r.text)))
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     row = next(x for x in rows if x["id"] == str(lead_id))
     assert row["status"] == "contacted" and row["org_id"] == listed[0]["org_id"] and row["created"].endswith("+00:00")
     assert row["message"].startswith("'=HYPERLINK")  # a spreadsheet shows it as text, never runs it

@@ -274,7 +274,7 @@ def test_staff_console_search_export_query_log_and_a_lead_from_the_chat(browser,
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").first.click()
     assert re.fullmatch(r"cpc-search-\d{8}-\d{6}\.csv", download.value.suggested_filename)
-    with open(download.value.path(), encoding="utf-8", newline="") as fh:
+    with open(download.value.path(), encoding="utf-8-sig", newline="") as fh:
         exported = list(csv.DictReader(fh))
     assert [r["id"] for r in exported] == shown
     assert all(r["country"] == "PT" for r in exported) and exported[0]["rank"] == "1"
