@@ -7,9 +7,11 @@ the user is told they were recorded, so an acknowledged lead survives a crash.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import queue
+import secrets
 import sqlite3
 import threading
 import time
@@ -48,6 +50,10 @@ CREATE TABLE IF NOT EXISTS query_log (
     user_hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS query_log_created ON query_log(created);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 """
 
 
@@ -69,9 +75,10 @@ class SessionState:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def user_hash(channel: str, user: str) -> str:
-    """A stable pseudonym for the query log: no raw user ids are stored."""
-    return hashlib.sha256(f"cpc:{channel}:{user}".encode()).hexdigest()[:16]
+def user_hash(salt: bytes, channel: str, user: str) -> str:
+    """A stable pseudonym for the query log. Keyed with the store's secret salt: an unsalted hash
+    of an IPv4 address or a numeric chat id is undone by trying them all."""
+    return hmac.new(salt, f"{channel}:{user}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 _LOG_INSERT = "INSERT INTO query_log(created, channel, lang, query, results, user_hash) VALUES (?, ?, ?, ?, ?, ?)"
@@ -84,6 +91,7 @@ class StateStore:
         self.ttl = ttl_seconds
         self._lock = threading.Lock()
         self._db = open_sqlite(self.path, _SCHEMA)
+        self._salt = self._secret_salt()
         # The query log is written by its own thread, in batches at most ``log_delay`` apart:
         # a search never waits for an fsync, and busy traffic costs one transaction a batch.
         self._log_rows: queue.Queue[tuple | None] = queue.Queue(maxsize=log_backlog)
@@ -91,6 +99,12 @@ class StateStore:
         self._log_delay = log_delay
         self._log_writer = threading.Thread(target=self._write_query_log, name="query-log", daemon=True)
         self._log_writer.start()
+
+    def _secret_salt(self) -> bytes:
+        """The salt for user pseudonyms: made once per state file and kept in it, so they stay stable."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('user_salt', ?)", (secrets.token_bytes(32),))
+            return bytes(self._db.execute("SELECT value FROM meta WHERE key = 'user_salt'").fetchone()[0])
 
     def close(self) -> None:
         """Writes what the query log still holds, then closes the file."""
@@ -150,7 +164,7 @@ class StateStore:
     # -- query log ----------------------------------------------------------------------
     def log_query(self, channel: str, lang: str, query: str, results: int, user: str) -> None:
         """Queue one row for the writer thread; when the backlog is full the row is dropped, not waited for."""
-        row = (time.time(), channel, lang, query[:1000], results, user_hash(channel, user))
+        row = (time.time(), channel, lang, query[:1000], results, user_hash(self._salt, channel, user))
         try:
             self._log_rows.put_nowait(row)
         except queue.Full:

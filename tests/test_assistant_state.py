@@ -23,6 +23,26 @@ def test_query_log_rows_are_readable_at_once_and_close_writes_the_rest(tmp_path)
     reopened.close()
 
 
+def test_user_pseudonyms_are_keyed_per_store_and_stable(tmp_path):
+    """The same user keeps one pseudonym across restarts; another installation cannot compute it."""
+    import hashlib
+
+    first = StateStore(tmp_path / "a.sqlite")
+    first.log_query("api", "pt", "cortiça", 3, "10.0.0.7")
+    first.close()
+    again = StateStore(tmp_path / "a.sqlite")
+    again.log_query("api", "pt", "moldes", 3, "10.0.0.7")
+    mine = {q["user_hash"] for q in again.queries()}
+    again.close()
+    other = StateStore(tmp_path / "b.sqlite")
+    other.log_query("api", "pt", "cortiça", 3, "10.0.0.7")
+    theirs = other.queries()[0]["user_hash"]
+    other.close()
+    assert len(mine) == 1 and theirs not in mine
+    unsalted = {hashlib.sha256(f"{p}api:10.0.0.7".encode()).hexdigest()[:16] for p in ("", "cpc:")}
+    assert not (mine | {theirs}) & unsalted
+
+
 def test_a_full_backlog_drops_rows_instead_of_blocking_the_search(tmp_path, caplog):
     store = StateStore(tmp_path / "state.sqlite", log_backlog=1, log_delay=60)
     started = time.monotonic()
