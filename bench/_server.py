@@ -12,18 +12,20 @@ from pathlib import Path
 import httpx
 
 
-def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`cpc serve` with rate limits off; its log goes to a file (an unread pipe would block it)."""
+def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = None,
+                 timeout: float = 900) -> tuple[subprocess.Popen, str]:
+    """`cpc serve` with rate limits off (``env`` adds settings); its log goes to a file (an unread
+    pipe would block it). ``timeout`` allows for an empty data folder, which builds the index first."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, CPC_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1",
-               CPC_RATE_LIMIT_PER_MINUTE="0", CPC_CHAT_RATE_LIMIT_PER_MINUTE="0")
+               CPC_RATE_LIMIT_PER_MINUTE="0", CPC_CHAT_RATE_LIMIT_PER_MINUTE="0", **(env or {}))
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 900  # an empty data folder builds the index first
+    deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("server exited: " + log_path.read_text(errors="replace")[-2000:])
@@ -34,4 +36,4 @@ def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]
             pass
         time.sleep(0.5)
     proc.kill()
-    raise RuntimeError("server did not become ready")
+    raise RuntimeError("server did not become ready: " + log_path.read_text(errors="replace")[-2000:])

@@ -7,7 +7,6 @@ the assistant acknowledged survives SIGKILL of a real `cpc serve` process.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -19,7 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, free_port, private_copy
+from conftest import REPO, LiveServer, private_copy
+
+sys.path.insert(0, str(REPO / "bench"))
+from _server import start_server  # noqa: E402 - one way to start a real `cpc serve`, shared with bench/
 
 KEY = "faults-staff-key-5e21"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -89,26 +91,8 @@ def test_reindex_while_serving_swaps_atomically(small_site):
 
 # -- SIGKILL after a lead was acknowledged ---------------------------------------------------------------
 def serve(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`cpc serve` on a free loopback port; stderr (its JSON log) goes to a file, never an unread pipe."""
-    port = free_port()
-    env = dict(os.environ, CPC_DATA_DIR=str(data_dir), CPC_ADMIN_TOKEN=KEY)
-    log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=log)
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited: " + log_path.read_text(errors="replace")[-3000:])
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("server did not become ready: " + log_path.read_text(errors="replace")[-3000:])
+    """`cpc serve` as the benchmarks start it, with the staff key set."""
+    return start_server(data_dir, log_path, env={"CPC_ADMIN_TOKEN": KEY}, timeout=240)
 
 
 def test_acknowledged_lead_survives_sigkill(shipped_data_dir, tmp_path):
