@@ -51,7 +51,6 @@
     interestFocus: { pt: "tenho interesse", zh: "我感兴趣", en: "I'm interested" },
     more: { pt: "mais", zh: "更多", en: "more" },
   };
-  const LANGS = ["pt", "zh", "en"];
   const SEARCH_INTENTS = new Set(["find", "refine"]);
   const LIST_INTENTS = new Set(["find", "refine", "more"]);
   const KEY = { session: "cpc.chat.session", transcript: "cpc.chat.transcript", lang: "cpc.chat.lang" };
@@ -62,7 +61,8 @@
   const log = $("log"), form = $("form"), input = $("message"), sendButton = $("send");
   const errorBox = $("error"), statusBox = $("status"), live = $("live");
 
-  let uiLang = pickLang();
+  const ui = window.cpcI18n(UI, KEY.lang, () => render());  // from dom.js, shared with the staff console
+  const t = ui.t;
   let sessionId = load(KEY.session, null);
   let transcript = load(KEY.transcript, []);
   let facets = null;
@@ -84,29 +84,10 @@
     } catch (_) { /* private mode or full: the conversation still works, it just won't survive a reload */ }
   }
 
-  function pickLang() {
-    const chosen = load(KEY.lang, null);
-    if (LANGS.includes(chosen)) return chosen;
-    for (const tag of navigator.languages || [navigator.language || "en"]) {
-      const base = String(tag).toLowerCase().split("-")[0];
-      if (LANGS.includes(base)) return base;
-    }
-    return "en";
-  }
-
-  const t = (key, values) => {
-    let text = (UI[uiLang] || UI.en)[key] ?? UI.en[key];
-    for (const [k, v] of Object.entries(values || {})) text = text.replace(`{${k}}`, v);
-    return text;
-  };
-
   const el = window.cpcEl;  // from dom.js, shared with the other page
 
   // -- labels from /api/v1/facets (kinds, countries, regions, sectors in pt/zh/en) ------------
-  function facetLabel(group, value, lang) {
-    const item = facets && facets[group] && facets[group].find((f) => f.value === value);
-    return (item && item.labels && (item.labels[lang] || item.labels.en)) || value;
-  }
+  const facetLabel = (group, value, lang) => window.cpcFacetLabel(facets, group, value, lang);
 
   async function loadFacets() {
     try {
@@ -120,12 +101,7 @@
 
   // -- rendering ----------------------------------------------------------------------------
   function applyInterface() {
-    document.documentElement.lang = uiLang === "zh" ? "zh-CN" : uiLang;
-    document.title = t("title");
-    document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
-    document.querySelectorAll("[data-i18n-placeholder]").forEach((n) => { n.placeholder = t(n.dataset.i18nPlaceholder); });
-    document.querySelectorAll("[data-i18n-aria]").forEach((n) => n.setAttribute("aria-label", t(n.dataset.i18nAria)));
-    document.querySelectorAll(".langs button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === uiLang)));
+    ui.apply();
     sendButton.setAttribute("aria-label", t("send"));
   }
 
@@ -173,7 +149,7 @@
     const id = `card-${result.id}-${result.number}-${Math.random().toString(36).slice(2, 7)}`;
     const url = result.website && safeUrl(result.website);
     // buttons speak the interface language; the card's content is in the reply's
-    const actions = live && result.number > 0 ? el("div", { class: "actions", lang: uiLang },
+    const actions = live && result.number > 0 ? el("div", { class: "actions", lang: ui.lang },
       el("button", { type: "button", class: "secondary", "data-action": "details", "aria-describedby": id,
         onclick: () => send(SAY.details[lang](result.number), "button") }, t("details")),
       el("button", { type: "button", class: "primary", "data-action": "interest", "aria-describedby": id,
@@ -235,7 +211,7 @@
   function render() {
     applyInterface();
     const welcome = el("li", { class: "msg bot welcome" },
-      el("div", { class: "bubble" }, el("p", { text: t("welcome") })), transcript.length ? null : chips(t("examples"), uiLang));
+      el("div", { class: "bubble" }, el("p", { text: t("welcome") })), transcript.length ? null : chips(t("examples"), ui.lang));
     // Numbers in a result list only mean something until the next search: older cards lose their buttons.
     let liveFrom = 0;
     transcript.forEach((e, i) => { if (e.role === "bot" && SEARCH_INTENTS.has(e.intent) && e.results.length) liveFrom = i; });
@@ -319,12 +295,6 @@
     event.preventDefault();
     send(input.value, "form");
   });
-
-  document.querySelectorAll(".langs button").forEach((b) => b.addEventListener("click", () => {
-    uiLang = b.dataset.lang;
-    store(KEY.lang, uiLang);
-    render();
-  }));
 
   $("new-chat").addEventListener("click", () => {
     sessionId = null;
