@@ -286,18 +286,18 @@ def test_staff_console_search_export_query_log_and_a_lead_from_the_chat(browser,
 
     # the query log has the console's search and the chat's
     log = page.locator("#queries tbody")
-    expect(log.locator("tr").first).to_contain_text("staff")
+    expect(log.locator("tr").first).to_contain_text("Staff")  # the channel, by its name in the interface language
     expect(log.locator("tr").first).to_contain_text("cork")
     expect(log).to_contain_text("Portuguese cork companies")
     expect(page.locator("#charts svg")).to_have_count(3)
-    expect(page.get_by_role("img", name=re.compile("^Queries by channel: .*staff 1"))).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("^Queries by channel: .*Staff 1"))).to_be_visible()
 
     # the lead from the chat: find it, mark it contacted
     lead = page.locator(f'#leads tr[data-lead="{lead_id}"]')
     expect(lead).to_contain_text(org_id)
-    expect(lead.locator(".status-new")).to_have_text("new")
+    expect(lead.locator(".status-new")).to_have_text("New")
     lead.get_by_role("button", name=re.compile(rf"^Mark lead {lead_id} .* as contacted$")).click()
-    expect(lead.locator(".status-contacted")).to_have_text("contacted")
+    expect(lead.locator(".status-contacted")).to_have_text("Contacted")
     expect(lead.get_by_role("button", name=re.compile(r" as new$"))).to_be_focused()
     page.screenshot(path=str(ARTIFACTS / "staff-console.png"), full_page=True)
     stored = httpx.get(f"{site.url}/api/v1/leads", headers={"Authorization": f"Bearer {KEY}"}).json()
@@ -311,3 +311,4 @@ def test_staff_console_search_export_query_log_and_a_lead_from_the_chat(browser,
     assert page.evaluate("sessionStorage.getItem('cpc.staff.key')") is None
     assert not problems, problems
     ctx.close()
+

@@ -3,16 +3,162 @@
 (() => {
   "use strict";
 
+  // Every string the console shows, per interface language. Values sent to the API (status codes,
+  // filter values, export formats) never come from here.
+  const UI = {
+    pt: {
+      title: "Consola da equipa · Localizador de parceiros CPC Alliance", console: "Consola da equipa",
+      tagline: "Localizador de parceiros CPC Alliance", skip: "Saltar para a consola", langLabel: "Idioma da interface",
+      openChat: "Abrir o chat", signIn: "Iniciar sessão", signOut: "Terminar sessão", staffKey: "Chave da equipa",
+      keyDisabled: "O acesso da equipa está desativado neste servidor: defina CPC_ADMIN_TOKEN e reinicie-o.",
+      keyWrong: "Essa chave não está correta. Verifique-a e tente de novo.",
+      keyNeeded: "Introduza a chave da equipa para iniciar sessão.",
+      unreachable: "Não foi possível contactar o servidor. Verifique a ligação e tente de novo.",
+      loadFailed: "Não foi possível carregar a consola: {detail}",
+      searchTitle: "Pesquisar parceiros", query: "Pesquisa (pt, zh ou en)", placeholder: "p. ex. cortiça, 模具, moulds",
+      country: "País", region: "Região", kind: "Tipo", sector: "Setor", any: "Qualquer", perPage: "Por página",
+      search: "Pesquisar", searching: "A pesquisar…", searchFailed: "A pesquisa falhou: {detail}",
+      summary: "{total} organizações correspondem a «{query}» (idioma da pesquisa: {lang}); a mostrar {from}–{to}.",
+      summaryOne: "1 organização corresponde a «{query}» (idioma da pesquisa: {lang}); a mostrar {from}–{to}.",
+      noMatch: "Nenhuma organização corresponde a «{query}» com estes filtros.",
+      results: "Resultados da pesquisa", colRank: "N.º", colOrganisation: "Organização", colKind: "Tipo",
+      colWhere: "País / região", colSectors: "Setores", colScore: "Pontuação", colWhy: "Porque corresponde", actions: "Ações",
+      whySectors: "Setores: ", whyTerms: "Termos: ", whyBoosts: "Reforços: ",
+      meaningOnly: "Só pelo significado (sem palavras-chave nem setores em comum)",
+      boosts: { country: "país", kind: "tipo", place: "local" },
+      open: "Abrir", openNamed: "Abrir {name}", openFailed: "Não foi possível abrir {id}: {detail}",
+      prev: "Página anterior", next: "Página seguinte", exportCsv: "Exportar CSV", exportJson: "Exportar JSON",
+      exportFailed: "A exportação falhou: {detail}",
+      record: "Organização", close: "Fechar",
+      facts: { id: "Identificador", kind: "Tipo", where: "Localização", sectors: "Setores", website: "Site", offers: "Oferece",
+        seeks: "Procura", sources: "Fontes", updated: "Atualizado em" },
+      logTitle: "Registo de pesquisas", refresh: "Atualizar", zeroOnly: "Só as pesquisas sem resultados",
+      logFailed: "Não foi possível carregar o registo de pesquisas: {detail}",
+      recent: "Pesquisas recentes", colTime: "Data e hora", colChannel: "Canal", colLanguage: "Idioma", colQuery: "Pesquisa",
+      colResults: "Resultados", byLang: "Pesquisas por idioma", byChannel: "Pesquisas por canal",
+      zeroTitle: "Pesquisas sem resultados", zeroRate: "Taxa de pesquisas sem resultados: {rate}", rate: "{pct}% ({zero} de {all})",
+      noQueriesChart: "Ainda sem pesquisas", noneYet: "nenhuma ainda",
+      noEmpty: "Nenhuma pesquisa ficou sem resultados.", noQueries: "Ainda não há pesquisas registadas.",
+      leadsTitle: "Pedidos de contacto recebidos pelo assistente", leads: "Pedidos de contacto", status: "Estado", all: "Todos",
+      status_new: "Novo", status_contacted: "Contactado", colNumber: "N.º", colReceived: "Recebido em",
+      colLangChannel: "Idioma / canal", colMessage: "Mensagem",
+      markContacted: "Marcar como contactado", markNew: "Marcar como novo",
+      markContactedLabel: "Marcar o pedido {id} ({name}) como contactado", markNewLabel: "Marcar o pedido {id} ({name}) como novo",
+      noLeads: "Ainda não há pedidos de contacto.", leadsFailed: "Não foi possível carregar os pedidos de contacto: {detail}",
+      leadFailed: "Não foi possível atualizar o pedido {id}: {detail}",
+      sep: ", ", whySep: "; ", chartLabel: "{title}: {counts}", langs: { pt: "Português", zh: "Chinês", en: "Inglês" },
+      channels: { web: "Chat web", telegram: "Telegram", wechat: "WeChat", api: "API", staff: "Equipa" },
+    },
+    zh: {
+      title: "工作人员控制台 · CPC联盟合作伙伴搜索", console: "工作人员控制台",
+      tagline: "CPC联盟合作伙伴搜索", skip: "跳到控制台", langLabel: "界面语言",
+      openChat: "打开聊天页面", signIn: "登录", signOut: "退出登录", staffKey: "工作人员密钥",
+      keyDisabled: "此服务器未开放工作人员访问：请设置 CPC_ADMIN_TOKEN 后重启服务器。",
+      keyWrong: "密钥不正确，请检查后重试。",
+      keyNeeded: "请输入工作人员密钥登录。",
+      unreachable: "无法连接服务器。请检查网络后重试。",
+      loadFailed: "无法加载控制台：{detail}",
+      searchTitle: "搜索合作伙伴", query: "查询内容（葡萄牙语、中文或英语）", placeholder: "例如：软木、moldes、moulds",
+      country: "国家", region: "地区", kind: "类型", sector: "行业", any: "不限", perPage: "每页条数",
+      search: "搜索", searching: "正在搜索…", searchFailed: "搜索失败：{detail}",
+      summary: "共有 {total} 个机构与“{query}”匹配（查询语言：{lang}），当前显示第 {from}–{to} 个。",
+      summaryOne: "共有 1 个机构与“{query}”匹配（查询语言：{lang}），当前显示第 {from}–{to} 个。",
+      noMatch: "在当前筛选条件下，没有与“{query}”匹配的机构。",
+      results: "搜索结果", colRank: "序号", colOrganisation: "机构", colKind: "类型",
+      colWhere: "国家 / 地区", colSectors: "行业", colScore: "得分", colWhy: "匹配原因", actions: "操作",
+      whySectors: "行业：", whyTerms: "关键词：", whyBoosts: "加权：",
+      meaningOnly: "仅语义相近（无共同关键词或行业）",
+      boosts: { country: "国家", kind: "类型", place: "地点" },
+      open: "查看", openNamed: "查看 {name}", openFailed: "无法打开 {id}：{detail}",
+      prev: "上一页", next: "下一页", exportCsv: "导出 CSV", exportJson: "导出 JSON",
+      exportFailed: "导出失败：{detail}",
+      record: "机构", close: "关闭",
+      facts: { id: "ID", kind: "类型", where: "所在地", sectors: "行业", website: "网站", offers: "可提供",
+        seeks: "寻求", sources: "来源", updated: "更新日期" },
+      logTitle: "查询日志", refresh: "刷新", zeroOnly: "仅显示无结果的查询",
+      logFailed: "无法加载查询日志：{detail}",
+      recent: "最近的查询", colTime: "时间", colChannel: "渠道", colLanguage: "语言", colQuery: "查询内容",
+      colResults: "结果数", byLang: "各语言查询数", byChannel: "各渠道查询数",
+      zeroTitle: "无结果的查询", zeroRate: "无结果查询占比：{rate}", rate: "{pct}%（{zero}/{all} 次）",
+      noQueriesChart: "暂无查询", noneYet: "暂无",
+      noEmpty: "没有无结果的查询。", noQueries: "暂无查询记录。",
+      leadsTitle: "助手收到的合作意向", leads: "合作意向", status: "状态", all: "全部",
+      status_new: "待联系", status_contacted: "已联系", colNumber: "编号", colReceived: "收到时间",
+      colLangChannel: "语言 / 渠道", colMessage: "留言",
+      markContacted: "标记为已联系", markNew: "标记为待联系",
+      markContactedLabel: "将第 {id} 条意向（{name}）标记为已联系", markNewLabel: "将第 {id} 条意向（{name}）标记为待联系",
+      noLeads: "暂无合作意向。", leadsFailed: "无法加载合作意向：{detail}",
+      leadFailed: "无法更新第 {id} 条意向：{detail}",
+      sep: "、", whySep: "；", chartLabel: "{title}：{counts}", langs: { pt: "葡萄牙语", zh: "中文", en: "英语" },
+      channels: { web: "网页聊天", telegram: "Telegram", wechat: "微信", api: "API", staff: "工作人员" },
+    },
+    en: {
+      title: "Staff console · CPC Alliance partner finder", console: "Staff console",
+      tagline: "CPC Alliance partner finder", skip: "Skip to the console", langLabel: "Interface language",
+      openChat: "Open the chat", signIn: "Sign in", signOut: "Sign out", staffKey: "Staff key",
+      keyDisabled: "Staff access is turned off on this server: set CPC_ADMIN_TOKEN and restart it.",
+      keyWrong: "That staff key is not right. Check it and try again.",
+      keyNeeded: "Enter the staff key to sign in.",
+      unreachable: "Could not reach the server. Check the connection and try again.",
+      loadFailed: "Could not load the console: {detail}",
+      searchTitle: "Search partners", query: "Query (pt, zh or en)", placeholder: "e.g. cork, 模具, moldes",
+      country: "Country", region: "Region", kind: "Kind", sector: "Sector", any: "Any", perPage: "Per page",
+      search: "Search", searching: "Searching…", searchFailed: "The search failed: {detail}",
+      summary: "{total} organisations match “{query}” (query language: {lang}); showing {from}–{to}.",
+      summaryOne: "1 organisation matches “{query}” (query language: {lang}); showing {from}–{to}.",
+      noMatch: "Nothing matches “{query}” with these filters.",
+      results: "Search results", colRank: "#", colOrganisation: "Organisation", colKind: "Kind",
+      colWhere: "Country / region", colSectors: "Sectors", colScore: "Score", colWhy: "Why it matched", actions: "Actions",
+      whySectors: "Sectors: ", whyTerms: "Terms: ", whyBoosts: "Boosts: ",
+      meaningOnly: "Meaning only (no shared keyword or sector)",
+      boosts: { country: "country", kind: "kind", place: "place" },
+      open: "Open", openNamed: "Open {name}", openFailed: "Could not open {id}: {detail}",
+      prev: "Previous page", next: "Next page", exportCsv: "Export CSV", exportJson: "Export JSON",
+      exportFailed: "The export failed: {detail}",
+      record: "Organisation", close: "Close",
+      facts: { id: "Id", kind: "Kind", where: "Where", sectors: "Sectors", website: "Website", offers: "Offers",
+        seeks: "Seeks", sources: "Sources", updated: "Updated" },
+      logTitle: "Query log", refresh: "Refresh", zeroOnly: "Only queries that found nothing",
+      logFailed: "Could not load the query log: {detail}",
+      recent: "Recent queries", colTime: "Time", colChannel: "Channel", colLanguage: "Language", colQuery: "Query",
+      colResults: "Results", byLang: "Queries by language", byChannel: "Queries by channel",
+      zeroTitle: "Queries that found nothing", zeroRate: "Zero-result rate: {rate}", rate: "{pct}% ({zero} of {all})",
+      noQueriesChart: "No queries yet", noneYet: "none yet",
+      noEmpty: "No query has come back empty.", noQueries: "No queries logged yet.",
+      leadsTitle: "Leads from the assistant", leads: "Leads", status: "Status", all: "All",
+      status_new: "New", status_contacted: "Contacted", colNumber: "No.", colReceived: "Received",
+      colLangChannel: "Language / channel", colMessage: "Message",
+      markContacted: "Mark contacted", markNew: "Mark as new",
+      markContactedLabel: "Mark lead {id} ({name}) as contacted", markNewLabel: "Mark lead {id} ({name}) as new",
+      noLeads: "No leads yet.", leadsFailed: "Could not load the leads: {detail}",
+      leadFailed: "Could not update lead {id}: {detail}",
+      sep: ", ", whySep: "; ", chartLabel: "{title}: {counts}", langs: { pt: "Portuguese", zh: "Chinese", en: "English" },
+      channels: { web: "Web chat", telegram: "Telegram", wechat: "WeChat", api: "API", staff: "Staff" },
+    },
+  };
+  const LOCALES = { pt: "pt-PT", zh: "zh-CN", en: "en-GB" };
+
   const KEY = "cpc.staff.key";
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
   let key = sessionStorage.getItem(KEY);
   let facets = null;
   let search = null;  // {body, pages}: the search on screen (what pager and exports use), its pages by offset
+  let shownLog = null;  // {stats, rows, zero}: the query log on screen, redrawn when the language changes
+  let shownLeads = null;  // the leads on screen
+  const messages = {};  // element id -> [key, values] of the message it shows, said again in a new language
 
   class SignedOut extends Error {}
 
   const el = window.cpcEl;  // from dom.js, shared with the other page
+  const ui = window.cpcI18n(UI, "cpc.staff.lang", () => render());
+  const t = ui.t;
+  // a code (language, channel, boost) by its name in the interface language, else as it is
+  const named = (group, code) => t(group)[code] || code;
+
+  // Dates in the browser's own variant of the interface language (en-US stays en-US), else a default one.
+  const locale = () => (navigator.languages || []).find((tag) => String(tag).toLowerCase().split("-")[0] === ui.lang)
+    || LOCALES[ui.lang];
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag);
@@ -21,16 +167,25 @@
     return node;
   }
 
-  function showError(id, text) {
-    $(id).textContent = text || "";
-    $(id).hidden = !text;
+  // Shows message `key` (or nothing) in element `id`; error boxes are hidden while empty.
+  function say(id, key, values) {
+    messages[id] = key ? [key, values] : null;
+    const node = $(id);
+    node.textContent = key ? t(key, values) : "";
+    if (node.classList.contains("error")) node.hidden = !key;
   }
 
-  const when = (unix) => new Date(unix * 1000).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
-  const label = (group, value) => {
-    const item = facets && facets[group].find((f) => f.value === value);
-    return (item && (item.labels.en || item.labels.pt)) || value;
-  };
+  const when = (unix) => new Date(unix * 1000).toLocaleString(locale(), { dateStyle: "short", timeStyle: "short" });
+  const label = (group, value) => window.cpcFacetLabel(facets, group, value, ui.lang);
+
+  function render() {
+    ui.apply();
+    for (const [id, message] of Object.entries(messages)) if (message) say(id, ...message);
+    if (facets) fillFacets();
+    if (search && search.pages.has(search.body.offset)) renderResults(search.pages.get(search.body.offset));
+    if (shownLog) renderLog();
+    if (shownLeads) renderLeads();
+  }
 
   // -- talking to the API ---------------------------------------------------------------------
   async function api(path, options = {}) {
@@ -53,9 +208,9 @@
 
   function keyProblem(status, body) {
     const error = (body && body.error) || "";
-    if (status === 403 && error.includes("disabled")) return "Staff access is turned off on this server: set CPC_ADMIN_TOKEN and restart it.";
-    if (status === 403) return "That staff key is not right. Check it and try again.";
-    return "Enter the staff key to sign in.";
+    if (status === 403 && error.includes("disabled")) return "keyDisabled";
+    if (status === 403) return "keyWrong";
+    return "keyNeeded";
   }
 
   async function download(path, options) {
@@ -84,22 +239,22 @@
     key = null;
     sessionStorage.removeItem(KEY);
     showConsole(false);
-    showError("signin-error", message);
+    say("signin-error", message);
     $("staff-key").value = "";
     $("staff-key").focus();
   }
 
   async function signIn(candidate) {
-    showError("signin-error", "");
+    say("signin-error", null);
     let res;
     try {
       res = await fetch("/api/v1/staff/stats", { headers: { Authorization: `Bearer ${candidate}`, Accept: "application/json" } });
     } catch (_) {
-      showError("signin-error", "Could not reach the server. Check the connection and try again.");
+      say("signin-error", "unreachable");
       return;
     }
     if (!res.ok) {
-      showError("signin-error", keyProblem(res.status, await res.json().catch(() => null)));
+      say("signin-error", keyProblem(res.status, await res.json().catch(() => null)));
       $("staff-key").select();
       return;
     }
@@ -115,7 +270,7 @@
       await loadFacets();
       await Promise.all([loadLog(), loadLeads()]);
     } catch (e) {
-      if (!(e instanceof SignedOut)) showError("search-error", `Could not load the console: ${e.message}`);
+      if (!(e instanceof SignedOut)) say("search-error", "loadFailed", { detail: e.message });
     }
   }
 
@@ -123,18 +278,25 @@
   async function loadFacets() {
     if (facets) return;
     facets = await json("/api/v1/facets");
-    const fill = (id, items, text) => $(id).append(...items.map((f) => el("option", { value: f.value, text: text(f) })));
-    fill("f-country", facets.countries, (f) => `${f.labels.en || f.value} (${f.value})`);
-    fill("f-kind", facets.kinds, (f) => f.labels.en || f.value);
-    fill("f-sector", [...facets.sectors].sort((a, b) => label("sectors", a.value).localeCompare(label("sectors", b.value))),
-      (f) => f.labels.en || f.value);
-    for (const country of facets.countries) {
+    fillFacets();
+  }
+
+  // The filter menus in the interface language; what is chosen stays chosen.
+  function fillFacets() {
+    const option = (group, f, text) => el("option", { value: f.value, text: text || label(group, f.value) });
+    const fill = (id, options) => {
+      const chosen = $(id).value;
+      $(id).replaceChildren(el("option", { value: "", "data-i18n": "any", text: t("any") }), ...options);
+      $(id).value = chosen;
+    };
+    const byLabel = (a, b) => label("sectors", a.value).localeCompare(label("sectors", b.value), locale());
+    fill("f-country", facets.countries.map((f) => option("countries", f, `${label("countries", f.value)} (${f.value})`)));
+    fill("f-kind", facets.kinds.map((f) => option("kinds", f)));
+    fill("f-sector", [...facets.sectors].sort(byLabel).map((f) => option("sectors", f)));
+    fill("f-region", facets.countries.map((country) => {
       const regions = facets.regions.filter((r) => r.country === country.value);
-      if (regions.length) {
-        $("f-region").append(el("optgroup", { label: country.labels.en || country.value },
-          regions.map((r) => el("option", { value: r.value, text: r.labels.en || r.value }))));
-      }
-    }
+      return regions.length ? el("optgroup", { label: label("countries", country.value) }, regions.map((r) => option("regions", r))) : null;
+    }).filter(Boolean));
   }
 
   function searchBody(offset) {
@@ -153,15 +315,15 @@
       renderResults(cached);
       return;
     }
-    showError("search-error", "");
-    $("search-summary").textContent = "Searching…";
+    say("search-error", null);
+    say("search-summary", "searching");
     let data;
     try {
       data = await json("/api/v1/search", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     } catch (e) {
       if (e instanceof SignedOut) return;
-      $("search-summary").textContent = "";
-      showError("search-error", `The search failed: ${e.message}`);
+      say("search-summary", null);
+      say("search-error", "searchFailed", { detail: e.message });
       return;
     }
     if (body.offset === 0 || !search) search = { body, pages: new Map() };
@@ -173,28 +335,28 @@
 
   function why(w) {
     const parts = [];
-    if (w.sectors.length) parts.push(el("span", {}, el("b", { text: "Sectors: " }), w.sectors.join(", ")));
-    if (w.terms.length) parts.push(el("span", {}, el("b", { text: "Terms: " }), w.terms.join(", ")));
-    if (w.boosts.length) parts.push(el("span", {}, el("b", { text: "Boosts: " }), w.boosts.join(", ")));
-    if (!parts.length) parts.push(el("span", { text: "Meaning only (no shared keyword or sector)" }));
-    return el("div", { class: "why" }, parts.flatMap((p, i) => (i ? ["; ", p] : [p])));
+    if (w.sectors.length) parts.push(el("span", {}, el("b", { text: t("whySectors") }), w.sectors.join(t("sep"))));
+    if (w.terms.length) parts.push(el("span", {}, el("b", { text: t("whyTerms") }), w.terms.join(t("sep"))));
+    if (w.boosts.length) parts.push(el("span", {}, el("b", { text: t("whyBoosts") }), w.boosts.map((b) => named("boosts", b)).join(t("sep"))));
+    if (!parts.length) parts.push(el("span", { text: t("meaningOnly") }));
+    return el("div", { class: "why" }, parts.flatMap((p, i) => (i ? [t("whySep"), p] : [p])));
   }
 
   function renderResults(data) {
     const from = data.total ? data.offset + 1 : 0;
     const to = data.offset + data.results.length;
-    $("search-summary").textContent = data.total
-      ? `${data.total} organisations match “${data.query}” (query language: ${data.lang}); showing ${from}–${to}.`
-      : `Nothing matches “${data.query}” with these filters.`;
+    const values = { total: data.total, query: data.query, lang: named("langs", data.lang), from, to };
+    say("search-summary", data.total === 1 ? "summaryOne" : data.total ? "summary" : "noMatch", values);
     const rows = data.results.map((h, i) => el("tr", { "data-id": h.id },
       el("td", { class: "num-cell", text: String(data.offset + i + 1) }),
-      el("td", {}, el("div", { text: h.name }), el("small", { class: "sub", text: h.id })),
+      el("td", { lang: data.lang }, el("div", { text: h.name }), el("small", { class: "sub", text: h.id })),
       el("td", { text: label("kinds", h.kind) }),
       el("td", { text: [label("countries", h.country), h.region && label("regions", h.region)].filter(Boolean).join(" · ") }),
-      el("td", { text: h.sectors.map((s) => label("sectors", s)).join(", ") }),
+      el("td", { text: h.sectors.map((s) => label("sectors", s)).join(t("sep")) }),
       el("td", { class: "num-cell", text: h.score.toFixed(3) }),
       el("td", {}, why(h.why)),
-      el("td", {}, el("button", { type: "button", class: "secondary", "aria-label": `Open ${h.name}`, onclick: (e) => openRecord(h.id, e.currentTarget) }, "Open"))));
+      el("td", {}, el("button", { type: "button", class: "secondary", "aria-label": t("openNamed", { name: h.name }),
+        onclick: (e) => openRecord(h.id, e.currentTarget) }, t("open")))));
     $("results").tBodies[0].replaceChildren(...rows);
     $("results").hidden = !rows.length;
     $("pager").hidden = !data.total;
@@ -207,25 +369,26 @@
     try {
       rec = await json(`/api/v1/organisations/${encodeURIComponent(id)}`);
     } catch (e) {
-      if (!(e instanceof SignedOut)) showError("search-error", `Could not open ${id}: ${e.message}`);
+      if (!(e instanceof SignedOut)) say("search-error", "openFailed", { id, detail: e.message });
       return;
     }
     $("record-title").textContent = rec.name;
     const link = (url) => el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: url });
     const facts = [
-      ["Id", rec.id], ["Kind", label("kinds", rec.kind)],
-      ["Where", [rec.city, rec.region && label("regions", rec.region), label("countries", rec.country)].filter(Boolean).join(", ")],
-      ["Sectors", (rec.sectors || []).map((s) => label("sectors", s)).join(", ")],
-      ["Website", rec.website ? link(rec.website) : "—"],
-      ["Offers", rec.offers], ["Seeks", rec.seeks],
-      ["Sources", (rec.sources || []).length ? el("ul", {}, rec.sources.map((s) => el("li", {}, link(s)))) : null],
-      ["Updated", rec.updated],
+      ["id", rec.id], ["kind", label("kinds", rec.kind)],
+      ["where", [rec.city, rec.region && label("regions", rec.region), label("countries", rec.country)].filter(Boolean).join(t("sep"))],
+      ["sectors", (rec.sectors || []).map((s) => label("sectors", s)).join(t("sep"))],
+      ["website", rec.website ? link(rec.website) : "—"],
+      ["offers", rec.offers], ["seeks", rec.seeks],
+      ["sources", (rec.sources || []).length ? el("ul", {}, rec.sources.map((s) => el("li", {}, link(s)))) : null],
+      ["updated", rec.updated],
     ].filter(([, v]) => v);
     const langs = Object.entries(rec.i18n || {});
     $("record-body").replaceChildren(
-      el("dl", { class: "record" }, facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)])),
+      el("dl", { class: "record" }, facts.flatMap(([k, v]) => [el("dt", { text: named("facts", k) }), el("dd", {}, v)])),
       el("div", { class: "translations" }, langs.length
-        ? langs.map(([lang, tr]) => el("section", { lang }, el("h3", { text: `${lang}: ${tr.name || rec.name}` }), el("p", { text: tr.description || "" })))
+        ? langs.map(([lang, tr]) => el("section", {}, el("h3", {}, `${named("langs", lang)}: `, el("span", { lang, text: tr.name || rec.name })),
+          el("p", { lang, text: tr.description || "" })))
         : el("p", { text: rec.description })));
     const dialog = $("record");
     dialog.showModal();
@@ -233,13 +396,13 @@
   }
 
   // -- query log ------------------------------------------------------------------------------
-  function barChart(title, counts) {
-    const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+  function barChart(title, counts, names) {
+    const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, n]) => [named(names, k), n]);
     const max = Math.max(1, ...entries.map(([, n]) => n));
     const rowH = 26, labelW = 70, barW = 190, height = Math.max(1, entries.length) * rowH + 4;
     const chart = svg("svg", { viewBox: `0 0 300 ${height}`, role: "img",
-      "aria-label": `${title}: ${entries.map(([k, n]) => `${k} ${n}`).join(", ") || "none yet"}` });
-    if (!entries.length) chart.append(svg("text", { x: 0, y: 18 }, "No queries yet"));
+      "aria-label": t("chartLabel", { title, counts: entries.map(([k, n]) => `${k} ${n}`).join(t("sep")) || t("noneYet") }) });
+    if (!entries.length) chart.append(svg("text", { x: 0, y: 18 }, t("noQueriesChart")));
     entries.forEach(([name, n], i) => {
       const y = i * rowH + 4;
       chart.append(
@@ -253,14 +416,14 @@
 
   function rateChart(stats) {
     const { all, zero_results: zero } = stats.totals;
-    const pct = Math.round(stats.zero_rate * 1000) / 10;
-    const text = `${pct}% (${zero} of ${all})`;
-    const chart = svg("svg", { viewBox: "0 0 300 30", role: "img", "aria-label": `Zero-result rate: ${text}` });
+    const pct = (Math.round(stats.zero_rate * 1000) / 10).toLocaleString(locale());
+    const text = t("rate", { pct, zero, all });
+    const chart = svg("svg", { viewBox: "0 0 300 30", role: "img", "aria-label": t("zeroRate", { rate: text }) });
     chart.append(
-      svg("rect", { class: "track", x: 0, y: 4, width: 190, height: 18, rx: 3 }),
-      svg("rect", { class: "bar zero", x: 0, y: 4, width: Math.max(2, 190 * stats.zero_rate), height: 18, rx: 3 }),
-      svg("text", { x: 196, y: 18 }, text));
-    return el("figure", { class: "chart" }, el("h3", { text: "Queries that found nothing" }), chart);
+      svg("rect", { class: "track", x: 0, y: 4, width: 160, height: 18, rx: 3 }),
+      svg("rect", { class: "bar zero", x: 0, y: 4, width: Math.max(2, 160 * stats.zero_rate), height: 18, rx: 3 }),
+      svg("text", { x: 166, y: 18 }, text));  // room for "100% (1000 of 1000)"
+    return el("figure", { class: "chart" }, el("h3", { text: t("zeroTitle") }), chart);
   }
 
   async function loadLog() {
@@ -269,35 +432,47 @@
       json("/api/v1/staff/stats"),
       json(`/api/v1/staff/queries?limit=50${zero ? "&zero=true" : ""}`),
     ]);
-    $("charts").replaceChildren(barChart("Queries by language", stats.by_lang), barChart("Queries by channel", stats.by_channel), rateChart(stats));
+    shownLog = { stats, rows, zero };
+    renderLog();
+  }
+
+  function renderLog() {
+    const { stats, rows, zero } = shownLog;
+    $("charts").replaceChildren(barChart(t("byLang"), stats.by_lang, "langs"), barChart(t("byChannel"), stats.by_channel, "channels"),
+      rateChart(stats));
     $("queries").tBodies[0].replaceChildren(...(rows.length ? rows.map((q) => el("tr", {},
-      el("td", { text: when(q.created) }), el("td", { text: q.channel }), el("td", { text: q.lang }),
+      el("td", { text: when(q.created) }), el("td", { text: named("channels", q.channel) }), el("td", { text: named("langs", q.lang) }),
       el("td", { lang: q.lang, text: q.query }), el("td", { class: "num-cell", text: String(q.results) })))
-      : [el("tr", {}, el("td", { colspan: "5", text: zero ? "No query has come back empty." : "No queries logged yet." }))]));
+      : [el("tr", {}, el("td", { colspan: "5", text: t(zero ? "noEmpty" : "noQueries") }))]));
   }
 
   // -- leads ----------------------------------------------------------------------------------
   async function loadLeads(focusId) {
-    showError("leads-error", "");
+    say("leads-error", null);
     const status = $("lead-status").value;
-    const leads = await json(`/api/v1/leads?limit=200${status ? `&status=${status}` : ""}`);
-    $("leads").tBodies[0].replaceChildren(...(leads.length ? leads.map((l) => {
-      const next = l.status === "contacted" ? "new" : "contacted";
-      return el("tr", { "data-lead": String(l.id) },
-        el("td", { class: "num-cell", text: String(l.id) }),
-        el("td", { text: when(l.created) }),
-        el("td", {}, el("div", { text: l.org_name }), el("small", { class: "sub", text: l.org_id })),
-        el("td", { text: `${l.lang} · ${l.channel}` }),
-        el("td", { lang: l.lang, text: l.message }),
-        el("td", {}, el("span", { class: `status-${l.status}`, text: l.status })),
-        el("td", {}, el("button", { type: "button", class: next === "contacted" ? "primary" : "secondary", "data-lead-action": String(l.id),
-          "aria-label": `Mark lead ${l.id} (${l.org_name}) as ${next}`, onclick: () => setStatus(l.id, next) },
-          next === "contacted" ? "Mark contacted" : "Mark as new")));
-    }) : [el("tr", {}, el("td", { colspan: "7", text: "No leads yet." }))]));
+    shownLeads = await json(`/api/v1/leads?limit=200${status ? `&status=${status}` : ""}`);
+    renderLeads();
     if (focusId) {
       const button = document.querySelector(`[data-lead-action="${focusId}"]`);
       if (button) button.focus();
     }
+  }
+
+  function renderLeads() {
+    $("leads").tBodies[0].replaceChildren(...(shownLeads.length ? shownLeads.map((l) => {
+      const next = l.status === "contacted" ? "new" : "contacted";
+      const names = { id: l.id, name: l.org_name };
+      return el("tr", { "data-lead": String(l.id) },
+        el("td", { class: "num-cell", text: String(l.id) }),
+        el("td", { text: when(l.created) }),
+        el("td", {}, el("div", { text: l.org_name }), el("small", { class: "sub", text: l.org_id })),
+        el("td", { text: `${named("langs", l.lang)} · ${named("channels", l.channel)}` }),
+        el("td", { lang: l.lang, text: l.message }),
+        el("td", {}, el("span", { class: `status-${l.status}`, text: t(`status_${l.status}`) || l.status })),
+        el("td", {}, el("button", { type: "button", class: next === "contacted" ? "primary" : "secondary", "data-lead-action": String(l.id),
+          "aria-label": t(next === "contacted" ? "markContactedLabel" : "markNewLabel", names), onclick: () => setStatus(l.id, next) },
+          t(next === "contacted" ? "markContacted" : "markNew"))));
+    }) : [el("tr", {}, el("td", { colspan: "7", text: t("noLeads") }))]));
   }
 
   async function setStatus(id, status) {
@@ -305,16 +480,16 @@
       await json(`/api/v1/leads/${id}/status`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ status }) });
       await loadLeads(id);
     } catch (e) {
-      if (!(e instanceof SignedOut)) showError("leads-error", `Could not update lead ${id}: ${e.message}`);
+      if (!(e instanceof SignedOut)) say("leads-error", "leadFailed", { id, detail: e.message });
     }
   }
 
   // -- wiring ---------------------------------------------------------------------------------
-  const guarded = (fn, errorId) => async (...args) => {
+  const guarded = (fn, errorId, message) => async (...args) => {
     try {
       await fn(...args);
     } catch (e) {
-      if (!(e instanceof SignedOut)) showError(errorId, e.message);
+      if (!(e instanceof SignedOut)) say(errorId, message, { detail: e.message });
     }
   };
 
@@ -323,7 +498,7 @@
     const candidate = $("staff-key").value.trim();
     if (candidate) signIn(candidate);
   });
-  $("sign-out").addEventListener("click", () => signOut(""));
+  $("sign-out").addEventListener("click", () => signOut(null));
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
     search = null;  // a search asked for is always run
@@ -333,18 +508,19 @@
   $("next").addEventListener("click", () => search && runSearch({ ...search.body, offset: search.body.offset + search.body.limit }));
   for (const fmt of ["csv", "json"]) {
     $(`export-${fmt}`).addEventListener("click", guarded(() => search && download(`/api/v1/staff/export?format=${fmt}`,
-      { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(search.body) }), "search-error"));
+      { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(search.body) }), "search-error", "exportFailed"));
     $(`leads-${fmt}`).addEventListener("click", guarded(() => {
       const status = $("lead-status").value;
       return download(`/api/v1/leads/export?format=${fmt}${status ? `&status=${status}` : ""}`);
-    }, "leads-error"));
+    }, "leads-error", "exportFailed"));
   }
-  $("log-refresh").addEventListener("click", guarded(loadLog, "search-error"));
-  $("zero-only").addEventListener("change", guarded(loadLog, "search-error"));
-  $("leads-refresh").addEventListener("click", guarded(() => loadLeads(), "leads-error"));
-  $("lead-status").addEventListener("change", guarded(() => loadLeads(), "leads-error"));
+  $("log-refresh").addEventListener("click", guarded(loadLog, "search-error", "logFailed"));
+  $("zero-only").addEventListener("change", guarded(loadLog, "search-error", "logFailed"));
+  $("leads-refresh").addEventListener("click", guarded(() => loadLeads(), "leads-error", "leadsFailed"));
+  $("lead-status").addEventListener("change", guarded(() => loadLeads(), "leads-error", "leadsFailed"));
   $("record-close").addEventListener("click", () => $("record").close());
 
+  render();
   if (key) start();
   else showConsole(false);
 })();
