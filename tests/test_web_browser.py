@@ -312,3 +312,100 @@ def test_staff_console_search_export_query_log_and_a_lead_from_the_chat(browser,
     assert not problems, problems
     ctx.close()
 
+
+def i18n_texts(page) -> dict[str, str]:
+    """What each element marked data-i18n says (by its key), and the query box's placeholder."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-i18n]')]
+        .map((n) => [n.dataset.i18n, n.textContent.trim()]).concat([['placeholder', document.getElementById('q').placeholder]]))""")
+
+
+def test_staff_console_in_chinese_and_portuguese_and_after_a_reload(browser, site):
+    # a lead from the chat, so the console has one in status "new" to show and change
+    first = httpx.post(f"{site.url}/api/v1/chat", json={"text": "Portuguese cork companies"}, timeout=60).json()
+    lead = httpx.post(f"{site.url}/api/v1/chat", json={"session_id": first["session_id"], "text": "I'm interested in 1"},
+                      timeout=60).json()
+    lead_id = lead["lead_id"]
+    assert lead["handoff"] and lead_id
+
+    ctx = browser.new_context(locale="en-GB", viewport={"width": 1366, "height": 900})
+    page = ctx.new_page()
+    problems = watch(page)
+    page.goto(site.url + "/staff")
+    expect(page.locator("html")).to_have_attribute("lang", "en")  # follows the browser
+    expect(page.get_by_role("button", name="English")).to_have_attribute("aria-pressed", "true")
+    english = i18n_texts(page)
+
+    # 中文 on the sign-in form, a wrong key and then the right one
+    page.get_by_role("button", name="中文").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.get_by_role("button", name="中文")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("button", name="English")).to_have_attribute("aria-pressed", "false")
+    expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    assert page.title().startswith("工作人员控制台")
+    page.get_by_label("工作人员密钥").fill("not-the-key")
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_have_text("密钥不正确，请检查后重试。")
+    page.get_by_label("工作人员密钥").fill(KEY)
+    page.get_by_label("工作人员密钥").press("Enter")
+    expect(page.get_by_role("heading", name="搜索合作伙伴")).to_be_visible()
+    chinese = i18n_texts(page)
+    assert all(HAN.search(text) for text in chinese.values()), {k: v for k, v in chinese.items() if not HAN.search(v)}
+
+    # a search in Chinese with a country filter labelled in Chinese; the filter value sent is still PT
+    page.get_by_label("查询内容（葡萄牙语、中文或英语）").fill("软木")
+    page.get_by_label("国家").select_option(label="葡萄牙 (PT)")
+    page.get_by_role("button", name="搜索", exact=True).click()
+    rows = page.locator("#results tbody tr")
+    expect(rows).to_have_count(10)
+    summary = page.locator("#search-summary")
+    expect(summary).to_contain_text("个机构与“软木”匹配（查询语言：中文），当前显示第 1–10 个")
+    assert all(HAN.search(c) for c in rows.locator("td:nth-child(2) div").all_inner_texts())
+    assert all(c.startswith("葡萄牙") for c in rows.locator("td:nth-child(4)").all_inner_texts())
+    expect(rows.first.get_by_role("button", name=re.compile("^查看 "))).to_have_text("查看")
+    headers = page.locator("#results thead th, #queries thead th, #leads thead th").all_text_contents()
+    assert all(HAN.search(h) for h in headers), headers
+    expect(page.get_by_role("img", name=re.compile(r"^各渠道查询数：.*工作人员 \d"))).to_be_visible()
+    expect(page.locator("#charts h3")).to_have_text(["各语言查询数", "各渠道查询数", "无结果的查询"])
+    lead_row = page.locator(f'#leads tr[data-lead="{lead_id}"]')
+    expect(lead_row.locator(".status-new")).to_have_text("待联系")
+    expect(lead_row).to_contain_text("英语 · 网页聊天")
+    lead_row.get_by_role("button", name=re.compile(rf"^将第 {lead_id} 条意向（.*）标记为已联系$")).click()
+    expect(lead_row.locator(".status-contacted")).to_have_text("已联系")
+    expect(lead_row.get_by_role("button", name=re.compile(r"标记为待联系$"))).to_be_focused()
+    expect(lead_row.locator("button")).to_have_text("标记为待联系")
+    stored = httpx.get(f"{site.url}/api/v1/leads", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert next(x for x in stored if x["id"] == lead_id)["status"] == "contacted"  # the code, not the label
+    page.screenshot(path=str(ARTIFACTS / "staff-console-zh.png"), full_page=True)
+
+    # PT: what is on screen is said again in Portuguese, the filter stays chosen
+    page.get_by_role("button", name="Português").click()
+    expect(page.locator("html")).to_have_attribute("lang", "pt")
+    expect(page.get_by_role("button", name="Português")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("heading", name="Pesquisar parceiros")).to_be_visible()
+    portuguese = i18n_texts(page)
+    assert [k for k in english if portuguese[k] == english[k]] == []  # nothing left in English
+    expect(summary).to_contain_text("(idioma da pesquisa: Chinês); a mostrar 1–10.")
+    expect(page.get_by_label("País")).to_have_value("PT")
+    expect(page.get_by_label("País").locator("option:checked")).to_have_text("Portugal (PT)")
+    expect(page.get_by_label("Região").locator("optgroup").first).to_have_attribute("label", re.compile("Portugal|China"))
+    expect(lead_row.locator(".status-contacted")).to_have_text("Contactado")
+    expect(lead_row.get_by_role("button", name=re.compile(rf"^Marcar o pedido {lead_id} \(.*\) como novo$"))).to_have_text(
+        "Marcar como novo")
+    expect(page.locator("#charts h3").first).to_have_text("Pesquisas por idioma")
+
+    # a search in Portuguese, then a reload keeps the language
+    page.get_by_label("Pesquisa (pt, zh ou en)").fill("cortiça")
+    page.get_by_role("button", name="Pesquisar", exact=True).click()
+    expect(summary).to_contain_text("organizações correspondem a «cortiça» (idioma da pesquisa: Português); a mostrar 1–10.")
+    expect(rows.first.locator(".why")).to_contain_text("Termos: ")
+    page.screenshot(path=str(ARTIFACTS / "staff-console-pt.png"), full_page=True)
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("lang", "pt")
+    expect(page.get_by_role("heading", name="Pesquisar parceiros")).to_be_visible()
+    expect(page.get_by_role("button", name="Português")).to_have_attribute("aria-pressed", "true")
+    assert page.evaluate("localStorage.getItem('cpc.staff.lang')") == '"pt"'
+    page.get_by_role("button", name="Terminar sessão").click()
+    expect(page.get_by_role("heading", name="Iniciar sessão")).to_be_visible()
+    expect(page.get_by_label("Chave da equipa")).to_be_focused()
+    assert not problems, problems
+    ctx.close()

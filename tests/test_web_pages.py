@@ -36,11 +36,13 @@ def test_pages_are_served_with_a_strict_policy(client, path, marker):
     r = client.get(path)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert marker in r.text and "http://" not in r.text and "https://" not in r.text  # nothing from other hosts
+    assert "<script>" not in r.text and "<style" not in r.text and " style=" not in r.text  # nothing inline: the policy would block it
+    assert 'src="/static/dom.js"' in r.text and 'class="langs"' in r.text  # the shared helpers, the PT/中文/EN switch
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
 
 
-@pytest.mark.parametrize("name, kind", [("chat.js", "text/javascript"), ("staff.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")])
+@pytest.mark.parametrize("name, kind", [("chat.js", "text/javascript"), ("staff.js", "text/javascript"), ("dom.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")])
 def test_static_files(client, name, kind):
     r = client.get(f"/static/{name}")
     assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
