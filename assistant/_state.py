@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpus import open_sqlite
+from corpus import open_sqlite, write_transaction
 
 log = logging.getLogger("cpc.state")
 
@@ -191,14 +191,8 @@ class StateStore:
             batch = [r for r in rows if r is not None]
             try:
                 if batch:
-                    with self._lock:
-                        self._db.execute("BEGIN")
-                        try:
-                            self._db.executemany(_LOG_INSERT, batch)
-                            self._db.execute("COMMIT")
-                        except BaseException:
-                            self._db.execute("ROLLBACK")
-                            raise
+                    with self._lock, write_transaction(self._db) as db:
+                        db.executemany(_LOG_INSERT, batch)
             except sqlite3.Error:
                 log.warning("could not write %d query log rows", len(batch), exc_info=True)
             finally:

@@ -18,6 +18,6 @@ __all__ = [
     "default_lexicon", "default_taxonomy", "detect_lang", "fold", "has_han", "load_records", "warm_langdetect",
 ]
 
-from ._store import RecordStore, corpus_hash, open_sqlite, record_json  # noqa: E402
+from ._store import RecordStore, corpus_hash, open_sqlite, record_json, write_transaction  # noqa: E402
 
-__all__ += ["RecordStore", "corpus_hash", "open_sqlite", "record_json"]
+__all__ += ["RecordStore", "corpus_hash", "open_sqlite", "record_json", "write_transaction"]

@@ -6,8 +6,9 @@ import hashlib
 import json
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ._schema import Organisation
 
@@ -43,6 +44,18 @@ def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
     return db
 
 
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on an autocommit connection: committed whole or rolled back whole."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class RecordStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -68,16 +81,10 @@ class RecordStore:
         return Organisation.model_validate_json(row[0]) if row else None
 
     def _write(self, sql_rows: list[tuple], sql: str, *, replace_all: bool = False) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if replace_all:
-                    self._db.execute("DELETE FROM organisations")
-                self._db.executemany(sql, sql_rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, write_transaction(self._db) as db:
+            if replace_all:
+                db.execute("DELETE FROM organisations")
+            db.executemany(sql, sql_rows)
 
     def upsert(self, records: Iterable[Organisation]) -> None:
         rows = [(r.id, record_json(r)) for r in records]
