@@ -1,7 +1,8 @@
 """Chat evaluation: scripted conversations (chats.jsonl) run through the real assistant.
 
 Each turn passes when the reply is in the expected language, at least one ``any_of`` id is
-among that turn's results (when any are given) and no ``none_of`` id is.
+among that turn's results (when any are given), no ``none_of`` id is, and a turn marked
+``no_results`` (nothing in the corpus fits) shows no results at all.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def load_chats(path: Path, known_ids: set[str]) -> list[dict[str, Any]]:
         for i, exp in enumerate(expect):
             if not isinstance(exp, dict) or exp.get("lang") not in LANGS:
                 raise fail(lineno, f"expect[{i}].lang", f"must be one of {', '.join(LANGS)}")
+            if not isinstance(exp.get("no_results", False), bool):
+                raise fail(lineno, f"expect[{i}].no_results", "must be true or false")
             for key in ("any_of", "none_of"):
                 ids = exp.get(key, [])
                 if not isinstance(ids, list):
@@ -81,6 +84,8 @@ def run_chats(dataset: Dataset, engine: Any) -> dict | None:
                     problems.append(f"language {reply.lang}, expected {exp['lang']}")
                 if exp.get("any_of") and not set(ids) & set(exp["any_of"]):
                     problems.append("none of the expected organisations")
+                if exp.get("no_results") and ids:
+                    problems.append(f"{len(ids)} result(s) where nothing fits")
                 banned = sorted(set(ids) & set(exp.get("none_of", [])))
                 if banned:
                     problems.append("unwanted: " + ", ".join(banned))

@@ -62,6 +62,7 @@ class Query:
     lang: str
     split: str | None = None
     line: int = 0
+    answerable: bool = True  # "type": "ooc" marks a question nothing in the corpus fits
 
 
 @dataclass
@@ -150,6 +151,9 @@ def _string(path: Path, lineno: int, obj: dict[str, Any], key: str, required: bo
 
 
 # -- queries ------------------------------------------------------------------------
+QUERY_TYPES = ("needs", "general", "ooc")
+
+
 def _load_queries(path: Path, id_key: str) -> dict[str, Query]:
     queries: dict[str, Query] = {}
     for lineno, obj in _jsonl(path):
@@ -166,7 +170,10 @@ def _load_queries(path: Path, id_key: str) -> dict[str, Query]:
         split = _string(path, lineno, obj, "split", required=False)
         if split is not None and split not in SPLITS:
             raise DatasetError(path, lineno, "split", f"must be one of {', '.join(SPLITS)}, found '{split}'")
-        queries[qid] = Query(qid, text, lang or detect_lang(text, default="en") or "en", split, lineno)
+        kind = _string(path, lineno, obj, "type", required=False)
+        if kind is not None and kind not in QUERY_TYPES:
+            raise DatasetError(path, lineno, "type", f"must be one of {', '.join(QUERY_TYPES)}, found '{kind}'")
+        queries[qid] = Query(qid, text, lang or detect_lang(text, default="en") or "en", split, lineno, kind != "ooc")
     if not queries:
         raise DatasetError(path, 0, "-", "no queries")
     return queries

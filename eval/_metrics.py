@@ -23,6 +23,7 @@ import numpy as np
 
 K = 10
 METRICS = ("ndcg@10", "recall@10", "mrr@10")
+NO_RESULT = "\x00no-result"  # stands in for an empty ranking: relevant to no query
 BASE_LANGS = ("pt", "zh", "en")
 ARROW = "→"
 
@@ -52,7 +53,7 @@ def evaluate_rankings(
     q_dict = {q: {d: int(g) for d, g in qrels[q].items() if g > 0} for q in rankings}
     r_dict: dict[str, dict[str, float]] = {}
     for q, ranked in rankings.items():
-        unique = list(dict.fromkeys(ranked))
+        unique = list(dict.fromkeys(ranked)) or [NO_RESULT]  # an empty answer scores 0, it is not left out
         r_dict[q] = {d: float(len(unique) - i) for i, d in enumerate(unique)}
     names = _ranx_metrics(sought)
     run = Run(r_dict)

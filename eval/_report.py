@@ -59,6 +59,12 @@ def format_table(data: dict) -> str:
                 for c in configs
             ]
             lines.append(f"{group:<{width}}{m['n']:>5}" + "".join(f"{_fmt(v):>{w}}" for v, w in zip(vals, cols)))
+    if "abstention" in data:
+        a = data["abstention"][data["default"]]
+        if a["out_of_corpus"]:
+            lines += ["", f"nothing fits: {a['abstained']} of {a['out_of_corpus']} out-of-corpus questions got no results"]
+        lines.append(f"first answer right: {a['first_hit_relevant']} of {a['answerable']} answerable questions"
+                     " have a relevant first result")
     if "chats" in data:
         lines += ["", f"chats: {data['chats']}"]
     return "\n".join(lines)

@@ -102,6 +102,7 @@ class EvalResult:
     skipped: list[str]  # query ids without a sought document in the qrels
     model_id: str = ""
     chats: dict | None = None
+    abstention: dict[str, dict] = field(default_factory=dict)  # config -> honest-answer figures
     seconds: dict[str, float] = field(default_factory=dict)
     lang_mismatch: dict[str, str] = field(default_factory=dict)  # query id -> analyser language, where it differs from the dataset's
 
@@ -118,6 +119,8 @@ class EvalResult:
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         })
         out = {"default": DEFAULT_CONFIG, "configs": {name: self.summary[name] for name in self.configs}, "dataset": info}
+        if self.abstention:
+            out["abstention"] = self.abstention
         if self.chats is not None:
             out["chats"] = self.chats
         return out
@@ -134,7 +137,8 @@ def evaluate_dataset(
     configs = parse_configs(",".join(configs) if configs else None)
     seconds: dict[str, float] = {}
     evaluable = [q for q in dataset.queries if any(g >= dataset.sought for g in dataset.qrels.get(q, {}).values())]
-    keep = set(evaluable)
+    out_of_corpus = [q for q in dataset.queries if not dataset.queries[q].answerable]
+    keep = set(evaluable) | set(out_of_corpus)
     skipped = [q for q in dataset.queries if q not in keep]
     if not evaluable:
         raise EvalError(f"{dataset.root}: no query has a document of grade {dataset.sought} in the qrels; nothing to evaluate")
@@ -144,16 +148,19 @@ def evaluate_dataset(
         seconds["build"] = time.perf_counter() - t
     rankings: dict[str, dict[str, list[str]]] = {c: {} for c in configs}
     analysed: dict[str, str] = {}  # query id -> the language the engine's analyser saw
-    with progress_bar("running queries", len(evaluable) * len(configs), progress, "query") as bar:
+    asked = evaluable + out_of_corpus
+    with progress_bar("running queries", len(asked) * len(configs), progress, "query") as bar:
         for name in configs:
             cfg = CONFIGS[name]
             t = time.perf_counter()
-            for qid in evaluable:
+            for qid in asked:
                 result = engine.search(dataset.queries[qid].text, limit=DEPTH, mode=cfg.mode, calibrate=cfg.calibrate)
                 rankings[name][qid] = [h.record.id for h in result.hits]
                 analysed.setdefault(qid, result.analysis.lang)
                 bar.update(1)
             seconds[name] = time.perf_counter() - t
+    abstention = {name: abstention_figures(rankings[name], dataset, evaluable, out_of_corpus) for name in configs}
+    rankings = {name: {q: r for q, r in ranked.items() if q in set(evaluable)} for name, ranked in rankings.items()}
     query_langs = {q: dataset.queries[q].lang for q in evaluable}
     doc_langs = {r.id: r.lang for r in dataset.records}
     summary, per_query = {}, {}
@@ -162,4 +169,26 @@ def evaluate_dataset(
     chats = run_chats(dataset, engine)
     mismatch = {q: analysed[q] for q in evaluable if analysed.get(q) != dataset.queries[q].lang}
     return EvalResult(dataset, configs, rankings, per_query, summary, skipped,
-                      getattr(engine.encoder, "model_id", ""), chats, seconds, mismatch)
+                      getattr(engine.encoder, "model_id", ""), chats, abstention, seconds, mismatch)
+
+
+def abstention_figures(ranked: dict[str, list[str]], dataset: Dataset, answerable: list[str],
+                       out_of_corpus: list[str]) -> dict:
+    """What the service says when nothing fits, and whether its first answer is right when something does.
+
+    ``abstained``: out-of-corpus questions answered with no results; ``first_hit_relevant``:
+    answerable questions whose first result is relevant (grade 1 or more), as a user sees it.
+    """
+    empty = [q for q in out_of_corpus if not ranked[q]]
+    good = [q for q in answerable if ranked[q] and dataset.qrels.get(q, {}).get(ranked[q][0], 0) >= 1]
+    silent = [q for q in answerable if not ranked[q]]
+    return {
+        "out_of_corpus": len(out_of_corpus),
+        "abstained": len(empty),
+        "abstained_rate": round(len(empty) / len(out_of_corpus), 4) if out_of_corpus else None,
+        "answered_out_of_corpus": sorted(set(out_of_corpus) - set(empty)),
+        "answerable": len(answerable),
+        "first_hit_relevant": len(good),
+        "first_hit_relevant_rate": round(len(good) / len(answerable), 4) if answerable else None,
+        "answerable_without_results": silent,
+    }

@@ -2,6 +2,7 @@
 
     cpc eval --data DIR [--configs bm25,dense,...] [--split tune|test|all] [--json] [--report OUT]
     cpc eval --bitext tatoeba|ntrex [--limit N] [--json] [--report OUT]
+    cpc eval --fit-floor DIR [DIR ...] [--split tune] [--write index/data/floor.json]
 
 stdout carries the result only (one JSON object with --json); progress bars and errors
 go to stderr. Exit status 2 on bad input.
@@ -26,6 +27,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise EvalError("--limit must be at least 1")
         if args.bitext:
             return _bitext(args)
+        if args.fit_floor:
+            return _fit_floor(args)
         return _data(args)
     except (DatasetError, EvalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -61,6 +64,29 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_floor(args: argparse.Namespace) -> int:
+    from ._dataset import load_dataset
+    from ._floor import fit_floor, write_floor
+
+    datasets = [load_dataset(path).select(args.split, args.limit) for path in args.fit_floor]
+    fitted = fit_floor(datasets, _encoder(args), progress=not args.quiet)
+    if args.write:
+        path = write_floor(fitted, args.write, [str(p) for p in args.fit_floor], args.split)
+        print(f"floor written to {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(fitted, ensure_ascii=False, indent=2))
+    else:
+        for lang, floor in fitted["languages"].items():
+            fig = fitted["figures"].get(lang)
+            line = f"{lang}: {floor}"
+            if fig:
+                f, o = fig["floor"], fig["no_floor"]
+                line += (f"  nDCG@10 {f['ndcg@10']:.3f} (no floor {o['ndcg@10']:.3f}), nothing-fits {f['abstained']:.2f}"
+                         f" of {f['out_of_corpus']}, first hit right {f['first_hit']:.2f} (no floor {o['first_hit']:.2f})")
+            print(line)
+    return 0
+
+
 def _bitext(args: argparse.Namespace) -> int:
     from ._bitext import format_bitext, run_bitext, write_bitext_report
     from ._run import EvalError
@@ -90,6 +116,10 @@ def add_eval_parser(subparsers, common: argparse.ArgumentParser) -> argparse.Arg
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="dataset folder: corpus.jsonl, queries.jsonl, qrels.tsv (or the BEIR layout)")
     src.add_argument("--bitext", choices=["tatoeba", "ntrex"], help="top-1 translation retrieval on shared/data/external")
+    src.add_argument("--fit-floor", nargs="+", type=Path, metavar="DIR",
+                     help="fit the relevance floor per query language on these datasets (use --split tune)")
+    e.add_argument("--write", type=Path, metavar="FILE", help="with --fit-floor: write the fitted floor here"
+                   " (the service reads index/data/floor.json)")
     e.add_argument("--configs", help=f"comma-separated subset of {', '.join(CONFIGS)} (default: all; {DEFAULT_CONFIG} always runs)")
     e.add_argument("--split", choices=["tune", "test", "all"], default="all", help="queries of one split only (default all)")
     e.add_argument("--limit", type=int, help="first N lines per bitext file, or first N queries of a dataset")

