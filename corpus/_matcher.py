@@ -43,8 +43,9 @@ class TermMatcher(Generic[V]):
         han_keys = sorted({k for k, _ in han}, key=len, reverse=True)
         latin_keys = sorted({k for k, _ in latin}, key=len, reverse=True)
         self._han_re = re.compile("|".join(map(re.escape, han_keys))) if han_keys else None
+        # a plural ending is tolerated ("placas eletrónicas" names "eletrónica"; "suppliers", "supplier")
         self._latin_re = (
-            re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, latin_keys)) + r")(?!\w)") if latin_keys else None
+            re.compile(r"(?<!\w)(" + "|".join(map(re.escape, latin_keys)) + r")(?:s|es)?(?!\w)") if latin_keys else None
         )
 
     def get(self, term: str) -> V | None:
@@ -61,7 +62,7 @@ class TermMatcher(Generic[V]):
                     continue
                 spans.append(m.span())
                 term = text[m.start() : m.end()] if same_len else m.group()
-                hits.append((m.start(), self._values[m.group()], term))
+                hits.append((m.start(), self._values[m.group(1) if m.lastindex else m.group()], term))
         hits.sort(key=lambda h: h[0])
         return [(v, t, s) for s, v, t in hits]
 

@@ -36,6 +36,7 @@ _SEEK_TERMS = [
     # selling abroad: "Somos produtores de cortiça e queremos exportar para a China"
     "want to export", "wants to export", "would like to export", "want to sell", "plan to export",
     "queremos exportar", "quero exportar", "pretendemos exportar", "gostariamos de exportar", "queremos vender",
+    "quer", "querem", "queremos", "quero", "procura-se", "procuram-se", "pretende", "pretendem",
 ]
 _SEEK_ZH = ["想出口", "希望出口", "想卖到", "想找", "想寻找", "希望找到", "希望寻找", "希望找", "正在寻找", "在寻找", "寻找", "寻求", "想要找", "要找",
             "需要找", "需要", "想要", "想和", "希望和", "希望与", "想与", "找"]
@@ -49,6 +50,19 @@ _ASKER = re.compile(
     r"we make|we produce|we manufacture|we export|we sell|as an?|somos|sou|a nossa empresa|a minha empresa|"
     r"nos somos|produzimos|fabricamos|exportamos|vendemos|represento|representamos|trabalho numa|trabalhamos)(?![\w])"
     r"|我们是|我是|我们公司|我司|我公司|本公司|我厂|我们厂|我方|作为|我们",
+)
+# Nouns that name an organisation as the subject ("Marca portuguesa de sapatilhas quer ...",
+# "A Portuguese retail chain seeks ..."), where the sector is not in the taxonomy.
+_ENTITY = re.compile(
+    r"(?<![\w])(?:brand|chain|retailer|startup|start-up|association|producer|exporter|importer|group|"
+    r"marca|cadeia|retalhista|associacao|produtor|exportador|importador|grupo|pme|sme)s?(?![\w])"
+    r"|品牌|连锁|协会|商会|集团|初创|出口商|进口商|厂|企业|公司"
+)
+# Setting up production or an office abroad: an investment-promotion agency is a partner too.
+_INVEST = re.compile(
+    r"(?<![\w])(?:set up|setting up|establish|open a (?:factory|plant|office)|build a (?:factory|plant)|invest in|"
+    r"instalar|abrir uma (?:fabrica|unidade|filial)|investir em|apoio a instalacao|implantar)(?![\w])"
+    r"|设厂|建厂|投资建|落地|设立|开设工厂"
 )
 # "our moulds", "os nossos vinhos", "我们的软木": the sectors right after belong to the asker.
 _OURS = re.compile(r"(?<![\w])(?:our|my|nossos?|nossas?|meus?|minhas?)(?![\w])|我们的|我司的|我公司的|本公司的|我们")
@@ -96,6 +110,7 @@ class Needs:
     target_countries: list[str] = field(default_factory=list)
     country_implied: bool = False  # the target country is the other side of the asker's
     derived_sectors: list[str] = field(default_factory=list)  # partner sectors when none is named
+    peers: list[str] = field(default_factory=list)  # the asker's trade, sought on the other side too
 
     @property
     def split(self) -> bool:
@@ -113,7 +128,8 @@ class Needs:
     def to_dict(self) -> dict[str, Any]:
         seeking = self.seeking.to_dict()
         seeking.update({"roles": self.roles, "countries": self.target_countries or seeking["countries"],
-                        "country_implied": self.country_implied, "complements": self.complement_sectors()})
+                        "country_implied": self.country_implied, "complements": self.complement_sectors(),
+                        "also": self.peers})
         return {"asker": self.asker.to_dict() if self.split else None, "seeking": seeking}
 
 
@@ -132,7 +148,7 @@ def _is_asker(text: str, taxonomy: Taxonomy, lexicon: Lexicon, chain: ValueChain
     phrase naming what they do ("温州的鞋厂", "A Shenzhen battery supplier"). A place alone is not
     enough: "想在葡萄牙北部找..." says where to look, not who asks."""
     folded = fold(text)
-    if _ASKER.search(folded):
+    if _ASKER.search(folded) or _ENTITY.search(folded):
         return True
     return bool(taxonomy.find(text) or lexicon.kinds(text) or chain.roles(text))
 
@@ -215,6 +231,11 @@ def analyse_needs(
 
     complements = _complements(asker.sectors, seeking.sectors, roles, chain)
     needs = Needs(text, seeking, asker, roles, complements, target, implied)
+    if asker.sectors and target and not set(roles) & {"customer", "supplier"}:
+        # peers: the asker's own trade on the side asked for (the floor keeps the asker's side out)
+        needs.peers = [s for s in asker.sectors if s not in seeking.sectors]
+    if _INVEST.search(folded) or "investor" in chain.roles(asker_text):
+        needs.peers = list(dict.fromkeys(needs.peers + ["investment-promotion"]))
     if not seeking.sectors and asker.sectors:
         # partners in the asker's own sector too, unless they buy from or sell to it only
         own = [] if set(roles) & {"customer", "supplier"} else asker.sectors

@@ -57,6 +57,7 @@ def analyse(
     terms = dict(taxonomy.find(seeking.text)) if needs.split else dict(taxonomy.find(text))
     sectors = [(slug, terms.get(slug, slug)) for slug in seeking.sectors]
     complements = [s for s in needs.partner_sectors() if s not in seeking.sectors]
+    also = [s for s in needs.peers if s not in seeking.sectors and s not in complements]
     focus = text
     if needs.split:
         focus = seeking.text
@@ -81,7 +82,7 @@ def analyse(
         places=seeking.places,
         tokens=tokens,
         expansion=expansion,
-        complements=complements,
+        complements=complements + also,
         needs=needs,
         focus=focus,
     )
