@@ -30,8 +30,9 @@ THANKS = re.compile(r"^(muito )?(obrigad[oa]|obg|valeu|thanks|thank you|thx|chee
 GOODBYE = re.compile(r"^(adeus|at[eé] (logo|breve|j[aá])|tchau|bye|goodbye|see you|再见|拜拜|回头见)[\s!.,，。！]*$", re.I)
 MORE = re.compile(
     r"^(e\s+)?(mais|mais resultados|mostra(-me)? mais|outros|outras|seguintes?|pr[oó]xim[oa]s?|continua|ver mais|"
-    r"more|more results|show more|next|next page|others|any more|anything else|"
-    r"更多|还有吗|还有呢|还有其他的?吗?|下一页|再来几个|继续|其他的?|换一批)[\s!?？.,，。]*$",
+    r"mostra(-me)? mais|mostre(-me)? mais|mostrar mais|h[aá] mais|tem mais|"
+    r"more|more results|show more|show me more|see more|next|next page|others|any more|anything else|any others|"
+    r"更多|更多结果|还有吗|还有呢|还有没有|还有其他的?吗?|下一页|再来几个|再看看|继续|其他的?|换一批)[\s!?？.,，。]*$",
     re.I,
 )
 DETAILS = re.compile(
@@ -65,9 +66,9 @@ _NUMBER = re.compile(r"(?<![\d.])(\d{1,3})(?![\d.])")
 _ZH_ORDINAL = re.compile(r"第\s*([一二两三四五六七八九十\d]{1,3})\s*(个|家|项|条|名|位)?|([一二两三四五六七八九十])号")
 
 EXCLUDE_BEFORE = re.compile(
-    r"(sem ser|sem|exceto|excepto|menos|fora|tirando|excluindo|n[aã]o|nada de|"
-    r"not|except|excluding|other than|without|but not|apart from|"  # not "no": Portuguese "in the"
-    r"除了|不要|不包括|排除|不含|不在|非)\s*(em|no|na|nos|nas|de|do|da|in|from|the|在)?\s*$",
+    r"(sem ser|sem|exceto|excepto|menos|fora|tirando|excluindo|n[aã]o quero|n[aã]o|nada de|"
+    r"don'?t want|do not want|not|except|excluding|other than|without|but not|apart from|"  # not "no": Portuguese "in the"
+    r"除了|不想要|不要|不包括|排除|不含|不在|非)\s*(em|no|na|nos|nas|de|do|da|in|from|the|在)?\s*$",
     re.I,
 )
 EXCLUDE_AFTER = re.compile(r"^\s*(除外|以外|之外|不要|不算)")
@@ -75,6 +76,14 @@ REFINE_START = re.compile(
     r"^(e\s|e\?|e só|só|apenas|somente|agora|mas só|sem ser|exceto|menos|"
     r"and\s|and\?|only|just|what about|how about|now|but only|not\s|except|excluding|"
     r"那|那么|还有|只|仅|就要|换成|除了|不要|改成)",
+    re.I,
+)
+
+
+# "Agora outra coisa: ...", "Now something else", "换个话题": whatever follows is a new search.
+NEW_TOPIC = re.compile(
+    r"outra coisa|outro assunto|nova pesquisa|mudando de assunto|agora procuro|something else|another thing|new search|"
+    r"different topic|now i('m| am) looking|换个话题|另外|换一个|新的搜索|我还想找|另一个问题",
     re.I,
 )
 

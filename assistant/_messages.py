@@ -33,6 +33,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "没有找到符合“{query}”{filters}的机构。请尝试放宽条件：去掉一个筛选（可以说“清除筛选”）或使用更宽泛的词。",
         "en": "I found no organisations for “{query}”{filters}. Try a broader search: drop a filter (say “clear filters”) or use more general words.",
     },
+    "nothing_fits": {
+        "pt": "Não encontrei nenhuma organização que corresponda a «{query}»{filters}: o diretório da CPC Alliance não tem esse parceiro.{nearest} Pode tentar outro setor ou dizer «tenho interesse» para que a equipa procure por si.",
+        "zh": "目录中没有与“{query}”{filters}相符的机构。{nearest}您可以换一个行业搜索，或说“我感兴趣”，由联盟工作人员帮您寻找。",
+        "en": "Nothing in the CPC Alliance directory fits “{query}”{filters}.{nearest} You can try another sector, or say “I'm interested” and the team will look for you.",
+    },
+    "nearest_sectors": {
+        "pt": " Os setores mais próximos que temos: {sectors}.",
+        "zh": "最接近的行业：{sectors}。",
+        "en": " The closest sectors we have: {sectors}.",
+    },
+    "less_close": {
+        "pt": "Essas eram todas as correspondências próximas para «{query}». Menos próximas, caso ajudem:",
+        "zh": "与“{query}”相近的结果已全部列出。以下是相关度较低的机构，供参考：",
+        "en": "Those were all the close matches for “{query}”. Less close, in case they help:",
+    },
     "no_more": {
         "pt": "Não há mais resultados para «{query}». Experimente outra pesquisa ou retire um filtro.",
         "zh": "“{query}”没有更多结果了。可以换个说法搜索，或去掉一个筛选条件。",

@@ -26,7 +26,7 @@ def snippet(text: str, limit: int = 200) -> str:
     return cut.rstrip(",;:，、 ") + "…"
 
 
-def hit_view(hit: Hit, lang: str) -> dict:
+def hit_view(hit: Hit, lang: str, analysis=None) -> dict:
     rec = hit.record
     desc, desc_lang = rec.description_in(lang)
     tax = default_taxonomy()
@@ -46,5 +46,55 @@ def hit_view(hit: Hit, lang: str) -> dict:
             "sectors": [tax.label(s, lang) for s in hit.sectors],
             "terms": hit.terms[:8],
             "boosts": hit.signals,
+            "complements": [tax.label(s, lang) for s in hit.complements],
+            "text": "; ".join(reasons(hit, analysis, lang)),
         },
     }
+
+
+# -- why this partner -------------------------------------------------------------------
+_REASONS = {
+    "sector": {"pt": "{what}: o que procura", "zh": "{what}：符合您的需求", "en": "{what}: what you asked for"},
+    "complement": {"pt": "complementa a sua atividade ({own}): {what}", "zh": "与您的{own}互补：{what}",
+                   "en": "complements your {own}: {what}"},
+    "peer": {"pt": "mesmo setor que o seu ({what}), do outro lado", "zh": "与您同属{what}行业，位于对方国家",
+             "en": "same trade as yours ({what}), on the other side"},
+    "invest": {"pt": "apoia o investimento e a instalação", "zh": "提供投资和落地支持", "en": "supports investment and setting up"},
+    "country": {"pt": "em {what}, como pediu", "zh": "位于您要求的{what}", "en": "in {what}, as you asked"},
+    "place": {"pt": "em {what}", "zh": "位于{what}", "en": "in {what}"},
+    "kind": {"pt": "é um(a) {what}", "zh": "属于{what}", "en": "a {what}"},
+    "text": {"pt": "descrição próxima do que procura", "zh": "简介与您的需求相近", "en": "description close to your request"},
+}
+
+
+def reasons(hit: Hit, analysis, lang: str) -> list[str]:
+    """Why this partner, in the reader's language: sought sector, complement of the asker's,
+    the country or place asked for. Short phrases, most telling first."""
+    from corpus import default_lexicon, default_value_chain
+
+    tax, lex, chain = default_taxonomy(), default_lexicon(), default_value_chain()
+    lang = lang if lang in ("pt", "zh", "en") else "en"
+    out = [_REASONS["sector"][lang].format(what=tax.label(s, lang)) for s in hit.sectors[:2]]
+    needs = getattr(analysis, "needs", None)
+    own = needs.asker.sectors if needs else []
+    for s in hit.complements[:2]:
+        if s == "investment-promotion":
+            out.append(_REASONS["invest"][lang])
+            continue
+        link = next((chain.link(o, s) for o in own if chain.link(o, s)), None)
+        if link is not None:
+            own_sector = link.supplier if link.supplier in own else link.buyer
+            out.append(_REASONS["complement"][lang].format(own=tax.label(own_sector, lang), what=link.label(lang)))
+        elif s in own:
+            out.append(_REASONS["peer"][lang].format(what=tax.label(s, lang)))
+    rec = hit.record
+    if analysis is not None and rec.country in (analysis.countries or []) and len(analysis.countries) == 1:
+        out.append(_REASONS["country"][lang].format(what=lex.country_label(rec.country, lang)))
+    if "place" in hit.signals:
+        place = lex.place(rec.city or "") or lex.place(rec.region or "")
+        out.append(_REASONS["place"][lang].format(what=place.label(lang) if place else (rec.city or rec.region)))
+    if "kind" in hit.signals:
+        out.append(_REASONS["kind"][lang].format(what=lex.kind_label(rec.kind, lang)))
+    if not out:
+        out.append(_REASONS["text"][lang])
+    return out

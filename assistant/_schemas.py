@@ -102,6 +102,9 @@ class Why(BaseModel):
     sectors: list[str] = Field(description="Sectors of the query the organisation works in (labels)")
     terms: list[str] = Field(description="Query keywords found in the organisation's texts")
     boosts: list[str] = Field(description="Soft preferences that applied: country, kind, place")
+    complements: list[str] = Field(default_factory=list,
+                                   description="Its sectors that complement the asker's (value chain), or the asker's own trade")
+    text: str = Field("", description="Why this partner, in the query's language")
 
 
 class OrganisationSummary(BaseModel):
@@ -124,13 +127,33 @@ class SearchHit(OrganisationSummary):
     why: Why
 
 
+class Understood(BaseModel):
+    """What the service read in the query: who asks, and whom they seek."""
+
+    asker: dict[str, Any] | None = Field(description="The asker's countries, places, sectors and kinds, when the query says")
+    seeking: dict[str, Any] = Field(description="The partner sought: countries (named or implied), places, sectors,"
+                                                " kinds, roles, complementary sectors")
+
+
 class SearchResponse(BaseModel):
     query: str
     lang: str
-    total: int
+    total: int = Field(description="How many organisations are matches (above the relevance floor)")
     limit: int
     offset: int
+    understood: Understood
+    results: list[SearchHit] = Field(description="Matches only; empty when nothing in the directory fits")
+    nearest: list[SearchHit] = Field(default_factory=list,
+                                     description="When there is no match: the closest organisations, which are NOT matches")
+
+
+class MatchesResponse(BaseModel):
+    organisation: str
+    lang: str
+    total: int
+    understood: Understood
     results: list[SearchHit]
+    nearest: list[SearchHit] = Field(default_factory=list)
 
 
 class ErrorBody(BaseModel):

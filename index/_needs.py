@@ -71,6 +71,7 @@ _EXPORT = re.compile(
     r"(?<![\w])(?:export|exporting|exports|sell|selling|exportar|exporta|vender|escoar|distribuir)(?![\w])|出口|销往|卖到|销售"
 )
 _CLAUSE_END = re.compile(r"[.;!?。；！？,，]|(?<![\w])(?:to|in|into|para|em|na|no|nos|nas)(?![\w])|到|在")
+_WHERE_ZH = re.compile(r"(?:想|希望|要|打算)?在[^，。,；\s]{1,10}$")
 _RELATIVE = re.compile(r"(?<![\w])(?:that|who|which|que|quais)\s*$")
 _SENTENCE = re.compile(r"[.;!?。；！？\n]")
 
@@ -111,6 +112,7 @@ class Needs:
     country_implied: bool = False  # the target country is the other side of the asker's
     derived_sectors: list[str] = field(default_factory=list)  # partner sectors when none is named
     peers: list[str] = field(default_factory=list)  # the asker's trade, sought on the other side too
+    partner_text: str = ""  # the words about the partner: what search embeds
 
     @property
     def split(self) -> bool:
@@ -153,6 +155,24 @@ def _is_asker(text: str, taxonomy: Taxonomy, lexicon: Lexicon, chain: ValueChain
     return bool(taxonomy.find(text) or lexicon.kinds(text) or chain.roles(text))
 
 
+_FOR_US = re.compile(
+    r"(?<![\w])(?:for|para)\s+(?:our|my|a|an|the|uma?|[ao]s?\s+(?:nossa|nosso|minha|meu)s?|nossa|nosso)(?![\w])"
+    r"|(?:为|给)(?:我们|我司|我方|本公司)"
+)
+
+
+def _beneficiary(text: str) -> tuple[str, str]:
+    """("rolhas de cortiça", "para a nossa adega no Douro"): the partner part and the clause that
+    says whom the partner is for. Only a clause after the partner description is cut."""
+    folded = fold(text)
+    m = _FOR_US.search(folded)
+    if not m or m.start() < 3:
+        return text, ""
+    same = len(folded) == len(text)
+    head, tail = (text[: m.start()], text[m.start():]) if same else (folded[: m.start()], folded[m.start():])
+    return head.strip(" ,，"), tail.strip()
+
+
 def _asker_sectors_in(folded: str, taxonomy: Taxonomy) -> set[str]:
     """Sectors the text attributes to the asker: "our X", "export X (to ...)"."""
     out: set[str] = set()
@@ -193,11 +213,16 @@ def analyse_needs(
         before = text[: m.start()] if same else folded[: m.start()]
         # the last sentence before the seek verb says who asks ("Somos X. Procuramos Y.")
         candidate = before
+        where = _WHERE_ZH.search(candidate)
+        if where:  # "…想在中国找": where to look belongs to the partner
+            candidate, seek_prefix = candidate[: where.start()], candidate[where.start():]
+        else:
+            seek_prefix = ""
         if _RELATIVE.search(fold(candidate)):  # "Portuguese firms that need moulds": one noun phrase
             candidate = ""
         if candidate and _is_asker(candidate, taxonomy, lexicon, chain):
             asker_text = candidate
-            seek_text = text[m.end():] if same else folded[m.end():]
+            seek_text = seek_prefix + (text[m.end():] if same else folded[m.end():])
     elif not m:
         a = _ASKER.match(folded.strip())
         if a:  # "Somos produtores de cortiça, queremos exportar para a China": asker up to the first clause
@@ -205,14 +230,20 @@ def analyse_needs(
             if cut:
                 asker_text, seek_text = text[: cut.start()], text[cut.end():]
 
-    seeking = _side(seek_text, taxonomy, lexicon, places_in(seek_text))
+    # "para a nossa adega no Douro", "for a Chinese travel agency": a clause about the asker
+    cut, beneficiary = _beneficiary(seek_text)
+    if beneficiary:
+        asker_text = f"{asker_text} {beneficiary}".strip()
+    seeking = _side(cut, taxonomy, lexicon, places_in(cut))
     asker = _side(asker_text, taxonomy, lexicon, places_in(asker_text)) if asker_text else Side()
-    ours = _asker_sectors_in(fold(seek_text), taxonomy)
-    if ours:  # "clientes para os nossos moldes": moulds is the asker's, not the partner's
+    ours = _asker_sectors_in(fold(cut), taxonomy)
+    if ours:  # "export our moulds": moulds is the asker's, not the partner's
         asker.sectors = list(dict.fromkeys(asker.sectors + [s for s in seeking.sectors if s in ours]))
         seeking.sectors = [s for s in seeking.sectors if s not in ours]
         if not asker.text:
-            asker.text = seek_text
+            asker.text = cut
+    seek_text = cut
+    partner_text = cut
     roles = chain.roles(seek_text)
     exporting = bool(m and asker_text and _EXPORT.search(folded[m.start():m.end()]))
     if exporting and "customer" not in roles and "distributor" not in roles:
@@ -231,10 +262,11 @@ def analyse_needs(
 
     complements = _complements(asker.sectors, seeking.sectors, roles, chain)
     needs = Needs(text, seeking, asker, roles, complements, target, implied)
+    needs.partner_text = partner_text
     if asker.sectors and target and not set(roles) & {"customer", "supplier"}:
         # peers: the asker's own trade on the side asked for (the floor keeps the asker's side out)
         needs.peers = [s for s in asker.sectors if s not in seeking.sectors]
-    if _INVEST.search(folded) or "investor" in chain.roles(asker_text):
+    if _INVEST.search(folded) or "investor" in roles or "investor" in chain.roles(asker_text):
         needs.peers = list(dict.fromkeys(needs.peers + ["investment-promotion"]))
     if not seeking.sectors and asker.sectors:
         # partners in the asker's own sector too, unless they buy from or sell to it only

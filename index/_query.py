@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from corpus import Lexicon, Place, Taxonomy, default_lexicon, default_taxonomy, detect_lang
+from corpus import Lexicon, Organisation, Place, Taxonomy, default_lexicon, default_taxonomy, default_value_chain, detect_lang
 
 from ._keywords import tokenize
-from ._needs import Needs, Side, analyse_needs
+from ._needs import ALLIANCE, Needs, Side, _complements, analyse_needs
 
 
 @dataclass
@@ -58,9 +58,8 @@ def analyse(
     sectors = [(slug, terms.get(slug, slug)) for slug in seeking.sectors]
     complements = [s for s in needs.partner_sectors() if s not in seeking.sectors]
     also = [s for s in needs.peers if s not in seeking.sectors and s not in complements]
-    focus = text
+    focus = needs.partner_text or text
     if needs.split:
-        focus = seeking.text
         if complements:  # "clientes na China" says nothing of what the partner does: name it
             focus = f"{focus} ({', '.join(taxonomy.label(s, lang) for s in complements[:4])})".strip()
     tokens = tokenize(focus)
@@ -86,3 +85,20 @@ def analyse(
         needs=needs,
         focus=focus,
     )
+
+
+def analyse_record(rec: Organisation, lang: str | None = None) -> QueryAnalysis:
+    """An organisation as the asker: partners on the other side of the alliance for what it seeks
+    (``seeks``, else what it does), in the sectors it names, that complement its own, or its own."""
+    text = rec.seeks or rec.description
+    a = analyse(text, lang=lang or rec.lang)
+    needs = a.needs
+    needs.asker = Side(text=rec.name, countries=[rec.country], sectors=list(rec.sectors), kinds=[rec.kind])
+    needs.target_countries = [c for c in ALLIANCE if c != rec.country] if rec.country in ALLIANCE else []
+    needs.country_implied = True
+    needs.complements = _complements(rec.sectors, [], [], default_value_chain())  # buyers and suppliers alike
+    needs.peers = [s for s in rec.sectors if s not in needs.seeking.sectors]
+    a.countries = needs.target_countries
+    a.complements = [s for s in dict.fromkeys(needs.complement_sectors() + needs.peers) if s not in a.sector_slugs]
+    a.focus = text
+    return a
