@@ -22,6 +22,7 @@ GRID = {
     "score": (0.15, 0.18, 0.2, 0.22, 0.25, 0.28, 0.3, 0.33),
     "dense": (0.1, 0.15, 0.2, 0.25, 0.3),
     "dense_off_sector": (0.2, 0.25, 0.3, 0.35, 0.4, 1.0),
+    "keyword_off_sector": (0.5, 0.7, 0.9, 9.0),
 }
 WEIGHTS = {"ndcg": 1.0, "abstained": 1.5, "first_hit": 0.5}  # an honest "nothing fits" is worth a perfect answer
 
@@ -75,14 +76,15 @@ def fit_floor(datasets: list[Dataset], encoder=None, progress: bool = True) -> d
     langs = sorted({it["lang"] for it in items})
     chosen: dict[str, dict[str, float]] = {}
     figures: dict[str, Any] = {}
-    off = {"score": -9.0, "dense": -9.0, "dense_off_sector": -9.0}
+    off = {"score": -9.0, "dense": -9.0, "dense_off_sector": -9.0, "keyword_off_sector": -9.0}
     for lang in langs:
         mine = [it for it in items if it["lang"] == lang]
         best = None
         for values in itertools.product(*GRID.values()):
             floor = dict(zip(GRID, values))
             fig = score_floor(mine, floor)
-            key = (round(fig["objective"], 6), -floor["score"], -floor["dense"], -floor["dense_off_sector"])  # ties: the lowest floor
+            key = (round(fig["objective"], 6), -floor["score"], -floor["dense"], -floor["dense_off_sector"],
+                   -floor["keyword_off_sector"])  # ties: the lowest floor
             if best is None or key > best[0]:
                 best = (key, floor, fig)
         assert best is not None

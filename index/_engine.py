@@ -568,8 +568,9 @@ class SearchEngine:
         rec = hit.record
         if check_country and a.countries and rec.country not in a.countries:
             return False  # the partner was asked for elsewhere: the asker's own side is no answer
-        if (a.sectors or a.complements) and not (hit.sectors or hit.complements) and hit.dense < floor["dense_off_sector"]:
-            return False  # does something else, and does not read close enough to say otherwise
+        if ((a.sectors or a.complements) and not (hit.sectors or hit.complements) and hit.dense < floor["dense_off_sector"]
+                and hit.keyword < floor.get("keyword_off_sector", 9.0)):
+            return False  # tagged with another trade, and neither reads close nor uses the query's words
         if not (a.sectors or a.complements) and hit.dense < floor["dense"]:
             return False  # nothing to recognise the partner by but the text, which is not close
         return hit.score >= floor["score"]

@@ -54,13 +54,14 @@ _ASKER = re.compile(
 # Nouns that name an organisation as the subject ("Marca portuguesa de sapatilhas quer ...",
 # "A Portuguese retail chain seeks ..."), where the sector is not in the taxonomy.
 _ENTITY = re.compile(
-    r"(?<![\w])(?:brand|chain|retailer|startup|start-up|association|producer|exporter|importer|group|"
+    r"(?<![\w])(?:brand|chain|retailer|startup|start-up|association|producer|exporter|importer|group|\w*makers?|firm|"
     r"marca|cadeia|retalhista|associacao|produtor|exportador|importador|grupo|pme|sme)s?(?![\w])"
     r"|品牌|连锁|协会|商会|集团|初创|出口商|进口商|厂|企业|公司"
 )
 # Setting up production or an office abroad: an investment-promotion agency is a partner too.
 _INVEST = re.compile(
-    r"(?<![\w])(?:set up|setting up|establish|open a (?:factory|plant|office)|build a (?:factory|plant)|invest in|"
+    r"(?<![\w])(?:set up (?:a |an )?(?:factory|plant|production|office|subsidiary|operations)|establish (?:a )?(?:factory|plant|subsidiary)|"
+    r"open a (?:factory|plant|office)|build a (?:factory|plant)|invest in|"
     r"instalar|abrir uma (?:fabrica|unidade|filial)|investir em|apoio a instalacao|implantar)(?![\w])"
     r"|设厂|建厂|投资建|落地|设立|开设工厂"
 )
@@ -156,18 +157,22 @@ def _is_asker(text: str, taxonomy: Taxonomy, lexicon: Lexicon, chain: ValueChain
 
 
 _FOR_US = re.compile(
-    r"(?<![\w])(?:for|para)\s+(?:our|my|a|an|the|uma?|[ao]s?\s+(?:nossa|nosso|minha|meu)s?|nossa|nosso)(?![\w])"
+    r"(?<![\w])(?:for|para)\s+(?:(our|my|[ao]s?\s+(?:nossa|nosso|minha|meu)s?|nossas?|nossos?)|(an?|uma?))(?![\w])"
     r"|(?:为|给)(?:我们|我司|我方|本公司)"
 )
 
 
 def _beneficiary(text: str) -> tuple[str, str]:
     """("rolhas de cortiça", "para a nossa adega no Douro"): the partner part and the clause that
-    says whom the partner is for. Only a clause after the partner description is cut."""
+    says whom the partner is for. Only a clause after the partner description is cut, never the
+    "for" of "looking for"."""
     folded = fold(text)
-    m = _FOR_US.search(folded)
-    if not m or m.start() < 3:
+    seek = _SEEK.search(folded)
+    m = _FOR_US.search(folded, seek.end() if seek else 0)
+    if not m or m.start() < 3 or (seek and m.start() - seek.end() < 3):
         return text, ""
+    if m.group(2) and not default_lexicon().countries(folded[m.end():]):
+        return text, ""  # "for a joint venture": about the partnership; "for a Chinese agency": about the asker
     same = len(folded) == len(text)
     head, tail = (text[: m.start()], text[m.start():]) if same else (folded[: m.start()], folded[m.start():])
     return head.strip(" ,，"), tail.strip()
