@@ -6,8 +6,8 @@ an HMAC with a key kept in the state file, so a token cannot be guessed or forge
 public route can never reach a Telegram (``tg-``) or WeChat (``wx-``) session, nor another
 user's web session: anything that is not a token this server signed starts a new conversation.
 
-Browsers also carry a random ``cpc_browser`` cookie (HttpOnly, SameSite=Strict, only sent to
-the chat route), given with the chat page and with chat replies. A token minted for a request
+Browsers also carry a random ``cpc_browser`` cookie (HttpOnly, so no script reads it; SameSite=
+Strict, so no other site's request carries it), given with the chat page and with chat replies. A token minted for a request
 that carried the cookie is signed over it too, so it continues the conversation only from that
 browser: a token copied out of the page's storage is of no use elsewhere. Clients without
 cookies (curl, scripts) get tokens signed without a browser, which work from anywhere.
@@ -25,7 +25,7 @@ from fastapi import Request, Response
 
 PREFIX = "web-"
 COOKIE = "cpc_browser"
-COOKIE_PATH = "/api/v1/chat"
+COOKIE_PATH = "/"  # the chat page must see it too, or a reload would hand out a new one
 COOKIE_MAX_AGE = 180 * 86400  # renewed with every reply; must outlive a session (CPC_SESSION_TTL_MINUTES)
 _BROWSER = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _SIG_CHARS = 22  # 132 bits of HMAC-SHA256
