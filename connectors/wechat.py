@@ -219,7 +219,7 @@ class WeChatConnector(Channel):
                 self.conversation.assistant
             except NotReady:
                 raise HTTPException(503, "the index is not loaded yet") from None
-        self.first_use(signed)  # only now: a 503 above is retried by WeChat with the same signature
+        self.first_use(signed)  # only now: a request refused above (503, 400) may come again unchanged
         content = await self.answer(message, fields)
         if content is None:
             return PlainTextResponse("success")
