@@ -226,3 +226,15 @@ def test_tokens_survive_a_restart_of_the_server(shipped_catalog, tmp_path):
         client.cookies = chat.client.cookies
         other = post(client, chat.token, "more")
         assert other["new_session"] is True and not other["results"]  # another state file, another key
+
+
+def test_the_browser_cookie_is_secure_behind_https(live_api):
+    """Behind a TLS-terminating proxy on the same host (uvicorn trusts its X-Forwarded-Proto),
+    the cookie is marked Secure; over plain http (local development) it cannot be."""
+    with httpx.Client(base_url=live_api.url, timeout=30) as client:
+        https = client.get("/", headers={"X-Forwarded-Proto": "https"}).headers["set-cookie"]
+        assert "Secure" in https and "HttpOnly" in https
+        assert "Secure" not in client.get("/").headers["set-cookie"]
+        kept = client.cookies.get("cpc_browser")
+        client.get("/")
+        assert client.cookies.get("cpc_browser") == kept  # a reload keeps this browser's cookie
