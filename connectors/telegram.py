@@ -147,7 +147,7 @@ class TelegramConnector(Channel):
 
     def addressed_to_us(self, message) -> bool:
         """False for ``/cmd@otherbot``: in a group, commands for other bots reach us too."""
-        command = message.text[: message.entities[0].length] if message.entities else message.text or ""
+        command = (message.text or "/").split(maxsplit=1)[0]  # "/help@otherbot" of "/help@otherbot now"
         _, at, bot = command.partition("@")
         return not at or bot.lower() == (self.bot.username or "").lower()
 
