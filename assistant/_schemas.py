@@ -175,15 +175,18 @@ CHAT_MAX = 2000
 class ChatRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"session_id": "web-3f2a9c", "text": "我们想找葡萄牙的软木合作伙伴", "channel": "web"}]},
+        json_schema_extra={"examples": [{"text": "我们想找葡萄牙的软木合作伙伴"},
+                                        {"session_id": "web-Jm3V0kq8cXbF2yR7tL9wAa.q0Xc7Yb2N4mT1sVe8RfLk9u", "text": "更多"}]},
     )
 
     session_id: str | None = Field(
         None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$",
-        description="Conversation id chosen by the client; a new one is made when absent",
+        description="The session_id of the previous reply, to continue that conversation. Absent, or not "
+        "one this server issued (or issued to another browser): a new conversation starts.",
     )
     text: str = Field("", max_length=CHAT_MAX, description="The user's message; empty gives the help reply")
-    channel: str = Field("web", min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
+    channel: Literal["web"] = Field(
+        "web", description="Always web here: Telegram and WeChat reach the assistant only through their signed webhooks")
 
     _clean = field_validator("text")(clean_text)
 
@@ -194,7 +197,10 @@ class ChatResult(OrganisationSummary):
 
 
 class ChatResponse(BaseModel):
-    session_id: str
+    session_id: str = Field(description="Send this back as session_id to continue the conversation (a signed "
+                            "token; from a browser it works only together with that browser's cookie)")
+    new_session: bool = Field(description="True when this turn started a new conversation (no session_id, or "
+                              "one this server did not issue)")
     reply: str
     lang: str
     intent: str

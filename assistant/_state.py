@@ -102,9 +102,14 @@ class StateStore:
 
     def _secret_salt(self) -> bytes:
         """The salt for user pseudonyms: made once per state file and kept in it, so they stay stable."""
+        return self.secret("user_salt")
+
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte key made once per state file under ``name`` and kept in it, so what it
+        signed or keyed stays valid across restarts (user pseudonyms, web chat session tokens)."""
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('user_salt', ?)", (secrets.token_bytes(32),))
-            return bytes(self._db.execute("SELECT value FROM meta WHERE key = 'user_salt'").fetchone()[0])
+            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (name, secrets.token_bytes(32)))
+            return bytes(self._db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()[0])
 
     def close(self) -> None:
         """Writes what the query log still holds, then closes the file."""

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 from corpus import KINDS, default_lexicon, default_taxonomy
 
 from ._schemas import Facets, error_responses
+from ._sessions import keep_browser
 
 STATIC = Path(__file__).parent / "static"
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.(js|css|svg|ico)$")  # bounded: no ENAMETOOLONG
@@ -35,8 +36,11 @@ def _page(name: str) -> FileResponse:
 
 
 @router.get("/", include_in_schema=False)
-def chat_page() -> FileResponse:
-    return _page("chat.html")
+def chat_page(request: Request) -> FileResponse:
+    """With the browser cookie, so even the first chat turn's session is bound to this browser."""
+    page = _page("chat.html")
+    keep_browser(request, page)
+    return page
 
 
 @router.get("/staff", include_in_schema=False)

@@ -6,7 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,7 +16,6 @@ from corpus import warm_langdetect
 from index import Catalog, FilterValueError, SearchConfig, load_encoder
 from connectors import mount_connectors
 
-import secrets
 from dataclasses import asdict
 
 import orjson
@@ -27,6 +26,7 @@ from ._limits import install_cors, install_limits
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
 from ._schemas import ChatRequest, ChatResponse, Lead, MatchesResponse, SearchRequest, SearchResponse, error_responses
+from ._sessions import WebSessions, keep_browser
 from ._staff_api import log_search, router as staff_router
 from ._state import StateStore
 from ._web import router as web_router
@@ -70,6 +70,12 @@ def _error(status: int, message: str, detail: Any = None, headers: dict[str, str
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        broken = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if broken is not None:  # the body could not be read at all: 400, like a body that is not UTF-8
+            where = broken.get("loc", ("body", None))[-1]
+            reason = (broken.get("ctx") or {}).get("error", "invalid JSON")
+            return _error(400, f"the body is not valid JSON: {reason} at character {where}",
+                          {"position": where, "message": reason})
         errors = [
             {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
             for e in exc.errors()
@@ -138,15 +144,26 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
 
 
 @chat_router.post("/chat", response_model=ChatResponse, responses=PUBLIC_BODY)
-def chat(body: ChatRequest, request: Request) -> dict:
-    """One turn of a conversation; the reply is in the language of the message."""
+def chat(body: ChatRequest, request: Request, response: Response) -> dict:
+    """One turn of a conversation; the reply is in the language of the message.
+
+    Send the reply's ``session_id`` back to continue. Only ids this server issued continue a
+    conversation (see assistant/_sessions.py): any other starts a new one (``new_session``).
+    """
     assistant = get_assistant(request)
-    session_id = body.session_id or f"{body.channel}-{secrets.token_hex(8)}"
-    reply = assistant.respond(session_id, body.text, body.channel)
-    note(lang=reply.lang, text_chars=len(body.text), intent=reply.intent, handoff=reply.handoff)
+    sessions: WebSessions = request.app.state.web_sessions
+    browser = keep_browser(request, response)
+    session_id = sessions.resolve(body.session_id, browser)
+    new_session = session_id is None
+    if new_session:
+        session_id = sessions.new_id()
+    reply = assistant.respond(session_id, body.text, "web")
+    note(lang=reply.lang, text_chars=len(body.text), intent=reply.intent, handoff=reply.handoff,
+         new_session=new_session)
     log.debug("chat message %r", body.text)  # user text: never at INFO
     return {
-        "session_id": session_id,
+        "session_id": sessions.token(session_id, browser),
+        "new_session": new_session,
         "reply": reply.text,
         "lang": reply.lang,
         "intent": reply.intent,
@@ -218,6 +235,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
         store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
+        app.state.web_sessions = WebSessions(store.secret("web_session_key"))
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store)
         app.state.assistant.scope  # warm the intent examples before the first message
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic

@@ -91,20 +91,17 @@ async def client_loop(n: int, url: str, until: float, texts: dict[str, list[str]
             tally.add(route, time.perf_counter() - t0, r.status_code, r.text[:200])
             return r.json() if r.status_code == 200 else None
 
-        turn = 0
         while time.monotonic() < until:
             lang = rng.choice(langs)
             query = rng.choice(texts[lang])
             if rng.random() < 0.5:
                 await call("/api/v1/search", {"query": query, "limit": 10})
                 continue
-            sid = f"load-{n}-{turn}"
-            turn += 1
-            reply = await call("/api/v1/chat", {"session_id": sid, "text": query, "channel": "web"})
+            reply = await call("/api/v1/chat", {"text": query, "channel": "web"})  # the server issues the session
             for _ in range(rng.randint(1, 2)):
                 if reply is None or time.monotonic() >= until:
                     break
-                reply = await call("/api/v1/chat", {"session_id": sid, "text": MORE[lang], "channel": "web"})
+                reply = await call("/api/v1/chat", {"session_id": reply["session_id"], "text": MORE[lang], "channel": "web"})
 
 
 async def run_load(url: str, clients: int, seconds: float, texts: dict[str, list[str]]) -> tuple[Tally, float]:
@@ -120,8 +117,9 @@ def warm_up(url: str, texts: dict[str, list[str]]) -> None:
         for lang, pool in texts.items():
             for text in pool[:3]:
                 http.post("/api/v1/search", json={"query": text}).raise_for_status()
-            http.post("/api/v1/chat", json={"session_id": f"warm-{lang}", "text": pool[0]}).raise_for_status()
-            http.post("/api/v1/chat", json={"session_id": f"warm-{lang}", "text": MORE[lang]}).raise_for_status()
+            first = http.post("/api/v1/chat", json={"text": pool[0]})
+            first.raise_for_status()
+            http.post("/api/v1/chat", json={"session_id": first.json()["session_id"], "text": MORE[lang]}).raise_for_status()
 
 
 def report(tally: Tally, elapsed: float, clients: int, rss: tuple[int, int, int]) -> dict:

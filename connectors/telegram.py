@@ -120,8 +120,10 @@ class TelegramConnector(Channel):
         app.add_handler(CommandHandler("help", self.on_help, filters=message))
         app.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, self.on_text))
         app.add_handler(CallbackQueryHandler(self.on_button))
-        app.add_handler(MessageHandler(message & filters.COMMAND, self.on_help))
-        app.add_handler(MessageHandler(message, self.on_other))
+        app.add_handler(MessageHandler(message & filters.COMMAND, self.on_other_command))
+        # photos, voice, stickers, locations ...; group service messages (joins, leaves, pins,
+        # new titles) are not something a user said to the bot and get no handler, so no reply
+        app.add_handler(MessageHandler(message & filters.ATTACHMENT, self.on_other))
         app.add_error_handler(self.on_error)
 
     def _who(self, update: Update) -> tuple[str, str, str | None]:
@@ -142,6 +144,18 @@ class TelegramConnector(Channel):
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._command(update, "help")
+
+    def addressed_to_us(self, message) -> bool:
+        """False for ``/cmd@otherbot``: in a group, commands for other bots reach us too."""
+        command = (message.text or "/").split(maxsplit=1)[0]  # "/help@otherbot" of "/help@otherbot now"
+        _, at, bot = command.partition("@")
+        return not at or bot.lower() == (self.bot.username or "").lower()
+
+    async def on_other_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A command we do not have gets the help text (python-telegram-bot's CommandHandler has
+        already passed over /start and /help addressed to other bots, so they land here too)."""
+        if self.addressed_to_us(update.effective_message):
+            await self._command(update, "help")
 
     def inbound(self, update: Update) -> Inbound:
         user, _, hint = self._who(update)

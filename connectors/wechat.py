@@ -1,5 +1,10 @@
 """WeChat Official Account: URL verification and messages in plaintext and safe (AES) mode.
 
+With an EncodingAESKey configured only sealed (safe or compatible mode) messages are taken: the
+plain signature covers the timestamp and nonce but not the body, so a plaintext request would
+let anyone who saw one signature post any message. Every request must be signed within five
+minutes of our clock, and each signature is accepted once.
+
 WeChat waits 5 seconds for a passive reply and retries the same MsgId up to three times. An
 answer not ready within ``CPC_WECHAT_REPLY_TIMEOUT`` seconds is acknowledged with ``success``
 and delivered later through the customer-service message API; a retry joins the first delivery.
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from typing import Callable, Mapping
 from xml.etree.ElementTree import ParseError
 
@@ -37,7 +43,8 @@ PATH = "/wechat"
 MAX_BYTES = 2047  # passive and customer-service text replies
 MAX_BODY = 64 * 1024
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
-WELCOME_EVENTS = {"subscribe", "subscribe_scan"}
+WELCOME_EVENTS = {"subscribe"}  # as sent, also when following by scanning a QR code (EventKey qrscene_...)
+WINDOW = 300  # seconds a signed request may be away from our clock, either way
 
 
 class CustomerServiceClient(WeChatClient):
@@ -95,6 +102,16 @@ def reply_xml(message, content: str) -> str:
     return TextReply(message=message, content=content.replace("]]>", "]]]]><![CDATA[>")).render()
 
 
+def typed_text(message) -> str | None:
+    """What the user said in words: a text message's content, or the text WeChat recognised in a
+    voice message (speech recognition on the platform); None for anything else."""
+    if message.type == "text":
+        return message.content or ""
+    if message.type == "voice":
+        return (message.recognition or "").strip() or None
+    return None
+
+
 def welcome() -> str:
     examples = "\n".join(f"- {s}" for s in suggestions("start", "zh"))
     return f"{say('greeting', 'zh')}\n您可以这样问：\n{examples}"
@@ -109,7 +126,9 @@ class WeChatConnector(Channel):
             raise ValueError("CPC_WECHAT_TOKEN is not set")
         self.token = settings.wechat_token.get_secret_value()
         self.crypto: WeChatCrypto | None = None
-        if settings.wechat_aes_key is not None and settings.wechat_appid:
+        if settings.wechat_aes_key is not None and not settings.wechat_appid:
+            raise ValueError("CPC_WECHAT_AES_KEY needs CPC_WECHAT_APPID (safe mode decrypts with both)")
+        if settings.wechat_aes_key is not None:
             try:
                 self.crypto = WeChatCrypto(self.token, settings.wechat_aes_key.get_secret_value(), settings.wechat_appid)
             except Exception:
@@ -125,22 +144,43 @@ class WeChatConnector(Channel):
         self.dedup = Deduplicator(ttl=600)
         self.overflow: TTLCache[tuple[str, str]] = TTLCache(ttl=1800)
         self._pushing: set[asyncio.Task] = set()
+        self.clock: Callable[[], float] = time.time
+        # signatures already accepted; kept past the window, after which the timestamp refuses them anyway
+        self._used: TTLCache[bool] = TTLCache(ttl=2 * WINDOW + 60, max_items=200_000)
 
     # -- requests -----------------------------------------------------------------------
+    def fresh(self, timestamp: str) -> None:
+        """Refuse (403) a timestamp more than five minutes from our clock: an old signed request
+        cannot be replayed once its signature has left the replay memory."""
+        if not timestamp.isdigit() or len(timestamp) > 12:
+            raise HTTPException(400, "timestamp must be Unix seconds")
+        skew = int(timestamp) - self.clock()
+        if abs(skew) > WINDOW:
+            raise HTTPException(403, f"timestamp {timestamp} is {abs(skew):.0f} s from the server's clock "
+                                     f"(at most {WINDOW} s allowed)")
+
+    def first_use(self, signature: str) -> None:
+        """Refuse (403) a signature seen before within the window. Called only once the signature
+        has been verified, so unsigned traffic cannot fill the memory or claim a genuine one."""
+        if self._used.get(signature) is not None:
+            raise HTTPException(403, "replayed request: this signature, timestamp and nonce were already used")
+        self._used.put(signature, True)
+
     def check(self, signature: str, timestamp: str, nonce: str) -> None:
         if not (signature and timestamp and nonce):
             raise HTTPException(400, "signature, timestamp and nonce are required")
+        self.fresh(timestamp)
         try:
             check_signature(self.token, signature, timestamp, nonce)
         except InvalidSignatureException:
             raise HTTPException(403, "bad signature") from None
 
-    def _decrypt(self, outer: dict[str, str], params: Mapping[str, str]) -> bytes:
-        if self.crypto is None:
-            raise HTTPException(403, "safe mode is not configured (CPC_WECHAT_AES_KEY, CPC_WECHAT_APPID)")
+    def _decrypt(self, outer: dict[str, str], params: Mapping[str, str]) -> tuple[bytes, dict[str, str]]:
+        assert self.crypto is not None
         signature, timestamp, nonce = (params.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
         if not (signature and timestamp and nonce and outer.get("Encrypt")):
             raise HTTPException(400, "msg_signature, timestamp, nonce and Encrypt are required")
+        self.fresh(timestamp)
         try:
             plain = self.crypto.decrypt_message(outer, signature, timestamp, nonce)
         except Exception:
@@ -150,28 +190,37 @@ class WeChatConnector(Channel):
         # compatible mode repeats the fields in plaintext: they must say the same as the sealed copy
         if any(k in inner and inner[k] != v for k, v in outer.items() if k != "Encrypt"):
             raise HTTPException(403, "the plaintext fields differ from the encrypted message")
-        return plain
+        return plain, inner
 
     async def handle(self, params: Mapping[str, str], body: bytes) -> Response:
         outer = parse_xml(body)
-        safe = params.get("encrypt_type", "raw") == "aes"
+        mode = params.get("encrypt_type", "raw")
+        if self.crypto is not None and mode != "aes":
+            raise HTTPException(403, "safe mode is configured (CPC_WECHAT_AES_KEY): plaintext messages are refused; "
+                                     "set the message mode to safe or compatible")
+        if self.crypto is None and mode != "raw":
+            raise HTTPException(403, "safe mode is not configured (CPC_WECHAT_AES_KEY, CPC_WECHAT_APPID)")
+        safe = mode == "aes"
         if safe:
-            xml = self._decrypt(outer, params)
+            xml, fields = self._decrypt(outer, params)
+            signed = "msg:" + params["msg_signature"]
         else:
-            self.check(params.get("signature", ""), params.get("timestamp", ""), params.get("nonce", ""))
-            xml = body
+            signature = params.get("signature", "")
+            self.check(signature, params.get("timestamp", ""), params.get("nonce", ""))
+            xml, fields, signed = body, outer, "sig:" + signature
         try:
             message = parse_message(xml.decode("utf-8"))
         except Exception:
             raise HTTPException(400, "not a WeChat message") from None
         if not message.source:
             raise HTTPException(400, "FromUserName is required")
-        if message.type == "text":
+        if typed_text(message) is not None:
             try:
                 self.conversation.assistant
             except NotReady:
                 raise HTTPException(503, "the index is not loaded yet") from None
-        content = await self.answer(message)
+        self.first_use(signed)  # only now: a request refused above (503, 400) may come again unchanged
+        content = await self.answer(message, fields)
         if content is None:
             return PlainTextResponse("success")
         out = reply_xml(message, content)
@@ -180,11 +229,17 @@ class WeChatConnector(Channel):
         return Response(out, media_type="application/xml")
 
     # -- answering ----------------------------------------------------------------------
-    async def answer(self, message) -> str | None:
-        """The passive reply, or None when there is none or it will be pushed later."""
-        kind = getattr(message, "event", "") or message.type
-        key = str(message.id) if message.id else f"{message.source}:{message.time}:{kind}"
-        delivery, _ = self.dedup.start(key, lambda: self._compute(message))
+    async def answer(self, message, fields: Mapping[str, str]) -> str | None:
+        """The passive reply, or None when there is none or it will be pushed later.
+
+        ``fields`` are the message's top-level XML fields: wechatpy has no class for newer events
+        (subscribe_msg_popup_event ...), which it parses as messages of an unknown type.
+        Retries are recognised by sender and MsgId (message ids are not unique across users),
+        events by sender, time and event, as WeChat's documentation recommends."""
+        event = fields.get("Event", "").lower() if fields.get("MsgType", "").lower() == "event" else None
+        kind = event or message.type
+        key = f"{message.source}:{message.id}" if message.id else f"{message.source}:{message.time}:{kind}"
+        delivery, _ = self.dedup.start(key, lambda: self._compute(message, event))
         if delivery.late:
             return None
         try:
@@ -197,13 +252,13 @@ class WeChatConnector(Channel):
                 delivery.task.add_done_callback(lambda t: self._push_later(message.source, t))
             return None
 
-    async def _compute(self, message) -> str | None:
+    async def _compute(self, message, event: str | None) -> str | None:
         sid = self.session_id(message.source)
         try:
-            if message.type == "text":
+            if typed_text(message) is not None:
                 return await self._converse(self.inbound(message))
-            if message.type == "event":
-                return welcome() if message.event in WELCOME_EVENTS else None
+            if event is not None:  # unsubscribe, menu, template and subscribe_msg_* events: no reply
+                return welcome() if event in WELCOME_EVENTS else None
             return text("media", self.conversation.session_lang(sid) or "zh")
         except Exception:
             log.exception("wechat message %s failed", message.id)
@@ -211,7 +266,7 @@ class WeChatConnector(Channel):
 
     def inbound(self, message) -> Inbound:
         """WeChat users are taken to read Chinese until they write otherwise."""
-        return Inbound(message.source, message.content or "", "zh", str(message.id))
+        return Inbound(message.source, typed_text(message) or "", "zh", str(message.id))
 
     async def _converse(self, message: Inbound) -> str:
         sid = self.session_id(message.user)

@@ -81,7 +81,7 @@ def test_unknown_filter_values_name_the_allowed_ones(client, filters, field, all
 
 def test_malformed_json_body(client):
     r = client.post("/api/v1/search", content=b'{"query": "moldes"', headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "error" in r.json()
+    assert r.status_code == 400 and r.json()["error"].startswith("the body is not valid JSON")
     r = client.post("/api/v1/search", content="query=moldes", headers={"content-type": "text/plain"})
     assert r.status_code == 422 and "error" in r.json()
 

@@ -308,6 +308,15 @@ def test_hostile_json_is_a_4xx_with_a_json_body(public, path, content, status):
     assert_json_error(public.post(path, content=content, headers=RAW), status)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/search", "/api/v1/chat", "/api/v1/staff/export", "/api/v1/leads/1/status"])
+@pytest.mark.parametrize("content", [b'{"query": "moldes"', b'{"text": "ol\xc3\xa1",}', b"{'text': 'x'}", b"nul\x00l",
+                                     b'{"a": 1} {"b": 2}'])
+def test_malformed_json_is_400_on_every_json_route(public, path, content):
+    """Unreadable JSON is a 400 (the README's table); JSON that reads but does not fit stays a 422."""
+    body = assert_json_error(public.post(path, content=content, headers={**RAW, **AUTH}), 400)
+    assert body["error"].startswith("the body is not valid JSON") and isinstance(body["detail"]["position"], int)
+
+
 def test_tabs_and_newlines_are_fine_in_chat(public):
     r = public.post("/api/v1/chat", json={"text": "fornecedores de cortiça\n\tem Portugal"})
     assert r.status_code == 200 and r.json()["intent"] == "find"

@@ -327,6 +327,102 @@ def test_photos_get_a_request_for_typed_text(service, bot_api):
     assert len(sent) == 1 and sent[0]["plain"].startswith("抱歉，目前只能处理文字消息")
 
 
+# -- groups: service messages and commands for other bots ---------------------------------------
+GROUP = {"id": -1001234567890, "title": "Portugal–China partners", "type": "supergroup"}
+
+
+def group_update(update_id: int, **fields) -> dict:
+    """A message in a group as Telegram sends it: from a member, in the group's chat."""
+    return {"update_id": update_id, "message": {"message_id": update_id, "date": int(time.time()),
+                                                "from": user(777, "pt-br"), "chat": GROUP, **fields}}
+
+
+OTHER = {"id": 888, "is_bot": False, "first_name": "Li", "language_code": "zh-hans"}
+SERVICE_MESSAGES = {
+    "new_chat_members": {"new_chat_members": [OTHER], "new_chat_member": OTHER, "new_chat_participant": OTHER},
+    "bot_added": {"new_chat_members": [BOT_USER], "new_chat_member": BOT_USER, "new_chat_participant": BOT_USER},
+    "left_chat_member": {"left_chat_member": OTHER, "left_chat_participant": OTHER},
+    "pinned_message": {"pinned_message": {"message_id": 5, "date": 1700000000, "chat": GROUP, "from": OTHER,
+                                          "text": "fabricantes de moldes na China"}},
+    "new_chat_title": {"new_chat_title": "Parceiros Portugal–China"},
+    "new_chat_photo": {"new_chat_photo": [{"file_id": "AgADBAAD", "file_unique_id": "AQAD", "width": 160,
+                                           "height": 160, "file_size": 8000}]},
+    "delete_chat_photo": {"delete_chat_photo": True},
+    "group_chat_created": {"group_chat_created": True},
+    "migrate_from_chat_id": {"migrate_from_chat_id": -4004004004},
+    "message_auto_delete_timer_changed": {"message_auto_delete_timer_changed": {"message_auto_delete_time": 86400}},
+    "video_chat_started": {"video_chat_started": {}},
+    "forum_topic_created": {"forum_topic_created": {"name": "Moldes", "icon_color": 7322096}},
+}
+
+
+@pytest.mark.parametrize("kind", SERVICE_MESSAGES)
+def test_group_service_messages_get_no_reply(service, bot_api, kind):
+    since = len(bot_api.calls)
+    r = post(service, group_update(next(_update_ids), **SERVICE_MESSAGES[kind]))
+    assert r.status_code == 200 and r.json() == {"ok": True, "duplicate": False}
+    assert not bot_api.sent(since=since), bot_api.calls[since:]
+
+
+def command(update_id: int, text: str) -> dict:
+    name = text.split()[0]
+    return group_update(update_id, text=text, entities=[{"type": "bot_command", "offset": 0, "length": len(name)}])
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("/help@otherbot", None),
+    ("/start@OtherBot", None),
+    ("/start@cpc_alliance_botx", None),
+    ("/settings@otherbot now", None),
+    ("/help@cpc_alliance_bot", "Encontro clusters"),
+    ("/help@CPC_Alliance_Bot", "Encontro clusters"),  # usernames are not case-sensitive
+    ("/start@cpc_alliance_bot", "Olá!"),
+    ("/settings@cpc_alliance_bot", "Encontro clusters"),  # a command we do not have: the help text
+    ("/settings", "Encontro clusters"),
+])
+def test_commands_for_other_bots_are_ignored(service, bot_api, text, expected):
+    assert bot_api.sent("getMe"), "our username comes from getMe"
+    since = len(bot_api.calls)
+    assert post(service, command(next(_update_ids), text)).status_code == 200
+    sent = bot_api.sent(since=since)
+    if expected is None:
+        assert not sent, sent
+    else:
+        assert len(sent) == 1 and str(sent[0]["chat_id"]) == str(GROUP["id"]) and sent[0]["plain"].startswith(expected)
+
+
+def test_a_telegram_conversation_is_not_reachable_from_the_public_chat_route(service, bot_api):
+    """Telegram chat ids are user ids, visible to anyone who shares a group: "tg-<chat id>" on the
+    public route must not read that user's search nor record leads in their name."""
+    chat = 4646
+    store = service.app.state.assistant.store
+    sent = say(service, bot_api, chat, "procuro fabricantes de moldes na China")
+    assert sent[0]["plain"].startswith("Estas são as organizações")
+    before = store.load(f"tg-{chat}")
+    assert before.query and len(before.shown) == 5
+    leads_before = len(store.leads())
+
+    for attempt in [{"session_id": f"tg-{chat}"}, {"session_id": f"tg-{chat}", "channel": "web"},
+                    {"session_id": f"tg-{chat}.AAAAAAAAAAAAAAAAAAAAAA"}]:
+        more = service.post("/api/v1/chat", json={**attempt, "text": "mais"})
+        assert more.status_code == 200, more.text
+        more = more.json()
+        assert more["new_session"] is True and not more["results"] and not more["session_id"].startswith("tg-")
+        assert "moldes" not in more["reply"]
+        lead = service.post("/api/v1/chat", json={**attempt, "text": "tenho interesse no 1"}).json()
+        assert not lead["handoff"] and lead["lead_id"] is None
+    for channel in ["telegram", "wechat", "tg"]:
+        r = service.post("/api/v1/chat", json={"session_id": f"tg-{chat}", "text": "mais", "channel": channel})
+        assert r.status_code == 422 and r.json()["error"].startswith("channel")
+
+    after = store.load(f"tg-{chat}")
+    assert (after.turns, after.page, after.shown) == (before.turns, before.page, before.shown)
+    assert len(store.leads()) == leads_before and not [x for x in store.leads() if x["channel"] == "telegram"]
+    # the Telegram user's own conversation goes on
+    sent = say(service, bot_api, chat, "mais")
+    assert sent[0]["plain"].startswith("Mais resultados para «procuro fabricantes de moldes na China»")
+
+
 # -- escaping and splitting, over a small catalog of awkward records ----------------------------
 LONG = " ".join(f"Frase {i} sobre moldes & ferramentas <especiais> para a indústria automóvel." for i in range(90))
 AWKWARD = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import threading
 import time
 from xml.etree import ElementTree as ET
@@ -63,13 +64,16 @@ def cs_api():
         yield fake
 
 
+SAFE = {"wechat_aes_key": VECTOR["encoding_aes_key"]}  # with the AppID: safe (AES) mode
+
+
 def serve(catalog, data_dir, cs_api, **overrides):
+    """Plaintext mode with the Tencent sample's token and AppID, unless ``SAFE`` is passed."""
     from assistant.app import create_app
     from assistant.settings import Settings
 
-    config = dict(data_dir=data_dir, wechat_token=VECTOR["token"], wechat_aes_key=VECTOR["encoding_aes_key"],
-                  wechat_appid=VECTOR["app_id"], wechat_secret=CS_SECRET, wechat_api_base=cs_api.url,
-                  wechat_reply_timeout=4.8)
+    config = dict(data_dir=data_dir, wechat_token=VECTOR["token"], wechat_appid=VECTOR["app_id"],
+                  wechat_secret=CS_SECRET, wechat_api_base=cs_api.url, wechat_reply_timeout=4.8)
     app = create_app(Settings(**{**config, **overrides}), catalog)
     server = LiveServer(app)
     server.app = app
@@ -78,20 +82,60 @@ def serve(catalog, data_dir, cs_api, **overrides):
 
 @pytest.fixture(scope="module")
 def wx(shipped_catalog, cs_api, tmp_path_factory):
-    """Configured with the Tencent sample's token, key and AppID."""
+    """Plaintext mode, with the Tencent sample's token and AppID."""
     with serve(shipped_catalog, tmp_path_factory.mktemp("wx"), cs_api) as server, \
             httpx.Client(base_url=server.url, timeout=60) as client:
         client.app = server.app
         yield client
 
 
+@pytest.fixture(scope="module")
+def wx_safe(shipped_catalog, cs_api, tmp_path_factory):
+    """Safe (AES) mode, with the Tencent sample's token, EncodingAESKey and AppID."""
+    with serve(shipped_catalog, tmp_path_factory.mktemp("wx-safe"), cs_api, **SAFE) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as client:
+        client.app = server.app
+        yield client
+
+
+@pytest.fixture
+def in_2014(monkeypatch):
+    """The connector's clock at the Tencent sample's time, so its 2014 signature is current."""
+
+    def at(client_or_app, timestamp: str = VECTOR["timestamp"]):
+        app = getattr(client_or_app, "app", client_or_app)
+        monkeypatch.setattr(app.state.wechat, "clock", lambda: int(timestamp))
+
+    return at
+
+
 def signature(token: str, *parts: str) -> str:
     return hashlib.sha1("".join(sorted([token, *parts])).encode()).hexdigest()
 
 
-def plain_params(token: str = VECTOR["token"], timestamp: str | None = None, nonce: str = "n0nce") -> dict:
+def plain_params(token: str = VECTOR["token"], timestamp: str | None = None, nonce: str | None = None) -> dict:
+    """Signed query parameters; a fresh nonce each time, as WeChat sends (a reused one is a replay)."""
     timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or str(secrets.randbelow(10**10))
     return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, "openid": "o"}
+
+
+CRYPTO = WeChatCrypto(VECTOR["token"], VECTOR["encoding_aes_key"], VECTOR["app_id"])
+
+
+def sealed(xml: str, timestamp: str | None = None) -> tuple[dict, str]:
+    """A message as WeChat posts it in safe mode (wechatpy's real AES): query parameters and body."""
+    timestamp = timestamp or str(int(time.time()))
+    nonce = str(secrets.randbelow(10**10))
+    out = fields(CRYPTO.encrypt_message(xml, nonce, timestamp))
+    body = f"<xml><ToUserName><![CDATA[gh_cpc]]></ToUserName><Encrypt><![CDATA[{out['Encrypt']}]]></Encrypt></xml>"
+    return {"timestamp": timestamp, "nonce": nonce, "encrypt_type": "aes", "msg_signature": out["MsgSignature"]}, body
+
+
+def opened(r: httpx.Response) -> dict[str, str]:
+    """The fields of an encrypted passive reply."""
+    outer = fields(r.text)
+    return fields(CRYPTO.decrypt_message(r.text, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"]))
 
 
 def text_xml(openid: str, content: str, msg_id: int) -> str:
@@ -135,7 +179,9 @@ def sample_params(**changes) -> dict:
     return {**params, **changes}
 
 
-def test_sample_request_through_the_route_and_encrypted_reply(wx, cs_api):
+def test_sample_request_through_the_route_and_encrypted_reply(wx_safe, in_2014):
+    wx = wx_safe
+    in_2014(wx)
     expect = VECTOR["expect"]
     r = wx.post("/wechat", params=sample_params(), content=VECTOR["body"])
     assert r.status_code == 200, r.text
@@ -147,6 +193,10 @@ def test_sample_request_through_the_route_and_encrypted_reply(wx, cs_api):
     assert reply["MsgType"] == "text" and reply["Content"]
     # the route read the sealed message: the sender's session took one turn with "abcdteT"
     store = wx.app.state.assistant.store
+    assert store.load(f"wx-{expect['FromUserName']}").turns == 1
+    # the same request again, within its five minutes: a replay
+    again = wx.post("/wechat", params=sample_params(), content=VECTOR["body"])
+    assert again.status_code == 403 and again.json()["error"].startswith("replayed request")
     assert store.load(f"wx-{expect['FromUserName']}").turns == 1
 
 
@@ -169,29 +219,45 @@ def flip(s: str, i: int) -> str:
 ENC_AT = VECTOR["body"].index("<Encrypt><![CDATA[") + 40
 
 
-@pytest.mark.parametrize("params, body", [
-    (sample_params(msg_signature=flip(VECTOR["msg_signature"], 0)), VECTOR["body"]),
-    (sample_params(msg_signature=flip(VECTOR["msg_signature"], 39)), VECTOR["body"]),
-    (sample_params(timestamp="1409735670"), VECTOR["body"]),
-    (sample_params(nonce="1320562133"), VECTOR["body"]),
-    (sample_params(), flip(VECTOR["body"], ENC_AT)),
-    (sample_params(), VECTOR["body"].replace("abcdteT", "abcdteX")),  # the plaintext copy disagrees
-    (sample_params(), VECTOR["body"].replace("oyORnuP8q7ou", "oyORnuP8q7oX")),
+UNSEALED = "bad signature or undecryptable message"
+DIFFERS = "the plaintext fields differ from the encrypted message"
+
+
+@pytest.mark.parametrize("params, body, error", [
+    (sample_params(msg_signature=flip(VECTOR["msg_signature"], 0)), VECTOR["body"], UNSEALED),
+    (sample_params(msg_signature=flip(VECTOR["msg_signature"], 39)), VECTOR["body"], UNSEALED),
+    (sample_params(timestamp="1409735670"), VECTOR["body"], UNSEALED),
+    (sample_params(nonce="1320562133"), VECTOR["body"], UNSEALED),
+    (sample_params(), flip(VECTOR["body"], ENC_AT), UNSEALED),
+    (sample_params(), VECTOR["body"].replace("abcdteT", "abcdteX"), DIFFERS),  # the plaintext copy disagrees
+    (sample_params(), VECTOR["body"].replace("oyORnuP8q7ou", "oyORnuP8q7oX"), DIFFERS),
 ], ids=["sig-first", "sig-last", "timestamp", "nonce", "encrypt", "plain-content", "plain-sender"])
-def test_one_changed_byte_is_403(wx, params, body):
-    r = wx.post("/wechat", params=params, content=body)
-    assert r.status_code == 403, r.text
+def test_one_changed_byte_is_403(wx_safe, in_2014, params, body, error):
+    in_2014(wx_safe)  # so the refusal is for the changed byte, not for the sample's age
+    r = wx_safe.post("/wechat", params=params, content=body)
+    assert r.status_code == 403 and r.json()["error"] == error, r.text
 
 
-def test_changed_key_is_403(shipped_catalog, cs_api, tmp_path):
+def test_changed_key_is_403(shipped_catalog, cs_api, tmp_path, in_2014):
     key = VECTOR["encoding_aes_key"]
     with serve(shipped_catalog, tmp_path, cs_api, wechat_aes_key=key[:10] + ("b" if key[10] != "b" else "c") + key[11:]) as s:
-        assert httpx.post(f"{s.url}/wechat", params=sample_params(), content=VECTOR["body"]).status_code == 403
+        in_2014(s.app)
+        r = httpx.post(f"{s.url}/wechat", params=sample_params(), content=VECTOR["body"])
+        assert r.status_code == 403 and r.json()["error"] == UNSEALED
 
 
-def test_plaintext_url_verification(shipped_catalog, cs_api, tmp_path):
+def test_aes_key_without_appid_is_refused_at_start(tmp_path):
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    with pytest.raises(ValueError, match="CPC_WECHAT_APPID"):
+        create_app(Settings(data_dir=tmp_path, wechat_token=VECTOR["token"], **SAFE))
+
+
+def test_plaintext_url_verification(shipped_catalog, cs_api, tmp_path, in_2014):
     v = VECTOR["plain_signature_vector"]
     with serve(shipped_catalog, tmp_path, cs_api, wechat_token=v["token"]) as s, httpx.Client(base_url=s.url) as c:
+        in_2014(s.app, v["timestamp"])
         good = {"signature": v["signature"], "timestamp": v["timestamp"], "nonce": v["nonce"], "echostr": "8372619"}
         r = c.get("/wechat", params=good)
         assert r.status_code == 200 and r.text == "8372619"
@@ -199,8 +265,160 @@ def test_plaintext_url_verification(shipped_catalog, cs_api, tmp_path):
         assert c.get("/wechat", params={**good, "nonce": "tesT"}).status_code == 403
         assert c.get("/wechat", params={k: good[k] for k in ("timestamp", "nonce", "echostr")}).status_code == 400
         # a POST signed with another token is refused too
-        r = c.post("/wechat", params=plain_params("spamtest"), content=text_xml("o1", "你好", 1))
-        assert r.status_code == 403
+        r = c.post("/wechat", params=plain_params("spamtest", v["timestamp"]), content=text_xml("o1", "你好", 1))
+        assert r.status_code == 403 and r.json()["error"] == "bad signature"
+        # and the published vector itself, on today's clock, is years too old
+        s.app.state.wechat.clock = time.time
+        r = c.get("/wechat", params=good)
+        assert r.status_code == 403 and "from the server's clock" in r.json()["error"]
+
+
+# -- downgrade, age and replay ------------------------------------------------------------------
+def test_plaintext_is_refused_when_safe_mode_is_configured(wx_safe, cs_api):
+    """The plain signature covers timestamp and nonce, not the body: with an EncodingAESKey set, a
+    plaintext request would let anyone holding one signature post any message as any user."""
+    openid = "o-downgrade"
+    store = wx_safe.app.state.assistant.store
+    for params in [plain_params(), {**plain_params(), "encrypt_type": "raw"}, {**plain_params(), "encrypt_type": "AES"}]:
+        r = wx_safe.post("/wechat", params=params, content=text_xml(openid, "葡萄牙的软木企业", next(_ids)))
+        assert r.status_code == 403 and "safe mode is configured" in r.json()["error"], r.text
+    assert store.load(f"wx-{openid}").turns == 0 and not cs_api.to(openid)
+
+    # the same message sealed, as WeChat sends it in safe mode, is answered (sealed too)
+    params, body = sealed(text_xml(openid, "葡萄牙的软木企业", next(_ids)))
+    r = wx_safe.post("/wechat", params=params, content=body)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml"), r.text
+    reply = opened(r)
+    assert reply["ToUserName"] == openid and reply["Content"].startswith("与“葡萄牙的软木企业”最相关的机构")
+
+
+def test_the_sample_from_2014_is_refused_today(wx_safe):
+    store, sid = wx_safe.app.state.assistant.store, f"wx-{VECTOR['expect']['FromUserName']}"
+    turns = store.load(sid).turns
+    r = wx_safe.post("/wechat", params=sample_params(), content=VECTOR["body"])
+    assert r.status_code == 403 and "from the server's clock" in r.json()["error"], r.text
+    assert store.load(sid).turns == turns
+
+
+@pytest.mark.parametrize("age, status", [(0, 200), (240, 200), (-240, 200), (301, 403), (-301, 403),
+                                         (86400 * 365 * 12, 403)])
+def test_signed_requests_must_be_within_five_minutes(wx, wx_safe, age, status):
+    stamp = str(int(time.time()) - age)
+    r = wx.post("/wechat", params=plain_params(timestamp=stamp), content=text_xml("o-age", "你好", next(_ids)))
+    assert r.status_code == status, r.text
+    params, body = sealed(text_xml("o-age", "你好", next(_ids)), timestamp=stamp)
+    r = wx_safe.post("/wechat", params=params, content=body)
+    assert r.status_code == status, r.text
+    if status == 403:
+        assert "from the server's clock" in r.json()["error"]
+    assert wx.get("/wechat", params={**plain_params(timestamp=stamp), "echostr": "42"}).status_code == status
+
+
+def test_timestamps_that_are_not_unix_seconds_are_400(wx):
+    for stamp in ["abc", "-5", "1e9", "99999999999999999999"]:
+        params = {**plain_params(), "timestamp": stamp}
+        params["signature"] = signature(VECTOR["token"], stamp, params["nonce"])
+        r = wx.post("/wechat", params=params, content=text_xml("o-ts", "你好", next(_ids)))
+        assert r.status_code == 400 and "Unix seconds" in r.json()["error"], stamp
+
+
+def test_a_signature_is_accepted_once(wx, wx_safe, cs_api):
+    store = wx.app.state.assistant.store
+    params = plain_params()
+    first = wx.post("/wechat", params=params, content=text_xml("o-first", "葡萄牙的软木企业", next(_ids)))
+    assert first.status_code == 200
+    # the same signed parameters with another body (the plain signature does not cover it) ...
+    forged = wx.post("/wechat", params=params, content=text_xml("o-victim", "我对第1个感兴趣", next(_ids)))
+    assert forged.status_code == 403 and forged.json()["error"].startswith("replayed request")
+    assert store.load("wx-o-victim").turns == 0
+    # ... or with the same body
+    assert wx.post("/wechat", params=params, content=text_xml("o-first", "葡萄牙的软木企业", 1)).status_code == 403
+    assert store.load("wx-o-first").turns == 1
+
+    # a wrong signature does not use up the nonce: the genuine request with it still goes through
+    genuine = plain_params()
+    wrong = {**genuine, "signature": flip(genuine["signature"], 3)}
+    assert wx.post("/wechat", params=wrong, content=text_xml("o-late", "你好", next(_ids))).status_code == 403
+    assert wx.post("/wechat", params=genuine, content=text_xml("o-late", "你好", next(_ids))).status_code == 200
+
+    # safe mode: the same sealed request twice
+    params, body = sealed(text_xml("o-sealed", "你好", next(_ids)))
+    assert wx_safe.post("/wechat", params=params, content=body).status_code == 200
+    again = wx_safe.post("/wechat", params=params, content=body)
+    assert again.status_code == 403 and again.json()["error"].startswith("replayed request")
+    assert wx_safe.app.state.assistant.store.load("wx-o-sealed").turns == 1
+
+
+# -- what users send ------------------------------------------------------------------------------
+SUBSCRIBE_MSG_EVENTS = {
+    "subscribe_msg_popup_event": "<SubscribeMsgPopupEvent><List><TemplateId><![CDATA[VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3]]></TemplateId>"
+    "<SubscribeStatusString><![CDATA[accept]]></SubscribeStatusString><PopupScene>2</PopupScene></List>"
+    "<List><TemplateId><![CDATA[9nLIlbOQZC5Y89AZteFEux3WCXRRRG5W]]></TemplateId>"
+    "<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString><PopupScene>2</PopupScene></List></SubscribeMsgPopupEvent>",
+    "subscribe_msg_change_event": "<SubscribeMsgChangeEvent><List><TemplateId><![CDATA[VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3]]></TemplateId>"
+    "<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString></List></SubscribeMsgChangeEvent>",
+    "subscribe_msg_sent_event": "<SubscribeMsgSentEvent><List><TemplateId><![CDATA[VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3]]></TemplateId>"
+    "<MsgID>1700827132819554304</MsgID><ErrorCode>0</ErrorCode><ErrorStatus><![CDATA[success]]></ErrorStatus></List>"
+    "</SubscribeMsgSentEvent>",
+}
+
+
+@pytest.mark.parametrize("event", [*SUBSCRIBE_MSG_EVENTS, "TEMPLATESENDJOBFINISH", "VIEW", "unsubscribe"])
+def test_notification_events_get_no_reply(wx, cs_api, event):
+    openid = f"o-{event[:20]}"
+    extra = SUBSCRIBE_MSG_EVENTS.get(event, "")
+    xml = (f"<xml><ToUserName><![CDATA[gh_cpc]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+           f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+           f"<Event><![CDATA[{event}]]></Event>{extra}</xml>")
+    r = wx.post("/wechat", params=plain_params(), content=xml)
+    assert r.status_code == 200 and r.text == "success"
+    time.sleep(0.2)
+    assert not cs_api.to(openid)
+
+
+def voice_xml(openid: str, recognition: str | None, msg_id: int) -> str:
+    said = "" if recognition is None else f"<Recognition><![CDATA[{recognition}]]></Recognition>"
+    return (f"<xml><ToUserName><![CDATA[gh_cpc]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[voice]]></MsgType>"
+            f"<MediaId><![CDATA[media_id_1]]></MediaId><Format><![CDATA[amr]]></Format>{said}<MsgId>{msg_id}</MsgId></xml>")
+
+
+def test_voice_is_answered_from_the_text_wechat_recognised(wx):
+    r = wx.post("/wechat", params=plain_params(), content=voice_xml("o-voice", "葡萄牙的软木企业", next(_ids)))
+    assert fields(r.text)["Content"].startswith("与“葡萄牙的软木企业”最相关的机构")
+    assert wx.app.state.assistant.store.load("wx-o-voice").query == "葡萄牙的软木企业"
+    for recognition in ["", "  ", None]:  # nothing recognised (or recognition off): a request to type
+        r = wx.post("/wechat", params=plain_params(), content=voice_xml("o-voice-2", recognition, next(_ids)))
+        assert fields(r.text)["Content"].startswith("抱歉，目前只能处理文字消息"), recognition
+
+
+def test_message_ids_are_per_user(wx, cs_api):
+    """MsgId is the user's message number: two users may send the same one, and both get answers."""
+    msg_id = next(_ids)
+    store = wx.app.state.assistant.store
+    a = ask(wx, cs_api, "o-user-a", "葡萄牙的软木企业", msg_id)
+    b = ask(wx, cs_api, "o-user-b", "葡萄牙的模具企业", msg_id)
+    assert a.startswith("与“葡萄牙的软木企业”最相关的机构") and b.startswith("与“葡萄牙的模具企业”最相关的机构")
+    assert ask(wx, cs_api, "o-user-a", "葡萄牙的软木企业", msg_id) == a  # a retry: the same answer, not a second turn
+    assert store.load("wx-o-user-a").turns == 1 and store.load("wx-o-user-b").turns == 1
+
+
+def test_a_wechat_conversation_is_not_reachable_from_the_public_chat_route(wx):
+    openid = "oyORnuP8q7ou2gfYjqLzSIWZf0rs"
+    store = wx.app.state.assistant.store
+    r = wx.post("/wechat", params=plain_params(), content=text_xml(openid, "我们想找葡萄牙的软木合作伙伴", next(_ids)))
+    assert "最相关的机构" in fields(r.text)["Content"]
+    before = store.load(f"wx-{openid}")
+    for attempt in [{"session_id": f"wx-{openid}"}, {"session_id": f"wx-{openid}", "channel": "web"}]:
+        more = wx.post("/api/v1/chat", json={**attempt, "text": "更多"}).json()
+        assert more["new_session"] is True and not more["results"] and not more["session_id"].startswith("wx-")
+        lead = wx.post("/api/v1/chat", json={**attempt, "text": "我对第1个感兴趣"}).json()
+        assert not lead["handoff"] and lead["lead_id"] is None
+    r = wx.post("/api/v1/chat", json={"session_id": f"wx-{openid}", "text": "更多", "channel": "wechat"})
+    assert r.status_code == 422 and r.json()["error"].startswith("channel")
+    after = store.load(f"wx-{openid}")
+    assert (after.turns, after.page, after.shown) == (before.turns, before.page, before.shown)
+    assert not [x for x in store.leads() if x["channel"] == "wechat"]
 
 
 # -- hostile bodies -------------------------------------------------------------------------------
@@ -224,10 +442,10 @@ BILLION_LAUGHS = """<?xml version="1.0"?>
     "not xml at all",
     "",
 ])
-def test_hostile_or_broken_xml_is_400(wx, body):
+def test_hostile_or_broken_xml_is_400(wx, wx_safe, body):
     r = wx.post("/wechat", params=plain_params(), content=body.encode())
     assert r.status_code == 400, r.text
-    r = wx.post("/wechat", params=sample_params(), content=body.encode())
+    r = wx_safe.post("/wechat", params=sample_params(), content=body.encode())
     assert r.status_code in (400, 403), r.text
 
 

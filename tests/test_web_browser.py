@@ -134,8 +134,36 @@ def test_chat_in_chinese_then_more_then_portuguese_and_after_a_reload(browser, s
     numbers = reply.locator(".num").all_inner_texts()
     assert [re.sub(r"\D", "", n) for n in numbers] == ["6", "7", "8", "9", "10"]
     assert page.evaluate("localStorage.getItem('cpc.chat.session')") == session
+
+    # the session is the server's signed token, bound to this browser's HttpOnly cookie
+    token = json.loads(session)
+    assert re.fullmatch(r"web-[\w-]{22}\.[\w-]{22}", token), token
+    cookie = next(c for c in ctx.cookies() if c["name"] == "cpc_browser")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert "cpc_browser" not in page.evaluate("document.cookie")  # out of the page's scripts' reach
+    transcript = page.evaluate("localStorage.getItem('cpc.chat.transcript')")
     assert not problems, problems
     ctx.close()
+
+    # another browser with this one's storage copied over (session token and transcript): the
+    # server does not continue the conversation there; the page says so and drops the old buttons
+    other = browser.new_context(locale="pt-PT", viewport={"width": 1280, "height": 900})
+    other.add_init_script(f"localStorage.setItem('cpc.chat.session', {json.dumps(session)});"
+                          f"localStorage.setItem('cpc.chat.transcript', {json.dumps(transcript)});")
+    page = other.new_page()
+    problems = watch(page)
+    page.goto(site.url + "/")
+    expect(page.locator(".msg.user")).to_have_count(4)
+    box = page.get_by_label("A sua mensagem")
+    box.fill("mais")
+    box.press("Enter")
+    expect(page.locator(".msg.bot").last).to_contain_text("Ainda não fez nenhuma pesquisa")
+    expect(page.locator(".msg.restart")).to_contain_text("Começou uma nova conversa")
+    expect(page.locator(".card button")).to_have_count(0)
+    fresh = json.loads(page.evaluate("localStorage.getItem('cpc.chat.session')"))
+    assert fresh != token and fresh.startswith("web-")
+    assert not problems, problems
+    other.close()
 
 
 def test_chat_on_a_phone_with_the_keyboard_and_without_the_server(browser, site):

@@ -1,6 +1,7 @@
 // Web chat for SMEs: talks to POST /api/v1/chat. Plain JavaScript, no build step.
 // The interface language follows the browser (or the PT/中文/EN switch); the assistant
-// answers in the language the user writes. The session id and the transcript live in
+// answers in the language the user writes. The server issues the session id (a signed token,
+// usable only together with this browser's HttpOnly cookie); it and the transcript live in
 // localStorage so a reload continues the same conversation, which the server remembers.
 (() => {
   "use strict";
@@ -17,6 +18,7 @@
       serverError: "O servidor não conseguiu responder: {detail}. Tente de novo.",
       details: "Detalhes", interested: "Tenho interesse", more: "Mais resultados", website: "Site",
       results: "Resultados", recorded: "Pedido registado", number: "N.º",
+      restarted: "Começou uma nova conversa: a anterior já não está disponível, e os números dos resultados acima já não valem.",
     },
     zh: {
       title: "CPC联盟合作伙伴搜索", tagline: "寻找葡萄牙和中国的合作伙伴",
@@ -29,6 +31,7 @@
       serverError: "服务器无法回复：{detail}。请重试。",
       details: "详细信息", interested: "我感兴趣", more: "更多结果", website: "网站",
       results: "搜索结果", recorded: "已记录", number: "编号",
+      restarted: "已开始新的对话：之前的对话已不可用，上面结果的编号不再有效。",
     },
     en: {
       title: "CPC Alliance partner finder", tagline: "Partners in Portugal and China",
@@ -41,6 +44,7 @@
       serverError: "The server could not answer: {detail}. Please try again.",
       details: "Details", interested: "I'm interested", more: "More results", website: "Website",
       results: "Results", recorded: "Request recorded", number: "No.",
+      restarted: "A new conversation started: the earlier one is no longer available, and the numbers of the results above no longer apply.",
     },
   };
   // What the buttons say to the assistant, in the language of the reply they belong to
@@ -212,13 +216,20 @@
     applyInterface();
     const welcome = el("li", { class: "msg bot welcome" },
       el("div", { class: "bubble" }, el("p", { text: t("welcome") })), transcript.length ? null : chips(t("examples"), ui.lang));
-    // Numbers in a result list only mean something until the next search: older cards lose their buttons.
+    // Numbers in a result list only mean something until the next search (or until the server
+    // starts a new conversation): older cards lose their buttons.
     let liveFrom = 0;
-    transcript.forEach((e, i) => { if (e.role === "bot" && SEARCH_INTENTS.has(e.intent) && e.results.length) liveFrom = i; });
+    transcript.forEach((e, i) => {
+      if ((e.role === "bot" && SEARCH_INTENTS.has(e.intent) && e.results.length) || e.role === "restart") liveFrom = i;
+    });
     const lastBot = transcript.map((e) => e.role).lastIndexOf("bot");
-    const items = transcript.map((entry, i) => entry.role === "user"
-      ? el("li", { class: "msg user" }, el("span", { class: "sr-only", text: `${t("you")}: ` }), el("div", { class: "bubble", text: entry.text }))
-      : botEntry(entry, i, liveFrom, i === lastBot));
+    const items = transcript.map((entry, i) => {
+      if (entry.role === "user") {
+        return el("li", { class: "msg user" }, el("span", { class: "sr-only", text: `${t("you")}: ` }), el("div", { class: "bubble", text: entry.text }));
+      }
+      if (entry.role === "restart") return el("li", { class: "msg restart" }, el("div", { class: "hint" }, el("p", { text: t("restarted") })));
+      return botEntry(entry, i, liveFrom, i === lastBot);
+    });
     log.replaceChildren(welcome, ...items);
   }
 
@@ -275,6 +286,8 @@
       if (from !== "form") input.focus();
       return;
     }
+    // the server did not continue the conversation we had (it expired, or this browser's cookie is gone)
+    if (sessionId && data.new_session && transcript.length) transcript.push({ role: "restart" });
     sessionId = data.session_id;
     transcript.push({ role: "user", text });
     transcript.push({ role: "bot", reply: data.reply, lang: data.lang, intent: data.intent, results: data.results || [],
