@@ -1,0 +1,101 @@
+"""Needs analysis without an index: who asks, whom they seek, and what complements them."""
+
+import pytest
+
+from corpus import default_value_chain
+from index import analyse, analyse_needs
+
+
+@pytest.mark.parametrize(
+    "text, asker, seeking, countries, implied",
+    [
+        # zh: a Wenzhou shoe factory seeking Portuguese footwear design
+        ("温州的鞋厂想找葡萄牙的鞋业设计合作伙伴",
+         {"places": ["Wenzhou"], "sectors": ["footwear"]}, {"sectors": ["footwear", "creative-industries"]}, ["PT"], False),
+        ("我们是宁波的模具企业，想找葡萄牙汽车零部件产业的客户",
+         {"places": ["Ningbo"], "sectors": ["moulds"]}, {"sectors": ["automotive"], "roles": ["customer"]}, ["PT"], False),
+        ("葡萄牙的健康产业集群想在中国找生物医药产业园区合作",
+         {"countries": ["PT"], "sectors": ["health"]}, {"sectors": ["pharma"]}, ["CN"], False),
+        # pt
+        ("Somos uma PME de moldes da Marinha Grande e procuramos clientes do setor automóvel na China",
+         {"places": ["Marinha Grande"], "sectors": ["moulds"]}, {"sectors": ["automotive"], "roles": ["customer"]}, ["CN"], False),
+        ("Marca portuguesa de sapatilhas quer subcontratar o fabrico a uma fábrica chinesa de calçado desportivo.",
+         {"countries": ["PT"], "sectors": ["footwear"]}, {"sectors": ["footwear"], "roles": ["manufacturer"]}, ["CN"], False),
+        ("Procuramos rolhas de cortiça para a nossa adega no Douro",
+         {"sectors": ["wine"]}, {"sectors": ["cork"]}, [], False),
+        # en
+        ("We are a Portuguese olive oil producer looking for food importers in China",
+         {"countries": ["PT"], "sectors": ["agrifood"]}, {"sectors": ["agrifood"], "roles": ["distributor"]}, ["CN"], False),
+        ("A Shenzhen battery supplier seeking Portuguese e-mobility partners",
+         {"places": ["Shenzhen"], "sectors": ["batteries"]}, {"sectors": ["mobility"]}, ["PT"], False),
+        ("OK. Then Portuguese tourism partners for a Chinese travel agency",
+         {"countries": ["CN"]}, {"sectors": ["tourism"]}, ["PT"], False),
+        # the other side is implied by the asker's: nothing says where the partner should be
+        ("We make cork stoppers in Portugal and need customers",
+         {"countries": ["PT"], "sectors": ["cork"]}, {"roles": ["customer"]}, ["CN"], True),
+        ("我们是深圳的电子企业，想找研发合作伙伴",
+         {"places": ["Shenzhen"], "sectors": ["electronics"]}, {"roles": ["rnd"]}, ["PT"], True),
+    ],
+)
+def test_asker_and_sought_partner_in_three_languages(text, asker, seeking, countries, implied):
+    needs = analyse_needs(text)
+    assert needs.split, needs.to_dict()
+    a = needs.asker.to_dict()
+    for key, values in asker.items():
+        assert set(values) <= set(a[key]), (key, a)
+    s = needs.to_dict()["seeking"]
+    for key, values in seeking.items():
+        assert set(values) <= set(s[key]), (key, s)
+    assert needs.target_countries == countries and needs.country_implied is implied
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["fabricantes de moldes na China", "葡萄牙的陶瓷企业", "Portuguese firms that need moulds",
+     "想在葡萄牙北部找服装加工厂合作", "partners for the automotive industry in China"],
+)
+def test_plain_searches_have_no_asker(text):
+    needs = analyse_needs(text)
+    assert not needs.split, needs.to_dict()
+    assert needs.partner_text == text  # the whole query describes the partner
+
+
+def test_value_chain_points_a_seller_at_its_buyers():
+    needs = analyse_needs("Somos produtores de cortiça e queremos exportar para a China")
+    assert needs.asker.sectors == ["cork"] and "customer" in needs.roles
+    assert {"wine", "construction"} <= set(needs.partner_sectors())
+    assert "cork" not in needs.partner_sectors()  # a customer, not a competitor
+    # a buyer looking for suppliers is pointed the other way
+    needs = analyse_needs("We are a Portuguese footwear maker looking for suppliers in China")
+    assert "textiles" in needs.partner_sectors() and "retail" not in needs.partner_sectors()
+
+
+def test_value_chain_data_names_known_sectors_in_three_languages():
+    from corpus import default_taxonomy
+
+    chain, tax = default_value_chain(), default_taxonomy()
+    assert len(chain.links) >= 60
+    for link in chain.links:
+        assert link.supplier in tax and link.buyer in tax and link.supplier != link.buyer
+        assert all(link.what.get(lang) for lang in ("pt", "zh", "en")), link
+    assert chain.link("cork", "wine") is chain.link("wine", "cork") is not None
+    assert chain.roles("procuramos distribuidores e importadores") == ["distributor"]
+    assert chain.roles("寻找供应商") == ["supplier"]
+
+
+def test_what_is_embedded_is_the_partner_not_the_asker():
+    a = analyse("温州的鞋厂想找葡萄牙的鞋业设计合作伙伴")
+    assert "温州" not in a.focus and "葡萄牙" in a.focus
+    assert a.countries == ["PT"] and a.sector_slugs == ["footwear", "creative-industries"]
+    # nothing said of the partner's trade: the complementary sectors are named for the encoder
+    a = analyse("Somos produtores de cortiça e queremos exportar para a China", lang="pt")
+    assert "Vinho" in a.focus or "vinho" in a.focus.lower()
+    assert a.understood()["asker"]["sectors"] == ["cork"]
+
+
+def test_places_come_from_an_extra_source():
+    from corpus import Place
+
+    yiwu = Place("Linpu Zhen", "CN", "city", "Zhejiang", {})
+    needs = analyse_needs("suppliers in Linpu Zhen", extra_places=lambda t: [yiwu] if "linpu" in t.lower() else [])
+    assert needs.seeking.places == [yiwu] and needs.target_countries == ["CN"]
