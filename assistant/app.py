@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
-from index import Catalog, FilterValueError, SearchConfig, load_encoder
+from index import Catalog, FilterValueError, SearchConfig, StorageFullError, WriterBusyError, disk_full, load_encoder
 from connectors import mount_connectors
 
 import secrets
@@ -85,9 +85,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _filter(_: Request, exc: FilterValueError) -> JSONResponse:
         return _error(422, str(exc), {"field": f"filters.{exc.field}", "value": exc.value, "allowed": exc.allowed})
 
+    @app.exception_handler(WriterBusyError)
+    async def _busy(_: Request, exc: WriterBusyError) -> JSONResponse:
+        return _error(409, str(exc), {"data_dir": str(exc.data_dir), "holder": exc.holder})
+
+    @app.exception_handler(StorageFullError)
+    async def _full(_: Request, exc: StorageFullError) -> JSONResponse:
+        return _error(507, str(exc), {"data_dir": str(exc.data_dir)})
+
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
-        log.exception("unhandled error")
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if disk_full(exc):  # e.g. a lead or a session on a full disk: say so, not "internal error"
+            log.warning("disk full: %s", exc)
+            return _error(507, "the disk holding the data folder is full: nothing was saved; try again later")
+        log.exception("unhandled error")  # pragma: no cover - a bug
         return _error(500, "internal error")
 
 
