@@ -184,7 +184,7 @@ class Catalog:
             self._open_as_writer(None, None)
 
     def _commit(self, engine: SearchEngine, store_write: Callable[[], object] | None = None,
-                touched: Iterable[str] | None = (), ) -> None:
+                touched: Iterable[str] | None = ()) -> None:
         """Make ``engine`` current together with ``store_write``, or change nothing.
 
         The generation is written and fsynced first (a full disk fails here, with nothing
@@ -214,8 +214,8 @@ class Catalog:
 
     def _undo_store(self, before: dict[str, str], touched: Iterable[str] | None) -> None:
         try:
-            ids = set(before) | {r for r in (touched or ())}
-            if touched is None:
+            ids = set(before) | set(touched or ())
+            if touched is None:  # the whole store was replaced: whatever is there now goes
                 ids |= set(self.store.bodies())
             self.store.restore(before, ids)
         except Exception:  # the next start brings the index in line with whatever the store holds
