@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -93,12 +94,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _full(_: Request, exc: StorageFullError) -> JSONResponse:
         return _error(507, str(exc), {"data_dir": str(exc.data_dir)})
 
+    async def _disk(_: Request, exc: Exception) -> JSONResponse:
+        if not disk_full(exc):
+            raise exc  # not a full disk: the 500 handler below
+        log.warning("disk full: %s", exc)  # e.g. a lead on a full disk: say so, not "internal error"
+        return _error(507, "the disk holding the data folder is full: nothing was saved; try again later")
+
+    app.add_exception_handler(OSError, _disk)
+    app.add_exception_handler(sqlite3.OperationalError, _disk)
+
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if disk_full(exc):  # e.g. a lead or a session on a full disk: say so, not "internal error"
-            log.warning("disk full: %s", exc)
-            return _error(507, "the disk holding the data folder is full: nothing was saved; try again later")
-        log.exception("unhandled error")  # pragma: no cover - a bug
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        log.exception("unhandled error")
         return _error(500, "internal error")
 
 

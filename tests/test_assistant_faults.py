@@ -160,7 +160,10 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def test_a_full_disk_answers_507_changes_nothing_and_chat_goes_on(shipped_data_dir, encoder, small_disk):
+def test_a_full_disk_answers_507_changes_nothing_and_chat_goes_on(shipped_data_dir, encoder, small_disk, caplog):
+    import logging
+    import sqlite3
+
     from assistant.app import create_app
     from assistant.settings import Settings
 
@@ -170,8 +173,11 @@ def test_a_full_disk_answers_507_changes_nothing_and_chat_goes_on(shipped_data_d
            "sectors": ["moulds"], "description": "A fictional mould maker ingested while the disk is full."}
     with LiveServer(create_app(Settings(data_dir=data_dir, admin_token=KEY), catalog)) as live, \
             httpx.Client(base_url=live.url, timeout=120) as client:
-        assert client.post("/api/v1/chat", json={"session_id": "disk-1", "text": "moldes"}).status_code == 200
+        assert client.post("/api/v1/chat", json={"session_id": "disk-1", "text": "cortiça em Portugal"}).json()["results"]
         generation, stored = catalog._read_pointer(), len(catalog.store)
+        for db in ("state.sqlite", "records.sqlite"):  # no room left in a write-ahead log either
+            with sqlite3.connect(data_dir / db) as conn:
+                assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
         filler = fill(small_disk)
 
         r = client.post("/api/v1/admin/ingest", content=json.dumps(rec).encode(),
@@ -186,9 +192,13 @@ def test_a_full_disk_answers_507_changes_nothing_and_chat_goes_on(shipped_data_d
         assert r.status_code == 507 and catalog.store.get("pt-apcor") is not None, r.text
 
         # searches and chats go on from the old generation; the session just is not saved
-        chat = client.post("/api/v1/chat", json={"session_id": "disk-1", "text": "fornecedores de cortiça"})
+        with caplog.at_level(logging.WARNING, logger="cpc.state"):
+            chat = client.post("/api/v1/chat", json={"session_id": "disk-2", "text": "fornecedores de cortiça"})
         assert chat.status_code == 200 and chat.json()["results"], chat.text
+        assert any("session not saved" in r.getMessage() for r in caplog.records)
         assert client.post("/api/v1/search", json={"query": "cortiça"}).json()["results"]
+        lead = client.post("/api/v1/chat", json={"session_id": "disk-1", "text": "tenho interesse no 1"})
+        assert lead.status_code == 507 and "full" in lead.json()["error"], lead.text  # not acknowledged, not a 500
 
         filler.unlink()  # space again: the same ingest goes through, searchable at once
         r = client.post("/api/v1/admin/ingest", content=json.dumps(rec).encode(),
