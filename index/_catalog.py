@@ -105,7 +105,8 @@ class Catalog:
             return self._open_as_writer(corpus, progress)
 
     def _open_as_writer(self, corpus: str | Path | None, progress: Progress | None) -> SearchEngine:
-        prune(self.index_dir, keep=set(), tmp_older_than=0)  # temp files of a writer that died: no one else writes
+        # temp files of a writer that died (no one else writes now); never the generation CURRENT names
+        prune(self.index_dir, keep={self._read_pointer() or ""}, tmp_older_than=0)
         records = self.store.all()
         seed: list[Organisation] | None = None
         if not records and corpus is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import sqlite3
 import time
 
@@ -105,6 +106,23 @@ def test_a_record_stored_before_the_limits_still_opens(catalog, encoder):
     assert "test-old-many-languages" not in engine.records and reopened.store.get("test-old-many-languages")
     assert reopened.delete(["test-old-many-languages"]) == []  # removable, although never indexed
     assert reopened.store.get("test-old-many-languages") is None
+    reopened.close()
+
+
+def test_opening_cleans_what_a_dead_writer_left_but_keeps_the_current_generation(catalog, encoder):
+    """Left by a writer killed mid-write: a temp folder, a pointer text, and a finished generation
+    renamed into place whose pointer never moved (its name sorts after the current one)."""
+    current = catalog._read_pointer()
+    catalog.close()
+    index = catalog.index_dir
+    shutil.copytree(index / current, index / "gen-99991231T235959-dead00")
+    (index / "gen-99991231T235959-dead01.tmp").mkdir()
+    (index / ".CURRENT.gen-99991231T235959-dead01.tmp").write_text("gen-99991231T235959-dead01")
+    reopened = Catalog(catalog.data_dir, encoder)
+    reopened.open()
+    assert reopened._read_pointer() == current and (index / current).is_dir()
+    assert not [p for p in index.iterdir() if p.name.endswith(".tmp")]
+    assert reopened.engine.search("cortiça", limit=1).hits
     reopened.close()
 
 
