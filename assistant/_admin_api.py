@@ -5,6 +5,10 @@ worker thread: searches keep being answered meanwhile, by the old index until th
 swapped in (see ``index.Catalog``). An ingest body is validated in full before anything is
 written; one bad record refuses the whole body (422 naming its line and field) unless
 ``skip_invalid`` is set.
+
+Every write changes the record store and the index together or not at all (``index.Catalog``):
+a full disk answers 507 with nothing changed; a server that does not hold the data folder's
+writer lock (a second server on the same folder) answers 409 and keeps serving searches.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def _problem(e: RecordError) -> dict:
 @router.post(
     "/ingest",
     response_model=IngestReport,
-    responses=error_responses(401, 403, 413, 415, 422, 503),
+    responses=error_responses(401, 403, 409, 413, 415, 422, 503, 507),
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"id": "pt-example", "kind": "company", ...}'},
         "text/csv": {"schema": {"type": "string"}},
@@ -62,18 +66,18 @@ async def ingest(request: Request,
         raise HTTPException(422, "the body is empty: send at least one record")
 
     def work() -> dict:
-        with tempfile.TemporaryDirectory(prefix="cpc-ingest-") as tmp:
-            path = Path(tmp) / f"body{suffix}"
-            path.write_bytes(body)
-            try:
+        try:
+            with tempfile.TemporaryDirectory(prefix="cpc-ingest-") as tmp:
+                path = Path(tmp) / f"body{suffix}"
+                path.write_bytes(body)
                 loaded = load_records(path, skip_invalid=skip_invalid)  # raises before any write
-            except CorpusError as exc:
-                problems = [_problem(e) for e in exc.errors]
-                first = problems[0]
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                raise ApiError(422, f"line {first['line']}: {first['field']}: {first['message']}{more}; "
-                                    "nothing was imported", problems) from None
-        catalog.upsert(loaded.records)
+            catalog.upsert(loaded.records, loaded=loaded)  # refuses what the index cannot hold, before writing
+        except CorpusError as exc:
+            problems = [_problem(e) for e in exc.errors]
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ApiError(422, f"line {first['line']}: {first['field']}: {first['message']}{more}; "
+                                "nothing was imported", problems) from None
         manifest = catalog.engine.manifest
         return {"imported": len(loaded.records), "skipped": [_problem(e) for e in loaded.skipped],
                 "records": manifest.get("records", 0), "vectors": manifest.get("vectors", 0)}
@@ -81,7 +85,8 @@ async def ingest(request: Request,
     return await run_in_threadpool(work)
 
 
-@router.delete("/organisations/{org_id}", response_model=OrgDeleted, responses=error_responses(401, 403, 404, 422, 503))
+@router.delete("/organisations/{org_id}", response_model=OrgDeleted,
+               responses=error_responses(401, 403, 404, 409, 422, 503, 507))
 def delete_organisation(request: Request, org_id: str = PathParam(max_length=200)) -> dict:
     """Remove one organisation from the store and the index."""
     catalog = _catalog(request)
@@ -91,7 +96,7 @@ def delete_organisation(request: Request, org_id: str = PathParam(max_length=200
     return {"deleted": org_id, "records": catalog.engine.manifest.get("records", 0)}
 
 
-@router.post("/reindex", response_model=IndexManifest, responses=error_responses(401, 403, 503))
+@router.post("/reindex", response_model=IndexManifest, responses=error_responses(401, 403, 409, 503, 507))
 def reindex(request: Request) -> dict:
     """Rebuild the whole index from the record store and swap it in; returns the new manifest.
 

@@ -31,8 +31,10 @@ _ERROR_TEXT = {
     413: "Request body too large",
     415: "Unsupported content type",
     422: "Invalid input",
+    409: "Another process holds the data folder's writer lock (this server only reads)",
     429: "Too many requests from this client; see Retry-After",
     503: "Index not loaded yet",
+    507: "The disk holding the data folder is full; nothing was changed",
 }
 
 

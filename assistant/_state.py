@@ -130,15 +130,22 @@ class StateStore:
             return SessionState()
         return SessionState.from_json(row[0])
 
-    def save(self, session_id: str, state: SessionState, now: float | None = None) -> None:
+    def save(self, session_id: str, state: SessionState, now: float | None = None) -> bool:
+        """Remember the session; False when it could not be written (a full disk): the reply
+        still goes out, the conversation only forgets this turn."""
         now = time.time() if now is None else now
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO sessions(id, state, updated) VALUES (?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated = excluded.updated",
-                (session_id, json.dumps(asdict(state), ensure_ascii=False), now),
-            )
-            self._db.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO sessions(id, state, updated) VALUES (?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+                    (session_id, json.dumps(asdict(state), ensure_ascii=False), now),
+                )
+                self._db.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
+        except (sqlite3.OperationalError, OSError) as exc:
+            log.warning("session not saved: %s", exc)
+            return False
+        return True
 
     # -- leads --------------------------------------------------------------------------
     def add_lead(self, session_id: str, channel: str, org_id: str, org_name: str, lang: str, message: str) -> int:

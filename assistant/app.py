@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
-from index import Catalog, FilterValueError, SearchConfig, load_encoder
+from index import Catalog, FilterValueError, SearchConfig, StorageFullError, WriterBusyError, disk_full, load_encoder
 from connectors import mount_connectors
 
 from dataclasses import asdict
@@ -90,6 +91,23 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FilterValueError)
     async def _filter(_: Request, exc: FilterValueError) -> JSONResponse:
         return _error(422, str(exc), {"field": f"filters.{exc.field}", "value": exc.value, "allowed": exc.allowed})
+
+    @app.exception_handler(WriterBusyError)
+    async def _busy(_: Request, exc: WriterBusyError) -> JSONResponse:
+        return _error(409, str(exc), {"data_dir": str(exc.data_dir), "holder": exc.holder})
+
+    @app.exception_handler(StorageFullError)
+    async def _full(_: Request, exc: StorageFullError) -> JSONResponse:
+        return _error(507, str(exc), {"data_dir": str(exc.data_dir)})
+
+    async def _disk(_: Request, exc: Exception) -> JSONResponse:
+        if not disk_full(exc):
+            raise exc  # not a full disk: the 500 handler below
+        log.warning("disk full: %s", exc)  # e.g. a lead on a full disk: say so, not "internal error"
+        return _error(507, "the disk holding the data folder is full: nothing was saved; try again later")
+
+    app.add_exception_handler(OSError, _disk)
+    app.add_exception_handler(sqlite3.OperationalError, _disk)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug

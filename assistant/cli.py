@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+BUSY = 3  # exit status when another process holds the data folder's writer lock: try again later
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -58,6 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # JSON log lines (ours and uvicorn's); one line per request comes from the app, not uvicorn's access log
     configure_logging(settings.log_level, configured_secrets(settings))
     catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
+    if catalog.read_only:
+        logging.getLogger("cpc.api").warning(
+            "the data folder %s is held by another process (%s): serving it read-only, following its index;"
+            " admin writes answer 409 until that process stops", settings.data_dir, catalog.writer_lock.holder())
     app = create_app(settings, catalog)
     logging.getLogger("cpc.api").info("serving %d organisations on http://%s:%d", len(catalog.engine.records),
                                       settings.host, settings.port)
@@ -219,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from corpus import CorpusError
-    from index import EncoderError, FilterValueError, SearchIndexError
+    from index import EncoderError, FilterValueError, SearchIndexError, WriterBusyError
 
     args = build_parser().parse_args(argv)
     try:
@@ -229,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, CorpusError):
             for err in exc.errors[5:50]:
                 print(f"  {err}", file=sys.stderr)
-        return 2
+        return BUSY if isinstance(exc, WriterBusyError) else 2
 
 
 if __name__ == "__main__":

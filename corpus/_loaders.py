@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -46,6 +47,24 @@ class CorpusError(ValueError):
 class LoadResult:
     records: list[Organisation]
     skipped: list[RecordError] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line each record starts on
+    source: str = "-"
+
+    def error(self, position: int, field: str, message: str) -> CorpusError:
+        """A problem found after loading (e.g. by the index) about ``records[position]``, by line."""
+        line = self.lines[position] if position < len(self.lines) else position + 1
+        return CorpusError([RecordError(self.source, line, field, message)])
+
+
+# JSON text may hold U+0085, U+2028 and U+2029 raw inside strings, and str.splitlines() splits on
+# them (and on other characters JSON allows only escaped): a JSON-lines file is split on line feeds
+# and carriage returns alone.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSON-lines text, never splitting a string value."""
+    return _LINE_BREAK.split(text)
 
 
 def _read_text(path: Path) -> str:
@@ -60,20 +79,27 @@ def _read_text(path: Path) -> str:
 def _validation_errors(file: str, line: int, exc: ValidationError) -> list[RecordError]:
     out = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "-"
+        parts = [str(p) for p in err.get("loc", ())]
+        named = (err.get("ctx") or {}).get("field")  # a check over a whole record names its field here
+        if named and named != "-" and parts[-1:] != [named]:
+            parts.append(str(named))
+        loc = ".".join(parts) or "-"
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
         out.append(RecordError(file, line, loc, msg))
     return out
 
 
 def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             yield lineno, RecordError(str(path), lineno, "-", f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            yield lineno, RecordError(str(path), lineno, "-", "JSON nested too deeply")
             continue
         if not isinstance(obj, dict):
             yield lineno, RecordError(str(path), lineno, "-", "a line must hold one JSON object")
@@ -137,6 +163,7 @@ def load_records(path: str | Path, *, skip_invalid: bool = False) -> LoadResult:
     text = _read_text(path)
     rows = _csv_rows(path, text) if suffix == ".csv" else _jsonl_rows(path, text)
     records: list[Organisation] = []
+    lines: list[int] = []
     errors: list[RecordError] = []
     seen: dict[str, int] = {}
     for lineno, row in rows:
@@ -148,11 +175,15 @@ def load_records(path: str | Path, *, skip_invalid: bool = False) -> LoadResult:
         except ValidationError as exc:
             errors.extend(_validation_errors(str(path), lineno, exc))
             continue
+        except RecursionError:
+            errors.append(RecordError(str(path), lineno, "-", "JSON nested too deeply"))
+            continue
         if rec.id in seen:
             errors.append(RecordError(str(path), lineno, "id", f"duplicate id '{rec.id}' (first on line {seen[rec.id]})"))
             continue
         seen[rec.id] = lineno
         records.append(rec)
+        lines.append(lineno)
     if errors and not skip_invalid:
         raise CorpusError(errors)
-    return LoadResult(records, errors)
+    return LoadResult(records, errors, lines, str(path))

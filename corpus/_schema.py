@@ -6,9 +6,10 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from ._lang import detect_lang
+from ._lang import SUPPORTED, detect_lang
 from ._taxonomy import default_taxonomy
 
 KINDS = ("cluster", "company", "institution")
@@ -28,6 +29,100 @@ ISO_COUNTRIES = frozenset(
 )
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 _LANG = re.compile(r"^[a-z]{2}$")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+
+# Limits, checked before anything is written: a record over them is refused with its line and
+# field. The index keeps one vector slot per language (index/_engine.py SLOTS, 16), the first
+# three always held by pt, zh and en; a place or tag is also a filter value (100 characters at
+# most in a search request), and anything longer only costs time in every later step.
+MAX_LANGUAGES = 16
+MAX_OTHER_LANGUAGES = MAX_LANGUAGES - len(SUPPORTED)
+PLACE_MAX = 100
+TAG_MAX = 100
+TAGS_MAX = 30
+URL_MAX = 2_000
+SOURCES_MAX = 30
+EXTRA_FIELDS_MAX = 30
+EXTRA_KEY_MAX = 100
+EXTRA_DEPTH_MAX = 4  # a list of objects of lists of strings: deeper structures are refused
+EXTRA_ITEMS_MAX = 200  # strings, numbers, lists and objects in one extra field, all levels together
+EXTRA_TEXT_MAX = 2_000  # characters of one string inside an extra field
+
+
+def _extra_problem(value: Any) -> str | None:
+    """Why one extra field's value is too deep or too big, or None. Iterative: a value nested
+    deeper than Python's recursion limit is measured without recursing."""
+    stack = [(value, 1)]
+    items = 0
+    while stack:
+        node, depth = stack.pop()
+        items += 1
+        if items > EXTRA_ITEMS_MAX:
+            return f"more than {EXTRA_ITEMS_MAX} values"
+        if isinstance(node, (dict, list)):
+            if depth > EXTRA_DEPTH_MAX:
+                return f"lists or objects nested deeper than {EXTRA_DEPTH_MAX} levels"
+            if isinstance(node, dict):
+                for key in node:
+                    if len(str(key)) > EXTRA_KEY_MAX:
+                        return f"a key longer than {EXTRA_KEY_MAX} characters"
+                stack.extend((v, depth + 1) for v in node.values())
+            else:
+                stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, str) and len(node) > EXTRA_TEXT_MAX:
+            return f"a text longer than {EXTRA_TEXT_MAX} characters"
+    return None
+
+
+def check_extra_fields(extra: dict[str, Any] | None, prefix: str = "") -> None:
+    """Bound the unknown fields ``extra="allow"`` keeps; the error names the field."""
+    if not extra:
+        return
+    if len(extra) > EXTRA_FIELDS_MAX:
+        raise PydanticCustomError("extra_fields", "more than {limit} extra fields",
+                                  {"field": prefix.rstrip(".") or "-", "limit": EXTRA_FIELDS_MAX})
+    for key, value in extra.items():
+        field = f"{prefix}{key}"[:EXTRA_KEY_MAX + 20]
+        if len(key) > EXTRA_KEY_MAX:
+            raise PydanticCustomError("extra_field", "field name longer than {limit} characters",
+                                      {"field": field, "limit": EXTRA_KEY_MAX})
+        problem = _extra_problem(value)
+        if problem:
+            raise PydanticCustomError("extra_field", "extra field with {problem}", {"field": field, "problem": problem})
+
+
+def _split_tags(text: str) -> list[str]:
+    return [t for t in re.split(r"[;|,]", text) if t.strip()]
+
+
+def _too_long(field: str, limit: int, what: str = "characters") -> PydanticCustomError:
+    return PydanticCustomError("too_long", "at most {limit} " + what, {"field": field, "limit": limit})
+
+
+def check_limits(data: dict[str, Any]) -> None:
+    """Lengths of the known string and list fields of an incoming record, by field name."""
+    for name in ("region", "city"):
+        if isinstance(data.get(name), str) and len(data[name]) > PLACE_MAX:
+            raise _too_long(name, PLACE_MAX)
+    if isinstance(data.get("website"), str) and len(data["website"]) > URL_MAX:
+        raise _too_long("website", URL_MAX)
+    sectors = data.get("sectors")
+    if isinstance(sectors, str):
+        if len(sectors) > TAGS_MAX * (TAG_MAX + 1):
+            raise _too_long("sectors", TAGS_MAX * (TAG_MAX + 1))
+        sectors = _split_tags(sectors)
+    for name, items, each in (("sectors", sectors, TAG_MAX), ("sources", data.get("sources"), URL_MAX)):
+        if not isinstance(items, list):
+            continue
+        most = TAGS_MAX if name == "sectors" else SOURCES_MAX
+        if len(items) > most:
+            raise _too_long(name, most, "items")
+        for i, item in enumerate(items):
+            if isinstance(item, str) and len(item.strip()) > each:
+                raise _too_long(f"{name}.{i}", each)
+    i18n = data.get("i18n")
+    if isinstance(i18n, dict) and len(i18n) > MAX_LANGUAGES:
+        raise _too_long("i18n", MAX_LANGUAGES, "languages (the index holds no more)")
 
 
 class Translation(BaseModel):
@@ -35,6 +130,12 @@ class Translation(BaseModel):
 
     name: str | None = Field(default=None, max_length=300)
     description: str | None = Field(default=None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _bounded_extras(self, info: ValidationInfo) -> "Translation":
+        if not (info.context or {}).get("stored"):
+            check_extra_fields(self.model_extra)
+        return self
 
 
 class Organisation(BaseModel):
@@ -57,6 +158,16 @@ class Organisation(BaseModel):
     seeks: str | None = Field(default=None, max_length=2_000)
     sources: list[str] = Field(default_factory=list)
     updated: dt.date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any, info: ValidationInfo) -> Any:
+        """The size limits, checked on what comes in (not on records already stored, which were
+        accepted under the limits of their day and must stay readable). Before the field
+        validators: a 200,000-character tag is refused before any work is spent on it."""
+        if isinstance(data, dict) and not (info.context or {}).get("stored"):
+            check_limits(data)
+        return data
 
     @field_validator("id")
     @classmethod
@@ -92,7 +203,7 @@ class Organisation(BaseModel):
     @field_validator("website")
     @classmethod
     def _website(cls, v: str | None) -> str | None:
-        if v and not re.match(r"^https?://[^\s/$.?#][^\s]*$", v):
+        if v and not _URL.match(v):
             raise ValueError("must be an http(s) URL")
         return v or None
 
@@ -100,7 +211,7 @@ class Organisation(BaseModel):
     @classmethod
     def _sources(cls, v: list[str]) -> list[str]:
         for url in v:
-            if not re.match(r"^https?://[^\s/$.?#][^\s]*$", url):
+            if not _URL.match(url):
                 raise ValueError(f"'{url}' is not an http(s) URL")
         return v
 
@@ -108,14 +219,26 @@ class Organisation(BaseModel):
     @classmethod
     def _split_sectors(cls, v: Any) -> Any:
         if isinstance(v, str):
-            v = [t for t in re.split(r"[;|,]", v) if t.strip()]
+            v = _split_tags(v)
         return v
 
     @model_validator(mode="after")
-    def _derive(self) -> "Organisation":
+    def _derive(self, info: ValidationInfo) -> "Organisation":
+        stored = (info.context or {}).get("stored")
+        if not stored:
+            check_extra_fields(self.model_extra)
         self.sectors = default_taxonomy().normalise_tags(self.sectors)
         if not self.lang:
             self.lang = detect_lang(self.description, default="en")
+        languages = {self.lang, *self.i18n}
+        others = sorted(languages - set(SUPPORTED))
+        if not stored and (len(languages) > MAX_LANGUAGES or len(others) > MAX_OTHER_LANGUAGES):
+            raise PydanticCustomError(
+                "too_many_languages",
+                "{count} languages ({others} besides pt, zh and en): the index holds at most {limit}, "
+                "of which at most {other_limit} besides pt, zh and en",
+                {"field": "i18n", "count": len(languages), "others": len(others), "limit": MAX_LANGUAGES,
+                 "other_limit": MAX_OTHER_LANGUAGES})
         return self
 
     # -- views -------------------------------------------------------------------------

@@ -12,6 +12,10 @@ from typing import Iterable, Iterator
 
 from ._schema import Organisation
 
+# Records read back from a store or an index were checked when they came in; the size limits of
+# today do not apply to them (a folder written under older limits stays readable).
+STORED = {"stored": True}
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS organisations (
     id TEXT PRIMARY KEY,
@@ -21,8 +25,14 @@ CREATE TABLE IF NOT EXISTS organisations (
 """
 
 
+# Legal raw inside a JSON string, but line breaks to str.splitlines() and to many editors and tools.
+_LINE_SEPARATORS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def record_json(rec: Organisation) -> str:
-    return json.dumps(rec.model_dump(mode="json", exclude_none=True), ensure_ascii=False, sort_keys=True)
+    """One record as one line of JSON: UTF-8 text, with the Unicode line separators escaped."""
+    body = json.dumps(rec.model_dump(mode="json", exclude_none=True), ensure_ascii=False, sort_keys=True)
+    return body.translate(_LINE_SEPARATORS)
 
 
 def corpus_hash(records: Iterable[Organisation]) -> str:
@@ -52,7 +62,11 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         yield db
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may have rolled back already (a full disk): keep the first error
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
         raise
 
 
@@ -73,12 +87,12 @@ class RecordStore:
     def all(self) -> list[Organisation]:
         with self._lock:
             rows = self._db.execute("SELECT body FROM organisations ORDER BY id").fetchall()
-        return [Organisation.model_validate_json(body) for (body,) in rows]
+        return [Organisation.model_validate_json(body, context=STORED) for (body,) in rows]
 
     def get(self, org_id: str) -> Organisation | None:
         with self._lock:
             row = self._db.execute("SELECT body FROM organisations WHERE id = ?", (org_id,)).fetchone()
-        return Organisation.model_validate_json(row[0]) if row else None
+        return Organisation.model_validate_json(row[0], context=STORED) if row else None
 
     def _write(self, sql_rows: list[tuple], sql: str, *, replace_all: bool = False) -> None:
         with self._lock, write_transaction(self._db) as db:
@@ -100,6 +114,26 @@ class RecordStore:
 
     def delete(self, ids: Iterable[str]) -> int:
         ids = list(ids)
-        with self._lock:
-            cur = self._db.executemany("DELETE FROM organisations WHERE id = ?", [(i,) for i in ids])
+        with self._lock, write_transaction(self._db) as db:
+            cur = db.executemany("DELETE FROM organisations WHERE id = ?", [(i,) for i in ids])
             return cur.rowcount
+
+    def bodies(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """The stored JSON of ``ids`` (all records when None), to put back with ``restore``."""
+        with self._lock:
+            if ids is None:
+                return dict(self._db.execute("SELECT id, body FROM organisations").fetchall())
+            out = {}
+            for i in ids:
+                row = self._db.execute("SELECT body FROM organisations WHERE id = ?", (i,)).fetchone()
+                if row:
+                    out[i] = row[0]
+            return out
+
+    def restore(self, before: dict[str, str], touched: Iterable[str]) -> None:
+        """Undo a committed write: the ``touched`` ids go back to ``before`` (absent ones are removed)."""
+        touched = list(touched)
+        with self._lock, write_transaction(self._db) as db:
+            db.executemany("DELETE FROM organisations WHERE id = ?", [(i,) for i in touched if i not in before])
+            db.executemany("INSERT INTO organisations(id, body) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET"
+                           " body = excluded.body", list(before.items()))

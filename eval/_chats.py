@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from corpus import jsonl_lines
+
 from ._dataset import Dataset, DatasetError
 
 LANGS = ("pt", "zh", "en")
@@ -24,7 +26,7 @@ def load_chats(path: Path, known_ids: set[str]) -> list[dict[str, Any]]:
     def fail(line: int, field: str, message: str) -> DatasetError:
         return DatasetError(str(path), line, field, message)
 
-    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for lineno, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8-sig")), start=1):
         if not line.strip():
             continue
         try:

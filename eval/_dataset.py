@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from corpus import KINDS, CorpusError, Organisation, RecordError, detect_lang, load_records
+from corpus import KINDS, CorpusError, Organisation, RecordError, detect_lang, jsonl_lines, load_records
 
 SPLITS = ("tune", "test")
 NATIVE_HEADER = ("query_id", "doc_id", "grade")
@@ -120,7 +120,7 @@ def _read_lines(path: Path) -> list[str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(path, raw[: exc.start].count(b"\n") + 1, "-", "not valid UTF-8") from None
-    return text.splitlines()
+    return jsonl_lines(text)
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

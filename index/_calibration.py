@@ -15,6 +15,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from corpus import jsonl_lines
+
 QUERY_SAMPLES = Path(__file__).parent / "data" / "query_samples.jsonl"
 _ANY = "*"  # the mean over all languages: used for a language with no mean of its own
 
@@ -45,7 +47,7 @@ def language_means(vectors: np.ndarray, langs: list[str]) -> dict[str, np.ndarra
 
 def load_query_samples(path: Path | str = QUERY_SAMPLES) -> list[tuple[str, str]]:
     rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in jsonl_lines(Path(path).read_text(encoding="utf-8")):
         if line.strip():
             obj = json.loads(line)
             rows.append((obj["lang"], obj["text"]))

@@ -3,10 +3,20 @@
 One object the API, the assistant and the command line share. Writers build a new engine
 off to the side and swap the reference; readers keep whichever engine they started with,
 so a search during an ingest or reindex is answered by the old or the new index.
+
+Every write changes the record store and the index together or not at all: the new index
+generation is written in full first, then the store commits, then two renames make the
+generation current (see ``_commit``). A process killed in between is repaired by ``open``,
+which brings the index in line with the committed store. Only the holder of the data folder's
+writer lock (``_lock.DataFolderLock``) writes; a catalog opened while another process holds it
+is read-only and follows the generations that process writes.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -17,10 +27,12 @@ from corpus import KINDS, LoadResult, Organisation, RecordStore, corpus_hash, de
 from corpus import fold
 
 from ._encoders import Encoder
-from ._engine import Filters, SearchConfig, SearchEngine, IndexMissingError
-from ._storage import POINTER
+from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
+from ._lock import DataFolderLock, WriterBusyError
+from ._storage import POINTER, prune
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger("cpc.index")
 
 
 class FilterValueError(ValueError):
@@ -30,6 +42,24 @@ class FilterValueError(ValueError):
         self.field, self.value, self.allowed = field, value, list(allowed)
         shown = ", ".join(self.allowed[:60]) + (" ..." if len(self.allowed) > 60 else "")
         super().__init__(f"unknown {field} '{value}'; allowed values: {shown}")
+
+
+class StorageFullError(SearchIndexError):
+    """The disk holding the data folder is full or over quota; the write changed nothing."""
+
+    def __init__(self, data_dir: Path, cause: BaseException):
+        self.data_dir = data_dir
+        super().__init__(f"the disk holding the data folder {data_dir} is full ({cause}): nothing was changed;"
+                         " free some space and try again")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """A write refused for want of space: ENOSPC or EDQUOT from a file, SQLITE_FULL from SQLite."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return False
 
 
 @dataclass
@@ -44,6 +74,7 @@ class Catalog:
         self.index_dir = self.data_dir / "index"
         self.encoder = encoder
         self.config = config or SearchConfig()
+        self.writer_lock = DataFolderLock(self.data_dir)
         self.store = RecordStore(self.data_dir / "records.sqlite")
         self._engine: SearchEngine | None = None
         self._pointer: str | None = None
@@ -51,32 +82,61 @@ class Catalog:
         self._write_lock = threading.Lock()
         self._reload_lock = threading.Lock()
 
+    @property
+    def read_only(self) -> bool:
+        """True while another process holds the data folder's writer lock (this one only reads)."""
+        return not self.writer_lock.held
+
     # -- opening ------------------------------------------------------------------------
     def open(self, corpus: str | Path | None = None, progress: Progress | None = None) -> SearchEngine:
-        """Load the index, seeding the store from ``corpus`` and building what is missing."""
+        """Load the index, seeding the store from ``corpus`` and building what is missing.
+
+        When another process holds the writer lock, opens read-only: the current generation as it
+        is, nothing seeded, built or repaired (that process does it)."""
         with self._write_lock:
-            if len(self.store) == 0 and corpus is not None:
-                self.store.replace_all(load_records(corpus).records)
-            try:
-                engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
-            except IndexMissingError:
-                engine = SearchEngine.build(self.store.all(), self.encoder, self.config, progress)
-                engine.save(self.index_dir)
-            records = self.store.all()
-            if engine.manifest.get("corpus_hash") != corpus_hash(records):
-                engine.sync(records)  # a crash between store commit and index save
-                engine.save(self.index_dir)
+            if not self.writer_lock.acquire():
+                try:
+                    engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
+                except IndexMissingError:
+                    raise IndexMissingError(f"no index in {self.index_dir} yet, and {self.writer_lock.holder()} holds"
+                                            " the data folder (building it?): start again once it serves") from None
+                self._set(engine)
+                return engine
+            return self._open_as_writer(corpus, progress)
+
+    def _open_as_writer(self, corpus: str | Path | None, progress: Progress | None) -> SearchEngine:
+        # temp files of a writer that died (no one else writes now); never the generation CURRENT names
+        prune(self.index_dir, keep={self._read_pointer() or ""}, tmp_older_than=0)
+        records = self.store.all()
+        seed: list[Organisation] | None = None
+        if not records and corpus is not None:
+            seed = records = load_records(corpus).records
+        try:
+            engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
+            changed = engine.manifest.get("corpus_hash") != corpus_hash(records)
+            if changed:
+                engine.sync(records)  # a crash between the store commit and publishing the index
+        except IndexMissingError:
+            engine = SearchEngine.build(records, self.encoder, self.config, progress)
+            changed = True
+        if seed is not None:
+            self._commit(engine, lambda: self.store.replace_all(seed), None)
+        elif changed:
+            self._commit(engine)
+        else:
             self._set(engine)
-            return engine
+        return engine
 
     def rebuild(self, corpus: str | Path | None = None, progress: Progress | None = None) -> SearchEngine:
         """Full rebuild from the store (replaced by ``corpus`` when given)."""
         with self._write_lock:
+            self._writer()
+            records = load_records(corpus).records if corpus is not None else self.store.all()
+            engine = SearchEngine.build(records, self.encoder, self.config, progress)
             if corpus is not None:
-                self.store.replace_all(load_records(corpus).records)
-            engine = SearchEngine.build(self.store.all(), self.encoder, self.config, progress)
-            engine.save(self.index_dir)
-            self._set(engine)
+                self._commit(engine, lambda: self.store.replace_all(records), None)
+            else:
+                self._commit(engine)
             return engine
 
     def _set(self, engine: SearchEngine) -> None:
@@ -113,38 +173,94 @@ class Catalog:
         return self._engine is not None
 
     # -- writes -------------------------------------------------------------------------
+    def _writer(self) -> None:
+        """Hold the writer lock before a write, or refuse (WriterBusyError). A read-only catalog
+        whose writer has gone takes the lock over, and first repairs what that writer left."""
+        if self.writer_lock.held:
+            return
+        if not self.writer_lock.acquire():
+            raise self.writer_lock.busy_error()
+        if self._engine is not None:  # it was open read-only: the previous writer may have died mid-write
+            log.info("took over the writer lock of %s", self.data_dir)
+            self._open_as_writer(None, None)
+
+    def _commit(self, engine: SearchEngine, store_write: Callable[[], object] | None = None,
+                touched: Iterable[str] | None = ()) -> None:
+        """Make ``engine`` current together with ``store_write``, or change nothing.
+
+        The generation is written and fsynced first (a full disk fails here, with nothing
+        committed), then the store commits, then two renames publish the generation. Should the
+        renames fail after the commit, the store is put back (``touched`` ids; None: all records)."""
+        before = self.store.bodies(None if touched is None else list(touched)) if store_write else {}
+        try:
+            staged = engine.stage(self.index_dir)  # removes its own temp folder if it fails
+            try:
+                if store_write:
+                    store_write()
+            except BaseException:
+                staged.discard()
+                raise
+            try:
+                staged.publish()
+            except BaseException:
+                if store_write:
+                    self._undo_store(before, touched)
+                raise
+        except (OSError, sqlite3.Error) as exc:
+            if disk_full(exc):
+                log.warning("write refused, disk full: %s", exc)
+                raise StorageFullError(self.data_dir, exc) from exc
+            raise
+        self._set(engine)
+
+    def _undo_store(self, before: dict[str, str], touched: Iterable[str] | None) -> None:
+        try:
+            ids = set(before) | set(touched or ())
+            if touched is None:  # the whole store was replaced: whatever is there now goes
+                ids |= set(self.store.bodies())
+            self.store.restore(before, ids)
+        except Exception:  # the next start brings the index in line with whatever the store holds
+            log.exception("could not undo a record store write after the index failed")
+
     def _fresh_copy(self) -> SearchEngine:
         return SearchEngine.load(self.index_dir, self.encoder, self.config)
 
-    def upsert(self, records: Sequence[Organisation], progress: Progress | None = None) -> None:
-        """Store first (committed), then a new index generation; a crash in between is
-        repaired by ``open``, which syncs the index to the store."""
+    def upsert(self, records: Sequence[Organisation], progress: Progress | None = None,
+               loaded: LoadResult | None = None) -> None:
+        """Add or replace records: a new index generation and the store, together. A record whose
+        languages the index has no room for is refused before anything is written (CorpusError,
+        by line when ``loaded`` tells where the records came from)."""
         if not records:  # nothing to write: no new generation either
             return
         with self._write_lock:
-            self.store.upsert(records)
+            self._writer()
             engine = self._fresh_copy()
+            overflow = engine.language_overflow(records)
+            if overflow:
+                position, why = overflow
+                source = loaded or LoadResult(list(records))
+                raise source.error(position, "i18n", why)
             engine.upsert(records, progress)
-            engine.save(self.index_dir)
-            self._set(engine)
+            ids = [r.id for r in records]
+            self._commit(engine, lambda: self.store.upsert(records), ids)
 
     def ingest(self, path: str | Path, skip_invalid: bool = False, progress: Progress | None = None) -> IngestReport:
         result: LoadResult = load_records(path, skip_invalid=skip_invalid)  # raises before any write
-        self.upsert(result.records, progress)
+        self.upsert(result.records, progress, loaded=result)
         return IngestReport(len(result.records), [str(e) for e in result.skipped])
 
     def delete(self, ids: Iterable[str]) -> list[str]:
         ids = list(ids)
         with self._write_lock:
-            self.store.delete(ids)
+            self._writer()
             engine = self._fresh_copy()
             gone = engine.delete(ids)
-            engine.save(self.index_dir)
-            self._set(engine)
+            self._commit(engine, lambda: self.store.delete(ids), ids)
             return gone
 
     def close(self) -> None:
         self.store.close()
+        self.writer_lock.release()
 
     # -- filters ------------------------------------------------------------------------
     def resolve_filters(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,21 +18,22 @@ from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
-from corpus import Organisation, Place, TermMatcher, corpus_hash, default_lexicon, default_taxonomy, record_json
-from corpus import fold
+from corpus import STORED, Organisation, Place, TermMatcher, corpus_hash, default_lexicon, default_taxonomy, record_json
+from corpus import fold, jsonl_lines
 
 from ._calibration import Calibration, load_query_samples
 from ._encoders import Encoder, encoder_executor
 from ._keywords import BM25Index, tokenize
 from ._query import QueryAnalysis, analyse, analyse_record
-from ._storage import commit_generation, current_generation, new_generation_dir
+from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorIndex
 
 FORMAT_VERSION = 1
-SLOTS = 16  # vector id = record sequence * SLOTS + language slot
+SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
 BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+log = logging.getLogger("cpc.index")
 
 
 class SearchIndexError(RuntimeError):
@@ -189,6 +192,19 @@ class SearchEngine:
             self.lang_slots[lang] = free[0]
         return self.lang_slots[lang]
 
+    def language_overflow(self, records: Sequence[Organisation]) -> tuple[int, str] | None:
+        """(position, why) of the first record whose languages no longer fit the index's slots,
+        found before anything changes; None when they all fit."""
+        taken = set(self.lang_slots)
+        for position, rec in enumerate(records):
+            for lang in rec.versions():
+                if lang not in taken:
+                    if len(taken) >= SLOTS:
+                        return position, (f"language '{lang}' does not fit: the index holds at most {SLOTS} description"
+                                          f" languages and has {', '.join(sorted(taken))}")
+                    taken.add(lang)
+        return None
+
     def _versions(self, records: Sequence[Organisation]) -> tuple[list[str], list[int], list[str]]:
         texts, vids, langs = [], [], []
         for rec in records:
@@ -307,6 +323,10 @@ class SearchEngine:
         want = {r.id: r for r in records}
         changed = [r for r in records if r.id not in self.records or record_json(self.records[r.id]) != record_json(r)]
         removed = [i for i in self.records if i not in want]
+        while overflow := self.language_overflow(changed):  # stored before the schema limited languages
+            position, why = overflow
+            log.error("record %s stays out of the index: %s; fix or delete it", changed[position].id, why)
+            del changed[position]
         if removed:
             self.delete(removed)
         if changed:
@@ -315,18 +335,28 @@ class SearchEngine:
 
     # -- persistence --------------------------------------------------------------------
     def save(self, root: str | Path) -> Path:
+        """Write a new generation and make it current."""
+        return self.stage(root).publish()
+
+    def stage(self, root: str | Path) -> StagedGeneration:
+        """Write a new generation in full, not yet current; a failed write (a full disk) leaves no
+        temp folder behind."""
         assert self.raw is not None and self.cal is not None
         tmp = new_generation_dir(Path(root))
-        self.raw.save(tmp / "dense-raw.faiss")
-        self.cal.save(tmp / "dense-calibrated.faiss")
-        self.calibration.save(tmp / "calibration.npz")
-        with open(tmp / "records.jsonl", "w", encoding="utf-8") as fh:
-            for rid in sorted(self.records):
-                fh.write(record_json(self.records[rid]) + "\n")
-        state = {"seq": self.seq, "next_seq": self.next_seq, "lang_slots": self.lang_slots, "vids": self.vids}
-        (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
-        (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
-        return commit_generation(tmp)
+        try:
+            self.raw.save(tmp / "dense-raw.faiss")
+            self.cal.save(tmp / "dense-calibrated.faiss")
+            self.calibration.save(tmp / "calibration.npz")
+            with open(tmp / "records.jsonl", "w", encoding="utf-8", newline="\n") as fh:
+                for rid in sorted(self.records):
+                    fh.write(record_json(self.records[rid]) + "\n")  # one line each: separators escaped
+            state = {"seq": self.seq, "next_seq": self.next_seq, "lang_slots": self.lang_slots, "vids": self.vids}
+            (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return stage_generation(tmp)
 
     @staticmethod
     def read_manifest(root: str | Path) -> dict | None:
@@ -360,8 +390,8 @@ class SearchEngine:
         engine.seq, engine.next_seq = state["seq"], state["next_seq"]
         engine.lang_slots, engine.vids = state["lang_slots"], state["vids"]
         records = [
-            Organisation.model_validate_json(line)
-            for line in (gen / "records.jsonl").read_text(encoding="utf-8").splitlines()
+            Organisation.model_validate_json(line, context=STORED)
+            for line in jsonl_lines((gen / "records.jsonl").read_text(encoding="utf-8"))
             if line.strip()
         ]
         engine.manifest = manifest

@@ -84,7 +84,11 @@ class VectorIndex:
         return self.index.reconstruct_batch(np.asarray(ids, np.int64))
 
     def save(self, path: Path) -> None:
-        faiss.write_index(self.index, str(path))
+        # Serialised in memory and written by Python: a full disk is then an OSError (ENOSPC) like any
+        # other file's, not a RuntimeError from inside FAISS.
+        data = faiss.serialize_index(self.index)
+        with open(path, "wb") as fh:
+            fh.write(memoryview(data))
 
     @classmethod
     def load(cls, path: Path, nprobe: int = 16) -> "VectorIndex":

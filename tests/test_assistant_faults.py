@@ -7,6 +7,7 @@ the assistant acknowledged survives SIGKILL of a real `cpc serve` process.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -130,3 +131,125 @@ def test_acknowledged_lead_survives_sigkill(shipped_data_dir, tmp_path):
     assert {(r["route"], r["status"]) for r in requests} >= {("/api/v1/chat", 200), ("/api/v1/leads", 200)}
     assert all(r["request_id"] and r["level"] == "info" for r in requests)
     assert "cortiça" not in log_path.read_text(encoding="utf-8") and KEY not in log_path.read_text(encoding="utf-8")
+
+
+# -- a full disk -------------------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs: a real filesystem that runs out of space (mounting needs root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill up (needs root): {done.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the filesystem refuses: the disk is then full to the last page."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1):
+            try:
+                while True:
+                    fh.write(b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == 28, exc  # ENOSPC
+    return filler
+
+
+def test_a_full_disk_answers_507_changes_nothing_and_chat_goes_on(shipped_data_dir, encoder, small_disk, caplog):
+    import logging
+    import sqlite3
+
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    data_dir = small_disk / "var"
+    catalog = private_copy(shipped_data_dir, data_dir, encoder)
+    rec = {"id": "test-disk-full", "kind": "company", "name": "Disk Full Moulds", "country": "PT", "lang": "en",
+           "sectors": ["moulds"], "description": "A fictional mould maker ingested while the disk is full."}
+    with LiveServer(create_app(Settings(data_dir=data_dir, admin_token=KEY), catalog)) as live, \
+            httpx.Client(base_url=live.url, timeout=120) as client:
+        assert client.post("/api/v1/chat", json={"session_id": "disk-1", "text": "cortiça em Portugal"}).json()["results"]
+        generation, stored = catalog._read_pointer(), len(catalog.store)
+        for db in ("state.sqlite", "records.sqlite"):  # no room left in a write-ahead log either
+            with sqlite3.connect(data_dir / db) as conn:
+                assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        filler = fill(small_disk)
+
+        r = client.post("/api/v1/admin/ingest", content=json.dumps(rec).encode(),
+                        headers={"Content-Type": "application/x-ndjson", **AUTH})
+        assert r.status_code == 507, r.text
+        body = r.json()
+        assert set(body) == {"error", "detail"} and "is full" in body["error"] and "nothing was changed" in body["error"]
+        assert catalog.store.get("test-disk-full") is None and len(catalog.store) == stored
+        assert catalog._read_pointer() == generation and "test-disk-full" not in catalog.engine.records
+        assert not [p.name for p in (data_dir / "index").iterdir() if p.name.endswith(".tmp")]
+        r = client.delete("/api/v1/admin/organisations/pt-apcor", headers=AUTH)
+        assert r.status_code == 507 and catalog.store.get("pt-apcor") is not None, r.text
+
+        # searches and chats go on from the old generation; the session just is not saved
+        with caplog.at_level(logging.WARNING, logger="cpc.state"):
+            chat = client.post("/api/v1/chat", json={"session_id": "disk-2", "text": "fornecedores de cortiça"})
+        assert chat.status_code == 200 and chat.json()["results"], chat.text
+        assert any("session not saved" in r.getMessage() for r in caplog.records)
+        assert client.post("/api/v1/search", json={"query": "cortiça"}).json()["results"]
+        lead = client.post("/api/v1/chat", json={"session_id": "disk-1", "text": "tenho interesse no 1"})
+        assert lead.status_code == 507 and "full" in lead.json()["error"], lead.text  # not acknowledged, not a 500
+
+        filler.unlink()  # space again: the same ingest goes through, searchable at once
+        r = client.post("/api/v1/admin/ingest", content=json.dumps(rec).encode(),
+                        headers={"Content-Type": "application/x-ndjson", **AUTH})
+        assert r.status_code == 200, r.text
+        found = client.post("/api/v1/search", json={"query": "Disk Full Moulds", "limit": 3}).json()
+        assert "test-disk-full" in [h["id"] for h in found["results"]]
+    catalog.close()
+
+
+# -- two servers on one data folder ------------------------------------------------------------------------
+def test_a_second_server_on_the_same_folder_serves_read_only_and_follows_the_first(shipped_data_dir, tmp_path):
+    data_dir = tmp_path / "var"
+    shutil.copytree(shipped_data_dir, data_dir)
+    first, url1 = serve(data_dir, tmp_path / "first.log")
+    second = None
+    try:
+        second, url2 = serve(data_dir, tmp_path / "second.log")
+        log2 = (tmp_path / "second.log").read_text(encoding="utf-8")
+        assert "serving it read-only" in log2 and f"pid {first.pid}" in log2
+        line = json.dumps({"id": "test-two-servers", "kind": "company", "name": "Two Servers Moulds", "country": "PT",
+                           "lang": "en", "sectors": ["moulds"], "description": "A fictional mould maker for the two-server test."})
+        ndjson = {"Content-Type": "application/x-ndjson", **AUTH}
+        with httpx.Client(timeout=120) as client:
+            refused = client.post(url2 + "/api/v1/admin/ingest", content=line.encode(), headers=ndjson)
+            assert refused.status_code == 409, refused.text
+            err = refused.json()
+            assert str(data_dir) in err["error"] and f"pid {first.pid}" in err["error"] and err["detail"]["holder"]
+            assert client.delete(url2 + "/api/v1/admin/organisations/pt-apcor", headers=AUTH).status_code == 409
+
+            assert client.post(url1 + "/api/v1/admin/ingest", content=line.encode(), headers=ndjson).status_code == 200
+            deadline = time.monotonic() + 15
+            while client.get(url2 + "/api/v1/organisations/test-two-servers").status_code != 200:
+                assert time.monotonic() < deadline, "the second server did not pick up the new generation"
+                time.sleep(0.3)
+
+            # a command-line write refuses too, naming the folder and the holder
+            cli = subprocess.run([sys.executable, "-m", "assistant.cli", "delete", "pt-apcor"], capture_output=True,
+                                 text=True, timeout=300, env={**os.environ, "CPC_DATA_DIR": str(data_dir)})
+            assert cli.returncode == 3 and str(data_dir) in cli.stderr and f"pid {first.pid}" in cli.stderr, cli.stderr
+
+            first.terminate()
+            first.wait(timeout=30)
+            # the writer is gone: the second server's next write takes the folder over
+            r = client.delete(url2 + "/api/v1/admin/organisations/test-two-servers", headers=AUTH)
+            assert r.status_code == 200, r.text
+            assert client.get(url2 + "/api/v1/organisations/test-two-servers").status_code == 404
+            assert client.post(url2 + "/api/v1/search", json={"query": "cortiça"}).json()["results"]
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)

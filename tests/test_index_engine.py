@@ -79,6 +79,7 @@ def test_failed_write_leaves_previous_index(engine, encoder, tmp_path, monkeypat
     with pytest.raises(OSError, match="disk full"):
         engine.save(tmp_path)
     assert _storage.current_generation(tmp_path) == first
+    assert not list(tmp_path.glob("gen-*.tmp"))  # the failed write removed its temp folder at once
     loaded = SearchEngine.load(tmp_path, encoder)
     assert "test-wine-coop" in loaded.records  # the old, complete generation serves
 

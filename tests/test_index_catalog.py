@@ -1,0 +1,193 @@
+"""The data folder as one unit: records with Unicode line separators round-trip, a write the
+index cannot hold or the disk cannot take changes nothing, and one process writes at a time
+while the others follow its index generations."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import sqlite3
+import time
+
+import pytest
+
+from corpus import MAX_LANGUAGES, CorpusError, Organisation
+from index import Catalog, SearchEngine, StorageFullError, WriterBusyError
+from index._engine import BASE_SLOTS, SLOTS
+from index._storage import StagedGeneration
+
+from conftest import private_copy
+
+SEPARATORS = "\u2028\u2029\u0085"
+
+
+def record(rid: str, **fields) -> dict:
+    return {"id": rid, "kind": "company", "name": f"Test {rid}", "country": "PT", "region": "Centro", "lang": "en",
+            "sectors": ["moulds"], "description": f"Fictional test firm {rid} making injection moulds.", **fields}
+
+
+def write_jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def folder_state(catalog: Catalog) -> tuple:
+    """What a refused write must leave as it was: store, pointer, generation folders."""
+    gens = sorted(p.name for p in catalog.index_dir.iterdir() if p.name.startswith("gen-"))
+    return len(catalog.store), catalog._read_pointer(), gens, sorted(catalog.store.bodies().items())
+
+
+@pytest.fixture
+def catalog(shipped_data_dir, encoder, tmp_path):
+    cat = private_copy(shipped_data_dir, tmp_path / "var", encoder)
+    yield cat
+    cat.close()
+
+
+def test_the_schema_allows_no_more_languages_than_the_index_has_slots():
+    assert MAX_LANGUAGES == SLOTS and set(BASE_SLOTS) == {"pt", "zh", "en"}
+
+
+def test_line_separators_in_a_record_survive_store_generation_and_reopening(catalog, encoder, tmp_path):
+    name = f"Separator{SEPARATORS[0]}Test Works"
+    path = tmp_path / "sep.jsonl"
+    write_jsonl(path, [record("test-separators", name=name,
+                              description=f"Fictional mould maker.{SEPARATORS[1]}Second paragraph{SEPARATORS[2]}here.",
+                              i18n={"zh": {"name": "分隔符测试模具厂", "description": f"虚构的模具企业{SEPARATORS[0]}第二段。"}})])
+    catalog.ingest(path)
+    records_file = catalog.index_dir / catalog._read_pointer() / "records.jsonl"
+    text = records_file.read_text(encoding="utf-8")
+    assert not set(SEPARATORS) & set(text)  # escaped on disk: one record a line for every tool
+    assert len(text.splitlines()) == len(catalog.store)
+    catalog.ingest(path)  # a later write loads the generation the first one wrote
+    assert catalog.delete(["pt-apcor"]) == ["pt-apcor"]
+    catalog.close()
+
+    reopened = Catalog(catalog.data_dir, encoder)
+    engine = reopened.open()
+    assert engine.records["test-separators"].name == name
+    assert reopened.store.get("test-separators").description.endswith(f"Second paragraph{SEPARATORS[2]}here.")
+    assert "test-separators" in [h.record.id for h in engine.search("分隔符测试模具厂", limit=3).hits]
+    reopened.close()
+
+
+def test_languages_the_index_cannot_hold_are_refused_by_line_before_anything_is_written(catalog, tmp_path):
+    others = ["fr", "de", "es", "it", "ja", "ko", "ru", "ar", "nl", "sv", "pl", "tr"]
+    wide = record("test-thirteen-languages", lang="vi", i18n={code: {"name": f"Name {code}"} for code in others})
+    assert len(Organisation.model_validate(wide).versions()) == SLOTS - len(BASE_SLOTS)  # fits on its own
+    one_more = record("test-one-language-more", lang="uk")
+    path = tmp_path / "two.jsonl"
+    path.write_text("\n" + json.dumps(wide) + "\n" + json.dumps(one_more) + "\n", encoding="utf-8")
+    before = folder_state(catalog)
+    with pytest.raises(CorpusError) as exc:
+        catalog.ingest(path)
+    (err,) = exc.value.errors
+    assert (err.file, err.line, err.field) == (str(path), 3, "i18n") and "'uk' does not fit" in err.message
+    assert folder_state(catalog) == before
+    write_jsonl(path, [wide])  # alone it fits, and then fills every slot
+    catalog.ingest(path)
+    assert set(catalog.engine.lang_slots) >= {"vi", *others}
+
+
+def test_a_record_stored_before_the_limits_still_opens(catalog, encoder):
+    """A folder written by an older version (a 300-character region, 17 languages) opens and serves;
+    the record the index has no slots for stays out of it, with an error in the log."""
+    with sqlite3.connect(catalog.store.path) as db:
+        long_region = record("test-old-long-region", region="R" * 300)
+        many = record("test-old-many-languages", i18n={c: {"name": c} for c in
+                                                        ["pt", "zh", "fr", "de", "es", "it", "ja", "ko", "ru", "ar", "nl",
+                                                         "sv", "pl", "tr", "vi", "th", "uk"]})
+        for row in (long_region, many):
+            db.execute("INSERT INTO organisations(id, body) VALUES (?, ?)", (row["id"], json.dumps(row)))
+    catalog.close()
+    reopened = Catalog(catalog.data_dir, encoder)
+    engine = reopened.open()
+    assert engine.records["test-old-long-region"].region == "R" * 300
+    assert "test-old-many-languages" not in engine.records and reopened.store.get("test-old-many-languages")
+    assert reopened.delete(["test-old-many-languages"]) == []  # removable, although never indexed
+    assert reopened.store.get("test-old-many-languages") is None
+    reopened.close()
+
+
+def test_opening_cleans_what_a_dead_writer_left_but_keeps_the_current_generation(catalog, encoder):
+    """Left by a writer killed mid-write: a temp folder, a pointer text, and a finished generation
+    renamed into place whose pointer never moved (its name sorts after the current one)."""
+    current = catalog._read_pointer()
+    catalog.close()
+    index = catalog.index_dir
+    shutil.copytree(index / current, index / "gen-99991231T235959-dead00")
+    (index / "gen-99991231T235959-dead01.tmp").mkdir()
+    (index / ".CURRENT.gen-99991231T235959-dead01.tmp").write_text("gen-99991231T235959-dead01")
+    reopened = Catalog(catalog.data_dir, encoder)
+    reopened.open()
+    assert reopened._read_pointer() == current and (index / current).is_dir()
+    assert not [p for p in index.iterdir() if p.name.endswith(".tmp")]
+    assert reopened.engine.search("cortiça", limit=1).hits
+    reopened.close()
+
+
+# -- failed writes change nothing ----------------------------------------------------------------
+def disk_full(*_args, **_kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("where", ["generation", "store", "publish"])
+def test_a_failed_write_leaves_store_and_index_as_they_were(catalog, tmp_path, monkeypatch, where):
+    """Disk full while the generation is written, while the store commits, or (rename failing)
+    while the generation is made current: each time the store and the index stay as before."""
+    path = tmp_path / "new.jsonl"
+    write_jsonl(path, [record("test-never-written")])
+    engine_before = catalog.engine
+    before = folder_state(catalog)
+    if where == "generation":
+        monkeypatch.setattr("index._vectors.VectorIndex.save", lambda self, p: (p.write_bytes(b"half"), disk_full()))
+    elif where == "store":
+        def full_store(self, records):
+            raise sqlite3.OperationalError("database or disk is full")
+        monkeypatch.setattr("corpus._store.RecordStore.upsert", full_store)
+    else:
+        real = StagedGeneration.publish
+
+        def publish(self):
+            monkeypatch.setattr("index._storage.os.replace", disk_full)  # the renames fail, as on a broken disk
+            try:
+                return real(self)
+            finally:
+                monkeypatch.undo()
+        monkeypatch.setattr("index._storage.StagedGeneration.publish", publish)
+    with pytest.raises((StorageFullError, OSError)) as exc:
+        catalog.ingest(path)
+    assert isinstance(exc.value, StorageFullError) and "is full" in str(exc.value) and "nothing was changed" in str(exc.value)
+    monkeypatch.undo()
+    assert folder_state(catalog) == before
+    assert not [p for p in catalog.index_dir.iterdir() if p.name.endswith(".tmp")]  # no temp folder or pointer left
+    assert catalog.engine is engine_before and "test-never-written" not in catalog.engine.records
+    catalog.ingest(path)  # and the next write, with room, goes through
+    assert "test-never-written" in catalog.engine.records and catalog.store.get("test-never-written")
+
+
+# -- one writer ----------------------------------------------------------------------------------
+def test_one_writer_per_folder_and_readers_follow_its_generations(catalog, encoder, tmp_path):
+    reader = Catalog(catalog.data_dir, encoder)
+    reader.open()
+    assert reader.read_only and not catalog.read_only
+    path = tmp_path / "one.jsonl"
+    write_jsonl(path, [record("test-followed")])
+    with pytest.raises(WriterBusyError) as exc:
+        reader.ingest(path)
+    assert str(catalog.data_dir) in str(exc.value) and "pid " in str(exc.value)
+    with pytest.raises(WriterBusyError):
+        reader.delete(["pt-apcor"])
+    assert reader.store.get("test-followed") is None
+
+    catalog.ingest(path)
+    deadline = time.monotonic() + 10
+    while "test-followed" not in reader.engine.records and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "test-followed" in reader.engine.records  # picked up without a restart
+    assert reader.engine.search("Test test-followed moulds", limit=3).hits
+
+    catalog.close()  # the writer goes: the reader's next write takes the folder over
+    assert reader.delete(["test-followed"]) == ["test-followed"]
+    assert not reader.read_only and reader.store.get("test-followed") is None
+    reader.close()
