@@ -157,6 +157,8 @@ class SearchEngine:
         self._bm25: BM25Index | None = None
         self._by: dict[str, dict[str, set[int]]] = {}
         self._row_of_seq: dict[int, int] = {}
+        self._places: TermMatcher | None = None
+        self._sectors_of: dict[str, set[str]] = {}
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -255,10 +257,28 @@ class SearchEngine:
         self._bm25 = BM25Index(docs)
         self._row_of_seq = {self.seq[rid]: row for row, rid in enumerate(self._rows)}
         self._places = None
+        self._sectors_of: dict[str, set[str]] = {}
+
+    def sectors_of(self, rec: Organisation) -> set[str]:
+        """The record's sectors: its tags, or for a record without any, the sectors its own texts name
+        (an ingested record with no tags still matches by what it says it does)."""
+        found = self._sectors_of.get(rec.id)
+        if found is None:
+            found = set(rec.sectors)
+            if not any(s in default_taxonomy() for s in found):
+                tax = default_taxonomy()
+                for name, desc in rec.versions().values():
+                    found.update(slug for slug, _ in tax.find(f"{name}. {desc} {rec.offers or ''}"))
+            self._sectors_of[rec.id] = found
+        return found
 
     def record_places(self, text: str) -> list[Place]:
         """Regions and cities of the records named in ``text``, also those the shipped lexicon does
         not know: a newly ingested record's city is understood at once."""
+        return [place for place, _, _ in self.record_place_mentions(text)]
+
+    def record_place_mentions(self, text: str) -> list[tuple[Place, str, int]]:
+        """As ``record_places``, with the term found and its offset (for exclusions: "without X")."""
         if self._places is None:
             lex = default_lexicon()
             pairs = []
@@ -267,7 +287,7 @@ class SearchEngine:
                     if value and lex.place(value) is None and len(fold(value)) >= 3:
                         pairs.append((value, Place(value, rec.country, level, rec.region if level == "city" else None, {})))
             self._places = TermMatcher(pairs)
-        return [place for place, _, _ in self._places.find(text)]
+        return self._places.find(text)
 
     def _stamp(self) -> None:
         self.manifest = {
@@ -541,8 +561,9 @@ class SearchEngine:
         for row in candidates:
             rec = self.records[self._rows[row]]
             d, kw = dense.get(row, 0.0), keyword.get(row, 0.0)
-            sectors = [s for s in q_slugs if s in rec.sectors]
-            complements = [s for s in q_complements if s in rec.sectors]
+            has = self.sectors_of(rec)
+            sectors = [s for s in q_slugs if s in has]
+            complements = [s for s in q_complements if s in has]
             signals = []
             if mode == "bm25":
                 score = kw
@@ -566,6 +587,8 @@ class SearchEngine:
             hits.append((Hit(rec, float(score), float(d), float(kw), sectors, [], signals, complements), row))
         hits.sort(key=lambda pair: (-pair[0].score, pair[0].record.id))
         floor = cfg.floor_for(a.lang) if mode == "hybrid" and use_floor else None
+        if floor is not None and rows is not None and not (a.sectors or a.complements or a.countries or a.places):
+            floor = None  # "industrial partners" within hard filters: a browse, the filters say what is wanted
         nearest: list[Hit] = []
         if floor is not None:
             kept = {id(h) for h in self.apply_floor([h for h, _ in hits], a, floor)}

@@ -109,3 +109,34 @@ def test_openapi_has_tags_and_examples(client):
     assert op["tags"] == ["search"]
     schema = spec["components"]["schemas"]["SearchRequest"]
     assert schema["examples"][0]["query"] == "我们想找葡萄牙的软木合作伙伴"
+
+
+# -- needs, floor, reasons, matches ---------------------------------------------------------
+def test_search_says_what_it_understood_and_why(client):
+    body = search(client, query="温州的鞋厂想找葡萄牙的鞋业设计合作伙伴").json()
+    assert body["understood"]["asker"]["places"] == ["Wenzhou"]
+    assert body["understood"]["seeking"]["countries"] == ["PT"] and "footwear" in body["understood"]["seeking"]["sectors"]
+    assert body["results"] and all(h["country"] == "PT" for h in body["results"])
+    assert body["total"] == len(body["results"]) < 63  # only matches count
+    assert all(any("\u4e00" <= c <= "\u9fff" for c in h["why"]["text"]) for h in body["results"])
+    assert body["nearest"] == []
+
+
+def test_out_of_corpus_question_gets_no_results_but_labelled_nearest(client):
+    body = search(client, query="Portuguese ceramics makers").json()
+    assert (body["total"], body["results"]) == (0, [])
+    assert body["nearest"] and body["understood"]["seeking"]["sectors"] == ["ceramics"]
+    assert body["nearest"][0]["country"] == "CN" and "ceramics" in body["nearest"][0]["sectors"]  # the trade, elsewhere
+
+
+def test_matches_for_an_organisation(client):
+    r = client.get("/api/v1/organisations/cn-wenzhou-footwear/matches", params={"lang": "en", "limit": 5})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["organisation"] == "cn-wenzhou-footwear" and body["lang"] == "en"
+    assert body["results"] and all(h["country"] == "PT" for h in body["results"])
+    assert body["results"][0]["id"] in ("pt-cluster-calcado", "pt-polo-moda")  # footwear and fashion clusters
+    assert all(h["why"]["text"] for h in body["results"])
+    assert client.get("/api/v1/organisations/no-such-org/matches").status_code == 404
+    bad = client.get("/api/v1/organisations/cn-wenzhou-footwear/matches", params={"lang": "fr"})
+    assert bad.status_code == 422 and bad.json()["error"]

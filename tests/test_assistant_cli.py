@@ -77,3 +77,14 @@ def test_index_build_shows_progress(tmp_path):
     assert "built index: 6 records" in proc.stdout
     assert "embedding corpus" in proc.stderr and "100%" in proc.stderr
     assert (tmp_path / "fresh" / "index" / "CURRENT").exists()
+
+
+def test_search_explain_and_match(data_dir):
+    out = cpc("search", "We are a Portuguese olive oil producer looking for food importers in China", "--explain",
+              data_dir=data_dir).stdout
+    assert out.startswith("understood: ") and '"asker"' in out and "why: " in out
+    data = json.loads(cpc("match", "pt-apcor", "--lang", "zh", "--json", data_dir=data_dir).stdout)
+    assert data["organisation"] == "pt-apcor" and data["lang"] == "zh"
+    assert all(h["country"] == "CN" for h in data["results"] + data["nearest"])
+    missing = cpc("match", "no-such-org", data_dir=data_dir, check=False)
+    assert missing.returncode == 2 and "no organisation" in missing.stderr

@@ -171,3 +171,87 @@ def test_untranslated_record_text_is_marked_with_its_language(shipped_engine, st
     bot = Assistant(shipped_engine, store)
     card = bot._card(1, rec, ["cork"], "zh")
     assert "[pt] Empresa fictícia" in card.reason and card.name == "Empresa Fictícia de Cortiça"
+
+
+# -- needs, the relevance floor and topic changes (issue: needs-aware matching) ---------------
+@pytest.mark.parametrize(
+    "text, lang, words",
+    [
+        ("Procuramos clubes de futebol no Brasil para um acordo de patrocínio", "pt", "Não encontrei"),
+        ("我们想找葡萄牙的陶瓷企业", "zh", "目录中没有"),
+        ("quantum computing startups in Brazil", "en", "Nothing in the CPC Alliance directory fits"),
+    ],
+)
+def test_nothing_fits_is_said_honestly_in_each_language(bot, text, lang, words):
+    reply = bot.respond("s-none-" + lang, text)
+    assert (reply.intent, reply.lang) == ("find", lang)
+    assert reply.results == [] and words in reply.text
+    if lang == "zh":
+        assert han(reply.text)
+
+
+def test_the_askers_own_side_is_not_the_answer(bot):
+    reply = bot.respond("s-wenzhou", "温州的鞋厂想找葡萄牙的鞋业设计合作伙伴")
+    assert reply.results and all(c.country == "PT" for c in reply.results)
+    assert "cn-wenzhou-footwear" not in [c.id for c in reply.results]
+    assert reply.results[0].id in ("pt-cluster-calcado", "pt-polo-moda")
+    assert "[pt]" not in reply.text and han(reply.results[0].reason)  # the reason is in Chinese
+
+
+def test_reasons_are_in_the_users_language(bot):
+    reply = bot.respond("s-why-pt", "Somos uma PME de moldes da Marinha Grande e procuramos clientes do setor automóvel na China")
+    assert reply.results and all(c.country == "CN" for c in reply.results)
+    assert "o que procura" in reply.results[0].reason or "complementa" in reply.results[0].reason
+    assert "[zh]" not in reply.text and "[en]" not in reply.text
+    reply = bot.respond("s-why-en", "We make cork stoppers in Portugal and need customers in China")
+    assert reply.results and any("complements your" in c.reason for c in reply.results)
+
+
+def test_a_new_topic_starts_a_new_search_and_drops_old_filters(bot):
+    bot.respond("s-topic", "fornecedores de cortiça em Portugal")
+    refined = bot.respond("s-topic", "só empresas")
+    assert refined.intent == "refine" and all(c.kind == "company" for c in refined.results)
+    moved = bot.respond("s-topic", "Agora outra coisa: fabricantes de moldes na China")
+    assert moved.intent == "find" and moved.results
+    assert all(c.country == "CN" and "moulds" in c.sectors for c in moved.results)
+    # a different trade without any marker is a new search too, not a filter on the last one
+    again = bot.respond("s-topic", "e fabricantes de calçado em Portugal?")
+    assert again.intent == "find" and "footwear" in again.results[0].sectors
+    assert not any("moulds" in c.sectors for c in again.results)
+
+
+@pytest.mark.parametrize("more", ["还有吗？", "mostra mais", "show me more", "更多结果"])
+def test_more_in_many_phrasings(bot, more):
+    sid = "s-more-" + more
+    bot.respond(sid, "mould makers in China")
+    reply = bot.respond(sid, more)
+    assert reply.intent == "more"
+
+
+def test_refinements_understand_exclusions_with_verbs(bot):
+    sid = "s-excl"
+    bot.respond(sid, "fornecedores de tecidos na China")
+    reply = bot.respond(sid, "não quero Guangdong")
+    assert reply.intent == "refine" and reply.results
+    assert all(c.region != "Guangdong" for c in reply.results)
+
+
+def test_places_are_learned_from_ingested_records(shipped_data_dir, tmp_path, encoder, store):
+    from conftest import private_copy
+    from corpus import Organisation
+
+    catalog = private_copy(shipped_data_dir, tmp_path / "data", encoder)
+    try:
+        catalog.upsert([Organisation(
+            id="test-linpu-mould-works", kind="company", name="Linpu Test Mould Works (fictional)", country="CN",
+            region="Zhejiang", city="Linpu", sectors=["moulds"],
+            description="A fictional injection-mould workshop used by the tests: plastic injection moulds for appliances.",
+            sources=["https://example.org/test"])])
+        bot = Assistant(lambda: catalog.engine, store)
+        bot.respond("s-linpu", "mould makers in China")
+        reply = bot.respond("s-linpu", "only in Linpu")
+        assert reply.intent == "refine" and [c.id for c in reply.results] == ["test-linpu-mould-works"]
+        result = catalog.engine.search("moulds near Linpu")
+        assert [p.name for p in result.analysis.places] == ["Linpu"]
+    finally:
+        catalog.close()

@@ -276,3 +276,29 @@ def test_beir_errors(tmp_path):
     with pytest.raises(DatasetError) as err:
         load_dataset(root)
     assert (Path(err.value.file).name, err.value.line, err.value.field) == ("corpus.jsonl", 4, "text")
+
+
+def test_abstention_figure_counts_honest_empty_answers(tmp_path, encoder):
+    from eval import build_engine
+    from eval._run import evaluate_dataset
+
+    shutil.copytree(TINY, tmp_path / "d")
+    with open(tmp_path / "d" / "queries.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": "q-ooc-football", "text": "football clubs in Brazil for a shirt sponsorship",
+                             "lang": "en", "type": "ooc"}) + "\n")
+        fh.write(json.dumps({"id": "q-ooc-wine", "text": "Somos uma adega e procuramos importadores de vinho em França",
+                             "lang": "pt", "type": "ooc"}) + "\n")
+    ds = load_dataset(tmp_path / "d")
+    result = evaluate_dataset(ds, ["hybrid", "dense"], engine=build_engine(ds, encoder, progress=False), progress=False)
+    a = result.abstention["hybrid"]
+    assert (a["out_of_corpus"], a["answerable"]) == (2, 5)  # q-en-partial has no grade-2 record: skipped
+    assert a["abstained"] == 2 and a["answered_out_of_corpus"] == []
+    assert a["first_hit_relevant"] >= 4
+    assert result.abstention["dense"]["abstained"] == 0  # without the floor every question gets an answer
+    assert "q-ooc-football" not in result.per_query["hybrid"]  # not in the nDCG means
+    assert result.to_json()["abstention"]["hybrid"]["abstained_rate"] == 1.0
+    bad = tmp_path / "d" / "queries.jsonl"
+    bad.write_text('{"id": "x", "text": "y", "type": "maybe"}\n', encoding="utf-8")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(tmp_path / "d")
+    assert err.value.field == "type"
