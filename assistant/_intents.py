@@ -139,12 +139,14 @@ def _excluded(text: str, start: int, end: int) -> bool:
     return bool(EXCLUDE_BEFORE.search(before) or EXCLUDE_AFTER.match(text[end : end + 4]))
 
 
-def refinement(text: str, lexicon, taxonomy) -> Refinement:
-    """Places, countries, kinds and sectors named in ``text``, split into include and exclude."""
+def refinement(text: str, lexicon, taxonomy, extra_places=None) -> Refinement:
+    """Places, countries, kinds and sectors named in ``text``, split into include and exclude.
+    ``extra_places`` finds places the lexicon does not know (the records' own regions and cities)."""
     ref = Refinement()
     folded = fold(text)
     positions = {}
-    for place, term, start in lexicon.place_mentions(text):
+    mentions = lexicon.place_mentions(text) + (extra_places(text) if extra_places else [])
+    for place, term, start in mentions:
         positions.setdefault(place.name, (place, start, start + len(term)))
     for place, start, end in positions.values():
         (ref.exclude if _excluded(folded, start, end) else ref.include).append(place)

@@ -137,7 +137,7 @@ class Assistant:
         if topic:  # "Agora outra coisa: fabricantes de moldes na China": a new search, old filters dropped
             rest = body[topic.end():].lstrip(" :：,，.。-—")
             body = rest if len(rest) >= 3 else body
-        ref = intents.refinement(body, self.lexicon, self.taxonomy)
+        ref = intents.refinement(body, self.lexicon, self.taxonomy, self.engine.record_place_mentions)
         if state.query and not topic and self._is_refinement(body, ref, state):
             self._apply_refinement(state, ref)
             return self._search(state, lang, sid, channel, "refine")
@@ -238,7 +238,9 @@ class Assistant:
 
     def _page(self, state: SessionState, lang: str, sid: str, channel: str, intent: str, prefix: str = "") -> Reply:
         assert state.query is not None
-        result: SearchResult = self.engine.search(state.query, self._filters(state), limit=PAGE, offset=state.page * PAGE)
+        # a chat shows only the side the user asked for: pages of five that are all answers
+        result: SearchResult = self.engine.search(state.query, self._filters(state), limit=PAGE, offset=state.page * PAGE,
+                                                  other_side=False)
         if intent in ("find", "refine"):  # one log entry per search, as the search API does
             self.store.log_query(channel, lang, state.query, result.total, sid)
         filters = self._describe_filters(state, lang)
@@ -251,12 +253,8 @@ class Assistant:
                 return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
             text = say("no_results", lang, query=state.query, filters=filters)
             return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
-        where = result.analysis.countries
-        hits = [h for h in result.hits if not where or h.record.country in where]  # a chat shows only the side asked for
-        if not hits:
-            return self._less_close(state, lang, intent, filters)
         head = say("results" if intent != "more" else "results_more", lang, query=state.query, filters=filters)
-        return self._list(state, result, hits, lang, intent, [prefix, head] if prefix else [head])
+        return self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])
 
     def _list(self, state: SessionState, result: SearchResult, hits, lang: str, intent: str, lines: list[str]) -> Reply:
         cards = []

@@ -22,7 +22,6 @@ GRID = {
     "score": (0.15, 0.18, 0.2, 0.22, 0.25, 0.28, 0.3, 0.33),
     "dense": (0.1, 0.15, 0.2, 0.25, 0.3),
     "dense_off_sector": (0.2, 0.25, 0.3, 0.35, 0.4, 1.0),
-    "keyword_off_sector": (0.5, 0.7, 0.9, 9.0),
 }
 # An honest "nothing fits" weighs a little more than a perfect answer: every question can be
 # answered badly, but only a few out-of-corpus questions are in a dev set.

@@ -113,6 +113,7 @@ class Hit:
     terms: list[str] = field(default_factory=list)  # query keywords found in the record
     signals: list[str] = field(default_factory=list)  # "country", "kind", "place" boosts that applied
     complements: list[str] = field(default_factory=list)  # its sectors that complement the asker's
+    on_topic: bool = False  # its tags or its texts name a sector the query asked for or complements
 
 
 @dataclass
@@ -260,15 +261,15 @@ class SearchEngine:
         self._sectors_of: dict[str, set[str]] = {}
 
     def sectors_of(self, rec: Organisation) -> set[str]:
-        """The record's sectors: its tags, or for a record without any, the sectors its own texts name
-        (an ingested record with no tags still matches by what it says it does)."""
+        """What the record is about for the floor: its sector tags and the sectors its own texts name
+        (a record tagged 'wine' whose description says it now makes olive oil is about food too, and an
+        ingested record without tags still matches by what it says it does)."""
         found = self._sectors_of.get(rec.id)
         if found is None:
             found = set(rec.sectors)
-            if not any(s in default_taxonomy() for s in found):
-                tax = default_taxonomy()
-                for name, desc in rec.versions().values():
-                    found.update(slug for slug, _ in tax.find(f"{name}. {desc} {rec.offers or ''}"))
+            tax = default_taxonomy()
+            for name, desc in rec.versions().values():
+                found.update(slug for slug, _ in tax.find(f"{name}. {desc} {rec.offers or ''}"))
             self._sectors_of[rec.id] = found
         return found
 
@@ -495,6 +496,7 @@ class SearchEngine:
         analysis: QueryAnalysis | None = None,
         query_vector: np.ndarray | None = None,
         use_floor: bool = True,
+        other_side: bool = True,
     ) -> SearchResult:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -561,9 +563,11 @@ class SearchEngine:
         for row in candidates:
             rec = self.records[self._rows[row]]
             d, kw = dense.get(row, 0.0), keyword.get(row, 0.0)
-            has = self.sectors_of(rec)
-            sectors = [s for s in q_slugs if s in has]
-            complements = [s for s in q_complements if s in has]
+            about = self.sectors_of(rec)
+            tagged = rec.sectors if any(t in default_taxonomy() for t in rec.sectors) else about
+            sectors = [s for s in q_slugs if s in tagged]  # boosts and reasons go by the record's own tags
+            complements = [s for s in q_complements if s in tagged]
+            on_topic = bool(sectors or complements) or any(s in about for s in q_slugs) or any(s in about for s in q_complements)
             signals = []
             if mode == "bm25":
                 score = kw
@@ -584,14 +588,14 @@ class SearchEngine:
                 if place_names and ({_key(rec.region or ""), _key(rec.city or "")} & place_names):
                     score += cfg.boost_place
                     signals.append("place")
-            hits.append((Hit(rec, float(score), float(d), float(kw), sectors, [], signals, complements), row))
+            hits.append((Hit(rec, float(score), float(d), float(kw), sectors, [], signals, complements, on_topic), row))
         hits.sort(key=lambda pair: (-pair[0].score, pair[0].record.id))
         floor = cfg.floor_for(a.lang) if mode == "hybrid" and use_floor else None
         if floor is not None and rows is not None and not (a.sectors or a.complements or a.countries or a.places):
             floor = None  # "industrial partners" within hard filters: a browse, the filters say what is wanted
         nearest: list[Hit] = []
         if floor is not None:
-            kept = {id(h) for h in self.apply_floor([h for h, _ in hits], a, floor)}
+            kept = {id(h) for h in self.apply_floor([h for h, _ in hits], a, floor, other_side)}
             if not kept:
                 nearest = [hit for hit, _ in hits[:3]]
             hits = [pair for pair in hits if id(pair[0]) in kept]
@@ -605,10 +609,10 @@ class SearchEngine:
         return SearchResult(a, total, [hit for hit, _ in page], timings, nearest)
 
     @classmethod
-    def apply_floor(cls, hits: list[Hit], a: QueryAnalysis, floor: dict[str, float]) -> list[Hit]:
+    def apply_floor(cls, hits: list[Hit], a: QueryAnalysis, floor: dict[str, float], other_side: bool = True) -> list[Hit]:
         """The hits that are matches, best first (``hits`` sorted by score)."""
         matches = [hit for hit in hits if cls.is_match(hit, a, floor)]
-        if matches and a.countries and not a.needs.split:
+        if other_side and matches and a.countries and not a.needs.split:
             # "moldes China" has answers in China: the same trade on the other side follows them,
             # as a lead to a partner of a partner. A need that said who asks gets only the side asked for.
             matches += [hit for hit in hits if hit.record.country not in a.countries
@@ -621,9 +625,8 @@ class SearchEngine:
         rec = hit.record
         if check_country and a.countries and rec.country not in a.countries:
             return False  # the partner was asked for elsewhere: the asker's own side is no answer
-        if ((a.sectors or a.complements) and not (hit.sectors or hit.complements) and hit.dense < floor["dense_off_sector"]
-                and hit.keyword < floor.get("keyword_off_sector", 9.0)):
-            return False  # tagged with another trade, and neither reads close nor uses the query's words
+        if (a.sectors or a.complements) and not hit.on_topic and hit.dense < floor["dense_off_sector"]:
+            return False  # about another trade, and does not read close enough to say otherwise
         if not (a.sectors or a.complements) and hit.dense < floor["dense"]:
             return False  # nothing to recognise the partner by but the text, which is not close
         return hit.score >= floor["score"]
