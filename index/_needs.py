@@ -157,7 +157,8 @@ def _is_asker(text: str, taxonomy: Taxonomy, lexicon: Lexicon, chain: ValueChain
 
 
 _FOR_US = re.compile(
-    r"(?<![\w])(?:for|para)\s+(?:(our|my|[ao]s?\s+(?:nossa|nosso|minha|meu)s?|nossas?|nossos?)|(an?|uma?))(?![\w])"
+    r"(?<![\w])(?:for|para)\s+(our|my|[ao]s?\s+(?:nossa|nosso|minha|meu)s?|nossas?|nossos?)(?![\w])"
+    r"|(?<![\w])(?:for\s+(an?)|para\s+(uma?))(?![\w])"  # "para a China" is a destination, "para uma agência" a beneficiary
     r"|(?:为|给)(?:我们|我司|我方|本公司)"
 )
 
@@ -171,7 +172,7 @@ def _beneficiary(text: str) -> tuple[str, str]:
     m = _FOR_US.search(folded, seek.end() if seek else 0)
     if not m or m.start() < 3 or (seek and m.start() - seek.end() < 3):
         return text, ""
-    if m.group(2) and not default_lexicon().countries(folded[m.end():]):
+    if (m.group(2) or m.group(3)) and not default_lexicon().countries(folded[m.end():]):
         return text, ""  # "for a joint venture": about the partnership; "for a Chinese agency": about the asker
     same = len(folded) == len(text)
     head, tail = (text[: m.start()], text[m.start():]) if same else (folded[: m.start()], folded[m.start():])
@@ -225,6 +226,8 @@ def analyse_needs(
             seek_prefix = ""
         if _RELATIVE.search(fold(candidate)):  # "Portuguese firms that need moulds": one noun phrase
             candidate = ""
+        if candidate.rstrip().endswith((":", "：")) and not _ASKER.search(fold(candidate)):
+            candidate = ""  # "Confeção de vestuário em Guangdong: procuramos fábricas": a heading, not the asker
         if candidate and _is_asker(candidate, taxonomy, lexicon, chain):
             asker_text = candidate
             seek_text = seek_prefix + (text[m.end():] if same else folded[m.end():])
