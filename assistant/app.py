@@ -26,8 +26,8 @@ from ._auth import require_staff
 from ._limits import install_cors, install_limits
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
-from ._schemas import ChatRequest, ChatResponse, Lead, SearchRequest, SearchResponse, error_responses
-from ._staff_api import log_search, router as staff_router
+from ._schemas import ChatRequest, ChatResponse, SearchRequest, SearchResponse, error_responses
+from ._staff_api import chat_messages_router, log_search, router as staff_router
 from ._state import StateStore
 from ._web import router as web_router
 from .dialogue import Assistant
@@ -152,14 +152,8 @@ def chat(body: ChatRequest, request: Request) -> dict:
         "suggestions": reply.suggestions,
         "handoff": reply.handoff,
         "lead_id": reply.lead_id,
+        "form": reply.form,
     }
-
-
-@chat_router.get("/leads", response_model=list[Lead], responses=error_responses(401, 403, 422, 503),
-                 dependencies=[Depends(require_staff)])
-def leads(request: Request, status: str | None = Query(None, max_length=32), limit: int = 200) -> list[dict]:
-    """Leads recorded by the assistant's hand-off, newest first (staff key required)."""
-    return get_assistant(request).store.leads(status=status, limit=max(1, min(limit, 1000)))
 
 
 @org_router.get("/organisations/{org_id}", responses=PUBLIC_GET)
@@ -193,6 +187,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
         store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
+        store.purge(settings.retention_query_log_days or None, settings.retention_closed_leads_days or None)
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store)
         app.state.assistant.scope  # warm the intent examples before the first message
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
@@ -220,6 +215,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(org_router)
     app.include_router(health_router)
     app.include_router(staff_router)
+    app.include_router(chat_messages_router)
     app.include_router(admin_router)
     app.include_router(web_router)
     mount_connectors(app, settings)  # Telegram and WeChat routes, only when configured

@@ -29,11 +29,16 @@ def test_chinese_conversation_with_details_and_handoff(client):
     assert more["intent"] == "more" and more["results"][0]["number"] == 6
     second = chat(client, sid, "第二个的详细信息")
     assert second["intent"] == "details" and second["results"][0]["id"] == found["results"][1]["id"]
-    lead = chat(client, sid, "我对第1个感兴趣")
+    ask = chat(client, sid, "我对第1个感兴趣")
+    assert ask["intent"] == "contact_consent" and ask["handoff"] is False and ask["form"]["step"] == "consent"
+    for text in ("同意", "王芳", "宁波软木制品有限公司", "wang.fang@163.com", "好"):
+        chat(client, sid, text)
+    lead = chat(client, sid, "确认")
     assert lead["intent"] == "contact" and lead["handoff"] is True and lead["lead_id"]
     leads = client.get("/api/v1/leads", headers={"Authorization": f"Bearer {STAFF_KEY}"}).json()
     mine = [x for x in leads if x["session_id"] == sid]
     assert mine and mine[0]["org_id"] == found["results"][0]["id"] and mine[0]["message"] == "我对第1个感兴趣"
+    assert (mine[0]["name"], mine[0]["contact"], mine[0]["contact_kind"]) == ("王芳", "wang.fang@163.com", "email")
     bye = chat(client, sid, "谢谢")
     assert (bye["intent"], bye["lang"]) == ("thanks", "zh")
 

@@ -104,7 +104,9 @@ def test_acknowledged_lead_survives_sigkill(shipped_data_dir, tmp_path):
         with httpx.Client(base_url=url, timeout=60) as client:
             found = client.post("/api/v1/chat", json={"session_id": "kill-1", "text": "fornecedores de cortiça em Portugal"})
             assert found.status_code == 200 and found.json()["results"], found.text
-            lead = client.post("/api/v1/chat", json={"session_id": "kill-1", "text": "tenho interesse no 1"}).json()
+            for text in ("tenho interesse no 1", "sim", "Ana Silva", "Rolhas Lda", "ana@rolhas.pt", "ok"):
+                assert client.post("/api/v1/chat", json={"session_id": "kill-1", "text": text}).status_code == 200
+            lead = client.post("/api/v1/chat", json={"session_id": "kill-1", "text": "enviar"}).json()
             assert lead["handoff"] and lead["lead_id"], lead
         proc.send_signal(signal.SIGKILL)  # right after the acknowledgement: no shutdown, no flush
         assert proc.wait(timeout=30) == -signal.SIGKILL
