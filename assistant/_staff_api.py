@@ -38,7 +38,7 @@ Format = Literal["csv", "json"]
 SEARCH_COLUMNS = ("rank", "id", "name", "kind", "country", "region", "city", "sectors", "score",
                   "why_sectors", "why_terms", "why_boosts", "website", "snippet")
 LEAD_COLUMNS = ("id", "created", "updated", "status", "outcome", "assignee", "name", "asker_org", "contact", "contact_kind",
-                "need", "organisations", "lang", "channel", "session_id", "message", "notes", "consent_at", "conversation")
+                "need", "org_id", "org_name", "organisations", "lang", "channel", "session_id", "message", "notes", "consent_at", "conversation")
 
 router = APIRouter(prefix="/api/v1", tags=["staff"], dependencies=[Depends(require_staff)])
 
