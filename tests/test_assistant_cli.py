@@ -77,3 +77,35 @@ def test_index_build_shows_progress(tmp_path):
     assert "built index: 6 records" in proc.stdout
     assert "embedding corpus" in proc.stderr and "100%" in proc.stderr
     assert (tmp_path / "fresh" / "index" / "CURRENT").exists()
+
+
+def test_privacy_purge_older_than(data_dir):
+    import sqlite3
+    import time
+
+    from assistant._state import StateStore
+
+    store = StateStore(data_dir / "state.sqlite")
+    store.log_query("web", "en", "old query", 1, "u1")
+    store.log_query("web", "en", "new query", 1, "u2")
+    store.flush_query_log()
+    lead = store.add_lead("u1", "web", "pt-apcor", "APCOR", "en", "x", name="Mary")
+    store.update_lead(lead, status="closed", outcome="declined")
+    store.close()
+    db = sqlite3.connect(data_dir / "state.sqlite")
+    with db:
+        db.execute("UPDATE query_log SET created = created - 10 * 86400 WHERE query = 'old query'")
+        db.execute("UPDATE leads SET closed_at = closed_at - 10 * 86400")
+    db.close()
+    nothing = cpc("privacy", "purge", data_dir=data_dir, check=False)
+    assert nothing.returncode == 2 and "--older-than" in nothing.stderr
+    assert cpc("privacy", "purge", "--older-than", "-1", data_dir=data_dir, check=False).returncode == 2
+    out = cpc("privacy", "purge", "--older-than", "7", data_dir=data_dir)
+    assert "deleted 1 query-log row(s), 1 closed lead(s)" in out.stdout
+    db = sqlite3.connect(data_dir / "state.sqlite")
+    assert db.execute("SELECT query FROM query_log").fetchall() == [("new query",)]
+    assert db.execute("SELECT COUNT(*) FROM leads").fetchone() == (0,)
+    db.close()
+    env_run = subprocess.run([sys.executable, "-m", "assistant.cli", "privacy", "purge"], capture_output=True, text=True,
+                             env=dict(os.environ, CPC_DATA_DIR=str(data_dir), CPC_RETENTION_QUERY_LOG_DAYS="1"), timeout=300)
+    assert env_run.returncode == 0 and "deleted 0 query-log row(s)" in env_run.stdout
