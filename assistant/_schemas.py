@@ -225,6 +225,7 @@ class Lead(BaseModel):
     assignee: str | None = None
     last_inbound: float | None = Field(None, description="The user's last message (WeChat replies allowed for 48 hours after it)")
     closed_at: float | None = None
+    messages: list["StaffMessage"] = Field(default_factory=list, description="What staff sent (in the list only)")
 
 
 class LeadStatusUpdate(BaseModel):
@@ -271,6 +272,9 @@ class StaffMessage(BaseModel):
     text: str
     delivery: str = Field(description="sent (Telegram, WeChat), waiting (web: shown when the user returns), e-mail")
     author: str = ""
+
+
+Lead.model_rebuild()
 
 
 class ChatMessages(BaseModel):

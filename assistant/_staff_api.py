@@ -144,8 +144,12 @@ def leads(request: Request, status: str | None = Query(None, max_length=32), cha
           lang: str | None = Query(None, max_length=8), assignee: str | None = Query(None, max_length=80),
           q: str | None = Query(None, max_length=200, description="Text in the asker's name, organisation, contact or need"),
           limit: int = Query(200, ge=1, le=1000)) -> list[dict]:
-    """Leads newest first, with who asked, how to reach them, their need and the organisations of interest."""
-    return _store(request).leads(status=status, channel=channel, lang=lang, assignee=assignee, text=q, limit=limit)
+    """Leads newest first, with who asked, how to reach them, their need, the organisations of interest
+    and what staff sent them."""
+    store = _store(request)
+    found = store.leads(status=status, channel=channel, lang=lang, assignee=assignee, text=q, limit=limit)
+    sent = store.messages_by_lead([lead["id"] for lead in found])
+    return [{**lead, "messages": sent[lead["id"]]} for lead in found]
 
 
 def _check_status(status: str | None, outcome: str | None) -> None:

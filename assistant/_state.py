@@ -279,6 +279,19 @@ class StateStore:
                 (value, after)).fetchall()
         return [dict(zip(("id", "lead_id", "created", "text", "delivery", "author"), r)) for r in rows]
 
+    def messages_by_lead(self, lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """Staff messages of several leads in one query (the inbox shows them under each lead)."""
+        out: dict[int, list[dict[str, Any]]] = {i: [] for i in lead_ids}
+        if not lead_ids:
+            return out
+        marks = ", ".join("?" * len(lead_ids))
+        with self._lock:
+            rows = self._db.execute(f"SELECT id, lead_id, created, text, delivery, author FROM staff_messages "
+                                    f"WHERE lead_id IN ({marks}) ORDER BY id", lead_ids).fetchall()
+        for r in rows:
+            out[r[1]].append(dict(zip(("id", "lead_id", "created", "text", "delivery", "author"), r)))
+        return out
+
     def mark_shown(self, session_id: str) -> None:
         """The web chat has fetched its waiting staff messages."""
         with self._lock:
