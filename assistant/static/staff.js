@@ -522,6 +522,7 @@
 
   // -- leads ----------------------------------------------------------------------------------
   const STATUSES = ["new", "contacted", "introduced", "closed"];
+  const openForms = new Set();  // leads whose follow-up forms are open: they stay open when the list is redrawn
   const NEXT = { new: "contacted", contacted: "introduced" };
   const leadFilters = () => {
     const params = new URLSearchParams();
@@ -623,7 +624,9 @@
             "aria-label": t(`mark${next[0].toUpperCase()}${next.slice(1)}Label`, names),
             onclick: () => patchLead(l.id, { status: next }, `[data-lead="${l.id}"] [data-lead-action]`) },
           t(`mark${next[0].toUpperCase()}${next.slice(1)}`)) : null,
-          el("details", { class: "lead-more" }, el("summary", { text: t("followUp") }), forms))));
+          el("details", { class: "lead-more", open: openForms.has(l.id),
+            ontoggle: (e) => (e.currentTarget.open ? openForms.add(l.id) : openForms.delete(l.id)) },
+          el("summary", { text: t("followUp") }), forms))));
   }
 
   function renderLeads() {
