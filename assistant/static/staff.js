@@ -534,11 +534,16 @@
     return params;
   };
 
+  let leadsAsked = 0;  // a slower, older answer must not replace the list asked for last
+
   async function loadLeads(focus) {
     say("leads-error", null);
     const params = leadFilters();
     params.set("limit", "200");
-    shownLeads = await json(`/api/v1/leads?${params}`);
+    const asked = ++leadsAsked;
+    const found = await json(`/api/v1/leads?${params}`);
+    if (asked !== leadsAsked) return;
+    shownLeads = found;
     renderLeads();
     if (focus) {
       const target = document.querySelector(focus);
