@@ -371,10 +371,12 @@ class Assistant:
         if contact.wants_erase(text):
             step = contact.erase_ask(state, lang)
             return Reply(step.text, lang, step.intent, suggestions=step.suggestions)
-        if state.capture and intents.CONTACT.search(text) and sum(c.isdigit() for c in text) <= 3 and "@" not in text \
-                and state.capture["step"] not in ("name", "org", "need"):
-            named = self._named_org(text, state)
-            number = intents.number_in(text)
+        if state.capture and intents.CONTACT.search(text) and sum(c.isdigit() for c in text) <= 3 and "@" not in text:
+            # "I'm interested in 3" (a card's button) adds to the request; in a free-text answer only a short one does,
+            # and only a list number: an organisation's name there is the user's answer
+            free_text = state.capture["step"] in ("name", "org", "need")
+            number = intents.number_in(text) if not free_text or len(text) <= 40 else None
+            named = None if free_text or number is not None else self._named_org(text, state)
             if number is not None or named is not None:
                 return self._handoff(text, state, lang, sid, channel, number, named)
         step = contact.handle(state, text, channel)

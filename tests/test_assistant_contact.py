@@ -128,6 +128,21 @@ def test_cancel_leaves_nothing_stored(bot, store, lang, search, interest, cancel
     assert "Secret-Name" not in state[0] and json.loads(state[0])["capture"] is None
 
 
+def test_a_cards_interest_button_during_the_questions_adds_the_organisation(bot, store):
+    first = bot.respond("add-1", "Portuguese cork companies", "web")
+    bot.respond("add-1", "I'm interested in 1", "web")
+    bot.respond("add-1", "yes", "web")
+    added = bot.respond("add-1", "I'm interested in 3", "web")  # at the name question
+    assert added.intent == "contact_name" and "added" in added.text
+    assert [o[0] for o in bot.store.load("add-1").capture["orgs"]] == [first.results[0].id, first.results[2].id]
+    bot.respond("add-1", "Mary Jones", "web")
+    bot.respond("add-1", "Acme", "web")
+    bot.respond("add-1", "mary@acme.com", "web")
+    need = bot.respond("add-1", "We are interested in 2 suppliers for cork stoppers and bark", "web")
+    assert need.intent == "contact_confirm"  # a long need is the need, not a third organisation
+    assert "We are interested in 2 suppliers" in need.text
+
+
 def test_no_to_consent_cancels(bot, store):
     bot.respond("no-1", "Portuguese cork companies", "web")
     bot.respond("no-1", "I'm interested in 1", "web")
