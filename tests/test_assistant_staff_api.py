@@ -349,3 +349,17 @@ def test_smtp_refusal_is_502(shipped_catalog, tmp_path):
         r = c.post(f"/api/v1/leads/{lead['lead_id']}/introduce", json={"partner_email": "p@x.example", "text": "Hi"}, headers=AUTH)
         assert r.status_code == 502 and "SMTP" in r.json()["error"]
         assert c.get(f"/api/v1/leads/{lead['lead_id']}/messages", headers=AUTH).json() == []
+
+
+def test_no_personal_data_in_info_logs_of_a_lead_and_its_reply(client, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    lead = consented_lead(client, answers=("yes, with the conversation", "Zacarias Quintela", "Quintela Cortiças",
+                                           "zq@quintela.example", "rolhas naturais"))
+    client.post(f"/api/v1/leads/{lead['lead_id']}/reply", json={"text": "Caro Zacarias, obrigado."}, headers=AUTH)
+    client.post(f"/api/v1/leads/{lead['lead_id']}/introduce", json={"partner_email": "p@x.example", "text": "Hi"}, headers=AUTH)
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.levelno >= logging.INFO)
+    assert caplog.records  # the requests were logged
+    for personal in ("Zacarias", "Quintela", "zq@quintela.example", "rolhas naturais", "p@x.example"):
+        assert personal not in logged, personal

@@ -542,6 +542,20 @@ def test_portuguese_web_lead_to_staff_reply_shown_after_a_reload_and_the_inbox_o
     expect(card).to_contain_text("In direct contact")
     no_horizontal_scroll(mobile)
     mobile.screenshot(path=str(ARTIFACTS / "staff-leads-390.png"), full_page=True)
+
+    # "apagar os meus dados": after the confirmation the lead, the staff message and the session are gone
+    session_id = chat.evaluate("JSON.parse(localStorage.getItem('cpc.chat.session'))")
+    box = chat.get_by_label("A sua mensagem")
+    box.fill("apagar os meus dados")
+    box.press("Enter")
+    expect(chat.locator(".msg.bot").last).to_contain_text("Não é possível desfazer")
+    chat.locator(".chips").get_by_role("button", name="sim, apagar").click()
+    expect(chat.locator(".msg.bot").last).to_contain_text("apaguei os seus dados (1 pedido(s) de contacto)")
+    assert chat.evaluate("localStorage.getItem('cpc.chat.session')") is None
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert all(x["session_id"] != session_id for x in httpx.get(f"{site.url}/api/v1/leads", headers=auth).json())
+    assert httpx.get(f"{site.url}/api/v1/leads/{lead_id}", headers=auth).status_code == 404
+    assert httpx.get(f"{site.url}/api/v1/chat/messages", params={"session_id": session_id}).json()["messages"] == []
     assert not problems, problems
     for c in (ctx, desk, phone):
         c.close()

@@ -317,6 +317,11 @@
       return;
     }
     sessionId = data.session_id;
+    if (data.intent === "privacy_erased") {  // the server forgot this conversation: so does the browser
+      sessionId = null;
+      transcript = [];
+      store(KEY.staffSeen, null);
+    }
     transcript.push({ role: "user", text });
     transcript.push({ role: "bot", reply: data.reply, lang: data.lang, intent: data.intent, results: data.results || [],
       suggestions: data.suggestions || [], handoff: !!data.handoff, lead_id: data.lead_id, form: data.form || null });
