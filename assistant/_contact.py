@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-STEPS = ("consent", "name", "org", "contact", "need", "confirm")
 FIELDS = ("name", "org", "contact", "need")
 NAME_MAX, ORG_MAX, NEED_MAX, EMAIL_MAX = 100, 150, 300, 254
 HISTORY_TURNS = 20  # what "the conversation" shared with staff holds, at most

@@ -6,7 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,7 +22,6 @@ from dataclasses import asdict
 import orjson
 
 from ._admin_api import router as admin_router
-from ._auth import require_staff
 from ._limits import install_cors, install_limits
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
