@@ -148,7 +148,9 @@ ERASE = re.compile(r"(apag|elimin|remov|delet|eras)\w*\s+(os\s+)?(meus|my|all my
 ERASE_YES = re.compile(r"^(sim|yes|y|ok|confirmo|confirm|确认|是|好|同意)[\s,，]*(apagar|apaga|delete|删除|,)?" + _END +
                        r"|^(apagar|delete|yes,? delete|sim,? apagar|确认删除|删除)" + _END, re.I)
 HERE = re.compile(r"^(aqui|neste chat|por aqui|este chat|here|this chat|in this chat|right here|here please|"
-                  r"这里|就在这里|在这里|就这里|这个|微信|用微信|就用微信|telegram|wechat)" + _END, re.I)
+                  r"这里|就在这里|在这里|就这里)" + _END, re.I)
+HERE_BY_NAME = {"telegram": re.compile(r"^(pelo |by |via |use |用)?telegram" + _END, re.I),
+                "wechat": re.compile(r"^(pelo |by |via |use |用|就用)?(wechat|weixin|微信)" + _END, re.I)}
 MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!]|https?://|javascript:|&#?\w+;", re.I)
 EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}$")
@@ -399,7 +401,7 @@ def _set_contact(cap: dict[str, Any], value: str, channel: str) -> tuple[str, di
         return "bad_empty", {}
     if len(value) > EMAIL_MAX:
         return "bad_long", {"max": EMAIL_MAX}
-    if channel in IDENTITY_CHANNELS and HERE.match(value):
+    if channel in IDENTITY_CHANNELS and (HERE.match(value) or HERE_BY_NAME[channel].match(value)):
         cap["contact"], cap["contact_kind"] = channel, channel
         return None
     wx = WECHAT_ID.match(value)

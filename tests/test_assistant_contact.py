@@ -201,6 +201,16 @@ def test_chat_identity_is_enough_on_telegram_and_wechat(bot, store, channel, her
     assert bot.respond("web-9", "here", "web").intent == "contact_invalid"
 
 
+@pytest.mark.parametrize("channel, value, accepted", [
+    ("wechat", "用微信", True), ("wechat", "WeChat", True), ("wechat", "telegram", False),
+    ("telegram", "telegram", True), ("telegram", "微信", False), ("web", "微信", False),
+])
+def test_naming_the_channel_is_only_the_chat_itself_on_that_channel(channel, value, accepted):
+    cap = {"lang": "zh"}
+    problem = contact._set_contact(cap, value, channel)
+    assert (problem is None) == accepted and (cap.get("contact_kind") == channel) == accepted
+
+
 @pytest.mark.parametrize("lang, ask, yes", [("pt", "apagar os meus dados", "sim, apagar"),
                                             ("zh", "删除我的数据", "确认删除"), ("en", "delete my data", "yes, delete")])
 def test_delete_my_data_after_confirmation(bot, store, lang, ask, yes):
@@ -240,6 +250,7 @@ def test_delete_my_data_not_confirmed_deletes_nothing(bot, store):
     ("微信号：wangfang_2024", "wechat_id", "wangfang_2024"),
 ])
 def test_contact_kinds_are_recognised(value, kind, stored):
+    """(The chat itself as the contact is tested above, per channel.)"""
     cap = {"lang": "en"}
     assert contact._set_contact(cap, value, "web") is None
     assert (cap["contact_kind"], cap["contact"]) == (kind, stored)
