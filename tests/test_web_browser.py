@@ -54,7 +54,9 @@ def site(shipped_catalog, tmp_path_factory):
     from assistant.settings import Settings
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("browser-state"), admin_token=KEY)
-    with LiveServer(create_app(settings, shipped_catalog)) as live:
+    app = create_app(settings, shipped_catalog)
+    with LiveServer(app) as live:
+        live.app = app
         yield live
 
 
@@ -559,3 +561,32 @@ def test_portuguese_web_lead_to_staff_reply_shown_after_a_reload_and_the_inbox_o
     assert not problems, problems
     for c in (ctx, desk, phone):
         c.close()
+
+
+def test_wechat_lead_past_the_48_hour_window_says_so_in_the_console(browser, site):
+    import sqlite3
+    import time
+
+    store = site.app.state.assistant.store
+    lead_id = store.add_lead("wx-o-window", "wechat", "pt-apcor", "APCOR", "zh", "我对第1个感兴趣", name="王芳",
+                             asker_org="宁波软木", contact="wechat", contact_kind="wechat", need="软木塞")
+    db = sqlite3.connect(store.path)
+    with db:
+        db.execute("UPDATE leads SET last_inbound = ?, created = ? WHERE id = ?", (time.time() - 50 * 3600, time.time() - 50 * 3600, lead_id))
+    db.close()
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = ctx.new_page()
+    problems = watch(page)
+    page.goto(site.url + "/staff")
+    page.get_by_label("工作人员密钥").fill(KEY)
+    page.get_by_label("工作人员密钥").press("Enter")
+    page.locator("#lead-channel").select_option("wechat")
+    card = page.locator(f'#leads [data-lead="{lead_id}"]')
+    expect(card).to_contain_text("王芳 — 宁波软木")
+    expect(card).to_contain_text("微信对话")
+    card.locator(".lead-more summary").click()
+    expect(card.locator(".error")).to_contain_text("微信48小时回复窗口已过")
+    expect(card.get_by_role("button", name="发送回复")).to_be_disabled()
+    no_horizontal_scroll(page)
+    assert not problems, problems
+    ctx.close()

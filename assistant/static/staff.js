@@ -161,6 +161,7 @@
       introNoEmail: "O utilizador não deu e-mail: responda no canal dele.",
       delivery: { sent: "entregue", waiting: "à espera que o utilizador volte", shown: "vista no chat", "e-mail": "e-mail" },
       leadUpdated: "Pedido {id} atualizado.",
+      windowClosed: "A janela de 48 h do WeChat terminou (última mensagem do utilizador: {when}). Só é possível responder depois de ele voltar a escrever.",
     },
     zh: {
       status_introduced: "已引荐", status_closed: "已结束", ch_web: "网页聊天", ch_wechat: "微信",
@@ -184,6 +185,7 @@
       introNoEmail: "用户未留邮箱：请在其渠道回复。",
       delivery: { sent: "已送达", waiting: "等待用户返回", shown: "用户已看到", "e-mail": "邮件" },
       leadUpdated: "第 {id} 条意向已更新。",
+      windowClosed: "微信48小时回复窗口已过（用户最后一条消息：{when}）。用户再次发消息后才能回复。",
     },
     en: {
       status_introduced: "Introduced", status_closed: "Closed", ch_web: "Web chat", ch_wechat: "WeChat",
@@ -207,6 +209,7 @@
       introNoEmail: "The user gave no e-mail: reply on their channel.",
       delivery: { sent: "delivered", waiting: "waiting for the user to return", shown: "seen in the chat", "e-mail": "e-mail" },
       leadUpdated: "Lead {id} updated.",
+      windowClosed: "WeChat's 48-hour window has passed (the user last wrote {when}). A reply is possible only after they write again.",
     },
   };
   for (const lang of Object.keys(UI)) Object.assign(UI[lang], LEAD_UI[lang]);
@@ -522,7 +525,8 @@
 
   // -- leads ----------------------------------------------------------------------------------
   const STATUSES = ["new", "contacted", "introduced", "closed"];
-  const openForms = new Set();  // leads whose follow-up forms are open: they stay open when the list is redrawn
+  const openForms = new Set();
+  const WECHAT_WINDOW = 48 * 3600;  // seconds after the user's last message that WeChat takes a reply  // leads whose follow-up forms are open: they stay open when the list is redrawn
   const NEXT = { new: "contacted", contacted: "introduced" };
   const leadFilters = () => {
     const params = new URLSearchParams();
@@ -592,6 +596,8 @@
     const partnerName = el("input", { id: `${uid}-partner-name`, type: "text", maxlength: "200" });
     const introText = el("textarea", { id: `${uid}-intro`, rows: "4", maxlength: "5000" });
     const submit = (handler) => (e) => { e.preventDefault(); handler(); };
+    const lastWrote = l.last_inbound || l.created;
+    const windowClosed = l.channel === "wechat" && Date.now() / 1000 - lastWrote > WECHAT_WINDOW;
     const forms = el("div", { class: "lead-forms" },
       el("form", { class: "row", onsubmit: submit(() => patchLead(l.id, {
         status: statusSelect.value, ...(statusSelect.value === "closed" && outcomeSelect.value ? { outcome: outcomeSelect.value } : {}),
@@ -601,7 +607,8 @@
         field("note", note), el("button", { type: "submit", class: "secondary", text: t("addNote") })),
       el("form", { class: "stack", onsubmit: submit(() => reply.value.trim() && sendReply(l, reply.value.trim())) },
         el("h4", { text: t("replyTitle") }), el("p", { class: "sub", text: (t("replyHint") || {})[l.channel] || "" }),
-        field("replyText", reply), el("button", { type: "submit", text: t("sendReply") })),
+        windowClosed ? el("p", { class: "error", text: t("windowClosed", { when: when(lastWrote) }) }) : null,
+        field("replyText", reply), el("button", { type: "submit", disabled: windowClosed, text: t("sendReply") })),
       l.contact_kind === "email"
         ? el("form", { class: "stack", onsubmit: submit(() => sendIntro(l, partnerEmail.value.trim(), partnerName.value.trim(), introText.value.trim())) },
           el("h4", { text: t("introTitle") }), field("partnerEmail", partnerEmail), field("partnerName", partnerName), field("introText", introText),
