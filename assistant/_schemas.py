@@ -28,10 +28,12 @@ _ERROR_TEXT = {
     401: "No staff key",
     403: "Wrong staff key, or staff access disabled",
     404: "Not found",
+    409: "Not possible now: another process holds the data folder's writer lock (this server only reads), "
+         "or the channel is not configured, WeChat's 48-hour window has passed, there is no e-mail to write to",
     413: "Request body too large",
     415: "Unsupported content type",
     422: "Invalid input",
-    409: "Another process holds the data folder's writer lock (this server only reads)",
+    502: "The chat platform or the SMTP server refused the message",
     429: "Too many requests from this client; see Retry-After",
     503: "Index not loaded yet",
     507: "The disk holding the data folder is full; nothing was changed",
@@ -210,24 +212,128 @@ class ChatResponse(BaseModel):
     suggestions: list[str]
     handoff: bool = False
     lead_id: int | None = None
+    form: dict[str, Any] | None = Field(None, description="A contact-request step the chat can show as a form: "
+                                        "{step, fields: {name, org, contact, need}, channel_identity}")
+
+
+LeadStatus = Literal["new", "contacted", "introduced", "closed"]
+LeadOutcome = Literal["partnership", "in_contact", "declined", "no_response", "not_a_fit", "withdrawn", "spam"]
+
+
+class LeadOrganisation(BaseModel):
+    id: str
+    name: str
+
+
+class LeadNote(BaseModel):
+    at: float
+    by: str = ""
+    text: str
 
 
 class Lead(BaseModel):
     id: int
     created: float
+    updated: float
     session_id: str
     channel: str
-    org_id: str
+    org_id: str = Field(description="The first organisation of interest (all of them are in organisations)")
     org_name: str
     lang: str
-    message: str
-    status: str
+    message: str = Field(description="What the user said when they showed interest")
+    status: LeadStatus | str
+    organisations: list[LeadOrganisation]
+    name: str | None = Field(None, description="The asker's name (given with consent)")
+    asker_org: str | None = Field(None, description="The asker's own organisation")
+    contact: str | None = Field(None, description="E-mail, phone, WeChat ID, or the channel itself (telegram, wechat)")
+    contact_kind: str | None = Field(None, description="email, phone, wechat_id, telegram or wechat")
+    need: str | None = Field(None, description="One line on what the asker is looking for")
+    conversation: list[list[Any]] | None = Field(None, description="[time, user text, reply's first line] turns, "
+                                                 "only when the user agreed to share them")
+    consent_at: float | None = None
+    outcome: str | None = None
+    notes: list[LeadNote] = Field(default_factory=list)
+    assignee: str | None = None
+    last_inbound: float | None = Field(None, description="The user's last message (WeChat replies allowed for 48 hours after it)")
+    closed_at: float | None = None
+    messages: list["StaffMessage"] = Field(default_factory=list, description="What staff sent (in the list only)")
 
 
 class LeadStatusUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "contacted"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "contacted"},
+                                                                              {"status": "closed", "outcome": "partnership"}]})
 
-    status: Literal["new", "contacted"]
+    status: LeadStatus
+    outcome: LeadOutcome | None = Field(None, description="Required when the status is closed")
+
+
+class LeadUpdate(BaseModel):
+    """Any of: a status (closed needs an outcome), an assignee ("" clears it), a note to add."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "contacted", "assignee": "Rita"},
+                                                                              {"note": "Called, sends catalogue on Monday"}]})
+
+    status: LeadStatus | None = None
+    outcome: LeadOutcome | None = None
+    assignee: str | None = Field(None, max_length=80)
+    note: str | None = Field(None, min_length=1, max_length=2000)
+
+    _clean = field_validator("assignee", "note")(lambda v: clean_text(v) if v is not None else v)
+
+
+class StaffReply(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "Olá Ana, falámos com a APCOR."}]})
+
+    text: str = Field(min_length=1, max_length=2000, description="Reaches the user on the channel they asked from")
+    author: str = Field("", max_length=80)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        v = clean_text(v).strip()
+        if not v:
+            raise ValueError("text must not be empty")
+        return v
+
+
+class StaffMessage(BaseModel):
+    id: int
+    lead_id: int
+    created: float
+    text: str
+    delivery: str = Field(description="sent (Telegram, WeChat), waiting (web: shown when the user returns), e-mail")
+    author: str = ""
+
+
+Lead.model_rebuild()
+
+
+class ChatMessages(BaseModel):
+    session_id: str
+    messages: list[StaffMessage] = Field(description="Messages from the CPC Alliance team to this conversation, oldest first")
+
+
+class Introduction(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "partner_email": "contact@partner.example", "partner_name": "APCOR",
+        "text": "Ana Silva (Moldes Lda) would like to discuss cork stoppers with you."}]})
+
+    partner_email: str = Field(min_length=3, max_length=254, description="The partner contact staff obtained (records hold none)")
+    partner_name: str = Field("", max_length=200)
+    text: str = Field(min_length=1, max_length=5000, description="The introduction; the asker's details are added below it")
+    author: str = Field("", max_length=80)
+
+    _clean = field_validator("partner_name", "text", "author")(clean_text)
+
+    @field_validator("partner_email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        from ._contact import EMAIL
+
+        v = v.strip()
+        if not EMAIL.match(v):
+            raise ValueError("not a valid e-mail address")
+        return v
 
 
 class QueryLogEntry(BaseModel):

@@ -6,10 +6,12 @@ land in the same log as the assistant's (channel "api", or "staff" with a valid 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import logging
+import smtplib
 import sqlite3
 import time
 from datetime import datetime, timezone
@@ -18,19 +20,25 @@ from typing import Any, Iterable, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
+from . import _contact as contact
+from . import _mail as mail
 from ._auth import is_staff, require_staff
 from ._present import hit_view
-from ._schemas import LeadStatusUpdate, QueryLogEntry, QueryStats, SearchRequest, error_responses
+from ._schemas import (ApiError, ChatMessages, Introduction, Lead, LeadStatusUpdate, LeadUpdate, QueryLogEntry, QueryStats,
+                       SearchRequest, StaffMessage, StaffReply, error_responses)
 from ._state import StateStore
 
 log = logging.getLogger("cpc.staff")
 
 ERRORS = error_responses(401, 403, 404, 422, 503)
 WITH_BODY = error_responses(400, 401, 403, 404, 413, 422, 503)
+DELIVERY = error_responses(400, 401, 403, 404, 409, 413, 422, 502, 503)
+WECHAT_WINDOW = 48 * 3600  # customer-service messages only this long after the user's last message
 Format = Literal["csv", "json"]
 SEARCH_COLUMNS = ("rank", "id", "name", "kind", "country", "region", "city", "sectors", "score",
                   "why_sectors", "why_terms", "why_boosts", "website", "snippet")
-LEAD_COLUMNS = ("id", "created", "status", "org_id", "org_name", "lang", "channel", "session_id", "message")
+LEAD_COLUMNS = ("id", "created", "updated", "status", "outcome", "assignee", "name", "asker_org", "contact", "contact_kind",
+                "need", "org_id", "org_name", "organisations", "lang", "channel", "session_id", "message", "notes", "consent_at", "conversation")
 
 router = APIRouter(prefix="/api/v1", tags=["staff"], dependencies=[Depends(require_staff)])
 
@@ -121,19 +129,165 @@ def stats(request: Request) -> dict:
     return counts
 
 
-@router.post("/leads/{lead_id}/status", responses=WITH_BODY)
-def set_lead_status(body: LeadStatusUpdate, request: Request, lead_id: int = Path(ge=1, le=2**63 - 1)) -> dict:
-    """Mark a lead contacted once the team has followed it up (or back to new)."""
-    if not _store(request).set_lead_status(lead_id, body.status):
+LeadId = Path(ge=1, le=2**63 - 1)
+
+
+def _lead(store: StateStore, lead_id: int) -> dict:
+    lead = store.lead(lead_id)
+    if lead is None:
         raise HTTPException(404, f"no lead with id {lead_id}")
-    return {"id": lead_id, "status": body.status}
+    return lead
+
+
+@router.get("/leads", response_model=list[Lead], responses=ERRORS)
+def leads(request: Request, status: str | None = Query(None, max_length=32), channel: str | None = Query(None, max_length=32),
+          lang: str | None = Query(None, max_length=8), assignee: str | None = Query(None, max_length=80),
+          q: str | None = Query(None, max_length=200, description="Text in the asker's name, organisation, contact or need"),
+          limit: int = Query(200, ge=1, le=1000)) -> list[dict]:
+    """Leads newest first, with who asked, how to reach them, their need, the organisations of interest
+    and what staff sent them."""
+    store = _store(request)
+    found = store.leads(status=status, channel=channel, lang=lang, assignee=assignee, text=q, limit=limit)
+    sent = store.messages_by_lead([lead["id"] for lead in found])
+    return [{**lead, "messages": sent[lead["id"]]} for lead in found]
+
+
+def _check_status(status: str | None, outcome: str | None) -> None:
+    if status == "closed" and outcome is None:
+        raise ApiError(422, "outcome: a closed lead needs an outcome", [{"field": "outcome", "message": "required when status is closed"}])
+    if outcome is not None and status not in (None, "closed"):
+        raise ApiError(422, "outcome: only a closed lead has an outcome", [{"field": "outcome", "message": "only with status closed"}])
+
+
+@router.post("/leads/{lead_id}/status", responses=WITH_BODY)
+def set_lead_status(body: LeadStatusUpdate, request: Request, lead_id: int = LeadId) -> dict:
+    """Move a lead along new → contacted → introduced → closed (with an outcome), or back."""
+    _check_status(body.status, body.outcome)
+    lead = _store(request).update_lead(lead_id, status=body.status, outcome=body.outcome)
+    if lead is None:
+        raise HTTPException(404, f"no lead with id {lead_id}")
+    return {"id": lead_id, "status": body.status, **({"outcome": body.outcome} if body.outcome else {})}
+
+
+@router.patch("/leads/{lead_id}", response_model=Lead, responses=WITH_BODY)
+def update_lead(body: LeadUpdate, request: Request, lead_id: int = LeadId) -> dict:
+    """Status (closed needs an outcome), assignee ("" clears it) and/or one note to add."""
+    if body.outcome is not None and body.status is None:
+        body.status = "closed"
+    _check_status(body.status, body.outcome)
+    lead = _store(request).update_lead(lead_id, status=body.status, outcome=body.outcome, assignee=body.assignee,
+                                       note=body.note, author=body.assignee or "")
+    if lead is None:
+        raise HTTPException(404, f"no lead with id {lead_id}")
+    return lead
 
 
 @router.get("/leads/export", responses={**ERRORS, 200: {"content": {"text/csv": {}, "application/json": {}}}})
 def export_leads(request: Request, fmt: Format = Query("csv", alias="format"), status: str | None = Query(None, max_length=32),
+                 channel: str | None = Query(None, max_length=32), lang: str | None = Query(None, max_length=8),
+                 assignee: str | None = Query(None, max_length=80), q: str | None = Query(None, max_length=200),
                  limit: int = Query(10_000, ge=1, le=100_000)) -> Response:
-    """All leads (or those with one status) as a CSV or JSON file, newest first."""
-    leads = _store(request).leads(status=status, limit=limit)
-    rows = [{**lead, "created": datetime.fromtimestamp(lead["created"], timezone.utc).isoformat(timespec="seconds")}
+    """The leads (with the same filters as the list) as a CSV or JSON file, newest first."""
+    leads = _store(request).leads(status=status, channel=channel, lang=lang, assignee=assignee, text=q, limit=limit)
+
+    def iso(t: float | None) -> str | None:
+        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds") if t else None
+
+    rows = [{**lead, "created": iso(lead["created"]), "updated": iso(lead["updated"]), "consent_at": iso(lead["consent_at"]),
+             "organisations": [f"{o['name']} ({o['id']})" for o in lead["organisations"]],
+             "notes": [n["text"] for n in lead["notes"]],
+             "conversation": [t[1] for t in lead["conversation"]] if lead["conversation"] else None}
             for lead in leads]
     return _download(leads, fmt, "cpc-leads", LEAD_COLUMNS, rows)
+
+
+@router.get("/leads/{lead_id}", response_model=Lead, responses=ERRORS)
+def lead(request: Request, lead_id: int = LeadId) -> dict:
+    return _lead(_store(request), lead_id)
+
+
+@router.get("/leads/{lead_id}/messages", response_model=list[StaffMessage], responses=ERRORS)
+def lead_messages(request: Request, lead_id: int = LeadId) -> list[dict]:
+    """What staff sent about this lead (replies and introductions), oldest first."""
+    store = _store(request)
+    _lead(store, lead_id)
+    return store.staff_messages(lead_id=lead_id)
+
+
+def _connector(request: Request, channel: str):
+    found = getattr(request.app.state, channel, None)
+    if found is None:
+        raise ApiError(409, f"{channel} is not configured on this server", {"channel": channel})
+    return found
+
+
+@router.post("/leads/{lead_id}/reply", response_model=StaffMessage, responses=DELIVERY)
+async def reply(body: StaffReply, request: Request, lead_id: int = LeadId) -> dict:
+    """A message to the user where they asked: Telegram and WeChat at once (WeChat only within 48 hours
+    of the user's last message), the web chat when the user next opens it."""
+    store = _store(request)
+    lead = await asyncio.to_thread(_lead, store, lead_id)
+    channel, sid = lead["channel"], lead["session_id"]
+    message = contact.text("staff_header", lead["lang"], lead=lead_id) + "\n" + body.text
+    if channel in ("telegram", "wechat"):
+        connector = _connector(request, channel)
+        user = sid.split("-", 1)[1]
+        if channel == "wechat":
+            last = lead["last_inbound"] or lead["created"]
+            if time.time() - last > WECHAT_WINDOW:
+                when = datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="minutes")
+                raise ApiError(409, f"WeChat's 48-hour window has passed: the user last wrote at {when}; "
+                               "WeChat only accepts a reply after they write again", {"last_inbound": last})
+        try:
+            await connector.deliver(user, message)
+        except Exception as exc:
+            log.warning("staff reply on %s failed: %s", channel, type(exc).__name__)
+            raise ApiError(502, f"{channel} did not accept the message: {exc}", {"channel": channel}) from None
+        delivery = "sent"
+    else:
+        delivery = "waiting"  # the web chat fetches it when the user comes back
+    return await asyncio.to_thread(store.add_staff_message, lead_id, sid, channel, message, delivery, body.author)
+
+
+@router.post("/leads/{lead_id}/introduce", response_model=StaffMessage, responses=DELIVERY)
+async def introduce(body: Introduction, request: Request, lead_id: int = LeadId) -> dict:
+    """One e-mail to both sides: the asker (the address they gave) and the partner address staff typed in."""
+    store = _store(request)
+    lead = await asyncio.to_thread(_lead, store, lead_id)
+    if lead["contact_kind"] != "email":
+        raise ApiError(409, "the asker gave no e-mail address: reply on their channel instead", {"contact_kind": lead["contact_kind"]})
+    settings = request.app.state.settings
+    try:
+        msg = mail.introduction(settings, lead, body.partner_email, body.partner_name, body.text)
+    except mail.MailNotConfigured as exc:
+        raise ApiError(409, str(exc)) from None
+    try:
+        sent_to = await asyncio.to_thread(mail.send, settings, msg)
+    except (smtplib.SMTPException, OSError) as exc:
+        log.warning("introduction e-mail failed: %s", type(exc).__name__)
+        raise ApiError(502, f"the SMTP server did not accept the e-mail: {exc}") from None
+    record = f"E-mail → {', '.join(sent_to)}\n{body.text}"
+    return await asyncio.to_thread(store.add_staff_message, lead_id, lead["session_id"], "email", record, "e-mail", body.author)
+
+
+# -- the web chat fetches what staff sent (no staff key: the session id is the user's) -----------
+chat_messages_router = APIRouter(prefix="/api/v1", tags=["chat"])
+
+
+@chat_messages_router.get("/chat/messages", response_model=ChatMessages, responses=error_responses(404, 422, 429, 503))
+def chat_messages(request: Request, session_id: str = Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$"),
+                  after: int = Query(0, ge=0, le=2**63 - 1, description="Only messages with a larger id")) -> dict:
+    """Messages from the CPC Alliance team to this web conversation, for the chat to show on load.
+
+    ``session_id`` is the token the chat route issued; like a chat turn, it opens only the
+    conversation it was signed for (and only from its browser, when it was bound to one)."""
+    from ._sessions import browser_of
+
+    store = _store(request)
+    conversation = request.app.state.web_sessions.resolve(session_id, browser_of(request))
+    if conversation is None:
+        raise HTTPException(404, "no conversation for this session_id")
+    found = store.staff_messages(session_id=conversation, after=after)
+    if found:
+        store.mark_shown(conversation)
+    return {"session_id": session_id, "messages": [m for m in found if m["delivery"] != "e-mail"]}

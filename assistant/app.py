@@ -7,7 +7,7 @@ import sqlite3
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,13 +22,12 @@ from dataclasses import asdict
 import orjson
 
 from ._admin_api import router as admin_router
-from ._auth import require_staff
 from ._limits import install_cors, install_limits
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
-from ._schemas import ChatRequest, ChatResponse, Lead, MatchesResponse, SearchRequest, SearchResponse, error_responses
+from ._schemas import ChatRequest, ChatResponse, MatchesResponse, SearchRequest, SearchResponse, error_responses
 from ._sessions import WebSessions, keep_browser
-from ._staff_api import log_search, router as staff_router
+from ._staff_api import chat_messages_router, log_search, router as staff_router
 from ._state import StateStore
 from ._web import router as web_router
 from .dialogue import Assistant
@@ -189,14 +188,8 @@ def chat(body: ChatRequest, request: Request, response: Response) -> dict:
         "suggestions": reply.suggestions,
         "handoff": reply.handoff,
         "lead_id": reply.lead_id,
+        "form": reply.form,
     }
-
-
-@chat_router.get("/leads", response_model=list[Lead], responses=error_responses(401, 403, 422, 503),
-                 dependencies=[Depends(require_staff)])
-def leads(request: Request, status: str | None = Query(None, max_length=32), limit: int = 200) -> list[dict]:
-    """Leads recorded by the assistant's hand-off, newest first (staff key required)."""
-    return get_assistant(request).store.leads(status=status, limit=max(1, min(limit, 1000)))
 
 
 @org_router.get("/organisations/{org_id}", responses=PUBLIC_GET)
@@ -254,6 +247,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.catalog = catalog or open_catalog(settings)
         store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
         app.state.web_sessions = WebSessions(store.secret("web_session_key"))
+        store.purge(settings.retention_query_log_days or None, settings.retention_closed_leads_days or None)
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store)
         app.state.assistant.scope  # warm the intent examples before the first message
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
@@ -281,6 +275,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(org_router)
     app.include_router(health_router)
     app.include_router(staff_router)
+    app.include_router(chat_messages_router)
     app.include_router(admin_router)
     app.include_router(web_router)
     mount_connectors(app, settings)  # Telegram and WeChat routes, only when configured

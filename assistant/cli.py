@@ -162,6 +162,40 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy_purge(args: argparse.Namespace) -> int:
+    """Retention: query-log rows and closed leads older than --older-than (else the retention settings)."""
+    from ._state import StateStore
+
+    settings = _settings(args)
+    if args.older_than is not None:
+        log_days = leads_days = args.older_than
+    else:
+        log_days = settings.retention_query_log_days or None
+        leads_days = settings.retention_closed_leads_days or None
+        if log_days is None and leads_days is None:
+            print("nothing to do: give --older-than DAYS or set CPC_RETENTION_QUERY_LOG_DAYS / CPC_RETENTION_CLOSED_LEADS_DAYS",
+                  file=sys.stderr)
+            return 2
+    path = settings.data_dir / "state.sqlite"
+    if not path.exists():
+        print(f"error: no state file at {path}", file=sys.stderr)
+        return 2
+    store = StateStore(path, ttl_seconds=settings.session_ttl_minutes * 60)
+    try:
+        counts = store.purge(log_days, leads_days)
+    finally:
+        store.close()
+    print(f"deleted {counts['queries']} query-log row(s), {counts['leads']} closed lead(s) and {counts['messages']} staff message(s)")
+    return 0
+
+
+def _days(value: str) -> float:
+    days = float(value)
+    if not days >= 0:
+        raise argparse.ArgumentTypeError("DAYS must be a number of days, 0 or more")
+    return days
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cpc", description="CPC Alliance partner finder")
     common = argparse.ArgumentParser(add_help=False)
@@ -213,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     w = tg.add_parser("set-webhook", parents=[common], help="register URL/telegram/webhook with the secret token")
     w.add_argument("url", help="the service's public https URL")
     w.set_defaults(func=cmd_telegram)
+
+    pv = sub.add_parser("privacy", help="personal data commands").add_subparsers(dest="privacy_command", required=True)
+    pg = pv.add_parser("purge", parents=[common], help="delete query-log rows and closed leads older than DAYS")
+    pg.add_argument("--older-than", type=_days, metavar="DAYS", help="age in days (default: the CPC_RETENTION_* settings)")
+    pg.set_defaults(func=cmd_privacy_purge)
 
     try:
         from eval.cli import add_eval_parser

@@ -13,6 +13,7 @@ from typing import Callable
 from corpus import SUPPORTED_LANGS, Organisation, default_lexicon, default_taxonomy, detect_lang, fold, has_han
 from index import Filters, SearchEngine, SearchResult
 
+from . import _contact as contact
 from . import _intents as intents
 from ._messages import label, say, suggestions
 from ._present import reasons, snippet
@@ -54,6 +55,7 @@ class Reply:
     handoff: bool = False
     lead_id: int | None = None
     organisation: str | None = None  # the record a details or hand-off reply is about
+    form: dict | None = None  # a contact-capture step the channel can show as a form or keyboard
 
 
 class Assistant:
@@ -80,12 +82,20 @@ class Assistant:
         text = intents.clean(text)[:TEXT_MAX]
         state = self.store.load(session_id)
         lang, other_language = self._language(text, state)
+        if contact.language(state):  # a name or an e-mail in the middle of a request is no language switch
+            lang, other_language = contact.language(state), False
         state.lang = lang
         state.turns += 1
         reply = self._dispatch(text, state, lang, session_id, channel)
         if other_language:
             reply.text = say("other_language", "en") + "\n" + reply.text
+        if reply.intent == "privacy_erased":
+            return reply  # nothing of this user is written back
+        if not reply.intent.startswith(("contact", "privacy")):  # answers to a request stay out of the history
+            contact.remember(state, text, reply.text)
         self.store.save(session_id, state)
+        if channel in contact.IDENTITY_CHANNELS:
+            self.store.touch(session_id)
         return reply
 
     def _language(self, text: str, state: SessionState) -> tuple[str, bool]:
@@ -102,6 +112,10 @@ class Assistant:
         return state.lang or "en", False
 
     def _dispatch(self, text: str, state: SessionState, lang: str, sid: str, channel: str) -> Reply:
+        if contact.wants_erase(text) or contact.active(state):
+            reply = self._contact_turn(text, state, lang, sid, channel)
+            if reply is not None:
+                return reply
         if not text or intents.HELP.search(text):
             return Reply(say("help", lang), lang, "help", suggestions=suggestions("start", lang))
         if intents.GREETING.match(text):
@@ -392,13 +406,47 @@ class Assistant:
 
     def _handoff(self, text: str, state: SessionState, lang: str, sid: str, channel: str,
                  number: int | None, named: Organisation | None) -> Reply:
+        """Interest in an organisation starts a contact request (or adds to the one under way)."""
         rec = self._resolve(state, lang, "contact", number, named)
         if isinstance(rec, Reply):
             return rec
-        name = rec.name_in(lang)
-        lead = self.store.add_lead(sid, channel, rec.id, rec.name, lang, text)
-        website = rec.website or say("no_website", lang)
+        if state.capture:
+            step = contact.add_org(state, rec.id, rec.name_in(state.capture["lang"]))
+        else:
+            step = contact.start(state, rec.id, rec.name_in(lang), lang, channel, text)
         card = self._card(state.shown.index(rec.id) + 1 if rec.id in state.shown else 0, rec, [], lang)
-        return Reply(say("handoff", lang, name=name, lead=lead, website=website), lang, "contact", [card],
-                     suggestions("results", lang), handoff=True, lead_id=lead, organisation=rec.id)
+        return Reply(step.text, lang, step.intent, [card], step.suggestions, organisation=rec.id, form=step.form)
 
+    def _contact_turn(self, text: str, state: SessionState, lang: str, sid: str, channel: str) -> Reply | None:
+        """A turn of a contact request or of "delete my data"; None lets the dialogue go on as usual."""
+        if contact.wants_erase(text):
+            step = contact.erase_ask(state, lang)
+            return Reply(step.text, lang, step.intent, suggestions=step.suggestions)
+        if state.capture and intents.CONTACT.search(text) and sum(c.isdigit() for c in text) <= 3 and "@" not in text:
+            # "I'm interested in 3" (a card's button) adds to the request; in a free-text answer only a short one does,
+            # and only a list number: an organisation's name there is the user's answer
+            free_text = state.capture["step"] in ("name", "org", "need")
+            number = intents.number_in(text) if not free_text or len(text) <= 40 else None
+            named = None if free_text or number is not None else self._named_org(text, state)
+            if number is not None or named is not None:
+                return self._handoff(text, state, lang, sid, channel, number, named)
+        step = contact.handle(state, text, channel)
+        if step.erase:
+            counts = self.store.erase_session(sid, channel)
+            return Reply(contact.erased(lang, counts["leads"]), lang, step.intent)
+        if step.lead is None:
+            return Reply(step.text, lang, step.intent, suggestions=step.suggestions, form=step.form)
+        lead = step.lead
+        (first_id, first_name), records = lead["orgs"][0], self.engine.records
+        lead_id = self.store.add_lead(
+            sid, channel, first_id, records[first_id].name if first_id in records else first_name, lang, lead["message"],
+            orgs=lead["orgs"], name=lead["name"], asker_org=lead["asker_org"], contact=lead["contact"],
+            contact_kind=lead["contact_kind"], need=lead["need"], conversation=lead["conversation"],
+            consent_at=lead["consent_at"])
+        recs = [records[oid] for oid, _ in lead["orgs"] if oid in records]
+        sites = ", ".join(r.website for r in recs if r.website) or say("no_website", lang)
+        done = contact.text("done", lang, lead=lead_id, orgs=contact.orgs_text(lead["orgs"], lang),
+                            contact=lead["contact_label"], website=sites)
+        cards = [self._card(state.shown.index(r.id) + 1 if r.id in state.shown else 0, r, [], lang) for r in recs]
+        return Reply(done, lang, "contact", cards, suggestions("results", lang) if state.shown else suggestions("start", lang),
+                     handoff=True, lead_id=lead_id, organisation=first_id)

@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat API host for customer-service messages")
     wechat_reply_timeout: float = Field(4.0, ge=0, le=4.8, description="Seconds to wait before answering WeChat later")
 
+    # Introductions by e-mail (optional): off while CPC_SMTP_HOST is unset.
+    smtp_host: str | None = Field(None, description="SMTP server for introduction e-mails; unset turns them off")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: str = Field("starttls", pattern=r"^(starttls|ssl|none)$", description="starttls, ssl (implicit TLS) or none")
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(None, description="Sender address of introduction e-mails (required with CPC_SMTP_HOST)")
+    smtp_timeout: float = Field(15.0, gt=0, le=120)
+
+    # Retention, in days; 0 keeps forever. Applied at start-up and by `cpc privacy purge`.
+    retention_query_log_days: int = Field(0, ge=0, description="Days query-log rows are kept (0: forever)")
+    retention_closed_leads_days: int = Field(0, ge=0, description="Days closed leads and their staff messages are kept (0: forever)")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, v: Any) -> Any:

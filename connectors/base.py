@@ -52,6 +52,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "您发送消息太频繁了，请等{seconds}秒后再试。",
         "en": "You are sending messages too fast. Please wait {seconds} s and try again.",
     },
+    "share_contact": {"pt": "📱 Partilhar o meu número", "zh": "📱 分享我的手机号", "en": "📱 Share my phone number"},
+    "not_own_contact": {
+        "pt": "Partilhe o seu próprio contacto (botão abaixo) ou escreva um e-mail ou telefone.",
+        "zh": "请分享您本人的联系方式（下方按钮），或直接输入邮箱或电话。",
+        "en": "Please share your own contact (button below) or type an e-mail or phone number.",
+    },
     "more_button": {"pt": "Mais resultados ▸", "zh": "更多结果 ▸", "en": "More results ▸"},
     # what a button press says to the assistant, in the session's language
     "say_more": {"pt": "mais", "zh": "更多", "en": "more"},
@@ -100,6 +106,10 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, user: str, reply: Reply | str) -> None:
         """Deliver a message outside a request/response exchange."""
+
+    async def deliver(self, user: str, message: str) -> None:
+        """A message from staff; raises when the platform refuses it, so staff are told."""
+        await self.send(user, message)
 
 
 class NotReady(Exception):

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from fastapi import APIRouter, HTTPException, Request
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, LinkPreviewOptions, ReplyKeyboardMarkup,
+                      ReplyKeyboardRemove, Update)
 from telegram.constants import ParseMode
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
@@ -119,6 +120,7 @@ class TelegramConnector(Channel):
         app.add_handler(CommandHandler("start", self.on_start, filters=message))
         app.add_handler(CommandHandler("help", self.on_help, filters=message))
         app.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(message & filters.CONTACT, self.on_contact))
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(message & filters.COMMAND, self.on_other_command))
         # photos, voice, stickers, locations ...; group service messages (joins, leaves, pins,
@@ -162,7 +164,19 @@ class TelegramConnector(Channel):
         return Inbound(user, update.effective_message.text or "", hint, str(update.update_id))
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = self.inbound(update)
+        await self._converse(self.inbound(update))
+
+    async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The "share contact" button: the user's own phone number answers the contact question."""
+        shared = update.effective_message.contact
+        user, sid, hint = self._who(update)
+        if shared.user_id is not None and update.effective_user and shared.user_id != update.effective_user.id:
+            await self.send(user, text("not_own_contact", self.conversation.session_lang(sid) or hint))
+            return
+        phone = shared.phone_number if shared.phone_number.startswith("+") else "+" + shared.phone_number
+        await self._converse(Inbound(user, phone, hint, str(update.update_id)))
+
+    async def _converse(self, message: Inbound) -> None:
         sid = self.session_id(message.user)
         async with self.conversation.lock(sid):
             try:
@@ -218,7 +232,13 @@ class TelegramConnector(Channel):
         markup = self._keyboard(reply, session_id)
         return [(c, markup if i == len(chunks) - 1 else None) for i, c in enumerate(chunks)]
 
-    def _keyboard(self, reply: Reply, session_id: str) -> InlineKeyboardMarkup | None:
+    def _keyboard(self, reply: Reply, session_id: str):
+        if reply.form:  # a contact request: Telegram's own "share contact" button when we ask for a contact
+            if reply.form.get("step") != "contact":
+                return ReplyKeyboardRemove()
+            rows = [[KeyboardButton(text("share_contact", reply.lang), request_contact=True)]]
+            rows += [[KeyboardButton(s)] for s in reply.suggestions]
+            return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
         if not reply.results or reply.intent not in LIST_INTENTS:
             return None
         token = secrets.token_urlsafe(6)

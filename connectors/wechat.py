@@ -308,6 +308,16 @@ class WeChatConnector(Channel):
             log.exception("customer-service message failed")
 
 
+    async def deliver(self, user: str, message: str) -> None:
+        """A staff message as customer-service messages (cut at 2,047 bytes); raises when WeChat refuses it."""
+        if self.client is None:
+            raise RuntimeError("customer-service messages need CPC_WECHAT_APPID and CPC_WECHAT_SECRET")
+        rest: str | None = message
+        while rest:
+            head, rest = cut(rest, "zh")
+            await asyncio.to_thread(self.client.message.send_text, user, head)
+
+
 def wechat_router(connector: WeChatConnector) -> APIRouter:
     """GET answers WeChat's URL verification; POST receives messages and events."""
     router = APIRouter()

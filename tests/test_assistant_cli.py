@@ -88,3 +88,36 @@ def test_search_explain_and_match(data_dir):
     assert all(h["country"] == "CN" for h in data["results"] + data["nearest"])
     missing = cpc("match", "no-such-org", data_dir=data_dir, check=False)
     assert missing.returncode == 2 and "no organisation" in missing.stderr
+
+
+def test_privacy_purge_older_than(data_dir):
+    import sqlite3
+    import time
+
+    from assistant._state import StateStore
+
+    store = StateStore(data_dir / "state.sqlite")
+    store.log_query("web", "en", "old query", 1, "u1")
+    store.log_query("web", "en", "new query", 1, "u2")
+    store.flush_query_log()
+    lead = store.add_lead("u1", "web", "pt-apcor", "APCOR", "en", "x", name="Mary")
+    store.update_lead(lead, status="closed", outcome="declined")
+    store.close()
+    db = sqlite3.connect(data_dir / "state.sqlite")
+    with db:
+        db.execute("UPDATE query_log SET created = created - 10 * 86400 WHERE query = 'old query'")
+        db.execute("UPDATE leads SET closed_at = closed_at - 10 * 86400")
+    db.close()
+    nothing = cpc("privacy", "purge", data_dir=data_dir, check=False)
+    assert nothing.returncode == 2 and "--older-than" in nothing.stderr
+    assert cpc("privacy", "purge", "--older-than", "-1", data_dir=data_dir, check=False).returncode == 2
+    out = cpc("privacy", "purge", "--older-than", "7", data_dir=data_dir)
+    assert "deleted 1 query-log row(s), 1 closed lead(s)" in out.stdout
+    db = sqlite3.connect(data_dir / "state.sqlite")
+    queries = [q for (q,) in db.execute("SELECT query FROM query_log")]  # the copied folder may hold other tests' rows
+    assert "new query" in queries and "old query" not in queries
+    assert db.execute("SELECT COUNT(*) FROM leads WHERE id = ?", (lead,)).fetchone() == (0,)
+    db.close()
+    env_run = subprocess.run([sys.executable, "-m", "assistant.cli", "privacy", "purge"], capture_output=True, text=True,
+                             env=dict(os.environ, CPC_DATA_DIR=str(data_dir), CPC_RETENTION_QUERY_LOG_DAYS="1"), timeout=300)
+    assert env_run.returncode == 0 and "deleted 0 query-log row(s)" in env_run.stdout

@@ -69,7 +69,11 @@ def test_follow_ups_more_details_and_handoff(bot, store):
     back = bot.respond("s-flow", "voltar à lista", "web")
     assert back.intent == "list" and [c.id for c in back.results] == [c.id for c in more.results]
     assert store.query_counts()["totals"]["all"] == 1  # one search logged, not one per page
-    lead = bot.respond("s-flow", "tenho interesse no 1", "web")
+    ask = bot.respond("s-flow", "tenho interesse no 1", "web")
+    assert ask.intent == "contact_consent" and not ask.handoff and store.leads() == []
+    for text in ("sim", "Ana Silva", "Moldes Lda", "ana@moldes.pt", "ok"):
+        bot.respond("s-flow", text, "web")
+    lead = bot.respond("s-flow", "enviar", "web")
     assert lead.intent == "contact" and lead.handoff and lead.lead_id
     (saved,) = store.leads()
     assert saved["org_id"] == first.results[0].id and saved["session_id"] == "s-flow"

@@ -106,7 +106,11 @@ def test_acknowledged_lead_survives_sigkill(shipped_data_dir, tmp_path):
             found = client.post("/api/v1/chat", json={"text": "fornecedores de cortiça em Portugal"})
             assert found.status_code == 200 and found.json()["results"], found.text
             token = found.json()["session_id"]
-            lead = client.post("/api/v1/chat", json={"session_id": token, "text": "tenho interesse no 1"}).json()
+            for text in ("tenho interesse no 1", "sim", "Ana Silva", "Rolhas Lda", "ana@rolhas.pt", "ok"):
+                reply = client.post("/api/v1/chat", json={"session_id": token, "text": text})
+                assert reply.status_code == 200 and not reply.json()["new_session"]
+                token = reply.json()["session_id"]
+            lead = client.post("/api/v1/chat", json={"session_id": token, "text": "enviar"}).json()
             assert lead["handoff"] and lead["lead_id"], lead
         proc.send_signal(signal.SIGKILL)  # right after the acknowledgement: no shutdown, no flush
         assert proc.wait(timeout=30) == -signal.SIGKILL

@@ -20,6 +20,10 @@ STAFF_ENDPOINTS = [
     ("GET", "/api/v1/leads/export?format=json", None),
     ("POST", "/api/v1/leads/1/status", {"status": "contacted"}),
     ("GET", "/api/v1/leads", None),
+    ("GET", "/api/v1/leads/1", None),
+    ("PATCH", "/api/v1/leads/1", {"note": "x"}),
+    ("POST", "/api/v1/leads/1/reply", {"text": "hello"}),
+    ("POST", "/api/v1/leads/1/introduce", {"partner_email": "a@b.example", "text": "hello"}),
 ]
 
 
@@ -143,10 +147,23 @@ def test_export_rejects_bad_input_with_json(client, params, body, status):
     assert r.status_code == status and r.json()["error"]
 
 
+def consented_lead(client, search="Portuguese cork companies", interest="I'm interested in 1",
+                   answers=("yes, with the conversation", "Mary Jones", "Acme Bottling", "mary@acme.example", "ok"),
+                   send="send", session_id=None):
+    """A web conversation from a search to a consented lead; the final reply."""
+    first = chat(client, search, session_id)
+    sid = first["session_id"]
+    ask = chat(client, interest, sid)
+    assert ask["intent"] == "contact_consent" and not ask["handoff"], ask
+    for text in answers:
+        chat(client, text, sid)
+    lead = chat(client, send, sid)
+    assert lead["handoff"] and lead["lead_id"], lead
+    return lead | {"session_id": sid, "first": first}
+
+
 def test_leads_status_and_export(client):
-    first = chat(client, "Portuguese cork companies")
-    lead = chat(client, "=HYPERLINK(\"http://x\") I'm interested in 1", first["session_id"])
-    assert lead["handoff"] and lead["lead_id"]
+    lead = consented_lead(client, interest="=HYPERLINK(\"http://x\") I'm interested in 1")
     lead_id = lead["lead_id"]
 
     listed = client.get("/api/v1/leads", headers=AUTH).json()
@@ -154,12 +171,14 @@ def test_leads_status_and_export(client):
 
     r = client.post(f"/api/v1/leads/{lead_id}/status", json={"status": "contacted"}, headers=AUTH)
     assert r.status_code == 200 and r.json() == {"id": lead_id, "status": "contacted"}
+    assert listed[0]["name"] == "Mary Jones" and listed[0]["contact"] == "mary@acme.example"
     assert client.get("/api/v1/leads", params={"status": "contacted"}, headers=AUTH).json()[0]["id"] == lead_id
     assert all(x["id"] != lead_id for x in client.get("/api/v1/leads", params={"status": "new"}, headers=AUTH).json())
 
     r = client.post("/api/v1/leads/999999/status", json={"status": "contacted"}, headers=AUTH)
     assert r.status_code == 404 and "999999" in r.json()["error"]
-    for bad in ({"status": "won"}, {}, {"status": "new", "note": "x"}):
+    for bad in ({"status": "won"}, {}, {"status": "new", "note": "x"}, {"status": "closed"},
+                {"status": "contacted", "outcome": "partnership"}, {"status": "closed", "outcome": "great"}):
         r = client.post(f"/api/v1/leads/{lead_id}/status", json=bad, headers=AUTH)
         assert r.status_code == 422 and r.json()["error"]
     assert client.post("/api/v1/leads/abc/status", json={"status": "new"}, headers=AUTH).status_code == 422
@@ -184,4 +203,163 @@ def test_openapi_lists_the_staff_routes(client):
     spec = client.get("/openapi.json").json()
     assert spec["paths"]["/api/v1/staff/export"]["post"]["tags"] == ["staff"]
     assert spec["paths"]["/api/v1/leads/{lead_id}/status"]["post"]["tags"] == ["staff"]
+    for path, method in (("/api/v1/leads/{lead_id}", "patch"), ("/api/v1/leads/{lead_id}/reply", "post"),
+                         ("/api/v1/leads/{lead_id}/introduce", "post"), ("/api/v1/leads", "get")):
+        assert spec["paths"][path][method]["tags"] == ["staff"], path
+    assert spec["paths"]["/api/v1/chat/messages"]["get"]["tags"] == ["chat"]
     assert "/" not in spec["paths"] and "/staff" not in spec["paths"]
+
+
+def test_lead_inbox_filters_notes_assignee_and_closing(client):
+    a = consented_lead(client)
+    b = consented_lead(client, search="fabricantes de moldes na China", interest="tenho interesse no 2",
+                       answers=("sim", "Rui Costa", "Plásticos do Lis", "+351 244 000 111", "moldes para peças automóveis"),
+                       send="enviar")
+    zh = chat(client, CORK_ZH)
+    assert zh["intent"] == "find"
+    listed = client.get("/api/v1/leads", params={"lang": "pt"}, headers=AUTH).json()
+    assert [x["id"] for x in listed] == [b["lead_id"]]
+    (found,) = client.get("/api/v1/leads", params={"q": "plásticos"}, headers=AUTH).json()
+    assert found["id"] == b["lead_id"] and found["contact_kind"] == "phone" and found["need"] == "moldes para peças automóveis"
+    assert found["organisations"][0]["id"] == b["first"]["results"][1]["id"] and found["conversation"] is None
+    detail = client.get(f"/api/v1/leads/{a['lead_id']}", headers=AUTH).json()
+    assert detail["conversation"][0][1] == "Portuguese cork companies"  # shared with consent
+
+    r = client.patch(f"/api/v1/leads/{b['lead_id']}", json={"assignee": "Rita", "note": "Ligar segunda-feira"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["assignee"] == "Rita" and r.json()["notes"][0]["text"] == "Ligar segunda-feira"
+    assert [x["id"] for x in client.get("/api/v1/leads", params={"assignee": "Rita"}, headers=AUTH).json()] == [b["lead_id"]]
+    for status in ("contacted", "introduced"):
+        assert client.patch(f"/api/v1/leads/{b['lead_id']}", json={"status": status}, headers=AUTH).json()["status"] == status
+    r = client.patch(f"/api/v1/leads/{b['lead_id']}", json={"status": "closed"}, headers=AUTH)
+    assert r.status_code == 422 and "outcome" in r.json()["error"]
+    closed = client.patch(f"/api/v1/leads/{b['lead_id']}", json={"status": "closed", "outcome": "partnership"}, headers=AUTH).json()
+    assert closed["status"] == "closed" and closed["outcome"] == "partnership" and closed["closed_at"]
+    for bad in ({"note": ""}, {"assignee": "x" * 81}, {"note": "a\x00b"}, {"whatever": 1}):
+        assert client.patch(f"/api/v1/leads/{b['lead_id']}", json=bad, headers=AUTH).status_code == 422
+    assert client.patch("/api/v1/leads/999999", json={"note": "x"}, headers=AUTH).status_code == 404
+    csv_rows = list(csv.DictReader(io.StringIO(client.get("/api/v1/leads/export", params={"q": "plásticos"}, headers=AUTH)
+                                               .content.decode("utf-8-sig"))))
+    assert csv_rows[0]["name"] == "Rui Costa" and csv_rows[0]["outcome"] == "partnership" and csv_rows[0]["notes"] == "Ligar segunda-feira"
+
+
+def test_web_reply_waits_for_the_user_and_shows_on_their_next_visit(client):
+    lead = consented_lead(client)
+    sid = lead["session_id"]
+    assert client.get("/api/v1/chat/messages", params={"session_id": sid}).json()["messages"] == []
+    r = client.post(f"/api/v1/leads/{lead['lead_id']}/reply", json={"text": "Hello Mary, APCOR will call you."}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["delivery"] == "waiting"
+    got = client.get("/api/v1/chat/messages", params={"session_id": sid}).json()["messages"]
+    assert len(got) == 1 and "Hello Mary" in got[0]["text"] and "request no." in got[0]["text"]
+    assert client.get("/api/v1/chat/messages", params={"session_id": sid, "after": got[0]["id"]}).json()["messages"] == []
+    assert client.get(f"/api/v1/leads/{lead['lead_id']}/messages", headers=AUTH).json()[0]["delivery"] == "shown"
+    assert client.get("/api/v1/chat/messages", params={"session_id": "someone-else"}).json()["messages"] == []
+    for bad in ({"text": ""}, {"text": "   "}, {"text": "x" * 2001}, {}):
+        assert client.post(f"/api/v1/leads/{lead['lead_id']}/reply", json=bad, headers=AUTH).status_code == 422
+    assert client.post("/api/v1/leads/999999/reply", json={"text": "hi"}, headers=AUTH).status_code == 404
+    assert client.get("/api/v1/chat/messages", params={"session_id": "bad id!"}).status_code == 422
+    assert client.post(f"/api/v1/leads/{lead['lead_id']}/reply", json={"text": "hi"}).status_code == 401
+
+
+@pytest.mark.parametrize("text", ["", "   ", "<script>alert(1)</script>", "x" * 5000, "<b>Mary</b>", "😀" * 3000, "a\u200bb"])
+def test_bad_contact_input_over_http_gets_a_re_ask_never_a_5xx(client, text):
+    first = chat(client, "Portuguese cork companies")
+    sid = first["session_id"]
+    chat(client, "I'm interested in 1", sid)
+    chat(client, "yes", sid)
+    r = client.post("/api/v1/chat", json={"session_id": sid, "text": text[:2000]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["intent"] in ("contact_invalid", "contact_org"), body  # "a\u200bb" is a (strange) name
+    if body["intent"] == "contact_invalid":
+        assert body["form"]["step"] == "name"
+    r = client.post("/api/v1/chat", json={"session_id": sid, "text": "y" * 2001})
+    assert r.status_code == 422 and r.json()["error"]
+
+
+def test_introduction_needs_smtp_and_an_email(client):
+    lead = consented_lead(client)
+    r = client.post(f"/api/v1/leads/{lead['lead_id']}/introduce", json={"partner_email": "p@partner.example", "text": "Meet"},
+                    headers=AUTH)
+    assert r.status_code == 409 and "CPC_SMTP_HOST" in r.json()["error"]
+    r = client.post(f"/api/v1/leads/{lead['lead_id']}/introduce", json={"partner_email": "not-an-email", "text": "Meet"}, headers=AUTH)
+    assert r.status_code == 422
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+    from aiosmtpd.controller import Controller
+
+    class Keep:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope)
+            return "250 Message accepted for delivery"
+
+    handler = Keep()
+    from conftest import free_port
+
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+def test_introduction_email_reaches_both_sides_through_real_smtp(shipped_catalog, tmp_path, smtp_server):
+    import email
+
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    controller, handler = smtp_server
+    settings = Settings(data_dir=tmp_path, admin_token=KEY, smtp_host="127.0.0.1", smtp_port=controller.port,
+                        smtp_security="none", smtp_from="team@cpc-alliance.example")
+    with LiveServer(create_app(settings, shipped_catalog)) as live, httpx.Client(base_url=live.url, timeout=60) as c:
+        lead = consented_lead(c)
+        phone = consented_lead(c, answers=("yes", "Li Wei", "Ningbo Corks", "+86 138 0013 8000", "ok"))
+        body = {"partner_email": "partnerships@apcor.example", "partner_name": "APCOR",
+                "text": "Dear both, Mary is looking for cork stoppers; APCOR represents the Portuguese cork sector."}
+        r = c.post(f"/api/v1/leads/{lead['lead_id']}/introduce", json=body, headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert r.json()["delivery"] == "e-mail" and "partnerships@apcor.example" in r.json()["text"]
+        r = c.post(f"/api/v1/leads/{phone['lead_id']}/introduce", json=body, headers=AUTH)
+        assert r.status_code == 409 and "no e-mail" in r.json()["error"]
+        # the web chat does not show e-mail records as chat messages
+        assert c.get("/api/v1/chat/messages", params={"session_id": lead["session_id"]}).json()["messages"] == []
+    (envelope,) = handler.messages
+    assert envelope.mail_from == "team@cpc-alliance.example"
+    assert sorted(envelope.rcpt_tos) == ["mary@acme.example", "partnerships@apcor.example"]
+    msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert "CPC Alliance introduction" in msg["Subject"] and "Acme Bottling" in msg["Subject"]
+    text = msg.get_content()
+    assert "cork stoppers" in text and "Mary Jones" in text and "mary@acme.example" in text and f"Request no. {lead['lead_id']}" in text
+
+
+def test_smtp_refusal_is_502(shipped_catalog, tmp_path):
+    from assistant.app import create_app
+    from assistant.settings import Settings
+    from conftest import free_port
+
+    settings = Settings(data_dir=tmp_path, admin_token=KEY, smtp_host="127.0.0.1", smtp_port=free_port(),
+                        smtp_security="none", smtp_from="team@cpc-alliance.example", smtp_timeout=3)
+    with LiveServer(create_app(settings, shipped_catalog)) as live, httpx.Client(base_url=live.url, timeout=60) as c:
+        lead = consented_lead(c)
+        r = c.post(f"/api/v1/leads/{lead['lead_id']}/introduce", json={"partner_email": "p@x.example", "text": "Hi"}, headers=AUTH)
+        assert r.status_code == 502 and "SMTP" in r.json()["error"]
+        assert c.get(f"/api/v1/leads/{lead['lead_id']}/messages", headers=AUTH).json() == []
+
+
+def test_no_personal_data_in_info_logs_of_a_lead_and_its_reply(client, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    lead = consented_lead(client, answers=("yes, with the conversation", "Zacarias Quintela", "Quintela Cortiças",
+                                           "zq@quintela.example", "rolhas naturais"))
+    client.post(f"/api/v1/leads/{lead['lead_id']}/reply", json={"text": "Caro Zacarias, obrigado."}, headers=AUTH)
+    client.post(f"/api/v1/leads/{lead['lead_id']}/introduce", json={"partner_email": "p@x.example", "text": "Hi"}, headers=AUTH)
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.levelno >= logging.INFO)
+    assert caplog.records  # the requests were logged
+    for personal in ("Zacarias", "Quintela", "zq@quintela.example", "rolhas naturais", "p@x.example"):
+        assert personal not in logged, personal

@@ -53,3 +53,59 @@ def test_a_full_backlog_drops_rows_instead_of_blocking_the_search(tmp_path, capl
     assert "backlog full" in caplog.text
     assert 1 <= len(store.queries()) <= 2
     store.close()
+
+
+OLD_SCHEMA = """
+CREATE TABLE leads (id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, session_id TEXT NOT NULL,
+    channel TEXT NOT NULL, org_id TEXT NOT NULL, org_name TEXT NOT NULL, lang TEXT NOT NULL, message TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new');
+INSERT INTO leads(created, session_id, channel, org_id, org_name, lang, message) VALUES (1700000000, 'web-old', 'web', 'pt-apcor', 'APCOR', 'pt', 'tenho interesse no 1');
+"""
+
+
+def test_a_state_file_from_before_contact_capture_is_migrated(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "state.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA)
+    db.close()
+    store = StateStore(path)
+    (old,) = store.leads()
+    assert old["message"] == "tenho interesse no 1" and old["organisations"] == [{"id": "pt-apcor", "name": "APCOR"}]
+    assert old["name"] is None and old["notes"] == [] and old["updated"] == old["created"]
+    new = store.add_lead("web-new", "web", "pt-apcor", "APCOR", "en", "I'm interested", orgs=[["pt-apcor", "APCOR"], ["pt-aiff", "AIFF"]],
+                         name="Mary", asker_org="Acme", contact="m@acme.example", contact_kind="email", need="cork")
+    assert store.update_lead(new, status="contacted", assignee="Rita", note="called")["notes"][0]["text"] == "called"
+    store.close()
+    again = StateStore(path)  # a second start finds the columns there and adds nothing
+    assert [x["id"] for x in again.leads()] == [new, old["id"]]
+    assert again.lead(new)["organisations"][1] == {"id": "pt-aiff", "name": "AIFF"}
+    again.close()
+
+
+def test_retention_purges_old_queries_and_old_closed_leads_only(tmp_path):
+    import sqlite3
+
+    store = StateStore(tmp_path / "state.sqlite")
+    now = time.time()
+    store.log_query("web", "pt", "moldes antigos", 3, "s1")
+    store.log_query("web", "pt", "moldes recentes", 3, "s2")
+    store.flush_query_log()
+    old_closed = store.add_lead("s1", "web", "a", "A", "pt", "x")
+    old_open = store.add_lead("s2", "web", "a", "A", "pt", "x")
+    new_closed = store.add_lead("s3", "web", "a", "A", "pt", "x")
+    for lead in (old_closed, new_closed):
+        store.update_lead(lead, status="closed", outcome="declined")
+    store.add_staff_message(old_closed, "s1", "web", "hi", "waiting")
+    db = sqlite3.connect(store.path)
+    with db:
+        db.execute("UPDATE query_log SET created = ? WHERE query = 'moldes antigos'", (now - 40 * 86400,))
+        db.execute("UPDATE leads SET closed_at = ?, created = ? WHERE id IN (?, ?)", (now - 40 * 86400, now - 50 * 86400, old_closed, old_open))
+    db.close()
+    counts = store.purge(30, 30)
+    assert counts == {"queries": 1, "leads": 1, "messages": 1}
+    assert [q["query"] for q in store.queries()] == ["moldes recentes"]
+    assert sorted(x["id"] for x in store.leads()) == [old_open, new_closed]  # open leads stay, however old
+    assert store.purge(None, None) == {"queries": 0, "leads": 0, "messages": 0}
+    store.close()

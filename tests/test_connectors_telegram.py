@@ -72,6 +72,7 @@ class FakeBotAPI:
         self.calls: list[tuple[str, dict]] = []
         self.updates: list[dict] = []
         self.webhook = ""
+        self.blocked: set[int] = set()  # chats whose user blocked the bot: sendMessage gets 403
         self._ids = iter(range(1000, 10**6))
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self.endpoint, methods=["GET", "POST"])])
 
@@ -93,6 +94,8 @@ class FakeBotAPI:
                     params[k] = v
         self.calls.append((method, params))
         handler = getattr(self, "m_" + method.lower(), None)
+        if method == "sendMessage" and str(params.get("chat_id")).lstrip("-").isdigit() and int(params["chat_id"]) in self.blocked:
+            return JSONResponse({"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, 403)
         if handler is None:
             return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
         try:
@@ -512,3 +515,97 @@ def test_cli_poll_answers_by_long_polling(bot_api, shipped_data_dir, tmp_path):
             out, _ = proc.communicate()
         bot_api.updates.clear()
     assert "Traceback" not in out, out[-3000:]
+
+
+# -- from interest to a consented lead, and staff replying on Telegram ----------------------------------
+STAFF = {"Authorization": "Bearer tg-staff-key"}
+
+
+@pytest.fixture(scope="module")
+def staffed(shipped_catalog, bot_api, tmp_path_factory):
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("tg-leads"), telegram_token=TOKEN, telegram_secret=SECRET,
+                        telegram_api_base=f"{bot_api.url}/bot", admin_token="tg-staff-key")
+    app = create_app(settings, shipped_catalog)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        client.app = app
+        yield client
+
+
+def contact_update(update_id: int, chat_id: int, phone: str, owner: int) -> dict:
+    update = message_update(update_id, chat_id, None)
+    update["message"]["contact"] = {"phone_number": phone, "first_name": "Ana", "user_id": owner}
+    return update
+
+
+def test_portuguese_lead_with_the_share_contact_button_then_a_staff_reply(staffed, bot_api):
+    chat = 5151
+    say(staffed, bot_api, chat, "fabricantes de moldes na China")
+    (consent,) = say(staffed, bot_api, chat, "tenho interesse no 1")
+    assert "RGPD" in consent["plain"] and consent["reply_markup"] == {"remove_keyboard": True}
+    for text in ("sim", "Ana Silva"):
+        say(staffed, bot_api, chat, text)
+    (ask,) = say(staffed, bot_api, chat, "Moldes Leiria Lda")
+    assert ask["plain"].startswith("Como o(a) podemos contactar?") and "Telegram" in ask["plain"]
+    keyboard = ask["reply_markup"]["keyboard"]
+    assert keyboard[0][0] == {"text": "📱 Partilhar o meu número", "request_contact": True}
+    assert ask["reply_markup"]["one_time_keyboard"] is True
+
+    # someone else's contact card is not taken as the user's own
+    since = len(bot_api.calls)
+    post(staffed, contact_update(next(_update_ids), chat, "+351 999 999 999", owner=777))
+    (refused,) = bot_api.sent(chat_id=chat, since=since)
+    assert refused["plain"].startswith("Partilhe o seu próprio contacto")
+
+    since = len(bot_api.calls)
+    assert post(staffed, contact_update(next(_update_ids), chat, "351912345678", owner=chat)).status_code == 200
+    (need,) = bot_api.sent(chat_id=chat, since=since)
+    assert need["plain"].startswith("Numa linha, o que procura?") and "fabricantes de moldes na China" in need["plain"]
+    (summary,) = say(staffed, bot_api, chat, "ok")
+    assert "+351912345678" in summary["plain"]
+    (done,) = say(staffed, bot_api, chat, "enviar")
+    assert done["plain"].startswith("Pedido n.º")
+
+    (lead,) = staffed.get("/api/v1/leads", params={"channel": "telegram"}, headers=STAFF).json()
+    assert (lead["name"], lead["asker_org"], lead["contact"], lead["contact_kind"]) == \
+        ("Ana Silva", "Moldes Leiria Lda", "+351912345678", "phone")
+    assert lead["need"] == "fabricantes de moldes na China" and lead["session_id"] == f"tg-{chat}" and lead["lang"] == "pt"
+    assert staffed.patch(f"/api/v1/leads/{lead['id']}", json={"status": "contacted"}, headers=STAFF).json()["status"] == "contacted"
+
+    since = len(bot_api.calls)
+    r = staffed.post(f"/api/v1/leads/{lead['id']}/reply", json={"text": "Olá Ana, a <b>Yuyao</b> & parceiros responderão."},
+                     headers=STAFF)
+    assert r.status_code == 200 and r.json()["delivery"] == "sent"
+    (reply,) = bot_api.sent(chat_id=chat, since=since)
+    assert reply["plain"] == f"Mensagem da equipa da CPC Alliance (pedido n.º {lead['id']}):\nOlá Ana, a <b>Yuyao</b> & parceiros responderão."
+
+
+def test_staff_reply_to_a_chat_telegram_refuses_is_502(staffed, bot_api):
+    store = staffed.app.state.assistant.store
+    lead_id = store.add_lead("tg-666", "telegram", "pt-apcor", "APCOR", "en", "x", name="Nobody", contact="telegram",
+                             contact_kind="telegram")
+    bot_api.blocked.add(666)
+    r = staffed.post(f"/api/v1/leads/{lead_id}/reply", json={"text": "hello"}, headers=STAFF)
+    assert r.status_code == 502 and "blocked" in r.json()["error"] and r.json()["detail"] == {"channel": "telegram"}
+    assert staffed.get(f"/api/v1/leads/{lead_id}/messages", headers=STAFF).json() == []
+
+
+def test_delete_my_data_on_telegram(staffed, bot_api):
+    import sqlite3
+
+    chat = 5252
+    say(staffed, bot_api, chat, "Portuguese cork companies", "en")
+    for text in ("I'm interested in 2", "yes", "Mary Jones", "Acme", "here", "ok", "send"):
+        say(staffed, bot_api, chat, text, "en")
+    store = staffed.app.state.assistant.store
+    assert [x["contact_kind"] for x in store.leads(channel="telegram") if x["session_id"] == f"tg-{chat}"] == ["telegram"]
+    (confirm,) = say(staffed, bot_api, chat, "delete my data", "en")
+    assert "cannot be undone" in confirm["plain"]
+    (done,) = say(staffed, bot_api, chat, "yes, delete", "en")
+    assert done["plain"].startswith("Done: your data is deleted (1 contact request")
+    db = sqlite3.connect(store.path)
+    for table, column in (("leads", "session_id"), ("sessions", "id"), ("staff_messages", "session_id")):
+        assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (f"tg-{chat}",)).fetchone() == (0,)
+    db.close()

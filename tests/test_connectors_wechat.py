@@ -609,3 +609,53 @@ def test_reply_content_cannot_break_out_of_cdata():
     out = reply_xml(message, "a]]></Content><MsgType>news</MsgType><Content><![CDATA[b")
     assert fields(out)["Content"] == "a]]></Content><MsgType>news</MsgType><Content><![CDATA[b"
     assert fields(out)["MsgType"] == "text"
+
+
+# -- from interest to a consented lead, and staff replying within WeChat's 48 hours -------------------------
+STAFF = {"Authorization": "Bearer wx-staff-key"}
+
+
+def test_chinese_lead_then_staff_reply_as_customer_service_message_and_the_48_hour_window(shipped_catalog, cs_api, tmp_path):
+    import sqlite3
+
+    openid = "o-lead-zh"
+    with serve(shipped_catalog, tmp_path, cs_api, admin_token="wx-staff-key") as server, \
+            httpx.Client(base_url=server.url, timeout=60) as client:
+        ask(client, cs_api, openid, "我们想找葡萄牙的软木合作伙伴")
+        consent = ask(client, cs_api, openid, "我对第1个感兴趣")
+        assert "个人信息保护法" in consent and "微信号" in consent
+        for text in ("同意", "王芳"):
+            ask(client, cs_api, openid, text)
+        contact = ask(client, cs_api, openid, "宁波软木制品有限公司")
+        assert "就在这里" in contact and "微信" in contact
+        bad = ask(client, cs_api, openid, "wang@163")
+        assert "不是有效的邮箱地址" in bad
+        need = ask(client, cs_api, openid, "就在这里")
+        assert need.startswith("请用一句话说明您的需求")
+        ask(client, cs_api, openid, "采购天然软木塞，每年两百万只")
+        done = ask(client, cs_api, openid, "确认")
+        assert done.startswith("您的请求（编号") and "微信对话" in done
+
+        (lead,) = client.get("/api/v1/leads", params={"channel": "wechat"}, headers=STAFF).json()
+        assert (lead["name"], lead["asker_org"], lead["contact_kind"], lead["need"]) == \
+            ("王芳", "宁波软木制品有限公司", "wechat", "采购天然软木塞，每年两百万只")
+        assert lead["organisations"][0]["id"] == server.app.state.assistant.store.load(f"wx-{openid}").shown[0]
+        assert client.patch(f"/api/v1/leads/{lead['id']}", json={"status": "contacted"}, headers=STAFF).status_code == 200
+
+        before = len(cs_api.to(openid))
+        r = client.post(f"/api/v1/leads/{lead['id']}/reply", json={"text": "王女士您好，APCOR已同意对接。"}, headers=STAFF)
+        assert r.status_code == 200 and r.json()["delivery"] == "sent"
+        assert cs_api.to(openid)[before:] == [f"CPC联盟工作人员的消息（请求编号 {lead['id']}）：\n王女士您好，APCOR已同意对接。"]
+
+        # 49 hours after the user's last message WeChat no longer takes customer-service messages
+        db = sqlite3.connect(tmp_path / "state.sqlite")
+        with db:
+            db.execute("UPDATE leads SET last_inbound = ?, created = ? WHERE id = ?", (time.time() - 49 * 3600, time.time() - 50 * 3600, lead["id"]))
+        db.close()
+        r = client.post(f"/api/v1/leads/{lead['id']}/reply", json={"text": "还在吗？"}, headers=STAFF)
+        assert r.status_code == 409 and "48-hour" in r.json()["error"] and r.json()["detail"]["last_inbound"]
+        assert len(cs_api.to(openid)) == before + 1
+        # the user writes again: the window opens again
+        ask(client, cs_api, openid, "你好")
+        r = client.post(f"/api/v1/leads/{lead['id']}/reply", json={"text": "还在吗？"}, headers=STAFF)
+        assert r.status_code == 200 and cs_api.to(openid)[-1].endswith("还在吗？")

@@ -54,7 +54,9 @@ def site(shipped_catalog, tmp_path_factory):
     from assistant.settings import Settings
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("browser-state"), admin_token=KEY)
-    with LiveServer(create_app(settings, shipped_catalog)) as live:
+    app = create_app(settings, shipped_catalog)
+    with LiveServer(app) as live:
+        live.app = app
         yield live
 
 
@@ -70,6 +72,21 @@ def expect(locator):
     from playwright.sync_api import expect as pw_expect
 
     return pw_expect(locator)
+
+
+def api_lead(site, search="Portuguese cork companies", interest="I'm interested in 1",
+             answers=("yes", "Mary Jones", "Acme Bottling", "mary@acme.example", "ok", "send")) -> dict:
+    """A consented lead made through the chat API (for tests about the console)."""
+    sid = httpx.post(f"{site.url}/api/v1/chat", json={"text": search}, timeout=60).json()["session_id"]
+    for text in (interest, *answers):
+        reply = httpx.post(f"{site.url}/api/v1/chat", json={"session_id": sid, "text": text}, timeout=60).json()
+    assert reply["handoff"] and reply["lead_id"], reply
+    return reply | {"session_id": sid}
+
+
+def no_horizontal_scroll(page) -> None:
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
 
 
 def test_chat_in_chinese_then_more_then_portuguese_and_after_a_reload(browser, site):
@@ -254,10 +271,20 @@ def test_staff_console_search_export_query_log_and_a_lead_from_the_chat(browser,
     expect(first).to_be_visible()
     org_id = first.get_attribute("data-id")
     first.get_by_role("button", name="I'm interested").click()
+    expect(chat.locator(".msg.bot").last).to_contain_text("Do you agree?")
+    chat.locator(".chips").get_by_role("button", name="yes", exact=True).click()
+    form = chat.get_by_role("form", name="Your details for the CPC Alliance team")
+    form.get_by_label("Name").fill("Mary Jones")
+    form.get_by_label("Your organisation").fill("Acme Bottling")
+    form.get_by_label("E-mail or phone").fill("mary@acme.example")
+    expect(form.get_by_label("What you are looking for (one line)")).to_have_value("Portuguese cork companies")
+    form.get_by_role("button", name="Send details").click()
+    expect(chat.locator(".msg.bot").last).to_contain_text("Please confirm your request")
+    chat.locator(".chips").get_by_role("button", name="send", exact=True).click()
     confirm = chat.locator(".bubble.confirm")
     expect(confirm).to_contain_text("Request recorded")
-    expect(confirm).to_contain_text("I've recorded your interest in")
-    lead_id = re.search(r"request no\. (\d+)", confirm.inner_text()).group(1)
+    expect(confirm).to_contain_text("sent to the CPC Alliance team")
+    lead_id = re.search(r"Request no\. (\d+)", confirm.inner_text()).group(1)
 
     # staff sign in: a wrong key first
     page = ctx.new_page()
@@ -321,12 +348,13 @@ def test_staff_console_search_export_query_log_and_a_lead_from_the_chat(browser,
     expect(page.get_by_role("img", name=re.compile("^Queries by channel: .*Staff 1"))).to_be_visible()
 
     # the lead from the chat: find it, mark it contacted
-    lead = page.locator(f'#leads tr[data-lead="{lead_id}"]')
+    lead = page.locator(f'#leads [data-lead="{lead_id}"]')
     expect(lead).to_contain_text(org_id)
+    expect(lead).to_contain_text("Mary Jones — Acme Bottling")
     expect(lead.locator(".status-new")).to_have_text("New")
     lead.get_by_role("button", name=re.compile(rf"^Mark lead {lead_id} .* as contacted$")).click()
     expect(lead.locator(".status-contacted")).to_have_text("Contacted")
-    expect(lead.get_by_role("button", name=re.compile(r" as new$"))).to_be_focused()
+    expect(lead.get_by_role("button", name=re.compile(r" as introduced$"))).to_be_focused()
     page.screenshot(path=str(ARTIFACTS / "staff-console.png"), full_page=True)
     stored = httpx.get(f"{site.url}/api/v1/leads", headers={"Authorization": f"Bearer {KEY}"}).json()
     assert next(x for x in stored if str(x["id"]) == lead_id)["status"] == "contacted"
@@ -349,11 +377,7 @@ def i18n_texts(page) -> dict[str, str]:
 
 def test_staff_console_in_chinese_and_portuguese_and_after_a_reload(browser, site):
     # a lead from the chat, so the console has one in status "new" to show and change
-    first = httpx.post(f"{site.url}/api/v1/chat", json={"text": "Portuguese cork companies"}, timeout=60).json()
-    lead = httpx.post(f"{site.url}/api/v1/chat", json={"session_id": first["session_id"], "text": "I'm interested in 1"},
-                      timeout=60).json()
-    lead_id = lead["lead_id"]
-    assert lead["handoff"] and lead_id
+    lead_id = api_lead(site)["lead_id"]
 
     ctx = browser.new_context(locale="en-GB", viewport={"width": 1366, "height": 900})
     page = ctx.new_page()
@@ -394,13 +418,13 @@ def test_staff_console_in_chinese_and_portuguese_and_after_a_reload(browser, sit
     assert all(HAN.search(h) for h in headers), headers
     expect(page.get_by_role("img", name=re.compile(r"^各渠道查询数：.*工作人员 \d"))).to_be_visible()
     expect(page.locator("#charts h3")).to_have_text(["各语言查询数", "各渠道查询数", "无结果的查询"])
-    lead_row = page.locator(f'#leads tr[data-lead="{lead_id}"]')
+    lead_row = page.locator(f'#leads [data-lead="{lead_id}"]')
     expect(lead_row.locator(".status-new")).to_have_text("待联系")
     expect(lead_row).to_contain_text("英语 · 网页聊天")
     lead_row.get_by_role("button", name=re.compile(rf"^将第 {lead_id} 条意向（.*）标记为已联系$")).click()
     expect(lead_row.locator(".status-contacted")).to_have_text("已联系")
-    expect(lead_row.get_by_role("button", name=re.compile(r"标记为待联系$"))).to_be_focused()
-    expect(lead_row.locator("button")).to_have_text("标记为待联系")
+    expect(lead_row.get_by_role("button", name=re.compile(r"标记为已引荐$"))).to_be_focused()
+    expect(lead_row.locator("[data-lead-action]")).to_have_text("标记为已引荐")
     stored = httpx.get(f"{site.url}/api/v1/leads", headers={"Authorization": f"Bearer {KEY}"}).json()
     assert next(x for x in stored if x["id"] == lead_id)["status"] == "contacted"  # the code, not the label
     page.screenshot(path=str(ARTIFACTS / "staff-console-zh.png"), full_page=True)
@@ -417,8 +441,8 @@ def test_staff_console_in_chinese_and_portuguese_and_after_a_reload(browser, sit
     expect(page.get_by_label("País").locator("option:checked")).to_have_text("Portugal (PT)")
     expect(page.get_by_label("Região").locator("optgroup").first).to_have_attribute("label", re.compile("Portugal|China"))
     expect(lead_row.locator(".status-contacted")).to_have_text("Contactado")
-    expect(lead_row.get_by_role("button", name=re.compile(rf"^Marcar o pedido {lead_id} \(.*\) como novo$"))).to_have_text(
-        "Marcar como novo")
+    expect(lead_row.get_by_role("button", name=re.compile(rf"^Marcar o pedido {lead_id} \(.*\) como apresentado$"))).to_have_text(
+        "Marcar como apresentado")
     expect(page.locator("#charts h3").first).to_have_text("Pesquisas por idioma")
 
     # a search in Portuguese, then a reload keeps the language
@@ -435,5 +459,162 @@ def test_staff_console_in_chinese_and_portuguese_and_after_a_reload(browser, sit
     page.get_by_role("button", name="Terminar sessão").click()
     expect(page.get_by_role("heading", name="Iniciar sessão")).to_be_visible()
     expect(page.get_by_label("Chave da equipa")).to_be_focused()
+    assert not problems, problems
+    ctx.close()
+
+
+def test_portuguese_web_lead_to_staff_reply_shown_after_a_reload_and_the_inbox_on_a_phone(browser, site):
+    """Done when: a web conversation in Portuguese becomes a consented lead with name, contact, need and
+    organisations; staff mark it contacted and reply; the reply is in the chat after a reload. The inbox
+    works at 1280x800 and on a 390x844 phone without sideways scrolling."""
+    ctx = browser.new_context(locale="pt-PT", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    chat = ctx.new_page()
+    problems = watch(chat)
+    chat.goto(site.url + "/")
+    box = chat.get_by_label("A sua mensagem")
+    box.fill("fabricantes de moldes na China")
+    box.press("Enter")
+    cards = chat.locator(".cards > .card")
+    expect(cards.first).to_be_visible()
+    chosen = [cards.nth(0).get_attribute("data-id"), cards.nth(2).get_attribute("data-id")]
+    cards.nth(0).get_by_role("button", name="Tenho interesse").click()
+    consent = chat.locator(".msg.bot").last
+    expect(consent).to_contain_text("RGPD")
+    expect(consent).to_contain_text("O que guardamos e porquê")
+    box.fill("tenho interesse no 3")
+    box.press("Enter")
+    expect(chat.locator(".msg.bot").last).to_contain_text("Acrescentei")
+    chat.locator(".chips").get_by_role("button", name="sim, com a conversa").click()
+    form = chat.get_by_role("form", name="Os seus dados para a equipa da CPC Alliance")
+    form.get_by_label("Nome").fill("Ana Silva")
+    form.get_by_label("A sua organização").fill("Moldes Leiria Lda")
+    form.get_by_label("E-mail ou telefone").fill("ana@moldes")  # a bad e-mail first: a clear re-ask
+    form.get_by_role("button", name="Enviar dados").click()
+    expect(chat.locator(".msg.bot").last).to_contain_text("não parece um e-mail válido")
+    chat.get_by_role("form", name="Os seus dados para a equipa da CPC Alliance").get_by_label("E-mail ou telefone").fill(
+        "ana.silva@moldes-leiria.pt")
+    chat.get_by_role("form", name="Os seus dados para a equipa da CPC Alliance").get_by_role("button", name="Enviar dados").click()
+    expect(chat.locator(".msg.bot").last).to_contain_text("Confirme o pedido")
+    no_horizontal_scroll(chat)
+    chat.screenshot(path=str(ARTIFACTS / "chat-contact-phone.png"))
+    chat.locator(".chips").get_by_role("button", name="enviar", exact=True).click()
+    confirm = chat.locator(".bubble.confirm")
+    expect(confirm).to_contain_text("Pedido registado")
+    lead_id = int(re.search(r"Pedido n\.º (\d+)", confirm.inner_text()).group(1))
+
+    lead = next(x for x in httpx.get(f"{site.url}/api/v1/leads", headers={"Authorization": f"Bearer {KEY}"}).json()
+                if x["id"] == lead_id)
+    assert (lead["name"], lead["asker_org"], lead["contact"], lead["lang"], lead["channel"]) == \
+        ("Ana Silva", "Moldes Leiria Lda", "ana.silva@moldes-leiria.pt", "pt", "web")
+    assert lead["need"] == "fabricantes de moldes na China" and [o["id"] for o in lead["organisations"]] == chosen
+    assert lead["conversation"][0][1] == "fabricantes de moldes na China"
+
+    # staff on a laptop: the lead, marked contacted, and a reply
+    desk = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 800})
+    page = desk.new_page()
+    problems += watch(page)
+    page.goto(site.url + "/staff")
+    page.get_by_label("Staff key").fill(KEY)
+    page.get_by_label("Staff key").press("Enter")
+    page.get_by_label("Language", exact=True).select_option("pt")
+    card = page.locator(f'#leads [data-lead="{lead_id}"]')
+    expect(card).to_contain_text("Ana Silva — Moldes Leiria Lda")
+    expect(card.get_by_role("link", name="ana.silva@moldes-leiria.pt")).to_have_attribute("href", "mailto:ana.silva@moldes-leiria.pt")
+    expect(card).to_contain_text("fabricantes de moldes na China")
+    expect(card.locator("ul.orgs li")).to_have_count(2)
+    card.get_by_text(re.compile(r"^Conversation shared by the user")).click()
+    expect(card.locator(".conversation-log li")).to_contain_text(["fabricantes de moldes na China"])  # answers to the request stay out
+    no_horizontal_scroll(page)
+    card.get_by_role("button", name=re.compile(rf"^Mark lead {lead_id} .* as contacted$")).click()
+    expect(card.locator(".status-contacted")).to_have_text("Contacted")
+    card.locator(".lead-more summary").click()
+    card.get_by_label("Message").fill("Olá Ana, falámos com o cluster de Yuyao; ligam-lhe esta semana.")
+    card.get_by_role("button", name="Send reply").click()
+    expect(page.locator("#leads-status")).to_have_text(f"Reply sent for lead {lead_id}.")
+    expect(card.locator(".notes.sent")).to_contain_text("waiting for the user to return")
+    card.get_by_label("Note").fill("Yuyao contact: Mr Chen")
+    card.get_by_role("button", name="Add note").click()
+    expect(card.locator(".notes").first).to_contain_text("Yuyao contact: Mr Chen")
+    page.screenshot(path=str(ARTIFACTS / "staff-leads-1280.png"), full_page=True)
+
+    # the user comes back: the reply is in the chat
+    chat.reload()
+    staff_bubble = chat.locator(".msg.staff .bubble")
+    expect(staff_bubble).to_contain_text("Equipa CPC Alliance")
+    expect(staff_bubble).to_contain_text("falámos com o cluster de Yuyao")
+    chat.reload()  # shown once, kept in the transcript
+    expect(chat.locator(".msg.staff")).to_have_count(1)
+    chat.screenshot(path=str(ARTIFACTS / "chat-staff-reply-phone.png"))
+    shown = httpx.get(f"{site.url}/api/v1/leads/{lead_id}/messages", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert [m["delivery"] for m in shown] == ["shown"]
+
+    # the inbox on a phone: filters usable, no sideways scrolling, closing needs an outcome
+    phone = browser.new_context(locale="en-GB", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    mobile = phone.new_page()
+    problems += watch(mobile)
+    mobile.goto(site.url + "/staff")
+    mobile.get_by_label("Staff key").fill(KEY)
+    mobile.get_by_label("Staff key").press("Enter")
+    mobile.get_by_label("Name, organisation, contact or need").fill("Moldes Leiria")
+    mobile.get_by_role("button", name="Apply").click()
+    expect(mobile.locator("#leads > li")).to_have_count(1)
+    card = mobile.locator(f'#leads [data-lead="{lead_id}"]')
+    for control in (mobile.locator("#lead-status"), mobile.get_by_label("Name, organisation, contact or need"),
+                    card.locator(".lead-head")):
+        box = control.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, control
+    card.locator(".lead-more summary").click()
+    card.locator(f"#lead-{lead_id}-status").select_option("closed")
+    card.locator(f"#lead-{lead_id}-outcome").select_option("in_contact")
+    card.locator(f"#lead-{lead_id}-assignee").fill("Rita")
+    card.get_by_role("button", name="Save").click()
+    expect(card.locator(".status-closed")).to_have_text("Closed")
+    expect(card).to_contain_text("In direct contact")
+    no_horizontal_scroll(mobile)
+    mobile.screenshot(path=str(ARTIFACTS / "staff-leads-390.png"), full_page=True)
+
+    # "apagar os meus dados": after the confirmation the lead, the staff message and the session are gone
+    session_id = chat.evaluate("JSON.parse(localStorage.getItem('cpc.chat.session'))")
+    box = chat.get_by_label("A sua mensagem")
+    box.fill("apagar os meus dados")
+    box.press("Enter")
+    expect(chat.locator(".msg.bot").last).to_contain_text("Não é possível desfazer")
+    chat.locator(".chips").get_by_role("button", name="sim, apagar").click()
+    expect(chat.locator(".msg.bot").last).to_contain_text("apaguei os seus dados (1 pedido(s) de contacto)")
+    assert chat.evaluate("localStorage.getItem('cpc.chat.session')") is None
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert all(x["session_id"] != session_id for x in httpx.get(f"{site.url}/api/v1/leads", headers=auth).json())
+    assert httpx.get(f"{site.url}/api/v1/leads/{lead_id}", headers=auth).status_code == 404
+    assert httpx.get(f"{site.url}/api/v1/chat/messages", params={"session_id": session_id}).json()["messages"] == []
+    assert not problems, problems
+    for c in (ctx, desk, phone):
+        c.close()
+
+
+def test_wechat_lead_past_the_48_hour_window_says_so_in_the_console(browser, site):
+    import sqlite3
+    import time
+
+    store = site.app.state.assistant.store
+    lead_id = store.add_lead("wx-o-window", "wechat", "pt-apcor", "APCOR", "zh", "我对第1个感兴趣", name="王芳",
+                             asker_org="宁波软木", contact="wechat", contact_kind="wechat", need="软木塞")
+    db = sqlite3.connect(store.path)
+    with db:
+        db.execute("UPDATE leads SET last_inbound = ?, created = ? WHERE id = ?", (time.time() - 50 * 3600, time.time() - 50 * 3600, lead_id))
+    db.close()
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = ctx.new_page()
+    problems = watch(page)
+    page.goto(site.url + "/staff")
+    page.get_by_label("工作人员密钥").fill(KEY)
+    page.get_by_label("工作人员密钥").press("Enter")
+    page.locator("#lead-channel").select_option("wechat")
+    card = page.locator(f'#leads [data-lead="{lead_id}"]')
+    expect(card).to_contain_text("王芳 — 宁波软木")
+    expect(card).to_contain_text("微信对话")
+    card.locator(".lead-more summary").click()
+    expect(card.locator(".error")).to_contain_text("微信48小时回复窗口已过")
+    expect(card.get_by_role("button", name="发送回复")).to_be_disabled()
+    no_horizontal_scroll(page)
     assert not problems, problems
     ctx.close()

@@ -78,6 +78,6 @@ def test_the_chat_buttons_phrasings_are_understood(client, lang):
     assert d["intent"] == "details" and d["lang"] == lang and d["results"][0]["id"] == first["results"][1]["id"]
     m = say(more, sid)
     assert m["intent"] == "more" and m["lang"] == lang and [r["number"] for r in m["results"]] == [6, 7, 8, 9, 10]
-    lead = say(interest, sid)
-    assert lead["intent"] == "contact" and lead["handoff"] and lead["lead_id"] and lead["lang"] == lang
+    lead = say(interest, sid)  # the start of a contact request, about the organisation the button named
+    assert lead["intent"] == "contact_consent" and lead["form"]["step"] == "consent" and lead["lang"] == lang
     assert lead["results"][0]["id"] == first["results"][2]["id"]

@@ -19,6 +19,8 @@
       details: "Detalhes", interested: "Tenho interesse", more: "Mais resultados", website: "Site",
       results: "Resultados", recorded: "Pedido registado", number: "N.º",
       restarted: "Começou uma nova conversa: a anterior já não está disponível, e os números dos resultados acima já não valem.",
+      formTitle: "Os seus dados para a equipa da CPC Alliance", fName: "Nome", fOrg: "A sua organização",
+      fContact: "E-mail ou telefone", fNeed: "O que procura (uma linha)", fSend: "Enviar dados", team: "Equipa CPC Alliance",
     },
     zh: {
       title: "CPC联盟合作伙伴搜索", tagline: "寻找葡萄牙和中国的合作伙伴",
@@ -32,6 +34,8 @@
       details: "详细信息", interested: "我感兴趣", more: "更多结果", website: "网站",
       results: "搜索结果", recorded: "已记录", number: "编号",
       restarted: "已开始新的对话：之前的对话已不可用，上面结果的编号不再有效。",
+      formTitle: "请填写您的信息，供CPC联盟工作人员联系", fName: "姓名", fOrg: "所在单位",
+      fContact: "邮箱、电话或微信号", fNeed: "您的需求（一句话）", fSend: "提交信息", team: "CPC联盟工作人员",
     },
     en: {
       title: "CPC Alliance partner finder", tagline: "Partners in Portugal and China",
@@ -45,6 +49,8 @@
       details: "Details", interested: "I'm interested", more: "More results", website: "Website",
       results: "Results", recorded: "Request recorded", number: "No.",
       restarted: "A new conversation started: the earlier one is no longer available, and the numbers of the results above no longer apply.",
+      formTitle: "Your details for the CPC Alliance team", fName: "Name", fOrg: "Your organisation",
+      fContact: "E-mail or phone", fNeed: "What you are looking for (one line)", fSend: "Send details", team: "CPC Alliance team",
     },
   };
   // What the buttons say to the assistant, in the language of the reply they belong to
@@ -54,10 +60,18 @@
     interest: { pt: (n) => `tenho interesse no ${n}`, zh: (n) => `我对第${n}个感兴趣`, en: (n) => `I'm interested in ${n}` },
     interestFocus: { pt: "tenho interesse", zh: "我感兴趣", en: "I'm interested" },
     more: { pt: "mais", zh: "更多", en: "more" },
+    // the contact form answers every question in one message ("name: … | organisation: …"), in the reply's language
+    fields: {
+      pt: { name: "nome", org: "organização", contact: "contacto", need: "necessidade" },
+      zh: { name: "姓名", org: "单位", contact: "联系方式", need: "需求" },
+      en: { name: "name", org: "organisation", contact: "contact", need: "need" },
+    },
   };
+  const FORM_STEPS = new Set(["name", "org", "contact", "need"]);
+  const FIELD_MAX = { name: 100, org: 150, contact: 254, need: 300 };
   const SEARCH_INTENTS = new Set(["find", "refine"]);
   const LIST_INTENTS = new Set(["find", "refine", "more"]);
-  const KEY = { session: "cpc.chat.session", transcript: "cpc.chat.transcript", lang: "cpc.chat.lang" };
+  const KEY = { session: "cpc.chat.session", transcript: "cpc.chat.transcript", lang: "cpc.chat.lang", staffSeen: "cpc.chat.staffSeen" };
   const MAX_ENTRIES = 80;
   const TIMEOUT_MS = 30000;
 
@@ -207,9 +221,33 @@
       }
       // the button above says "I'm interested" for this organisation: no second chip for it
       const offered = (entry.suggestions || []).filter((s) => !(interestButton && s === SAY.interestFocus[lang]));
+      if (isLast && entry.form && FORM_STEPS.has(entry.form.step)) item.append(contactForm(entry.form, lang));
       if (isLast && offered.length) item.append(chips(offered, lang));
     }
     return item;
+  }
+
+  // A small form for the contact request: what is filled in goes as one message the assistant validates.
+  function contactForm(form, lang) {
+    const values = form.fields || {};
+    const words = SAY.fields[lang] || SAY.fields.en;
+    const inputs = {};
+    const row = (name, label, type) => {
+      const id = `cf-${name}`;
+      inputs[name] = el("input", { id, name, type, maxlength: String(FIELD_MAX[name]), value: values[name] || "",
+        autocomplete: { name: "name", org: "organization", contact: "email" }[name] || "off" });
+      return el("div", { class: "cf-field" }, el("label", { for: id, text: t(label) }), inputs[name]);
+    };
+    return el("form", { class: "contact-form", lang: ui.lang, "aria-label": t("formTitle"), onsubmit: (event) => {
+      event.preventDefault();
+      const parts = Object.entries(inputs).map(([name, input]) => [name, input.value.trim()]).filter(([, v]) => v)
+        .map(([name, v]) => `${words[name]}: ${v}`);
+      if (parts.length) send(parts.join(" | "), "button");
+    } },
+    el("p", { class: "cf-title", text: t("formTitle") }),
+    row("name", "fName", "text"), row("org", "fOrg", "text"),
+    form.channel_identity ? null : row("contact", "fContact", "text"), row("need", "fNeed", "text"),
+    el("button", { type: "submit", class: "primary", text: t("fSend") }));
   }
 
   function render() {
@@ -228,6 +266,10 @@
         return el("li", { class: "msg user" }, el("span", { class: "sr-only", text: `${t("you")}: ` }), el("div", { class: "bubble", text: entry.text }));
       }
       if (entry.role === "restart") return el("li", { class: "msg restart" }, el("div", { class: "hint" }, el("p", { text: t("restarted") })));
+      if (entry.role === "staff") {
+        return el("li", { class: "msg bot staff", "data-staff": String(entry.id) },
+          el("div", { class: "bubble staff" }, el("p", { class: "staff-title", text: t("team") }), ...paragraphs(entry.text)));
+      }
       return botEntry(entry, i, liveFrom, i === lastBot);
     });
     log.replaceChildren(welcome, ...items);
@@ -289,9 +331,14 @@
     // the server did not continue the conversation we had (it expired, or this browser's cookie is gone)
     if (sessionId && data.new_session && transcript.length) transcript.push({ role: "restart" });
     sessionId = data.session_id;
+    if (data.intent === "privacy_erased") {  // the server forgot this conversation: so does the browser
+      sessionId = null;
+      transcript = [];
+      store(KEY.staffSeen, null);
+    }
     transcript.push({ role: "user", text });
     transcript.push({ role: "bot", reply: data.reply, lang: data.lang, intent: data.intent, results: data.results || [],
-      suggestions: data.suggestions || [], handoff: !!data.handoff, lead_id: data.lead_id });
+      suggestions: data.suggestions || [], handoff: !!data.handoff, lead_id: data.lead_id, form: data.form || null });
     transcript = transcript.slice(-MAX_ENTRIES);
     store(KEY.session, sessionId);
     store(KEY.transcript, transcript);
@@ -314,12 +361,38 @@
     transcript = [];
     store(KEY.session, null);
     store(KEY.transcript, null);
+    store(KEY.staffSeen, null);
     showError("");
     render();
     input.focus();
   });
 
+  // Messages the CPC Alliance team sent to this conversation, fetched when the page opens or comes back into view.
+  async function loadStaffMessages() {
+    if (!sessionId || busy) return;
+    const seen = load(KEY.staffSeen, 0);
+    let data;
+    try {
+      const res = await fetch(`/api/v1/chat/messages?session_id=${encodeURIComponent(sessionId)}&after=${seen}`);
+      if (!res.ok) return;
+      data = await res.json();
+    } catch (_) {
+      return;
+    }
+    if (!data.messages.length || data.session_id !== sessionId || busy) return;
+    for (const m of data.messages) transcript.push({ role: "staff", id: m.id, text: m.text, created: m.created });
+    transcript = transcript.slice(-MAX_ENTRIES);
+    store(KEY.transcript, transcript);
+    store(KEY.staffSeen, data.messages[data.messages.length - 1].id);
+    render();
+    live.textContent = data.messages.map((m) => m.text).join("\n");
+    log.lastElementChild.scrollIntoView({ block: "end" });
+  }
+
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") loadStaffMessages(); });
+
   render();
   loadFacets();
+  loadStaffMessages();
   if (transcript.length) log.lastElementChild.scrollIntoView({ block: "end" });
 })();

@@ -136,6 +136,83 @@
       channels: { web: "Web chat", telegram: "Telegram", wechat: "WeChat", api: "API", staff: "Staff" },
     },
   };
+
+  // The lead inbox's strings, merged into UI above.
+  const LEAD_UI = {
+    pt: {
+      status_introduced: "Apresentado", status_closed: "Fechado", ch_web: "Chat web", ch_wechat: "WeChat",
+      lang_pt: "Português", lang_zh: "Chinês", lang_en: "Inglês", assignee: "Responsável", apply: "Aplicar",
+      leadSearch: "Nome, organização, contacto ou necessidade", leadCount: "{n} pedido(s)",
+      leadTitle: "Pedido n.º {id}", received: "Recebido {when}", updatedAt: "atualizado {when}",
+      asker: "Quem pede", contactLabel: "Contacto", need: "Necessidade", interestIn: "Organizações de interesse",
+      outcome: "Resultado", conversation: "Conversa partilhada pelo utilizador ({n} mensagens)", notes: "Notas",
+      sent: "Enviado pela equipa", noAssignee: "sem responsável",
+      kinds: { email: "e-mail", phone: "telefone", wechat_id: "ID WeChat", telegram: "chat do Telegram", wechat: "chat do WeChat" },
+      outcomes: { partnership: "Parceria", in_contact: "Em contacto direto", declined: "Recusado", no_response: "Sem resposta",
+        not_a_fit: "Não adequado", withdrawn: "Desistiu", spam: "Spam" },
+      markIntroduced: "Marcar como apresentado", markIntroducedLabel: "Marcar o pedido {id} ({name}) como apresentado",
+      followUp: "Seguimento", save: "Guardar", addNote: "Acrescentar nota", note: "Nota",
+      replyTitle: "Responder ao utilizador", replyText: "Mensagem",
+      replyHint: { web: "Aparece no chat web quando o utilizador voltar.", telegram: "Vai para o chat do utilizador no Telegram.",
+        wechat: "Mensagem de apoio ao cliente do WeChat: só até 48 h depois da última mensagem do utilizador." },
+      sendReply: "Enviar resposta", replyDone: "Resposta enviada ao pedido {id}.",
+      introTitle: "Apresentar por e-mail", partnerEmail: "E-mail do parceiro", partnerName: "Nome do parceiro", introText: "Texto da apresentação",
+      sendIntro: "Enviar apresentação", introDone: "Apresentação enviada para o pedido {id}.",
+      introNoEmail: "O utilizador não deu e-mail: responda no canal dele.",
+      delivery: { sent: "entregue", waiting: "à espera que o utilizador volte", shown: "vista no chat", "e-mail": "e-mail" },
+      leadUpdated: "Pedido {id} atualizado.",
+      windowClosed: "A janela de 48 h do WeChat terminou (última mensagem do utilizador: {when}). Só é possível responder depois de ele voltar a escrever.",
+    },
+    zh: {
+      status_introduced: "已引荐", status_closed: "已结束", ch_web: "网页聊天", ch_wechat: "微信",
+      lang_pt: "葡萄牙语", lang_zh: "中文", lang_en: "英语", assignee: "负责人", apply: "应用",
+      leadSearch: "姓名、单位、联系方式或需求", leadCount: "共 {n} 条",
+      leadTitle: "第 {id} 条意向", received: "收到于 {when}", updatedAt: "更新于 {when}",
+      asker: "申请人", contactLabel: "联系方式", need: "需求", interestIn: "意向机构",
+      outcome: "结果", conversation: "用户同意分享的对话（{n} 条）", notes: "备注",
+      sent: "工作人员已发送", noAssignee: "未分配",
+      kinds: { email: "邮箱", phone: "电话", wechat_id: "微信号", telegram: "Telegram 对话", wechat: "微信对话" },
+      outcomes: { partnership: "达成合作", in_contact: "双方已直接联系", declined: "被拒绝", no_response: "无回复",
+        not_a_fit: "不匹配", withdrawn: "用户撤回", spam: "垃圾信息" },
+      markIntroduced: "标记为已引荐", markIntroducedLabel: "将第 {id} 条意向（{name}）标记为已引荐",
+      followUp: "跟进", save: "保存", addNote: "添加备注", note: "备注",
+      replyTitle: "回复用户", replyText: "消息内容",
+      replyHint: { web: "用户下次打开网页聊天时显示。", telegram: "发送到用户的 Telegram 对话。",
+        wechat: "微信客服消息：仅限用户最后一条消息后的 48 小时内。" },
+      sendReply: "发送回复", replyDone: "已回复第 {id} 条意向。",
+      introTitle: "通过邮件引荐", partnerEmail: "合作方邮箱", partnerName: "合作方名称", introText: "引荐内容",
+      sendIntro: "发送引荐邮件", introDone: "第 {id} 条意向的引荐邮件已发送。",
+      introNoEmail: "用户未留邮箱：请在其渠道回复。",
+      delivery: { sent: "已送达", waiting: "等待用户返回", shown: "用户已看到", "e-mail": "邮件" },
+      leadUpdated: "第 {id} 条意向已更新。",
+      windowClosed: "微信48小时回复窗口已过（用户最后一条消息：{when}）。用户再次发消息后才能回复。",
+    },
+    en: {
+      status_introduced: "Introduced", status_closed: "Closed", ch_web: "Web chat", ch_wechat: "WeChat",
+      lang_pt: "Portuguese", lang_zh: "Chinese", lang_en: "English", assignee: "Assignee", apply: "Apply",
+      leadSearch: "Name, organisation, contact or need", leadCount: "{n} lead(s)",
+      leadTitle: "Lead no. {id}", received: "Received {when}", updatedAt: "updated {when}",
+      asker: "Asker", contactLabel: "Contact", need: "Need", interestIn: "Organisations of interest",
+      outcome: "Outcome", conversation: "Conversation shared by the user ({n} messages)", notes: "Notes",
+      sent: "Sent by staff", noAssignee: "unassigned",
+      kinds: { email: "e-mail", phone: "phone", wechat_id: "WeChat ID", telegram: "Telegram chat", wechat: "WeChat chat" },
+      outcomes: { partnership: "Partnership", in_contact: "In direct contact", declined: "Declined", no_response: "No response",
+        not_a_fit: "Not a fit", withdrawn: "Withdrawn", spam: "Spam" },
+      markIntroduced: "Mark introduced", markIntroducedLabel: "Mark lead {id} ({name}) as introduced",
+      followUp: "Follow up", save: "Save", addNote: "Add note", note: "Note",
+      replyTitle: "Reply to the user", replyText: "Message",
+      replyHint: { web: "Shown in the web chat when the user comes back.", telegram: "Goes to the user's Telegram chat.",
+        wechat: "WeChat customer-service message: only within 48 hours of the user's last message." },
+      sendReply: "Send reply", replyDone: "Reply sent for lead {id}.",
+      introTitle: "Introduce by e-mail", partnerEmail: "Partner e-mail", partnerName: "Partner name", introText: "Introduction",
+      sendIntro: "Send introduction", introDone: "Introduction sent for lead {id}.",
+      introNoEmail: "The user gave no e-mail: reply on their channel.",
+      delivery: { sent: "delivered", waiting: "waiting for the user to return", shown: "seen in the chat", "e-mail": "e-mail" },
+      leadUpdated: "Lead {id} updated.",
+      windowClosed: "WeChat's 48-hour window has passed (the user last wrote {when}). A reply is possible only after they write again.",
+    },
+  };
+  for (const lang of Object.keys(UI)) Object.assign(UI[lang], LEAD_UI[lang]);
   const LOCALES = { pt: "pt-PT", zh: "zh-CN", en: "en-GB" };
 
   const KEY = "cpc.staff.key";
@@ -447,40 +524,156 @@
   }
 
   // -- leads ----------------------------------------------------------------------------------
-  async function loadLeads(focusId) {
+  const STATUSES = ["new", "contacted", "introduced", "closed"];
+  const openForms = new Set();
+  const WECHAT_WINDOW = 48 * 3600;  // seconds after the user's last message that WeChat takes a reply  // leads whose follow-up forms are open: they stay open when the list is redrawn
+  const NEXT = { new: "contacted", contacted: "introduced" };
+  const leadFilters = () => {
+    const params = new URLSearchParams();
+    for (const [name, id] of [["status", "lead-status"], ["channel", "lead-channel"], ["lang", "lead-lang"],
+      ["assignee", "lead-assignee"], ["q", "lead-q"]]) {
+      const value = $(id).value.trim();
+      if (value) params.set(name, value);
+    }
+    return params;
+  };
+
+  let leadsAsked = 0;  // a slower, older answer must not replace the list asked for last
+
+  async function loadLeads(focus) {
     say("leads-error", null);
-    const status = $("lead-status").value;
-    shownLeads = await json(`/api/v1/leads?limit=200${status ? `&status=${status}` : ""}`);
+    const params = leadFilters();
+    params.set("limit", "200");
+    const asked = ++leadsAsked;
+    const found = await json(`/api/v1/leads?${params}`);
+    if (asked !== leadsAsked) return;
+    shownLeads = found;
     renderLeads();
-    if (focusId) {
-      const button = document.querySelector(`[data-lead-action="${focusId}"]`);
-      if (button) button.focus();
+    if (focus) {
+      const target = document.querySelector(focus);
+      if (target) target.focus();
     }
   }
 
-  function renderLeads() {
-    $("leads").tBodies[0].replaceChildren(...(shownLeads.length ? shownLeads.map((l) => {
-      const next = l.status === "contacted" ? "new" : "contacted";
-      const names = { id: l.id, name: l.org_name };
-      return el("tr", { "data-lead": String(l.id) },
-        el("td", { class: "num-cell", text: String(l.id) }),
-        el("td", { text: when(l.created) }),
-        el("td", {}, el("div", { text: l.org_name }), el("small", { class: "sub", text: l.org_id })),
-        el("td", { text: `${named("langs", l.lang)} · ${named("channels", l.channel)}` }),
-        el("td", { lang: l.lang, text: l.message }),
-        el("td", {}, el("span", { class: `status-${l.status}`, text: t(`status_${l.status}`) || l.status })),
-        el("td", {}, el("button", { type: "button", class: next === "contacted" ? "primary" : "secondary", "data-lead-action": String(l.id),
-          "aria-label": t(next === "contacted" ? "markContactedLabel" : "markNewLabel", names), onclick: () => setStatus(l.id, next) },
-          t(next === "contacted" ? "markContacted" : "markNew"))));
-    }) : [el("tr", {}, el("td", { colspan: "7", text: t("noLeads") }))]));
+  function contactLink(l) {
+    if (!l.contact) return "—";
+    const kind = named("kinds", l.contact_kind) || l.contact_kind;
+    if (l.contact_kind === "email") return el("span", {}, el("a", { href: `mailto:${l.contact}`, text: l.contact }), ` (${kind})`);
+    if (l.contact_kind === "phone") return el("span", {}, el("a", { href: `tel:${l.contact}`, text: l.contact }), ` (${kind})`);
+    if (l.contact_kind === "wechat_id") return `${l.contact} (${kind})`;
+    return kind;
   }
 
-  async function setStatus(id, status) {
+  function field(labelKey, control) {
+    const id = `${control.id}`;
+    return el("div", { class: "field" }, el("label", { for: id, text: t(labelKey) }), control);
+  }
+
+  function leadCard(l) {
+    const names = { id: l.id, name: l.name || l.org_name };
+    const next = NEXT[l.status];
+    const facts = [
+      ["asker", [l.name, l.asker_org].filter(Boolean).join(" — ") || "—"],
+      ["contactLabel", contactLink(l)],
+      ["need", l.need || l.message],
+      ["interestIn", el("ul", { class: "orgs" }, l.organisations.map((o) => el("li", {}, o.name, " ", el("small", { class: "sub", text: o.id }))))],
+      ["assignee", l.assignee || t("noAssignee")],
+    ];
+    if (l.outcome) facts.push(["outcome", named("outcomes", l.outcome)]);
+    const uid = `lead-${l.id}`;
+    const statusSelect = el("select", { id: `${uid}-status` }, STATUSES.map((s) => el("option", { value: s, text: t(`status_${s}`) })));
+    statusSelect.value = l.status;
+    const outcomeSelect = el("select", { id: `${uid}-outcome` }, el("option", { value: "", text: "—" }),
+      Object.keys(UI.en.outcomes).map((o) => el("option", { value: o, text: named("outcomes", o) })));
+    outcomeSelect.value = l.outcome || "";
+    const outcomeField = field("outcome", outcomeSelect);
+    outcomeField.hidden = l.status !== "closed";
+    statusSelect.addEventListener("change", () => { outcomeField.hidden = statusSelect.value !== "closed"; });
+    const assignee = el("input", { id: `${uid}-assignee`, type: "text", maxlength: "80", value: l.assignee || "" });
+    const note = el("textarea", { id: `${uid}-note`, rows: "2", maxlength: "2000" });
+    const reply = el("textarea", { id: `${uid}-reply`, rows: "3", maxlength: "2000" });
+    const partnerEmail = el("input", { id: `${uid}-partner-email`, type: "email", maxlength: "254" });
+    const partnerName = el("input", { id: `${uid}-partner-name`, type: "text", maxlength: "200" });
+    const introText = el("textarea", { id: `${uid}-intro`, rows: "4", maxlength: "5000" });
+    const submit = (handler) => (e) => { e.preventDefault(); handler(); };
+    const lastWrote = l.last_inbound || l.created;
+    const windowClosed = l.channel === "wechat" && Date.now() / 1000 - lastWrote > WECHAT_WINDOW;
+    const forms = el("div", { class: "lead-forms" },
+      el("form", { class: "row", onsubmit: submit(() => patchLead(l.id, {
+        status: statusSelect.value, ...(statusSelect.value === "closed" && outcomeSelect.value ? { outcome: outcomeSelect.value } : {}),
+        assignee: assignee.value.trim() }, `#${uid}-status`)) },
+        field("status", statusSelect), outcomeField, field("assignee", assignee), el("button", { type: "submit", text: t("save") })),
+      el("form", { class: "stack", onsubmit: submit(() => note.value.trim() && patchLead(l.id, { note: note.value.trim() }, `#${uid}-note`)) },
+        field("note", note), el("button", { type: "submit", class: "secondary", text: t("addNote") })),
+      el("form", { class: "stack", onsubmit: submit(() => reply.value.trim() && sendReply(l, reply.value.trim())) },
+        el("h4", { text: t("replyTitle") }), el("p", { class: "sub", text: (t("replyHint") || {})[l.channel] || "" }),
+        windowClosed ? el("p", { class: "error", text: t("windowClosed", { when: when(lastWrote) }) }) : null,
+        field("replyText", reply), el("button", { type: "submit", disabled: windowClosed, text: t("sendReply") })),
+      l.contact_kind === "email"
+        ? el("form", { class: "stack", onsubmit: submit(() => sendIntro(l, partnerEmail.value.trim(), partnerName.value.trim(), introText.value.trim())) },
+          el("h4", { text: t("introTitle") }), field("partnerEmail", partnerEmail), field("partnerName", partnerName), field("introText", introText),
+          el("button", { type: "submit", class: "secondary", text: t("sendIntro") }))
+        : el("p", { class: "sub", text: t("introNoEmail") }));
+    return el("li", { class: "lead", "data-lead": String(l.id) },
+      el("article", { "aria-labelledby": `${uid}-title` },
+        el("header", { class: "lead-head" },
+          el("h3", { id: `${uid}-title` }, t("leadTitle", { id: l.id }), l.name ? ` · ${l.name}` : ""),
+          el("span", { class: `badge status-${l.status}`, text: t(`status_${l.status}`) || l.status })),
+        el("p", { class: "sub" }, [t("received", { when: when(l.created) }), t("updatedAt", { when: when(l.updated) }),
+          named("langs", l.lang), named("channels", l.channel)].join(" · ")),
+        el("dl", { class: "record lead-facts" }, facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { lang: l.lang }, v)])),
+        l.conversation && l.conversation.length ? el("details", { class: "conversation-log" },
+          el("summary", { text: t("conversation", { n: l.conversation.length }) }),
+          el("ol", { lang: l.lang }, l.conversation.map(([at, said, answer]) => el("li", {},
+            el("small", { class: "sub", text: when(at) }), " ", el("b", { text: said }), el("div", { class: "sub", text: answer }))))) : null,
+        l.notes.length ? el("div", {}, el("h4", { text: t("notes") }), el("ul", { class: "notes" },
+          l.notes.map((n) => el("li", {}, el("small", { class: "sub", text: `${when(n.at)}${n.by ? ` · ${n.by}` : ""} ` }), n.text)))) : null,
+        (l.messages || []).length ? el("div", {}, el("h4", { text: t("sent") }), el("ul", { class: "notes sent" },
+          l.messages.map((m) => el("li", {}, el("small", { class: "sub", text: `${when(m.created)} · ${named("delivery", m.delivery)} ` }),
+            el("span", { class: "pre", text: m.text }))))) : null,
+        el("div", { class: "lead-actions" },
+          next ? el("button", { type: "button", class: "primary", "data-lead-action": String(l.id),
+            "aria-label": t(`mark${next[0].toUpperCase()}${next.slice(1)}Label`, names),
+            onclick: () => patchLead(l.id, { status: next }, `[data-lead="${l.id}"] [data-lead-action]`) },
+          t(`mark${next[0].toUpperCase()}${next.slice(1)}`)) : null,
+          el("details", { class: "lead-more", open: openForms.has(l.id),
+            ontoggle: (e) => (e.currentTarget.open ? openForms.add(l.id) : openForms.delete(l.id)) },
+          el("summary", { text: t("followUp") }), forms))));
+  }
+
+  function renderLeads() {
+    say("leads-status", "leadCount", { n: shownLeads.length });
+    $("leads").replaceChildren(...(shownLeads.length ? shownLeads.map(leadCard) : [el("li", { class: "empty", text: t("noLeads") })]));
+  }
+
+  async function patchLead(id, body, focus) {
     try {
-      await json(`/api/v1/leads/${id}/status`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ status }) });
-      await loadLeads(id);
+      await json(`/api/v1/leads/${id}`, { method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      await loadLeads(focus);
+      say("leads-status", "leadUpdated", { id });
     } catch (e) {
       if (!(e instanceof SignedOut)) say("leads-error", "leadFailed", { id, detail: e.message });
+    }
+  }
+
+  async function sendReply(lead, text) {
+    try {
+      await json(`/api/v1/leads/${lead.id}/reply`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }) });
+      await loadLeads(`#lead-${lead.id}-reply`);
+      say("leads-status", "replyDone", { id: lead.id });
+    } catch (e) {
+      if (!(e instanceof SignedOut)) say("leads-error", "leadFailed", { id: lead.id, detail: e.message });
+    }
+  }
+
+  async function sendIntro(lead, partnerEmail, partnerName, text) {
+    try {
+      await json(`/api/v1/leads/${lead.id}/introduce`, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ partner_email: partnerEmail, partner_name: partnerName, text }) });
+      await loadLeads(`#lead-${lead.id}-intro`);
+      say("leads-status", "introDone", { id: lead.id });
+    } catch (e) {
+      if (!(e instanceof SignedOut)) say("leads-error", "leadFailed", { id: lead.id, detail: e.message });
     }
   }
 
@@ -510,14 +703,21 @@
     $(`export-${fmt}`).addEventListener("click", guarded(() => search && download(`/api/v1/staff/export?format=${fmt}`,
       { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(search.body) }), "search-error", "exportFailed"));
     $(`leads-${fmt}`).addEventListener("click", guarded(() => {
-      const status = $("lead-status").value;
-      return download(`/api/v1/leads/export?format=${fmt}${status ? `&status=${status}` : ""}`);
+      const params = leadFilters();
+      params.set("format", fmt);
+      return download(`/api/v1/leads/export?${params}`);
     }, "leads-error", "exportFailed"));
   }
   $("log-refresh").addEventListener("click", guarded(loadLog, "search-error", "logFailed"));
   $("zero-only").addEventListener("change", guarded(loadLog, "search-error", "logFailed"));
   $("leads-refresh").addEventListener("click", guarded(() => loadLeads(), "leads-error", "leadsFailed"));
   $("lead-status").addEventListener("change", guarded(() => loadLeads(), "leads-error", "leadsFailed"));
+  $("lead-channel").addEventListener("change", guarded(() => loadLeads(), "leads-error", "leadsFailed"));
+  $("lead-lang").addEventListener("change", guarded(() => loadLeads(), "leads-error", "leadsFailed"));
+  $("lead-filters").addEventListener("submit", (e) => {
+    e.preventDefault();
+    guarded(() => loadLeads(), "leads-error", "leadsFailed")();
+  });
   $("record-close").addEventListener("click", () => $("record").close());
 
   render();
