@@ -165,7 +165,7 @@ def test_session_expiry_and_persistence(bot, store, tmp_path, shipped_engine):
     assert store.load("s-exp", now=time.time() + 3601).query is None  # expired: a new session
 
 
-def test_untranslated_record_text_is_marked_with_its_language(shipped_engine, store):
+def test_untranslated_record_text_stays_out_of_another_languages_list(shipped_engine, store):
     from corpus import Organisation
 
     rec = Organisation.model_validate({
@@ -174,7 +174,9 @@ def test_untranslated_record_text_is_marked_with_its_language(shipped_engine, st
     })
     bot = Assistant(shipped_engine, store)
     card = bot._card(1, rec, ["cork"], "zh")
-    assert "[pt] Empresa fictícia" in card.reason and card.name == "Empresa Fictícia de Cortiça"
+    assert card.reason == "软木" and card.name == "Empresa Fictícia de Cortiça"  # no "[pt]" text in a Chinese list
+    card = bot._card(1, rec, ["cork"], "pt")
+    assert card.reason.startswith("Cortiça · Empresa fictícia")  # in its own language the description shows
 
 
 # -- needs, the relevance floor and topic changes (issue: needs-aware matching) ---------------

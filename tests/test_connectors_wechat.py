@@ -468,8 +468,9 @@ def test_chinese_conversation_in_plaintext_mode(wx, cs_api):
     assert records[shown[0]].name_in("zh") in first and len(first.encode()) <= 2047
 
     more = ask(wx, cs_api, openid, "更多")
-    assert more.startswith("“我们想找葡萄牙的软木合作伙伴”的更多结果") and "\n6. " in more
-    assert len(store.load(f"wx-{openid}").shown) == 10
+    # more matches, or once they are all shown, the less close ones, said to be so
+    assert more.startswith(("“我们想找葡萄牙的软木合作伙伴”的更多结果", "与“我们想找葡萄牙的软木合作伙伴”相近的结果已全部列出"))
+    assert f"\n{len(shown) + 1}. " in more and len(store.load(f"wx-{openid}").shown) > len(shown)
 
     details = ask(wx, cs_api, openid, "第二个的详细信息")
     second = records[shown[1]]

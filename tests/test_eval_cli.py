@@ -34,7 +34,7 @@ def test_json_shape_on_the_tiny_dataset(capsys):
     code, out, err = _run(capsys, "--data", str(TINY), "--json")
     assert code == 0
     data = json.loads(out)  # stdout is exactly one JSON object
-    assert set(data) == {"default", "configs", "dataset"} and data["default"] == "hybrid"
+    assert set(data) == {"default", "configs", "dataset", "abstention"} and data["default"] == "hybrid"
     assert list(data["configs"]) == ["bm25", "dense", "dense-calibrated", "hybrid-raw", "hybrid"]
     for name, groups in data["configs"].items():
         assert {"all", "pt", "zh", "en", "pairs"} <= set(groups)
