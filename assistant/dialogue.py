@@ -288,7 +288,8 @@ class Assistant:
         result = self.engine.search(state.query, self._filters(state), limit=len(state.shown) + PAGE * 2, use_floor=False)
         where = result.analysis.countries
         shown = set(state.shown)
-        extra = [h for h in result.hits if h.record.id not in shown and (not where or h.record.country in where)][:PAGE]
+        extra = [h for h in result.hits if h.record.id not in shown and (not where or h.record.country in where)]
+        extra = sorted(extra, key=lambda h: not h.on_topic)[:PAGE]  # the trade asked for first, then the rest
         if not extra:
             return Reply(say("no_more", lang, query=state.query), lang, intent, suggestions=suggestions("broaden", lang))
         state.page += 1

@@ -72,6 +72,7 @@ _EXPORT = re.compile(
     r"(?<![\w])(?:export|exporting|exports|sell|selling|exportar|exporta|vender|escoar|distribuir)(?![\w])|出口|销往|卖到|销售"
 )
 _CLAUSE_END = re.compile(r"[.;!?。；！？,，]|(?<![\w])(?:to|in|into|para|em|na|no|nos|nas)(?![\w])|到|在")
+_HELPED = re.compile(r"(?:帮助|帮|协助|服务|为|给|(?<![\w])(?:helping|help|helps|assist|assisting|for|ajudar|ajudam|apoiar|apoiam|para))\s*(?:os|as|a|o)?\s*$")
 _WHERE_ZH = re.compile(r"(?:想|希望|要|打算)?在[^，。,；\s]{1,10}$")
 _RELATIVE = re.compile(r"(?<![\w])(?:that|who|which|que|quais)\s*$")
 _SENTENCE = re.compile(r"[.;!?。；！？\n]")
@@ -259,6 +260,12 @@ def analyse_needs(
     if ours and _EXPORT.search(fold(seek_text)) and "customer" not in roles and "distributor" not in roles:
         roles.append("customer")
 
+    if len(seeking.countries) > 1:
+        # "葡萄牙有帮助中国企业去投资的机构吗", "agencies helping Chinese firms invest": the helped side is the asker's
+        helped = {code for code, term, start in lexicon.country_mentions(seek_text) if _HELPED.search(fold(seek_text)[max(0, start - 8):start])}
+        if helped and helped != set(seeking.countries):
+            seeking.countries = [c for c in seeking.countries if c not in helped]
+            asker.countries = list(dict.fromkeys(asker.countries + sorted(helped)))
     target = [c for c in seeking.countries]
     implied = False
     if not target:

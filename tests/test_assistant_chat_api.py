@@ -171,9 +171,11 @@ def test_a_session_continues_only_with_the_token_the_server_issued(live_api):
 
         # Alice is unaffected: her token still continues her search
         more = alice("mais")
-        # the numbers go on after the matches (or, past the last match, with the less close ones)
-    assert more["intent"] == "more" and more["results"][0]["number"] == len(found["results"]) + 1
-        assert alice("tenho interesse no 1")["lead_id"]
+        assert more["intent"] == "more" and more["results"][0]["number"] == len(found["results"]) + 1
+        assert alice("tenho interesse no 1")["intent"] == "contact_consent"
+        for text in ("sim", "Alice Teste", "Rolhas Teste Lda", "alice@example.org", "ok"):
+            alice(text)
+        assert alice("enviar")["lead_id"]
         assert [x["channel"] for x in leads_of(mallory, stored)] == ["web"]
 
 
