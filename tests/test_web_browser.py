@@ -103,7 +103,7 @@ def test_chat_in_chinese_then_more_then_portuguese_and_after_a_reload(browser, s
     box.press("Enter")
 
     cards = page.locator(".cards > .card")
-    expect(cards).to_have_count(5)
+    expect(cards).to_have_count(3)  # the corpus has three cork organisations: only matches are listed
     names = cards.locator("h3").all_inner_texts()
     assert all(HAN.search(n) for n in names), names
     assert any(n.startswith(("葡萄牙软木协会", "阿莫林软木")) for n in names[:2]), names
@@ -116,10 +116,11 @@ def test_chat_in_chinese_then_more_then_portuguese_and_after_a_reload(browser, s
     page.screenshot(path=str(ARTIFACTS / "chat-desktop.png"))
 
     page.get_by_role("button", name="更多结果").click()
-    expect(cards).to_have_count(10)
+    expect(cards).to_have_count(8)  # past the matches: five less close ones, said to be so
     expect(page.locator(".msg.user .bubble").last).to_have_text("更多")
+    expect(page.locator(".msg.bot").last).to_contain_text("相关度较低")
     numbers = page.locator(".msg.bot").last.locator(".num").all_inner_texts()
-    assert [re.sub(r"\D", "", n) for n in numbers] == ["6", "7", "8", "9", "10"]
+    assert [re.sub(r"\D", "", n) for n in numbers] == ["4", "5", "6", "7", "8"]
 
     # switch the interface to Portuguese and ask in Portuguese
     page.get_by_role("button", name="Português").click()
@@ -130,7 +131,7 @@ def test_chat_in_chinese_then_more_then_portuguese_and_after_a_reload(browser, s
     box.press("Enter")
     reply = page.locator(".msg.bot").last
     expect(reply).to_contain_text("Estas são as organizações mais relevantes para «procuro fornecedores de cortiça»")
-    expect(reply.locator(".card")).to_have_count(5)
+    expect(reply.locator(".card")).to_have_count(3)
     pt_names = reply.locator(".card h3").all_inner_texts()
     assert any(n.startswith(("APCOR", "Corticeira Amorim")) for n in pt_names[:2]) and not any(HAN.search(n) for n in pt_names)
     expect(reply.locator(".card").first.get_by_role("button", name="Tenho interesse")).to_be_visible()
@@ -141,15 +142,15 @@ def test_chat_in_chinese_then_more_then_portuguese_and_after_a_reload(browser, s
     # a reload shows the conversation and the server still knows it
     page.reload()
     expect(page.locator(".msg.user")).to_have_count(3)
-    expect(page.locator(".cards > .card")).to_have_count(15)
+    expect(page.locator(".cards > .card")).to_have_count(11)
     expect(page.locator("html")).to_have_attribute("lang", "pt")
     box = page.get_by_label("A sua mensagem")
     box.fill("mais")
     box.press("Enter")
     reply = page.locator(".msg.bot").last
-    expect(reply).to_contain_text("Mais resultados para «procuro fornecedores de cortiça»")
+    expect(reply).to_contain_text("Essas eram todas as correspondências próximas para «procuro fornecedores de cortiça»")
     numbers = reply.locator(".num").all_inner_texts()
-    assert [re.sub(r"\D", "", n) for n in numbers] == ["6", "7", "8", "9", "10"]
+    assert [re.sub(r"\D", "", n) for n in numbers] == ["4", "5", "6", "7", "8"]
     assert page.evaluate("localStorage.getItem('cpc.chat.session')") == session
 
     # the session is the server's signed token, bound to this browser's HttpOnly cookie
@@ -217,7 +218,7 @@ def test_chat_on_a_phone_with_the_keyboard_and_without_the_server(browser, site)
     page.unroute("**/api/v1/chat")
 
     cards = page.locator(".cards > .card")
-    expect(cards).to_have_count(5)
+    expect(cards).to_have_count(3)
     expect(send).to_be_enabled()
     expect(box).to_be_focused()
     expect(box).to_have_value("")
@@ -240,7 +241,7 @@ def test_chat_on_a_phone_with_the_keyboard_and_without_the_server(browser, site)
 
     page.unroute("**/api/v1/chat")
     box.press("Enter")
-    expect(cards).to_have_count(10)
+    expect(cards).to_have_count(8)
     expect(page.get_by_role("alert")).to_be_hidden()
     expect(box).to_have_value("")
 
@@ -299,14 +300,14 @@ def test_staff_console_search_export_query_log_and_a_lead_from_the_chat(browser,
     expect(page.get_by_role("heading", name="Search partners")).to_be_visible()
 
     # search with a country filter
-    page.get_by_label("Query (pt, zh or en)").fill("cork")
+    page.get_by_label("Query (pt, zh or en)").fill("clusters")  # a browse within a filter: no relevance floor
     page.get_by_label("Country").select_option("PT")
     page.get_by_role("button", name="Search", exact=True).click()
     rows = page.locator("#results tbody tr")
     expect(rows).to_have_count(10)
     expect(page.locator("#search-summary")).to_contain_text("showing 1–10")
     assert all("Portugal" in c for c in rows.locator("td:nth-child(4)").all_inner_texts())
-    expect(rows.first.locator(".why")).to_contain_text("Terms: cork")
+    expect(rows.first.locator(".why")).to_contain_text("Terms: ")
     assert float(rows.first.locator("td:nth-child(6)").inner_text()) > 0
     shown = [rows.nth(i).get_attribute("data-id") for i in range(10)]
 
@@ -404,13 +405,13 @@ def test_staff_console_in_chinese_and_portuguese_and_after_a_reload(browser, sit
     assert all(HAN.search(text) for text in chinese.values()), {k: v for k, v in chinese.items() if not HAN.search(v)}
 
     # a search in Chinese with a country filter labelled in Chinese; the filter value sent is still PT
-    page.get_by_label("查询内容（葡萄牙语、中文或英语）").fill("软木")
+    page.get_by_label("查询内容（葡萄牙语、中文或英语）").fill("产业集群")
     page.get_by_label("国家").select_option(label="葡萄牙 (PT)")
     page.get_by_role("button", name="搜索", exact=True).click()
     rows = page.locator("#results tbody tr")
     expect(rows).to_have_count(10)
     summary = page.locator("#search-summary")
-    expect(summary).to_contain_text("个机构与“软木”匹配（查询语言：中文），当前显示第 1–10 个")
+    expect(summary).to_contain_text("个机构与“产业集群”匹配（查询语言：中文），当前显示第 1–10 个")
     assert all(HAN.search(c) for c in rows.locator("td:nth-child(2) div").all_inner_texts())
     assert all(c.startswith("葡萄牙") for c in rows.locator("td:nth-child(4)").all_inner_texts())
     expect(rows.first.get_by_role("button", name=re.compile("^查看 "))).to_have_text("查看")
@@ -448,7 +449,7 @@ def test_staff_console_in_chinese_and_portuguese_and_after_a_reload(browser, sit
     # a search in Portuguese, then a reload keeps the language
     page.get_by_label("Pesquisa (pt, zh ou en)").fill("cortiça")
     page.get_by_role("button", name="Pesquisar", exact=True).click()
-    expect(summary).to_contain_text("organizações correspondem a «cortiça» (idioma da pesquisa: Português); a mostrar 1–10.")
+    expect(summary).to_contain_text("organizações correspondem a «cortiça» (idioma da pesquisa: Português); a mostrar 1–3.")
     expect(rows.first.locator(".why")).to_contain_text("Termos: ")
     page.screenshot(path=str(ARTIFACTS / "staff-console-pt.png"), full_page=True)
     page.reload()
@@ -583,9 +584,15 @@ def test_portuguese_web_lead_to_staff_reply_shown_after_a_reload_and_the_inbox_o
     expect(chat.locator(".msg.bot").last).to_contain_text("apaguei os seus dados (1 pedido(s) de contacto)")
     assert chat.evaluate("localStorage.getItem('cpc.chat.session')") is None
     auth = {"Authorization": f"Bearer {KEY}"}
-    assert all(x["session_id"] != session_id for x in httpx.get(f"{site.url}/api/v1/leads", headers=auth).json())
+    stored = session_id.rpartition(".")[0]  # leads keep the session id without the token's signature
+    assert all(x["session_id"] != stored for x in httpx.get(f"{site.url}/api/v1/leads", headers=auth).json())
     assert httpx.get(f"{site.url}/api/v1/leads/{lead_id}", headers=auth).status_code == 404
-    assert httpx.get(f"{site.url}/api/v1/chat/messages", params={"session_id": session_id}).json()["messages"] == []
+    # the team's messages for this conversation, asked from the browser the token is bound to
+    messages = chat.evaluate("async (sid) => (await fetch('/api/v1/chat/messages?session_id=' + encodeURIComponent(sid))).json()",
+                             session_id)
+    assert messages["messages"] == []
+    # from anywhere else the token opens nothing
+    assert httpx.get(f"{site.url}/api/v1/chat/messages", params={"session_id": session_id}).status_code == 404
     assert not problems, problems
     for c in (ctx, desk, phone):
         c.close()
