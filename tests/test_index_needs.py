@@ -30,6 +30,9 @@ from index import analyse, analyse_needs
          {"places": ["Shenzhen"], "sectors": ["batteries"]}, {"sectors": ["mobility"]}, ["PT"], False),
         ("OK. Then Portuguese tourism partners for a Chinese travel agency",
          {"countries": ["CN"]}, {"sectors": ["tourism"]}, ["PT"], False),
+        # the side a request helps is the asker's
+        ("那葡萄牙有帮助中国企业去投资的机构吗？", {"countries": ["CN"]}, {"roles": ["investor"]}, ["PT"], False),
+        ("Portuguese agencies helping Chinese firms invest", {"countries": ["CN"]}, {}, ["PT"], False),
         # the other side is implied by the asker's: nothing says where the partner should be
         ("We make cork stoppers in Portugal and need customers",
          {"countries": ["PT"], "sectors": ["cork"]}, {"roles": ["customer"]}, ["CN"], True),
