@@ -5,8 +5,9 @@ counts bytes while the body streams in (chunked uploads have no length to check)
 limits answer from in-memory buckets per client. A client is its address, with an IPv6
 address taken as its /64 (what one subscriber is given), so rotating within it or writing one
 address another way buys nothing. Besides a number of requests a minute, each client has a
-budget of encoder time a minute: every encode is charged what it took (see
-``index.FairExecutor``), and a client in debt is refused until the debt has refilled.
+budget of encoder work a minute, in tokens: every encode is charged its texts' tokens plus a
+fixed part (``index.CALL_TOKENS``), and a client in debt is refused until the debt has refilled.
+Tokens, not measured time: the cost of a text does not change with how busy the machine is.
 Refusals are JSON like every other error, and a 429 says when to come back (Retry-After).
 """
 
@@ -79,7 +80,7 @@ class TokenBuckets:
 
 
 class CostBudget:
-    """Per-key budget of a cost (encoder seconds) refilling at ``per_minute`` a minute, up to
+    """Per-key budget of a cost (encoder tokens) refilling at ``per_minute`` a minute, up to
     ``per_minute``; 0 disables.
 
     A key may start work while its balance is positive; the work is charged afterwards, when
@@ -248,7 +249,7 @@ class RateLimit:
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
-        charge = (lambda seconds: self.budget.charge(key, seconds)) if limited and self.budget.enabled else None
+        charge = (lambda tokens: self.budget.charge(key, tokens)) if limited and self.budget.enabled else None
         token = encoder_client.set(EncoderClient(key, charge))
         try:
             await self.app(scope, receive, send)
@@ -261,9 +262,9 @@ class RateLimit:
         if wait:
             seconds = retry_after(wait)
             per = self.budget.per_minute
-            return _json(429, f"too much search work from one client: at most {per:g} s of encoding a minute; "
-                              f"retry in {seconds} s", {"retry_after": seconds, "encoder_seconds_per_minute": per},
-                         {"Retry-After": str(seconds)})
+            return _json(429, f"too much search work from one client: at most {per:g} encoder tokens a minute "
+                              f"(long texts cost more); retry in {seconds} s",
+                         {"retry_after": seconds, "encoder_tokens_per_minute": per}, {"Retry-After": str(seconds)})
         wait = self.buckets.take(key)
         if wait:
             seconds = retry_after(wait)
@@ -276,7 +277,7 @@ class RateLimit:
 def install_limits(app: FastAPI, settings: Settings) -> None:
     """Rate limit outside the size cap: a throttled client's body is never read."""
     app.state.rate_limits = TokenBuckets(settings.rate_limit_per_minute)
-    app.state.encoder_budget = CostBudget(settings.encoder_seconds_per_minute)
+    app.state.encoder_budget = CostBudget(settings.encoder_tokens_per_minute)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, ingest_limit=settings.max_ingest_bytes)
     app.add_middleware(RateLimit, settings=settings, buckets=app.state.rate_limits, budget=app.state.encoder_budget)
 

