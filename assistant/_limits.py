@@ -80,18 +80,21 @@ class TokenBuckets:
 
 
 class CostBudget:
-    """Per-key budget of a cost (encoder tokens) refilling at ``per_minute`` a minute, up to
-    ``per_minute``; 0 disables.
+    """Per-key budget of a cost (encoder tokens) refilling at ``per_minute`` a minute, holding at
+    most ``burst_seconds`` of refill; 0 disables.
 
     A key may start work while its balance is positive; the work is charged afterwards, when
     its cost is known, and may leave the balance negative. The key then waits until the debt
-    has refilled. At most ``max_keys`` balances are kept (least recently used go first).
+    has refilled. The small burst is on purpose: a minute's budget spent at once would be a
+    minute's worth of extra load on the encoder at once. At most ``max_keys`` balances are kept
+    (least recently used go first).
     """
 
-    def __init__(self, per_minute: float, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, per_minute: float, burst_seconds: float = 10.0, max_keys: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic):
         self.per_minute = per_minute
-        self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
+        self.capacity = self.rate * burst_seconds
         self.max_keys = max_keys
         self.clock = clock
         self._balances: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (balance, when)
@@ -120,7 +123,7 @@ class CostBudget:
             return
         now = self.clock()
         with self._lock:
-            # a debt is bounded by one minute's budget: past that, one call costs no more waiting
+            # a debt is bounded by one burst: past that, one call costs no more waiting
             self._store(key, max(-self.capacity, self._refilled(key, now) - cost), now)
 
     def balance(self, key: str) -> float:

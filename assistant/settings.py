@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(120, ge=0, description="Public API requests per client address per minute")
     chat_rate_limit_per_minute: int = Field(30, ge=0, description="Telegram/WeChat messages per user per minute")
     encoder_tokens_per_minute: int = Field(
-        20_000, ge=0, description="Encoder work one client may ask for a minute on the public API, in tokens "
+        6_000, ge=0, description="Encoder work one client may ask for a minute on the public API, in tokens "
                                   "(each text counts 32 more); 0: off; 429 once spent")
     query_chars_max: int = Field(QUERY_CHARS_MAX, ge=20, le=2000,
                                  description="Most characters of a search query or chat message that are searched")

@@ -140,9 +140,18 @@ CHAT_MAX = 2000  # the chat API's longest message (assistant/_schemas.py)
 ABUSER = "203.0.113.66"
 
 
-def longest_chinese(texts: dict[str, list[str]], n: int) -> str:
+def searchable(texts: list[str]) -> list[str]:
+    """The requests the assistant takes as a search (not "details", "contact", "help" ...), so
+    every abusive message costs an encode."""
+    sys.path.insert(0, str(REPO))
+    from assistant import _intents as intents
+
+    moves = (intents.CONTACT, intents.DETAILS, intents.HELP, intents.CLEAR_FILTERS)
+    return [t for t in texts if not any(m.search(t) for m in moves)]
+
+
+def longest_chinese(pool: list[str], n: int) -> str:
     """A maximum-length Chinese message, different each time (so no cache could help)."""
-    pool = texts["zh"]
     rng = random.Random(n)
     out = ""
     while len(out) < CHAT_MAX:
@@ -156,6 +165,7 @@ class AbuserTally:
     answered: int = 0
     throttled: int = 0
     failed: int = 0
+    intents: dict[str, int] = field(default_factory=dict)  # of the answered messages: "find" means searched
 
 
 async def abuser_loop(url: str, until: float, texts: dict[str, list[str]], per_minute: float,
@@ -164,13 +174,14 @@ async def abuser_loop(url: str, until: float, texts: dict[str, list[str]], per_m
     answers (as a flood does); a 429 pauses the sending for its Retry-After."""
     paused_until = 0.0
     tasks: list[asyncio.Task] = []
+    pool = searchable(texts["zh"])
     async with httpx.AsyncClient(base_url=url, timeout=120, headers={"X-Forwarded-For": ABUSER},
                                  limits=httpx.Limits(max_connections=None)) as http:
 
         async def send(n: int) -> None:
             nonlocal paused_until
             try:
-                r = await http.post("/api/v1/chat", json={"session_id": f"abuse-{n}", "text": longest_chinese(texts, n)})
+                r = await http.post("/api/v1/chat", json={"session_id": f"abuse-{n}", "text": longest_chinese(pool, n)})
             except httpx.HTTPError:
                 tally.failed += 1
                 return
@@ -179,6 +190,8 @@ async def abuser_loop(url: str, until: float, texts: dict[str, list[str]], per_m
                 paused_until = max(paused_until, time.monotonic() + float(r.headers.get("retry-after", "1")))
             elif r.status_code == 200:
                 tally.answered += 1
+                intent = r.json().get("intent", "?")
+                tally.intents[intent] = tally.intents.get(intent, 0) + 1
             else:
                 tally.failed += 1
 
@@ -207,6 +220,20 @@ async def run_abuse(url: str, clients: int, seconds: float, texts: dict[str, lis
     return tally, abuser
 
 
+def settle(url: str, limit: float = 600) -> float:
+    """Wait until a search answers within a second (work the abuser left queued is done);
+    the seconds it took."""
+    start = time.monotonic()
+    with httpx.Client(base_url=url, timeout=limit, headers={"X-Forwarded-For": address(10_001)}) as http:
+        while time.monotonic() - start < limit:
+            t0 = time.monotonic()
+            http.post("/api/v1/search", json={"query": "moldes"})
+            if time.monotonic() - t0 < 1.0:
+                break
+            time.sleep(1)
+    return time.monotonic() - start
+
+
 def search_p50_ms(tally: Tally) -> float:
     values = tally.latency.get("/api/v1/search", [])
     return round(statistics.median(values) * 1000, 1) if values else 0.0
@@ -224,7 +251,7 @@ def abuse_report(pairs: list[tuple[Tally, Tally, AbuserTally]], clients: int, se
             "search_p99_with_ms": round(pct(beside.latency.get("/api/v1/search", []), 0.99) * 1000, 1),
             "errors_without": len(alone.errors), "errors_with": len(beside.errors),
             "abuser": {"sent": abuser.sent, "answered": abuser.answered, "throttled_429": abuser.throttled,
-                       "failed": abuser.failed},
+                       "failed": abuser.failed, "intents": abuser.intents},
         })
     med = lambda key: round(statistics.median(r[key] for r in rows), 1)  # noqa: E731
     without, with_ = med("search_p50_without_ms"), med("search_p50_with_ms")
@@ -251,12 +278,11 @@ def main_abuse(args: argparse.Namespace, texts: dict[str, list[str]]) -> int:
         if args.warm_up > 0:
             asyncio.run(run_abuse(url, clients, args.warm_up, texts, args.interval, None))
         for _ in range(args.pairs):
+            settle(url)  # what an earlier abuser left queued must not count against "alone"
             alone, _ = asyncio.run(run_abuse(url, clients, args.seconds, texts, args.interval, None))
-            time.sleep(2)  # let the abuser's earlier backlog (none on the first pair) drain
             beside, abuser = asyncio.run(run_abuse(url, clients, args.seconds, texts, args.interval,
                                                    args.abuser_per_minute))
             pairs.append((alone, beside, abuser))
-            time.sleep(2)
     finally:
         if proc:
             proc.terminate()
@@ -272,7 +298,7 @@ def main_abuse(args: argparse.Namespace, texts: dict[str, list[str]]) -> int:
             a = r["abuser"]
             print(f"  pair {i}: search p50 {r['search_p50_without_ms']} ms alone, {r['search_p50_with_ms']} ms beside "
                   f"the abuser (x{r['ratio']}; p99 {r['search_p99_with_ms']} ms); abuser sent {a['sent']}, "
-                  f"answered {a['answered']}, refused {a['throttled_429']}, failed {a['failed']}")
+                  f"answered {a['answered']} {a['intents']}, refused {a['throttled_429']}, failed {a['failed']}")
         print(f"  medians: {out['search_p50_without_ms']} ms alone, {out['search_p50_with_ms']} ms with the abuser, "
               f"ratio {out['ratio']}; errors of normal clients {out['errors']}")
         for e in out["first_errors"]:
