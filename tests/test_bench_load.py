@@ -41,7 +41,8 @@ def test_load_script_abuse_mode_smoke(shipped_catalog, tmp_path):
     from assistant.app import create_app
     from assistant.settings import Settings
 
-    settings = Settings(data_dir=tmp_path, rate_limit_per_minute=120, encoder_tokens_per_minute=400)
+    # enough for a normal client's request a second, not for long messages twice a second
+    settings = Settings(data_dir=tmp_path, rate_limit_per_minute=120, encoder_tokens_per_minute=3000)
     server = LiveServer(create_app(settings, shipped_catalog))
     server.server.config.proxy_headers = True  # each bench client names its own address
     server.server.config.forwarded_allow_ips = "127.0.0.1"
