@@ -5,8 +5,8 @@ counts bytes while the body streams in (chunked uploads have no length to check)
 limits answer from in-memory buckets per client. A client is its address, with an IPv6
 address taken as its /64 (what one subscriber is given), so rotating within it or writing one
 address another way buys nothing. Besides a number of requests a minute, each client has a
-budget of encoder work a minute, in tokens: every encode is charged its texts' tokens plus a
-fixed part (``index.CALL_TOKENS``), and a client in debt is refused until the debt has refilled.
+budget of encoder work a minute, in tokens: every encode is charged its texts' tokens (encoder
+time is close to proportional to them), and a client in debt is refused until the debt has refilled.
 Tokens, not measured time: the cost of a text does not change with how busy the machine is.
 Refusals are JSON like every other error, and a 429 says when to come back (Retry-After).
 """

