@@ -125,7 +125,8 @@ class SearchHit(OrganisationSummary):
 
 
 class SearchResponse(BaseModel):
-    query: str = Field(description="The text searched: the query, cut to CPC_QUERY_CHARS_MAX characters when longer")
+    query: str = Field(description="The text searched: the query, cut to CPC_QUERY_CHARS_MAX characters when longer "
+                                   "(a Chinese, Japanese or Korean character counting two)")
     truncated: bool = Field(False, description="True when the query was longer than that and only its start was searched")
     lang: str
     total: int

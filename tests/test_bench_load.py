@@ -42,7 +42,7 @@ def test_load_script_abuse_mode_smoke(shipped_catalog, tmp_path):
     from assistant.settings import Settings
 
     # enough for a normal client's request a second, not for long messages twice a second
-    settings = Settings(data_dir=tmp_path, rate_limit_per_minute=120, encoder_tokens_per_minute=3000)
+    settings = Settings(data_dir=tmp_path, rate_limit_per_minute=120, encoder_tokens_per_minute=1200)
     server = LiveServer(create_app(settings, shipped_catalog))
     server.server.config.proxy_headers = True  # each bench client names its own address
     server.server.config.forwarded_allow_ips = "127.0.0.1"
