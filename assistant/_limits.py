@@ -1,14 +1,20 @@
-"""Request limits: body size (413) and per-client rate limits (429), as plain ASGI middleware.
+"""Request limits: body size (413), per-client request and cost limits (429), as plain ASGI middleware.
 
-Both refuse before the app does any work: the size cap checks Content-Length first and then
+All refuse before the app does any work: the size cap checks Content-Length first and then
 counts bytes while the body streams in (chunked uploads have no length to check); the rate
-limit answers from an in-memory token bucket per client address. Refusals are JSON like every
-other error, and a 429 says when to come back (Retry-After).
+limits answer from in-memory buckets per client. A client is its address, with an IPv6
+address taken as its /64 (what one subscriber is given), so rotating within it or writing one
+address another way buys nothing. Besides a number of requests a minute, each client has a
+budget of encoder work a minute, in tokens: every encode is charged its texts' tokens (encoder
+time is close to proportional to them), and a client in debt is refused until the debt has refilled.
+Tokens, not measured time: the cost of a text does not change with how busy the machine is.
+Refusals are JSON like every other error, and a 429 says when to come back (Retry-After).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import math
 import threading
 import time
@@ -19,6 +25,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+
+from index import EncoderClient, encoder_client
 
 from ._schemas import ApiError
 from .settings import Settings
@@ -69,6 +77,92 @@ class TokenBuckets:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class CostBudget:
+    """Per-key budget of a cost (encoder tokens) refilling at ``per_minute`` a minute, holding at
+    most ``burst_seconds`` of refill; 0 disables.
+
+    A key may start work while its balance is positive; the work is charged afterwards, when
+    its cost is known, and may leave the balance negative. The key then waits until the debt
+    has refilled. The small burst is on purpose: a minute's budget spent at once would be a
+    minute's worth of extra load on the encoder at once. At most ``max_keys`` balances are kept
+    (least recently used go first).
+    """
+
+    def __init__(self, per_minute: float, burst_seconds: float = 10.0, max_keys: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self.rate = per_minute / 60.0
+        self.capacity = self.rate * burst_seconds
+        self.max_keys = max_keys
+        self.clock = clock
+        self._balances: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (balance, when)
+        self._lock = threading.Lock()  # charged from the encoder's thread
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_minute > 0
+
+    def _refilled(self, key: str, now: float) -> float:
+        balance, when = self._balances.pop(key, (self.capacity, now))
+        return min(self.capacity, balance + (now - when) * self.rate)
+
+    def wait(self, key: str) -> float:
+        """0.0 when ``key`` may start work, else the seconds until its balance is positive again."""
+        if not self.enabled:
+            return 0.0
+        now = self.clock()
+        with self._lock:
+            balance = self._refilled(key, now)
+            self._store(key, balance, now)
+            return 0.0 if balance > 0 else (-balance) / self.rate + 1e-3
+
+    def charge(self, key: str, cost: float) -> None:
+        if not self.enabled or cost <= 0:
+            return
+        now = self.clock()
+        with self._lock:
+            # a debt is bounded by one burst: past that, one call costs no more waiting
+            self._store(key, max(-self.capacity, self._refilled(key, now) - cost), now)
+
+    def balance(self, key: str) -> float:
+        with self._lock:
+            balance, when = self._balances.get(key, (self.capacity, self.clock()))
+            return min(self.capacity, balance + (self.clock() - when) * self.rate)
+
+    def _store(self, key: str, balance: float, now: float) -> None:
+        self._balances[key] = (balance, now)
+        while len(self._balances) > self.max_keys:
+            self._balances.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._balances)
+
+
+def client_key(host: str | None) -> str:
+    """One key per client: an IPv4 address, or the /64 of an IPv6 one; every way of writing an
+    address ("2001:DB8::1", "[2001:db8:0::1]:443", "::ffff:192.0.2.1", "fe80::1%eth0") gives the
+    same key. Anything that is not an address is used as it is (lower-cased)."""
+    text = (host or "").strip().lower()
+    if not text:
+        return "unknown"
+    bare = text
+    if bare.startswith("["):  # "[v6]" or "[v6]:port"
+        bare = bare[1:].split("]", 1)[0]
+    elif bare.count(":") == 1:  # "v4:port"
+        bare = bare.split(":", 1)[0]
+    bare = bare.split("%", 1)[0]  # an IPv6 zone
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return text
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def retry_after(wait: float) -> int:
@@ -123,17 +217,20 @@ class BodySizeLimit:
 
 
 class RateLimit:
-    """429 once a client address has used up its bucket on the public API.
+    """429 once a client has used up its requests or its encoder time on the public API.
 
-    The address is the connection's, or the one a trusted proxy forwarded (uvicorn's
-    ``--forwarded-allow-ips``). Requests with the staff key are not limited: the staff console
-    runs its searches through the public endpoints.
+    The client is the connection's address, or the one a trusted proxy forwarded (``cpc serve
+    --forwarded-allow-ips``), keyed by ``client_key``. Every request's encodes queue under that
+    key (``index.encoder_client``); on the public API they are charged to its budget. Requests
+    with the staff key are not limited: the staff console runs its searches through the public
+    endpoints.
     """
 
-    def __init__(self, app, settings: Settings, buckets: TokenBuckets):
+    def __init__(self, app, settings: Settings, buckets: TokenBuckets, budget: CostBudget):
         self.app = app
         self.settings = settings
         self.buckets = buckets
+        self.budget = budget
 
     def _is_staff(self, scope) -> bool:
         token = self.settings.admin_token
@@ -144,27 +241,48 @@ class RateLimit:
         return bool(key) and hmac.compare_digest(key.encode(), token.get_secret_value().encode())
 
     async def __call__(self, scope, receive, send) -> None:
-        if (scope["type"] != "http" or not self.buckets.enabled
-                or not scope.get("path", "").startswith(LIMITED_PREFIXES) or self._is_staff(scope)):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        wait = self.buckets.take(client[0] if client else "unknown")
+        key = client_key(client[0] if client else None)
+        limited = scope.get("path", "").startswith(LIMITED_PREFIXES) and not self._is_staff(scope)
+        if limited:
+            refusal = self._refusal(key)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        charge = (lambda tokens: self.budget.charge(key, tokens)) if limited and self.budget.enabled else None
+        token = encoder_client.set(EncoderClient(key, charge))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            encoder_client.reset(token)
+
+    def _refusal(self, key: str) -> JSONResponse | None:
+        """The 429 for a client over a limit (a refused request spends nothing), or None."""
+        wait = self.budget.wait(key)
+        if wait:
+            seconds = retry_after(wait)
+            per = self.budget.per_minute
+            return _json(429, f"too much search work from one client: at most {per:g} encoder tokens a minute "
+                              f"(long texts cost more); retry in {seconds} s",
+                         {"retry_after": seconds, "encoder_tokens_per_minute": per}, {"Retry-After": str(seconds)})
+        wait = self.buckets.take(key)
         if wait:
             seconds = retry_after(wait)
             per = self.buckets.per_minute
-            await _json(429, f"too many requests: at most {per} a minute from one client; retry in {seconds} s",
-                        {"retry_after": seconds, "limit_per_minute": per},
-                        {"Retry-After": str(seconds)})(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            return _json(429, f"too many requests: at most {per} a minute from one client; retry in {seconds} s",
+                         {"retry_after": seconds, "limit_per_minute": per}, {"Retry-After": str(seconds)})
+        return None
 
 
 def install_limits(app: FastAPI, settings: Settings) -> None:
     """Rate limit outside the size cap: a throttled client's body is never read."""
     app.state.rate_limits = TokenBuckets(settings.rate_limit_per_minute)
+    app.state.encoder_budget = CostBudget(settings.encoder_tokens_per_minute)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, ingest_limit=settings.max_ingest_bytes)
-    app.add_middleware(RateLimit, settings=settings, buckets=app.state.rate_limits)
+    app.add_middleware(RateLimit, settings=settings, buckets=app.state.rate_limits, budget=app.state.encoder_budget)
 
 
 class JsonCORS(CORSMiddleware):

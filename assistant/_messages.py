@@ -104,6 +104,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "",
         "en": "(I answer in English, Portuguese or Chinese; here is English.)",
     },
+    "truncated": {
+        "pt": "(A sua mensagem é longa: pesquisei com os primeiros {n} caracteres do que procura.)",
+        "zh": "（您的消息较长，我只用所需内容的前{n}个字符进行了搜索。）",
+        "en": "(Your message is long: I searched with the first {n} characters of what you are looking for.)",
+    },
 }
 
 LABELS: dict[str, dict[str, str]] = {

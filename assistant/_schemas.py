@@ -140,7 +140,9 @@ class Understood(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    query: str
+    query: str = Field(description="The text searched: the query, cut to CPC_QUERY_CHARS_MAX characters when longer "
+                                   "(a Chinese, Japanese or Korean character counting two)")
+    truncated: bool = Field(False, description="True when the query was longer than that and only its start was searched")
     lang: str
     total: int = Field(description="How many organisations are matches (above the relevance floor)")
     limit: int

@@ -50,7 +50,7 @@ PUBLIC_GET = error_responses(404, 422, 429, 503)
 
 def open_catalog(settings: Settings, progress=None) -> Catalog:
     encoder = load_encoder(settings.model, settings.threads)
-    config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max)
+    config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max)
     catalog = Catalog(settings.data_dir, encoder, config)
     catalog.open(settings.corpus, progress)
     return catalog
@@ -141,15 +141,19 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
     catalog = get_catalog(request)
     f = body.filters
     filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
-    result = await catalog.engine.asearch(body.query, filters, limit=body.limit, offset=body.offset)
+    # what is embedded is capped in the engine (CPC_QUERY_CHARS_MAX): encoder time grows with the text
+    query = body.query
+    result = await catalog.engine.asearch(query, filters, limit=body.limit, offset=body.offset)
+    truncated = result.truncated
     lang = result.analysis.lang
     request.app.state.metrics.observe_search(result, "api", new_query=body.offset == 0)
     note(lang=lang, query_chars=len(body.query), results=result.total)
     log.debug("search query %r", body.query)  # user text: never at INFO
     if body.offset == 0:  # a new query, not a further page of it
-        log_search(request, lang, body.query, result.total)
+        log_search(request, lang, query, result.total)
     return FastJSONResponse({
-        "query": body.query,
+        "query": query,
+        "truncated": truncated,
         "lang": lang,
         "total": result.total,
         "limit": body.limit,
@@ -248,7 +252,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
         app.state.web_sessions = WebSessions(store.secret("web_session_key"))
         store.purge(settings.retention_query_log_days or None, settings.retention_closed_leads_days or None)
-        app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store)
+        app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store,
+                                        text_cap=settings.query_chars_max)
         app.state.assistant.scope  # warm the intent examples before the first message
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
         try:

@@ -35,7 +35,7 @@ def _settings(args: argparse.Namespace):
     from .settings import Settings
 
     overrides = {}
-    for name in ("data_dir", "corpus", "model", "host", "port"):
+    for name in ("data_dir", "corpus", "model", "host", "port", "forwarded_allow_ips"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -67,8 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, catalog)
     logging.getLogger("cpc.api").info("serving %d organisations on http://%s:%d", len(catalog.engine.records),
                                       settings.host, settings.port)
+    # X-Forwarded-For only from the proxies named; with none, the connection's address is the client
+    # (uvicorn would otherwise believe it from 127.0.0.1, or from whatever FORWARDED_ALLOW_IPS says)
+    trusted = (settings.forwarded_allow_ips or "").strip()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
-                access_log=False)
+                access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
     return 0
 
 
@@ -207,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--corpus", type=Path, help="corpus file seeding an empty data folder")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--forwarded-allow-ips", metavar="IPS",
+                   help="proxies whose X-Forwarded-For names the client: addresses or networks, comma-separated, "
+                        "or '*' (CPC_FORWARDED_ALLOW_IPS; default: none, the connection's address is the client)")
     s.set_defaults(func=cmd_serve)
 
     ix = sub.add_parser("index", help="index commands").add_subparsers(dest="index_command", required=True)

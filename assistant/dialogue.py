@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from corpus import SUPPORTED_LANGS, Organisation, default_lexicon, default_taxonomy, detect_lang, fold, has_han
-from index import Filters, SearchEngine, SearchResult
+from index import QUERY_CHARS_MAX, Filters, SearchEngine, SearchResult, cap_text
 
 from . import _contact as contact
 from . import _intents as intents
@@ -55,12 +55,15 @@ class Reply:
     handoff: bool = False
     lead_id: int | None = None
     organisation: str | None = None  # the record a details or hand-off reply is about
+    truncated: int = 0  # characters of a long partner description that were embedded (0: all of it)
     form: dict | None = None  # a contact-capture step the channel can show as a form or keyboard
 
 
 class Assistant:
-    def __init__(self, engine: SearchEngine | Callable[[], SearchEngine], store: StateStore):
+    def __init__(self, engine: SearchEngine | Callable[[], SearchEngine], store: StateStore,
+                 text_cap: int = QUERY_CHARS_MAX):
         self._engine = engine
+        self.text_cap = text_cap  # longer messages are read up to here: encoder time grows with the text
         self.store = store
         self.lexicon = default_lexicon()
         self.taxonomy = default_taxonomy()
@@ -79,7 +82,7 @@ class Assistant:
 
     # -- entry point --------------------------------------------------------------------
     def respond(self, session_id: str, text: str, channel: str = "web") -> Reply:
-        text = intents.clean(text)[:TEXT_MAX]
+        text = intents.clean(text)[:TEXT_MAX]  # all of it is read; only what is embedded is capped (text_cap)
         state = self.store.load(session_id)
         lang, other_language = self._language(text, state)
         if contact.language(state):  # a name or an e-mail in the middle of a request is no language switch
@@ -93,6 +96,8 @@ class Assistant:
             return reply  # nothing of this user is written back
         if not reply.intent.startswith(("contact", "privacy")):  # answers to a request stay out of the history
             contact.remember(state, text, reply.text)
+        if reply.truncated:
+            reply.text = say("truncated", lang, n=reply.truncated) + "\n" + reply.text
         self.store.save(session_id, state)
         if channel in contact.IDENTITY_CHANNELS:
             self.store.touch(session_id)
@@ -169,7 +174,7 @@ class Assistant:
         analysis_hits = self.taxonomy.find(text) or self.lexicon.kinds(text) or self.lexicon.countries(text)
         if analysis_hits:
             return True
-        return self.scope.in_scope(text)
+        return self.scope.in_scope(cap_text(text, self.text_cap)[0])  # an encode: capped like a search
 
     def _is_refinement(self, text: str, ref: intents.Refinement, state: SessionState) -> bool:
         if ref.is_empty():
@@ -268,7 +273,10 @@ class Assistant:
             text = say("no_results", lang, query=state.query, filters=filters)
             return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
         head = say("results" if intent != "more" else "results_more", lang, query=state.query, filters=filters)
-        return self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])
+        reply = self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])
+        if result.truncated and intent != "more":
+            reply.truncated = len(cap_text(result.analysis.focus, self.engine.config.encode_chars_max)[0])
+        return reply
 
     def _list(self, state: SessionState, result: SearchResult, hits, lang: str, intent: str, lines: list[str]) -> Reply:
         cards = []

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from corpus import DEFAULT_CORPUS
+from index import QUERY_CHARS_MAX
 
 
 class Settings(BaseSettings):
@@ -32,6 +33,15 @@ class Settings(BaseSettings):
     # Limits; a rate of 0 turns that limit off.
     rate_limit_per_minute: int = Field(120, ge=0, description="Public API requests per client address per minute")
     chat_rate_limit_per_minute: int = Field(30, ge=0, description="Telegram/WeChat messages per user per minute")
+    encoder_tokens_per_minute: int = Field(
+        3_000, ge=0, description="Encoder work one client may ask for a minute on the public API, in tokens "
+                                  "(a typical query ~15); at most 10 s worth at once; 0: off; 429 once spent")
+    query_chars_max: int = Field(QUERY_CHARS_MAX, ge=20, le=2000,
+                                 description="Most characters of a search query or chat message that are searched "
+                                             "(a Chinese, Japanese or Korean character counts two)")
+    forwarded_allow_ips: str | None = Field(
+        None, description="Proxies whose X-Forwarded-For is believed (comma-separated addresses or networks, "
+                          "or *); none by default, so the connection's address is the client")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body; larger ones get 413")
     max_ingest_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest body of POST /api/v1/admin/ingest")
     log_level: str = Field("info", pattern=r"(?i)^(debug|info|warning|error)$",

@@ -12,17 +12,23 @@ from pathlib import Path
 import httpx
 
 
+LIMIT_SETTINGS = ("CPC_RATE_LIMIT_PER_MINUTE", "CPC_CHAT_RATE_LIMIT_PER_MINUTE", "CPC_ENCODER_TOKENS_PER_MINUTE")
+
+
 def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = None,
-                 timeout: float = 900) -> tuple[subprocess.Popen, str]:
-    """`cpc serve` with rate limits off (``env`` adds settings); its log goes to a file (an unread
-    pipe would block it). ``timeout`` allows for an empty data folder, which builds the index first."""
+                 timeout: float = 900, limits: bool = False, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """`cpc serve` (``args`` added to its command line) with rate limits off, or at their defaults
+    with ``limits``; ``env`` adds settings. Its log goes to a file (an unread pipe would block it).
+    ``timeout`` allows for an empty data folder, which builds the index first."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, CPC_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1",
-               CPC_RATE_LIMIT_PER_MINUTE="0", CPC_CHAT_RATE_LIMIT_PER_MINUTE="0", **(env or {}))
+    base = {k: v for k, v in os.environ.items() if k not in LIMIT_SETTINGS}
+    if not limits:
+        base.update({name: "0" for name in LIMIT_SETTINGS})
+    env = {**base, "CPC_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", **(env or {})}
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port), *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout

@@ -9,9 +9,18 @@ memory at start, before and after the measured run. "Before" is taken after a wa
 same clients (--warm-up seconds), once the server has its worker threads and caches: growth
 from there is what sustained load adds, which is what a leak would show as.
 
+With --abuse it measures what one abusive client does to everyone else: --clients normal
+clients (15 by default here), each from its own address (X-Forwarded-For; the started server
+trusts it from 127.0.0.1) and at most one request every --interval seconds, run first alone and
+then beside one client that sends maximum-length Chinese chat messages as fast as its limits
+allow (--abuser-per-minute, pausing for Retry-After when refused). Rate limits are on, at the
+server's defaults. It reports the normal clients' search p50 without and with the abuser and the
+ratio; --pairs repeats the pair and quotes medians.
+
     python bench/load.py                       # 16 clients, 60 s, a server on the shipped corpus
     python bench/load.py --seconds 10 --clients 4 --data-dir var
     python bench/load.py --url http://127.0.0.1:8000 --json
+    python bench/load.py --abuse --seconds 30 --pairs 2
 """
 
 from __future__ import annotations
@@ -76,10 +85,19 @@ class Tally:
             self.errors.append(f"{route} {status} {note}"[:300])
 
 
-async def client_loop(n: int, url: str, until: float, texts: dict[str, list[str]], tally: Tally) -> None:
+def address(n: int) -> str:
+    """The address client ``n`` claims in X-Forwarded-For (a documentation network, one per client)."""
+    return f"198.51.{n // 250}.{n % 250 + 1}"
+
+
+async def client_loop(n: int, url: str, until: float, texts: dict[str, list[str]], tally: Tally,
+                      interval: float = 0.0, forwarded: str | None = None) -> None:
+    """One user: searches, and conversations with follow-ups; each request starts at least
+    ``interval`` s after the previous one started."""
     rng = random.Random(n)
     langs = sorted(texts)
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+    headers = {"X-Forwarded-For": forwarded} if forwarded else None
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as http:
 
         async def call(route: str, body: dict) -> dict | None:
             t0 = time.perf_counter()
@@ -88,7 +106,10 @@ async def client_loop(n: int, url: str, until: float, texts: dict[str, list[str]
             except httpx.HTTPError as exc:
                 tally.add(route, time.perf_counter() - t0, None, repr(exc))
                 return None
-            tally.add(route, time.perf_counter() - t0, r.status_code, r.text[:200])
+            took = time.perf_counter() - t0
+            tally.add(route, took, r.status_code, r.text[:200])
+            if interval > took:
+                await asyncio.sleep(min(interval - took, max(0.0, until - time.monotonic())))
             return r.json() if r.status_code == 200 else None
 
         while time.monotonic() < until:
@@ -111,15 +132,190 @@ async def run_load(url: str, clients: int, seconds: float, texts: dict[str, list
     return tally, time.monotonic() - start
 
 
-def warm_up(url: str, texts: dict[str, list[str]]) -> None:
-    """One search and one conversation per language: loads the tokenisers' dictionaries."""
+# -- abuse mode ---------------------------------------------------------------------------------
+CHAT_MAX = 2000  # the chat API's longest message (assistant/_schemas.py)
+ABUSER = "203.0.113.66"
+
+
+def searchable(texts: list[str]) -> list[str]:
+    """The requests the assistant takes as a search (not "details", "contact", "help" ...), so
+    every abusive message costs an encode."""
+    sys.path.insert(0, str(REPO))
+    from assistant import _intents as intents
+
+    moves = (intents.CONTACT, intents.DETAILS, intents.HELP, intents.CLEAR_FILTERS)
+    return [t for t in texts if not any(m.search(t) for m in moves)]
+
+
+def longest_chinese(pool: list[str], n: int) -> str:
+    """A maximum-length Chinese message, different each time (so no cache could help)."""
+    rng = random.Random(n)
+    out = ""
+    while len(out) < CHAT_MAX:
+        out += rng.choice(pool) + "，"
+    return out[:CHAT_MAX]
+
+
+@dataclass
+class AbuserTally:
+    sent: int = 0
+    answered: int = 0
+    throttled: int = 0
+    failed: int = 0
+    intents: dict[str, int] = field(default_factory=dict)  # of the answered messages: "find" means searched
+
+
+async def abuser_loop(url: str, until: float, texts: dict[str, list[str]], per_minute: float,
+                      tally: AbuserTally) -> None:
+    """Sends a maximum-length Chinese chat message every 60/per_minute s without waiting for
+    answers (as a flood does); a 429 pauses the sending for its Retry-After."""
+    paused_until = 0.0
+    tasks: list[asyncio.Task] = []
+    pool = searchable(texts["zh"])
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers={"X-Forwarded-For": ABUSER},
+                                 limits=httpx.Limits(max_connections=None)) as http:
+
+        async def send(n: int) -> None:
+            nonlocal paused_until
+            try:
+                r = await http.post("/api/v1/chat", json={"session_id": f"abuse-{n}", "text": longest_chinese(pool, n)})
+            except httpx.HTTPError:
+                tally.failed += 1
+                return
+            if r.status_code == 429:
+                tally.throttled += 1
+                paused_until = max(paused_until, time.monotonic() + float(r.headers.get("retry-after", "1")))
+            elif r.status_code == 200:
+                tally.answered += 1
+                intent = r.json().get("intent", "?")
+                tally.intents[intent] = tally.intents.get(intent, 0) + 1
+            else:
+                tally.failed += 1
+
+        n = 0
+        while time.monotonic() < until:
+            now = time.monotonic()
+            if now < paused_until:
+                await asyncio.sleep(min(paused_until, until) - now)
+                continue
+            tasks.append(asyncio.create_task(send(n)))
+            tally.sent += 1
+            n += 1
+            await asyncio.sleep(60.0 / per_minute)
+        await asyncio.gather(*tasks)
+
+
+async def run_abuse(url: str, clients: int, seconds: float, texts: dict[str, list[str]], interval: float,
+                    abuser_per_minute: float | None) -> tuple[Tally, AbuserTally | None]:
+    """Normal clients for ``seconds``, with the abuser beside them unless ``abuser_per_minute`` is None."""
+    tally, abuser = Tally(), AbuserTally() if abuser_per_minute else None
+    until = time.monotonic() + seconds
+    loops = [client_loop(n, url, until, texts, tally, interval, address(n)) for n in range(clients)]
+    if abuser is not None:
+        loops.append(abuser_loop(url, until, texts, abuser_per_minute, abuser))
+    await asyncio.gather(*loops)
+    return tally, abuser
+
+
+def settle(url: str, limit: float = 600) -> float:
+    """Wait until a search answers within a second (work the abuser left queued is done);
+    the seconds it took."""
+    start = time.monotonic()
+    with httpx.Client(base_url=url, timeout=limit, headers={"X-Forwarded-For": address(10_100)}) as http:
+        while time.monotonic() - start < limit:
+            t0 = time.monotonic()
+            http.post("/api/v1/search", json={"query": "moldes"})
+            if time.monotonic() - t0 < 1.0:
+                break
+            time.sleep(1)
+    return time.monotonic() - start
+
+
+def search_p50_ms(tally: Tally) -> float:
+    values = tally.latency.get("/api/v1/search", [])
+    return round(statistics.median(values) * 1000, 1) if values else 0.0
+
+
+def abuse_report(pairs: list[tuple[Tally, Tally, AbuserTally]], clients: int, seconds: float) -> dict:
+    rows = []
+    for alone, beside, abuser in pairs:
+        without, with_ = search_p50_ms(alone), search_p50_ms(beside)
+        rows.append({
+            "search_p50_without_ms": without, "search_p50_with_ms": with_,
+            "ratio": round(with_ / without, 2) if without else None,
+            "searches_without": len(alone.latency.get("/api/v1/search", [])),
+            "searches_with": len(beside.latency.get("/api/v1/search", [])),
+            "search_p99_with_ms": round(pct(beside.latency.get("/api/v1/search", []), 0.99) * 1000, 1),
+            "errors_without": len(alone.errors), "errors_with": len(beside.errors),
+            "abuser": {"sent": abuser.sent, "answered": abuser.answered, "throttled_429": abuser.throttled,
+                       "failed": abuser.failed, "intents": abuser.intents},
+        })
+    med = lambda key: round(statistics.median(r[key] for r in rows), 1)  # noqa: E731
+    without, with_ = med("search_p50_without_ms"), med("search_p50_with_ms")
+    return {
+        "mode": "abuse", "normal_clients": clients, "seconds": seconds, "pairs": rows,
+        "search_p50_without_ms": without, "search_p50_with_ms": with_,
+        "ratio": round(with_ / without, 2) if without else None,
+        "errors": sum(r["errors_without"] + r["errors_with"] for r in rows),
+        "first_errors": [e for alone, beside, _ in pairs for e in alone.errors + beside.errors][:5],
+    }
+
+
+def main_abuse(args: argparse.Namespace, texts: dict[str, list[str]]) -> int:
+    proc = None
+    tmp = tempfile.TemporaryDirectory(prefix="cpc-load-")
+    url = args.url
+    if not url:  # limits at their defaults; bench clients are all local, so believe their X-Forwarded-For
+        proc, url = start_server(args.data_dir or Path(tmp.name) / "var", Path(tmp.name) / "serve.log",
+                                 limits=True, args=("--forwarded-allow-ips", "127.0.0.1"))
+    clients = args.clients if args.clients is not None else 15
+    pairs = []
+    try:
+        warm_up(url, texts, forwarded=True)
+        if args.warm_up > 0:
+            asyncio.run(run_abuse(url, clients, args.warm_up, texts, args.interval, None))
+        for _ in range(args.pairs):
+            settle(url)  # what an earlier abuser left queued must not count against "alone"
+            alone, _ = asyncio.run(run_abuse(url, clients, args.seconds, texts, args.interval, None))
+            beside, abuser = asyncio.run(run_abuse(url, clients, args.seconds, texts, args.interval,
+                                                   args.abuser_per_minute))
+            pairs.append((alone, beside, abuser))
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
+        tmp.cleanup()
+    out = abuse_report(pairs, clients, args.seconds)
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(f"{clients} normal clients (one request every {args.interval} s at most), {args.seconds} s per run, "
+              f"against {url}")
+        for i, r in enumerate(out["pairs"], 1):
+            a = r["abuser"]
+            print(f"  pair {i}: search p50 {r['search_p50_without_ms']} ms alone, {r['search_p50_with_ms']} ms beside "
+                  f"the abuser (x{r['ratio']}; p99 {r['search_p99_with_ms']} ms); abuser sent {a['sent']}, "
+                  f"answered {a['answered']} {a['intents']}, refused {a['throttled_429']}, failed {a['failed']}")
+        print(f"  medians: {out['search_p50_without_ms']} ms alone, {out['search_p50_with_ms']} ms with the abuser, "
+              f"ratio {out['ratio']}; errors of normal clients {out['errors']}")
+        for e in out["first_errors"]:
+            print(f"  error: {e}")
+    return 0 if not out["errors"] else 1
+
+
+def warm_up(url: str, texts: dict[str, list[str]], forwarded: bool = False) -> None:
+    """One search and one conversation per language: loads the tokenisers' dictionaries.
+    With ``forwarded``, each language's requests come from an address of their own (none of
+    the measured clients' budgets is spent)."""
     with httpx.Client(base_url=url, timeout=120) as http:
-        for lang, pool in texts.items():
+        for n, (lang, pool) in enumerate(texts.items()):
+            headers = {"X-Forwarded-For": address(10_000 + n)} if forwarded else None
             for text in pool[:3]:
-                http.post("/api/v1/search", json={"query": text}).raise_for_status()
-            first = http.post("/api/v1/chat", json={"text": pool[0]})
+                http.post("/api/v1/search", json={"query": text}, headers=headers).raise_for_status()
+            first = http.post("/api/v1/chat", json={"text": pool[0]}, headers=headers)
             first.raise_for_status()
-            http.post("/api/v1/chat", json={"session_id": first.json()["session_id"], "text": MORE[lang]}).raise_for_status()
+            http.post("/api/v1/chat", json={"session_id": first.json()["session_id"], "text": MORE[lang]},
+                      headers=headers).raise_for_status()
 
 
 def report(tally: Tally, elapsed: float, clients: int, rss: tuple[int, int, int]) -> dict:
@@ -150,11 +346,20 @@ def main() -> int:
     ap.add_argument("--url", help="target a running server instead of starting one (use its /metrics for memory)")
     ap.add_argument("--data-dir", type=Path, help="data folder for the started server (default: a temp folder)")
     ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--clients", type=int, help="concurrent clients (16; 15 normal ones with --abuse)")
     ap.add_argument("--warm-up", type=float, default=5, help="seconds of unmeasured load before 'before'")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--abuse", action="store_true", help="normal clients alone, then beside one abusive client")
+    ap.add_argument("--pairs", type=int, default=1, help="with --abuse: runs of the pair (medians are reported)")
+    ap.add_argument("--interval", type=float, default=1.0,
+                    help="with --abuse: least seconds between one normal client's requests")
+    ap.add_argument("--abuser-per-minute", type=float, default=120,
+                    help="with --abuse: the abuser's sending rate (the default request limit)")
     args = ap.parse_args()
     texts = samples()
+    if args.abuse:
+        return main_abuse(args, texts)
+    args.clients = args.clients if args.clients is not None else 16
 
     proc = None
     tmp = tempfile.TemporaryDirectory(prefix="cpc-load-")

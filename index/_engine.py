@@ -22,7 +22,7 @@ from corpus import STORED, Organisation, Place, TermMatcher, corpus_hash, defaul
 from corpus import fold, jsonl_lines
 
 from ._calibration import Calibration, load_query_samples
-from ._encoders import Encoder, encoder_executor
+from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
 from ._keywords import BM25Index, tokenize
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
@@ -71,6 +71,9 @@ class SearchConfig:
     boost_kind: float = 0.03
     boost_place: float = 0.05
     boost_complement: float = 0.05  # a sector that fits the asker's by the value chain
+    # What is embedded of a query is capped (CPC_QUERY_CHARS_MAX; a Chinese character counts two):
+    # encoder time grows faster than the text. Needs analysis and keywords still read all of it.
+    encode_chars_max: int = QUERY_CHARS_MAX
     exact_max: int = 50_000
     min_candidates: int = 100
     # The relevance floor (hybrid mode): a hit is a match only when it is where the partner was
@@ -123,6 +126,13 @@ class SearchResult:
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
     nearest: list[Hit] = field(default_factory=list)  # below the floor: shown only as "nearest", never as matches
+
+    @property
+    def truncated(self) -> bool:
+        """Whether only the start of the partner description was embedded (see SearchConfig.encode_chars_max)."""
+        return self.analysis.focus != cap_text(self.analysis.focus, self.encode_chars_max)[0]
+
+    encode_chars_max: int = QUERY_CHARS_MAX
 
 
 def passage_text(rec: Organisation, lang: str, name: str, description: str) -> str:
@@ -455,7 +465,8 @@ class SearchEngine:
         return sorted(seen.values())
 
     def encode_query(self, text: str, lang: str, calibrate: bool) -> np.ndarray:
-        q = self.encoder.encode([text], "query")[0]
+        """The query vector of ``text`` (capped: encoder time grows with the text, see SearchConfig)."""
+        q = self.encoder.encode([cap_text(text, self.config.encode_chars_max)[0]], "query")[0]
         return self.calibration.apply_query(q, lang) if calibrate else q
 
     async def asearch(
@@ -509,7 +520,7 @@ class SearchEngine:
         timings: dict[str, float] = {"analyse": time.perf_counter() - t0}
         need = offset + limit
         if n_allowed == 0 or need <= 0:
-            return SearchResult(a, 0, [], timings)
+            return SearchResult(a, 0, [], timings, encode_chars_max=cfg.encode_chars_max)
 
         dense: dict[int, float] = {}
         qv = None
@@ -606,7 +617,7 @@ class SearchEngine:
             for hit, row in page:
                 hit.terms = self._bm25.matched(a.tokens, row)
         timings["total"] = time.perf_counter() - t0
-        return SearchResult(a, total, [hit for hit, _ in page], timings, nearest)
+        return SearchResult(a, total, [hit for hit, _ in page], timings, nearest, cfg.encode_chars_max)
 
     @classmethod
     def apply_floor(cls, hits: list[Hit], a: QueryAnalysis, floor: dict[str, float], other_side: bool = True) -> list[Hit]:

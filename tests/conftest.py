@@ -11,6 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 # Every test client is 127.0.0.1: servers here are unthrottled unless a test sets its own limits.
 os.environ.setdefault("CPC_RATE_LIMIT_PER_MINUTE", "0")
 os.environ.setdefault("CPC_CHAT_RATE_LIMIT_PER_MINUTE", "0")
+os.environ.setdefault("CPC_ENCODER_TOKENS_PER_MINUTE", "0")
 
 import shutil
 import socket

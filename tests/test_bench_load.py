@@ -33,3 +33,29 @@ def test_latency_script_smoke(shipped_catalog, tmp_path):
     report = json.loads(out.stdout)
     assert report["queries"] == 12 and report["api_p99_ms"] >= report["api_p50_ms"] > 0
     assert report["encoder_p50_ms"] > 0 and report["ratio_p50"] == round(report["api_p50_ms"] / report["encoder_p50_ms"], 3)
+
+
+def test_load_script_abuse_mode_smoke(shipped_catalog, tmp_path):
+    """--abuse against a live server with limits on: normal clients alone, then beside one client
+    sending maximum-length Chinese messages, which are searched until its encoder budget is spent."""
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    # enough for a normal client's request a second, not for long messages twice a second
+    settings = Settings(data_dir=tmp_path, rate_limit_per_minute=120, encoder_tokens_per_minute=1200)
+    server = LiveServer(create_app(settings, shipped_catalog))
+    server.server.config.proxy_headers = True  # each bench client names its own address
+    server.server.config.forwarded_allow_ips = "127.0.0.1"
+    with server as live:
+        out = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--abuse", "--url", live.url,
+                              "--seconds", "3", "--clients", "2", "--warm-up", "0", "--json"],
+                             capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:] + out.stdout[-2000:]
+    report = json.loads(out.stdout)
+    assert report["mode"] == "abuse" and report["normal_clients"] == 2 and report["errors"] == 0
+    (pair,) = report["pairs"]
+    assert pair["searches_without"] > 0 and pair["searches_with"] > 0
+    assert report["ratio"] == round(report["search_p50_with_ms"] / report["search_p50_without_ms"], 2)
+    abuser = pair["abuser"]
+    assert abuser["answered"] >= 1 and abuser["intents"].get("find", 0) == abuser["answered"]
+    assert abuser["throttled_429"] >= 1 and abuser["failed"] == 0
