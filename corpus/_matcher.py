@@ -26,7 +26,7 @@ def fold(text: str) -> str:
 class TermMatcher(Generic[V]):
     """Maps terms to values and finds them in text: [(value, term as written, start)]."""
 
-    def __init__(self, pairs: Iterable[tuple[str, V]]):
+    def __init__(self, pairs: Iterable[tuple[str, V]], plurals: bool = False):
         self._exact: dict[str, V] = {}
         han: list[tuple[str, V]] = []
         latin: list[tuple[str, V]] = []
@@ -43,9 +43,11 @@ class TermMatcher(Generic[V]):
         han_keys = sorted({k for k, _ in han}, key=len, reverse=True)
         latin_keys = sorted({k for k, _ in latin}, key=len, reverse=True)
         self._han_re = re.compile("|".join(map(re.escape, han_keys))) if han_keys else None
-        # a plural ending is tolerated ("placas eletrónicas" names "eletrónica"; "suppliers", "supplier")
+        # with ``plurals``, a plural ending is tolerated ("placas eletrónicas" names "eletrónica"); not for
+        # names of places ("portos" is not Porto)
+        ending = r"(?:s|es)?" if plurals else ""
         self._latin_re = (
-            re.compile(r"(?<!\w)(" + "|".join(map(re.escape, latin_keys)) + r")(?:s|es)?(?!\w)") if latin_keys else None
+            re.compile(r"(?<!\w)(" + "|".join(map(re.escape, latin_keys)) + r")" + ending + r"(?!\w)") if latin_keys else None
         )
 
     def get(self, term: str) -> V | None:

@@ -39,7 +39,7 @@ class Taxonomy:
     def __init__(self, sectors: dict[str, Sector]):
         self.sectors = sectors
         self._matcher: TermMatcher[str] = TermMatcher(
-            (term, slug) for slug, sector in sectors.items() for term in sector.terms()
+            ((term, slug) for slug, sector in sectors.items() for term in sector.terms()), plurals=True
         )
 
     @classmethod

@@ -32,7 +32,7 @@ class ValueChain:
     def __init__(self, raw: dict):
         self.links = [Link(x["supplier"], x["buyer"], dict(x.get("what", {}))) for x in raw.get("links", [])]
         self.role_labels: dict[str, dict[str, str]] = {k: v.get("labels", {}) for k, v in raw.get("roles", {}).items()}
-        self._roles = TermMatcher((t, role) for role, v in raw.get("roles", {}).items() for t in v.get("terms", []))
+        self._roles = TermMatcher(((t, role) for role, v in raw.get("roles", {}).items() for t in v.get("terms", [])), plurals=True)
         self._buyers: dict[str, list[Link]] = {}
         self._suppliers: dict[str, list[Link]] = {}
         for link in self.links:
