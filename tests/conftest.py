@@ -128,3 +128,21 @@ def minilm_encoder():
     from index import SentenceTransformerEncoder
 
     return SentenceTransformerEncoder(str(gt.get_model_path()), threads=2)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh conversation store (sessions, leads, query log) for the dialogue tests."""
+    from assistant._state import StateStore
+
+    s = StateStore(tmp_path / "state.sqlite", ttl_seconds=3600)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def bot(shipped_engine, store):
+    """The assistant over the shipped index, without HTTP."""
+    from assistant.dialogue import Assistant
+
+    return Assistant(shipped_engine, store)

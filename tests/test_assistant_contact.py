@@ -14,17 +14,6 @@ from assistant._state import SessionState, StateStore
 from assistant.dialogue import Assistant
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = StateStore(tmp_path / "state.sqlite", ttl_seconds=3600)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def bot(shipped_engine, store):
-    return Assistant(shipped_engine, store)
-
 
 def rows(store, sql, *args):
     db = sqlite3.connect(store.path)

@@ -6,18 +6,6 @@ from assistant._state import StateStore
 from assistant.dialogue import Assistant
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = StateStore(tmp_path / "state.sqlite", ttl_seconds=3600)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def bot(shipped_engine, store):
-    return Assistant(shipped_engine, store)
-
-
 def han(text):
     return any("\u4e00" <= c <= "\u9fff" for c in text)
 
