@@ -60,7 +60,7 @@ _REASONS = {
     "peer": {"pt": "mesmo setor que o seu ({what}), do outro lado", "zh": "与您同属{what}行业，位于对方国家",
              "en": "same trade as yours ({what}), on the other side"},
     "invest": {"pt": "apoia o investimento e a instalação", "zh": "提供投资和落地支持", "en": "supports investment and setting up"},
-    "country": {"pt": "em {what}, como pediu", "zh": "位于您要求的{what}", "en": "in {what}, as you asked"},
+    "country": {"pt": "{what}, como pediu", "zh": "位于您要求的{what}", "en": "in {what}, as you asked"},
     "place": {"pt": "em {what}", "zh": "位于{what}", "en": "in {what}"},
     "kind": {"pt": "é um(a) {what}", "zh": "属于{what}", "en": "a {what}"},
     "text": {"pt": "descrição próxima do que procura", "zh": "简介与您的需求相近", "en": "description close to your request"},
@@ -89,7 +89,10 @@ def reasons(hit: Hit, analysis, lang: str) -> list[str]:
             out.append(_REASONS["peer"][lang].format(what=tax.label(s, lang)))
     rec = hit.record
     if analysis is not None and rec.country in (analysis.countries or []) and len(analysis.countries) == 1:
-        out.append(_REASONS["country"][lang].format(what=lex.country_label(rec.country, lang)))
+        where = lex.country_label(rec.country, lang)
+        if lang == "pt":  # "na China", "em Portugal"
+            where = ("na " if rec.country == "CN" else "em ") + where
+        out.append(_REASONS["country"][lang].format(what=where))
     if "place" in hit.signals:
         place = lex.place(rec.city or "") or lex.place(rec.region or "")
         out.append(_REASONS["place"][lang].format(what=place.label(lang) if place else (rec.city or rec.region)))
