@@ -81,7 +81,7 @@ def reasons(hit: Hit, analysis, lang: str) -> list[str]:
         if s == "investment-promotion":
             out.append(_REASONS["invest"][lang])
             continue
-        link = next((chain.link(o, s) for o in own if chain.link(o, s)), None)
+        link = next((found for o in own if (found := chain.link(o, s)) is not None), None)
         if link is not None:
             own_sector = link.supplier if link.supplier in own else link.buyer
             out.append(_REASONS["complement"][lang].format(own=tax.label(own_sector, lang), what=link.label(lang)))

@@ -275,7 +275,7 @@ class Assistant:
         head = say("results" if intent != "more" else "results_more", lang, query=state.query, filters=filters)
         reply = self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])
         if result.truncated and intent != "more":
-            reply.truncated = len(cap_text(result.analysis.focus, self.engine.config.encode_chars_max)[0])
+            reply.truncated = len(result.embedded)
         return reply
 
     def _list(self, state: SessionState, result: SearchResult, hits, lang: str, intent: str, lines: list[str]) -> Reply:

@@ -160,7 +160,8 @@ def evaluate_dataset(
                 bar.update(1)
             seconds[name] = time.perf_counter() - t
     abstention = {name: abstention_figures(rankings[name], dataset, evaluable, out_of_corpus) for name in configs}
-    rankings = {name: {q: r for q, r in ranked.items() if q in set(evaluable)} for name, ranked in rankings.items()}
+    scored = set(evaluable)  # out-of-corpus questions count in the abstention figures, not in the means
+    rankings = {name: {q: r for q, r in ranked.items() if q in scored} for name, ranked in rankings.items()}
     query_langs = {q: dataset.queries[q].lang for q in evaluable}
     doc_langs = {r.id: r.lang for r in dataset.records}
     summary, per_query = {}, {}

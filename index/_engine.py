@@ -128,9 +128,14 @@ class SearchResult:
     nearest: list[Hit] = field(default_factory=list)  # below the floor: shown only as "nearest", never as matches
 
     @property
+    def embedded(self) -> str:
+        """What was embedded of the partner description (see SearchConfig.encode_chars_max)."""
+        return cap_text(self.analysis.focus, self.encode_chars_max)[0]
+
+    @property
     def truncated(self) -> bool:
-        """Whether only the start of the partner description was embedded (see SearchConfig.encode_chars_max)."""
-        return self.analysis.focus != cap_text(self.analysis.focus, self.encode_chars_max)[0]
+        """Whether only the start of the partner description was embedded."""
+        return self.embedded != self.analysis.focus
 
     encode_chars_max: int = QUERY_CHARS_MAX
 
@@ -578,7 +583,7 @@ class SearchEngine:
             tagged = rec.sectors if any(t in default_taxonomy() for t in rec.sectors) else about
             sectors = [s for s in q_slugs if s in tagged]  # boosts and reasons go by the record's own tags
             complements = [s for s in q_complements if s in tagged]
-            on_topic = bool(sectors or complements) or any(s in about for s in q_slugs) or any(s in about for s in q_complements)
+            on_topic = any(s in about for s in q_slugs) or any(s in about for s in q_complements)  # tags are in ``about``
             signals = []
             if mode == "bm25":
                 score = kw
@@ -606,11 +611,11 @@ class SearchEngine:
             floor = None  # "industrial partners" within hard filters: a browse, the filters say what is wanted
         nearest: list[Hit] = []
         if floor is not None:
-            kept = {id(h) for h in self.apply_floor([h for h, _ in hits], a, floor, other_side)}
+            row_of = {id(hit): row for hit, row in hits}
+            kept = self.apply_floor([hit for hit, _ in hits], a, floor, other_side)  # in the order they are shown
             if not kept:
                 nearest = [hit for hit, _ in hits[:3]]
-            hits = [pair for pair in hits if id(pair[0]) in kept]
-            hits.sort(key=lambda pair: (pair[0].record.country not in a.countries if a.countries else False))
+            hits = [(hit, row_of[id(hit)]) for hit in kept]
             total = len(hits)
         page = hits[offset:need]
         if self._bm25 is not None:  # matched keywords only for the hits shown
