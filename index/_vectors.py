@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 import faiss
 import numpy as np
@@ -16,6 +18,60 @@ import numpy as np
 # One query at a time over at most a few hundred thousand vectors needs no thread pool, and
 # idle OpenMP workers spinning after a search steal the cores the encoder needs next.
 faiss.omp_set_num_threads(int(os.environ.get("CPC_FAISS_THREADS") or 1))
+
+
+# -- the vector-store interface --------------------------------------------------------------
+# Every ANN backend (FAISS in the generation folder, Milvus on a server or milvus-lite) sits
+# behind this one small class, as the engine sees it. Vector ids are int64 (record sequence *
+# SLOTS + language slot). Each vector carries filter columns (its record's id, country, region,
+# city, kind and sectors, as the engine's folded keys), so a filter is applied inside the
+# engine's own search: k results come back after filtering.
+
+FILTER_COLUMNS: tuple[str, ...] = ("record", "country", "region", "city", "kind", "sector")
+
+
+@dataclass(frozen=True)
+class VectorFilter:
+    """Which vectors a search may return. Every non-empty ``include`` column must hold one of its
+    values (``sector`` is multi-valued: any of the vector's sectors); a vector holding any
+    ``exclude`` value is dropped. Values are the engine's folded keys."""
+
+    include: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def is_empty(self) -> bool:
+        return not any(values for _, values in self.include) and not any(values for _, values in self.exclude)
+
+
+Columns = Mapping[str, "str | Sequence[str] | None"]
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Upsert, delete, search with filters, fetch, count; saved with (or referenced from) an
+    index generation."""
+
+    kind: str  # "flat", "hnsw-sq8", "ivf", "milvus": what answers searches now
+    dim: int
+
+    def count(self, filter: VectorFilter | None = None) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def upsert(self, ids: np.ndarray, vectors: np.ndarray, columns: Sequence[Columns]) -> None:
+        """Add or replace vectors by id; ``columns[i]`` are the filter columns of ``ids[i]``."""
+
+    def delete(self, ids: np.ndarray) -> int:
+        """Remove vectors by id; the number removed."""
+
+    def search(self, query: np.ndarray, k: int, filter: VectorFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, ids) by inner product for one query vector, best first, after filtering."""
+
+    def fetch(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``ids``, in that order (KeyError for an unknown id)."""
+
+    def save(self, folder: Path, name: str) -> None:
+        """Write what a generation folder needs to open this store again (``open_vector_store``)."""
 
 
 class VectorIndex:
