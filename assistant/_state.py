@@ -1,4 +1,10 @@
-"""Conversation state, leads and the query log in one SQLite file (WAL).
+"""Conversation state, leads, the query log and the short-lived shared state, behind one interface.
+
+:class:`StateStore` is what the service needs from its state; :class:`SQLiteStateStore` keeps it
+in ``state.sqlite`` in the data folder (WAL, the default) and ``assistant._state_pg.PostgresStateStore``
+in PostgreSQL (``CPC_STATE_URL``). Every worker process of one data folder or one database
+shares it, so they behave as one: a session saved with a stale version is refused
+(:class:`SessionConflict`), a delivery id is claimed once, a rate budget is spent once.
 
 Sessions expire after a configurable idle time; leads are written and committed before
 the user is told they were recorded, so an acknowledged lead survives a crash.
@@ -15,9 +21,11 @@ import secrets
 import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Sequence
 
 from corpus import open_sqlite, write_transaction
 
@@ -28,6 +36,17 @@ CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     state TEXT NOT NULL,
     updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shortlived (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS budgets (
+    key TEXT PRIMARY KEY,
+    balance REAL NOT NULL,
+    stamp REAL NOT NULL,
+    expires REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS leads (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -95,7 +114,8 @@ def user_hash(salt: bytes, channel: str, user: str) -> str:
     return hmac.new(salt, f"{channel}:{user}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
-# Lead columns added after the first release (ALTER TABLE ADD COLUMN on older state files).
+# Columns added after the first release (ALTER TABLE ADD COLUMN on older state files).
+_SESSION_COLUMNS_ADDED = (("version", "INTEGER NOT NULL DEFAULT 0"),)
 _LEAD_COLUMNS_ADDED = (
     ("updated", "REAL"), ("organisations", "TEXT"), ("name", "TEXT"), ("asker_org", "TEXT"), ("contact", "TEXT"),
     ("contact_kind", "TEXT"), ("need", "TEXT"), ("conversation", "TEXT"), ("consent_at", "REAL"), ("outcome", "TEXT"),
@@ -116,121 +136,87 @@ def _lead_row(row: tuple) -> dict[str, Any]:
     return lead
 
 
-_LOG_INSERT = "INSERT INTO query_log(created, channel, lang, query, results, user_hash) VALUES (?, ?, ?, ?, ?, ?)"
+class SessionConflict(Exception):
+    """Another writer saved the session after it was loaded: load it again and redo the change."""
+
+    def __init__(self, session_id: str):
+        super().__init__(f"session {session_id!r} was saved by another writer since it was loaded")
+        self.session_id = session_id
 
 
-class StateStore:
-    def __init__(self, path: str | Path, ttl_seconds: float = 3600, log_backlog: int = 10_000,
-                 log_delay: float = 0.5):
-        self.path = Path(path)
+def spend(balance: float, stamp: float, now: float, cost: float, per_second: float, capacity: float,
+          debt: bool) -> tuple[float, float]:
+    """One token-bucket step: the new balance and the seconds to wait (0.0: allowed).
+
+    The balance refills at ``per_second`` up to ``capacity``. Without ``debt`` the cost is taken
+    only when the balance covers it (a request budget); with ``debt`` it is always charged, down
+    to at most one ``capacity`` below zero, and the key waits while the balance is not positive
+    (a cost known only after the work, like encoder tokens)."""
+    balance = min(capacity, balance + max(0.0, now - stamp) * per_second)
+    if debt:
+        balance = max(-capacity, balance - cost)
+        return balance, (0.0 if balance > 0 else -balance / per_second + 1e-3)
+    if balance >= cost:
+        return balance - cost, 0.0
+    return balance, (cost - balance) / per_second
+
+
+class StateStore(ABC):
+    """What the service keeps between requests, shared by every worker process.
+
+    Durable: sessions (with a version for optimistic updates), leads, staff messages, the query
+    log, per-store secrets, erasure and retention. Short-lived, with an expiry: claimed keys
+    (delivery de-duplication), small JSON values (button tokens, overflow text) and rate budgets.
+    Keys of the short-lived state are namespaced by their user ("tg-update:…", "api:…").
+    """
+
+    ttl: float  # seconds a session lives idle
+
+    def __init__(self, ttl_seconds: float, log_backlog: int, log_delay: float):
         self.ttl = ttl_seconds
-        self._lock = threading.Lock()
-        self._db = open_sqlite(self.path, _SCHEMA)
-        self._migrate()
-        self._salt = self._secret_salt()
         # The query log is written by its own thread, in batches at most ``log_delay`` apart:
-        # a search never waits for an fsync, and busy traffic costs one transaction a batch.
+        # a search never waits for a commit, and busy traffic costs one transaction a batch.
         self._log_rows: queue.Queue[tuple | None] = queue.Queue(maxsize=log_backlog)
         self._log_now = threading.Event()  # a reader (or close) wants the queued rows written
         self._log_delay = log_delay
         self._log_writer = threading.Thread(target=self._write_query_log, name="query-log", daemon=True)
+
+    def _start(self) -> None:
+        """Called by a subclass once its storage is open: the salt, then the log writer."""
+        self._salt = self.secret("user_salt")
         self._log_writer.start()
-
-    def _migrate(self) -> None:
-        """Columns added since the first release, added to state files made before them."""
-        with self._lock:
-            have = {r[1] for r in self._db.execute("PRAGMA table_info(leads)")}
-            for column, kind in _LEAD_COLUMNS_ADDED:
-                if column not in have:
-                    self._db.execute(f"ALTER TABLE leads ADD COLUMN {column} {kind}")
-            self._db.execute("CREATE INDEX IF NOT EXISTS leads_session ON leads(session_id)")
-
-    def _secret_salt(self) -> bytes:
-        """The salt for user pseudonyms: made once per state file and kept in it, so they stay stable."""
-        return self.secret("user_salt")
-
-    def secret(self, name: str) -> bytes:
-        """A random 32-byte key made once per state file under ``name`` and kept in it, so what it
-        signed or keyed stays valid across restarts (user pseudonyms, web chat session tokens)."""
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (name, secrets.token_bytes(32)))
-            return bytes(self._db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()[0])
-
-    def close(self) -> None:
-        """Writes what the query log still holds, then closes the file."""
-        if self._log_writer.is_alive():
-            self._log_rows.put(None)
-            self._log_now.set()
-            self._log_writer.join(timeout=30)
-        with self._lock:
-            self._db.close()
 
     # -- sessions -----------------------------------------------------------------------
     def load(self, session_id: str, now: float | None = None) -> SessionState:
         """The session's state, or a fresh one when unknown or idle longer than the TTL."""
-        now = time.time() if now is None else now
-        with self._lock:
-            row = self._db.execute("SELECT state, updated FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        if row is None or now - row[1] > self.ttl:
-            return SessionState()
-        return SessionState.from_json(row[0])
+        return self.load_versioned(session_id, now)[0]
 
-    def save(self, session_id: str, state: SessionState, now: float | None = None) -> bool:
-        """Remember the session; False when it could not be written (a full disk): the reply
-        still goes out, the conversation only forgets this turn."""
-        now = time.time() if now is None else now
-        try:
-            with self._lock:
-                self._db.execute(
-                    "INSERT INTO sessions(id, state, updated) VALUES (?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated = excluded.updated",
-                    (session_id, json.dumps(asdict(state), ensure_ascii=False), now),
-                )
-                self._db.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
-        except (sqlite3.OperationalError, OSError) as exc:
-            log.warning("session not saved: %s", exc)
-            return False
-        return True
+    @abstractmethod
+    def load_versioned(self, session_id: str, now: float | None = None) -> tuple[SessionState, int]:
+        """The state and the version to pass to :meth:`save` (0: never saved)."""
 
-    # -- leads --------------------------------------------------------------------------
+    @abstractmethod
+    def save(self, session_id: str, state: SessionState, now: float | None = None, version: int | None = None) -> bool:
+        """Remember the session. With ``version`` (from :meth:`load_versioned`) the write happens only
+        if nobody saved since, else :class:`SessionConflict`; without it, the last writer wins.
+        False when it could not be written (a full disk, the database gone): the reply still goes
+        out, the conversation only forgets this turn."""
+
+    def touch(self, session_id: str, now: float | None = None) -> None:
+        """The user of this session wrote: WeChat's 48-hour reply window starts again."""
+
+    # -- leads and staff messages ---------------------------------------------------------
+    @abstractmethod
     def add_lead(self, session_id: str, channel: str, org_id: str, org_name: str, lang: str, message: str,
                  orgs: list[list[str]] | None = None, name: str | None = None, asker_org: str | None = None,
                  contact: str | None = None, contact_kind: str | None = None, need: str | None = None,
                  conversation: list | None = None, consent_at: float | None = None) -> int:
-        """One request; committed before the user is told it was recorded. ``orgs`` lists every
-        organisation of interest ([id, name]); the first is also kept in org_id/org_name."""
-        now = time.time()
-        orgs = orgs or [[org_id, org_name]]
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO leads(created, updated, last_inbound, session_id, channel, org_id, org_name, lang, message, "
-                "organisations, name, asker_org, contact, contact_kind, need, conversation, consent_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (now, now, now, session_id, channel, org_id, org_name, lang, message, json.dumps(orgs, ensure_ascii=False),
-                 name, asker_org, contact, contact_kind, need,
-                 None if conversation is None else json.dumps(conversation, ensure_ascii=False), consent_at),
-            )
-            return int(cur.lastrowid)
+        """One request, committed before the user is told it was recorded; its id."""
 
+    @abstractmethod
     def leads(self, status: str | None = None, limit: int = 200, channel: str | None = None, lang: str | None = None,
               assignee: str | None = None, text: str | None = None, lead_id: int | None = None) -> list[dict[str, Any]]:
         """Leads newest first, narrowed by any of status, channel, language, assignee and a text in them."""
-        where, args = [], []
-        for column, value in (("status", status), ("channel", channel), ("lang", lang), ("assignee", assignee), ("id", lead_id)):
-            if value is not None and value != "":
-                where.append(f"{column} = ?")
-                args.append(value)
-        if text:
-            where.append("(instr(lower(coalesce(name, '') || ' ' || coalesce(asker_org, '') || ' ' || coalesce(need, '') || ' ' || "
-                         "org_name || ' ' || coalesce(organisations, '') || ' ' || coalesce(contact, '') || ' ' || message), lower(?)) > 0)")
-            args.append(text)
-        sql = f"SELECT {', '.join(LEAD_FIELDS)} FROM leads"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        with self._lock:
-            rows = self._db.execute(sql, (*args, limit)).fetchall()
-        return [_lead_row(r) for r in rows]
 
     def lead(self, lead_id: int) -> dict[str, Any] | None:
         found = self.leads(lead_id=lead_id, limit=1)
@@ -239,12 +225,247 @@ class StateStore:
     def set_lead_status(self, lead_id: int, status: str) -> bool:
         return self.update_lead(lead_id, status=status) is not None
 
+    @abstractmethod
     def update_lead(self, lead_id: int, status: str | None = None, outcome: str | None = None,
                     assignee: str | None = None, note: str | None = None, author: str = "") -> dict[str, Any] | None:
         """Change a lead's follow-up (status, outcome, assignee) and/or add a note; the lead, or None."""
+
+    @abstractmethod
+    def add_staff_message(self, lead_id: int, session_id: str, channel: str, text: str, delivery: str,
+                          author: str = "") -> dict[str, Any]: ...
+
+    @abstractmethod
+    def staff_messages(self, session_id: str | None = None, lead_id: int | None = None, after: int = 0) -> list[dict[str, Any]]:
+        """Messages staff sent, oldest first: for one web session (what the chat shows) or one lead."""
+
+    @abstractmethod
+    def messages_by_lead(self, lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """Staff messages of several leads in one query (the inbox shows them under each lead)."""
+
+    @abstractmethod
+    def mark_shown(self, session_id: str) -> None:
+        """The web chat has fetched its waiting staff messages."""
+
+    # -- privacy ------------------------------------------------------------------------
+    @abstractmethod
+    def erase_session(self, session_id: str, channel: str) -> dict[str, int]:
+        """Everything kept about one user (a session id): their session, leads, staff messages and logged queries."""
+
+    @abstractmethod
+    def purge(self, query_log_days: float | None, closed_lead_days: float | None, now: float | None = None) -> dict[str, int]:
+        """Retention: drop query-log rows and closed leads (with their staff messages) older than the given ages."""
+
+    @abstractmethod
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte key made once per store under ``name`` and kept in it, so what it signed
+        or keyed stays valid across restarts and is the same in every worker (user pseudonyms, web
+        chat session tokens)."""
+
+    # -- short-lived shared state -----------------------------------------------------------
+    @abstractmethod
+    def claim(self, key: str, ttl: float) -> bool:
+        """True for the first caller (in any process) to claim ``key`` until it expires; False for every other."""
+
+    @abstractmethod
+    def put(self, key: str, value: Any, ttl: float) -> None:
+        """Keep a JSON-able value for ``ttl`` seconds (replacing what ``key`` held)."""
+
+    @abstractmethod
+    def get(self, key: str) -> Any | None:
+        """The value under ``key``, or None when there is none or it expired."""
+
+    @abstractmethod
+    def pop(self, key: str) -> Any | None:
+        """Take the value away: of callers racing for one value, exactly one gets it."""
+
+    @abstractmethod
+    def take(self, key: str, cost: float, per_second: float, capacity: float, *, debt: bool = False,
+             now: float | None = None) -> float:
+        """Spend ``cost`` from the token bucket ``key`` (see :func:`spend`) atomically across processes;
+        the seconds to wait, 0.0 when allowed."""
+
+    # -- query log ----------------------------------------------------------------------
+    def log_query(self, channel: str, lang: str, query: str, results: int, user: str) -> None:
+        """Queue one row for the writer thread; when the backlog is full the row is dropped, not waited for."""
+        row = (time.time(), channel, lang, query[:1000], results, user_hash(self._salt, channel, user))
+        try:
+            self._log_rows.put_nowait(row)
+        except queue.Full:
+            log.warning("query log backlog full: one query not logged")
+
+    def flush_query_log(self) -> None:
+        """Wait until every queued row is stored (reads of the log call this first)."""
+        if self._log_writer.is_alive():
+            self._log_now.set()
+            self._log_rows.join()
+
+    @abstractmethod
+    def _insert_query_rows(self, rows: list[tuple]) -> None:
+        """Store a batch of (created, channel, lang, query, results, user_hash) rows in one transaction."""
+
+    def _write_query_log(self) -> None:
+        while True:
+            rows = [self._log_rows.get()]
+            if rows[0] is not None:
+                self._log_now.wait(self._log_delay)  # let a batch gather, unless someone is waiting
+                self._log_now.clear()
+            while len(rows) < 1000:
+                try:
+                    rows.append(self._log_rows.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in rows
+            batch = [r for r in rows if r is not None]
+            try:
+                if batch:
+                    self._insert_query_rows(batch)
+            except Exception:
+                log.warning("could not write %d query log rows", len(batch), exc_info=True)
+            finally:
+                for _ in rows:
+                    self._log_rows.task_done()
+            if stop:
+                return
+
+    @abstractmethod
+    def queries(self, limit: int = 100, zero_only: bool = False) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def query_counts(self) -> dict[str, dict[str, int]]: ...
+
+    def close(self) -> None:
+        """Writes what the query log still holds; subclasses then close their storage."""
+        if self._log_writer.is_alive():
+            self._log_rows.put(None)
+            self._log_now.set()
+            self._log_writer.join(timeout=30)
+
+
+Run = Callable[..., Any]  # run(sql, args=()) -> a DB-API cursor
+
+
+class SqlStateStore(StateStore):
+    """The state in SQL tables, written once for both databases: statements use ``?`` placeholders
+    and the few spellings that differ are class attributes. A subclass opens the storage and
+    provides :meth:`_tx` (one transaction) and :meth:`_columns`."""
+
+    errors: tuple[type[BaseException], ...] = (OSError,)  # what a failed session save is (logged, not raised)
+    contains = "instr({0}, {1}) > 0"  # SQL for "text {0} contains {1}"
+    lock_row = ""  # appended to a SELECT that is followed by an UPDATE of the row
+    types: dict[str, str] = {}  # column types spelt otherwise than in SQLite
+    SWEEP_EVERY = 500  # short-lived writes between two deletions of expired keys
+
+    _sweep_count = 0
+
+    @abstractmethod
+    @contextmanager
+    def _tx(self, write: bool = False, shortlived: bool = False) -> Iterator[Run]:
+        """One transaction; ``write`` takes the write lock up front (SQLite), ``shortlived`` may use
+        a connection that does not wait for the disk (what it holds can be lost in a power cut)."""
+
+    @abstractmethod
+    def _columns(self, run: Run, table: str) -> set[str]: ...
+
+    def _migrate(self) -> None:
+        """Columns added since the first release, added to stores made before them."""
+        with self._tx(write=True) as run:
+            for table, added in (("sessions", _SESSION_COLUMNS_ADDED), ("leads", _LEAD_COLUMNS_ADDED)):
+                have = self._columns(run, table)
+                for column, kind in added:
+                    if column not in have:
+                        kind = " ".join(self.types.get(word, word) for word in kind.split())
+                        run(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            run("CREATE INDEX IF NOT EXISTS leads_session ON leads(session_id)")
+            run("CREATE INDEX IF NOT EXISTS shortlived_expires ON shortlived(expires)")
+            run("CREATE INDEX IF NOT EXISTS budgets_expires ON budgets(expires)")
+
+    def secret(self, name: str) -> bytes:
+        with self._tx(write=True) as run:
+            run("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", (name, secrets.token_bytes(32)))
+            return bytes(run("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()[0])
+
+    # -- sessions -----------------------------------------------------------------------
+    def load_versioned(self, session_id: str, now: float | None = None) -> tuple[SessionState, int]:
+        now = time.time() if now is None else now
+        with self._tx() as run:
+            row = run("SELECT state, updated, version FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            return SessionState(), 0
+        if now - row[1] > self.ttl:  # expired: a fresh state, but saving it replaces the old row
+            return SessionState(), int(row[2])
+        return SessionState.from_json(row[0]), int(row[2])
+
+    def save(self, session_id: str, state: SessionState, now: float | None = None, version: int | None = None) -> bool:
+        now = time.time() if now is None else now
+        data = json.dumps(asdict(state), ensure_ascii=False)
+        try:
+            with self._tx(write=True) as run:
+                if version is None:
+                    run("INSERT INTO sessions(id, state, updated, version) VALUES (?, ?, ?, 1) ON CONFLICT(id) DO UPDATE "
+                        "SET state = excluded.state, updated = excluded.updated, version = sessions.version + 1",
+                        (session_id, data, now))
+                elif not run("UPDATE sessions SET state = ?, updated = ?, version = version + 1 WHERE id = ? AND version = ?",
+                             (data, now, session_id, version)).rowcount:
+                    if version != 0 or not run("INSERT INTO sessions(id, state, updated, version) VALUES (?, ?, ?, 1) "
+                                               "ON CONFLICT(id) DO NOTHING", (session_id, data, now)).rowcount:
+                        raise SessionConflict(session_id)
+                run("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
+        except self.errors as exc:
+            log.warning("session not saved: %s", exc)
+            return False
+        return True
+
+    def touch(self, session_id: str, now: float | None = None) -> None:
+        with self._tx(write=True) as run:
+            run("UPDATE leads SET last_inbound = ? WHERE session_id = ?", (time.time() if now is None else now, session_id))
+
+    # -- leads --------------------------------------------------------------------------
+    def _insert(self, run: Run, sql: str, args: Sequence) -> int:
+        """Insert one row; its id."""
+        return int(run(sql + " RETURNING id", args).fetchall()[0][0])
+
+    def add_lead(self, session_id: str, channel: str, org_id: str, org_name: str, lang: str, message: str,
+                 orgs: list[list[str]] | None = None, name: str | None = None, asker_org: str | None = None,
+                 contact: str | None = None, contact_kind: str | None = None, need: str | None = None,
+                 conversation: list | None = None, consent_at: float | None = None) -> int:
         now = time.time()
-        with self._lock, write_transaction(self._db) as db:
-            row = db.execute("SELECT status, notes FROM leads WHERE id = ?", (lead_id,)).fetchone()
+        orgs = orgs or [[org_id, org_name]]
+        with self._tx(write=True) as run:
+            return self._insert(
+                run,
+                "INSERT INTO leads(created, updated, last_inbound, session_id, channel, org_id, org_name, lang, message, "
+                "organisations, name, asker_org, contact, contact_kind, need, conversation, consent_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, now, now, session_id, channel, org_id, org_name, lang, message, json.dumps(orgs, ensure_ascii=False),
+                 name, asker_org, contact, contact_kind, need,
+                 None if conversation is None else json.dumps(conversation, ensure_ascii=False), consent_at),
+            )
+
+    def leads(self, status: str | None = None, limit: int = 200, channel: str | None = None, lang: str | None = None,
+              assignee: str | None = None, text: str | None = None, lead_id: int | None = None) -> list[dict[str, Any]]:
+        where, args = [], []
+        for column, value in (("status", status), ("channel", channel), ("lang", lang), ("assignee", assignee), ("id", lead_id)):
+            if value is not None and value != "":
+                where.append(f"{column} = ?")
+                args.append(value)
+        if text:
+            where.append(self.contains.format(
+                "lower(coalesce(name, '') || ' ' || coalesce(asker_org, '') || ' ' || coalesce(need, '') || ' ' || "
+                "org_name || ' ' || coalesce(organisations, '') || ' ' || coalesce(contact, '') || ' ' || message)", "lower(?)"))
+            args.append(text)
+        sql = f"SELECT {', '.join(LEAD_FIELDS)} FROM leads"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._tx() as run:
+            rows = run(sql, (*args, limit)).fetchall()
+        return [_lead_row(r) for r in rows]
+
+    def update_lead(self, lead_id: int, status: str | None = None, outcome: str | None = None,
+                    assignee: str | None = None, note: str | None = None, author: str = "") -> dict[str, Any] | None:
+        now = time.time()
+        with self._tx(write=True) as run:
+            row = run("SELECT status, notes FROM leads WHERE id = ?" + self.lock_row, (lead_id,)).fetchone()
             if row is None:
                 return None
             sets, args = ["updated = ?"], [now]
@@ -264,122 +485,133 @@ class StateStore:
                 notes.append({"at": now, "by": author, "text": note})
                 sets.append("notes = ?")
                 args.append(json.dumps(notes, ensure_ascii=False))
-            db.execute(f"UPDATE leads SET {', '.join(sets)} WHERE id = ?", (*args, lead_id))
+            run(f"UPDATE leads SET {', '.join(sets)} WHERE id = ?", (*args, lead_id))
         return self.lead(lead_id)
-
-    def touch(self, session_id: str, now: float | None = None) -> None:
-        """The user of this session wrote: WeChat's 48-hour reply window starts again."""
-        with self._lock:
-            self._db.execute("UPDATE leads SET last_inbound = ? WHERE session_id = ?", (time.time() if now is None else now, session_id))
 
     # -- staff messages -----------------------------------------------------------------
     def add_staff_message(self, lead_id: int, session_id: str, channel: str, text: str, delivery: str, author: str = "") -> dict[str, Any]:
         now = time.time()
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO staff_messages(lead_id, session_id, channel, created, author, text, delivery) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (lead_id, session_id, channel, now, author, text, delivery))
-            self._db.execute("UPDATE leads SET updated = ? WHERE id = ?", (now, lead_id))
-        return {"id": int(cur.lastrowid), "lead_id": lead_id, "created": now, "text": text, "delivery": delivery}
+        with self._tx(write=True) as run:
+            message_id = self._insert(
+                run, "INSERT INTO staff_messages(lead_id, session_id, channel, created, author, text, delivery) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (lead_id, session_id, channel, now, author, text, delivery))
+            run("UPDATE leads SET updated = ? WHERE id = ?", (now, lead_id))
+        return {"id": message_id, "lead_id": lead_id, "created": now, "text": text, "delivery": delivery}
 
     def staff_messages(self, session_id: str | None = None, lead_id: int | None = None, after: int = 0) -> list[dict[str, Any]]:
-        """Messages staff sent, oldest first: for one web session (what the chat shows) or one lead."""
         column, value = ("session_id", session_id) if session_id is not None else ("lead_id", lead_id)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, lead_id, created, text, delivery, author FROM staff_messages WHERE {column} = ? AND id > ? ORDER BY id",
-                (value, after)).fetchall()
+        with self._tx() as run:
+            rows = run(f"SELECT id, lead_id, created, text, delivery, author FROM staff_messages "
+                       f"WHERE {column} = ? AND id > ? ORDER BY id", (value, after)).fetchall()
         return [dict(zip(("id", "lead_id", "created", "text", "delivery", "author"), r)) for r in rows]
 
     def messages_by_lead(self, lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-        """Staff messages of several leads in one query (the inbox shows them under each lead)."""
         out: dict[int, list[dict[str, Any]]] = {i: [] for i in lead_ids}
         if not lead_ids:
             return out
         marks = ", ".join("?" * len(lead_ids))
-        with self._lock:
-            rows = self._db.execute(f"SELECT id, lead_id, created, text, delivery, author FROM staff_messages "
-                                    f"WHERE lead_id IN ({marks}) ORDER BY id", lead_ids).fetchall()
+        with self._tx() as run:
+            rows = run(f"SELECT id, lead_id, created, text, delivery, author FROM staff_messages "
+                       f"WHERE lead_id IN ({marks}) ORDER BY id", list(lead_ids)).fetchall()
         for r in rows:
             out[r[1]].append(dict(zip(("id", "lead_id", "created", "text", "delivery", "author"), r)))
         return out
 
     def mark_shown(self, session_id: str) -> None:
-        """The web chat has fetched its waiting staff messages."""
-        with self._lock:
-            self._db.execute("UPDATE staff_messages SET delivery = 'shown' WHERE session_id = ? AND delivery = 'waiting'", (session_id,))
+        with self._tx(write=True) as run:
+            run("UPDATE staff_messages SET delivery = 'shown' WHERE session_id = ? AND delivery = 'waiting'", (session_id,))
 
     # -- privacy ------------------------------------------------------------------------
     def erase_session(self, session_id: str, channel: str) -> dict[str, int]:
-        """Everything kept about one user (a session id): their session, leads, staff messages and logged queries."""
         pseudonym = user_hash(self._salt, channel, session_id)
         self.flush_query_log()
-        with self._lock, write_transaction(self._db) as db:
+        with self._tx(write=True) as run:
             counts = {
-                "leads": db.execute("DELETE FROM leads WHERE session_id = ?", (session_id,)).rowcount,
-                "messages": db.execute("DELETE FROM staff_messages WHERE session_id = ?", (session_id,)).rowcount,
-                "sessions": db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount,
-                "queries": db.execute("DELETE FROM query_log WHERE user_hash = ?", (pseudonym,)).rowcount,
+                "leads": run("DELETE FROM leads WHERE session_id = ?", (session_id,)).rowcount,
+                "messages": run("DELETE FROM staff_messages WHERE session_id = ?", (session_id,)).rowcount,
+                "sessions": run("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount,
+                "queries": run("DELETE FROM query_log WHERE user_hash = ?", (pseudonym,)).rowcount,
             }
         log.info("erased a user's data on request: %s", counts)
         return counts
 
     def purge(self, query_log_days: float | None, closed_lead_days: float | None, now: float | None = None) -> dict[str, int]:
-        """Retention: drop query-log rows and closed leads (with their staff messages) older than the given ages."""
         now = time.time() if now is None else now
         self.flush_query_log()
         counts = {"queries": 0, "leads": 0, "messages": 0}
-        with self._lock, write_transaction(self._db) as db:
+        with self._tx(write=True) as run:
             if query_log_days is not None:
-                counts["queries"] = db.execute("DELETE FROM query_log WHERE created < ?", (now - query_log_days * 86400,)).rowcount
+                counts["queries"] = run("DELETE FROM query_log WHERE created < ?", (now - query_log_days * 86400,)).rowcount
             if closed_lead_days is not None:
                 cutoff = now - closed_lead_days * 86400
-                counts["messages"] = db.execute(
+                counts["messages"] = run(
                     "DELETE FROM staff_messages WHERE lead_id IN (SELECT id FROM leads WHERE status = 'closed' AND closed_at < ?)",
                     (cutoff,)).rowcount
-                counts["leads"] = db.execute("DELETE FROM leads WHERE status = 'closed' AND closed_at < ?", (cutoff,)).rowcount
-            db.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
+                counts["leads"] = run("DELETE FROM leads WHERE status = 'closed' AND closed_at < ?", (cutoff,)).rowcount
+            run("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
+        self._sweep(now)
         return counts
 
+    # -- short-lived shared state -----------------------------------------------------------
+    def _sweep(self, now: float) -> None:
+        """Delete expired keys and full budgets (a full bucket is the same as none)."""
+        with self._tx(write=True, shortlived=True) as run:
+            run("DELETE FROM shortlived WHERE expires <= ?", (now,))
+            run("DELETE FROM budgets WHERE expires <= ?", (now,))
+
+    def _maybe_sweep(self, now: float) -> None:
+        self._sweep_count += 1
+        if self._sweep_count % self.SWEEP_EVERY == 0:
+            self._sweep(now)
+
+    def claim(self, key: str, ttl: float) -> bool:
+        now = time.time()
+        with self._tx(write=True, shortlived=True) as run:
+            won = run("INSERT INTO shortlived(key, value, expires) VALUES (?, 'true', ?) ON CONFLICT(key) DO UPDATE "
+                      "SET value = excluded.value, expires = excluded.expires WHERE shortlived.expires <= ?",
+                      (key, now + ttl, now)).rowcount == 1
+        self._maybe_sweep(now)
+        return won
+
+    def put(self, key: str, value: Any, ttl: float) -> None:
+        now = time.time()
+        with self._tx(write=True, shortlived=True) as run:
+            run("INSERT INTO shortlived(key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                "SET value = excluded.value, expires = excluded.expires", (key, json.dumps(value, ensure_ascii=False), now + ttl))
+        self._maybe_sweep(now)
+
+    def get(self, key: str) -> Any | None:
+        with self._tx(shortlived=True) as run:
+            row = run("SELECT value FROM shortlived WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def pop(self, key: str) -> Any | None:
+        now = time.time()
+        with self._tx(write=True, shortlived=True) as run:
+            rows = run("DELETE FROM shortlived WHERE key = ? RETURNING value, expires", (key,)).fetchall()
+        row = rows[0] if rows else None
+        return None if row is None or row[1] <= now else json.loads(row[0])
+
+    def take(self, key: str, cost: float, per_second: float, capacity: float, *, debt: bool = False,
+             now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        select = "SELECT balance, stamp FROM budgets WHERE key = ?" + self.lock_row
+        with self._tx(write=True, shortlived=True) as run:
+            row = run(select, (key,)).fetchone()
+            if row is None:  # a new key starts full; of two racing to create it, one inserts
+                run("INSERT INTO budgets(key, balance, stamp, expires) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
+                    (key, capacity, now, now))
+                row = run(select, (key,)).fetchone()
+            balance, wait = spend(row[0], row[1], now, cost, per_second, capacity, debt)
+            full_at = now + max(0.0, capacity - balance) / per_second
+            run("UPDATE budgets SET balance = ?, stamp = ?, expires = ? WHERE key = ?", (balance, max(now, row[1]), full_at, key))
+        self._maybe_sweep(now)
+        return wait
+
     # -- query log ----------------------------------------------------------------------
-    def log_query(self, channel: str, lang: str, query: str, results: int, user: str) -> None:
-        """Queue one row for the writer thread; when the backlog is full the row is dropped, not waited for."""
-        row = (time.time(), channel, lang, query[:1000], results, user_hash(self._salt, channel, user))
-        try:
-            self._log_rows.put_nowait(row)
-        except queue.Full:
-            log.warning("query log backlog full: one query not logged")
-
-    def flush_query_log(self) -> None:
-        """Wait until every queued row is in the file (reads of the log call this first)."""
-        if self._log_writer.is_alive():
-            self._log_now.set()
-            self._log_rows.join()
-
-    def _write_query_log(self) -> None:
-        while True:
-            rows = [self._log_rows.get()]
-            if rows[0] is not None:
-                self._log_now.wait(self._log_delay)  # let a batch gather, unless someone is waiting
-                self._log_now.clear()
-            while len(rows) < 1000:
-                try:
-                    rows.append(self._log_rows.get_nowait())
-                except queue.Empty:
-                    break
-            stop = None in rows
-            batch = [r for r in rows if r is not None]
-            try:
-                if batch:
-                    with self._lock, write_transaction(self._db) as db:
-                        db.executemany(_LOG_INSERT, batch)
-            except sqlite3.Error:
-                log.warning("could not write %d query log rows", len(batch), exc_info=True)
-            finally:
-                for _ in rows:
-                    self._log_rows.task_done()
-            if stop:
-                return
+    def _insert_query_rows(self, rows: list[tuple]) -> None:
+        with self._tx(write=True) as run:
+            run.many("INSERT INTO query_log(created, channel, lang, query, results, user_hash) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def queries(self, limit: int = 100, zero_only: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT created, channel, lang, query, results, user_hash FROM query_log"
@@ -387,16 +619,91 @@ class StateStore:
             sql += " WHERE results = 0"
         sql += " ORDER BY id DESC LIMIT ?"
         self.flush_query_log()
-        with self._lock:
-            rows = self._db.execute(sql, (limit,)).fetchall()
+        with self._tx() as run:
+            rows = run(sql, (limit,)).fetchall()
         keys = ("created", "channel", "lang", "query", "results", "user_hash")
         return [dict(zip(keys, r)) for r in rows]
 
     def query_counts(self) -> dict[str, dict[str, int]]:
         self.flush_query_log()
-        with self._lock:
-            by_lang = dict(self._db.execute("SELECT lang, COUNT(*) FROM query_log GROUP BY lang").fetchall())
-            by_channel = dict(self._db.execute("SELECT channel, COUNT(*) FROM query_log GROUP BY channel").fetchall())
-            zero = self._db.execute("SELECT COUNT(*) FROM query_log WHERE results = 0").fetchone()[0]
-            total = self._db.execute("SELECT COUNT(*) FROM query_log").fetchone()[0]
+        with self._tx() as run:
+            by_lang = dict(run("SELECT lang, COUNT(*) FROM query_log GROUP BY lang").fetchall())
+            by_channel = dict(run("SELECT channel, COUNT(*) FROM query_log GROUP BY channel").fetchall())
+            zero = run("SELECT COUNT(*) FROM query_log WHERE results = 0").fetchone()[0]
+            total = run("SELECT COUNT(*) FROM query_log").fetchone()[0]
         return {"by_lang": by_lang, "by_channel": by_channel, "totals": {"all": total, "zero_results": zero}}
+
+
+class _Runner:
+    """``run(sql, args)`` and ``run.many(sql, rows)`` on one connection, placeholders translated."""
+
+    def __init__(self, conn: Any, placeholder: str = "?"):
+        self.conn = conn
+        self.placeholder = placeholder
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def __call__(self, sql: str, args: Sequence = ()) -> Any:
+        return self.conn.execute(self._sql(sql), args)
+
+    def many(self, sql: str, rows: list[tuple]) -> None:
+        if hasattr(self.conn, "executemany"):
+            self.conn.executemany(self._sql(sql), rows)
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(self._sql(sql), rows)
+
+
+class SQLiteStateStore(SqlStateStore):
+    """The state in one SQLite file (WAL), by default ``state.sqlite`` in the data folder.
+
+    Worker processes on one data folder share it: SQLite's file lock makes each write
+    transaction atomic across them. Durable writes wait for the disk (synchronous=FULL);
+    the short-lived state goes through a second connection that does not (synchronous=NORMAL),
+    so a rate-limit check costs no fsync.
+    """
+
+    errors = (sqlite3.OperationalError, OSError)
+
+    def __init__(self, path: str | Path, ttl_seconds: float = 3600, log_backlog: int = 10_000,
+                 log_delay: float = 0.5):
+        super().__init__(ttl_seconds, log_backlog, log_delay)
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = open_sqlite(self.path, _SCHEMA)
+        self._migrate()
+        self._fast_lock = threading.Lock()
+        self._fast = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._fast.execute("PRAGMA synchronous=NORMAL")
+        self._start()
+
+    @contextmanager
+    def _tx(self, write: bool = False, shortlived: bool = False) -> Iterator[Run]:
+        db, lock = (self._fast, self._fast_lock) if shortlived else (self._db, self._lock)
+        with lock:
+            if write:
+                with write_transaction(db):
+                    yield _Runner(db)
+            else:
+                yield _Runner(db)
+
+    def _columns(self, run: Run, table: str) -> set[str]:
+        return {r[1] for r in run(f"PRAGMA table_info({table})")}
+
+    def close(self) -> None:
+        super().close()
+        with self._lock, self._fast_lock:
+            self._fast.close()
+            self._db.close()
+
+
+def open_state_store(settings: Any) -> StateStore:
+    """The store the settings ask for: PostgreSQL when ``CPC_STATE_URL`` is set, else
+    ``state.sqlite`` in the data folder."""
+    ttl = settings.session_ttl_minutes * 60
+    if settings.state_url is not None and settings.state_url.get_secret_value():
+        from ._state_pg import PostgresStateStore
+
+        return PostgresStateStore(settings.state_url.get_secret_value(), ttl_seconds=ttl)
+    return SQLiteStateStore(settings.data_dir / "state.sqlite", ttl_seconds=ttl)

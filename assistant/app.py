@@ -28,7 +28,7 @@ from ._present import hit_view
 from ._schemas import ChatRequest, ChatResponse, MatchesResponse, SearchRequest, SearchResponse, error_responses
 from ._sessions import WebSessions, keep_browser
 from ._staff_api import chat_messages_router, log_search, router as staff_router
-from ._state import StateStore
+from ._state import open_state_store
 from ._web import router as web_router
 from .dialogue import Assistant
 from .settings import Settings, get_settings
@@ -249,7 +249,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     async def lifespan(app: FastAPI):
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
-        store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
+        store = open_state_store(settings)
         app.state.web_sessions = WebSessions(store.secret("web_session_key"))
         store.purge(settings.retention_query_log_days or None, settings.retention_closed_leads_days or None)
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store,

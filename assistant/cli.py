@@ -167,7 +167,7 @@ def cmd_telegram(args: argparse.Namespace) -> int:
 
 def cmd_privacy_purge(args: argparse.Namespace) -> int:
     """Retention: query-log rows and closed leads older than --older-than (else the retention settings)."""
-    from ._state import StateStore
+    from ._state import open_state_store
 
     settings = _settings(args)
     if args.older_than is not None:
@@ -180,10 +180,10 @@ def cmd_privacy_purge(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     path = settings.data_dir / "state.sqlite"
-    if not path.exists():
+    if settings.state_url is None and not path.exists():
         print(f"error: no state file at {path}", file=sys.stderr)
         return 2
-    store = StateStore(path, ttl_seconds=settings.session_ttl_minutes * 60)
+    store = open_state_store(settings)
     try:
         counts = store.purge(log_days, leads_days)
     finally:

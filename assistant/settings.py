@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
 
     session_ttl_minutes: int = Field(60, ge=1)
+    state_url: SecretStr | None = Field(
+        None, description="PostgreSQL for sessions, leads, the query log and the state worker processes share "
+                          "(postgresql://user:password@host/db); unset: state.sqlite in the data folder")
     admin_token: SecretStr | None = Field(None, description="Key for staff endpoints and the staff console")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (comma-separated); none by default")

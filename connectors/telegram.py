@@ -298,11 +298,11 @@ def telegram_router(connector: TelegramConnector) -> APIRouter:
 # -- command line ---------------------------------------------------------------------------
 def run_polling(settings) -> int:
     """``cpc telegram poll``: long polling for development (deletes any webhook first)."""
-    from assistant._state import StateStore
+    from assistant._state import open_state_store
     from assistant.app import open_catalog
 
     catalog = open_catalog(settings)
-    store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
+    store = open_state_store(settings)
     assistant = Assistant(lambda: catalog.engine, store)
     connector = TelegramConnector(settings, lambda: assistant, webhook=False)
     log.info("polling Telegram for updates; Ctrl-C stops")

@@ -66,7 +66,7 @@ def run_chats(dataset: Dataset, engine: Any) -> dict | None:
     """Run every conversation in a fresh session; None when the dataset has no chats.jsonl."""
     if dataset.chats_path is None:
         return None
-    from assistant._state import StateStore
+    from assistant._state import SQLiteStateStore
     from assistant.dialogue import Assistant
 
     chats = load_chats(dataset.chats_path, {r.id for r in dataset.records})
@@ -74,7 +74,7 @@ def run_chats(dataset: Dataset, engine: Any) -> dict | None:
     failures: list[dict[str, Any]] = []
     by_lang: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory(prefix="cpc-chats-") as tmp:
-        store = StateStore(Path(tmp) / "state.sqlite")
+        store = SQLiteStateStore(Path(tmp) / "state.sqlite")
         bot = Assistant(engine, store)
         for conv in chats:
             sid = f"eval-{conv['id']}"

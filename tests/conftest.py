@@ -133,9 +133,9 @@ def minilm_encoder():
 @pytest.fixture
 def store(tmp_path):
     """A fresh conversation store (sessions, leads, query log) for the dialogue tests."""
-    from assistant._state import StateStore
+    from assistant._state import SQLiteStateStore
 
-    s = StateStore(tmp_path / "state.sqlite", ttl_seconds=3600)
+    s = SQLiteStateStore(tmp_path / "state.sqlite", ttl_seconds=3600)
     yield s
     s.close()
 
@@ -146,3 +146,70 @@ def bot(shipped_engine, store):
     from assistant.dialogue import Assistant
 
     return Assistant(shipped_engine, store)
+
+
+def _postgres_bin() -> Path | None:
+    """The directory of Debian's PostgreSQL server programs (newest version), or one on PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path and shutil.which("pg_ctl") else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for this test session, on 127.0.0.1 and a free port, in a temp
+    directory; its URL (database ``postgres``, superuser ``cpc``, no password). initdb refuses to
+    run as root, so as root the server runs as the ``postgres`` system user."""
+    import subprocess
+    import tempfile
+
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server programs (initdb, pg_ctl) are not installed: apt-get install postgresql "
+                    "(./dev test does it when run as root)")
+    as_user: list[str] = []
+    root = tempfile.mkdtemp(prefix="cpc-pg-")
+    if os.geteuid() == 0:
+        import pwd
+
+        pg = pwd.getpwnam("postgres")
+        os.chown(root, pg.pw_uid, pg.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, log = f"{root}/data", f"{root}/server.log"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            server_log = Path(log).read_text(errors="replace") if Path(log).exists() else ""
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stdout}{done.stderr}{server_log}")
+
+    run(str(bindir / "initdb"), "-D", data, "-U", "cpc", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    run(str(bindir / "pg_ctl"), "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
+    try:
+        yield f"postgresql://cpc@127.0.0.1:{port}/postgres"
+    finally:
+        try:
+            run(str(bindir / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_db(postgres_url):
+    """A fresh, empty database on the session's server for one test; its URL. Dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -94,9 +94,9 @@ def test_privacy_purge_older_than(data_dir):
     import sqlite3
     import time
 
-    from assistant._state import StateStore
+    from assistant._state import SQLiteStateStore
 
-    store = StateStore(data_dir / "state.sqlite")
+    store = SQLiteStateStore(data_dir / "state.sqlite")
     store.log_query("web", "en", "old query", 1, "u1")
     store.log_query("web", "en", "new query", 1, "u2")
     store.flush_query_log()

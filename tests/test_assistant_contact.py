@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from assistant import _contact as contact
-from assistant._state import SessionState, StateStore
+from assistant._state import SessionState, SQLiteStateStore
 from assistant.dialogue import Assistant
 
 

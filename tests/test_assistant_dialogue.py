@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant._state import StateStore
+from assistant._state import SQLiteStateStore
 from assistant.dialogue import Assistant
 
 
@@ -144,7 +144,7 @@ def test_details_by_name(bot):
 
 def test_session_expiry_and_persistence(bot, store, tmp_path, shipped_engine):
     bot.respond("s-exp", "fabricantes de moldes na China")
-    again = Assistant(shipped_engine, StateStore(tmp_path / "state.sqlite"))  # a restart
+    again = Assistant(shipped_engine, SQLiteStateStore(tmp_path / "state.sqlite"))  # a restart
     assert again.respond("s-exp", "mais").intent == "more" and again.respond("s-exp", "mais").results
     state = store.load("s-exp")
     assert state.query == "fabricantes de moldes na China"

@@ -3,11 +3,11 @@
 import logging
 import time
 
-from assistant._state import StateStore
+from assistant._state import SQLiteStateStore
 
 
 def test_query_log_rows_are_readable_at_once_and_close_writes_the_rest(tmp_path):
-    store = StateStore(tmp_path / "state.sqlite", log_delay=60)  # a long batch delay: reads must not wait it out
+    store = SQLiteStateStore(tmp_path / "state.sqlite", log_delay=60)  # a long batch delay: reads must not wait it out
     for i in range(3):
         store.log_query("api", "pt", f"moldes {i}", i, "10.0.0.1")
     started = time.monotonic()
@@ -17,7 +17,7 @@ def test_query_log_rows_are_readable_at_once_and_close_writes_the_rest(tmp_path)
     assert store.query_counts()["totals"] == {"all": 3, "zero_results": 1}
     store.log_query("telegram", "zh", "模具", 5, "42")
     store.close()  # the queued row is written before the file closes
-    reopened = StateStore(tmp_path / "state.sqlite")
+    reopened = SQLiteStateStore(tmp_path / "state.sqlite")
     assert [r["query"] for r in reopened.queries()] == ["模具", "moldes 2", "moldes 1", "moldes 0"]
     assert reopened.queries()[0]["user_hash"] != "42"  # pseudonym, not the raw id
     reopened.close()
@@ -27,14 +27,14 @@ def test_user_pseudonyms_are_keyed_per_store_and_stable(tmp_path):
     """The same user keeps one pseudonym across restarts; another installation cannot compute it."""
     import hashlib
 
-    first = StateStore(tmp_path / "a.sqlite")
+    first = SQLiteStateStore(tmp_path / "a.sqlite")
     first.log_query("api", "pt", "cortiça", 3, "10.0.0.7")
     first.close()
-    again = StateStore(tmp_path / "a.sqlite")
+    again = SQLiteStateStore(tmp_path / "a.sqlite")
     again.log_query("api", "pt", "moldes", 3, "10.0.0.7")
     mine = {q["user_hash"] for q in again.queries()}
     again.close()
-    other = StateStore(tmp_path / "b.sqlite")
+    other = SQLiteStateStore(tmp_path / "b.sqlite")
     other.log_query("api", "pt", "cortiça", 3, "10.0.0.7")
     theirs = other.queries()[0]["user_hash"]
     other.close()
@@ -44,7 +44,7 @@ def test_user_pseudonyms_are_keyed_per_store_and_stable(tmp_path):
 
 
 def test_a_full_backlog_drops_rows_instead_of_blocking_the_search(tmp_path, caplog):
-    store = StateStore(tmp_path / "state.sqlite", log_backlog=1, log_delay=60)
+    store = SQLiteStateStore(tmp_path / "state.sqlite", log_backlog=1, log_delay=60)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="cpc.state"):
         for i in range(6):
@@ -70,7 +70,7 @@ def test_a_state_file_from_before_contact_capture_is_migrated(tmp_path):
     db = sqlite3.connect(path)
     db.executescript(OLD_SCHEMA)
     db.close()
-    store = StateStore(path)
+    store = SQLiteStateStore(path)
     (old,) = store.leads()
     assert old["message"] == "tenho interesse no 1" and old["organisations"] == [{"id": "pt-apcor", "name": "APCOR"}]
     assert old["name"] is None and old["notes"] == [] and old["updated"] == old["created"]
@@ -78,7 +78,7 @@ def test_a_state_file_from_before_contact_capture_is_migrated(tmp_path):
                          name="Mary", asker_org="Acme", contact="m@acme.example", contact_kind="email", need="cork")
     assert store.update_lead(new, status="contacted", assignee="Rita", note="called")["notes"][0]["text"] == "called"
     store.close()
-    again = StateStore(path)  # a second start finds the columns there and adds nothing
+    again = SQLiteStateStore(path)  # a second start finds the columns there and adds nothing
     assert [x["id"] for x in again.leads()] == [new, old["id"]]
     assert again.lead(new)["organisations"][1] == {"id": "pt-aiff", "name": "AIFF"}
     again.close()
@@ -87,7 +87,7 @@ def test_a_state_file_from_before_contact_capture_is_migrated(tmp_path):
 def test_retention_purges_old_queries_and_old_closed_leads_only(tmp_path):
     import sqlite3
 
-    store = StateStore(tmp_path / "state.sqlite")
+    store = SQLiteStateStore(tmp_path / "state.sqlite")
     now = time.time()
     store.log_query("web", "pt", "moldes antigos", 3, "s1")
     store.log_query("web", "pt", "moldes recentes", 3, "s2")

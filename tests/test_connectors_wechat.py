@@ -571,7 +571,7 @@ LONG_ZH = {
 
 
 def test_oversized_chinese_answer_is_cut_and_continued(encoder, cs_api, tmp_path):
-    from assistant._state import StateStore
+    from assistant._state import SQLiteStateStore
     from assistant.dialogue import Assistant
     from index import Catalog
 
@@ -582,7 +582,7 @@ def test_oversized_chinese_answer_is_cut_and_continued(encoder, cs_api, tmp_path
     catalog.open(corpus)
     try:
         # what the assistant says, straight from the core
-        core = Assistant(catalog.engine, StateStore(tmp_path / "core.sqlite"))
+        core = Assistant(catalog.engine, SQLiteStateStore(tmp_path / "core.sqlite"))
         core.respond("probe", "浙江的模具企业")
         n = core.store.load("probe").shown.index("cn-long-moulds") + 1
         full = core.respond("probe", f"第{n}个的详细信息").text
