@@ -2,7 +2,8 @@
 
 All refuse before the app does any work: the size cap checks Content-Length first and then
 counts bytes while the body streams in (chunked uploads have no length to check); the rate
-limits answer from in-memory buckets per client. A client is its address, with an IPv6
+limits answer from buckets per client kept in the state store, so every worker process spends
+from the same budget (in memory until the store is open, or if it fails). A client is its address, with an IPv6
 address taken as its /64 (what one subscriber is given), so rotating within it or writing one
 address another way buys nothing. Besides a number of requests a minute, each client has a
 budget of encoder work a minute, in tokens: every encode is charged its texts' tokens (encoder
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -31,6 +33,11 @@ from index import EncoderClient, encoder_client
 from ._schemas import ApiError
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from ._state import StateStore
+
+log = logging.getLogger("cpc.limits")
+
 INGEST_PATH = "/api/v1/admin/ingest"
 # The public API: what anyone can call, so what one client could flood.
 LIMITED_PREFIXES = ("/api/v1/search", "/api/v1/chat", "/api/v1/organisations/", "/api/v1/facets")
@@ -40,11 +47,15 @@ class TokenBuckets:
     """One token bucket per key: ``per_minute`` tokens, refilled evenly; 0 disables.
 
     A key may burst up to a minute's worth, then gets one request per 60/per_minute seconds.
-    At most ``max_keys`` buckets are kept (least recently used go first), so a flood of
-    distinct addresses cannot grow memory without bound.
+    With a ``store`` the buckets live there, under "<scope>:<key>", shared by every worker
+    process; without one (or while it fails) in memory, where at most ``max_keys`` are kept (least
+    recently used go first), so a flood of distinct addresses cannot grow memory without bound.
     """
 
-    def __init__(self, per_minute: int, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, per_minute: int, max_keys: int = 100_000, clock: Callable[[], float] = time.time,
+                 scope: str = "rate", store: StateStore | None = None):
+        self.scope = scope
+        self.store = store
         self.per_minute = per_minute
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
@@ -62,6 +73,11 @@ class TokenBuckets:
         if not self.enabled:
             return 0.0
         now = self.clock()
+        if self.store is not None:
+            try:
+                return self.store.take(f"{self.scope}:{key}", 1.0, self.rate, self.capacity, now=now)
+            except Exception:
+                log.warning("rate budget not read from the state store: counted in this process", exc_info=True)
         with self._lock:
             tokens, when = self._buckets.pop(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - when) * self.rate)
@@ -86,12 +102,15 @@ class CostBudget:
     A key may start work while its balance is positive; the work is charged afterwards, when
     its cost is known, and may leave the balance negative. The key then waits until the debt
     has refilled. The small burst is on purpose: a minute's budget spent at once would be a
-    minute's worth of extra load on the encoder at once. At most ``max_keys`` balances are kept
-    (least recently used go first).
+    minute's worth of extra load on the encoder at once. With a ``store`` the balances live there
+    (shared by every worker process), else in memory, where at most ``max_keys`` are kept (least
+    recently used go first).
     """
 
     def __init__(self, per_minute: float, burst_seconds: float = 10.0, max_keys: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.time, scope: str = "encoder", store: StateStore | None = None):
+        self.scope = scope
+        self.store = store
         self.per_minute = per_minute
         self.rate = per_minute / 60.0
         self.capacity = self.rate * burst_seconds
@@ -113,6 +132,11 @@ class CostBudget:
         if not self.enabled:
             return 0.0
         now = self.clock()
+        if self.store is not None:
+            try:
+                return self.store.take(f"{self.scope}:{key}", 0.0, self.rate, self.capacity, debt=True, now=now)
+            except Exception:
+                log.warning("encoder budget not read from the state store: counted in this process", exc_info=True)
         with self._lock:
             balance = self._refilled(key, now)
             self._store(key, balance, now)
@@ -122,11 +146,19 @@ class CostBudget:
         if not self.enabled or cost <= 0:
             return
         now = self.clock()
+        if self.store is not None:
+            try:
+                self.store.take(f"{self.scope}:{key}", cost, self.rate, self.capacity, debt=True, now=now)
+                return
+            except Exception:
+                log.warning("encoder budget not charged in the state store: counted in this process", exc_info=True)
         with self._lock:
             # a debt is bounded by one burst: past that, one call costs no more waiting
             self._store(key, max(-self.capacity, self._refilled(key, now) - cost), now)
 
     def balance(self, key: str) -> float:
+        if self.store is not None:
+            return self.store.balance(f"{self.scope}:{key}", self.rate, self.capacity, now=self.clock())
         with self._lock:
             balance, when = self._balances.get(key, (self.capacity, self.clock()))
             return min(self.capacity, balance + (self.clock() - when) * self.rate)
@@ -279,8 +311,8 @@ class RateLimit:
 
 def install_limits(app: FastAPI, settings: Settings) -> None:
     """Rate limit outside the size cap: a throttled client's body is never read."""
-    app.state.rate_limits = TokenBuckets(settings.rate_limit_per_minute)
-    app.state.encoder_budget = CostBudget(settings.encoder_tokens_per_minute)
+    app.state.rate_limits = TokenBuckets(settings.rate_limit_per_minute, scope="api")
+    app.state.encoder_budget = CostBudget(settings.encoder_tokens_per_minute, scope="encoder")  # given the store in the lifespan
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, ingest_limit=settings.max_ingest_bytes)
     app.add_middleware(RateLimit, settings=settings, buckets=app.state.rate_limits, budget=app.state.encoder_budget)
 

@@ -284,6 +284,10 @@ class StateStore(ABC):
         """Spend ``cost`` from the token bucket ``key`` (see :func:`spend`) atomically across processes;
         the seconds to wait, 0.0 when allowed."""
 
+    @abstractmethod
+    def balance(self, key: str, per_second: float, capacity: float, now: float | None = None) -> float:
+        """What the bucket ``key`` holds now, refill included (``capacity`` for an unknown key)."""
+
     # -- query log ----------------------------------------------------------------------
     def log_query(self, channel: str, lang: str, query: str, results: int, user: str) -> None:
         """Queue one row for the writer thread; when the backlog is full the row is dropped, not waited for."""
@@ -608,6 +612,12 @@ class SqlStateStore(StateStore):
         self._maybe_sweep(now)
         return wait
 
+    def balance(self, key: str, per_second: float, capacity: float, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        with self._tx(shortlived=True) as run:
+            row = run("SELECT balance, stamp FROM budgets WHERE key = ?", (key,)).fetchone()
+        return capacity if row is None else spend(row[0], row[1], now, 0.0, per_second, capacity, False)[0]
+
     # -- query log ----------------------------------------------------------------------
     def _insert_query_rows(self, rows: list[tuple]) -> None:
         with self._tx(write=True) as run:
@@ -672,6 +682,8 @@ class SQLiteStateStore(SqlStateStore):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db = open_sqlite(self.path, _SCHEMA)
+        # SQLite's own lower() folds only ASCII: the staff's lead search ("CORTIÇA", "ÁGUEDA") needs all of it
+        self._db.create_function("lower", 1, lambda v: v.lower() if isinstance(v, str) else v, deterministic=True)
         self._migrate()
         self._fast_lock = threading.Lock()
         self._fast = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)

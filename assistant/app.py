@@ -250,6 +250,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
         store = open_state_store(settings)
+        app.state.rate_limits.store = app.state.encoder_budget.store = store  # budgets shared by every worker
         app.state.web_sessions = WebSessions(store.secret("web_session_key"))
         store.purge(settings.retention_query_log_days or None, settings.retention_closed_leads_days or None)
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store,
@@ -259,6 +260,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         try:
             yield
         finally:
+            app.state.rate_limits.store = app.state.encoder_budget.store = None
             store.close()
             if own:
                 app.state.catalog.close()

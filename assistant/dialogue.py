@@ -17,7 +17,7 @@ from . import _contact as contact
 from . import _intents as intents
 from ._messages import label, say, suggestions
 from ._present import reasons, snippet
-from ._state import SessionState, StateStore
+from ._state import SessionConflict, SessionState, StateStore
 
 log = logging.getLogger("cpc.assistant")
 # A description the record has only in another language is shown as written, introduced in the reader's.
@@ -28,6 +28,7 @@ LANGUAGE_NAMES = {
     "en": {"pt": "Portuguese", "zh": "Chinese", "en": "English"},
 }
 PAGE = 5
+TURN_ATTEMPTS = 3  # runs of one turn when another writer keeps saving the session first
 TEXT_MAX = 2000
 
 
@@ -82,8 +83,32 @@ class Assistant:
 
     # -- entry point --------------------------------------------------------------------
     def respond(self, session_id: str, text: str, channel: str = "web") -> Reply:
+        """One turn. The session is saved only if nobody else saved it meanwhile (another worker
+        answering the same user); otherwise the turn is run again on the newer state, so each
+        message is applied on top of the other. After ``TURN_ATTEMPTS`` the reply still goes out
+        and the turn is not remembered."""
         text = intents.clean(text)[:TEXT_MAX]  # all of it is read; only what is embedded is capped (text_cap)
-        state = self.store.load(session_id)
+        for _ in range(TURN_ATTEMPTS):
+            state, version = self.store.load_versioned(session_id)
+            reply, keep = self._turn(session_id, text, channel, state)
+            if not keep:
+                return reply
+            try:
+                self.store.save(session_id, state, version=version)
+                break
+            except SessionConflict:
+                if reply.lead_id is not None:  # a recorded request is not recorded twice: this turn's state wins
+                    self.store.save(session_id, state)
+                    break
+                log.info("session changed during a turn: running the turn again on the newer state")
+        else:
+            log.warning("session changed during %d attempts at one turn: this turn is not remembered", TURN_ATTEMPTS)
+        if channel in contact.IDENTITY_CHANNELS:
+            self.store.touch(session_id)
+        return reply
+
+    def _turn(self, session_id: str, text: str, channel: str, state: SessionState) -> tuple[Reply, bool]:
+        """The reply to ``text`` with ``state`` updated in place; False when the state must not be saved."""
         lang, other_language = self._language(text, state)
         if contact.language(state):  # a name or an e-mail in the middle of a request is no language switch
             lang, other_language = contact.language(state), False
@@ -93,15 +118,12 @@ class Assistant:
         if other_language:
             reply.text = say("other_language", "en") + "\n" + reply.text
         if reply.intent == "privacy_erased":
-            return reply  # nothing of this user is written back
+            return reply, False  # nothing of this user is written back
         if not reply.intent.startswith(("contact", "privacy")):  # answers to a request stay out of the history
             contact.remember(state, text, reply.text)
         if reply.truncated:
             reply.text = say("truncated", lang, n=reply.truncated) + "\n" + reply.text
-        self.store.save(session_id, state)
-        if channel in contact.IDENTITY_CHANNELS:
-            self.store.touch(session_id)
-        return reply
+        return reply, True
 
     def _language(self, text: str, state: SessionState) -> tuple[str, bool]:
         """Language of the latest message; very short or unclear messages keep the session's."""

@@ -9,6 +9,7 @@ for answers that were not ready while the platform waited.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from abc import ABC, abstractmethod
@@ -19,10 +20,12 @@ from typing import Any, Awaitable, Callable, Generic, TypeVar
 from fastapi import HTTPException, Request
 
 from assistant._limits import TokenBuckets, retry_after
+from assistant._state import SessionConflict, StateStore
 from assistant.dialogue import Assistant, Reply
 from corpus import has_han
 
 T = TypeVar("T")
+log = logging.getLogger("cpc.connectors")
 LANGS = ("pt", "zh", "en")
 
 # Texts that only channels say (everything else comes from the assistant).
@@ -119,19 +122,28 @@ class NotReady(Exception):
 class Conversation:
     """Runs the synchronous assistant in a worker thread, one turn at a time per session.
 
-    Each user (session) has a message budget (``per_minute``, 0 for none): over it, the user is
-    asked to slow down in their language, and the assistant is not run at all.
+    Each user (session) has a message budget (``per_minute``, 0 for none), kept in the state
+    store so several worker processes share it: over it, the user is asked to slow down in their
+    language, and the assistant is not run at all.
     """
 
     def __init__(self, assistant: Callable[[], Assistant], channel: str, per_minute: int = 0):
         self._assistant = assistant
         self.channel = channel
-        self.limits = TokenBuckets(per_minute)
+        self.limits = TokenBuckets(per_minute, scope="chat")
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
     def assistant(self) -> Assistant:
         return self._assistant()
+
+    @property
+    def store(self) -> StateStore | None:
+        """The state store every worker process shares; None until the assistant is ready."""
+        try:
+            return self.assistant.store
+        except NotReady:
+            return None
 
     def lock(self, session_id: str) -> asyncio.Lock:
         """Hold this while answering so two messages of one user never interleave."""
@@ -147,10 +159,13 @@ class Conversation:
         """A new session starts in the platform's language, so "mais"/"更多" alone are understood."""
         if hint not in LANGS:
             return
-        state = assistant.store.load(session_id)
+        state, version = assistant.store.load_versioned(session_id)
         if state.lang is None:
             state.lang = hint
-            assistant.store.save(session_id, state)
+            try:
+                assistant.store.save(session_id, state, version=version)
+            except SessionConflict:
+                pass  # another worker saved the session first: it has a language by now
 
     def seed(self, session_id: str, hint: str | None) -> None:
         self._seed(self.assistant, session_id, hint)
@@ -162,6 +177,7 @@ class Conversation:
 
     async def respond(self, session_id: str, message: str, hint: str | None = None) -> Reply:
         assistant = self.assistant
+        self.limits.store = assistant.store
         wait = self.limits.take(session_id)
         if wait:
             return await asyncio.to_thread(self.slow_down, session_id, message, hint, wait)
@@ -217,17 +233,35 @@ class Delivery:
 
 
 class Deduplicator:
-    """Process each delivery id once; a retried id gets the same (possibly pending) result."""
+    """Process each delivery id once; a retried id gets the same (possibly pending) result.
 
-    def __init__(self, ttl: float = 900, max_items: int = 10_000):
+    With a state store, the id is also claimed there (under ``namespace``), so of several worker
+    processes receiving the same delivery only one processes it."""
+
+    def __init__(self, ttl: float = 900, max_items: int = 10_000, namespace: str = "delivery"):
+        self.ttl = ttl
+        self.namespace = namespace
         self._seen: TTLCache[Delivery] = TTLCache(ttl, max_items)
         self._running: set[asyncio.Task] = set()  # the event loop only keeps weak references
 
-    def start(self, key: str, work: Callable[[], Awaitable[T]]) -> tuple[Delivery, bool]:
-        """The delivery for ``key`` and whether it is new (``work`` started) or a retry."""
+    def _claim(self, key: str, store: StateStore | None) -> bool:
+        if store is None:
+            return True
+        try:
+            return store.claim(f"{self.namespace}:{key}", self.ttl)
+        except Exception:  # the store is unreachable: de-duplicate within this process only
+            log.warning("delivery %s not claimed in the state store", key, exc_info=True)
+            return True
+
+    def start(self, key: str, work: Callable[[], Awaitable[T]],
+              store: StateStore | None = None) -> tuple[Delivery | None, bool]:
+        """The delivery for ``key`` and whether it is new (``work`` started) or a retry; the
+        delivery is None when another process claimed ``key`` (it answers, this one does not)."""
         found = self._seen.get(key)
         if found is not None:
             return found, False
+        if not self._claim(key, store):
+            return None, False
         task = asyncio.ensure_future(work())
         self._running.add(task)
         task.add_done_callback(self._running.discard)

@@ -28,7 +28,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from assistant._messages import say
 from assistant.dialogue import Assistant, Reply
 
-from .base import Channel, Conversation, Deduplicator, Inbound, NotReady, TTLCache, lang_hint, read_body, split_lines, text, utf16_len, wrap_line
+from .base import Channel, Conversation, Deduplicator, Inbound, NotReady, lang_hint, read_body, split_lines, text, utf16_len, wrap_line
 
 log = logging.getLogger("cpc.telegram")
 
@@ -39,6 +39,7 @@ MAX_BODY = 1 << 20
 ALLOWED_UPDATES = ["message", "callback_query"]
 LIST_INTENTS = {"find", "refine", "more"}
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+BUTTON_TTL = 2 * 86400  # seconds a result list's buttons keep working (kept in the shared state store)
 _CALLBACK = re.compile(r"^(?:m|d:(\d{1,3})):([A-Za-z0-9_-]{4,16})$")
 
 
@@ -49,6 +50,15 @@ class ButtonState:
     session_id: str
     query: str | None
     ids: dict[int, str]
+
+    def to_json(self) -> dict:
+        return {"session_id": self.session_id, "query": self.query, "ids": {str(n): i for n, i in self.ids.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "ButtonState | None":
+        if data is None:
+            return None
+        return cls(data["session_id"], data["query"], {int(n): i for n, i in data["ids"].items()})
 
 
 class TelegramConnector(Channel):
@@ -65,8 +75,7 @@ class TelegramConnector(Channel):
         self.bot = self.application.bot
         self.secret = settings.telegram_secret.get_secret_value() if settings.telegram_secret else ""
         self.conversation = Conversation(assistant, self.name, settings.chat_rate_limit_per_minute)
-        self.buttons: TTLCache[ButtonState] = TTLCache(ttl=2 * 86400, max_items=50_000)
-        self.dedup = Deduplicator(ttl=3600)
+        self.dedup = Deduplicator(ttl=3600, namespace="tg-update")
         self._start_lock = asyncio.Lock()
         self._install()
 
@@ -105,7 +114,8 @@ class TelegramConnector(Channel):
             update = Update.de_json(data, self.bot)
         except Exception:
             raise HTTPException(400, "not a Telegram update") from None
-        delivery, new = self.dedup.start(str(update.update_id), lambda: self.application.process_update(update))
+        delivery, new = self.dedup.start(str(update.update_id), lambda: self.application.process_update(update),
+                                         self.conversation.store)
         if new:
             try:
                 await asyncio.shield(delivery.task)
@@ -195,7 +205,7 @@ class TelegramConnector(Channel):
         query = update.callback_query
         hint = lang_hint(query.from_user.language_code)
         m = _CALLBACK.match(query.data or "")
-        button = self.buttons.get(m.group(2)) if m else None
+        button = ButtonState.from_json(self.conversation.assistant.store.get(f"tg-button:{m.group(2)}")) if m else None
         chat = update.effective_chat
         sid = self.session_id(str(chat.id)) if chat else None
         if button is None or button.session_id != sid:
@@ -243,7 +253,8 @@ class TelegramConnector(Channel):
             return None
         token = secrets.token_urlsafe(6)
         query = self.conversation.assistant.store.load(session_id).query
-        self.buttons.put(token, ButtonState(session_id, query, {c.number: c.id for c in reply.results}))
+        button = ButtonState(session_id, query, {c.number: c.id for c in reply.results})
+        self.conversation.assistant.store.put(f"tg-button:{token}", button.to_json(), BUTTON_TTL)
         details = [InlineKeyboardButton(f"ℹ️ {c.number}", callback_data=f"d:{c.number}:{token}") for c in reply.results]
         more = [InlineKeyboardButton(text("more_button", reply.lang), callback_data=f"m:{token}")]
         return InlineKeyboardMarkup([details, more])

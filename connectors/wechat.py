@@ -45,6 +45,7 @@ MAX_BODY = 64 * 1024
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 WELCOME_EVENTS = {"subscribe"}  # as sent, also when following by scanning a QR code (EventKey qrscene_...)
 WINDOW = 300  # seconds a signed request may be away from our clock, either way
+OVERFLOW_TTL = 1800  # seconds the rest of a cut reply waits for "更多" (kept in the shared state store)
 
 
 class CustomerServiceClient(WeChatClient):
@@ -141,8 +142,7 @@ class WeChatConnector(Channel):
         self.client = client
         self.timeout = settings.wechat_reply_timeout
         self.conversation = Conversation(assistant, self.name, settings.chat_rate_limit_per_minute)
-        self.dedup = Deduplicator(ttl=600)
-        self.overflow: TTLCache[tuple[str, str]] = TTLCache(ttl=1800)
+        self.dedup = Deduplicator(ttl=600, namespace="wx-message")
         self._pushing: set[asyncio.Task] = set()
         self.clock: Callable[[], float] = time.time
         # signatures already accepted; kept past the window, after which the timestamp refuses them anyway
@@ -162,9 +162,14 @@ class WeChatConnector(Channel):
     def first_use(self, signature: str) -> None:
         """Refuse (403) a signature seen before within the window. Called only once the signature
         has been verified, so unsigned traffic cannot fill the memory or claim a genuine one."""
-        if self._used.get(signature) is not None:
+        store = self.conversation.store  # shared by every worker process; this process's memory until ready
+        if store is not None:
+            first = store.claim(f"wx-signature:{signature}", self._used.ttl)
+        else:
+            first = self._used.get(signature) is None
+            self._used.put(signature, True)
+        if not first:
             raise HTTPException(403, "replayed request: this signature, timestamp and nonce were already used")
-        self._used.put(signature, True)
 
     def check(self, signature: str, timestamp: str, nonce: str) -> None:
         if not (signature and timestamp and nonce):
@@ -239,8 +244,8 @@ class WeChatConnector(Channel):
         event = fields.get("Event", "").lower() if fields.get("MsgType", "").lower() == "event" else None
         kind = event or message.type
         key = f"{message.source}:{message.id}" if message.id else f"{message.source}:{message.time}:{kind}"
-        delivery, _ = self.dedup.start(key, lambda: self._compute(message, event))
-        if delivery.late:
+        delivery, _ = self.dedup.start(key, lambda: self._compute(message, event), self.conversation.store)
+        if delivery is None or delivery.late:  # another worker answers it, or it is answered later
             return None
         try:
             return await asyncio.wait_for(asyncio.shield(delivery.task), self.timeout)
@@ -272,7 +277,7 @@ class WeChatConnector(Channel):
         sid = self.session_id(message.user)
         async with self.conversation.lock(sid):
             if MORE.match(clean(message.text)):
-                left = self.overflow.pop(sid)
+                left = self.conversation.assistant.store.pop(f"wx-more:{sid}")
                 if left is not None:
                     return self._cut(sid, *left)
             reply = await self.conversation.respond(sid, message.text, message.lang_hint)
@@ -280,10 +285,11 @@ class WeChatConnector(Channel):
 
     def _cut(self, sid: str, reply_text: str, lang: str) -> str:
         head, rest = cut(reply_text, lang)
+        store = self.conversation.assistant.store  # shared: "更多" may reach another worker process
         if rest:
-            self.overflow.put(sid, (rest, lang))
+            store.put(f"wx-more:{sid}", [rest, lang], OVERFLOW_TTL)
         else:
-            self.overflow.pop(sid)
+            store.pop(f"wx-more:{sid}")
         return head
 
     def render(self, reply: Reply, session_id: str) -> str:

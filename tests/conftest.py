@@ -188,7 +188,7 @@ def postgres_url():
             server_log = Path(log).read_text(errors="replace") if Path(log).exists() else ""
             raise RuntimeError(f"{' '.join(cmd)} failed: {done.stdout}{done.stderr}{server_log}")
 
-    run(str(bindir / "initdb"), "-D", data, "-U", "cpc", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+    run(str(bindir / "initdb"), "-D", data, "-U", "cpc", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     run(str(bindir / "pg_ctl"), "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
     try:

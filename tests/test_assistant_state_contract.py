@@ -1,0 +1,311 @@
+"""One contract for every state store: the SQLite file and a real PostgreSQL server
+(``postgres_db`` in conftest) must behave the same, also under threads and several processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant._state import SessionConflict, SessionState, SQLiteStateStore, StateStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path):
+    """(open, kind, where): ``open(**options)`` opens another store on the same data; all are closed after the test."""
+    if request.param == "sqlite":
+        where = str(tmp_path / "state.sqlite")
+
+        def make(**options) -> StateStore:
+            return SQLiteStateStore(where, **options)
+    else:
+        where = request.getfixturevalue("postgres_db")
+        from assistant._state_pg import PostgresStateStore
+
+        def make(**options) -> StateStore:
+            return PostgresStateStore(where, **options)
+    opened: list[StateStore] = []
+
+    def open_store(**options) -> StateStore:
+        opened.append(make(**options))
+        return opened[-1]
+
+    yield open_store, request.param, where
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(backend) -> StateStore:
+    return backend[0]()
+
+
+# -- sessions ---------------------------------------------------------------------------------
+def test_a_session_saved_with_a_stale_version_is_refused(backend):
+    open_store = backend[0]
+    one, two = open_store(), open_store()  # two workers
+    state, version = one.load_versioned("s1")
+    assert version == 0 and state == SessionState()
+    mine, theirs = one.load_versioned("s1"), two.load_versioned("s1")
+    mine[0].query, theirs[0].query = "cork", "moulds"
+    assert two.save("s1", theirs[0], version=theirs[1])
+    with pytest.raises(SessionConflict, match="s1"):
+        one.save("s1", mine[0], version=mine[1])
+    state, version = one.load_versioned("s1")
+    assert state.query == "moulds" and version == 1
+    state.query = "cork"
+    assert one.save("s1", state, version=version)
+    assert two.load_versioned("s1") == (SessionState(query="cork"), 2)
+    assert two.save("s1", SessionState(query="anything"))  # without a version the last writer wins
+    assert one.load("s1").query == "anything"
+
+
+def test_an_expired_session_starts_fresh_and_can_be_saved_over(backend):
+    store = backend[0](ttl_seconds=60)
+    assert store.save("s", SessionState(query="old", turns=3), now=1000.0)
+    assert store.load("s", now=1030.0).turns == 3
+    state, version = store.load_versioned("s", now=2000.0)
+    assert state == SessionState() and version == 1
+    state.turns = 1
+    assert store.save("s", state, now=2000.0, version=version)
+    assert store.load("s", now=2001.0).turns == 1
+
+
+def test_concurrent_turns_each_apply_once_with_retries(backend):
+    """Eight threads on two stores each add one turn, retrying on conflict: none is lost."""
+    open_store = backend[0]
+    stores = [open_store(), open_store()]
+    conflicts = []
+
+    def turn(i: int) -> None:
+        store = stores[i % 2]
+        while True:
+            state, version = store.load_versioned("busy")
+            state.turns += 1
+            state.shown.append(str(i))
+            try:
+                store.save("busy", state, version=version)
+                return
+            except SessionConflict:
+                conflicts.append(i)
+
+    threads = [threading.Thread(target=turn, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    state = stores[0].load("busy")
+    assert state.turns == 8 and sorted(state.shown) == sorted(str(i) for i in range(8))
+
+
+# -- leads, staff messages, query log -----------------------------------------------------------
+def test_leads_and_staff_messages(store):
+    first = store.add_lead("web-1", "web", "pt-cork", "Cork Cluster", "pt", "Quero contactar",
+                           orgs=[["pt-cork", "Cork Cluster"], ["cn-mould", "Mould Park"]], name="Ana",
+                           contact="ana@example.org", contact_kind="email", need="cortiça para exportar",
+                           conversation=[["user", "cortiça"]], consent_at=123.0)
+    second = store.add_lead("tg-2", "telegram", "cn-mould", "Mould Park", "zh", "我想联系")
+    assert second > first
+    assert [lead["id"] for lead in store.leads()] == [second, first]  # newest first
+    lead = store.lead(first)
+    assert lead["organisations"] == [{"id": "pt-cork", "name": "Cork Cluster"}, {"id": "cn-mould", "name": "Mould Park"}]
+    assert lead["conversation"] == [["user", "cortiça"]] and lead["consent_at"] == 123.0 and lead["status"] == "new"
+    assert [lead["id"] for lead in store.leads(text="CORTIÇA")] == [first]  # any case, any field
+    assert [lead["id"] for lead in store.leads(text="mould park")] == [second, first]
+    assert [lead["id"] for lead in store.leads(channel="telegram", lang="zh")] == [second]
+    assert store.lead(999_999) is None and store.update_lead(999_999, status="closed") is None
+
+    updated = store.update_lead(first, status="closed", outcome="met", assignee=" Rui ", note="called", author="rui")
+    assert updated["status"] == "closed" and updated["outcome"] == "met" and updated["assignee"] == "Rui"
+    assert updated["closed_at"] is not None and [n["text"] for n in updated["notes"]] == ["called"]
+    reopened = store.update_lead(first, status="contacted", note="again")
+    assert reopened["outcome"] is None and reopened["closed_at"] is None and len(reopened["notes"]) == 2
+    assert store.set_lead_status(second, "contacted") and store.leads(status="contacted", assignee="Rui")[0]["id"] == first
+
+    m1 = store.add_staff_message(first, "web-1", "web", "Olá Ana", "waiting", author="rui")
+    m2 = store.add_staff_message(first, "web-1", "web", "Já falámos", "waiting")
+    m3 = store.add_staff_message(second, "tg-2", "telegram", "你好", "sent")
+    assert [m["text"] for m in store.staff_messages(session_id="web-1")] == ["Olá Ana", "Já falámos"]
+    assert [m["id"] for m in store.staff_messages(session_id="web-1", after=m1["id"])] == [m2["id"]]
+    by_lead = store.messages_by_lead([first, second, 12345])
+    assert [m["id"] for m in by_lead[first]] == [m1["id"], m2["id"]] and [m["id"] for m in by_lead[second]] == [m3["id"]]
+    assert by_lead[12345] == [] and store.messages_by_lead([]) == {}
+    store.mark_shown("web-1")
+    assert {m["delivery"] for m in store.staff_messages(lead_id=first)} == {"shown"}
+    assert store.staff_messages(lead_id=second)[0]["delivery"] == "sent"
+
+
+def test_query_log_is_pseudonymous_and_counted(backend):
+    open_store = backend[0]
+    store = open_store(log_delay=60)  # reads must not wait out the batch delay
+    store.log_query("web", "pt", "cortiça", 4, "203.0.113.9")
+    store.log_query("telegram", "zh", "模具", 0, "42")
+    store.log_query("web", "en", "x" * 5000, 0, "203.0.113.9")
+    rows = store.queries()
+    assert [r["query"][:7] for r in rows] == ["xxxxxxx", "模具", "cortiça"] and len(rows[0]["query"]) == 1000
+    assert rows[0]["user_hash"] == rows[2]["user_hash"] != rows[1]["user_hash"]
+    assert "203.0.113.9" not in json.dumps(rows)
+    assert [r["query"] for r in store.queries(zero_only=True, limit=1)] == ["x" * 1000]
+    assert store.query_counts() == {"by_lang": {"pt": 1, "zh": 1, "en": 1}, "by_channel": {"web": 2, "telegram": 1},
+                                    "totals": {"all": 3, "zero_results": 2}}
+    store.close()
+    again = open_store()  # the pseudonyms' key is kept: the same user, the same pseudonym after a restart
+    again.log_query("web", "pt", "rolhas", 1, "203.0.113.9")
+    assert again.queries(limit=1)[0]["user_hash"] == rows[2]["user_hash"]
+    assert again.secret("web_session_key") == again.secret("web_session_key") != again.secret("other")
+
+
+def test_erase_and_purge(store):
+    store.save("web-9", SessionState(query="cork"))
+    lead = store.add_lead("web-9", "web", "o1", "Org", "en", "hi")
+    store.add_staff_message(lead, "web-9", "web", "hello", "waiting")
+    other = store.add_lead("web-8", "web", "o1", "Org", "en", "keep me")
+    store.log_query("web", "en", "cork", 1, "web-9")
+    store.log_query("web", "en", "moulds", 1, "web-8")
+    assert store.erase_session("web-9", "web") == {"leads": 1, "messages": 1, "sessions": 1, "queries": 1}
+    assert store.load_versioned("web-9") == (SessionState(), 0)
+    assert [lead["id"] for lead in store.leads()] == [other] and [q["query"] for q in store.queries()] == ["moulds"]
+
+    store.update_lead(other, status="closed")
+    store.add_staff_message(other, "web-8", "web", "bye", "sent")
+    later = time.time() + 3 * 86400
+    assert store.purge(None, 5, now=later) == {"queries": 0, "leads": 0, "messages": 0}
+    assert store.purge(1, 2, now=later) == {"queries": 1, "leads": 1, "messages": 1}
+    assert store.leads() == [] and store.queries() == []
+
+
+# -- short-lived shared state -------------------------------------------------------------------
+def test_claim_is_won_once_among_threads(backend):
+    open_store = backend[0]
+    stores = [open_store(), open_store()]
+    won: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def race(i: int) -> None:
+        start.wait()
+        for key in range(40):
+            if stores[i % 2].claim(f"thread-race:{key}", 60):
+                with lock:
+                    won.append((key, i))
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(key for key, _ in won) == list(range(40))  # every key won, by exactly one thread
+
+
+_CHILD = r"""
+import json, pathlib, sys, time
+kind, where, go, mode = sys.argv[1:5]
+if kind == "sqlite":
+    from assistant._state import SQLiteStateStore as Store
+else:
+    from assistant._state_pg import PostgresStateStore as Store
+store = Store(where)
+print("ready", flush=True)
+while not pathlib.Path(go).exists():
+    time.sleep(0.002)
+if mode == "claim":
+    won = [k for k in range(150) if store.claim(f"process-race:{k}", 60)]
+else:  # 50 in the bucket, no refill to speak of: 60 tries each
+    won = [k for k in range(60) if store.take("process-budget", 1.0, 1e-6, 50.0, now=1000.0) == 0.0]
+store.close()
+print(json.dumps(won), flush=True)
+"""
+
+
+def _race_in_processes(backend, tmp_path, mode: str) -> list[list[int]]:
+    """Two processes, started together on the same store, each running ``mode``; what each won."""
+    _, kind, where = backend
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    children = [subprocess.Popen([sys.executable, "-c", _CHILD, kind, where, str(go), mode], cwd=REPO, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for child in children:
+            assert child.stdout.readline().strip() == "ready", child.stderr.read()
+        go.touch()
+        results = []
+        for child in children:
+            out, err = child.communicate(timeout=120)
+            assert child.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+
+
+def test_claim_is_won_once_between_processes(backend, tmp_path):
+    first, second = _race_in_processes(backend, tmp_path, "claim")
+    assert sorted(first + second) == list(range(150))  # each key handled once, none lost
+    assert not set(first) & set(second)
+
+
+def test_a_budget_is_shared_between_processes(backend, tmp_path):
+    first, second = _race_in_processes(backend, tmp_path, "budget")
+    assert len(first) + len(second) == 50  # not 50 each
+
+
+def test_claim_put_get_pop_expire(store):
+    assert store.claim("once", 0.3) and not store.claim("once", 60)
+    store.put("token", {"session_id": "tg-1", "ids": {"1": "pt-cork"}}, 0.3)
+    store.put("kept", ["rest of the text", "zh"], 60)
+    assert store.get("token") == {"session_id": "tg-1", "ids": {"1": "pt-cork"}}
+    assert store.get("missing") is None and store.pop("missing") is None
+    time.sleep(0.5)
+    assert store.get("token") is None and store.pop("token") is None  # expired
+    assert store.claim("once", 60)  # an expired claim can be made again
+    store.put("kept", ["replaced", "pt"], 60)
+    assert store.get("kept") == ["replaced", "pt"]
+    assert store.pop("kept") == ["replaced", "pt"] and store.pop("kept") is None
+
+
+def test_pop_gives_a_value_to_one_of_several_racers(backend):
+    open_store = backend[0]
+    stores = [open_store(), open_store()]
+    for round_ in range(5):
+        stores[0].put(f"overflow-{round_}", round_, 60)
+        got, start = [], threading.Barrier(6)
+
+        def race(i: int) -> None:
+            start.wait()
+            value = stores[i % 2].pop(f"overflow-{round_}")
+            if value is not None:
+                got.append(value)
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert got == [round_]
+
+
+def test_budgets_refill_and_carry_debt(store):
+    # a request budget: 3 at once, one back a second; a refused take spends nothing
+    assert [store.take("rate:a", 1, 1.0, 3, now=100.0) for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]
+    assert store.take("rate:a", 1, 1.0, 3, now=100.5) == pytest.approx(0.5)
+    assert store.take("rate:a", 1, 1.0, 3, now=101.0) == 0.0
+    assert store.take("rate:b", 1, 1.0, 3, now=101.0) == 0.0  # keys are separate
+    assert store.balance("rate:a", 1.0, 3, now=111.0) == pytest.approx(3.0)  # never more than the capacity
+    # a cost budget: charged after the work, into debt at most one capacity deep
+    assert store.take("cost:a", 0, 1.0, 10, debt=True, now=0.0) == 0.0
+    store.take("cost:a", 12, 1.0, 10, debt=True, now=0.0)
+    assert store.balance("cost:a", 1.0, 10, now=0.0) == pytest.approx(-2.0)
+    assert store.take("cost:a", 0, 1.0, 10, debt=True, now=1.0) == pytest.approx(1.0, abs=0.01)
+    store.take("cost:a", 1000, 1.0, 10, debt=True, now=3.0)
+    assert store.take("cost:a", 0, 1.0, 10, debt=True, now=3.0) == pytest.approx(10.0, abs=0.01)
+    assert store.balance("cost:new", 1.0, 10, now=3.0) == 10.0
