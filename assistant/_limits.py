@@ -133,8 +133,9 @@ class CostBudget:
             return 0.0
         now = self.clock()
         if self.store is not None:
-            try:
-                return self.store.take(f"{self.scope}:{key}", 0.0, self.rate, self.capacity, debt=True, now=now)
+            try:  # a read: only a charge writes
+                balance = self.store.balance(f"{self.scope}:{key}", self.rate, self.capacity, now=now)
+                return 0.0 if balance > 0 else (-balance) / self.rate + 1e-3
             except Exception:
                 log.warning("encoder budget not read from the state store: counted in this process", exc_info=True)
         with self._lock:

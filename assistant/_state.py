@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS budgets (
     key TEXT PRIMARY KEY,
     balance REAL NOT NULL,
     stamp REAL NOT NULL,
-    expires REAL NOT NULL
+    expires REAL NOT NULL,
+    short REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS leads (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -357,6 +358,7 @@ class SqlStateStore(StateStore):
     contains = "instr({0}, {1}) > 0"  # SQL for "text {0} contains {1}"
     lock_row = ""  # appended to a SELECT that is followed by an UPDATE of the row
     types: dict[str, str] = {}  # column types spelt otherwise than in SQLite
+    least, greatest = "min", "max"  # of two numbers
     SWEEP_EVERY = 500  # short-lived writes between two deletions of expired keys
 
     _sweep_count = 0
@@ -364,8 +366,9 @@ class SqlStateStore(StateStore):
     @abstractmethod
     @contextmanager
     def _tx(self, write: bool = False, shortlived: bool = False) -> Iterator[Run]:
-        """One transaction; ``write`` takes the write lock up front (SQLite), ``shortlived`` may use
-        a connection that does not wait for the disk (what it holds can be lost in a power cut)."""
+        """With ``write`` one transaction, taking the write lock up front; without, statements that
+        each commit on their own. ``shortlived`` may use a connection that does not wait for the
+        disk (what it holds can be lost in a power cut)."""
 
     @abstractmethod
     def _columns(self, run: Run, table: str) -> set[str]: ...
@@ -558,65 +561,79 @@ class SqlStateStore(StateStore):
 
     # -- short-lived shared state -----------------------------------------------------------
     def _sweep(self, now: float) -> None:
-        """Delete expired keys and full budgets (a full bucket is the same as none)."""
+        """Delete expired keys, and budgets full for an hour (a full bucket is the same as none; the
+        hour leaves room for workers whose clocks differ)."""
         with self._tx(write=True, shortlived=True) as run:
             run("DELETE FROM shortlived WHERE expires <= ?", (now,))
-            run("DELETE FROM budgets WHERE expires <= ?", (now,))
+            run("DELETE FROM budgets WHERE expires <= ?", (now - 3600,))
 
     def _maybe_sweep(self, now: float) -> None:
         self._sweep_count += 1
         if self._sweep_count % self.SWEEP_EVERY == 0:
-            self._sweep(now)
+            self._sweep(time.time())
+
+    def _one(self, sql: str, args: Sequence = (), shortlived: bool = True) -> tuple[list[tuple], int]:
+        """One statement on its own (atomic by itself: no transaction block, one round trip); its rows and rowcount."""
+        with self._tx(shortlived=shortlived) as run:
+            cur = run(sql, args)
+            return (cur.fetchall() if cur.description is not None else []), cur.rowcount
 
     def claim(self, key: str, ttl: float) -> bool:
         now = time.time()
-        with self._tx(write=True, shortlived=True) as run:
-            won = run("INSERT INTO shortlived(key, value, expires) VALUES (?, 'true', ?) ON CONFLICT(key) DO UPDATE "
-                      "SET value = excluded.value, expires = excluded.expires WHERE shortlived.expires <= ?",
-                      (key, now + ttl, now)).rowcount == 1
+        won = self._one("INSERT INTO shortlived(key, value, expires) VALUES (?, 'true', ?) ON CONFLICT(key) DO UPDATE "
+                        "SET value = excluded.value, expires = excluded.expires WHERE shortlived.expires <= ?",
+                        (key, now + ttl, now))[1] == 1
         self._maybe_sweep(now)
         return won
 
     def put(self, key: str, value: Any, ttl: float) -> None:
         now = time.time()
-        with self._tx(write=True, shortlived=True) as run:
-            run("INSERT INTO shortlived(key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-                "SET value = excluded.value, expires = excluded.expires", (key, json.dumps(value, ensure_ascii=False), now + ttl))
+        self._one("INSERT INTO shortlived(key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                  "SET value = excluded.value, expires = excluded.expires", (key, json.dumps(value, ensure_ascii=False), now + ttl))
         self._maybe_sweep(now)
 
     def get(self, key: str) -> Any | None:
-        with self._tx(shortlived=True) as run:
-            row = run("SELECT value FROM shortlived WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
-        return None if row is None else json.loads(row[0])
+        rows = self._one("SELECT value FROM shortlived WHERE key = ? AND expires > ?", (key, time.time()))[0]
+        return json.loads(rows[0][0]) if rows else None
 
     def pop(self, key: str) -> Any | None:
         now = time.time()
-        with self._tx(write=True, shortlived=True) as run:
-            rows = run("DELETE FROM shortlived WHERE key = ? RETURNING value, expires", (key,)).fetchall()
-        row = rows[0] if rows else None
-        return None if row is None or row[1] <= now else json.loads(row[0])
+        rows = self._one("DELETE FROM shortlived WHERE key = ? RETURNING value, expires", (key,))[0]
+        return json.loads(rows[0][0]) if rows and rows[0][1] > now else None
 
     def take(self, key: str, cost: float, per_second: float, capacity: float, *, debt: bool = False,
              now: float | None = None) -> float:
         now = time.time() if now is None else now
-        select = "SELECT balance, stamp FROM budgets WHERE key = ?" + self.lock_row
-        with self._tx(write=True, shortlived=True) as run:
-            row = run(select, (key,)).fetchone()
-            if row is None:  # a new key starts full; of two racing to create it, one inserts
-                run("INSERT INTO budgets(key, balance, stamp, expires) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
-                    (key, capacity, now, now))
-                row = run(select, (key,)).fetchone()
-            balance, wait = spend(row[0], row[1], now, cost, per_second, capacity, debt)
-            full_at = now + max(0.0, capacity - balance) / per_second
-            run("UPDATE budgets SET balance = ?, stamp = ?, expires = ? WHERE key = ?", (balance, max(now, row[1]), full_at, key))
+        # One upsert, so one round trip: a new key starts full (its row computed here); a known one
+        # is refilled and spent in SQL, every SET reading the row as it was. "short" keeps how much a
+        # refused request lacked (its wait); "expires" is when the bucket is surely full again.
+        balance, wait = spend(capacity, now, now, cost, per_second, capacity, debt)
+        least, greatest = self.least, self.greatest
+        refilled = f"{least}(?, budgets.balance + {greatest}(0, ? - budgets.stamp) * ?)"
+        r = (capacity, now, per_second)
+        if debt:
+            set_balance, balance_args = f"{greatest}(?, {refilled} - ?)", (-capacity, *r, cost)
+            set_short, short_args = "0", ()
+        else:
+            set_balance = f"CASE WHEN {refilled} >= ? THEN {refilled} - ? ELSE {refilled} END"
+            balance_args = (*r, cost, *r, cost, *r)
+            set_short, short_args = f"CASE WHEN {refilled} >= ? THEN 0 ELSE ? - {refilled} END", (*r, cost, cost, *r)
+        rows = self._one(
+            f"INSERT INTO budgets(key, balance, stamp, expires, short) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE "
+            f"SET balance = {set_balance}, short = {set_short}, stamp = {greatest}(budgets.stamp, ?), expires = ? "
+            f"RETURNING balance, short",
+            (key, balance, now, now + 2 * capacity / per_second, 0 if debt else wait * per_second,
+             *balance_args, *short_args, now, now + 2 * capacity / per_second))[0]
         self._maybe_sweep(now)
-        return wait
+        balance, short = rows[0]
+        if debt:
+            return 0.0 if balance > 0 else -balance / per_second + 1e-3
+        return short / per_second
 
     def balance(self, key: str, per_second: float, capacity: float, now: float | None = None) -> float:
         now = time.time() if now is None else now
-        with self._tx(shortlived=True) as run:
-            row = run("SELECT balance, stamp FROM budgets WHERE key = ?", (key,)).fetchone()
-        return capacity if row is None else spend(row[0], row[1], now, 0.0, per_second, capacity, False)[0]
+        rows = self._one("SELECT balance, stamp FROM budgets WHERE key = ?", (key,))[0]
+        return capacity if not rows else spend(rows[0][0], rows[0][1], now, 0.0, per_second, capacity, False)[0]
 
     # -- query log ----------------------------------------------------------------------
     def _insert_query_rows(self, rows: list[tuple]) -> None:
@@ -675,6 +692,7 @@ class SQLiteStateStore(SqlStateStore):
     """
 
     errors = (sqlite3.OperationalError, OSError)
+    HOUSEKEEPING_SECONDS = 5.0
 
     def __init__(self, path: str | Path, ttl_seconds: float = 3600, log_backlog: int = 10_000,
                  log_delay: float = 0.5):
@@ -688,7 +706,13 @@ class SQLiteStateStore(SqlStateStore):
         self._fast_lock = threading.Lock()
         self._fast = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._fast.execute("PRAGMA synchronous=NORMAL")
+        # A checkpoint waits for the disk: never on a request's short-lived write, but every few
+        # seconds from a housekeeping thread (which also drops expired keys).
+        self._fast.execute("PRAGMA wal_autocheckpoint=0")
+        self._closing = threading.Event()
+        self._housekeeper = threading.Thread(target=self._housekeeping, name="state-housekeeping", daemon=True)
         self._start()
+        self._housekeeper.start()
 
     @contextmanager
     def _tx(self, write: bool = False, shortlived: bool = False) -> Iterator[Run]:
@@ -703,8 +727,22 @@ class SQLiteStateStore(SqlStateStore):
     def _columns(self, run: Run, table: str) -> set[str]:
         return {r[1] for r in run(f"PRAGMA table_info({table})")}
 
+    def _maybe_sweep(self, now: float) -> None:
+        """Expired keys are swept by the housekeeping thread, off the request path."""
+
+    def _housekeeping(self) -> None:
+        while not self._closing.wait(self.HOUSEKEEPING_SECONDS):
+            try:
+                self._sweep(time.time())
+                with self._lock:
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.warning("state housekeeping failed", exc_info=True)
+
     def close(self) -> None:
         super().close()
+        self._closing.set()
+        self._housekeeper.join(timeout=30)
         with self._lock, self._fast_lock:
             self._fast.close()
             self._db.close()
@@ -715,7 +753,9 @@ def open_state_store(settings: Any) -> StateStore:
     ``state.sqlite`` in the data folder."""
     ttl = settings.session_ttl_minutes * 60
     if settings.state_url is not None and settings.state_url.get_secret_value():
-        from ._state_pg import PostgresStateStore
-
+        try:
+            from ._state_pg import PostgresStateStore
+        except ImportError as exc:
+            raise RuntimeError("CPC_STATE_URL needs psycopg: pip install 'cpc-partner-finder[postgres]'") from exc
         return PostgresStateStore(settings.state_url.get_secret_value(), ttl_seconds=ttl)
     return SQLiteStateStore(settings.data_dir / "state.sqlite", ttl_seconds=ttl)

@@ -36,7 +36,8 @@ CREATE UNLOGGED TABLE IF NOT EXISTS budgets (
     key TEXT PRIMARY KEY,
     balance DOUBLE PRECISION NOT NULL,
     stamp DOUBLE PRECISION NOT NULL,
-    expires DOUBLE PRECISION NOT NULL
+    expires DOUBLE PRECISION NOT NULL,
+    short DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS leads (
     id BIGSERIAL PRIMARY KEY,
@@ -85,15 +86,16 @@ class PostgresStateStore(SqlStateStore):
     errors = (psycopg.OperationalError, OSError)
     contains = "strpos({0}, {1}) > 0"
     lock_row = " FOR UPDATE"
+    least, greatest = "LEAST", "GREATEST"
     types = {"REAL": "DOUBLE PRECISION"}  # PostgreSQL's REAL is 4 bytes: too coarse for a timestamp
 
     def __init__(self, url: str, ttl_seconds: float = 3600, log_backlog: int = 10_000, log_delay: float = 0.5,
                  pool_size: int = 8, connect_timeout: float = 10.0):
         super().__init__(ttl_seconds, log_backlog, log_delay)
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout,
-                                    name="cpc-state")
+                                    name="cpc-state", kwargs={"autocommit": True})
         self._pool.open(wait=True, timeout=connect_timeout)
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             conn.execute(_SCHEMA)
         self._migrate()
@@ -101,8 +103,12 @@ class PostgresStateStore(SqlStateStore):
 
     @contextmanager
     def _tx(self, write: bool = False, shortlived: bool = False) -> Iterator[Run]:
-        with self._pool.connection() as conn:  # committed when the block ends, rolled back on an error
-            yield _Runner(conn, "%s")
+        with self._pool.connection() as conn:  # autocommit: each statement commits, unless in a transaction
+            if write:
+                with conn.transaction():  # committed when the block ends, rolled back on an error
+                    yield _Runner(conn, "%s")
+            else:
+                yield _Runner(conn, "%s")
 
     def _columns(self, run: Run, table: str) -> set[str]:
         run("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))

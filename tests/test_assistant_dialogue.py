@@ -249,3 +249,33 @@ def test_places_are_learned_from_ingested_records(shipped_data_dir, tmp_path, en
         assert [p.name for p in result.analysis.places] == ["Linpu"]
     finally:
         catalog.close()
+
+
+def test_a_turn_is_run_again_when_another_worker_saved_the_session_meanwhile(shipped_engine, tmp_path):
+    """Two workers answer one user at once. The turn that loses the race to save runs again on the
+    winner's state, so neither message is lost: "só empresas" narrows the search the other worker ran."""
+    path = tmp_path / "state.sqlite"
+    other = Assistant(shipped_engine, SQLiteStateStore(path))  # the other worker, its own connection
+
+    class RacedStore(SQLiteStateStore):
+        """This worker's store: right after its first load, the other worker answers a message."""
+
+        loads = 0
+
+        def load_versioned(self, session_id, now=None):
+            loaded = super().load_versioned(session_id, now)
+            self.loads += 1
+            if self.loads == 1:
+                other.respond(session_id, "fornecedores de cortiça em Portugal")
+            return loaded
+
+    mine = RacedStore(path)
+    try:
+        reply = Assistant(shipped_engine, mine).respond("web-race", "só empresas")
+        assert mine.loads == 2  # the stale turn was refused and run again
+        assert reply.intent == "refine" and reply.results and all(c.kind == "company" for c in reply.results)
+        state = other.store.load("web-race")
+        assert state.turns == 2 and state.query == "fornecedores de cortiça em Portugal" and state.filters
+    finally:
+        mine.close()
+        other.store.close()

@@ -106,6 +106,8 @@ def test_cpc_serve_believes_x_forwarded_for_only_from_the_proxies_named(served_c
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")  # uvicorn's own variable: not what decides
     monkeypatch.delenv("CPC_FORWARDED_ALLOW_IPS", raising=False)
     env = {"CPC_RATE_LIMIT_PER_MINUTE": "2", **({"CPC_FORWARDED_ALLOW_IPS": setting} if setting else {})}
+    for state in served_copy.glob("state.sqlite*"):  # budgets are kept in the data folder: each case starts afresh
+        state.unlink()
     proc, url = start_server(served_copy, tmp_path / "serve.log", limits=True, args=args, timeout=300, env=env)
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
@@ -201,7 +203,8 @@ def test_a_client_spending_its_encoder_budget_is_refused_while_others_are_answer
                                 encoder_tokens_per_minute=3000)) as live, \
             httpx.Client(base_url=live.url, timeout=120) as client:
         budget = live.server.config.app.state.encoder_budget
-        budget.clock = lambda: 1000.0  # no refill while the test runs: what is spent stays spent
+        frozen = time.time()
+        budget.clock = lambda: frozen  # no refill while the test runs: what is spent stays spent
         answered = 0
         for _ in range(60):
             r = client.post("/api/v1/chat", json={"text": LONG_ZH[:2000]}, headers=as_client("203.0.113.9"))
@@ -322,3 +325,26 @@ def test_the_encoder_queues_fairly_across_threads(encoder):
     assert vectors.shape == (1, encoder.dim) and charged == [tokens]
     encoder.encode(["moldes na China"], "query")  # nobody to charge outside a request
     assert len(charged) == 1
+
+
+def test_two_server_processes_on_one_data_folder_share_a_clients_budget(served_copy, tmp_path):
+    """Two `cpc serve` processes on one data folder, as behind a load balancer: a client's four
+    requests a minute are four in all, not four at each."""
+    env = {"CPC_RATE_LIMIT_PER_MINUTE": "4"}
+    args = ("--forwarded-allow-ips", "127.0.0.1")
+    servers = [start_server(served_copy, tmp_path / f"serve-{i}.log", limits=True, args=args, timeout=300, env=env)
+               for i in range(2)]
+    client = as_client("198.51.100.77")
+    try:
+        with httpx.Client(timeout=60) as http:
+            first, second = (url for _, url in servers)
+            answered = [http.get(f"{url}/api/v1/organisations/pt-apcor", headers=client).status_code
+                        for url in (first, second, first, second)]
+            assert answered == [200, 200, 200, 200]
+            assert_429(http.get(f"{first}/api/v1/organisations/pt-apcor", headers=client))
+            assert_429(http.get(f"{second}/api/v1/organisations/pt-apcor", headers=client))
+            assert http.get(f"{second}/api/v1/organisations/pt-apcor", headers=as_client("198.51.100.78")).status_code == 200
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=30)

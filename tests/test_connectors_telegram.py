@@ -609,3 +609,46 @@ def test_delete_my_data_on_telegram(staffed, bot_api):
     for table, column in (("leads", "session_id"), ("sessions", "id"), ("staff_messages", "session_id")):
         assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (f"tg-{chat}",)).fetchone() == (0,)
     db.close()
+
+
+# -- two workers on one data folder -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_workers(shipped_catalog, bot_api, tmp_path_factory):
+    """Two services on one data folder, each with its own connection to the state store, as two
+    worker processes run: Telegram may deliver to either."""
+    data_dir = tmp_path_factory.mktemp("tg-workers")
+    with LiveServer(telegram_app(shipped_catalog, data_dir, bot_api)) as a, \
+            LiveServer(telegram_app(shipped_catalog, data_dir, bot_api)) as b, \
+            httpx.Client(base_url=a.url, timeout=60) as first, httpx.Client(base_url=b.url, timeout=60) as second:
+        first.app, second.app = a.server.config.app, b.server.config.app
+        yield first, second
+
+
+def test_an_update_redelivered_to_another_worker_is_answered_once(two_workers, bot_api):
+    import threading
+
+    first, second = two_workers
+    assert first.app.state.assistant.store is not second.app.state.assistant.store
+    update = message_update(next(_update_ids), 5151, "clusters de calçado na China")
+    since = len(bot_api.calls)
+    answers: list[dict] = []
+    threads = [threading.Thread(target=lambda c=c: answers.append(post(c, update).json())) for c in two_workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(a["duplicate"] for a in answers) == [False, True]
+    assert len(bot_api.sent(chat_id=5151, since=since)) == 1
+    assert second.app.state.assistant.store.load("tg-5151").turns == 1
+
+
+def test_a_button_works_on_the_worker_that_did_not_send_it(two_workers, bot_api):
+    first, second = two_workers
+    sent = say(first, bot_api, 5252, "procuro fabricantes de moldes na China")
+    keyboard = sent[0]["reply_markup"]["inline_keyboard"]
+    since = len(bot_api.calls)
+    assert post(second, callback_update(next(_update_ids), 5252, keyboard[1][0]["callback_data"])).status_code == 200
+    assert not [a for a in bot_api.sent("answerCallbackQuery", since=since) if a.get("text")]  # not "out of date"
+    more = bot_api.sent(chat_id=5252, since=since)
+    assert len(more) == 1 and more[0]["plain"].startswith("Mais resultados para «procuro fabricantes de moldes na China»")
+    assert first.app.state.assistant.store.load("tg-5252").turns == 2

@@ -660,3 +660,42 @@ def test_chinese_lead_then_staff_reply_as_customer_service_message_and_the_48_ho
         ask(client, cs_api, openid, "你好")
         r = client.post(f"/api/v1/leads/{lead['id']}/reply", json={"text": "还在吗？"}, headers=STAFF)
         assert r.status_code == 200 and cs_api.to(openid)[-1].endswith("还在吗？")
+
+
+# -- two workers on one data folder -----------------------------------------------------------------
+def test_two_workers_answer_a_retried_message_once_and_share_the_rest_of_a_cut_reply(encoder, cs_api, tmp_path):
+    """WeChat retries a MsgId at another worker while the first is still answering: one answer,
+    one turn. A reply cut at 2,047 bytes is continued by "更多" on either worker."""
+    from index import Catalog
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text((DATA / "fictional.jsonl").read_text(encoding="utf-8").rstrip("\n") + "\n"
+                      + json.dumps(LONG_ZH, ensure_ascii=False) + "\n", encoding="utf-8")
+    catalog = Catalog(tmp_path / "data", encoder)
+    catalog.open(corpus)
+    try:
+        with serve(catalog, tmp_path / "data", cs_api) as a, serve(catalog, tmp_path / "data", cs_api) as b, \
+                httpx.Client(base_url=a.url, timeout=60) as first, httpx.Client(base_url=b.url, timeout=60) as second:
+            openid, msg_id = "o-two-workers", next(_ids)
+            body = text_xml(openid, "浙江的模具企业", msg_id)
+            answers: list[str] = []
+            threads = [threading.Thread(target=lambda c=c: answers.append(c.post("/wechat", params=plain_params(),
+                                                                                  content=body).text))
+                       for c in (first, second)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+            passive = [a for a in answers if a != "success"]
+            time.sleep(0.5)
+            assert len(passive) + len(cs_api.to(openid)) == 1, (answers, cs_api.to(openid))
+            store = a.app.state.assistant.store
+            assert store.load(f"wx-{openid}").turns == 1
+            n = store.load(f"wx-{openid}").shown.index("cn-long-moulds") + 1
+            parts = [ask(first, cs_api, openid, f"第{n}个的详细信息")]
+            while parts[-1].endswith("（回复“更多”查看更多内容）"):
+                parts.append(ask(second if len(parts) % 2 else first, cs_api, openid, "更多"))
+                assert len(parts) < 10
+            assert len(parts) >= 3 and all(len(p.encode()) <= 2047 for p in parts)
+    finally:
+        catalog.close()
