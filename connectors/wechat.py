@@ -244,8 +244,13 @@ class WeChatConnector(Channel):
         event = fields.get("Event", "").lower() if fields.get("MsgType", "").lower() == "event" else None
         kind = event or message.type
         key = f"{message.source}:{message.id}" if message.id else f"{message.source}:{message.time}:{kind}"
-        delivery, _ = self.dedup.start(key, lambda: self._compute(message, event), self.conversation.store)
-        if delivery is None or delivery.late:  # another worker answers it, or it is answered later
+        store = self.conversation.store
+        delivery, new = self.dedup.start(key, lambda: self._compute(message, event), store)
+        if delivery is None:  # another worker process has it
+            return await self._answer_of_another_worker(store, key)
+        if new and store is not None:
+            delivery.task.add_done_callback(lambda t: self._share(store, key, delivery, t))
+        if delivery.late:
             return None
         try:
             return await asyncio.wait_for(asyncio.shield(delivery.task), self.timeout)
@@ -256,6 +261,28 @@ class WeChatConnector(Channel):
                 delivery.late = True
                 delivery.task.add_done_callback(lambda t: self._push_later(message.source, t))
             return None
+
+    def _share(self, store, key: str, delivery, task: asyncio.Task) -> None:
+        """Leave the finished answer for a retry that reached another worker: the reply itself, or
+        None when it is pushed through customer service (it must not be sent twice)."""
+        if task.cancelled() or task.exception() is not None:
+            return
+        try:
+            store.put(f"wx-answer:{key}", {"reply": None if delivery.late else task.result()}, self.dedup.ttl)
+        except Exception:
+            log.warning("answer not shared with the other workers", exc_info=True)
+
+    async def _answer_of_another_worker(self, store, key: str) -> str | None:
+        """A retry of a message another worker is answering: its reply when it is ready within the
+        reply timeout, else None (acknowledged; that worker pushes it)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            shared = store.get(f"wx-answer:{key}")
+            if shared is not None:
+                return shared["reply"]
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.1)
 
     async def _compute(self, message, event: str | None) -> str | None:
         sid = self.session_id(message.source)

@@ -73,6 +73,35 @@ def test_deduplicator_runs_each_id_once():
     asyncio.run(main())
 
 
+def test_deduplicators_of_two_workers_sharing_a_store_run_each_id_once(tmp_path):
+    """Each worker process has its own Deduplicator; the state store decides which one runs an id."""
+    from assistant._state import SQLiteStateStore
+
+    async def main(first, second):
+        runs = []
+
+        async def work(x):
+            runs.append(x)
+            return x
+
+        here, there = Deduplicator(ttl=60, namespace="test"), Deduplicator(ttl=60, namespace="test")
+        a, new_a = here.start("42", lambda: work(1), first)
+        b, new_b = there.start("42", lambda: work(2), second)  # the retry reached the other worker
+        assert new_a and (b, new_b) == (None, False)
+        await a.task
+        c, new_c = here.start("42", lambda: work(3), first)  # and a retry reaching the first joins its result
+        d, new_d = there.start("43", lambda: work(4), second)  # another id is new anywhere
+        await d.task
+        assert c is a and not new_c and new_d and runs == [1, 4]
+
+    first, second = SQLiteStateStore(tmp_path / "state.sqlite"), SQLiteStateStore(tmp_path / "state.sqlite")
+    try:
+        asyncio.run(main(first, second))
+    finally:
+        first.close()
+        second.close()
+
+
 def test_ttl_cache_expires_and_is_bounded():
     cache: TTLCache[int] = TTLCache(ttl=0.05, max_items=3)
     for i in range(5):
