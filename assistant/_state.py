@@ -203,6 +203,7 @@ class StateStore(ABC):
         False when it could not be written (a full disk, the database gone): the reply still goes
         out, the conversation only forgets this turn."""
 
+    @abstractmethod
     def touch(self, session_id: str, now: float | None = None) -> None:
         """The user of this session wrote: WeChat's 48-hour reply window starts again."""
 

@@ -84,6 +84,27 @@ def test_a_state_file_from_before_contact_capture_is_migrated(tmp_path):
     again.close()
 
 
+def test_a_state_file_from_before_session_versions_is_migrated(tmp_path):
+    """Sessions saved by an older release keep working: they get version 0, and the short-lived
+    tables are added beside them."""
+    import json
+    import sqlite3
+
+    path = tmp_path / "state.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE sessions (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);")
+    db.execute("INSERT INTO sessions VALUES ('web-old', ?, ?)", (json.dumps({"lang": "pt", "query": "cortiça", "turns": 2}), time.time()))
+    db.commit()
+    db.close()
+    store = SQLiteStateStore(path)
+    state, version = store.load_versioned("web-old")
+    assert (state.lang, state.query, state.turns, version) == ("pt", "cortiça", 2, 0)
+    state.turns += 1
+    assert store.save("web-old", state, version=0)
+    assert store.load_versioned("web-old")[1] == 1 and store.claim("tg-update:1", 60)
+    store.close()
+
+
 def test_retention_purges_old_queries_and_old_closed_leads_only(tmp_path):
     import sqlite3
 
