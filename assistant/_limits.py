@@ -14,6 +14,7 @@ Refusals are JSON like every other error, and a 429 says when to come back (Retr
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
@@ -281,7 +282,11 @@ class RateLimit:
         key = client_key(client[0] if client else None)
         limited = scope.get("path", "").startswith(LIMITED_PREFIXES) and not self._is_staff(scope)
         if limited:
-            refusal = self._refusal(key)
+            store = self.buckets.store or self.budget.store
+            if store is not None and store.remote:  # a network round trip: not on the event loop
+                refusal = await asyncio.to_thread(self._refusal, key)
+            else:
+                refusal = self._refusal(key)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return

@@ -172,6 +172,7 @@ class StateStore(ABC):
     """
 
     ttl: float  # seconds a session lives idle
+    remote = False  # calls go over the network: callers on an event loop run them in a thread
 
     def __init__(self, ttl_seconds: float, log_backlog: int, log_delay: float):
         self.ttl = ttl_seconds

@@ -9,16 +9,15 @@ and fresh rate budgets, never a lead).
 
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 from typing import Iterator
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ._state import Run, SqlStateStore, _Runner
 
-log = logging.getLogger("cpc.state")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -80,10 +79,21 @@ CREATE TABLE IF NOT EXISTS meta (
 _SCHEMA_LOCK = 0x637063  # advisory lock: workers starting together create the tables one at a time
 
 
+def _where(url: str) -> str:
+    """The database a URL names, for messages: host, port, database and user, never the password."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "(an unreadable URL)"
+    return "at {host}:{port}, database {dbname}, user {user}".format(
+        **{k: parts.get(k) or "(default)" for k in ("host", "port", "dbname", "user")})
+
+
 class PostgresStateStore(SqlStateStore):
     """The state in a PostgreSQL database; every worker of every machine pointing at it shares it."""
 
     errors = (psycopg.OperationalError, OSError)
+    remote = True
     contains = "strpos({0}, {1}) > 0"
     lock_row = " FOR UPDATE"
     least, greatest = "LEAST", "GREATEST"
@@ -94,7 +104,12 @@ class PostgresStateStore(SqlStateStore):
         super().__init__(ttl_seconds, log_backlog, log_delay)
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout,
                                     name="cpc-state", kwargs={"autocommit": True})
-        self._pool.open(wait=True, timeout=connect_timeout)
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise RuntimeError(f"could not connect to the state database (CPC_STATE_URL) {_where(url)} "
+                               f"within {connect_timeout:g} s") from exc
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             conn.execute(_SCHEMA)

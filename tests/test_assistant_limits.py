@@ -348,3 +348,20 @@ def test_two_server_processes_on_one_data_folder_share_a_clients_budget(served_c
         for proc, _ in servers:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_a_server_with_its_state_in_postgresql_keeps_budgets_and_sessions_there(shipped_catalog, tmp_path, postgres_db):
+    """CPC_STATE_URL: the rate budgets and chat sessions are in PostgreSQL, no state.sqlite is made."""
+    import psycopg
+
+    app = app_with(shipped_catalog, tmp_path, rate_limit_per_minute=3, state_url=postgres_db)
+    with ProxiedServer(app) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        for _ in range(3):
+            assert client.get("/api/v1/organisations/pt-apcor", headers=as_client("198.51.100.90")).status_code == 200
+        assert_429(client.get("/api/v1/organisations/pt-apcor", headers=as_client("198.51.100.90")))
+        chat = client.post("/api/v1/chat", json={"text": "fabricantes de moldes na China"}, headers=as_client("198.51.100.91"))
+        assert chat.status_code == 200 and chat.json()["results"]
+    with psycopg.connect(postgres_db) as conn:
+        assert conn.execute("SELECT count(*) FROM budgets WHERE key = 'api:198.51.100.90'").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+    assert not (tmp_path / "state.sqlite").exists()

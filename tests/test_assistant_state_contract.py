@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import os
 import subprocess
 import sys
@@ -309,3 +310,14 @@ def test_budgets_refill_and_carry_debt(store):
     store.take("cost:a", 1000, 1.0, 10, debt=True, now=3.0)
     assert store.take("cost:a", 0, 1.0, 10, debt=True, now=3.0) == pytest.approx(10.0, abs=0.01)
     assert store.balance("cost:new", 1.0, 10, now=3.0) == 10.0
+
+
+def test_an_unreachable_database_is_a_clear_error_without_the_password():
+    from assistant._state_pg import PostgresStateStore
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RuntimeError, match=rf"state database \(CPC_STATE_URL\) at 127\.0\.0\.1:{port}, database cpc") as err:
+        PostgresStateStore(f"postgresql://cpc:hunter2@127.0.0.1:{port}/cpc", connect_timeout=1)
+    assert "hunter2" not in str(err.value)
