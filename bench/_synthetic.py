@@ -16,6 +16,13 @@ with the real model and makes each passage's vector the normalised, token-weight
 fragments' vectors, plus small deterministic noise so that records built from the same fragments
 differ. It carries the real model's ``model_id`` and ``dim`` and encodes queries with the real
 model, so ``cpc serve`` with that model loads the index and answers queries as usual.
+
+How close a proxy it is (36 passages of 12 records, then 40 English ones, bundled model): cosine to
+the real passage vector 0.88-0.90 on average; the top 5 of a query agree at 0.56 (noise 0.08) to
+0.59 (no noise). Raw composed vectors are more alike than real ones (mean pairwise cosine 0.99 vs
+0.86: shared frames and places dominate a sum), but the search runs on calibrated vectors (each
+language's mean removed), where their spread matches the model's at noise 0.08 (pairwise cosine
+std 0.111 vs 0.113); that is the default.
 """
 
 from __future__ import annotations
@@ -285,7 +292,7 @@ class ComposedEncoder:
         self.corpus = corpus
         self.noise = noise
         self.batch = batch
-        self.vectors: dict[str, np.ndarray] = {}
+        self.vectors: dict[str, np.ndarray] = {}  # fragment -> its real vector times its token count
         self.passages = 0
         self.unregistered = 0  # sentences split into clauses (not from the generator)
 
@@ -309,7 +316,7 @@ class ComposedEncoder:
         for start in range(0, len(missing), self.batch):
             chunk = missing[start:start + self.batch]
             for f, v in zip(chunk, self.real.encode(chunk, "passage")):
-                self.vectors[f] = np.asarray(v, np.float32)
+                self.vectors[f] = estimate_tokens(f) * np.asarray(v, np.float32)  # weighted by its tokens
 
     def encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
         texts = list(texts)
@@ -319,7 +326,7 @@ class ComposedEncoder:
         self._encode_missing([f for p in parts for f in p])
         out = np.zeros((len(texts), self.dim), np.float32)
         for row, (text, frags) in enumerate(zip(texts, parts)):
-            v = sum(estimate_tokens(f) * self.vectors[f] for f in frags)
+            v = np.sum([self.vectors[f] for f in frags], axis=0)
             v = v / max(float(np.linalg.norm(v)), 1e-12)
             rng = np.random.default_rng(zlib.crc32(text.encode("utf-8")))
             v = v + rng.standard_normal(self.dim).astype(np.float32) * (self.noise / np.sqrt(self.dim))
