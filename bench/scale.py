@@ -152,14 +152,31 @@ def fetch(store, ids: np.ndarray) -> np.ndarray:
     return np.asarray(store.vectors(ids.tolist()), np.float32)
 
 
+def stored_ids(engine, store) -> np.ndarray:
+    """Every vector id in the store: from the engine's record -> vector ids map, else from FAISS."""
+    vids = getattr(engine, "vids", None)
+    if vids:
+        return np.array(sorted(v for ids in vids.values() for v in ids), np.int64)
+    import faiss
+
+    index = getattr(store, "index", store)
+    if hasattr(index, "id_map"):
+        return np.sort(faiss.vector_to_array(index.id_map)).astype(np.int64)
+    ivf = faiss.extract_index_ivf(index)
+    lists = ivf.invlists
+    return np.sort(np.concatenate([faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                                   for i in range(ivf.nlist)])).astype(np.int64)
+
+
 def vector_recall(engine, queries: list[tuple[str, str]], ks=(10, 100), chunk: int = 50_000) -> dict:
-    """recall@k of the served store's search against exact inner product over its stored vectors,
-    for the query vectors the engine itself makes of ``queries``."""
+    """recall@k of the served store's search against exact inner product over the vectors it holds
+    (for a quantised store, its decoded vectors: the recall of the search structure), for the query
+    vectors the engine itself makes of ``queries``."""
     from index import analyse
 
     store = served_store(engine)
     calibrate = engine.config.calibrate
-    ids = np.array(sorted(v for vids in engine.vids.values() for v in vids), np.int64)
+    ids = stored_ids(engine, store)
     qv, took = [], []
     for _, text in queries:
         a = analyse(text)
