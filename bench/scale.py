@@ -428,6 +428,7 @@ def plot(result: dict, path: Path) -> None:
         ax.set_xlabel("organisations")
         ax.legend(fontsize=8)
     fig.suptitle(f"bench/scale.py — {result['vectors']} vectors, {result['machine']['cpus']} CPUs, "
+                 f"{result['threads']} encoder thread(s), "
                  f"load {result['machine']['load_1_5_15'][0]} at start")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
