@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
-from index import Catalog, FilterValueError, SearchConfig, StorageFullError, WriterBusyError, disk_full, load_encoder
+from index import Catalog, Encoder, FilterValueError, SearchConfig, StorageFullError, WriterBusyError, disk_full, load_encoder
 from connectors import mount_connectors
 
 from dataclasses import asdict
@@ -48,8 +48,10 @@ PUBLIC_BODY = error_responses(400, 413, 422, 429, 503)
 PUBLIC_GET = error_responses(404, 422, 429, 503)
 
 
-def open_catalog(settings: Settings, progress=None) -> Catalog:
-    encoder = load_encoder(settings.model, settings.threads)
+def open_catalog(settings: Settings, progress=None, encoder: Encoder | None = None) -> Catalog:
+    """The data folder as the service opens it (seeded from ``settings.corpus`` and built when
+    empty); ``encoder`` replaces the configured model (bench/scale.py builds with composed vectors)."""
+    encoder = encoder or load_encoder(settings.model, settings.threads)
     config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max)
     catalog = Catalog(settings.data_dir, encoder, config)
     catalog.open(settings.corpus, progress)

@@ -16,10 +16,12 @@ LIMIT_SETTINGS = ("CPC_RATE_LIMIT_PER_MINUTE", "CPC_CHAT_RATE_LIMIT_PER_MINUTE",
 
 
 def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = None,
-                 timeout: float = 900, limits: bool = False, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+                 timeout: float = 900, limits: bool = False, args: tuple[str, ...] = (),
+                 poll: float = 0.5) -> tuple[subprocess.Popen, str]:
     """`cpc serve` (``args`` added to its command line) with rate limits off, or at their defaults
     with ``limits``; ``env`` adds settings. Its log goes to a file (an unread pipe would block it).
-    ``timeout`` allows for an empty data folder, which builds the index first."""
+    ``timeout`` allows for an empty data folder, which builds the index first; ``/readyz`` is asked
+    every ``poll`` seconds (bench/scale.py times the start-up with a short one)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -40,6 +42,6 @@ def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = No
                 return proc, url
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
+        time.sleep(poll)
     proc.kill()
     raise RuntimeError("server did not become ready: " + log_path.read_text(errors="replace")[-2000:])

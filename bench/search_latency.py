@@ -56,8 +56,8 @@ class SearchClient:
         self.conn = conn(parts.hostname, parts.port, timeout=timeout)
         self.path = parts.path.rstrip("/") + "/api/v1/search"
 
-    def post(self, query: str) -> float:
-        body = json.dumps({"query": query, "limit": 10}).encode()
+    def post(self, query: str, filters: dict | None = None) -> float:
+        body = json.dumps({"query": query, "limit": 10, **({"filters": filters} if filters else {})}).encode()
         t0 = time.perf_counter()
         self.conn.request("POST", self.path, body, {"Content-Type": "application/json"})
         response = self.conn.getresponse()
