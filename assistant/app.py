@@ -50,7 +50,8 @@ PUBLIC_GET = error_responses(404, 422, 429, 503)
 
 def open_catalog(settings: Settings, progress=None) -> Catalog:
     encoder = load_encoder(settings.model, settings.threads)
-    config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max)
+    config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max,
+                          vector_url=settings.vector_url)
     catalog = Catalog(settings.data_dir, encoder, config)
     catalog.open(settings.corpus, progress)
     return catalog
