@@ -28,7 +28,7 @@ from ._query import QueryAnalysis, analyse, analyse_record
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorFilter, VectorStore, new_vector_store, open_vector_store
 
-FORMAT_VERSION = 2  # 2: each dense store is a folder (index, id and filter columns), see index/_vectors.py
+FORMAT_VERSION = 2  # 2: each dense store is files dense-*.* (index, ids, filter columns, a .json), see index/_vectors.py
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
 BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -435,8 +435,11 @@ class SearchEngine:
                 " `cpc index build` or set CPC_MODEL to the index's model"
             )
         engine = cls(encoder, config)
-        engine.raw = open_vector_store(gen, "dense-raw", engine.config.vector_url)
-        engine.cal = open_vector_store(gen, "dense-calibrated", engine.config.vector_url)
+        try:
+            engine.raw = open_vector_store(gen, "dense-raw", engine.config.vector_url)
+            engine.cal = open_vector_store(gen, "dense-calibrated", engine.config.vector_url)
+        except LookupError as exc:  # a Milvus collection the generation refers to is gone
+            raise IndexMismatchError(str(exc)) from exc
         engine.calibration = Calibration.load(gen / "calibration.npz")
         state = json.loads((gen / "state.json").read_text(encoding="utf-8"))
         engine.seq, engine.next_seq = state["seq"], state["next_seq"]

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from index._vectors import FaissVectorStore, VectorFilter, new_vector_store, open_vector_store
+from index._vectors import FaissVectorStore, VectorFilter, VectorStore, new_vector_store, open_vector_store
 
 DIM = 64
 BACKENDS = ["faiss-flat", "faiss-hnsw", "milvus-lite"]
@@ -82,6 +82,7 @@ def where(n: int, pred) -> list[int]:
 
 def test_upsert_replaces_by_id(make):
     store, vectors = filled(make, 50)
+    assert isinstance(store, VectorStore) and store.dim == DIM
     assert len(store) == store.count() == 50
     new = unit(np.ones(DIM))
     store.upsert(np.array([16 * 7]), new[None], [{"record": "rec-3", "country": "es", "sector": ["olive-oil"]}])
@@ -207,7 +208,7 @@ def test_hnsw_recall_against_exact(make):
     n = 3000
     store, vectors = filled(make, n, seed=1)
     rng = np.random.default_rng(7)
-    queries = unit(vectors[rng.integers(0, n, 40)] + 0.3 * rng.standard_normal((40, DIM)))
+    queries = unit(vectors[rng.integers(0, n, 40)] + (0.3 / np.sqrt(DIM)) * rng.standard_normal((40, DIM)))
     for flt, pred in ((None, lambda c: True),
                       (VectorFilter(include=(("country", ("pt",)),)), lambda c: c["country"] == "pt"),
                       (VectorFilter(include=(("city", ("city-3",)), ("kind", ("cluster",)))),
@@ -301,3 +302,12 @@ def test_the_engine_on_milvus_ranks_as_on_faiss(milvus_url, encoder, tmp_path):
     assert loaded.raw.collection == on_milvus.raw.collection and len(loaded.raw) == len(on_milvus.raw)
     assert "test-cork-lab" not in [h.record.id for h in loaded.search("cork", limit=10, mode="dense").hits]
     assert loaded.search("robots", Filters(cities=("shenzhen",)), limit=1).hits[0].record.id == "test-robot-lab"
+
+
+@pytest.mark.skipif(not HAVE_MILVUS, reason="pymilvus / milvus-lite not installed")
+def test_a_generation_whose_collection_is_gone_asks_for_a_rebuild(milvus_url, tmp_path):
+    store = new_vector_store(DIM, milvus_url, label="gone")
+    store.save(tmp_path, "dense-raw")
+    store.drop()
+    with pytest.raises(LookupError, match="rebuild"):
+        open_vector_store(tmp_path, "dense-raw")
