@@ -133,7 +133,7 @@ class FaissVectorStore:
     """
 
     def __init__(self, dim: int, exact_max: int = 50_000, *, hnsw_m: int = 32, ef_construction: int = 40,
-                 ef_search: int = 64, ef_max: int = 1024, exact_filtered_max: int = 20_000,
+                 ef_search: int = 128, ef_max: int = 1024, exact_filtered_max: int = 20_000,
                  compact_share: float = 0.25):
         self.dim = dim
         self.exact_max = exact_max
@@ -338,9 +338,12 @@ class FaissVectorStore:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         bits = None if mask is None else np.packbits(mask, bitorder="little")  # alive while FAISS reads it
         sel = None if bits is None else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-        if self.kind == "hnsw-sq8" and allowed > self.exact_filtered_max:
-            share = allowed / max(len(self), 1)
-            ef = int(min(self.ef_max, max(k, self.ef_search / share)))
+        share = allowed / max(len(self), 1)
+        # HNSW meets ~1/share rejected vectors for each allowed one, so efSearch grows as 1/share;
+        # where that would pass ef_max (a filter leaving under ef_search/ef_max of the vectors, 12.5%
+        # by default) or few vectors pass, scoring the allowed ones exactly is as fast and finds them all
+        if self.kind == "hnsw-sq8" and allowed > self.exact_filtered_max and self.ef_search / share <= self.ef_max:
+            ef = int(max(k, self.ef_search / share))
             scores, pos = self.index.search(q, k, params=faiss.SearchParametersHNSW(sel=sel, efSearch=ef))
             if int((pos[0] >= 0).sum()) >= k:
                 return self._result(scores, pos)

@@ -311,3 +311,20 @@ def test_a_generation_whose_collection_is_gone_asks_for_a_rebuild(milvus_url, tm
     store.drop()
     with pytest.raises(LookupError, match="rebuild"):
         open_vector_store(tmp_path, "dense-raw")
+
+
+def test_cpc_vector_url_is_checked_when_read(monkeypatch):
+    from pydantic import ValidationError
+
+    from assistant.settings import Settings
+
+    for url in ("milvus://vectors.internal:19530", "milvus-lite:///srv/cpc/vectors.db", "var/vectors.db"):
+        monkeypatch.setenv("CPC_VECTOR_URL", url)
+        assert Settings().vector_url == url
+    monkeypatch.setenv("CPC_VECTOR_URL", " ")
+    assert Settings().vector_url is None  # blank: FAISS
+    monkeypatch.setenv("CPC_VECTOR_URL", "postgres://db/vectors")
+    with pytest.raises(ValidationError, match="milvus://host:port"):
+        Settings()
+    with pytest.raises(ValueError, match="neither"):
+        new_vector_store(DIM, "postgres://db/vectors")
