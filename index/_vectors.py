@@ -336,21 +336,45 @@ class FaissVectorStore:
         k = min(k, allowed)
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        bits = None if mask is None else np.packbits(mask, bitorder="little")  # alive while FAISS reads it
-        sel = None if bits is None else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
         share = allowed / max(len(self), 1)
         # HNSW meets ~1/share rejected vectors for each allowed one, so efSearch grows as 1/share;
         # where that would pass ef_max (a filter leaving under ef_search/ef_max of the vectors, 12.5%
         # by default) or few vectors pass, scoring the allowed ones exactly is as fast and finds them all
         if self.kind == "hnsw-sq8" and allowed > self.exact_filtered_max and self.ef_search / share <= self.ef_max:
             ef = int(max(k, self.ef_search / share))
+            bits = None if mask is None else np.packbits(mask, bitorder="little")  # alive while FAISS reads it
+            sel = None if bits is None else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
             scores, pos = self.index.search(q, k, params=faiss.SearchParametersHNSW(sel=sel, efSearch=ef))
             if int((pos[0] >= 0).sum()) >= k:
                 return self._result(scores, pos)
-        # few allowed vectors (or HNSW came back short): score every allowed one, recall 1
+        if mask is None:  # a small store, unfiltered: every vector scored
+            flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
+            return self._result(*flat.search(q, k))
+        return self._exact(q[0], k, np.flatnonzero(mask))
+
+    def _exact(self, q: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score the vectors at ``positions`` only, read straight from the index's own storage
+        (FAISS's bitmap scan walks every position: 7 ms at 300k for a 1% filter, this ~1 ms)."""
+        if self.kind == "flat":
+            sims = self._stored()[positions] @ q
+        else:  # 8-bit codes: x = vmin + (code + 0.5) / 255 * vdiff per dimension, as FAISS decodes them
+            vmin, vdiff = self._sq_range()
+            sims = self._stored()[positions].astype(np.float32) @ (q * vdiff / 255) + float(q @ (vmin + 0.5 * vdiff / 255))
+        top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return sims[top].astype(np.float32), np.asarray(self._ids[positions[top]])
+
+    def _stored(self) -> np.ndarray:
+        """The index's vectors (flat) or codes (SQ8) as an (n, ·) numpy view, not a copy."""
         flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
-        scores, pos = flat.search(q, k, params=faiss.SearchParameters(sel=sel)) if sel is not None else flat.search(q, k)
-        return self._result(scores, pos)
+        n = flat.ntotal
+        if self.kind == "flat":
+            return faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
+        return faiss.rev_swig_ptr(flat.codes.data(), n * flat.code_size).reshape(n, flat.code_size)
+
+    def _sq_range(self) -> tuple[np.ndarray, np.ndarray]:
+        trained = faiss.vector_to_array(faiss.downcast_index(self.index.storage).sq.trained)
+        return trained[: self.dim], trained[self.dim :]
 
     def _result(self, scores: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = pos[0] >= 0
