@@ -132,7 +132,7 @@ class FaissVectorStore:
     scored exactly (recall 1), more go through HNSW with ``efSearch`` grown as the share shrinks.
     """
 
-    def __init__(self, dim: int, exact_max: int = 50_000, *, hnsw_m: int = 32, ef_construction: int = 40,
+    def __init__(self, dim: int, exact_max: int = 50_000, *, hnsw_m: int = 32, ef_construction: int = 80,
                  ef_search: int = 128, ef_max: int = 1024, exact_filtered_max: int = 20_000,
                  compact_share: float = 0.25):
         self.dim = dim
@@ -347,9 +347,11 @@ class FaissVectorStore:
             scores, pos = self.index.search(q, k, params=faiss.SearchParametersHNSW(sel=sel, efSearch=ef))
             if int((pos[0] >= 0).sum()) >= k:
                 return self._result(scores, pos)
-        if mask is None:  # a small store, unfiltered: every vector scored
+        if mask is None or (self.kind == "flat" and share > 0.1):  # most vectors: FAISS scores them in place
+            bits = None if mask is None else np.packbits(mask, bitorder="little")
+            params = None if bits is None else faiss.SearchParameters(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)))
             flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
-            return self._result(*flat.search(q, k))
+            return self._result(*(flat.search(q, k, params=params) if params is not None else flat.search(q, k)))
         return self._exact(q[0], k, np.flatnonzero(mask))
 
     def _exact(self, q: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
