@@ -6,6 +6,7 @@ The milvus-lite cases are skipped only when pymilvus or milvus-lite is not insta
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 
 import numpy as np
@@ -264,7 +265,9 @@ def test_pruned_generations_drop_their_milvus_collections(milvus_url, tmp_path):
         _storage.commit_generation(tmp)
         refs.append(store.collection)
     held = set(_client(milvus_url).list_collections())
-    assert refs[0] not in held and refs[1] in held and refs[2] in held  # the previous generation is kept
+    kept = {ref for gen in tmp_path.glob("gen-*") for ref in [json.loads((gen / "dense-raw.json").read_text())["collection"]]}
+    assert len(kept) == 2 and refs[2] in kept  # the current generation and one before it
+    assert [ref in held for ref in refs] == [ref in kept for ref in refs]  # the pruned one's collection is gone
     reopened = open_vector_store(_storage.current_generation(tmp_path), "dense-raw")
     assert len(reopened) == 3 and reopened.collection == refs[2]
     shutil.rmtree(tmp_path)
