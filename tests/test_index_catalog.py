@@ -140,7 +140,8 @@ def test_a_failed_write_leaves_store_and_index_as_they_were(catalog, tmp_path, m
     engine_before = catalog.engine
     before = folder_state(catalog)
     if where == "generation":
-        monkeypatch.setattr("index._vectors.VectorIndex.save", lambda self, p: (p.write_bytes(b"half"), disk_full()))
+        monkeypatch.setattr("index._vectors.FaissVectorStore.save",
+                            lambda self, folder, name: ((folder / f"{name}.half").write_bytes(b"half"), disk_full()))
     elif where == "store":
         def full_store(self, records):
             raise sqlite3.OperationalError("database or disk is full")

@@ -71,11 +71,11 @@ def test_failed_write_leaves_previous_index(engine, encoder, tmp_path, monkeypat
     first = engine.save(tmp_path)
     engine.delete(["test-wine-coop"])
 
-    def boom(self, path):
-        path.write_bytes(b"half a file")
+    def boom(self, folder, name):
+        (folder / f"{name}.faiss").write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr("index._vectors.VectorIndex.save", boom)
+    monkeypatch.setattr("index._vectors.FaissVectorStore.save", boom)
     with pytest.raises(OSError, match="disk full"):
         engine.save(tmp_path)
     assert _storage.current_generation(tmp_path) == first
@@ -115,19 +115,19 @@ def test_upsert_and_delete_without_rebuild(engine, encoder, fictional, tmp_path)
 
 
 def test_approximate_index_beyond_exact_max(engine, fictional, encoder, tmp_path):
-    """Past ``exact_max`` vectors the index is IVF; it probes every list under a filter, updates and persists."""
-    ivf = SearchEngine.build(fictional, encoder, SearchConfig(exact_max=5))
-    assert ivf.raw.kind == ivf.cal.kind == "ivf" and engine.raw.kind == "flat"
+    """Past ``exact_max`` vectors the index is HNSW over SQ8 codes; filtered, updated and persisted like the exact one."""
+    hnsw = SearchEngine.build(fictional, encoder, SearchConfig(exact_max=5))
+    assert hnsw.raw.kind == hnsw.cal.kind == "hnsw-sq8" and engine.raw.kind == "flat"
     for query in ("软木塞", "moldes de injeção", "wine cooperative"):
-        assert ids(ivf.search(query, limit=1)) == ids(engine.search(query, limit=1))
-    cn = ivf.search("partners", Filters(countries=("CN",)), limit=10)
+        assert ids(hnsw.search(query, limit=1)) == ids(engine.search(query, limit=1))
+    cn = hnsw.search("partners", Filters(countries=("CN",)), limit=10)
     assert cn.hits and all(h.record.country == "CN" for h in cn.hits)
     assert cn.total == sum(r.country == "CN" for r in fictional) == len(cn.hits)
-    assert ivf.delete(["test-cork-lab"]) == ["test-cork-lab"]
-    assert "test-cork-lab" not in ids(ivf.search("软木塞", limit=10))
-    ivf.save(tmp_path)
+    assert hnsw.delete(["test-cork-lab"]) == ["test-cork-lab"]
+    assert "test-cork-lab" not in ids(hnsw.search("软木塞", limit=10))
+    hnsw.save(tmp_path)
     loaded = SearchEngine.load(tmp_path, encoder)
-    assert loaded.raw.kind == "ivf" and "test-cork-lab" not in loaded.records
+    assert loaded.raw.kind == "hnsw-sq8" and "test-cork-lab" not in loaded.records
 
 
 def test_async_search_gives_the_same_ranking(shipped_engine):
