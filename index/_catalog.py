@@ -82,7 +82,6 @@ class Catalog:
         self._write_lock = threading.Lock()
         self._reload_lock = threading.Lock()  # held while a reload thread loads a generation
         self._swap_lock = threading.Lock()  # the engine and its pointer change together
-        self._reloads = 0  # generation changes seen by the watcher (tests wait on it)
 
     @property
     def read_only(self) -> bool:
@@ -150,7 +149,7 @@ class Catalog:
     def _set(self, engine: SearchEngine) -> None:
         with self._swap_lock:
             self._engine = engine
-            self._pointer = self._read_pointer()
+            self._pointer = engine.generation = self._read_pointer()
 
     def _read_pointer(self) -> str | None:
         try:
@@ -189,7 +188,6 @@ class Catalog:
         except Exception as exc:  # a half-visible or pruned generation: keep serving the old one, retry later
             log.warning("could not load the new index generation (%s); still serving %s", exc, self._pointer)
         finally:
-            self._reloads += 1
             self._reload_lock.release()
 
     @property
