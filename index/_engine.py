@@ -297,6 +297,12 @@ class SearchEngine:
             return set(self._columns.sectors("about", row))
         return set(record_about(rec))
 
+    def record_names(self) -> list[tuple[str, list[str]]]:
+        """(id, names) of every record in id order, its translations' names too: read from the
+        columns, no record is parsed (a chat recognises an organisation by its name)."""
+        cols = self._columns
+        return list(zip(cols.ids, cols.names)) if cols is not None else []
+
     def record_places(self, text: str) -> list[Place]:
         """Regions and cities of the records named in ``text``, also those the shipped lexicon does
         not know: a newly ingested record's city is understood at once."""

@@ -49,8 +49,9 @@ class RecordColumns:
     Filters become boolean masks over rows, one numpy comparison a field."""
 
     def __init__(self, ids: list[str], tables: dict[str, list[str]], codes: dict[str, np.ndarray],
-                 lists: dict[str, tuple[np.ndarray, np.ndarray]], taxonomy_tagged: np.ndarray):
+                 lists: dict[str, tuple[np.ndarray, np.ndarray]], taxonomy_tagged: np.ndarray, names: list[list[str]]):
         self.ids = ids
+        self.names = names  # row -> the record's names (its own and its translations'), to recognise it in a chat
         self.row_of = {rid: row for row, rid in enumerate(ids)}
         self.tables = tables
         self.codes = codes
@@ -86,6 +87,7 @@ class RecordColumns:
         codes = {f: np.full(n, -1, np.int32) for f in FIELDS}
         pieces: dict[str, list[list[int]]] = {name: [] for name in SECTOR_LISTS}
         tagged = np.zeros(n, bool)
+        names: list[list[str]] = []
         old_rows = np.asarray([s for s in sources if isinstance(s, (int, np.integer))], np.int64)
         copied = {}
         if old is not None and len(old_rows):
@@ -104,6 +106,7 @@ class RecordColumns:
                     pieces[name].append([code("sector", old.tables["sector"][c])
                                          for c in values[ptr[next_old] : ptr[next_old + 1]].tolist()])
                 tagged[row] = bool(old.taxonomy_tagged[source])
+                names.append(old.names[source])
                 next_old += 1
                 continue
             rec = source
@@ -112,18 +115,19 @@ class RecordColumns:
             pieces["tags"].append([code("sector", s) for s in rec.sectors])
             pieces["about"].append([code("sector", s) for s in record_about(rec)])
             tagged[row] = any(s in tax for s in rec.sectors)
+            names.append(list(dict.fromkeys([rec.name, *(t.name for t in rec.i18n.values() if t.name)])))
         lists = {}
         for name, rows in pieces.items():
             indptr = np.zeros(n + 1, np.int64)
             np.cumsum([len(r) for r in rows], out=indptr[1:])
             flat = np.fromiter((c for r in rows for c in r), np.int32, count=int(indptr[-1]))
             lists[name] = (indptr, flat)
-        return cls(ids, tables, codes, lists, tagged)
+        return cls(ids, tables, codes, lists, tagged, names)
 
     # -- persistence --------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         with open(folder / "columns.json", "w", encoding="utf-8") as fh:
-            json.dump({"ids": self.ids, "tables": self.tables}, fh, ensure_ascii=False)
+            json.dump({"ids": self.ids, "tables": self.tables, "names": self.names}, fh, ensure_ascii=False)
         for f in FIELDS:
             _save_array(folder / f"column-{f}.npy", self.codes[f])
         for name, (indptr, values) in self.lists.items():
@@ -137,7 +141,7 @@ class RecordColumns:
         codes = {f: np.load(folder / f"column-{f}.npy") for f in FIELDS}
         lists = {name: (np.load(folder / f"column-{name}-indptr.npy"), np.load(folder / f"column-{name}.npy"))
                  for name in SECTOR_LISTS}
-        return cls(meta["ids"], meta["tables"], codes, lists, np.load(folder / "column-taxonomy-tagged.npy"))
+        return cls(meta["ids"], meta["tables"], codes, lists, np.load(folder / "column-taxonomy-tagged.npy"), meta["names"])
 
     # -- reading ------------------------------------------------------------------------
     def value(self, field: str, row: int) -> str | None:

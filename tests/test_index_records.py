@@ -32,7 +32,7 @@ def snapshot(engine: SearchEngine) -> dict:
     """Everything the ranking reads per row, as plain values."""
     cols = engine._columns
     rows = [(rid, *(cols.value(f, row) for f in ("country", "region", "city", "kind")),
-             cols.sectors("tags", row), sorted(cols.sectors("about", row)), sorted(cols.tagged(row)))
+             cols.sectors("tags", row), sorted(cols.sectors("about", row)), sorted(cols.tagged(row)), cols.names[row])
             for row, rid in enumerate(engine._rows)]
     values = {f: engine.values(f) for f in ("country", "region", "city", "kind", "sector")}
     queries = [tokenize(q) for q in ("moldes cortiça", "葡萄酒 机器人", "robots wine cork", "cluster")]
@@ -44,7 +44,8 @@ def expected_rows(records) -> list:
     """What ``snapshot`` must hold, read from the records themselves."""
     tax = default_taxonomy()
     return [(r.id, r.country, r.region, r.city, r.kind, list(r.sectors), sorted(record_about(r)),
-             sorted(r.sectors if any(s in tax for s in r.sectors) else record_about(r)))
+             sorted(r.sectors if any(s in tax for s in r.sectors) else record_about(r)),
+             list(dict.fromkeys([r.name, *(t.name for t in r.i18n.values() if t.name)])))
             for r in sorted(records, key=lambda r: r.id)]
 
 
