@@ -601,17 +601,20 @@ class SearchEngine:
         q_slugs = a.sector_slugs
         q_sectors = set(q_slugs)
         q_complements = [s for s in a.complements if s not in q_sectors]
+        wanted = q_slugs + q_complements
+        cand = np.asarray(candidates, np.int64)  # what the loop reads of each candidate, gathered at once
+        countries, kinds = cols.column("country", cand), cols.column("kind", cand)
+        regions, cities = cols.column("region", cand, keys=True), cols.column("city", cand, keys=True)
+        tagged_holds = cols.holding(cand, wanted, "tagged")  # boosts and reasons go by the record's own tags
+        about_holds = cols.holding(cand, wanted, "about")  # its tags are among these
         hits: list[tuple[Hit, int]] = []
-        for row in candidates:
-            country, kind = cols.value("country", row), cols.value("kind", row)
+        for i, row in enumerate(candidates):
+            country, kind = countries[i], kinds[i]
             d, kw = dense.get(row, 0.0), float(keyword[row])
-            tagged = cols.tagged(row)
-            sectors = [s for s in q_slugs if s in tagged]  # boosts and reasons go by the record's own tags
-            complements = [s for s in q_complements if s in tagged]
-            on_topic = False
-            if q_slugs or q_complements:
-                about = cols.sectors("about", row)  # its tags are among these
-                on_topic = any(s in about for s in q_slugs) or any(s in about for s in q_complements)
+            held = tagged_holds[i]
+            sectors = [s for s, h in zip(q_slugs, held) if h]
+            complements = [s for s, h in zip(q_complements, held[len(q_slugs):]) if h]
+            on_topic = any(about_holds[i])
             signals = []
             if mode == "bm25":
                 score = kw
@@ -629,8 +632,7 @@ class SearchEngine:
                 if kind in a.kinds:
                     score += cfg.boost_kind
                     signals.append("kind")
-                if place_names and ({_key(cols.value("region", row) or ""), _key(cols.value("city", row) or "")}
-                                    & place_names):
+                if place_names and ({regions[i], cities[i]} & place_names):
                     score += cfg.boost_place
                     signals.append("place")
             shown = _Shown(self._rows[row], country)  # the record itself is read only if it is shown

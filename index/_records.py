@@ -62,6 +62,7 @@ class RecordColumns:
         self._mask_lock = threading.Lock()
         self._values: dict[str, list[str]] = {}
         self.keys = {f: [value_key(v) for v in tables[f]] for f in (*FIELDS, "sector")}
+        self._sector_code = {slug: c for c, slug in enumerate(tables["sector"])}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -157,6 +158,29 @@ class RecordColumns:
         """The sectors boosts and reasons go by: its tags, or what its texts name when none of its
         tags is a taxonomy sector."""
         return self.sectors("tags" if self.taxonomy_tagged[row] else "about", row)
+
+    def column(self, field: str, rows: np.ndarray, keys: bool = False) -> list[str | None]:
+        """The values of ``rows`` (their folded keys when ``keys``; None, or "" for keys, when unset)."""
+        table = self.keys[field] if keys else self.tables[field]
+        none = "" if keys else None
+        return [table[c] if c >= 0 else none for c in np.asarray(self.codes[field])[rows].tolist()]
+
+    def holding(self, rows: np.ndarray, slugs: Sequence[str], name: str) -> list[list[bool]]:
+        """For each of ``rows``, whether its sector list ``name`` ("tags", "about", or "tagged": see
+        ``tagged``) holds each of ``slugs``: a few numpy operations for a whole candidate list."""
+        if name == "tagged":
+            by_tags = np.asarray(self.holding(rows, slugs, "tags"), bool).reshape(len(rows), len(slugs))
+            by_about = np.asarray(self.holding(rows, slugs, "about"), bool).reshape(len(rows), len(slugs))
+            return np.where(np.asarray(self.taxonomy_tagged)[rows][:, None], by_tags, by_about).tolist()
+        out = np.zeros((len(rows), len(slugs)), bool)
+        if len(rows) and len(slugs):
+            ptr, values = _gather(*self.lists[name], rows)
+            owner = np.repeat(np.arange(len(rows)), np.diff(ptr))
+            for j, slug in enumerate(slugs):
+                code = self._sector_code.get(slug)
+                if code is not None:
+                    out[owner[values == code], j] = True
+        return out.tolist()
 
     def values(self, field: str) -> list[str]:
         """Distinct values present (``sector``: the tags), the first row's spelling of each."""
