@@ -314,9 +314,10 @@ class SearchEngine:
             lex = default_lexicon()
             pairs = []
             cols = self._columns
-            for row in range(len(cols) if cols is not None else 0):
-                country, region = cols.value("country", row), cols.value("region", row)
-                for level, value in (("region", region), ("city", cols.value("city", row))):
+            every = np.arange(len(cols) if cols is not None else 0)
+            columns = [cols.column(f, every) for f in ("country", "region", "city")] if cols is not None else [[], [], []]
+            for country, region, city in zip(*columns):
+                for level, value in (("region", region), ("city", city)):
                     if value and lex.place(value) is None and len(fold(value)) >= 3:
                         pairs.append((value, Place(value, country, level, region if level == "city" else None, {})))
             self._places = TermMatcher(pairs)
