@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from corpus import Organisation, corpus_hash, default_taxonomy, fold, load_records, record_json
