@@ -405,6 +405,9 @@ class SearchEngine:
             with open(tmp / "records.jsonl", "wb") as fh:
                 for rid in self._rows:  # in row order, one line each (separators escaped): line i is row i
                     fh.write(self.records.line(rid) + b"\n")
+            # from now on read from the file just written: a built or updated engine holds no records
+            # as objects either (the mapping outlives a rename or removal of the folder)
+            self.records = Records.open(tmp / "records.jsonl", self._rows)
             self._bm25.save(tmp)
             self._columns.save(tmp)
             state = {"seq": self.seq, "next_seq": self.next_seq, "lang_slots": self.lang_slots, "vids": self.vids}

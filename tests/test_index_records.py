@@ -121,6 +121,8 @@ def test_upsert_and_delete_keep_the_arrays_as_a_fresh_build_would(saved, fiction
     assert engine.manifest["corpus_hash"] == corpus_hash(final)
 
     engine.save(tmp_path)
+    assert not any(isinstance(where, Organisation) for where in engine.records._where.values())  # read from the file now
+    assert record_json(engine.records["test-bike-works"]) == record_json(new)
     reloaded = SearchEngine.load(tmp_path, encoder)
     assert snapshot(reloaded) == snapshot(engine)
     assert [record_json(reloaded.records[i]) for i in reloaded.records] == [record_json(r) for r in
