@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -69,6 +70,7 @@ class Assistant:
         self.lexicon = default_lexicon()
         self.taxonomy = default_taxonomy()
         self._scope: intents.ScopeClassifier | None = None
+        self._names_of: tuple[weakref.ref[SearchEngine], dict[str, list[str]]] | None = None
 
     @property
     def engine(self) -> SearchEngine:
@@ -245,15 +247,23 @@ class Assistant:
     def _named_org(self, text: str, state: SessionState) -> Organisation | None:
         """An organisation named in the text: shown ones first, then the whole corpus."""
         folded = fold(text)
-        records = self.engine.records
-        pool = [records[i] for i in state.shown if i in records] + list(records.values())
-        for rec in pool:
-            names = {rec.name, *(t.name for t in rec.i18n.values() if t.name)}
-            for name in names:
-                short = fold(re.split(r"\s[–—-]\s|[（(,]", name)[0]).strip()
-                if len(short) >= 4 and short in folded:
-                    return rec
+        engine = self.engine
+        short_names = self._short_names(engine)
+        for rid in [*(i for i in state.shown if i in short_names), *short_names]:
+            if any(short in folded for short in short_names[rid]):
+                return engine.records[rid]
         return None
+
+    def _short_names(self, engine: SearchEngine) -> dict[str, list[str]]:
+        """Record id -> the start of each of its names (before a dash, bracket or comma) folded, the
+        4-character-or-longer ones: worked out once per engine, from its columns (no record is read)."""
+        if self._names_of is None or self._names_of[0]() is not engine:
+            shorts = {}
+            for rid, names in engine.record_names():
+                found = [fold(re.split(r"\s[–—-]\s|[（(,]", name)[0]).strip() for name in names]
+                shorts[rid] = [s for s in found if len(s) >= 4]
+            self._names_of = (weakref.ref(engine), shorts)  # an engine swapped out is not kept alive
+        return self._names_of[1]
 
     # -- actions ------------------------------------------------------------------------
     def _filters(self, state: SessionState) -> Filters:

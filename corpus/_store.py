@@ -37,8 +37,13 @@ def record_json(rec: Organisation) -> str:
 
 def corpus_hash(records: Iterable[Organisation]) -> str:
     """Order-independent digest of the records' content; tells whether an index is stale."""
+    return bodies_hash(record_json(r) for r in records)
+
+
+def bodies_hash(bodies: Iterable[str]) -> str:
+    """``corpus_hash`` of records given as their ``record_json`` lines, without parsing them."""
     h = hashlib.sha256()
-    for body in sorted(record_json(r) for r in records):
+    for body in sorted(bodies):
         h.update(body.encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from corpus import KINDS, LoadResult, Organisation, RecordStore, corpus_hash, default_lexicon, default_taxonomy, load_records
+from corpus import KINDS, LoadResult, Organisation, RecordStore, bodies_hash, corpus_hash, default_lexicon, default_taxonomy, load_records
 from corpus import fold
 
 from ._encoders import Encoder
@@ -80,7 +80,8 @@ class Catalog:
         self._pointer: str | None = None
         self._checked = 0.0
         self._write_lock = threading.Lock()
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # held while a reload thread loads a generation
+        self._swap_lock = threading.Lock()  # the engine and its pointer change together
 
     @property
     def read_only(self) -> bool:
@@ -107,18 +108,24 @@ class Catalog:
     def _open_as_writer(self, corpus: str | Path | None, progress: Progress | None) -> SearchEngine:
         # temp files of a writer that died (no one else writes now); never the generation CURRENT names
         prune(self.index_dir, keep={self._read_pointer() or ""}, tmp_older_than=0)
-        records = self.store.all()
+        bodies = self.store.bodies()
         seed: list[Organisation] | None = None
-        if not records and corpus is not None:
-            seed = records = load_records(corpus).records
+        if not bodies and corpus is not None:
+            seed = load_records(corpus).records
         try:
             engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
-            changed = engine.manifest.get("corpus_hash") != corpus_hash(records)
+            # the store's own text hashes as the index's when nothing changed: no record is parsed
+            changed = seed is not None or engine.manifest.get("corpus_hash") != bodies_hash(bodies.values())
             if changed:
-                engine.sync(records)  # a crash between the store commit and publishing the index
+                records = seed if seed is not None else self.store.all()
+                changed = engine.manifest.get("corpus_hash") != corpus_hash(records)
+                if changed:
+                    engine.sync(records)  # a crash between the store commit and publishing the index
         except IndexMissingError:
+            records = seed if seed is not None else self.store.all()
             engine = SearchEngine.build(records, self.encoder, self.config, progress)
             changed = True
+        del bodies
         if seed is not None:
             self._commit(engine, lambda: self.store.replace_all(seed), None)
         elif changed:
@@ -140,8 +147,9 @@ class Catalog:
             return engine
 
     def _set(self, engine: SearchEngine) -> None:
-        self._engine = engine
-        self._pointer = self._read_pointer()
+        with self._swap_lock:
+            self._engine = engine
+            self._pointer = engine.generation = self._read_pointer()
 
     def _read_pointer(self) -> str | None:
         try:
@@ -151,7 +159,9 @@ class Catalog:
 
     @property
     def engine(self) -> SearchEngine:
-        """The current engine; picks up generations written by another process (at most 1/s)."""
+        """The current engine, never loaded here: a generation written by another process (seen
+        at most once a second) is loaded in a thread and swapped in when it is complete, while
+        the old engine keeps answering."""
         if self._engine is None:
             raise IndexMissingError("the index is not loaded yet")
         now = time.monotonic()
@@ -160,13 +170,25 @@ class Catalog:
             pointer = self._read_pointer()
             if pointer and pointer != self._pointer and self._reload_lock.acquire(blocking=False):
                 try:
-                    self._engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
-                    self._pointer = pointer
-                except Exception:  # a half-visible generation: keep serving the old one
-                    pass
-                finally:
+                    threading.Thread(target=self._reload, args=(self._pointer,), name="cpc-index-reload",
+                                     daemon=True).start()
+                except BaseException:
                     self._reload_lock.release()
+                    raise
         return self._engine
+
+    def _reload(self, was: str | None) -> None:
+        """Load the current generation and swap it in, unless this process wrote a newer one meanwhile."""
+        try:
+            engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
+            with self._swap_lock:
+                if self._pointer == was:
+                    self._engine, self._pointer = engine, engine.generation
+            log.info("serving index generation %s", engine.generation)
+        except Exception as exc:  # a half-visible or pruned generation: keep serving the old one, retry later
+            log.warning("could not load the new index generation (%s); still serving %s", exc, self._pointer)
+        finally:
+            self._reload_lock.release()
 
     @property
     def ready(self) -> bool:

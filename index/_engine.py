@@ -18,17 +18,18 @@ from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
-from corpus import STORED, Organisation, Place, TermMatcher, corpus_hash, default_lexicon, default_taxonomy, record_json
-from corpus import fold, jsonl_lines
+from corpus import Organisation, Place, TermMatcher, bodies_hash, default_lexicon, default_taxonomy, record_json
+from corpus import fold
 
 from ._calibration import Calibration, load_query_samples
 from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
-from ._keywords import BM25Index, tokenize
+from ._keywords import KeywordIndex, tokenize
 from ._query import QueryAnalysis, analyse, analyse_record
+from ._records import RecordColumns, Records, record_about, value_key
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorFilter, VectorStore, new_vector_store, open_vector_store
 
-FORMAT_VERSION = 2  # 2: each dense store is files dense-*.* (index, ids, filter columns, a .json), see index/_vectors.py
+FORMAT_VERSION = 3  # 3: keyword index, filter columns and record offsets as arrays; each dense store is files dense-*.*
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
 BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -153,15 +154,22 @@ def passage_text(rec: Organisation, lang: str, name: str, description: str) -> s
     return " ".join(p for p in parts if p).strip()
 
 
-def _key(value: str) -> str:
-    return fold(value).strip()
+_key = value_key
+
+
+@dataclass
+class _Shown:
+    """What the floor and the order need of a candidate before its record is read: most are never shown."""
+
+    id: str
+    country: str | None
 
 
 class SearchEngine:
     def __init__(self, encoder: Encoder, config: SearchConfig | None = None):
         self.encoder = encoder
         self.config = config or SearchConfig()
-        self.records: dict[str, Organisation] = {}
+        self.records: Records = Records()  # read on access: only shown records are parsed
         self.calibration = Calibration()
         self.raw: VectorStore | None = None
         self.cal: VectorStore | None = None
@@ -170,12 +178,12 @@ class SearchEngine:
         self.lang_slots: dict[str, int] = dict(BASE_SLOTS)
         self.vids: dict[str, list[int]] = {}  # record id -> its vector ids
         self.manifest: dict = {}
+        self.generation: str | None = None  # the generation folder it was loaded from
         self._rows: list[str] = []
-        self._bm25: BM25Index | None = None
-        self._by: dict[str, dict[str, set[int]]] = {}
+        self._bm25: KeywordIndex | None = None
+        self._columns: RecordColumns | None = None
         self._row_of_seq: dict[int, int] = {}
         self._places: TermMatcher | None = None
-        self._sectors_of: dict[str, set[str]] = {}
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -266,42 +274,49 @@ class SearchEngine:
                 progress(min(start + batch, len(texts)), len(texts))
         return np.vstack(out) if out else np.zeros((0, self.encoder.dim), np.float32)
 
-    def _set_records(self, records: Iterable[Organisation]) -> None:
-        for rec in records:
-            self.records[rec.id] = rec
-        self._reindex_metadata()
+    def _set_records(self, records: Iterable[Organisation], removed: Iterable[str] = ()) -> None:
+        """Add or replace ``records`` and drop ``removed``: only those are tokenised and read; every
+        other record's keyword and filter data is copied over from the arrays."""
+        changed = {rec.id: rec for rec in records}
+        for rid in removed:
+            if rid in self.records:
+                self.records.drop(rid)
+        for rec in changed.values():
+            self.records.put(rec)
+        old_cols, old_bm25 = self._columns, self._bm25
+        old_row = old_cols.row_of if old_cols is not None else {}
+        rows = sorted(self.records)
+        sources = [changed[rid] if rid in changed else old_row[rid] for rid in rows]
+        docs = [self._keyword_text(src) if isinstance(src, Organisation) else src for src in sources]
+        self._bm25 = KeywordIndex.merge(old_bm25, docs)
+        self._columns = RecordColumns.merge(old_cols, rows, sources)
+        self._after_rows()
 
-    def _reindex_metadata(self) -> None:
-        self._rows = sorted(self.records)
-        docs = []
-        by: dict[str, dict[str, set[int]]] = {k: {} for k in ("country", "region", "city", "kind", "sector")}
-        for row, rid in enumerate(self._rows):
-            rec = self.records[rid]
-            text = " ".join(f"{n} {d}" for n, d in rec.versions().values())
-            docs.append(tokenize(" ".join([text, rec.offers or "", rec.seeks or "", " ".join(rec.sectors)])))
-            for key, value in (("country", rec.country), ("region", rec.region), ("city", rec.city), ("kind", rec.kind)):
-                if value:
-                    by[key].setdefault(_key(value), set()).add(row)
-            for s in rec.sectors:
-                by["sector"].setdefault(_key(s), set()).add(row)
-        self._by = by
-        self._bm25 = BM25Index(docs)
+    @staticmethod
+    def _keyword_text(rec: Organisation) -> list[str]:
+        text = " ".join(f"{n} {d}" for n, d in rec.versions().values())
+        return tokenize(" ".join([text, rec.offers or "", rec.seeks or "", " ".join(rec.sectors)]))
+
+    def _after_rows(self) -> None:
+        """Row lookups derived from the columns (after a load or an update)."""
+        assert self._columns is not None
+        self._rows = self._columns.ids
         self._row_of_seq = {self.seq[rid]: row for row, rid in enumerate(self._rows)}
         self._places = None
-        self._sectors_of: dict[str, set[str]] = {}
 
     def sectors_of(self, rec: Organisation) -> set[str]:
-        """What the record is about for the floor: its sector tags and the sectors its own texts name
-        (a record tagged 'wine' whose description says it now makes olive oil is about food too, and an
-        ingested record without tags still matches by what it says it does)."""
-        found = self._sectors_of.get(rec.id)
-        if found is None:
-            found = set(rec.sectors)
-            tax = default_taxonomy()
-            for name, desc in rec.versions().values():
-                found.update(slug for slug, _ in tax.find(f"{name}. {desc} {rec.offers or ''}"))
-            self._sectors_of[rec.id] = found
-        return found
+        """What the record is about for the floor (``_records.record_about``): read from the
+        columns for an indexed record."""
+        row = self._columns.row_of.get(rec.id) if self._columns is not None else None
+        if row is not None:
+            return set(self._columns.sectors("about", row))
+        return set(record_about(rec))
+
+    def record_names(self) -> list[tuple[str, list[str]]]:
+        """(id, names) of every record in id order, its translations' names too: read from the
+        columns, no record is parsed (a chat recognises an organisation by its name)."""
+        cols = self._columns
+        return list(zip(cols.ids, cols.names)) if cols is not None else []
 
     def record_places(self, text: str) -> list[Place]:
         """Regions and cities of the records named in ``text``, also those the shipped lexicon does
@@ -313,10 +328,13 @@ class SearchEngine:
         if self._places is None:
             lex = default_lexicon()
             pairs = []
-            for rec in self.records.values():
-                for level, value in (("region", rec.region), ("city", rec.city)):
+            cols = self._columns
+            every = np.arange(len(cols) if cols is not None else 0)
+            columns = [cols.column(f, every) for f in ("country", "region", "city")] if cols is not None else [[], [], []]
+            for country, region, city in zip(*columns):
+                for level, value in (("region", region), ("city", city)):
                     if value and lex.place(value) is None and len(fold(value)) >= 3:
-                        pairs.append((value, Place(value, rec.country, level, rec.region if level == "city" else None, {})))
+                        pairs.append((value, Place(value, country, level, region if level == "city" else None, {})))
             self._places = TermMatcher(pairs)
         return self._places.find(text)
 
@@ -330,7 +348,7 @@ class SearchEngine:
                 "query_languages": sorted(k for k in self.calibration.query_means if k != "*"),
                 "enabled_by_default": self.config.calibrate,
             },
-            "corpus_hash": corpus_hash(self.records.values()),
+            "corpus_hash": bodies_hash(self.records.line(rid).decode("utf-8") for rid in self.records),
             "built_at": self.manifest.get("built_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "records": len(self.records),
@@ -363,17 +381,17 @@ class SearchEngine:
             self.raw.delete(vids)
             self.cal.delete(vids)
         for i in gone:
-            del self.records[i]
             self.vids.pop(i, None)
             self.seq.pop(i, None)
-        self._reindex_metadata()
+        self._set_records([], gone)
         self._stamp()
         return gone
 
     def sync(self, records: Sequence[Organisation]) -> tuple[int, int]:
         """Bring the index in line with the record store: (upserted, deleted)."""
         want = {r.id: r for r in records}
-        changed = [r for r in records if r.id not in self.records or record_json(self.records[r.id]) != record_json(r)]
+        changed = [r for r in records
+                   if r.id not in self.records or self.records.line(r.id) != record_json(r).encode("utf-8")]
         removed = [i for i in self.records if i not in want]
         while overflow := self.language_overflow(changed):  # stored before the schema limited languages
             position, why = overflow
@@ -399,9 +417,15 @@ class SearchEngine:
             self.raw.save(tmp, "dense-raw")
             self.cal.save(tmp, "dense-calibrated")
             self.calibration.save(tmp / "calibration.npz")
-            with open(tmp / "records.jsonl", "w", encoding="utf-8", newline="\n") as fh:
-                for rid in sorted(self.records):
-                    fh.write(record_json(self.records[rid]) + "\n")  # one line each: separators escaped
+            assert self._bm25 is not None and self._columns is not None
+            with open(tmp / "records.jsonl", "wb") as fh:
+                for rid in self._rows:  # in row order, one line each (separators escaped): line i is row i
+                    fh.write(self.records.line(rid) + b"\n")
+            # from now on read from the file just written: a built or updated engine holds no records
+            # as objects either (the mapping outlives a rename or removal of the folder)
+            self.records = Records.open(tmp / "records.jsonl", self._rows)
+            self._bm25.save(tmp)
+            self._columns.save(tmp)
             state = {"seq": self.seq, "next_seq": self.next_seq, "lang_slots": self.lang_slots, "vids": self.vids}
             (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
@@ -444,39 +468,38 @@ class SearchEngine:
         state = json.loads((gen / "state.json").read_text(encoding="utf-8"))
         engine.seq, engine.next_seq = state["seq"], state["next_seq"]
         engine.lang_slots, engine.vids = state["lang_slots"], state["vids"]
-        records = [
-            Organisation.model_validate_json(line, context=STORED)
-            for line in jsonl_lines((gen / "records.jsonl").read_text(encoding="utf-8"))
-            if line.strip()
-        ]
         engine.manifest = manifest
-        engine._set_records(records)
+        engine.generation = gen.name
+        engine._columns = RecordColumns.load(gen)
+        engine._bm25 = KeywordIndex.load(gen)
+        engine.records = Records.open(gen / "records.jsonl", engine._columns.ids)
+        engine._after_rows()
         return engine
 
     # -- search -------------------------------------------------------------------------
-    def allowed_rows(self, filters: Filters | None) -> np.ndarray | None:
-        if filters is None or filters.is_empty():
+    def allowed_mask(self, filters: Filters | None) -> np.ndarray | None:
+        """The rows ``filters`` allow, as a boolean mask over rows (None: no filter)."""
+        if filters is None or filters.is_empty() or self._columns is None:
             return None
-        allowed = set(range(len(self._rows)))
-
-        def union(key: str, values: Sequence[str]) -> set[int]:
-            out: set[int] = set()
-            for v in values:
-                out |= self._by[key].get(_key(v), set())
-            return out
-
+        cols = self._columns
+        allowed = np.ones(len(cols), bool)
         for key, values in (("country", filters.countries), ("region", filters.regions), ("city", filters.cities),
                             ("kind", filters.kinds), ("sector", filters.sectors)):
             if values:
-                allowed &= union(key, values)
+                allowed &= cols.mask(key, values)
         for key, values in (("country", filters.exclude_countries), ("region", filters.exclude_regions),
                             ("city", filters.exclude_cities)):
             if values:
-                allowed -= union(key, values)
-        if filters.exclude_ids:
-            drop = set(filters.exclude_ids)
-            allowed = {r for r in allowed if self._rows[r] not in drop}
-        return np.array(sorted(allowed), np.int64)
+                allowed &= ~cols.mask(key, values)
+        for rid in filters.exclude_ids:
+            row = cols.row_of.get(rid)
+            if row is not None:
+                allowed[row] = False
+        return allowed
+
+    def allowed_rows(self, filters: Filters | None) -> np.ndarray | None:
+        mask = self.allowed_mask(filters)
+        return None if mask is None else np.flatnonzero(mask)
 
     @staticmethod
     def vector_filter(filters: Filters | None) -> VectorFilter | None:
@@ -493,13 +516,7 @@ class SearchEngine:
 
     def values(self, key: str) -> list[str]:
         """Distinct values present for a filterable field (country, region, city, kind, sector)."""
-        seen: dict[str, str] = {}
-        for rec in self.records.values():
-            vals = rec.sectors if key == "sector" else [getattr(rec, key)]
-            for v in vals:
-                if v:
-                    seen.setdefault(_key(v), v)
-        return sorted(seen.values())
+        return self._columns.values(key) if self._columns is not None else []
 
     def encode_query(self, text: str, lang: str, calibrate: bool) -> np.ndarray:
         """The query vector of ``text`` (capped: encoder time grows with the text, see SearchConfig)."""
@@ -552,7 +569,8 @@ class SearchEngine:
         cfg = self.config
         calibrate = cfg.calibrate if calibrate is None else calibrate
         a = analysis or analyse(query, extra_places=self.record_places)
-        rows = self.allowed_rows(filters)
+        mask = self.allowed_mask(filters)
+        rows = None if mask is None else np.flatnonzero(mask)
         n_allowed = len(self._rows) if rows is None else len(rows)
         timings: dict[str, float] = {"analyse": time.perf_counter() - t0}
         need = offset + limit
@@ -574,45 +592,62 @@ class SearchEngine:
                 if row is not None and s > dense.get(row, -9.0):
                     dense[row] = s
 
-        keyword: dict[int, float] = {}
+        keyword = np.zeros(len(self._rows), np.float64)  # row -> BM25 score over the best allowed one
+        kw_rows = np.zeros(0, np.int64)  # rows with a keyword score, in row order
         q_tokens = a.tokens + a.expansion
         if mode in ("hybrid", "bm25") and q_tokens and self._bm25 is not None:
             t = time.perf_counter()
-            doc_rows = rows if rows is not None else np.arange(len(self._rows))
-            bm = self._bm25.scores(q_tokens, doc_rows)
-            top = max(float(bm.max()) if len(bm) else 0.0, cfg.bm25_floor if mode == "hybrid" else 1e-9)
-            for r, s in zip(doc_rows.tolist(), bm.tolist()):
-                if s > 0:
-                    keyword[r] = s / top
+            bm = self._bm25.scores(q_tokens)
+            if mask is not None:
+                bm[~mask] = 0.0
+            best = float(bm.max()) if len(bm) and (mask is None or mask.any()) else 0.0
+            top = max(best, cfg.bm25_floor if mode == "hybrid" else 1e-9)
+            kw_rows = np.flatnonzero(bm > 0)
+            keyword[kw_rows] = bm[kw_rows].astype(np.float64) / top
             timings["keyword"] = time.perf_counter() - t
 
         if mode == "bm25":
-            candidates = list(keyword)
-            total = len(keyword)
+            # ranked by keyword score alone: the page is picked in numpy (ties by id, the row order)
+            order = np.lexsort((kw_rows, -keyword[kw_rows]))[:need]
+            candidates = kw_rows[order].tolist()
+            total = len(kw_rows)
         else:
             candidates = list(dense)
             if mode == "hybrid":
-                best_kw = sorted(keyword, key=keyword.get, reverse=True)[: max(cfg.min_candidates, need)]
+                n_best = max(cfg.min_candidates, need)
+                if len(kw_rows) > n_best:  # the best, ties in row order (a stable sort's)
+                    cut = -np.partition(-keyword[kw_rows], n_best - 1)[n_best - 1]
+                    pool = kw_rows[keyword[kw_rows] >= cut]
+                else:
+                    pool = kw_rows
+                best_kw = pool[np.argsort(-keyword[pool], kind="stable")][:n_best].tolist()
                 missing = [r for r in best_kw if r not in dense]
                 if missing and qv is not None:
                     dense.update(self._exact_dense(qv, missing, calibrate))
                 candidates += missing
             total = n_allowed
 
+        cols = self._columns
+        assert cols is not None
         wanted_country = a.countries[0] if len(a.countries) == 1 else None
         place_names = {_key(p.name) for p in a.places}
         q_slugs = a.sector_slugs
         q_sectors = set(q_slugs)
         q_complements = [s for s in a.complements if s not in q_sectors]
+        wanted = q_slugs + q_complements
+        cand = np.asarray(candidates, np.int64)  # what the loop reads of each candidate, gathered at once
+        countries, kinds = cols.column("country", cand), cols.column("kind", cand)
+        regions, cities = cols.column("region", cand, keys=True), cols.column("city", cand, keys=True)
+        tagged_holds = cols.holding(cand, wanted, "tagged")  # boosts and reasons go by the record's own tags
+        about_holds = cols.holding(cand, wanted, "about")  # its tags are among these
         hits: list[tuple[Hit, int]] = []
-        for row in candidates:
-            rec = self.records[self._rows[row]]
-            d, kw = dense.get(row, 0.0), keyword.get(row, 0.0)
-            about = self.sectors_of(rec)
-            tagged = rec.sectors if any(t in default_taxonomy() for t in rec.sectors) else about
-            sectors = [s for s in q_slugs if s in tagged]  # boosts and reasons go by the record's own tags
-            complements = [s for s in q_complements if s in tagged]
-            on_topic = any(s in about for s in q_slugs) or any(s in about for s in q_complements)  # tags are in ``about``
+        for i, row in enumerate(candidates):
+            country, kind = countries[i], kinds[i]
+            d, kw = dense.get(row, 0.0), float(keyword[row])
+            held = tagged_holds[i]
+            sectors = [s for s, h in zip(q_slugs, held) if h]
+            complements = [s for s, h in zip(q_complements, held[len(q_slugs):]) if h]
+            on_topic = any(about_holds[i])
             signals = []
             if mode == "bm25":
                 score = kw
@@ -624,16 +659,17 @@ class SearchEngine:
                     score += cfg.boost_sector * len(sectors) / len(q_sectors)
                 elif complements:
                     score += cfg.boost_complement
-                if wanted_country and rec.country == wanted_country:
+                if wanted_country and country == wanted_country:
                     score += cfg.boost_country
                     signals.append("country")
-                if rec.kind in a.kinds:
+                if kind in a.kinds:
                     score += cfg.boost_kind
                     signals.append("kind")
-                if place_names and ({_key(rec.region or ""), _key(rec.city or "")} & place_names):
+                if place_names and ({regions[i], cities[i]} & place_names):
                     score += cfg.boost_place
                     signals.append("place")
-            hits.append((Hit(rec, float(score), float(d), float(kw), sectors, [], signals, complements, on_topic), row))
+            shown = _Shown(self._rows[row], country)  # the record itself is read only if it is shown
+            hits.append((Hit(shown, float(score), float(d), kw, sectors, [], signals, complements, on_topic), row))  # type: ignore[arg-type]
         hits.sort(key=lambda pair: (-pair[0].score, pair[0].record.id))
         floor = cfg.floor_for(a.lang) if mode == "hybrid" and use_floor else None
         if floor is not None and rows is not None and not (a.sectors or a.complements or a.countries or a.places):
@@ -647,8 +683,11 @@ class SearchEngine:
             hits = [(hit, row_of[id(hit)]) for hit in kept]
             total = len(hits)
         page = hits[offset:need]
-        if self._bm25 is not None:  # matched keywords only for the hits shown
-            for hit, row in page:
+        for hit in nearest:
+            hit.record = self.records[hit.record.id]
+        for hit, row in page:  # records and matched keywords only for the hits shown
+            hit.record = self.records[hit.record.id]
+            if self._bm25 is not None:
                 hit.terms = self._bm25.matched(a.tokens, row)
         timings["total"] = time.perf_counter() - t0
         return SearchResult(a, total, [hit for hit, _ in page], timings, nearest, cfg.encode_chars_max)

@@ -6,9 +6,12 @@ Chinese is cut with jieba; Latin text is accent-folded and lightly stemmed so "m
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import threading
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -96,42 +99,161 @@ def _latin_tokens(text: str) -> list[str]:
     return out
 
 
-class BM25Index:
-    """BM25 (Okapi) over tokenised documents, scored for a subset of documents at a time.
+EMPTY_DOC = "\u0000"  # the one token of a record with no words, so every record has a length
 
-    rank_bm25 computes the statistics (idf with its epsilon floor); each term's contribution
-    to each document is then stored once as a posting list, so a query costs a few numpy adds
-    over the documents holding its terms rather than a Python pass over every document.
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """``np.save`` through a Python file, so a full disk is an OSError like any other write's."""
+    with open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _gather(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR rows ``rows`` of (indptr, values), as a new (indptr, values)."""
+    starts, ends = indptr[rows], indptr[rows + 1]
+    lengths = ends - starts
+    out_ptr = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=out_ptr[1:])
+    if not out_ptr[-1]:
+        return out_ptr, values[:0].copy()
+    # position i of the output reads starts[row of i] + (i - out_ptr[row of i])
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    take = starts[owner] + (np.arange(out_ptr[-1]) - out_ptr[owner])
+    return out_ptr, np.asarray(values)[take]
+
+
+class KeywordIndex:
+    """BM25 (Okapi) over tokenised records, held as arrays and saved with the index generation.
+
+    Each record keeps its distinct term ids and their counts (``doc_*``, in the order the terms
+    first appear in it); the statistics are rank_bm25's (idf with its epsilon floor, the same
+    sums in the same order, so scores are identical to it), and each term's contribution to each
+    record is stored once in a term -> records posting list (``post_*``, CSR). A query costs a
+    few numpy adds over the records holding its terms; an update re-tokenises only the changed
+    records and recomputes the statistics from these arrays.
     """
 
-    def __init__(self, docs: Sequence[list[str]], k1: float = 1.2, b: float = 0.75):
-        from rank_bm25 import BM25Okapi
+    FILES = ("doc-indptr", "doc-terms", "doc-counts", "post-indptr", "post-rows", "post-values")
 
-        self.size = len(docs)
-        self._vocab: list[set[str]] = [set(d) for d in docs]
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if not docs:
-            return
-        bm25 = BM25Okapi([d or ["\u0000"] for d in docs], k1=k1, b=b)
-        norm = k1 * (1 - b + b * np.asarray(bm25.doc_len, np.float64) / bm25.avgdl)
-        rows: dict[str, list[int]] = {}
-        values: dict[str, list[float]] = {}
-        for row, freqs in enumerate(bm25.doc_freqs):
-            for term, f in freqs.items():
-                rows.setdefault(term, []).append(row)
-                values.setdefault(term, []).append(bm25.idf.get(term, 0.0) * f * (k1 + 1) / (f + norm[row]))
-        self._postings = {t: (np.asarray(rows[t], np.int64), np.asarray(values[t], np.float64)) for t in rows}
+    def __init__(self, terms: list[str], doc_indptr: np.ndarray, doc_terms: np.ndarray, doc_counts: np.ndarray,
+                 k1: float = 1.2, b: float = 0.75, postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
+        self.terms = terms
+        self.term_ids = {t: i for i, t in enumerate(terms)}
+        self.doc_indptr, self.doc_terms, self.doc_counts = doc_indptr, doc_terms, doc_counts
+        self.k1, self.b = k1, b
+        self.size = len(doc_indptr) - 1
+        self.post_indptr, self.post_rows, self.post_values = postings or self._postings()
 
+    # -- building -----------------------------------------------------------------------
+    @classmethod
+    def build(cls, docs: Sequence[list[str]], k1: float = 1.2, b: float = 0.75) -> "KeywordIndex":
+        return cls.merge(None, [tokens for tokens in docs], k1, b)
+
+    @classmethod
+    def merge(cls, old: "KeywordIndex | None", sources: Sequence["int | list[str]"], k1: float = 1.2,
+              b: float = 0.75) -> "KeywordIndex":
+        """A new index whose record ``i`` is ``old``'s record ``sources[i]`` (an int) or the token
+        list ``sources[i]``: only new records are counted in Python, the rest are copied."""
+        terms = list(old.terms) if old is not None else []
+        term_ids = dict(old.term_ids) if old is not None else {}
+        pieces_terms: list[np.ndarray] = []
+        pieces_counts: list[np.ndarray] = []
+        old_rows = [s for s in sources if isinstance(s, (int, np.integer))]
+        taken_ptr, taken_terms = (_gather(old.doc_indptr, old.doc_terms, np.asarray(old_rows, np.int64))
+                                  if old is not None and old_rows else (np.zeros(1, np.int64), np.zeros(0, np.int32)))
+        _, taken_counts = (_gather(old.doc_indptr, old.doc_counts, np.asarray(old_rows, np.int64))
+                           if old is not None and old_rows else (None, np.zeros(0, np.int32)))
+        next_old = 0
+        for source in sources:
+            if isinstance(source, (int, np.integer)):
+                lo, hi = taken_ptr[next_old], taken_ptr[next_old + 1]
+                pieces_terms.append(taken_terms[lo:hi])
+                pieces_counts.append(taken_counts[lo:hi])
+                next_old += 1
+                continue
+            freqs: dict[str, int] = {}
+            for token in source or [EMPTY_DOC]:  # rank_bm25's way: counts in order of first appearance
+                freqs[token] = freqs.get(token, 0) + 1
+            ids = []
+            for token in freqs:
+                tid = term_ids.get(token)
+                if tid is None:
+                    tid = term_ids[token] = len(terms)
+                    terms.append(token)
+                ids.append(tid)
+            pieces_terms.append(np.asarray(ids, np.int32))
+            pieces_counts.append(np.asarray(list(freqs.values()), np.int32))
+        indptr = np.zeros(len(sources) + 1, np.int64)
+        np.cumsum([len(p) for p in pieces_terms], out=indptr[1:])
+        doc_terms = np.concatenate(pieces_terms).astype(np.int32) if pieces_terms else np.zeros(0, np.int32)
+        doc_counts = np.concatenate(pieces_counts).astype(np.int32) if pieces_counts else np.zeros(0, np.int32)
+        used = np.zeros(len(terms), bool)
+        used[doc_terms] = True
+        if not used.all():  # terms only deleted or replaced records had: renumber the rest
+            remap = np.cumsum(used, dtype=np.int64) - 1
+            terms = [t for t, keep in zip(terms, used.tolist()) if keep]
+            doc_terms = remap[doc_terms].astype(np.int32)
+        return cls(terms, indptr, doc_terms, doc_counts, k1, b)
+
+    def _postings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n_terms = len(self.terms)
+        if self.size == 0:
+            return np.zeros(n_terms + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64)
+        lengths = np.diff(self.doc_indptr)
+        rows = np.repeat(np.arange(self.size, dtype=np.int32), lengths)
+        counts = np.asarray(self.doc_counts, np.int64)
+        doc_len = np.bincount(rows, weights=counts, minlength=self.size)  # tokens per record
+        df = np.bincount(self.doc_terms, minlength=n_terms)
+        # rank_bm25 sums the idfs in the order terms first appear in the corpus: the same order here
+        first = np.unique(self.doc_terms, return_index=True)[1]
+        idf = np.zeros(n_terms, np.float64)
+        idf_sum = 0
+        negative = []
+        for tid in np.asarray(self.doc_terms)[np.sort(first)].tolist():
+            freq = int(df[tid])
+            value = math.log(self.size - freq + 0.5) - math.log(freq + 0.5)
+            idf[tid] = value
+            idf_sum += value
+            if value < 0:
+                negative.append(tid)
+        eps = 0.25 * (idf_sum / n_terms)  # rank_bm25's epsilon floor for terms in most records
+        idf[negative] = eps
+        avgdl = int(counts.sum()) / self.size
+        norm = self.k1 * (1 - self.b + self.b * doc_len.astype(np.float64) / avgdl)
+        values = idf[self.doc_terms] * counts * (self.k1 + 1) / (counts + norm[rows])
+        order = np.argsort(self.doc_terms, kind="stable")  # by term, records ascending within it
+        indptr = np.zeros(n_terms + 1, np.int64)
+        np.cumsum(df, out=indptr[1:])
+        return indptr, rows[order], values[order]
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, folder: Path, prefix: str = "bm25") -> None:
+        arrays = (self.doc_indptr, self.doc_terms, self.doc_counts, self.post_indptr, self.post_rows, self.post_values)
+        for name, array in zip(self.FILES, arrays):
+            _save_array(folder / f"{prefix}-{name}.npy", array)
+        with open(folder / f"{prefix}-terms.json", "w", encoding="utf-8") as fh:
+            json.dump({"k1": self.k1, "b": self.b, "terms": self.terms}, fh, ensure_ascii=False)
+
+    @classmethod
+    def load(cls, folder: Path, prefix: str = "bm25") -> "KeywordIndex":
+        """Arrays memory-mapped: only the postings a query touches are read from disk."""
+        meta = json.loads((folder / f"{prefix}-terms.json").read_text(encoding="utf-8"))
+        arrays = [np.load(folder / f"{prefix}-{name}.npy", mmap_mode="r") for name in cls.FILES]
+        return cls(meta["terms"], *arrays[:3], meta["k1"], meta["b"], postings=tuple(arrays[3:]))  # type: ignore[arg-type]
+
+    # -- queries ------------------------------------------------------------------------
     def scores(self, query_tokens: list[str], doc_rows: np.ndarray | None = None) -> np.ndarray:
-        """Scores of ``doc_rows`` (all documents when None); a repeated query term counts again."""
+        """Scores of ``doc_rows`` (all records when None); a repeated query term counts again."""
         total = np.zeros(self.size, np.float64)
         for term in query_tokens:
-            posting = self._postings.get(term)
-            if posting is not None:
-                total[posting[0]] += posting[1]
+            tid = self.term_ids.get(term)
+            if tid is not None:
+                lo, hi = self.post_indptr[tid], self.post_indptr[tid + 1]
+                total[self.post_rows[lo:hi]] += self.post_values[lo:hi]
         out = total if doc_rows is None else total[np.asarray(doc_rows, np.int64)]
         return out.astype(np.float32)
 
     def matched(self, query_tokens: list[str], row: int) -> list[str]:
-        vocab = self._vocab[row]
-        return list(dict.fromkeys(t for t in query_tokens if t in vocab))
+        """The query terms record ``row`` holds, in query order, once each."""
+        held = set(self.doc_terms[self.doc_indptr[row] : self.doc_indptr[row + 1]].tolist())
+        return list(dict.fromkeys(t for t in query_tokens if self.term_ids.get(t, -1) in held))

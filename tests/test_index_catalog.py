@@ -8,6 +8,7 @@ import errno
 import json
 import shutil
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -191,4 +192,41 @@ def test_one_writer_per_folder_and_readers_follow_its_generations(catalog, encod
     catalog.close()  # the writer goes: the reader's next write takes the folder over
     assert reader.delete(["test-followed"]) == ["test-followed"]
     assert not reader.read_only and reader.store.get("test-followed") is None
+    reader.close()
+
+
+def test_a_reader_keeps_answering_while_a_new_generation_loads(catalog, encoder, tmp_path, monkeypatch):
+    """Following the writer never stalls a request: the new generation loads in a thread (held
+    here until released) while the old engine answers, then is swapped in."""
+    reader = Catalog(catalog.data_dir, encoder)
+    reader.open()
+    before = reader.engine
+    loading, release = threading.Event(), threading.Event()
+    real_load = SearchEngine.load.__func__
+
+    def slow_load(cls, *args, **kwargs):
+        if threading.current_thread().name == "cpc-index-reload":
+            loading.set()
+            release.wait(60)
+        return real_load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(SearchEngine, "load", classmethod(slow_load))
+    path = tmp_path / "slow.jsonl"
+    write_jsonl(path, [record("test-slow-load")])
+    catalog.ingest(path)
+    try:
+        deadline = time.monotonic() + 10
+        while not loading.is_set() and time.monotonic() < deadline:
+            started = time.monotonic()
+            assert reader.engine is before and time.monotonic() - started < 0.5  # never waits for the load
+            time.sleep(0.1)
+        assert loading.is_set()
+        assert reader.engine is before and "test-slow-load" not in reader.engine.records
+        assert reader.engine.search("cortiça", limit=1).hits  # answered by the old generation meanwhile
+    finally:
+        release.set()
+    deadline = time.monotonic() + 30
+    while reader.engine is before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "test-slow-load" in reader.engine.records and reader.engine.generation == catalog.engine.generation
     reader.close()

@@ -1,0 +1,310 @@
+"""What the ranking needs of every record, as arrays; the records themselves read on demand.
+
+A 10,000-record index once held every record as a pydantic object and rebuilt its filters and
+keyword index in Python on each start (tens of seconds, hundreds of MB). Now each index
+generation keeps, beside ``records.jsonl``: per-record filter codes and sector lists
+(``RecordColumns``), and the keyword index (``_keywords.KeywordIndex``). A record is parsed
+only when it is shown (``Records``, with a small cache of recent ones).
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from corpus import STORED, Organisation, default_taxonomy, fold, record_json
+
+from ._keywords import _gather, _save_array
+
+FIELDS = ("country", "region", "city", "kind")  # one value a record
+SECTOR_LISTS = ("tags", "about")  # its sector tags; what it is about (tags and sectors its texts name)
+CACHED_RECORDS = 512
+
+
+def value_key(value: str) -> str:
+    """How filter values compare: accents and case folded."""
+    return fold(value).strip()
+
+
+def record_about(rec: Organisation) -> list[str]:
+    """What the record is about for the floor: its sector tags and the sectors its own texts name
+    (a record tagged 'wine' whose description says it now makes olive oil is about food too, and an
+    ingested record without tags still matches by what it says it does)."""
+    found = dict.fromkeys(rec.sectors)
+    tax = default_taxonomy()
+    for name, desc in rec.versions().values():
+        found.update(dict.fromkeys(slug for slug, _ in tax.find(f"{name}. {desc} {rec.offers or ''}")))
+    return list(found)
+
+
+class RecordColumns:
+    """Row -> country, region, city and kind codes (-1: none) and sector lists (CSR), rows in id
+    order. Codes index ``tables[field]`` (the values as written; ``sector`` for both lists).
+    Filters become boolean masks over rows, one numpy comparison a field."""
+
+    def __init__(self, ids: list[str], tables: dict[str, list[str]], codes: dict[str, np.ndarray],
+                 lists: dict[str, tuple[np.ndarray, np.ndarray]], taxonomy_tagged: np.ndarray, names: list[list[str]]):
+        self.ids = ids
+        self.names = names  # row -> the record's names (its own and its translations'), to recognise it in a chat
+        self.row_of = {rid: row for row, rid in enumerate(ids)}
+        self.tables = tables
+        self.codes = codes
+        self.lists = lists
+        self.taxonomy_tagged = taxonomy_tagged  # whether any of its tags is a taxonomy sector
+        self._codes_by_key: dict[str, dict[str, list[int]]] = {}
+        self._masks: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._mask_lock = threading.Lock()
+        self._values: dict[str, list[str]] = {}
+        self.keys = {f: [value_key(v) for v in tables[f]] for f in (*FIELDS, "sector")}
+        self._sector_code = {slug: c for c, slug in enumerate(tables["sector"])}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # -- building -----------------------------------------------------------------------
+    @classmethod
+    def merge(cls, old: "RecordColumns | None", ids: list[str], sources: Sequence["int | Organisation"]) -> "RecordColumns":
+        """Columns for ``ids``: row ``i`` copied from ``old``'s row ``sources[i]`` (an int) or read
+        from the record ``sources[i]``. Values no row holds any more are dropped from the tables."""
+        tables: dict[str, list[str]] = {f: [] for f in (*FIELDS, "sector")}
+        index: dict[str, dict[str, int]] = {f: {} for f in tables}
+
+        def code(field: str, value: str | None) -> int:
+            if not value:
+                return -1
+            found = index[field].get(value)
+            if found is None:
+                found = index[field][value] = len(tables[field])
+                tables[field].append(value)
+            return found
+
+        n = len(sources)
+        codes = {f: np.full(n, -1, np.int32) for f in FIELDS}
+        pieces: dict[str, list[list[int]]] = {name: [] for name in SECTOR_LISTS}
+        tagged = np.zeros(n, bool)
+        names: list[list[str]] = []
+        old_rows = np.asarray([s for s in sources if isinstance(s, (int, np.integer))], np.int64)
+        copied = {}
+        if old is not None and len(old_rows):
+            for name in SECTOR_LISTS:
+                copied[name] = _gather(*old.lists[name], old_rows)
+        tax = default_taxonomy()
+        next_old = 0
+        for row, source in enumerate(sources):
+            if isinstance(source, (int, np.integer)):
+                assert old is not None
+                for f in FIELDS:
+                    c = int(old.codes[f][source])
+                    codes[f][row] = code(f, old.tables[f][c]) if c >= 0 else -1
+                for name in SECTOR_LISTS:
+                    ptr, values = copied[name]
+                    pieces[name].append([code("sector", old.tables["sector"][c])
+                                         for c in values[ptr[next_old] : ptr[next_old + 1]].tolist()])
+                tagged[row] = bool(old.taxonomy_tagged[source])
+                names.append(old.names[source])
+                next_old += 1
+                continue
+            rec = source
+            for f in FIELDS:
+                codes[f][row] = code(f, getattr(rec, f))
+            pieces["tags"].append([code("sector", s) for s in rec.sectors])
+            pieces["about"].append([code("sector", s) for s in record_about(rec)])
+            tagged[row] = any(s in tax for s in rec.sectors)
+            names.append(list(dict.fromkeys([rec.name, *(t.name for t in rec.i18n.values() if t.name)])))
+        lists = {}
+        for name, rows in pieces.items():
+            indptr = np.zeros(n + 1, np.int64)
+            np.cumsum([len(r) for r in rows], out=indptr[1:])
+            flat = np.fromiter((c for r in rows for c in r), np.int32, count=int(indptr[-1]))
+            lists[name] = (indptr, flat)
+        return cls(ids, tables, codes, lists, tagged, names)
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        with open(folder / "columns.json", "w", encoding="utf-8") as fh:
+            json.dump({"ids": self.ids, "tables": self.tables, "names": self.names}, fh, ensure_ascii=False)
+        for f in FIELDS:
+            _save_array(folder / f"column-{f}.npy", self.codes[f])
+        for name, (indptr, values) in self.lists.items():
+            _save_array(folder / f"column-{name}-indptr.npy", indptr)
+            _save_array(folder / f"column-{name}.npy", values)
+        _save_array(folder / "column-taxonomy-tagged.npy", self.taxonomy_tagged)
+
+    @classmethod
+    def load(cls, folder: Path) -> "RecordColumns":
+        meta = json.loads((folder / "columns.json").read_text(encoding="utf-8"))
+        codes = {f: np.load(folder / f"column-{f}.npy") for f in FIELDS}
+        lists = {name: (np.load(folder / f"column-{name}-indptr.npy"), np.load(folder / f"column-{name}.npy"))
+                 for name in SECTOR_LISTS}
+        return cls(meta["ids"], meta["tables"], codes, lists, np.load(folder / "column-taxonomy-tagged.npy"), meta["names"])
+
+    # -- reading ------------------------------------------------------------------------
+    def value(self, field: str, row: int) -> str | None:
+        c = int(self.codes[field][row])
+        return self.tables[field][c] if c >= 0 else None
+
+    def sectors(self, name: str, row: int) -> list[str]:
+        indptr, values = self.lists[name]
+        table = self.tables["sector"]
+        return [table[c] for c in values[indptr[row] : indptr[row + 1]].tolist()]
+
+    def tagged(self, row: int) -> list[str]:
+        """The sectors boosts and reasons go by: its tags, or what its texts name when none of its
+        tags is a taxonomy sector."""
+        return self.sectors("tags" if self.taxonomy_tagged[row] else "about", row)
+
+    def column(self, field: str, rows: np.ndarray, keys: bool = False) -> list[str | None]:
+        """The values of ``rows`` (their folded keys when ``keys``; None, or "" for keys, when unset)."""
+        table = self.keys[field] if keys else self.tables[field]
+        none = "" if keys else None
+        return [table[c] if c >= 0 else none for c in np.asarray(self.codes[field])[rows].tolist()]
+
+    def holding(self, rows: np.ndarray, slugs: Sequence[str], name: str) -> list[list[bool]]:
+        """For each of ``rows``, whether its sector list ``name`` ("tags", "about", or "tagged": see
+        ``tagged``) holds each of ``slugs``: a few numpy operations for a whole candidate list."""
+        if name == "tagged":
+            by_tags = np.asarray(self.holding(rows, slugs, "tags"), bool).reshape(len(rows), len(slugs))
+            by_about = np.asarray(self.holding(rows, slugs, "about"), bool).reshape(len(rows), len(slugs))
+            return np.where(np.asarray(self.taxonomy_tagged)[rows][:, None], by_tags, by_about).tolist()
+        out = np.zeros((len(rows), len(slugs)), bool)
+        if len(rows) and len(slugs):
+            ptr, values = _gather(*self.lists[name], rows)
+            owner = np.repeat(np.arange(len(rows)), np.diff(ptr))
+            for j, slug in enumerate(slugs):
+                code = self._sector_code.get(slug)
+                if code is not None:
+                    out[owner[values == code], j] = True
+        return out.tolist()
+
+    def values(self, field: str) -> list[str]:
+        """Distinct values present (``sector``: the tags), the first row's spelling of each."""
+        found = self._values.get(field)
+        if found is None:
+            if field == "sector":
+                codes = np.asarray(self.lists["tags"][1])
+            else:
+                codes = np.asarray(self.codes[field])
+            seen: dict[str, str] = {}
+            for c in codes[codes >= 0].tolist():
+                seen.setdefault(self.keys[field][c], self.tables[field][c])
+            found = self._values[field] = sorted(seen.values())
+        return found
+
+    def mask(self, field: str, values: Sequence[str]) -> np.ndarray:
+        """Rows holding any of ``values`` (folded keys compared); ``field`` may be ``sector``."""
+        out = np.zeros(len(self.ids), bool)
+        for v in values:
+            out |= self._value_mask(field, value_key(v))
+        return out
+
+    def _value_mask(self, field: str, key: str) -> np.ndarray:
+        with self._mask_lock:
+            found = self._masks.get((field, key))
+            if found is not None:
+                self._masks.move_to_end((field, key))
+                return found
+        by_key = self._codes_by_key.get(field)
+        if by_key is None:
+            by_key = {}
+            for c, k in enumerate(self.keys[field]):
+                by_key.setdefault(k, []).append(c)
+            self._codes_by_key[field] = by_key
+        codes = by_key.get(key, [])
+        if field == "sector":
+            indptr, values = self.lists["tags"]
+            hit = np.isin(values, codes)
+            found = np.zeros(len(self.ids), bool)
+            found[np.repeat(np.arange(len(self.ids)), np.diff(indptr))[hit]] = True
+        else:
+            found = np.isin(self.codes[field], codes)
+        with self._mask_lock:
+            self._masks[(field, key)] = found
+            if len(self._masks) > 256:
+                self._masks.popitem(last=False)
+        return found
+
+
+class _Lines:
+    """The lines of a ``records.jsonl``, memory-mapped: readable after the generation is pruned."""
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        ends = np.flatnonzero(np.frombuffer(self._map, np.uint8) == 10) if size else np.zeros(0, np.int64)
+        self.starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) if len(ends) else ends
+        self.ends = ends
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def line(self, i: int) -> bytes:
+        return self._map[self.starts[i] : self.ends[i]]
+
+
+class Records(Mapping[str, Organisation]):
+    """The indexed records by id, read from the generation's ``records.jsonl`` when asked for (a
+    few hundred recent ones cached); records added since it was loaded are held as objects."""
+
+    def __init__(self, lines: _Lines | None = None, ids: Sequence[str] = ()):
+        self._where: dict[str, int | Organisation] = {rid: line for line, rid in enumerate(ids)}
+        self._lines = lines
+        self._cache: OrderedDict[str, Organisation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path, ids: Sequence[str]) -> "Records":
+        lines = _Lines(path)
+        if len(lines) != len(ids):
+            raise ValueError(f"{path} holds {len(lines)} records, its columns {len(ids)}")
+        return cls(lines, ids)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self._where
+
+    def __getitem__(self, rid: str) -> Organisation:
+        where = self._where[rid]
+        if isinstance(where, Organisation):
+            return where
+        with self._lock:
+            rec = self._cache.get(rid)
+            if rec is not None:
+                self._cache.move_to_end(rid)
+                return rec
+        assert self._lines is not None
+        rec = Organisation.model_validate_json(self._lines.line(where), context=STORED)
+        with self._lock:
+            self._cache[rid] = rec
+            if len(self._cache) > CACHED_RECORDS:
+                self._cache.popitem(last=False)
+        return rec
+
+    def put(self, rec: Organisation) -> None:
+        self._where[rec.id] = rec
+        with self._lock:
+            self._cache.pop(rec.id, None)
+
+    def drop(self, rid: str) -> None:
+        del self._where[rid]
+        with self._lock:
+            self._cache.pop(rid, None)
+
+    def line(self, rid: str) -> bytes:
+        """The record as its line of ``records.jsonl`` (``record_json``), without parsing it."""
+        where = self._where[rid]
+        if isinstance(where, Organisation):
+            return record_json(where).encode("utf-8")
+        assert self._lines is not None
+        return self._lines.line(where)

@@ -1,0 +1,143 @@
+"""Records read on demand and the per-record arrays the ranking uses instead of them: they
+match the records, survive a save and load, stay consistent through updates, and an index in
+the old format is refused with the way out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from corpus import Organisation, corpus_hash, default_taxonomy, fold, load_records, record_json
+from index import Filters, IndexMismatchError, SearchEngine, tokenize
+from index._records import record_about
+
+from conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def fictional():
+    return load_records(DATA / "fictional.jsonl").records
+
+
+@pytest.fixture(scope="module")
+def saved(fictional, encoder, tmp_path_factory):
+    root = tmp_path_factory.mktemp("records-index")
+    SearchEngine.build(fictional, encoder).save(root)
+    return root
+
+
+def snapshot(engine: SearchEngine) -> dict:
+    """Everything the ranking reads per row, as plain values."""
+    cols = engine._columns
+    rows = [(rid, *(cols.value(f, row) for f in ("country", "region", "city", "kind")),
+             cols.sectors("tags", row), sorted(cols.sectors("about", row)), sorted(cols.tagged(row)), cols.names[row])
+            for row, rid in enumerate(engine._rows)]
+    values = {f: engine.values(f) for f in ("country", "region", "city", "kind", "sector")}
+    queries = [tokenize(q) for q in ("moldes cortiça", "葡萄酒 机器人", "robots wine cork", "cluster")]
+    scores = [engine._bm25.scores(q).tolist() for q in queries]
+    return {"rows": rows, "values": values, "scores": scores}
+
+
+def expected_rows(records) -> list:
+    """What ``snapshot`` must hold, read from the records themselves."""
+    tax = default_taxonomy()
+    return [(r.id, r.country, r.region, r.city, r.kind, list(r.sectors), sorted(record_about(r)),
+             sorted(r.sectors if any(s in tax for s in r.sectors) else record_about(r)),
+             list(dict.fromkeys([r.name, *(t.name for t in r.i18n.values() if t.name)])))
+            for r in sorted(records, key=lambda r: r.id)]
+
+
+def set_filter_rows(records, f: Filters) -> list[int]:
+    """The filter semantics as sets over records (any value within a field, every field)."""
+    def key(value: str) -> str:
+        return fold(value).strip()
+
+    out = []
+    for row, r in enumerate(sorted(records, key=lambda r: r.id)):
+        ok = all(not values or any(key(v) in {key(x) for x in (r.sectors if field == "sectors" else [getattr(r, field) or ""])}
+                                   for v in values)
+                 for field, values in (("country", f.countries), ("region", f.regions), ("city", f.cities),
+                                       ("kind", f.kinds), ("sectors", f.sectors)))
+        ok = ok and not any(key(getattr(r, field) or "") in {key(v) for v in values}
+                            for field, values in (("country", f.exclude_countries), ("region", f.exclude_regions),
+                                                  ("city", f.exclude_cities)))
+        if ok and r.id not in f.exclude_ids:
+            out.append(row)
+    return out
+
+
+def test_a_loaded_index_parses_no_record_until_one_is_asked_for(saved, fictional, encoder):
+    engine = SearchEngine.load(saved, encoder)
+    records = engine.records
+    assert not records._cache  # nothing parsed at load
+    assert len(records) == len(fictional) and set(records) == {r.id for r in fictional}
+    assert "test-cork-lab" in records and "no-such-id" not in records and records.get("no-such-id") is None
+    result = engine.search("rolhas de cortiça", limit=2)
+    assert 0 < len(records._cache) <= 2 + len(result.nearest)  # only what was shown
+    assert all(isinstance(h.record, Organisation) for h in result.hits + result.nearest)
+    by_id = {r.id: r for r in fictional}
+    for rid in records:
+        assert record_json(records[rid]) == record_json(by_id[rid])
+    assert records["test-cork-lab"] is records["test-cork-lab"]  # cached, not parsed twice
+
+
+def test_the_arrays_hold_what_the_records_say(saved, fictional, encoder):
+    engine = SearchEngine.load(saved, encoder)
+    assert snapshot(engine)["rows"] == expected_rows(fictional)
+    assert snapshot(engine) == snapshot(SearchEngine.build(fictional, encoder))
+    for rec in fictional:
+        assert engine.sectors_of(rec) == set(record_about(rec))
+
+
+@pytest.mark.parametrize("filters", [
+    Filters(countries=("PT",)), Filters(countries=("pt", "CN")), Filters(kinds=("company",)),
+    Filters(sectors=("cork",)), Filters(sectors=("wine", "moulds"), exclude_countries=("CN",)),
+    Filters(exclude_ids=("test-cork-lab",)), Filters(regions=("no such region",)),
+    Filters(countries=("PT",), exclude_cities=("leiria", "Porto")),
+])
+def test_filters_as_masks_allow_what_the_set_semantics_allow(saved, fictional, encoder, filters):
+    engine = SearchEngine.load(saved, encoder)
+    assert engine.allowed_rows(filters).tolist() == set_filter_rows(fictional, filters)
+    hits = engine.search("empresa", filters, limit=10, mode="bm25").hits + engine.search("empresa", filters, limit=10).hits
+    allowed = {engine._rows[r] for r in set_filter_rows(fictional, filters)}
+    assert {h.record.id for h in hits} <= allowed
+
+
+def test_upsert_and_delete_keep_the_arrays_as_a_fresh_build_would(saved, fictional, encoder, tmp_path):
+    engine = SearchEngine.load(saved, encoder)
+    by_id = {r.id: r for r in fictional}
+    changed = by_id["test-cork-lab"].model_copy(update={"sectors": ["wine"], "city": "Évora", "region": "Alentejo"})
+    new = Organisation.model_validate({
+        "id": "test-bike-works", "kind": "company", "name": "Bicicletas de Teste", "country": "PT", "region": "Centro",
+        "city": "Águeda", "lang": "pt", "sectors": [], "description": "Fábrica fictícia de bicicletas elétricas e moldes."})
+    gone = next(i for i in sorted(by_id) if i != changed.id)
+    engine.upsert([changed, new])
+    assert engine.delete([gone]) == [gone]
+    final = [r for r in fictional if r.id not in (gone, changed.id)] + [changed, new]
+    assert snapshot(engine)["rows"] == expected_rows(final)
+    assert snapshot(engine) == snapshot(SearchEngine.build(final, encoder))
+    assert engine.records[changed.id].city == "Évora" and gone not in engine.records
+    assert engine.manifest["corpus_hash"] == corpus_hash(final)
+
+    engine.save(tmp_path)
+    assert not any(isinstance(where, Organisation) for where in engine.records._where.values())  # read from the file now
+    assert record_json(engine.records["test-bike-works"]) == record_json(new)
+    reloaded = SearchEngine.load(tmp_path, encoder)
+    assert snapshot(reloaded) == snapshot(engine)
+    assert [record_json(reloaded.records[i]) for i in reloaded.records] == [record_json(r) for r in
+                                                                           sorted(final, key=lambda r: r.id)]
+    assert reloaded.search("bicicletas elétricas Águeda", limit=1).hits[0].record.id == "test-bike-works"
+    assert reloaded.allowed_rows(Filters(cities=("agueda",))).tolist() == [reloaded._rows.index("test-bike-works")]
+
+
+def test_an_index_in_the_old_format_is_refused_with_the_way_out(saved, encoder, tmp_path):
+    import shutil
+
+    root = tmp_path / "old"
+    shutil.copytree(saved, root)
+    gen = root / (root / "CURRENT").read_text().strip()
+    manifest = json.loads((gen / "manifest.json").read_text())
+    (gen / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}))
+    with pytest.raises(IndexMismatchError, match="rebuild it with `cpc index build`"):
+        SearchEngine.load(root, encoder)
