@@ -48,12 +48,23 @@ PUBLIC_BODY = error_responses(400, 413, 422, 429, 503)
 PUBLIC_GET = error_responses(404, 422, 429, 503)
 
 
-def open_catalog(settings: Settings, progress=None) -> Catalog:
+def open_catalog(settings: Settings, progress=None, group: int | None = None) -> Catalog:
+    """The data folder's catalog; ``group``: the worker group (serve parent's pid) it writes for."""
     encoder = load_encoder(settings.model, settings.threads)
     config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max)
-    catalog = Catalog(settings.data_dir, encoder, config)
+    catalog = Catalog(settings.data_dir, encoder, config, group=group)
     catalog.open(settings.corpus, progress)
     return catalog
+
+
+def worker_app(settings: Settings, group: int) -> FastAPI:
+    """The app of one `cpc serve --workers` process: the parent built the index and holds the
+    data folder for the group, so this only loads the current generation (and writes as one of
+    the group)."""
+    from ._observability import configure_logging, configured_secrets
+
+    configure_logging(settings.log_level, configured_secrets(settings))
+    return create_app(settings, open_catalog(settings, group=group))
 
 
 def get_catalog(request: Request) -> Catalog:

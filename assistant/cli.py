@@ -35,7 +35,7 @@ def _settings(args: argparse.Namespace):
     from .settings import Settings
 
     overrides = {}
-    for name in ("data_dir", "corpus", "model", "host", "port", "forwarded_allow_ips"):
+    for name in ("data_dir", "corpus", "model", "host", "port", "forwarded_allow_ips", "workers"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -59,6 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # JSON log lines (ours and uvicorn's); one line per request comes from the app, not uvicorn's access log
     configure_logging(settings.log_level, configured_secrets(settings))
+    if settings.workers > 1:
+        return _serve_workers(settings)
     catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
     if catalog.read_only:
         logging.getLogger("cpc.api").warning(
@@ -72,6 +74,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     trusted = (settings.forwarded_allow_ips or "").strip()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
                 access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+    return 0
+
+
+def _serve_workers(settings) -> int:
+    """`cpc serve --workers N`: this process seeds and builds the index once, takes the data
+    folder's writer lock for its group and keeps it; N worker processes (uvicorn's supervisor
+    restarts any that dies) share the port and load the index it built. Any worker may write
+    (admin ingest, delete, reindex): writes take turns under the folder's write lock, and every
+    worker follows the generations the others write, as a read-only server would."""
+    import functools
+    import logging
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from ._state import StateStore
+    from .app import open_catalog, worker_app
+
+    log = logging.getLogger("cpc.api")
+    group = os.getpid()
+    catalog = open_catalog(settings, _progress("embedding corpus"), group=group)
+    if catalog.read_only:
+        log.warning("the data folder %s is held by another process (%s): serving it read-only, following its index;"
+                    " admin writes answer 409 until that process stops", settings.data_dir, catalog.writer_lock.holder())
+    records = len(catalog.engine.records)
+    # the state file's tables and keys made once, before N processes open it together
+    StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60).close()
+    folder_lock = catalog.writer_lock  # held for the group until this process ends
+    catalog.store.close()
+    del catalog  # the workers load their own engine; this process only supervises
+    trusted = (settings.forwarded_allow_ips or "").strip()
+    config = uvicorn.Config(functools.partial(worker_app, settings, group), factory=True, workers=settings.workers,
+                            host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
+                            access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+    log.info("serving %d organisations on http://%s:%d with %d workers", records, settings.host, settings.port,
+             settings.workers)
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        folder_lock.release()
     return 0
 
 
@@ -210,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--corpus", type=Path, help="corpus file seeding an empty data folder")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="processes serving the port (CPC_WORKERS, default 1); the index is built once, before they start")
     s.add_argument("--forwarded-allow-ips", metavar="IPS",
                    help="proxies whose X-Forwarded-For names the client: addresses or networks, comma-separated, "
                         "or '*' (CPC_FORWARDED_ALLOW_IPS; default: none, the connection's address is the client)")
