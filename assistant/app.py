@@ -15,13 +15,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
 from index import Catalog, FilterValueError, SearchConfig, StorageFullError, WriterBusyError, disk_full, load_encoder
-from connectors import mount_connectors
 
 from dataclasses import asdict
 
 import orjson
 
 from ._admin_api import router as admin_router
+from ._extensions import mount_extensions
 from ._limits import install_cors, install_limits
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
@@ -55,6 +55,11 @@ def open_catalog(settings: Settings, progress=None, group: int | None = None) ->
     catalog = Catalog(settings.data_dir, encoder, config, group=group)
     catalog.open(settings.corpus, progress)
     return catalog
+
+
+def open_state(settings: Settings) -> StateStore:
+    """The conversation state store of the data folder (sessions, leads, query log)."""
+    return StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
 
 
 def worker_app(settings: Settings, group: int) -> FastAPI:
@@ -260,7 +265,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     async def lifespan(app: FastAPI):
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
-        store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
+        store = open_state(settings)
         app.state.web_sessions = WebSessions(store.secret("web_session_key"))
         store.purge(settings.retention_query_log_days or None, settings.retention_closed_leads_days or None)
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store,
@@ -294,5 +299,5 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(chat_messages_router)
     app.include_router(admin_router)
     app.include_router(web_router)
-    mount_connectors(app, settings)  # Telegram and WeChat routes, only when configured
+    mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

@@ -31,7 +31,8 @@ def _progress(desc: str):
     return update
 
 
-def _settings(args: argparse.Namespace):
+def settings_from_args(args: argparse.Namespace):
+    """The settings, with what the command line gave (--data-dir, --model, ...) over the environment."""
     from .settings import Settings
 
     overrides = {}
@@ -45,7 +46,7 @@ def _settings(args: argparse.Namespace):
 def _catalog(args: argparse.Namespace):
     from .app import open_catalog
 
-    return open_catalog(_settings(args), _progress("embedding corpus"))
+    return open_catalog(settings_from_args(args), _progress("embedding corpus"))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -56,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ._observability import configure_logging, configured_secrets
     from .app import create_app
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     # JSON log lines (ours and uvicorn's); one line per request comes from the app, not uvicorn's access log
     configure_logging(settings.log_level, configured_secrets(settings))
     if settings.workers > 1:
@@ -89,8 +90,7 @@ def _serve_workers(settings) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from ._state import StateStore
-    from .app import open_catalog, worker_app
+    from .app import open_catalog, open_state, worker_app
 
     log = logging.getLogger("cpc.api")
     group = os.getpid()
@@ -100,7 +100,7 @@ def _serve_workers(settings) -> int:
                     " admin writes answer 409 until that process stops", settings.data_dir, catalog.writer_lock.holder())
     records = len(catalog.engine.records)
     # the state file's tables and keys made once, before N processes open it together
-    StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60).close()
+    open_state(settings).close()
     folder_lock = catalog.writer_lock  # held for the group until this process ends
     catalog.store.close()
     del catalog  # the workers load their own engine; this process only supervises
@@ -121,7 +121,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     from .app import open_catalog  # noqa: F401 - same construction path as the service
     from index import Catalog, SearchConfig, load_encoder
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     catalog = Catalog(settings.data_dir, load_encoder(settings.model, settings.threads),
                       SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max))
     engine = catalog.rebuild(settings.corpus if args.corpus or len(catalog.store) == 0 else None, _progress("embedding corpus"))
@@ -190,28 +190,11 @@ def _print_hits(result, head: dict, args: argparse.Namespace, lang: str | None =
     return 0
 
 
-def cmd_telegram(args: argparse.Namespace) -> int:
-    from connectors import telegram
-
-    settings = _settings(args)
-    if settings.telegram_token is None:
-        print("error: set CPC_TELEGRAM_TOKEN (and CPC_TELEGRAM_SECRET for webhooks)", file=sys.stderr)
-        return 2
-    if args.telegram_command == "poll":
-        return telegram.run_polling(settings)
-    try:
-        print(json.dumps(telegram.set_webhook(settings, args.url)))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def cmd_privacy_purge(args: argparse.Namespace) -> int:
     """Retention: query-log rows and closed leads older than --older-than (else the retention settings)."""
-    from ._state import StateStore
+    from .app import open_state
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     if args.older_than is not None:
         log_days = leads_days = args.older_than
     else:
@@ -225,7 +208,7 @@ def cmd_privacy_purge(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"error: no state file at {path}", file=sys.stderr)
         return 2
-    store = StateStore(path, ttl_seconds=settings.session_ttl_minutes * 60)
+    store = open_state(settings)
     try:
         counts = store.purge(log_days, leads_days)
     finally:
@@ -242,6 +225,8 @@ def _days(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._extensions import add_extension_commands
+
     p = argparse.ArgumentParser(prog="cpc", description="CPC Alliance partner finder")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="data folder (CPC_DATA_DIR, default ./var)")
@@ -292,23 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_match)
 
-    tg = sub.add_parser("telegram", help="Telegram bot commands").add_subparsers(dest="telegram_command", required=True)
-    tg.add_parser("poll", parents=[common], help="answer Telegram by long polling (development)").set_defaults(func=cmd_telegram)
-    w = tg.add_parser("set-webhook", parents=[common], help="register URL/telegram/webhook with the secret token")
-    w.add_argument("url", help="the service's public https URL")
-    w.set_defaults(func=cmd_telegram)
-
     pv = sub.add_parser("privacy", help="personal data commands").add_subparsers(dest="privacy_command", required=True)
     pg = pv.add_parser("purge", parents=[common], help="delete query-log rows and closed leads older than DAYS")
     pg.add_argument("--older-than", type=_days, metavar="DAYS", help="age in days (default: the CPC_RETENTION_* settings)")
     pg.set_defaults(func=cmd_privacy_purge)
 
-    try:
-        from eval.cli import add_eval_parser
-    except ImportError:  # pragma: no cover - eval extras missing
-        pass
-    else:
-        add_eval_parser(sub, common)
+    add_extension_commands(sub, common)  # e.g. `cpc telegram`, `cpc eval`
     return p
 
 

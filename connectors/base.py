@@ -18,8 +18,7 @@ from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 from fastapi import HTTPException, Request
 
-from assistant._limits import TokenBuckets, retry_after
-from assistant.dialogue import Assistant, Reply
+from assistant import Assistant, Reply, TokenBuckets, retry_after
 from corpus import has_han
 
 T = TypeVar("T")

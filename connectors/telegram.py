@@ -25,8 +25,7 @@ from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardB
 from telegram.constants import ParseMode
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from assistant._messages import say
-from assistant.dialogue import Assistant, Reply
+from assistant import Assistant, Reply, say
 
 from .base import Channel, Conversation, Deduplicator, Inbound, NotReady, TTLCache, lang_hint, read_body, split_lines, text, utf16_len, wrap_line
 
@@ -298,11 +297,10 @@ def telegram_router(connector: TelegramConnector) -> APIRouter:
 # -- command line ---------------------------------------------------------------------------
 def run_polling(settings) -> int:
     """``cpc telegram poll``: long polling for development (deletes any webhook first)."""
-    from assistant._state import StateStore
-    from assistant.app import open_catalog
+    from assistant import open_catalog, open_state
 
     catalog = open_catalog(settings)
-    store = StateStore(settings.data_dir / "state.sqlite", ttl_seconds=settings.session_ttl_minutes * 60)
+    store = open_state(settings)
     assistant = Assistant(lambda: catalog.engine, store)
     connector = TelegramConnector(settings, lambda: assistant, webhook=False)
     log.info("polling Telegram for updates; Ctrl-C stops")
