@@ -66,10 +66,19 @@ def worker_app(settings: Settings, group: int) -> FastAPI:
     """The app of one `cpc serve --workers` process: the parent built the index and holds the
     data folder for the group, so this only loads the current generation (and writes as one of
     the group)."""
+    import sys
+
+    from uvicorn.config import STARTUP_FAILURE
+
     from ._observability import configure_logging, configured_secrets
 
     configure_logging(settings.log_level, configured_secrets(settings))
-    return create_app(settings, open_catalog(settings, group=group))
+    try:
+        catalog = open_catalog(settings, group=group)
+    except Exception:  # the next worker would fail the same way: stop the serve instead of restarting it
+        log.exception("a worker could not open the data folder %s", settings.data_dir)
+        sys.exit(STARTUP_FAILURE)
+    return create_app(settings, catalog)
 
 
 def get_catalog(request: Request) -> Catalog:

@@ -88,6 +88,7 @@ def _serve_workers(settings) -> int:
     import logging
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     from .app import open_catalog, open_state, worker_app
@@ -110,11 +111,12 @@ def _serve_workers(settings) -> int:
                             access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
     log.info("serving %d organisations on http://%s:%d with %d workers", records, settings.host, settings.port,
              settings.workers)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     try:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        supervisor.run()
     finally:
         folder_lock.release()
-    return 0
+    return 2 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
