@@ -118,8 +118,11 @@ class WriteLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             unfinished = os.pread(fd, 400, 0).decode("utf-8", errors="replace").strip()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} writing\n".encode(), 0)
+            try:  # the mark is best effort: on a full disk the write fails later, with its own error
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} writing\n".encode(), 0)
+            except OSError:
+                pass
             try:
                 yield unfinished
             finally:
