@@ -63,10 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         return _serve_workers(settings)
     catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
-    if catalog.read_only:
-        logging.getLogger("cpc.api").warning(
-            "the data folder %s is held by another process (%s): serving it read-only, following its index;"
-            " admin writes answer 409 until that process stops", settings.data_dir, catalog.writer_lock.holder())
+    _say_if_read_only(catalog)
     app = create_app(settings, catalog)
     logging.getLogger("cpc.api").info("serving %d organisations on http://%s:%d", len(catalog.engine.records),
                                       settings.host, settings.port)
@@ -76,6 +73,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
                 access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
     return 0
+
+
+def _say_if_read_only(catalog) -> None:
+    import logging
+
+    if catalog.read_only:
+        logging.getLogger("cpc.api").warning(
+            "the data folder %s is held by another process (%s): serving it read-only, following its index;"
+            " admin writes answer 409 until that process stops", catalog.data_dir, catalog.writer_lock.holder())
 
 
 def _serve_workers(settings) -> int:
@@ -96,9 +102,7 @@ def _serve_workers(settings) -> int:
     log = logging.getLogger("cpc.api")
     group = os.getpid()
     catalog = open_catalog(settings, _progress("embedding corpus"), group=group)
-    if catalog.read_only:
-        log.warning("the data folder %s is held by another process (%s): serving it read-only, following its index;"
-                    " admin writes answer 409 until that process stops", settings.data_dir, catalog.writer_lock.holder())
+    _say_if_read_only(catalog)
     records = len(catalog.engine.records)
     # the state file's tables and keys made once, before N processes open it together
     open_state(settings).close()
