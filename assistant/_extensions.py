@@ -24,7 +24,11 @@ def extensions() -> list[ModuleType]:
     """The registered extensions, by name; one that cannot be imported (its extra is not
     installed) is left out with a warning."""
     found = []
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+    registered = sorted(entry_points(group=GROUP), key=lambda e: e.name)
+    if not registered:
+        log.warning("no %s entry points in the installed metadata: no chat connectors, no `cpc eval`;"
+                    " reinstall (pip install -e . --no-deps --no-build-isolation)", GROUP)
+    for ep in registered:
         try:
             found.append(ep.load())
         except ImportError as exc:
