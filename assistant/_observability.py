@@ -71,6 +71,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which worker of `cpc serve --workers`
         }
         rid = getattr(record, "request_id", None) or request_id.get()
         if rid:

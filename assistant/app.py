@@ -15,13 +15,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
 from index import Catalog, Encoder, FilterValueError, SearchConfig, StorageFullError, WriterBusyError, disk_full, load_encoder
-from connectors import mount_connectors
 
 from dataclasses import asdict
 
 import orjson
 
 from ._admin_api import router as admin_router
+from ._extensions import mount_extensions
 from ._limits import install_cors, install_limits
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
@@ -48,15 +48,35 @@ PUBLIC_BODY = error_responses(400, 413, 422, 429, 503)
 PUBLIC_GET = error_responses(404, 422, 429, 503)
 
 
-def open_catalog(settings: Settings, progress=None, encoder: Encoder | None = None) -> Catalog:
+def open_catalog(settings: Settings, progress=None, group: int | None = None, encoder: Encoder | None = None) -> Catalog:
     """The data folder as the service opens it (seeded from ``settings.corpus`` and built when
-    empty); ``encoder`` replaces the configured model (bench/scale.py builds with composed vectors)."""
+    empty). ``group``: the worker group (serve parent's pid) it writes for; ``encoder`` replaces the
+    configured model (bench/scale.py builds with composed vectors)."""
     encoder = encoder or load_encoder(settings.model, settings.threads)
     config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max,
                           vector_url=settings.vector_url)
-    catalog = Catalog(settings.data_dir, encoder, config)
+    catalog = Catalog(settings.data_dir, encoder, config, group=group)
     catalog.open(settings.corpus, progress)
     return catalog
+
+
+def worker_app(settings: Settings, group: int) -> FastAPI:
+    """The app of one `cpc serve --workers` process: the parent built the index and holds the
+    data folder for the group, so this only loads the current generation (and writes as one of
+    the group)."""
+    import sys
+
+    from uvicorn.config import STARTUP_FAILURE
+
+    from ._observability import configure_logging, configured_secrets
+
+    configure_logging(settings.log_level, configured_secrets(settings))
+    try:
+        catalog = open_catalog(settings, group=group)
+    except Exception:  # the next worker would fail the same way: stop the serve instead of restarting it
+        log.exception("a worker could not open the data folder %s", settings.data_dir)
+        sys.exit(STARTUP_FAILURE)
+    return create_app(settings, catalog)
 
 
 def get_catalog(request: Request) -> Catalog:
@@ -288,5 +308,5 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(chat_messages_router)
     app.include_router(admin_router)
     app.include_router(web_router)
-    mount_connectors(app, settings)  # Telegram and WeChat routes, only when configured
+    mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

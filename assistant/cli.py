@@ -31,11 +31,12 @@ def _progress(desc: str):
     return update
 
 
-def _settings(args: argparse.Namespace):
+def settings_from_args(args: argparse.Namespace):
+    """The settings, with what the command line gave (--data-dir, --model, ...) over the environment."""
     from .settings import Settings
 
     overrides = {}
-    for name in ("data_dir", "corpus", "model", "host", "port", "forwarded_allow_ips"):
+    for name in ("data_dir", "corpus", "model", "host", "port", "forwarded_allow_ips", "workers"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -45,7 +46,7 @@ def _settings(args: argparse.Namespace):
 def _catalog(args: argparse.Namespace):
     from .app import open_catalog
 
-    return open_catalog(_settings(args), _progress("embedding corpus"))
+    return open_catalog(settings_from_args(args), _progress("embedding corpus"))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -56,14 +57,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ._observability import configure_logging, configured_secrets
     from .app import create_app
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     # JSON log lines (ours and uvicorn's); one line per request comes from the app, not uvicorn's access log
     configure_logging(settings.log_level, configured_secrets(settings))
+    if settings.workers > 1:
+        return _serve_workers(settings)
     catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
-    if catalog.read_only:
-        logging.getLogger("cpc.api").warning(
-            "the data folder %s is held by another process (%s): serving it read-only, following its index;"
-            " admin writes answer 409 until that process stops", settings.data_dir, catalog.writer_lock.holder())
+    _say_if_read_only(catalog)
     app = create_app(settings, catalog)
     logging.getLogger("cpc.api").info("serving %d organisations on http://%s:%d", len(catalog.engine.records),
                                       settings.host, settings.port)
@@ -75,11 +75,60 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_if_read_only(catalog) -> None:
+    import logging
+
+    if catalog.read_only:
+        logging.getLogger("cpc.api").warning(
+            "the data folder %s is held by another process (%s): serving it read-only, following its index;"
+            " admin writes answer 409 until that process stops", catalog.data_dir, catalog.writer_lock.holder())
+
+
+def _serve_workers(settings) -> int:
+    """`cpc serve --workers N`: this process seeds and builds the index once, takes the data
+    folder's writer lock for its group and keeps it; N worker processes (uvicorn's supervisor
+    restarts any that dies) share the port and load the index it built. Any worker may write
+    (admin ingest, delete, reindex): writes take turns under the folder's write lock, and every
+    worker follows the generations the others write, as a read-only server would."""
+    import functools
+    import logging
+
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from ._state import open_state_store
+    from .app import open_catalog, worker_app
+
+    log = logging.getLogger("cpc.api")
+    group = os.getpid()
+    catalog = open_catalog(settings, _progress("embedding corpus"), group=group)
+    _say_if_read_only(catalog)
+    records = len(catalog.engine.records)
+    # the state file's tables and keys made once, before N processes open it together
+    open_state_store(settings).close()
+    folder_lock = catalog.writer_lock  # held for the group until this process ends
+    catalog.store.close()
+    del catalog  # the workers load their own engine; this process only supervises
+    trusted = (settings.forwarded_allow_ips or "").strip()
+    config = uvicorn.Config(functools.partial(worker_app, settings, group), factory=True, workers=settings.workers,
+                            host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
+                            access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+    log.info("serving %d organisations on http://%s:%d with %d workers", records, settings.host, settings.port,
+             settings.workers)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    try:
+        supervisor.run()
+    finally:
+        folder_lock.release()
+    return 2 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from .app import open_catalog  # noqa: F401 - same construction path as the service
     from index import Catalog, SearchConfig, load_encoder
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     catalog = Catalog(settings.data_dir, load_encoder(settings.model, settings.threads),
                       SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max))
     engine = catalog.rebuild(settings.corpus if args.corpus or len(catalog.store) == 0 else None, _progress("embedding corpus"))
@@ -148,28 +197,11 @@ def _print_hits(result, head: dict, args: argparse.Namespace, lang: str | None =
     return 0
 
 
-def cmd_telegram(args: argparse.Namespace) -> int:
-    from connectors import telegram
-
-    settings = _settings(args)
-    if settings.telegram_token is None:
-        print("error: set CPC_TELEGRAM_TOKEN (and CPC_TELEGRAM_SECRET for webhooks)", file=sys.stderr)
-        return 2
-    if args.telegram_command == "poll":
-        return telegram.run_polling(settings)
-    try:
-        print(json.dumps(telegram.set_webhook(settings, args.url)))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def cmd_privacy_purge(args: argparse.Namespace) -> int:
     """Retention: query-log rows and closed leads older than --older-than (else the retention settings)."""
     from ._state import open_state_store
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     if args.older_than is not None:
         log_days = leads_days = args.older_than
     else:
@@ -200,6 +232,8 @@ def _days(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._extensions import add_extension_commands
+
     p = argparse.ArgumentParser(prog="cpc", description="CPC Alliance partner finder")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="data folder (CPC_DATA_DIR, default ./var)")
@@ -210,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--corpus", type=Path, help="corpus file seeding an empty data folder")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="processes serving the port (CPC_WORKERS, default 1); the index is built once, before they start")
     s.add_argument("--forwarded-allow-ips", metavar="IPS",
                    help="proxies whose X-Forwarded-For names the client: addresses or networks, comma-separated, "
                         "or '*' (CPC_FORWARDED_ALLOW_IPS; default: none, the connection's address is the client)")
@@ -248,23 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_match)
 
-    tg = sub.add_parser("telegram", help="Telegram bot commands").add_subparsers(dest="telegram_command", required=True)
-    tg.add_parser("poll", parents=[common], help="answer Telegram by long polling (development)").set_defaults(func=cmd_telegram)
-    w = tg.add_parser("set-webhook", parents=[common], help="register URL/telegram/webhook with the secret token")
-    w.add_argument("url", help="the service's public https URL")
-    w.set_defaults(func=cmd_telegram)
-
     pv = sub.add_parser("privacy", help="personal data commands").add_subparsers(dest="privacy_command", required=True)
     pg = pv.add_parser("purge", parents=[common], help="delete query-log rows and closed leads older than DAYS")
     pg.add_argument("--older-than", type=_days, metavar="DAYS", help="age in days (default: the CPC_RETENTION_* settings)")
     pg.set_defaults(func=cmd_privacy_purge)
 
-    try:
-        from eval.cli import add_eval_parser
-    except ImportError:  # pragma: no cover - eval extras missing
-        pass
-    else:
-        add_eval_parser(sub, common)
+    add_extension_commands(sub, common)  # e.g. `cpc telegram`, `cpc eval`
     return p
 
 

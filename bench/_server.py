@@ -17,11 +17,12 @@ LIMIT_SETTINGS = ("CPC_RATE_LIMIT_PER_MINUTE", "CPC_CHAT_RATE_LIMIT_PER_MINUTE",
 
 def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = None,
                  timeout: float = 900, limits: bool = False, args: tuple[str, ...] = (),
-                 poll: float = 0.5) -> tuple[subprocess.Popen, str]:
+                 poll: float = 0.5, workers: int = 1) -> tuple[subprocess.Popen, str]:
     """`cpc serve` (``args`` added to its command line) with rate limits off, or at their defaults
     with ``limits``; ``env`` adds settings. Its log goes to a file (an unread pipe would block it).
     ``timeout`` allows for an empty data folder, which builds the index first; ``/readyz`` is asked
-    every ``poll`` seconds (bench/scale.py times the start-up with a short one)."""
+    every ``poll`` seconds (bench/scale.py times the start-up with a short one). With ``workers``
+    > 1, returns once every worker has started (each logs its startup)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -29,6 +30,9 @@ def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = No
     if not limits:
         base.update({name: "0" for name in LIMIT_SETTINGS})
     env = {**base, "CPC_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", **(env or {})}
+    if workers > 1:
+        args = ("--workers", str(workers), *args)
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port), *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=log)
@@ -38,10 +42,17 @@ def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = No
         if proc.poll() is not None:
             raise RuntimeError("server exited: " + log_path.read_text(errors="replace")[-2000:])
         try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200 and (workers == 1 or started(log_path, log_start) >= workers):
                 return proc, url
         except httpx.HTTPError:
             pass
         time.sleep(poll)
     proc.kill()
     raise RuntimeError("server did not become ready: " + log_path.read_text(errors="replace")[-2000:])
+
+
+def started(log_path: Path, offset: int = 0) -> int:
+    """How many server processes logged their startup in the log since ``offset``."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        return log.read().count(b"Application startup complete.")

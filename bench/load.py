@@ -20,6 +20,7 @@ ratio; --pairs repeats the pair and quotes medians.
     python bench/load.py                       # 16 clients, 60 s, a server on the shipped corpus
     python bench/load.py --seconds 10 --clients 4 --data-dir var
     python bench/load.py --url http://127.0.0.1:8000 --json
+    python bench/load.py --workers 2 --threads 1 --seconds 20 --data-dir var   # `cpc serve --workers 2`
     python bench/load.py --abuse --seconds 30 --pairs 2
 """
 
@@ -60,12 +61,24 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else 0.0
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's workers)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
 def rss_bytes(pid: int | None, url: str) -> int:
-    """Resident memory of the server: /proc when it is our child, else its /metrics."""
+    """Resident memory of the server (all its processes): /proc when it is our child, else its /metrics."""
     if pid is not None:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+        total = 0
+        for member in process_tree(pid):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
     text = httpx.get(url + "/metrics", timeout=10).text
     m = re.search(r"^process_resident_memory_bytes ([0-9.e+]+)$", text, re.M)
     return int(float(m.group(1))) if m else 0
@@ -345,6 +358,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="target a running server instead of starting one (use its /metrics for memory)")
     ap.add_argument("--data-dir", type=Path, help="data folder for the started server (default: a temp folder)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes of the started server (cpc serve --workers)")
+    ap.add_argument("--threads", type=int, help="encoder threads per worker of the started server (CPC_THREADS)")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--clients", type=int, help="concurrent clients (16; 15 normal ones with --abuse)")
     ap.add_argument("--warm-up", type=float, default=5, help="seconds of unmeasured load before 'before'")
@@ -365,7 +380,9 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="cpc-load-")
     url = args.url
     if not url:
-        proc, url = start_server(args.data_dir or Path(tmp.name) / "var", Path(tmp.name) / "serve.log")
+        env = {"CPC_THREADS": str(args.threads)} if args.threads else None
+        proc, url = start_server(args.data_dir or Path(tmp.name) / "var", Path(tmp.name) / "serve.log", env=env,
+                                 workers=args.workers)
     pid = proc.pid if proc else None
     try:
         rss_start = rss_bytes(pid, url)
@@ -382,10 +399,12 @@ def main() -> int:
         tmp.cleanup()
 
     out = report(tally, elapsed, args.clients, (rss_start, rss_before, rss_after))
+    out.update(workers=args.workers if not args.url else None, threads=args.threads)
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     else:
-        print(f"{out['clients']} clients for {out['seconds']} s against {url}")
+        print(f"{out['clients']} clients for {out['seconds']} s against {url}"
+              + (f" ({args.workers} worker(s), {args.threads or 'default'} thread(s))" if not args.url else ""))
         print(f"  {out['requests']} requests, {out['rps']} req/s, p50 {out['p50_ms']} ms, p99 {out['p99_ms']} ms")
         for route, r in out["routes"].items():
             print(f"  {route:<16} {r['requests']:>6} requests  p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms")

@@ -19,9 +19,7 @@ from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 from fastapi import HTTPException, Request
 
-from assistant._limits import TokenBuckets, retry_after
-from assistant._state import SessionConflict, StateStore
-from assistant.dialogue import Assistant, Reply
+from assistant import Assistant, Reply, SessionConflict, StateStore, TokenBuckets, retry_after
 from corpus import has_han
 
 T = TypeVar("T")

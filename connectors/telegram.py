@@ -25,8 +25,7 @@ from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardB
 from telegram.constants import ParseMode
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from assistant._messages import say
-from assistant.dialogue import Assistant, Reply
+from assistant import Assistant, Reply, say
 
 from .base import Channel, Conversation, Deduplicator, Inbound, NotReady, lang_hint, read_body, split_lines, text, utf16_len, wrap_line
 
@@ -309,8 +308,7 @@ def telegram_router(connector: TelegramConnector) -> APIRouter:
 # -- command line ---------------------------------------------------------------------------
 def run_polling(settings) -> int:
     """``cpc telegram poll``: long polling for development (deletes any webhook first)."""
-    from assistant._state import open_state_store
-    from assistant.app import open_catalog
+    from assistant import open_catalog, open_state_store
 
     catalog = open_catalog(settings)
     store = open_state_store(settings)

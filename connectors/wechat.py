@@ -31,9 +31,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from assistant._intents import MORE, clean
-from assistant._messages import say, suggestions
-from assistant.dialogue import Assistant, Reply
+from assistant import MORE, Assistant, Reply, clean, say, suggestions
 
 from .base import Channel, Conversation, Deduplicator, Inbound, NotReady, TTLCache, read_body, text, utf8_len, wrap_line
 

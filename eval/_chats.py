@@ -66,8 +66,7 @@ def run_chats(dataset: Dataset, engine: Any) -> dict | None:
     """Run every conversation in a fresh session; None when the dataset has no chats.jsonl."""
     if dataset.chats_path is None:
         return None
-    from assistant._state import SQLiteStateStore
-    from assistant.dialogue import Assistant
+    from assistant import Assistant, SQLiteStateStore
 
     chats = load_chats(dataset.chats_path, {r.id for r in dataset.records})
     turns = passed = 0

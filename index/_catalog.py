@@ -8,8 +8,10 @@ Every write changes the record store and the index together or not at all: the n
 generation is written in full first, then the store commits, then two renames make the
 generation current (see ``_commit``). A process killed in between is repaired by ``open``,
 which brings the index in line with the committed store. Only the holder of the data folder's
-writer lock (``_lock.DataFolderLock``) writes; a catalog opened while another process holds it
-is read-only and follows the generations that process writes.
+writer lock (``_lock.DataFolderLock``) writes, or a worker of the group holding it
+(``cpc serve --workers``); a catalog opened while another process holds it is read-only and
+follows the generations that process writes. Writes, by whoever may write, take turns under
+``_lock.WriteLock``, and each starts from the generation on disk (another worker's, maybe).
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ import logging
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from corpus import KINDS, LoadResult, Organisation, RecordStore, bodies_hash, corpus_hash, default_lexicon, default_taxonomy, load_records
 from corpus import fold
 
 from ._encoders import Encoder
 from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
-from ._lock import DataFolderLock, WriterBusyError
+from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._storage import POINTER, prune
 
 Progress = Callable[[int, int], None]
@@ -69,12 +72,15 @@ class IngestReport:
 
 
 class Catalog:
-    def __init__(self, data_dir: str | Path, encoder: Encoder, config: SearchConfig | None = None):
+    def __init__(self, data_dir: str | Path, encoder: Encoder, config: SearchConfig | None = None,
+                 group: int | None = None):
+        """``group``: the worker group (the serve parent's pid) this catalog writes for, if any."""
         self.data_dir = Path(data_dir)
         self.index_dir = self.data_dir / "index"
         self.encoder = encoder
         self.config = config or SearchConfig()
-        self.writer_lock = DataFolderLock(self.data_dir)
+        self.writer_lock = DataFolderLock(self.data_dir, group)
+        self.write_turn = WriteLock(self.data_dir)
         self.store = RecordStore(self.data_dir / "records.sqlite")
         self._engine: SearchEngine | None = None
         self._pointer: str | None = None
@@ -85,15 +91,17 @@ class Catalog:
 
     @property
     def read_only(self) -> bool:
-        """True while another process holds the data folder's writer lock (this one only reads)."""
-        return not self.writer_lock.held
+        """True while another process, not of this one's worker group, holds the data folder's
+        writer lock (this one only reads)."""
+        return not self.writer_lock.held and not self.writer_lock.held_by_my_group()
 
     # -- opening ------------------------------------------------------------------------
     def open(self, corpus: str | Path | None = None, progress: Progress | None = None) -> SearchEngine:
         """Load the index, seeding the store from ``corpus`` and building what is missing.
 
-        When another process holds the writer lock, opens read-only: the current generation as it
-        is, nothing seeded, built or repaired (that process does it)."""
+        When another process holds the writer lock (or a worker group this one belongs to: its
+        parent built the index before starting it), opens the current generation as it is,
+        nothing seeded, built or repaired (that process does it)."""
         with self._write_lock:
             if not self.writer_lock.acquire():
                 try:
@@ -103,7 +111,8 @@ class Catalog:
                                             " the data folder (building it?): start again once it serves") from None
                 self._set(engine)
                 return engine
-            return self._open_as_writer(corpus, progress)
+            with self.write_turn.hold():  # a worker of an earlier group may still be writing
+                return self._open_as_writer(corpus, progress)
 
     def _open_as_writer(self, corpus: str | Path | None, progress: Progress | None) -> SearchEngine:
         # temp files of a writer that died (no one else writes now); never the generation CURRENT names
@@ -136,8 +145,7 @@ class Catalog:
 
     def rebuild(self, corpus: str | Path | None = None, progress: Progress | None = None) -> SearchEngine:
         """Full rebuild from the store (replaced by ``corpus`` when given)."""
-        with self._write_lock:
-            self._writer()
+        with self._writing():
             records = load_records(corpus).records if corpus is not None else self.store.all()
             engine = SearchEngine.build(records, self.encoder, self.config, progress)
             if corpus is not None:
@@ -195,16 +203,27 @@ class Catalog:
         return self._engine is not None
 
     # -- writes -------------------------------------------------------------------------
-    def _writer(self) -> None:
-        """Hold the writer lock before a write, or refuse (WriterBusyError). A read-only catalog
-        whose writer has gone takes the lock over, and first repairs what that writer left."""
-        if self.writer_lock.held:
-            return
-        if not self.writer_lock.acquire():
-            raise self.writer_lock.busy_error()
-        if self._engine is not None:  # it was open read-only: the previous writer may have died mid-write
-            log.info("took over the writer lock of %s", self.data_dir)
-            self._open_as_writer(None, None)
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write: hold the writer lock (or be of the group holding it) or refuse
+        (WriterBusyError), then wait for this write's turn. A read-only catalog whose writer has
+        gone takes the lock over, and first repairs what that writer left; so does any writer
+        that finds the previous write unfinished (its process was killed mid-write)."""
+        with self._write_lock:
+            took_over = False
+            if not self.writer_lock.held:
+                if self.writer_lock.acquire():
+                    took_over = self._engine is not None  # it was open read-only (or its group's holder died)
+                    if took_over:
+                        log.info("took over the writer lock of %s", self.data_dir)
+                elif not self.writer_lock.held_by_my_group():
+                    raise self.writer_lock.busy_error()
+            with self.write_turn.hold() as unfinished:
+                if unfinished:
+                    log.warning("the last write to %s did not finish (%s): repairing it first", self.data_dir, unfinished)
+                if took_over or unfinished:
+                    self._open_as_writer(None, None)
+                yield
 
     def _commit(self, engine: SearchEngine, store_write: Callable[[], object] | None = None,
                 touched: Iterable[str] | None = ()) -> None:
@@ -254,8 +273,7 @@ class Catalog:
         by line when ``loaded`` tells where the records came from)."""
         if not records:  # nothing to write: no new generation either
             return
-        with self._write_lock:
-            self._writer()
+        with self._writing():
             engine = self._fresh_copy()
             overflow = engine.language_overflow(records)
             if overflow:
@@ -273,8 +291,7 @@ class Catalog:
 
     def delete(self, ids: Iterable[str]) -> list[str]:
         ids = list(ids)
-        with self._write_lock:
-            self._writer()
+        with self._writing():
             engine = self._fresh_copy()
             gone = engine.delete(ids)
             self._commit(engine, lambda: self.store.delete(ids), ids)

@@ -4,18 +4,28 @@ The process holding it is the only one that changes the record store or the inde
 read (they pick up new index generations on their own). The kernel drops the lock when the
 holder exits, however it exits, so a crash never leaves the folder locked. The file keeps the
 holder's pid and command line, for the message another process shows.
+
+``cpc serve --workers N`` is one writer made of several processes: the serve's parent holds the
+folder lock for its *group* (its pid, written in the lock file), and each worker of the group
+may write while the lock is held by its group. Writes themselves, by whoever may write, are
+serialised by a second lock held only for the length of one write (``WriteLock``): it also tells
+the next writer when the previous one was killed mid-write, so that writer repairs first.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ._engine import SearchIndexError
 
 LOCK_NAME = "writer.lock"
+WRITE_LOCK_NAME = "write.lock"
 
 
 class WriterBusyError(SearchIndexError):
@@ -29,9 +39,11 @@ class WriterBusyError(SearchIndexError):
 
 
 class DataFolderLock:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, group: int | None = None):
+        """``group``: the id (the serve parent's pid) of the worker group this process belongs to."""
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / LOCK_NAME
+        self.group = group
         self._fd: int | None = None
 
     @property
@@ -54,7 +66,8 @@ class DataFolderLock:
             raise
         try:  # who holds it, for the others' messages; the lock does not depend on it
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv)[:300]}\n".encode(), 0)
+            group = f" [group {self.group}]" if self.group is not None else ""
+            os.pwrite(fd, f"pid {os.getpid()}{group}: {' '.join(sys.argv)[:300]}\n".encode(), 0)
         except OSError:
             pass
         self._fd = fd
@@ -68,6 +81,15 @@ class DataFolderLock:
             text = ""
         return text or "unknown process"
 
+    def holder_group(self) -> int | None:
+        """The worker group the holder wrote, if any (meaningful only while the lock is held)."""
+        found = re.match(r"pid \d+ \[group (\d+)\]", self.holder())
+        return int(found.group(1)) if found else None
+
+    def held_by_my_group(self) -> bool:
+        """Another process of this one's worker group holds the lock (this one may write too)."""
+        return self.group is not None and not self.held and self.holder_group() == self.group
+
     def busy_error(self) -> WriterBusyError:
         return WriterBusyError(self.data_dir, self.holder())
 
@@ -75,3 +97,35 @@ class DataFolderLock:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)  # closing the descriptor drops the flock
+
+
+class WriteLock:
+    """One write at a time on a data folder, among the processes allowed to write it.
+
+    Held for the length of one write (blocking: a second admin write waits for the first). The
+    file says who is writing while the lock is held and is emptied when the write ends, cleanly
+    or by an exception (the catalog undoes those); text found in it on entry means its writer was
+    killed mid-write, and the new writer repairs what it left before writing."""
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / WRITE_LOCK_NAME
+
+    @contextmanager
+    def hold(self) -> Iterator[str]:
+        """Wait for the lock; yields what an unfinished write left ("" when the last one finished)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            unfinished = os.pread(fd, 400, 0).decode("utf-8", errors="replace").strip()
+            try:  # the mark is best effort: on a full disk the write fails later, with its own error
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} writing\n".encode(), 0)
+            except OSError:
+                pass
+            try:
+                yield unfinished
+            finally:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # drops the flock

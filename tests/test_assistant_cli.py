@@ -121,3 +121,72 @@ def test_privacy_purge_older_than(data_dir):
     env_run = subprocess.run([sys.executable, "-m", "assistant.cli", "privacy", "purge"], capture_output=True, text=True,
                              env=dict(os.environ, CPC_DATA_DIR=str(data_dir), CPC_RETENTION_QUERY_LOG_DAYS="1"), timeout=300)
     assert env_run.returncode == 0 and "deleted 0 query-log row(s)" in env_run.stdout
+
+
+# -- cpc serve --workers -----------------------------------------------------------------------------------
+def served_by(log_path: Path, route: str) -> set[int]:
+    """The worker pids that logged answering ``route``."""
+    rows = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+    return {r["pid"] for r in rows if r["logger"] == "cpc.request" and r.get("route") == route and r.get("status") == 200}
+
+
+def test_serve_with_two_workers_writes_through_either_and_both_follow(data_dir, tmp_path):
+    """Two workers on one port: admin writes succeed whichever worker takes them, each worker serves
+    what the other wrote without a restart, and a separate `cpc serve` on the folder stays read-only
+    (409) until the group stops, then takes the folder over."""
+    import time
+
+    import httpx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from _server import start_server
+
+    key = "workers-staff-key-31c9"
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+    log1, log2 = tmp_path / "group.log", tmp_path / "single.log"
+    group, url = start_server(data_dir, log1, env={"CPC_ADMIN_TOKEN": key}, timeout=300, workers=2)
+    single = None
+    try:
+        assert f"pid {group.pid} [group {group.pid}]" in (data_dir / "writer.lock").read_text()
+        log_text = log1.read_text(encoding="utf-8")
+        assert log_text.count("embedding corpus") == 0  # the index was there: nothing rebuilt, by anyone
+        single, url2 = start_server(data_dir, log2, env={"CPC_ADMIN_TOKEN": key}, timeout=300)
+
+        ids = []
+        for n in range(16):  # a fresh connection each: the kernel hands them to either worker
+            ids.append(f"test-worker-{n}")
+            line = json.dumps({"id": ids[-1], "kind": "company", "name": f"Worker {n} Moulds", "country": "PT",
+                               "lang": "en", "sectors": ["moulds"], "description": "A fictional mould maker."})
+            r = httpx.post(url + "/api/v1/admin/ingest", content=line.encode(), headers=auth, timeout=120)
+            assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+            if n >= 3 and len(served_by(log1, "/api/v1/admin/ingest")) == 2:
+                break
+        assert len(served_by(log1, "/api/v1/admin/ingest")) == 2, "one worker took every write"
+
+        deadline = time.monotonic() + 15
+        while True:  # every worker serves every record written, by itself or by the other
+            codes = [httpx.get(f"{url}/api/v1/organisations/{rid}", timeout=30).status_code for rid in ids * 2]
+            if set(codes) == {200} or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert set(codes) == {200} and len(served_by(log1, "/api/v1/organisations/{org_id}")) == 2
+
+        # a separate server on the folder: read-only, following the group's generations
+        refused = httpx.delete(f"{url2}/api/v1/admin/organisations/{ids[0]}", headers=auth, timeout=30)
+        assert refused.status_code == 409 and f"pid {group.pid}" in refused.json()["error"], refused.text
+        deadline = time.monotonic() + 15
+        while httpx.get(f"{url2}/api/v1/organisations/{ids[-1]}", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, "the separate server did not follow the group's index"
+            time.sleep(0.3)
+        cli = cpc("delete", ids[0], data_dir=data_dir, check=False)
+        assert cli.returncode == 3 and f"pid {group.pid}" in cli.stderr, cli.stderr
+
+        group.terminate()
+        assert group.wait(timeout=60) == 0
+        r = httpx.delete(f"{url2}/api/v1/admin/organisations/{ids[0]}", headers=auth, timeout=120)
+        assert r.status_code == 200, r.text  # the group is gone: the separate server took the folder over
+    finally:
+        for proc in (group, single):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)

@@ -59,3 +59,20 @@ def test_load_script_abuse_mode_smoke(shipped_catalog, tmp_path):
     abuser = pair["abuser"]
     assert abuser["answered"] >= 1 and abuser["intents"].get("find", 0) == abuser["answered"]
     assert abuser["throttled_429"] >= 1 and abuser["failed"] == 0
+
+
+def test_load_script_starts_a_server_with_two_workers(shipped_data_dir, tmp_path):
+    """--workers 2 --threads 1: `cpc serve --workers 2` over a copy of a built folder, both workers
+    up before the load starts, memory summed over the parent and its workers."""
+    import shutil
+
+    data_dir = tmp_path / "var"
+    shutil.copytree(shipped_data_dir, data_dir)
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--data-dir", str(data_dir), "--workers", "2",
+                          "--threads", "1", "--seconds", "3", "--clients", "2", "--warm-up", "0", "--json"],
+                         capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stderr[-2000:] + out.stdout[-2000:]
+    report = json.loads(out.stdout)
+    assert report["workers"] == 2 and report["threads"] == 1
+    assert report["errors"] == 0 and report["requests"] >= 4 and report["rps"] > 0
+    assert report["rss_before_mb"] > 300  # three processes, two of them each holding the model and the index

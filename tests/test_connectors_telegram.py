@@ -652,3 +652,56 @@ def test_a_button_works_on_the_worker_that_did_not_send_it(two_workers, bot_api)
     more = bot_api.sent(chat_id=5252, since=since)
     assert len(more) == 1 and more[0]["plain"].startswith("Mais resultados para «procuro fabricantes de moldes na China»")
     assert first.app.state.assistant.store.load("tg-5252").turns == 2
+
+
+# -- two worker processes (cpc serve --workers 2) ---------------------------------------------------------
+def test_an_update_redelivered_to_both_workers_is_answered_once(bot_api, shipped_data_dir, tmp_path):
+    """Telegram redelivers an update it got no answer for; with two workers behind the port each
+    copy may reach either. The final "send" of a lead, delivered again and again over fresh
+    connections until both workers have seen it: one reply, at most one lead."""
+    import shutil
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from _server import start_server
+
+    data_dir = tmp_path / "var"
+    shutil.copytree(shipped_data_dir, data_dir)
+    log_path = tmp_path / "serve.log"
+    env = {"CPC_TELEGRAM_TOKEN": TOKEN, "CPC_TELEGRAM_SECRET": SECRET, "CPC_TELEGRAM_API_BASE": f"{bot_api.url}/bot",
+           "CPC_ADMIN_TOKEN": "tg-workers-key"}
+    proc, url = start_server(data_dir, log_path, env=env, timeout=300, workers=2)
+
+    def deliver(update: dict) -> httpx.Response:
+        with httpx.Client(base_url=url, timeout=60) as fresh:  # a connection of its own: either worker may take it
+            return post(fresh, update)
+
+    def webhook_pids(offset: int) -> set[int]:
+        """The workers that answered a webhook call logged after ``offset``."""
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            rows = [json.loads(x) for x in log.read().decode("utf-8").splitlines() if x.startswith("{")]
+        return {r["pid"] for r in rows if r.get("route") == "/telegram/webhook" and r.get("status") == 200}
+
+    chat = 6161
+    try:
+        for text in ("Portuguese cork companies", "I'm interested in 2", "yes", "Mary Jones", "Acme", "here", "ok"):
+            since = len(bot_api.calls)
+            assert deliver(message_update(next(_update_ids), chat, text, "en")).status_code == 200
+            assert len(bot_api.sent(chat_id=chat, since=since)) == 1, text
+        send = message_update(next(_update_ids), chat, "send", "en")
+        since, offset = len(bot_api.calls), log_path.stat().st_size
+        for _ in range(12):
+            assert deliver(send).status_code == 200
+            if len(webhook_pids(offset)) == 2:
+                break
+        assert len(webhook_pids(offset)) == 2, "one worker took every delivery"
+        replies = bot_api.sent(chat_id=chat, since=since)
+        assert len(replies) == 1, [r["plain"][:80] for r in replies]
+        assert replies[0]["plain"].startswith("Request no."), replies[0]["plain"][:80]
+        leads = httpx.get(url + "/api/v1/leads", params={"channel": "telegram"}, timeout=30,
+                          headers={"Authorization": "Bearer tg-workers-key"}).json()
+        assert len([x for x in leads if x["session_id"] == f"tg-{chat}"]) <= 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

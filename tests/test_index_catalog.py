@@ -230,3 +230,74 @@ def test_a_reader_keeps_answering_while_a_new_generation_loads(catalog, encoder,
         time.sleep(0.1)
     assert "test-slow-load" in reader.engine.records and reader.engine.generation == catalog.engine.generation
     reader.close()
+
+
+# -- a group of writers (cpc serve --workers) ---------------------------------------------------------------
+def test_workers_of_the_group_holding_the_folder_write_in_turn_and_others_are_refused(shipped_data_dir, encoder, tmp_path):
+    """The serve parent holds the folder for its group; each worker of the group writes, one write
+    at a time, each starting from the generation the last one wrote; anyone else gets 409's error."""
+    import threading
+
+    data_dir = tmp_path / "var"
+    shutil.copytree(shipped_data_dir, data_dir)
+    group = 4242
+    parent = Catalog(data_dir, encoder, group=group)
+    parent.open()
+    first, second = Catalog(data_dir, encoder, group=group), Catalog(data_dir, encoder, group=group)
+    outsider, other_group = Catalog(data_dir, encoder), Catalog(data_dir, encoder, group=7)
+    for c in (first, second, outsider, other_group):
+        c.open()
+    assert f"[group {group}]" in parent.writer_lock.holder()
+    assert not parent.read_only and not first.read_only and not second.read_only
+    assert outsider.read_only and other_group.read_only
+    try:
+        path = tmp_path / "one.jsonl"
+        write_jsonl(path, [record("test-first")])
+        first.ingest(path)
+        write_jsonl(path, [record("test-second")])
+        second.ingest(path)  # from the generation `first` wrote, not the one `second` opened
+        assert {"test-first", "test-second"} <= set(second.engine.records)
+        deadline = time.monotonic() + 10
+        while "test-second" not in first.engine.records and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert {"test-first", "test-second"} <= set(first.engine.records)  # followed without a reopen
+
+        for c in (outsider, other_group):
+            with pytest.raises(WriterBusyError) as exc:
+                c.delete(["test-first"])
+            assert f"pid {parent.writer_lock.holder().split()[1]}" in str(exc.value)
+
+        # two writes at once from two workers: they take turns, and neither loses the other's record
+        paths = []
+        for rid in ("test-a", "test-b"):
+            paths.append(tmp_path / f"{rid}.jsonl")
+            write_jsonl(paths[-1], [record(rid)])
+        threads = [threading.Thread(target=c.ingest, args=(p,)) for c, p in zip((first, second), paths)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        fresh = Catalog(data_dir, encoder, group=group)
+        fresh.open()
+        assert {"test-a", "test-b"} <= set(fresh.engine.records) and fresh.store.get("test-a") and fresh.store.get("test-b")
+        fresh.close()
+
+        # a worker killed between the store commit and publishing the index: the next write repairs it first
+        (data_dir / "write.lock").write_text("pid 1 writing\n")
+        first.store.upsert([Organisation.model_validate(record("test-orphan"))])
+        assert "test-orphan" not in first._fresh_copy().records
+        second.delete(["test-first"])
+        assert "test-orphan" in second.engine.records and "test-first" not in second.engine.records
+        assert (data_dir / "write.lock").read_text() == ""
+
+        # the parent goes: the group's next writer takes the folder over, for the group
+        parent.close()
+        first.delete(["test-second"])
+        assert first.writer_lock.held and f"[group {group}]" in first.writer_lock.holder()
+        second.delete(["test-a"])
+        assert not second.read_only and "test-a" not in second.engine.records and "test-second" not in second.engine.records
+        with pytest.raises(WriterBusyError):
+            outsider.delete(["test-b"])
+    finally:
+        for c in (first, second, outsider, other_group, parent):
+            c.close()
