@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Sequence
 from corpus import KINDS, LoadResult, Organisation, RecordStore, corpus_hash, default_lexicon, default_taxonomy, load_records
 from corpus import fold
 
+from ._build import clear_checkpoints, passage_checkpoints
 from ._encoders import Encoder
 from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
 from ._lock import DataFolderLock, WriterBusyError
@@ -72,6 +73,8 @@ class Catalog:
     def __init__(self, data_dir: str | Path, encoder: Encoder, config: SearchConfig | None = None):
         self.data_dir = Path(data_dir)
         self.index_dir = self.data_dir / "index"
+        # passages encoded by a build not yet published: a killed build resumes from them
+        self.checkpoint_dir = self.data_dir / "build-checkpoints"
         self.encoder = encoder
         self.config = config or SearchConfig()
         self.writer_lock = DataFolderLock(self.data_dir)
@@ -102,7 +105,8 @@ class Catalog:
                                             " the data folder (building it?): start again once it serves") from None
                 self._set(engine)
                 return engine
-            return self._open_as_writer(corpus, progress)
+            with passage_checkpoints(self.checkpoint_dir):
+                return self._open_as_writer(corpus, progress)
 
     def _open_as_writer(self, corpus: str | Path | None, progress: Progress | None) -> SearchEngine:
         # temp files of a writer that died (no one else writes now); never the generation CURRENT names
@@ -129,7 +133,7 @@ class Catalog:
 
     def rebuild(self, corpus: str | Path | None = None, progress: Progress | None = None) -> SearchEngine:
         """Full rebuild from the store (replaced by ``corpus`` when given)."""
-        with self._write_lock:
+        with self._write_lock, passage_checkpoints(self.checkpoint_dir):
             self._writer()
             records = load_records(corpus).records if corpus is not None else self.store.all()
             engine = SearchEngine.build(records, self.encoder, self.config, progress)
@@ -211,6 +215,7 @@ class Catalog:
                 log.warning("write refused, disk full: %s", exc)
                 raise StorageFullError(self.data_dir, exc) from exc
             raise
+        clear_checkpoints(self.checkpoint_dir)  # its passages are in the published generation now
         self._set(engine)
 
     def _undo_store(self, before: dict[str, str], touched: Iterable[str] | None) -> None:
@@ -232,7 +237,7 @@ class Catalog:
         by line when ``loaded`` tells where the records came from)."""
         if not records:  # nothing to write: no new generation either
             return
-        with self._write_lock:
+        with self._write_lock, passage_checkpoints(self.checkpoint_dir):
             self._writer()
             engine = self._fresh_copy()
             overflow = engine.language_overflow(records)
