@@ -364,6 +364,8 @@ class E5Passages:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or _threads()
         options.inter_op_num_threads = 1
+        # idle threads sleep instead of spinning: batches are long, and the cores are shared (the server's encoder)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if mode == "int4":
             self._session = ort.InferenceSession(_graph(model, True).SerializeToString(), options,

