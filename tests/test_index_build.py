@@ -159,7 +159,10 @@ def vectors_of(engine: SearchEngine) -> dict[int, np.ndarray]:
 def assert_same_index(a: SearchEngine, b: SearchEngine) -> None:
     va, vb = vectors_of(a), vectors_of(b)
     assert va.keys() == vb.keys()
-    assert np.allclose(np.stack(list(va.values())), np.stack([vb[k] for k in va]), atol=1e-5)
+    # int8 activations are scaled per batch, so a text batched with other texts (a resumed build's
+    # chunks are not a fresh build's) rounds a little differently: the same vector to cosine 0.999
+    cosine = np.sum(np.stack(list(va.values())) * np.stack([vb[k] for k in va]), axis=1)
+    assert cosine.min() > 0.999, cosine.min()
     for query in ("moldes para plásticos", "葡萄酒进口商", "cork stoppers"):
         assert [h.record.id for h in a.search(query, limit=5).hits] == [h.record.id for h in b.search(query, limit=5).hits]
 
