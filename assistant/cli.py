@@ -16,6 +16,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _progress(desc: str):
+    """A progress bar with texts/s and the time left. Texts a resumed build finds already encoded
+    (its checkpoints) arrive in the first call: they are where the bar starts, not part of the rate."""
     from tqdm import tqdm
 
     bar = None
@@ -23,7 +25,8 @@ def _progress(desc: str):
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=desc, unit="text", file=sys.stderr)
+            bar = tqdm(total=total, initial=done, desc=desc, unit="text", file=sys.stderr, smoothing=0.1,
+                       bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]")
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

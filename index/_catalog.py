@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from corpus import KINDS, LoadResult, Organisation, RecordStore, bodies_hash, corpus_hash, default_lexicon, default_taxonomy, load_records
 from corpus import fold
 
+from ._build import clear_checkpoints, passage_checkpoints
 from ._encoders import Encoder
 from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
@@ -77,6 +78,8 @@ class Catalog:
         """``group``: the worker group (the serve parent's pid) this catalog writes for, if any."""
         self.data_dir = Path(data_dir)
         self.index_dir = self.data_dir / "index"
+        # passages encoded by a build not yet published: a killed build resumes from them
+        self.checkpoint_dir = self.data_dir / "build-checkpoints"
         self.encoder = encoder
         self.config = config or SearchConfig()
         self.writer_lock = DataFolderLock(self.data_dir, group)
@@ -111,7 +114,7 @@ class Catalog:
                                             " the data folder (building it?): start again once it serves") from None
                 self._set(engine)
                 return engine
-            with self.write_turn.hold():  # a worker of an earlier group may still be writing
+            with self.write_turn.hold(), passage_checkpoints(self.checkpoint_dir):  # a worker of an earlier group may still be writing
                 return self._open_as_writer(corpus, progress)
 
     def _open_as_writer(self, corpus: str | Path | None, progress: Progress | None) -> SearchEngine:
@@ -145,7 +148,7 @@ class Catalog:
 
     def rebuild(self, corpus: str | Path | None = None, progress: Progress | None = None) -> SearchEngine:
         """Full rebuild from the store (replaced by ``corpus`` when given)."""
-        with self._writing():
+        with self._writing(), passage_checkpoints(self.checkpoint_dir):
             records = load_records(corpus).records if corpus is not None else self.store.all()
             engine = SearchEngine.build(records, self.encoder, self.config, progress)
             if corpus is not None:
@@ -252,6 +255,7 @@ class Catalog:
                 log.warning("write refused, disk full: %s", exc)
                 raise StorageFullError(self.data_dir, exc) from exc
             raise
+        clear_checkpoints(self.checkpoint_dir)  # its passages are in the published generation now
         self._set(engine)
 
     def _undo_store(self, before: dict[str, str], touched: Iterable[str] | None) -> None:
@@ -273,7 +277,7 @@ class Catalog:
         by line when ``loaded`` tells where the records came from)."""
         if not records:  # nothing to write: no new generation either
             return
-        with self._writing():
+        with self._writing(), passage_checkpoints(self.checkpoint_dir):
             engine = self._fresh_copy()
             overflow = engine.language_overflow(records)
             if overflow:

