@@ -147,8 +147,9 @@ class Catalog:
         return engine
 
     def rebuild(self, corpus: str | Path | None = None, progress: Progress | None = None) -> SearchEngine:
-        """Full rebuild from the store (replaced by ``corpus`` when given)."""
-        with self._writing(), passage_checkpoints(self.checkpoint_dir):
+        """Full rebuild from the store (replaced by ``corpus`` when given). Nothing to repair first: it
+        replaces the index whole, and a killed earlier build's saved passages are what it resumes from."""
+        with self._writing(repair=False), passage_checkpoints(self.checkpoint_dir):
             records = load_records(corpus).records if corpus is not None else self.store.all()
             engine = SearchEngine.build(records, self.encoder, self.config, progress)
             if corpus is not None:
@@ -207,7 +208,7 @@ class Catalog:
 
     # -- writes -------------------------------------------------------------------------
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self, repair: bool = True) -> Iterator[None]:
         """One write: hold the writer lock (or be of the group holding it) or refuse
         (WriterBusyError), then wait for this write's turn. A read-only catalog whose writer has
         gone takes the lock over, and first repairs what that writer left; so does any writer
@@ -224,7 +225,7 @@ class Catalog:
             with self.write_turn.hold() as unfinished:
                 if unfinished:
                     log.warning("the last write to %s did not finish (%s): repairing it first", self.data_dir, unfinished)
-                if took_over or unfinished:
+                if repair and (took_over or unfinished):
                     self._open_as_writer(None, None)
                 yield
 

@@ -153,7 +153,7 @@ def counted(fast, monkeypatch):
 
 def vectors_of(engine: SearchEngine) -> dict[int, np.ndarray]:
     ids = sorted(v for vids in engine.vids.values() for v in vids)
-    return dict(zip(ids, engine.raw.vectors(ids)))
+    return dict(zip(ids, engine.raw.fetch(ids)))
 
 
 def assert_same_index(a: SearchEngine, b: SearchEngine) -> None:
