@@ -515,7 +515,9 @@ def encode_passages(encoder, texts: list[str], progress: Progress | None = None)
     if fast is not None:
         run, path, chunk_size = fast.encode, fast.build_path, CHUNK_TEXTS
     else:
-        run, path, chunk_size = (lambda batch: encoder.encode(batch, "passage")), "encoder", 16
+        # one text per call: the encoder's thread is shared with searches, which queue fairly
+        # between calls, and a call of 16 passages held them ~1 s (an ingest in a serving process)
+        run, path, chunk_size = (lambda batch: np.vstack([encoder.encode([t], "passage") for t in batch])), "encoder", 16
     total = len(texts)
     out = np.zeros((total, encoder.dim), np.float32)
     folder = _checkpoints.get()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import orjson
 
 from corpus import fold
 
@@ -231,13 +232,12 @@ class KeywordIndex:
         arrays = (self.doc_indptr, self.doc_terms, self.doc_counts, self.post_indptr, self.post_rows, self.post_values)
         for name, array in zip(self.FILES, arrays):
             _save_array(folder / f"{prefix}-{name}.npy", array)
-        with open(folder / f"{prefix}-terms.json", "w", encoding="utf-8") as fh:
-            json.dump({"k1": self.k1, "b": self.b, "terms": self.terms}, fh, ensure_ascii=False)
+        (folder / f"{prefix}-terms.json").write_bytes(orjson.dumps({"k1": self.k1, "b": self.b, "terms": self.terms}))
 
     @classmethod
     def load(cls, folder: Path, prefix: str = "bm25") -> "KeywordIndex":
         """Arrays memory-mapped: only the postings a query touches are read from disk."""
-        meta = json.loads((folder / f"{prefix}-terms.json").read_text(encoding="utf-8"))
+        meta = orjson.loads((folder / f"{prefix}-terms.json").read_bytes())
         arrays = [np.load(folder / f"{prefix}-{name}.npy", mmap_mode="r") for name in cls.FILES]
         return cls(meta["terms"], *arrays[:3], meta["k1"], meta["b"], postings=tuple(arrays[3:]))  # type: ignore[arg-type]
 
