@@ -272,6 +272,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     async def lifespan(app: FastAPI):
         own = catalog is None
         app.state.catalog = catalog or open_catalog(settings)
+        app.state.catalog.serving = True  # writes here must not stall searches (Catalog.serving)
         store = open_state_store(settings)
         app.state.rate_limits.store = app.state.encoder_budget.store = store  # budgets shared by every worker
         app.state.web_sessions = WebSessions(store.secret("web_session_key"))

@@ -84,6 +84,10 @@ class Catalog:
         self.config = config or SearchConfig()
         self.writer_lock = DataFolderLock(self.data_dir, group)
         self.write_turn = WriteLock(self.data_dir)
+        # Set by a process that answers searches: its writes encode on the encoder's own thread, one
+        # passage a call, between searches. The build path's set-up (seconds of graph work in C++
+        # that holds the GIL) would stall every search of the process for over a second.
+        self.serving = False
         self.store = RecordStore(self.data_dir / "records.sqlite")
         self._engine: SearchEngine | None = None
         self._pointer: str | None = None
@@ -285,7 +289,7 @@ class Catalog:
                 position, why = overflow
                 source = loaded or LoadResult(list(records))
                 raise source.error(position, "i18n", why)
-            engine.upsert(records, progress)
+            engine.upsert(records, progress, fast=not self.serving)
             ids = [r.id for r in records]
             self._commit(engine, lambda: self.store.upsert(records), ids)
 

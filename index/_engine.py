@@ -264,9 +264,10 @@ class SearchEngine:
             out += [row] * len(rec.versions())
         return out
 
-    def _encode_passages(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
-        """Through the fast build path when it serves this encoder (index/_build.py), checkpointed."""
-        vectors, path = encode_passages(self.encoder, texts, progress)
+    def _encode_passages(self, texts: list[str], progress: Callable[[int, int], None] | None,
+                         fast: bool = True) -> np.ndarray:
+        """Through the fast build path when it serves this encoder (index/_build.py) and ``fast``, checkpointed."""
+        vectors, path = encode_passages(self.encoder, texts, progress, fast=fast)
         if texts:
             self.manifest["build_paths"] = sorted({*self.manifest.get("build_paths", ()), path})
         return vectors
@@ -364,13 +365,15 @@ class SearchEngine:
         }
 
     # -- updates without a rebuild ------------------------------------------------------
-    def upsert(self, records: Sequence[Organisation], progress: Callable[[int, int], None] | None = None) -> None:
-        """Add or replace records: their vectors are re-encoded, the rest stay as they are."""
+    def upsert(self, records: Sequence[Organisation], progress: Callable[[int, int], None] | None = None,
+               fast: bool = True) -> None:
+        """Add or replace records: their vectors are re-encoded, the rest stay as they are. ``fast``:
+        the build path may encode them (not in a serving process: see ``Catalog.serving``)."""
         if not records:
             return
         old = [v for r in records for v in self.vids.get(r.id, [])]
         texts, vids, langs = self._versions(records)
-        raw = self._encode_passages(texts, progress)
+        raw = self._encode_passages(texts, progress, fast)
         assert self.raw is not None and self.cal is not None
         gone = np.array(sorted(set(old) - set(vids)), np.int64)  # a language version the record no longer has
         self.raw.delete(gone)
