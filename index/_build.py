@@ -543,7 +543,11 @@ def encode_passages(encoder, texts: list[str], progress: Progress | None = None,
         vectors = run([texts[i] for i in part])
         out[part] = vectors
         if folder is not None:
-            _save_chunk(folder, [keys[i] for i in part], vectors)
+            try:
+                _save_chunk(folder, [keys[i] for i in part], vectors)
+            except OSError as exc:  # a full disk: the write itself says so when it stages; resuming is only a saving
+                log.warning("passages not checkpointed (%s): an interrupted build would encode them again", exc)
+                folder = None
         done += len(part)
         if progress:
             progress(done, total)
