@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -53,7 +54,18 @@ def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
     """A SQLite file in WAL mode with full fsync: a committed write survives a crash."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
+    # Two processes opening a new file together (two workers, two `cpc` commands): switching it to
+    # WAL needs the file to itself and SQLite answers "locked" at once, without waiting: try again.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.01)
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(schema)
     return db
