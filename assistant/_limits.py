@@ -32,6 +32,7 @@ from starlette.datastructures import Headers
 from index import EncoderClient, encoder_client
 
 from ._schemas import ApiError
+from ._state import spend
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -81,12 +82,7 @@ class TokenBuckets:
                 log.warning("rate budget not read from the state store: counted in this process", exc_info=True)
         with self._lock:
             tokens, when = self._buckets.pop(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - when) * self.rate)
-            wait = 0.0
-            if tokens >= 1.0:
-                tokens -= 1.0
-            else:
-                wait = (1.0 - tokens) / self.rate
+            tokens, wait = spend(tokens, when, now, 1.0, self.rate, self.capacity, debt=False)
             self._buckets[key] = (tokens, now)
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
@@ -124,9 +120,12 @@ class CostBudget:
     def enabled(self) -> bool:
         return self.per_minute > 0
 
-    def _refilled(self, key: str, now: float) -> float:
+    def _spend(self, key: str, now: float, cost: float) -> float:
+        """The in-memory step (the store's arithmetic, ``spend``): charge ``cost`` and say the wait."""
         balance, when = self._balances.pop(key, (self.capacity, now))
-        return min(self.capacity, balance + (now - when) * self.rate)
+        balance, wait = spend(balance, when, now, cost, self.rate, self.capacity, debt=True)
+        self._store(key, balance, now)
+        return wait
 
     def wait(self, key: str) -> float:
         """0.0 when ``key`` may start work, else the seconds until its balance is positive again."""
@@ -140,9 +139,7 @@ class CostBudget:
             except Exception:
                 log.warning("encoder budget not read from the state store: counted in this process", exc_info=True)
         with self._lock:
-            balance = self._refilled(key, now)
-            self._store(key, balance, now)
-            return 0.0 if balance > 0 else (-balance) / self.rate + 1e-3
+            return self._spend(key, now, 0.0)
 
     def charge(self, key: str, cost: float) -> None:
         if not self.enabled or cost <= 0:
@@ -154,9 +151,8 @@ class CostBudget:
                 return
             except Exception:
                 log.warning("encoder budget not charged in the state store: counted in this process", exc_info=True)
-        with self._lock:
-            # a debt is bounded by one burst: past that, one call costs no more waiting
-            self._store(key, max(-self.capacity, self._refilled(key, now) - cost), now)
+        with self._lock:  # a debt is bounded by one burst (``spend``): past that, one call costs no more waiting
+            self._spend(key, now, cost)
 
     def balance(self, key: str) -> float:
         if self.store is not None:
