@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
-import orjson
 
 from corpus import Organisation, Place, TermMatcher, bodies_hash, default_lexicon, default_taxonomy, record_json
 from corpus import fold
@@ -27,11 +26,13 @@ from ._calibration import Calibration, load_query_samples
 from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
 from ._keywords import KeywordIndex, tokenize
 from ._query import QueryAnalysis, analyse, analyse_record
-from ._records import RecordColumns, Records, record_about, value_key
+from ._keywords import _save_array
+from ._records import RecordColumns, Records, line_ends, record_about, value_key
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorFilter, VectorStore, new_vector_store, open_vector_store
 
-FORMAT_VERSION = 3  # 3: keyword index, filter columns and record offsets as arrays; each dense store is files dense-*.*
+FORMAT_VERSION = 4  # 4: ids, names, terms, record sequences and vector ids as flat files a reload reads without JSON
+# (3: keyword index, filter columns and record offsets as arrays; each dense store is files dense-*.*)
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
 BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -175,17 +176,43 @@ class SearchEngine:
         self.calibration = Calibration()
         self.raw: VectorStore | None = None
         self.cal: VectorStore | None = None
-        self.seq: dict[str, int] = {}
         self.next_seq = 0
         self.lang_slots: dict[str, int] = dict(BASE_SLOTS)
-        self.vids: dict[str, list[int]] = {}  # record id -> its vector ids
+        # record id -> its sequence and its vector ids: dicts while building or writing; a loaded
+        # engine keeps them as arrays by row (_row_seq, _vid_ptr/_vid_flat) and makes the dicts
+        # only when it writes (100k-entry dicts held a reload's GIL for 100 ms)
+        self._seq: dict[str, int] | None = {}
+        self._vids: dict[str, list[int]] | None = {}
+        self._row_seq = np.zeros(0, np.int64)
+        self._vid_ptr, self._vid_flat = np.zeros(1, np.int64), np.zeros(0, np.int64)
         self.manifest: dict = {}
         self.generation: str | None = None  # the generation folder it was loaded from
         self._rows: list[str] = []
         self._bm25: KeywordIndex | None = None
         self._columns: RecordColumns | None = None
-        self._row_of_seq: dict[int, int] = {}
+        self._row_of_seq = np.zeros(0, np.int64)  # record sequence -> row, -1 for none
         self._places: TermMatcher | None = None
+
+    @property
+    def seq(self) -> dict[str, int]:
+        """Record id -> its sequence (vector ids are sequence * SLOTS + language slot)."""
+        return self._maps()[0]
+
+    @property
+    def vids(self) -> dict[str, list[int]]:
+        """Record id -> its vector ids."""
+        return self._maps()[1]
+
+    def _maps(self) -> tuple[dict[str, int], dict[str, list[int]]]:
+        """The two dicts, made from the row arrays the first time a loaded engine needs them."""
+        if self._seq is None or self._vids is None:
+            flat, ptr = self._vid_flat.tolist(), self._vid_ptr.tolist()
+            self._seq = dict(zip(self._rows, self._row_seq.tolist()))
+            self._vids = {rid: flat[ptr[row] : ptr[row + 1]] for row, rid in enumerate(self._rows)}
+        return self._seq, self._vids
+
+    def _vids_of_row(self, row: int) -> list[int]:
+        return self._vid_flat[self._vid_ptr[row] : self._vid_ptr[row + 1]].tolist()
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -305,10 +332,20 @@ class SearchEngine:
         return tokenize(" ".join([text, rec.offers or "", rec.seeks or "", " ".join(rec.sectors)]))
 
     def _after_rows(self) -> None:
-        """Row lookups derived from the columns (after a load or an update)."""
+        """Row lookups derived from the columns (after a load or an update): numpy work only when
+        loaded, the arrays remade from the dicts after a write."""
         assert self._columns is not None
         self._rows = self._columns.ids
-        self._row_of_seq = {self.seq[rid]: row for row, rid in enumerate(self._rows)}
+        if self._seq is not None and self._vids is not None:  # built or written here: the dicts lead
+            seq, vids = self._seq, self._vids
+            self._row_seq = np.fromiter((seq[rid] for rid in self._rows), np.int64, count=len(self._rows))
+            lists = [vids[rid] for rid in self._rows]
+            self._vid_ptr = np.zeros(len(lists) + 1, np.int64)
+            np.cumsum([len(v) for v in lists], out=self._vid_ptr[1:])
+            self._vid_flat = np.fromiter((v for vs in lists for v in vs), np.int64, count=int(self._vid_ptr[-1]))
+        size = max(self.next_seq, int(self._row_seq.max()) + 1 if len(self._row_seq) else 0)
+        self._row_of_seq = np.full(size, -1, np.int64)
+        self._row_of_seq[self._row_seq] = np.arange(len(self._row_seq))
         self._places = None
 
     def sectors_of(self, rec: Organisation) -> set[str]:
@@ -330,14 +367,27 @@ class SearchEngine:
         not know: a newly ingested record's city is understood at once."""
         return [place for place, _, _ in self.record_place_mentions(text)]
 
+    def warm(self) -> None:
+        """Work out what the first searches of a newly loaded engine would otherwise work out
+        inline (the record places' matcher, the filter values): whoever loads a generation calls
+        this before swapping it in, so no search pays for it."""
+        self.record_place_mentions("")
+        for key in ("country", "region", "city", "kind", "sector"):
+            self.values(key)
+
     def record_place_mentions(self, text: str) -> list[tuple[Place, str, int]]:
         """As ``record_places``, with the term found and its offset (for exclusions: "without X")."""
         if self._places is None:
             lex = default_lexicon()
             pairs = []
             cols = self._columns
-            every = np.arange(len(cols) if cols is not None else 0)
-            columns = [cols.column(f, every) for f in ("country", "region", "city")] if cols is not None else [[], [], []]
+            columns: list[list] = [[], [], []]
+            if cols is not None and len(cols):  # each distinct (country, region, city) once
+                codes, first = np.unique(np.stack([np.asarray(cols.codes[f]) for f in ("country", "region", "city")], 1),
+                                         axis=0, return_index=True)
+                codes = codes[np.argsort(first)]  # in row order, as each first occurs (the first spelling wins)
+                columns = [[cols.tables[f][c] if c >= 0 else None for c in codes[:, i].tolist()]
+                           for i, f in enumerate(("country", "region", "city"))]
             for country, region, city in zip(*columns):
                 for level, value in (("region", region), ("city", city)):
                     if value and lex.place(value) is None and len(fold(value)) >= 3:
@@ -428,16 +478,25 @@ class SearchEngine:
             self.cal.save(tmp, "dense-calibrated")
             self.calibration.save(tmp / "calibration.npz")
             assert self._bm25 is not None and self._columns is not None
+            ends = np.zeros(len(self._rows), np.int64)
+            end = -1
             with open(tmp / "records.jsonl", "wb") as fh:
-                for rid in self._rows:  # in row order, one line each (separators escaped): line i is row i
-                    fh.write(self.records.line(rid) + b"\n")
+                for i, rid in enumerate(self._rows):  # in row order, one line each (separators escaped): line i is row i
+                    line = self.records.line(rid)
+                    fh.write(line + b"\n")
+                    end += len(line) + 1
+                    ends[i] = end
+            _save_array(tmp / "records-ends.npy", ends)  # a reload need not read the whole file to find its lines
             # from now on read from the file just written: a built or updated engine holds no records
             # as objects either (the mapping outlives a rename or removal of the folder)
-            self.records = Records.open(tmp / "records.jsonl", self._rows)
+            self.records = Records.open(tmp / "records.jsonl", self._rows, ends)
             self._bm25.save(tmp)
             self._columns.save(tmp)
-            state = {"seq": self.seq, "next_seq": self.next_seq, "lang_slots": self.lang_slots, "vids": self.vids}
-            (tmp / "state.json").write_bytes(orjson.dumps(state))  # orjson: shorter GIL hold (see RecordColumns.save)
+            _save_array(tmp / "row-seq.npy", self._row_seq)
+            _save_array(tmp / "row-vids-indptr.npy", self._vid_ptr)
+            _save_array(tmp / "row-vids.npy", self._vid_flat)
+            (tmp / "state.json").write_text(json.dumps({"next_seq": self.next_seq, "lang_slots": self.lang_slots}),
+                                            encoding="utf-8")
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -475,14 +534,16 @@ class SearchEngine:
         except LookupError as exc:  # a Milvus collection the generation refers to is gone
             raise IndexMismatchError(str(exc)) from exc
         engine.calibration = Calibration.load(gen / "calibration.npz")
-        state = orjson.loads((gen / "state.json").read_bytes())
-        engine.seq, engine.next_seq = state["seq"], state["next_seq"]
-        engine.lang_slots, engine.vids = state["lang_slots"], state["vids"]
+        state = json.loads((gen / "state.json").read_text(encoding="utf-8"))
+        engine.next_seq, engine.lang_slots = state["next_seq"], state["lang_slots"]
+        engine._seq = engine._vids = None  # made from these arrays if this engine writes
+        engine._row_seq = np.load(gen / "row-seq.npy")
+        engine._vid_ptr, engine._vid_flat = np.load(gen / "row-vids-indptr.npy"), np.load(gen / "row-vids.npy")
         engine.manifest = manifest
         engine.generation = gen.name
         engine._columns = RecordColumns.load(gen)
         engine._bm25 = KeywordIndex.load(gen)
-        engine.records = Records.open(gen / "records.jsonl", engine._columns.ids)
+        engine.records = Records.open(gen / "records.jsonl", engine._columns.ids, np.load(gen / "records-ends.npy", mmap_mode="r"))
         engine._after_rows()
         return engine
 
@@ -597,9 +658,12 @@ class SearchEngine:
             assert index is not None
             k = max(cfg.min_candidates, need * 2 * max(1, len(self.lang_slots)))
             scores, vids = index.search(qv, k, self.vector_filter(filters))
-            for s, v in zip(scores.tolist(), vids.tolist()):
-                row = self._row_of_seq.get(v // SLOTS)
-                if row is not None and s > dense.get(row, -9.0):
+            seqs = np.asarray(vids, np.int64) // SLOTS
+            known = (seqs >= 0) & (seqs < len(self._row_of_seq))
+            found = np.full(len(seqs), -1, np.int64)
+            found[known] = self._row_of_seq[seqs[known]]
+            for s, row in zip(scores.tolist(), found.tolist()):
+                if row >= 0 and s > dense.get(row, -9.0):
                     dense[row] = s
 
         keyword = np.zeros(len(self._rows), np.float64)  # row -> BM25 score over the best allowed one
@@ -737,7 +801,7 @@ class SearchEngine:
     def _exact_dense(self, qv: np.ndarray, rows: list[int], calibrate: bool) -> dict[int, float]:
         index = self.cal if calibrate else self.raw
         assert index is not None
-        owners = [(row, vid) for row in rows for vid in self.vids[self._rows[row]]]
+        owners = [(row, vid) for row in rows for vid in self._vids_of_row(row)]
         sims = index.fetch([vid for _, vid in owners]) @ qv  # one batch for all candidates
         out: dict[int, float] = {}
         for (row, _), s in zip(owners, sims.tolist()):

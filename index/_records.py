@@ -20,7 +20,7 @@ import orjson
 
 from corpus import STORED, Organisation, default_taxonomy, fold, record_json
 
-from ._keywords import _gather, _save_array
+from ._keywords import _gather, _load_strings, _save_array, _save_strings
 
 FIELDS = ("country", "region", "city", "kind")  # one value a record
 SECTOR_LISTS = ("tags", "about")  # its sector tags; what it is about (tags and sectors its texts name)
@@ -49,10 +49,11 @@ class RecordColumns:
     Filters become boolean masks over rows, one numpy comparison a field."""
 
     def __init__(self, ids: list[str], tables: dict[str, list[str]], codes: dict[str, np.ndarray],
-                 lists: dict[str, tuple[np.ndarray, np.ndarray]], taxonomy_tagged: np.ndarray, names: list[list[str]]):
+                 lists: dict[str, tuple[np.ndarray, np.ndarray]], taxonomy_tagged: np.ndarray,
+                 names: "Sequence[list[str]]"):
         self.ids = ids
         self.names = names  # row -> the record's names (its own and its translations'), to recognise it in a chat
-        self.row_of = {rid: row for row, rid in enumerate(ids)}
+        self.row_of = dict(zip(ids, range(len(ids))))
         self.tables = tables
         self.codes = codes
         self.lists = lists
@@ -127,9 +128,13 @@ class RecordColumns:
 
     # -- persistence --------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        # orjson: at 100k records this file is ~16 MB, and json holds the GIL ~2-3x longer on it,
-        # which a search in another thread of the process waits out (a reload must not stall one)
-        (folder / "columns.json").write_bytes(orjson.dumps({"ids": self.ids, "tables": self.tables, "names": self.names}))
+        # ids and names as NUL-separated text, not JSON: parsing 16 MB of JSON held the GIL ~100 ms
+        # at 100k records, a stall for every search of a process loading a new generation
+        (folder / "columns.json").write_bytes(orjson.dumps({"tables": self.tables}))
+        _save_strings(folder / "column-ids.txt", self.ids)
+        names = self.names if isinstance(self.names, Ragged) else Ragged.of(self.names)
+        _save_strings(folder / "column-names.txt", names.flat)
+        _save_array(folder / "column-names-indptr.npy", names.indptr)
         for f in FIELDS:
             _save_array(folder / f"column-{f}.npy", self.codes[f])
         for name, (indptr, values) in self.lists.items():
@@ -143,7 +148,9 @@ class RecordColumns:
         codes = {f: np.load(folder / f"column-{f}.npy") for f in FIELDS}
         lists = {name: (np.load(folder / f"column-{name}-indptr.npy"), np.load(folder / f"column-{name}.npy"))
                  for name in SECTOR_LISTS}
-        return cls(meta["ids"], meta["tables"], codes, lists, np.load(folder / "column-taxonomy-tagged.npy"), meta["names"])
+        names = Ragged(_load_strings(folder / "column-names.txt"), np.load(folder / "column-names-indptr.npy"))
+        return cls(_load_strings(folder / "column-ids.txt"), meta["tables"], codes, lists,
+                   np.load(folder / "column-taxonomy-tagged.npy"), names)
 
     # -- reading ------------------------------------------------------------------------
     def value(self, field: str, row: int) -> str | None:
@@ -231,14 +238,45 @@ class RecordColumns:
         return found
 
 
+class Ragged(Sequence[list[str]]):
+    """Rows of strings as one flat list and CSR offsets: row ``i`` is ``flat[indptr[i]:indptr[i + 1]]``
+    (100k small lists cost a reload ~15 ms of GIL and megabytes of objects; this, two objects)."""
+
+    def __init__(self, flat: list[str], indptr: np.ndarray):
+        self.flat, self.indptr = flat, indptr
+
+    @classmethod
+    def of(cls, rows: Sequence[Sequence[str]]) -> "Ragged":
+        indptr = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum([len(r) for r in rows], out=indptr[1:])
+        return cls([v for r in rows for v in r], indptr)
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def __getitem__(self, row):  # type: ignore[override]
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        return self.flat[int(self.indptr[row]) : int(self.indptr[row + 1])]
+
+
 class _Lines:
     """The lines of a ``records.jsonl``, memory-mapped: readable after the generation is pruned."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, ends: np.ndarray | None = None):
+        """``ends``: where each line ends, as saved beside the file (``line_ends``); found by
+        scanning the file when not given (which reads every page of it)."""
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        ends = np.flatnonzero(np.frombuffer(self._map, np.uint8) == 10) if size else np.zeros(0, np.int64)
+        if ends is None:
+            ends = line_ends(self._map) if size else np.zeros(0, np.int64)
+        elif len(ends) and int(ends[-1]) != size - 1:
+            raise ValueError(f"{path}: its saved line ends do not fit the file ({int(ends[-1]) + 1} of {size} bytes)")
         self.starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) if len(ends) else ends
         self.ends = ends
 
@@ -249,19 +287,24 @@ class _Lines:
         return self._map[self.starts[i] : self.ends[i]]
 
 
+def line_ends(data) -> np.ndarray:
+    """Offsets of the newlines in ``data`` (bytes or a mapping)."""
+    return np.flatnonzero(np.frombuffer(data, np.uint8) == 10).astype(np.int64)
+
+
 class Records(Mapping[str, Organisation]):
     """The indexed records by id, read from the generation's ``records.jsonl`` when asked for (a
     few hundred recent ones cached); records added since it was loaded are held as objects."""
 
     def __init__(self, lines: _Lines | None = None, ids: Sequence[str] = ()):
-        self._where: dict[str, int | Organisation] = {rid: line for line, rid in enumerate(ids)}
+        self._where: dict[str, int | Organisation] = dict(zip(ids, range(len(ids))))
         self._lines = lines
         self._cache: OrderedDict[str, Organisation] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: Path, ids: Sequence[str]) -> "Records":
-        lines = _Lines(path)
+    def open(cls, path: Path, ids: Sequence[str], ends: np.ndarray | None = None) -> "Records":
+        lines = _Lines(path, ends)
         if len(lines) != len(ids):
             raise ValueError(f"{path} holds {len(lines)} records, its columns {len(ids)}")
         return cls(lines, ids)
