@@ -152,6 +152,7 @@ class FaissVectorStore:
         self._dead = 0
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (ids sorted, their positions), cached
         self._mapped = False  # loaded memory-mapped: copied into memory before the first write
+        self._source: Path | None = None  # the file it was mapped from
         self._sector_lists: dict[int, list[str]] | None = None  # position -> sectors, only while rebuilding
 
     # -- sizes ----------------------------------------------------------------------------
@@ -298,7 +299,12 @@ class FaissVectorStore:
         """A memory-mapped index is read-only: copy it into memory before the first change."""
         self._sector_lists = None
         if self._mapped:
-            self.index = faiss.deserialize_index(faiss.serialize_index(self.index))  # owns its codes
+            # read again from its file, owning its codes: serializing the mapped index first held a
+            # second copy (2 x 200 MB at 300k vectors), the write's peak memory
+            try:
+                self.index = faiss.read_index(str(self._source))
+            except (RuntimeError, TypeError):  # no source file (pruned meanwhile, or never one)
+                self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
             self._ids = np.array(self._ids)
             self._codes = {c: np.array(v) for c, v in self._codes.items()}
             self._sector_pos, self._sector_code = np.array(self._sector_pos), np.array(self._sector_code)
@@ -428,6 +434,7 @@ class FaissVectorStore:
         store._vocab = {c: list(meta["vocab"].get(c, [])) for c in FILTER_COLUMNS}
         store._dead = int(meta.get("dead", 0))
         store._mapped = mmap
+        store._source = folder / f"{name}.faiss"
         if store.index.ntotal != len(store._ids):
             raise ValueError(f"{folder}: {name}.faiss holds {store.index.ntotal} vectors but {name}.ids.npy {len(store._ids)}")
         return store
