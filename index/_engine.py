@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,7 @@ FORMAT_VERSION = 4  # 4: ids, names, terms, record sequences and vector ids as f
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
 BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
 Mode = Literal["hybrid", "dense", "bm25"]
+T = TypeVar("T")
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 log = logging.getLogger("cpc.index")
 
@@ -192,6 +193,7 @@ class SearchEngine:
         self._columns: RecordColumns | None = None
         self._row_of_seq = np.zeros(0, np.int64)  # record sequence -> row, -1 for none
         self._places: TermMatcher | None = None
+        self._derived: dict[str, object] = {}
 
     @property
     def seq(self) -> dict[str, int]:
@@ -366,6 +368,15 @@ class SearchEngine:
         """Regions and cities of the records named in ``text``, also those the shipped lexicon does
         not know: a newly ingested record's city is understood at once."""
         return [place for place, _, _ in self.record_place_mentions(text)]
+
+    def derived(self, key: str, compute: Callable[["SearchEngine"], T]) -> T:
+        """A value worked out from this engine once, kept as long as the engine is (a chat's table of
+        record names): by a warm-up before the engine is swapped in, else by the first to ask."""
+        try:
+            return self._derived[key]  # type: ignore[return-value]
+        except KeyError:
+            value = self._derived[key] = compute(self)
+            return value
 
     def warm(self) -> None:
         """Work out what the first searches of a newly loaded engine would otherwise work out

@@ -279,3 +279,20 @@ def test_a_turn_is_run_again_when_another_worker_saved_the_session_meanwhile(shi
     finally:
         mine.close()
         other.store.close()
+
+
+def test_the_names_table_is_worked_out_once_per_engine_behind_the_service_wrapper(shipped_data_dir, encoder, store,
+                                                                                 monkeypatch):
+    """The service hands the dialogue a new wrapper of the engine on every access; the table of
+    short names is still made once per engine (at 100k records it costs ~0.3 s a message otherwise)."""
+    import assistant.dialogue as dialogue
+    from assistant._observability import MeteredEngine, Metrics
+    from index import SearchEngine
+
+    engine = SearchEngine.load(shipped_data_dir / "index", encoder)
+    calls = []
+    real = dialogue.short_names
+    monkeypatch.setattr(dialogue, "short_names", lambda e: (calls.append(e), real(e))[1])
+    bot = Assistant(lambda: MeteredEngine(engine, Metrics(lambda: None)), store)
+    replies = [bot.respond("s-names", text) for text in ("cortiça em Portugal", "mais", "detalhes do 1")]
+    assert replies[0].results and len(calls) == 1 and calls[0] is engine
