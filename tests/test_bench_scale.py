@@ -84,7 +84,7 @@ def test_scale_script_end_to_end_on_a_tiny_corpus(tmp_path):
     assert ingest["max_ms"] >= ingest["p99_ms"] > 0
     rate = result["build_rate"][0]
     assert rate["organisations"] == 2 and rate["texts"] == 6 and rate["texts_per_s"] > 0
-    assert result["fast_build"] == "n/a" or len(result["build_rate"]) == 2
+    assert rate["build_paths"] and set(rate["build_paths"]) <= {"onnxruntime-int8", "onnxruntime-int4", "encoder"}
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert set(r["headline"]) == set(result["targets"])
 
