@@ -21,7 +21,7 @@ import numpy as np
 from corpus import Organisation, Place, TermMatcher, bodies_hash, default_lexicon, default_taxonomy, record_json
 from corpus import fold
 
-from ._build import encode_passages
+from ._build import FAST_MIN_TEXTS, encode_passages
 from ._calibration import Calibration, load_query_samples
 from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
 from ._keywords import KeywordIndex, tokenize
@@ -294,9 +294,10 @@ class SearchEngine:
         return out
 
     def _encode_passages(self, texts: list[str], progress: Callable[[int, int], None] | None,
-                         fast: bool = True) -> np.ndarray:
-        """Through the fast build path when it serves this encoder (index/_build.py) and ``fast``, checkpointed."""
-        vectors, path = encode_passages(self.encoder, texts, progress, fast=fast)
+                         fast: bool = True, fast_min_texts: int = FAST_MIN_TEXTS) -> np.ndarray:
+        """Through the fast build path when it serves this encoder (index/_build.py), ``fast`` and
+        there are ``fast_min_texts`` or more, checkpointed."""
+        vectors, path = encode_passages(self.encoder, texts, progress, fast=fast, fast_min_texts=fast_min_texts)
         if texts:
             self.manifest["build_paths"] = sorted({*self.manifest.get("build_paths", ()), path})
         return vectors
@@ -394,9 +395,11 @@ class SearchEngine:
             cols = self._columns
             columns: list[list] = [[], [], []]
             if cols is not None and len(cols):  # each distinct (country, region, city) once
-                codes, first = np.unique(np.stack([np.asarray(cols.codes[f]) for f in ("country", "region", "city")], 1),
-                                         axis=0, return_index=True)
-                codes = codes[np.argsort(first)]  # in row order, as each first occurs (the first spelling wins)
+                stacked = np.stack([np.asarray(cols.codes[f], np.int64) + 1 for f in ("country", "region", "city")], 1)
+                sizes = stacked.max(0) + 1
+                keys = (stacked[:, 0] * sizes[1] + stacked[:, 1]) * sizes[2] + stacked[:, 2]  # one int a triple:
+                first = np.unique(keys, return_index=True)[1]  # unique(axis=0) held the GIL ~60 ms at 100k
+                codes = stacked[np.sort(first)] - 1  # in row order, as each first occurs (the first spelling wins)
                 columns = [[cols.tables[f][c] if c >= 0 else None for c in codes[:, i].tolist()]
                            for i, f in enumerate(("country", "region", "city"))]
             for country, region, city in zip(*columns):
@@ -427,14 +430,14 @@ class SearchEngine:
 
     # -- updates without a rebuild ------------------------------------------------------
     def upsert(self, records: Sequence[Organisation], progress: Callable[[int, int], None] | None = None,
-               fast: bool = True) -> None:
+               fast: bool = True, fast_min_texts: int = FAST_MIN_TEXTS) -> None:
         """Add or replace records: their vectors are re-encoded, the rest stay as they are. ``fast``:
         the build path may encode them (not in a serving process: see ``Catalog.serving``)."""
         if not records:
             return
         old = [v for r in records for v in self.vids.get(r.id, [])]
         texts, vids, langs = self._versions(records)
-        raw = self._encode_passages(texts, progress, fast)
+        raw = self._encode_passages(texts, progress, fast, fast_min_texts)
         assert self.raw is not None and self.cal is not None
         gone = np.array(sorted(set(old) - set(vids)), np.int64)  # a language version the record no longer has
         self.raw.delete(gone)
