@@ -506,12 +506,13 @@ def _slug(value: str) -> str:
     return "".join(c if c.isalnum() or c in "-." else "_" for c in value)
 
 
-def encode_passages(encoder, texts: list[str], progress: Progress | None = None, fast: bool = True) -> tuple[np.ndarray, str]:
+def encode_passages(encoder, texts: list[str], progress: Progress | None = None, fast: bool = True,
+                    fast_min_texts: int = FAST_MIN_TEXTS) -> tuple[np.ndarray, str]:
     """(passage vectors for ``texts``, the build path that made them): through the fast path when
     it serves ``encoder``, else the encoder's own ``encode``; saved chunk by chunk when inside
     ``passage_checkpoints``, and what an interrupted build saved is not encoded again.
     ``progress(done, total)`` is called after each chunk."""
-    fast = fast_passages(encoder) if fast and len(texts) >= FAST_MIN_TEXTS else None
+    fast = fast_passages(encoder) if fast and len(texts) >= fast_min_texts else None
     if fast is not None:
         run, path, chunk_size = fast.encode, fast.build_path, CHUNK_TEXTS
     else:

@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from corpus import KINDS, LoadResult, Organisation, RecordStore, bodies_hash, corpus_hash, default_lexicon, default_taxonomy, load_records
 from corpus import fold
 
-from ._build import clear_checkpoints, passage_checkpoints
+from ._build import FAST_MIN_TEXTS, clear_checkpoints, passage_checkpoints
 from ._encoders import Encoder
 from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
@@ -37,6 +37,7 @@ from ._storage import POINTER, prune
 from ._writer import WriteProcessError, full_disk, write_in_child
 
 Progress = Callable[[int, int], None]
+DELEGATE_FAST_MIN_TEXTS = 400
 log = logging.getLogger("cpc.index")
 
 
@@ -357,7 +358,10 @@ class Catalog:
                 position, why = overflow
                 source = loaded or LoadResult(list(records))
                 raise source.error(position, "i18n", why)
-            engine.upsert(records, progress, fast=not self.serving)
+            # a write process (delegate) encodes a small ingest itself: the build path's set-up costs
+            # ~2 s and ~500 MB beside the server, more than it saves below a few hundred passages
+            engine.upsert(records, progress, fast=not self.serving,
+                          fast_min_texts=DELEGATE_FAST_MIN_TEXTS if self._delegate else FAST_MIN_TEXTS)
             ids = [r.id for r in records]
             self._commit(engine, lambda: self.store.upsert(records), ids)
 
