@@ -131,16 +131,24 @@ class FaissVectorStore:
     pass ``compact_share`` of it. A search builds the bitmap of allowed positions from the codes
     (a few vectorised numpy passes) and picks its strategy from how many pass: few enough are
     scored exactly (recall 1), more go through HNSW with ``efSearch`` grown as the share shrinks.
+
+    Vectors written into an HNSW store after it was built go to a small exact *delta* (float32,
+    the positions after the HNSW index's), scored exactly beside the HNSW search and merged; the
+    HNSW index itself stays as it was saved, memory-mapped, and the next generation links its
+    file instead of writing it again. Adding 60 vectors to a 300k-vector HNSW once meant copying
+    both stores into memory (400 MB) and writing them out again. The delta joins the HNSW index
+    when it passes ``delta_share`` of it (at least ``delta_min`` vectors), in a rebuild.
     """
 
     def __init__(self, dim: int, exact_max: int = 50_000, *, hnsw_m: int = 32, ef_construction: int = 80,
                  ef_search: int = 128, ef_max: int = 1024, exact_filtered_max: int = 20_000,
-                 compact_share: float = 0.25):
+                 compact_share: float = 0.25, delta_share: float = 0.05, delta_min: int = 4096):
         self.dim = dim
         self.exact_max = exact_max
         self.hnsw_m, self.ef_construction = hnsw_m, ef_construction
         self.ef_search, self.ef_max, self.exact_filtered_max = ef_search, ef_max, exact_filtered_max
         self.compact_share = compact_share
+        self.delta_share, self.delta_min = delta_share, delta_min
         self.index: faiss.Index = faiss.IndexFlatIP(dim)
         self.kind = "flat"
         self._ids = np.zeros(0, np.int64)  # position -> external id, -1 for a tombstone
@@ -152,7 +160,8 @@ class FaissVectorStore:
         self._dead = 0
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (ids sorted, their positions), cached
         self._mapped = False  # loaded memory-mapped: copied into memory before the first write
-        self._source: Path | None = None  # the file it was mapped from
+        self._source: Path | None = None  # the file the index was read from, while it is unchanged
+        self._delta = np.zeros((0, dim), np.float32)  # HNSW kind: vectors of positions index.ntotal..
         self._sector_lists: dict[int, list[str]] | None = None  # position -> sectors, only while rebuilding
 
     # -- sizes ----------------------------------------------------------------------------
@@ -174,7 +183,7 @@ class FaissVectorStore:
         if self.kind == "flat" and len(self) + len(ids) > self.exact_max:
             self._rebuild(extra=(ids, vectors, columns))  # grown past exact: HNSW from here on
         else:
-            self._append(ids, vectors, columns)
+            self._append(ids, vectors, columns, delta=self.kind == "hnsw-sq8")
         self._maybe_compact()
 
     def delete(self, ids: np.ndarray) -> int:
@@ -219,11 +228,17 @@ class FaissVectorStore:
             self._code_of = {c: {v: i for i, v in enumerate(vocab)} for c, vocab in self._vocab.items()}
         return self._code_of
 
-    def _append(self, ids: np.ndarray, vectors: np.ndarray, columns: Sequence[Columns]) -> None:
+    def _append(self, ids: np.ndarray, vectors: np.ndarray, columns: Sequence[Columns], delta: bool = False) -> None:
+        """Vectors at the next positions: into the index, or (``delta``) into the exact delta after it."""
         start = len(self._ids)
-        if self.kind == "hnsw-sq8" and not self.index.is_trained:
-            self._train(vectors)
-        self.index.add(vectors)
+        if delta:
+            self._delta = np.vstack([self._delta, vectors]).astype(np.float32, copy=False)
+        else:
+            assert not len(self._delta), "the index's positions come before the delta's"
+            if self.kind == "hnsw-sq8" and not self.index.is_trained:
+                self._train(vectors)
+            self.index.add(vectors)
+            self._source = None
         self._ids = np.concatenate([self._ids, ids])
         for col in self._codes:
             new = np.array([self._code(col, vals[0]) if (vals := _as_values(row.get(col))) else -1 for row in columns], np.int32)
@@ -245,6 +260,8 @@ class FaissVectorStore:
             self.index, self.kind = index, "hnsw-sq8"
         else:
             self.index, self.kind = faiss.IndexFlatIP(self.dim), "flat"
+        self._source = None
+        self._delta = np.zeros((0, self.dim), np.float32)
 
     def _train(self, vectors: np.ndarray) -> None:
         """The SQ8 range of each dimension, from the vectors the HNSW index starts with (at least
@@ -260,13 +277,14 @@ class FaissVectorStore:
         self.index.train(vectors)
 
     def _maybe_compact(self) -> None:
-        if self._dead and self._dead > self.compact_share * len(self._ids):
+        too_dead = self._dead and self._dead > self.compact_share * len(self._ids)
+        if too_dead or len(self._delta) > max(self.delta_min, self.delta_share * self.index.ntotal):
             self._rebuild()
 
     def _rebuild(self, extra: tuple[np.ndarray, np.ndarray, Sequence[Columns]] | None = None) -> None:
         """A new index of the live vectors (and ``extra``), without tombstones, of the kind its size calls for."""
         live = np.flatnonzero(self._ids >= 0)
-        vectors = self.index.reconstruct_batch(live.astype(np.int64)) if len(live) else np.zeros((0, self.dim), np.float32)
+        vectors = self._vectors_at(live)
         columns = [self._row_columns(p) for p in live.tolist()]
         ids = self._ids[live]
         if extra is not None:
@@ -296,8 +314,15 @@ class FaissVectorStore:
         return row
 
     def _writable(self) -> None:
-        """A memory-mapped index is read-only: copy it into memory before the first change."""
+        """A memory-mapped store is read-only: copy it into memory before the first change (an
+        HNSW index excepted: it is never changed in place, writes go to the delta)."""
         self._sector_lists = None
+        if self._mapped and self.kind == "hnsw-sq8":
+            self._ids = np.array(self._ids)
+            self._codes = {c: np.array(v) for c, v in self._codes.items()}
+            self._sector_pos, self._sector_code = np.array(self._sector_pos), np.array(self._sector_code)
+            self._delta = np.array(self._delta)
+            self._mapped = False
         if self._mapped:
             # read again from its file, owning its codes: serializing the mapped index first held a
             # second copy (2 x 200 MB at 300k vectors), the write's peak memory
@@ -343,7 +368,30 @@ class FaissVectorStore:
         k = min(k, allowed)
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        share = allowed / max(len(self), 1)
+        n_main = self.index.ntotal
+        if not len(self._delta):
+            scores, pos = self._search_index(q, k, mask, allowed, len(self))
+            return scores, np.asarray(self._ids[pos])
+        # the HNSW index's positions, and the delta's scored exactly; the best k of both
+        main_mask = None if mask is None else mask[:n_main]
+        main_alive = n_main - int((np.asarray(self._ids[:n_main]) < 0).sum()) if self._dead else n_main
+        main_allowed = main_alive if main_mask is None else int(main_mask.sum())
+        if main_mask is None and self._dead:
+            main_mask = np.asarray(self._ids[:n_main]) >= 0
+        parts = [self._search_index(q, min(k, main_allowed), main_mask, main_allowed, main_alive)] if main_allowed else []
+        delta_pos = np.arange(n_main, len(self._ids)) if mask is None else n_main + np.flatnonzero(mask[n_main:])
+        if len(delta_pos):
+            parts.append(self._exact(q[0], min(k, len(delta_pos)), delta_pos))
+        scores = np.concatenate([p[0] for p in parts])
+        pos = np.concatenate([p[1] for p in parts])
+        best = np.argsort(-scores, kind="stable")[:k]
+        return scores[best].astype(np.float32), np.asarray(self._ids[pos[best]])
+
+    def _search_index(self, q: np.ndarray, k: int, mask: np.ndarray | None, allowed: int,
+                      alive: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, positions) among the index's own positions ``mask`` allows (None: all;
+        ``allowed`` of the ``alive`` ones pass)."""
+        share = allowed / max(alive, 1)
         # HNSW meets ~1/share rejected vectors for each allowed one, so efSearch grows as 1/share;
         # where that would pass ef_max (a filter leaving under ef_search/ef_max of the vectors, 12.5%
         # by default) or few vectors pass, scoring the allowed ones exactly is as fast and finds them all
@@ -353,25 +401,33 @@ class FaissVectorStore:
             sel = None if bits is None else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
             scores, pos = self.index.search(q, k, params=faiss.SearchParametersHNSW(sel=sel, efSearch=ef))
             if int((pos[0] >= 0).sum()) >= k:
-                return self._result(scores, pos)
+                return self._found(scores, pos)
         if mask is None or (self.kind == "flat" and share > 0.1):  # most vectors: FAISS scores them in place
             bits = None if mask is None else np.packbits(mask, bitorder="little")
             params = None if bits is None else faiss.SearchParameters(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)))
             flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
-            return self._result(*(flat.search(q, k, params=params) if params is not None else flat.search(q, k)))
+            return self._found(*(flat.search(q, k, params=params) if params is not None else flat.search(q, k)))
         return self._exact(q[0], k, np.flatnonzero(mask))
 
     def _exact(self, q: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Score the vectors at ``positions`` only, read straight from the index's own storage
-        (FAISS's bitmap scan walks every position: 7 ms at 300k for a 1% filter, this ~1 ms)."""
-        if self.kind == "flat":
-            sims = self._stored()[positions] @ q
-        else:  # 8-bit codes: x = vmin + (code + 0.5) / 255 * vdiff per dimension, as FAISS decodes them
-            vmin, vdiff = self._sq_range()
-            sims = self._stored()[positions].astype(np.float32) @ (q * vdiff / 255) + float(q @ (vmin + 0.5 * vdiff / 255))
+        """(scores, positions) of the best ``k`` of ``positions`` (ascending), scored exactly: read
+        straight from the index's own storage (FAISS's bitmap scan walks every position: 7 ms at
+        300k for a 1% filter, this ~1 ms), or from the delta."""
+        n_main = self.index.ntotal
+        in_main = positions[positions < n_main]
+        sims = np.zeros(len(positions), np.float32)
+        if len(in_main):
+            if self.kind == "flat":
+                sims[: len(in_main)] = self._stored()[in_main] @ q
+            else:  # 8-bit codes: x = vmin + (code + 0.5) / 255 * vdiff per dimension, as FAISS decodes them
+                vmin, vdiff = self._sq_range()
+                sims[: len(in_main)] = (self._stored()[in_main].astype(np.float32) @ (q * vdiff / 255)
+                                        + float(q @ (vmin + 0.5 * vdiff / 255)))
+        if len(in_main) < len(positions):  # ascending: the delta's positions come last
+            sims[len(in_main):] = np.asarray(self._delta)[positions[len(in_main):] - n_main] @ q
         top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
         top = top[np.argsort(-sims[top], kind="stable")]
-        return sims[top].astype(np.float32), np.asarray(self._ids[positions[top]])
+        return sims[top].astype(np.float32), positions[top]
 
     def _stored(self) -> np.ndarray:
         """The index's vectors (flat) or codes (SQ8) as an (n, ·) numpy view, not a copy."""
@@ -385,9 +441,22 @@ class FaissVectorStore:
         trained = faiss.vector_to_array(faiss.downcast_index(self.index.storage).sq.trained)
         return trained[: self.dim], trained[self.dim :]
 
-    def _result(self, scores: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _found(scores: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = pos[0] >= 0
-        return scores[0][keep], self._ids[pos[0][keep]]
+        return scores[0][keep], pos[0][keep]
+
+    def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
+        """The stored vectors at ``positions`` (the index's decoded, the delta's as written)."""
+        positions = np.asarray(positions, np.int64)
+        out = np.zeros((len(positions), self.dim), np.float32)
+        n_main = self.index.ntotal
+        in_main = positions < n_main
+        if in_main.any():
+            out[in_main] = self.index.reconstruct_batch(positions[in_main])
+        if not in_main.all():
+            out[~in_main] = np.asarray(self._delta)[positions[~in_main] - n_main]
+        return out
 
     def fetch(self, ids: Sequence[int]) -> np.ndarray:
         ids = np.asarray(ids, np.int64).reshape(-1)
@@ -396,16 +465,18 @@ class FaissVectorStore:
         pos = self._positions(ids)
         if (pos < 0).any():
             raise KeyError(f"unknown vector id {int(ids[pos < 0][0])}")
-        return self.index.reconstruct_batch(pos.astype(np.int64))
+        return self._vectors_at(pos)
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, folder: Path, name: str) -> None:
         """``name.faiss`` (the index), ``name.<column>.npy`` and ``name.json`` (kind, knobs,
         vocabularies). Written by Python so a full disk is an OSError like any other file's."""
         folder = Path(folder)
-        data = faiss.serialize_index(self.index)
-        with open(folder / f"{name}.faiss", "wb") as fh:
-            fh.write(memoryview(data))
+        if not self._link(folder / f"{name}.faiss"):
+            data = faiss.serialize_index(self.index)
+            with open(folder / f"{name}.faiss", "wb") as fh:
+                fh.write(memoryview(data))
+        np.save(folder / f"{name}.delta.npy", self._delta)
         np.save(folder / f"{name}.ids.npy", self._ids)
         for col, codes in self._codes.items():
             np.save(folder / f"{name}.{col}.npy", codes)
@@ -414,9 +485,21 @@ class FaissVectorStore:
         meta = {"backend": "faiss", "kind": self.kind, "dim": self.dim, "dead": self._dead,
                 "knobs": {"exact_max": self.exact_max, "hnsw_m": self.hnsw_m, "ef_construction": self.ef_construction,
                           "ef_search": self.ef_search, "ef_max": self.ef_max,
-                          "exact_filtered_max": self.exact_filtered_max, "compact_share": self.compact_share},
+                          "exact_filtered_max": self.exact_filtered_max, "compact_share": self.compact_share,
+                          "delta_share": self.delta_share, "delta_min": self.delta_min},
                 "vocab": self._vocab}
         (folder / f"{name}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    def _link(self, target: Path) -> bool:
+        """Save the index as a hard link to the file it was read from, when it is unchanged since
+        (saved files are never written again, so generations can share one)."""
+        if self._source is None:
+            return False
+        try:
+            os.link(self._source, target)
+            return True
+        except OSError:  # another filesystem, or the source is gone: written out instead
+            return False
 
     @classmethod
     def open(cls, folder: Path, name: str, meta: dict, mmap: bool = True, **knobs) -> "FaissVectorStore":
@@ -431,12 +514,15 @@ class FaissVectorStore:
         store._codes = {c: np.load(folder / f"{name}.{c}.npy", mmap_mode=mode) for c in store._codes}
         store._sector_pos = np.load(folder / f"{name}.sector-pos.npy", mmap_mode=mode)
         store._sector_code = np.load(folder / f"{name}.sector.npy", mmap_mode=mode)
+        delta = folder / f"{name}.delta.npy"
+        store._delta = np.load(delta, mmap_mode=mode) if delta.exists() else np.zeros((0, store.dim), np.float32)
         store._vocab = {c: list(meta["vocab"].get(c, [])) for c in FILTER_COLUMNS}
         store._dead = int(meta.get("dead", 0))
         store._mapped = mmap
         store._source = folder / f"{name}.faiss"
-        if store.index.ntotal != len(store._ids):
-            raise ValueError(f"{folder}: {name}.faiss holds {store.index.ntotal} vectors but {name}.ids.npy {len(store._ids)}")
+        if store.index.ntotal + len(store._delta) != len(store._ids):
+            raise ValueError(f"{folder}: {name}.faiss and its delta hold {store.index.ntotal} + {len(store._delta)} vectors"
+                             f" but {name}.ids.npy {len(store._ids)}")
         return store
 
 

@@ -331,3 +331,49 @@ def test_cpc_vector_url_is_checked_when_read(monkeypatch):
         Settings()
     with pytest.raises(ValueError, match="neither"):
         new_vector_store(DIM, "postgres://db/vectors")
+
+
+# -- FAISS HNSW: later writes go to an exact delta; the saved HNSW file is shared by link -------
+def test_hnsw_writes_go_to_an_exact_delta_and_the_next_generation_links_the_index(tmp_path):
+    import os
+
+    store = FaissVectorStore(DIM, exact_max=8, exact_filtered_max=4, delta_min=50)
+    vectors = clustered(300, seed=3)
+    store.upsert(np.arange(300, dtype=np.int64) * 16, vectors, [columns_of(i) for i in range(300)])
+    first = tmp_path / "gen-1"
+    first.mkdir()
+    store.save(first, "dense")
+    opened = open_vector_store(first, "dense")
+    assert opened.kind == "hnsw-sq8" and opened.index.ntotal == 300
+
+    # replace record 0's vector, add two new ones: the HNSW index is untouched, the delta holds them
+    fresh = clustered(3, seed=99)
+    opened.upsert(np.array([0, 300 * 16, 301 * 16]), fresh, [columns_of(0), columns_of(300), columns_of(301)])
+    assert opened.index.ntotal == 300 and len(opened._delta) == 3 and len(opened) == 302
+    for j, vid in enumerate([0, 300 * 16, 301 * 16]):
+        scores, ids = opened.search(fresh[j], 5)
+        assert ids[0] == vid and scores[0] == pytest.approx(1.0, abs=1e-5)  # exact, from the delta
+        np.testing.assert_allclose(opened.fetch([vid])[0], fresh[j], atol=1e-6)
+    # a filter applies to the delta too: record 300's vector is PT, record 301's CN
+    only_cn = VectorFilter(include=(("country", ("cn",)),))
+    assert 300 * 16 not in opened.search(fresh[1], 50, only_cn)[1].tolist()
+    assert opened.search(fresh[2], 1, only_cn)[1].tolist() == [301 * 16]
+    assert opened.count(only_cn) == 151
+
+    second = tmp_path / "gen-2"
+    second.mkdir()
+    opened.save(second, "dense")
+    assert os.stat(second / "dense.faiss").st_ino == os.stat(first / "dense.faiss").st_ino  # linked, not rewritten
+    again = open_vector_store(second, "dense")
+    assert len(again) == 302 and again.search(fresh[1], 1)[1].tolist() == [300 * 16]
+    assert again.search(vectors[0], 300)[1].tolist().count(0) == 1  # the old vector of id 0 is gone
+
+    # past delta_min the delta joins the HNSW index in a rebuild, and the file is written anew
+    more = clustered(60, seed=7)
+    again.upsert(np.arange(400, 460, dtype=np.int64) * 16, more, [columns_of(i) for i in range(400, 460)])
+    assert len(again._delta) == 0 and again.index.ntotal == 362 and len(again) == 362
+    third = tmp_path / "gen-3"
+    third.mkdir()
+    again.save(third, "dense")
+    assert os.stat(third / "dense.faiss").st_ino != os.stat(first / "dense.faiss").st_ino
+    assert open_vector_store(third, "dense").search(more[5], 1)[1].tolist() == [405 * 16]
