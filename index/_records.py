@@ -254,6 +254,10 @@ class Ragged(Sequence[list[str]]):
     def __len__(self) -> int:
         return len(self.indptr) - 1
 
+    def __iter__(self):
+        flat, ptr = self.flat, self.indptr.tolist()
+        return (flat[ptr[i] : ptr[i + 1]] for i in range(len(ptr) - 1))
+
     def __getitem__(self, row):  # type: ignore[override]
         if isinstance(row, slice):
             return [self[i] for i in range(*row.indices(len(self)))]
