@@ -193,6 +193,7 @@ class SearchEngine:
         self._bm25: KeywordIndex | None = None
         self._columns: RecordColumns | None = None
         self._row_of_seq = np.zeros(0, np.int64)  # record sequence -> row, -1 for none
+        self._record_lines = np.zeros(0, np.int64)  # row -> its line in the records' file, -1: held as an object
         self._places: TermMatcher | None = None
         self._derived: dict[str, object] = {}
 
@@ -327,6 +328,9 @@ class SearchEngine:
         new_records = [changed[ids[i]] for i in np.flatnonzero(rows < 0).tolist()]
         self._bm25 = KeywordIndex.merge(old_bm25, rows, [self._keyword_text(rec) for rec in new_records])
         self._columns = RecordColumns.merge(old_cols, ids, rows, new_records)
+        lines = np.full(len(rows), -1, np.int64)  # a record changed here is written from the object
+        lines[rows >= 0] = self._record_lines[rows[rows >= 0]]
+        self._record_lines = lines
         self._after_rows(rows)
 
     @staticmethod
@@ -524,18 +528,14 @@ class SearchEngine:
             self.cal.save(tmp, "dense-calibrated")
             self.calibration.save(tmp / "calibration.npz")
             assert self._bm25 is not None and self._columns is not None
-            ends = np.zeros(len(self._rows), np.int64)
-            end = -1
-            with open(tmp / "records.jsonl", "wb") as fh:
-                for i, rid in enumerate(self._rows):  # in row order, one line each (separators escaped): line i is row i
-                    line = self.records.line(rid)
-                    fh.write(line + b"\n")
-                    end += len(line) + 1
-                    ends[i] = end
+            # in row order, one line each (separators escaped): line i is row i; unchanged records'
+            # lines are copied from the previous generation's file in blocks
+            ends = self.records.write(tmp / "records.jsonl", self._rows, self._record_lines)
             _save_array(tmp / "records-ends.npy", ends)  # a reload need not read the whole file to find its lines
             # from now on read from the file just written: a built or updated engine holds no records
             # as objects either (the mapping outlives a rename or removal of the folder)
             self.records = Records.open(tmp / "records.jsonl", self._rows, ends)
+            self._record_lines = np.arange(len(self._rows), dtype=np.int64)
             self._bm25.save(tmp)
             self._columns.save(tmp)
             _save_array(tmp / "row-seq.npy", self._row_seq)
@@ -590,6 +590,7 @@ class SearchEngine:
         engine._columns = RecordColumns.load(gen)
         engine._bm25 = KeywordIndex.load(gen)
         engine.records = Records.open(gen / "records.jsonl", engine._columns.ids, np.load(gen / "records-ends.npy", mmap_mode="r"))
+        engine._record_lines = np.arange(len(engine._columns.ids), dtype=np.int64)
         engine._after_rows()
         return engine
 

@@ -25,6 +25,7 @@ from ._keywords import _gather, _load_strings, _merge_rows, _merged_indptr, _run
 FIELDS = ("country", "region", "city", "kind")  # one value a record
 SECTOR_LISTS = ("tags", "about")  # its sector tags; what it is about (tags and sectors its texts name)
 CACHED_RECORDS = 512
+COPY_CHUNK = 16 << 20  # bytes of an old records.jsonl copied to a new one at a time
 
 
 def value_key(value: str) -> str:
@@ -318,6 +319,20 @@ class _Lines:
     def line(self, i: int) -> bytes:
         return self._map[self.starts[i] : self.ends[i]]
 
+    def copy(self, fh, first: int, stop: int) -> int:
+        """Write lines ``first:stop`` (with their newlines) to ``fh`` as they are, a chunk at a
+        time, each chunk's pages let go of once written: copying a 100 MB file through the map
+        would otherwise leave all of it in this process's resident memory. The bytes written."""
+        lo, hi = int(self.starts[first]), int(self.ends[stop - 1]) + 1
+        with memoryview(self._map) as view:
+            for at in range(lo, hi, COPY_CHUNK):
+                end = min(at + COPY_CHUNK, hi)
+                with view[at:end] as chunk:
+                    fh.write(chunk)
+                page = at - at % mmap.PAGESIZE
+                self._map.madvise(mmap.MADV_DONTNEED, page, end - page)  # type: ignore[union-attr]
+        return hi - lo
+
 
 def line_ends(data) -> np.ndarray:
     """Offsets of the newlines in ``data`` (bytes or a mapping)."""
@@ -376,6 +391,28 @@ class Records(Mapping[str, Organisation]):
         del self._where[rid]
         with self._lock:
             self._cache.pop(rid, None)
+
+    def write(self, path: Path, ids: Sequence[str], lines: np.ndarray) -> np.ndarray:
+        """Write the records ``ids`` to ``path`` one a line (``record_json``; line i is ``ids[i]``)
+        and return where each line ends. ``lines[i]``: the line of this one's file that holds
+        ``ids[i]`` as it is, or -1 for a record held as an object: each run of consecutive lines
+        is copied from the mapped file as one block, only the others are made line by line."""
+        ends = np.empty(len(ids), np.int64)
+        written = 0
+        with open(path, "wb") as fh:
+            for start, stop, first in _runs(lines):
+                if first < 0:
+                    line = self.line(ids[start]) + b"\n"
+                    fh.write(line)
+                    written += len(line)
+                    ends[start] = written - 1
+                else:
+                    assert self._lines is not None
+                    last = first + stop - start
+                    shift = written - int(self._lines.starts[first])
+                    written += self._lines.copy(fh, first, last)
+                    ends[start:stop] = self._lines.ends[first:last] + shift
+        return ends
 
     def line(self, rid: str) -> bytes:
         """The record as its line of ``records.jsonl`` (``record_json``), without parsing it."""

@@ -267,3 +267,45 @@ def test_columns_merged_in_blocks_are_the_columns_merged_row_by_row(shipped_reco
                 pool[pid] = changed[pid]
         columns = merged
     assert_same_columns(columns, reference_merge(None, columns.ids, [pool[i] for i in columns.ids]))  # as a fresh build
+
+
+def test_records_file_copied_in_blocks_is_the_file_written_line_by_line(saved, fictional, encoder, tmp_path):
+    """Unchanged records' lines are copied from the previous generation's file a run at a time:
+    the file is byte for byte the one record_json writes line by line (separators escaped), its
+    saved line ends are where its newlines are, through two changes before a save and a save of
+    an engine that had saved before."""
+    import numpy as np
+
+    from index._records import line_ends
+    from index._storage import current_generation
+
+    engine = SearchEngine.load(saved, encoder)
+    by_id = {r.id: r for r in fictional}
+    ids = sorted(by_id)
+    template = {"kind": "company", "country": "PT", "lang": "pt", "sectors": [],
+                "description": "Empresa fictícia de teste\u2028com separadores\u0085de linha."}
+    first_new = Organisation.model_validate({**template, "id": "aaa-test-first", "name": "Primeira\u2029Fictícia"})
+    last_new = Organisation.model_validate({**template, "id": "zzz-test-last", "name": "Última Fictícia"})
+    middle = by_id[ids[len(ids) // 2]]
+    changed = middle.model_copy(update={"description": middle.description + "\u2029Mais uma linha."})
+    engine.delete([ids[0]])  # two changes before the file is written: the row plans compose
+    engine.upsert([first_new, changed, last_new])
+    final = {r.id: r for r in fictional if r.id != ids[0]} | {r.id: r for r in (first_new, changed, last_new)}
+
+    def assert_written_as_line_by_line(root):
+        gen = current_generation(root)
+        data = (gen / "records.jsonl").read_bytes()
+        assert data == b"".join(record_json(final[i]).encode("utf-8") + b"\n" for i in sorted(final))
+        assert not any(sep in data.decode("utf-8") for sep in "\u2028\u2029\u0085")
+        assert np.load(gen / "records-ends.npy").tolist() == line_ends(data).tolist()
+        reloaded = SearchEngine.load(root, encoder)
+        assert [record_json(reloaded.records[i]) for i in reloaded.records] == [record_json(final[i]) for i in sorted(final)]
+
+    engine.save(tmp_path / "first")
+    assert_written_as_line_by_line(tmp_path / "first")
+    final[ids[3]] = final[ids[3]].model_copy(update={"city": "Viseu"})
+    engine.upsert([final[ids[3]]])  # from the file this engine wrote: all of it copied but one line
+    engine.delete([ids[-1]])
+    del final[ids[-1]]
+    engine.save(tmp_path / "second")
+    assert_written_as_line_by_line(tmp_path / "second")
