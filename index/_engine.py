@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Sequence, TypeVar
@@ -26,7 +27,7 @@ from ._calibration import Calibration, load_query_samples
 from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
 from ._keywords import KeywordIndex, tokenize
 from ._query import QueryAnalysis, analyse, analyse_record
-from ._keywords import _save_array
+from ._keywords import _merge_rows, _runs, _save_array
 from ._records import RecordColumns, Records, line_ends, record_about, value_key
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorFilter, VectorStore, new_vector_store, open_vector_store
@@ -192,6 +193,7 @@ class SearchEngine:
         self._bm25: KeywordIndex | None = None
         self._columns: RecordColumns | None = None
         self._row_of_seq = np.zeros(0, np.int64)  # record sequence -> row, -1 for none
+        self._record_lines = np.zeros(0, np.int64)  # row -> its line in the records' file, -1: held as an object
         self._places: TermMatcher | None = None
         self._derived: dict[str, object] = {}
 
@@ -313,39 +315,73 @@ class SearchEngine:
 
     def _set_records(self, records: Iterable[Organisation], removed: Iterable[str] = ()) -> None:
         """Add or replace ``records`` and drop ``removed``: only those are tokenised and read; every
-        other record's keyword and filter data is copied over from the arrays."""
+        other record's keyword and filter data is copied over from the arrays, a run of rows at a
+        time (no Python object a record: an ingest of 20 records into 100k made 100k of them)."""
         changed = {rec.id: rec for rec in records}
-        for rid in removed:
-            if rid in self.records:
-                self.records.drop(rid)
+        gone = [rid for rid in dict.fromkeys(removed) if rid in self.records and rid not in changed]
+        for rid in gone:
+            self.records.drop(rid)
         for rec in changed.values():
             self.records.put(rec)
         old_cols, old_bm25 = self._columns, self._bm25
-        old_row = old_cols.row_of if old_cols is not None else {}
-        rows = sorted(self.records)
-        sources = [changed[rid] if rid in changed else old_row[rid] for rid in rows]
-        docs = [self._keyword_text(src) if isinstance(src, Organisation) else src for src in sources]
-        self._bm25 = KeywordIndex.merge(old_bm25, docs)
-        self._columns = RecordColumns.merge(old_cols, rows, sources)
-        self._after_rows()
+        ids, rows = self._row_plan(old_cols, changed, gone)
+        new_records = [changed[ids[i]] for i in np.flatnonzero(rows < 0).tolist()]
+        self._bm25 = KeywordIndex.merge(old_bm25, rows, [self._keyword_text(rec) for rec in new_records])
+        self._columns = RecordColumns.merge(old_cols, ids, rows, new_records)
+        lines = np.full(len(rows), -1, np.int64)  # a record changed here is written from the object
+        lines[rows >= 0] = self._record_lines[rows[rows >= 0]]
+        self._record_lines = lines
+        self._after_rows(rows)
+
+    @staticmethod
+    def _row_plan(old: RecordColumns | None, changed: dict[str, Organisation],
+                  gone: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The ids of the rows after a change (in id order) and where each row comes from: its row
+        in ``old``, or -1 for a record of ``changed``. Worked out from the changed ids alone."""
+        old_ids = old.ids if old is not None else []
+        row_of = old.row_of if old is not None else {}
+        keep = np.ones(len(old_ids), bool)
+        keep[[row_of[rid] for rid in gone]] = False
+        kept = np.flatnonzero(keep)
+        added = sorted(rid for rid in changed if rid not in row_of)
+        # a new id goes before the first kept old id above it (the old ids are sorted)
+        rows = np.insert(kept, np.searchsorted(kept, [bisect_left(old_ids, rid) for rid in added]).astype(np.int64), -1)
+        ids: list[str] = []
+        new_ids = iter(added)
+        for start, stop, first in _runs(rows):
+            if first < 0:
+                ids.append(next(new_ids))
+            else:
+                ids += old_ids[first : first + stop - start]
+        replaced = [row_of[rid] for rid in changed if rid in row_of]
+        if replaced:
+            position = np.full(len(old_ids), -1, np.int64)
+            position[kept] = np.flatnonzero(rows >= 0)
+            rows[position[replaced]] = -1
+        return ids, rows
 
     @staticmethod
     def _keyword_text(rec: Organisation) -> list[str]:
         text = " ".join(f"{n} {d}" for n, d in rec.versions().values())
         return tokenize(" ".join([text, rec.offers or "", rec.seeks or "", " ".join(rec.sectors)]))
 
-    def _after_rows(self) -> None:
+    def _after_rows(self, rows: np.ndarray | None = None) -> None:
         """Row lookups derived from the columns (after a load or an update): numpy work only when
-        loaded, the arrays remade from the dicts after a write."""
+        loaded; after a write, the arrays are remade from the dicts for the rows that ``rows``
+        (the old row of each row, -1 for a changed record) says changed, copied for the others."""
         assert self._columns is not None
         self._rows = self._columns.ids
         if self._seq is not None and self._vids is not None:  # built or written here: the dicts lead
             seq, vids = self._seq, self._vids
-            self._row_seq = np.fromiter((seq[rid] for rid in self._rows), np.int64, count=len(self._rows))
-            lists = [vids[rid] for rid in self._rows]
-            self._vid_ptr = np.zeros(len(lists) + 1, np.int64)
-            np.cumsum([len(v) for v in lists], out=self._vid_ptr[1:])
-            self._vid_flat = np.fromiter((v for vs in lists for v in vs), np.int64, count=int(self._vid_ptr[-1]))
+            if rows is None:
+                rows = np.full(len(self._rows), -1, np.int64)
+            new_ids = [self._rows[i] for i in np.flatnonzero(rows < 0).tolist()]
+            row_seq = np.empty(len(rows), np.int64)
+            row_seq[rows >= 0] = self._row_seq[rows[rows >= 0]]
+            row_seq[rows < 0] = [seq[rid] for rid in new_ids]
+            self._row_seq = row_seq
+            self._vid_ptr, self._vid_flat = _merge_rows(self._vid_ptr, self._vid_flat, rows,
+                                                        [vids[rid] for rid in new_ids], np.int64)
         size = max(self.next_seq, int(self._row_seq.max()) + 1 if len(self._row_seq) else 0)
         self._row_of_seq = np.full(size, -1, np.int64)
         self._row_of_seq[self._row_seq] = np.arange(len(self._row_seq))
@@ -492,18 +528,14 @@ class SearchEngine:
             self.cal.save(tmp, "dense-calibrated")
             self.calibration.save(tmp / "calibration.npz")
             assert self._bm25 is not None and self._columns is not None
-            ends = np.zeros(len(self._rows), np.int64)
-            end = -1
-            with open(tmp / "records.jsonl", "wb") as fh:
-                for i, rid in enumerate(self._rows):  # in row order, one line each (separators escaped): line i is row i
-                    line = self.records.line(rid)
-                    fh.write(line + b"\n")
-                    end += len(line) + 1
-                    ends[i] = end
+            # in row order, one line each (separators escaped): line i is row i; unchanged records'
+            # lines are copied from the previous generation's file in blocks
+            ends = self.records.write(tmp / "records.jsonl", self._rows, self._record_lines)
             _save_array(tmp / "records-ends.npy", ends)  # a reload need not read the whole file to find its lines
             # from now on read from the file just written: a built or updated engine holds no records
             # as objects either (the mapping outlives a rename or removal of the folder)
             self.records = Records.open(tmp / "records.jsonl", self._rows, ends)
+            self._record_lines = np.arange(len(self._rows), dtype=np.int64)
             self._bm25.save(tmp)
             self._columns.save(tmp)
             _save_array(tmp / "row-seq.npy", self._row_seq)
@@ -558,6 +590,7 @@ class SearchEngine:
         engine._columns = RecordColumns.load(gen)
         engine._bm25 = KeywordIndex.load(gen)
         engine.records = Records.open(gen / "records.jsonl", engine._columns.ids, np.load(gen / "records-ends.npy", mmap_mode="r"))
+        engine._record_lines = np.arange(len(engine._columns.ids), dtype=np.int64)
         engine._after_rows()
         return engine
 

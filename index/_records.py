@@ -20,11 +20,12 @@ import orjson
 
 from corpus import STORED, Organisation, default_taxonomy, fold, record_json
 
-from ._keywords import _gather, _load_strings, _save_array, _save_strings
+from ._keywords import _gather, _load_strings, _merge_rows, _merged_indptr, _runs, _save_array, _save_strings
 
 FIELDS = ("country", "region", "city", "kind")  # one value a record
 SECTOR_LISTS = ("tags", "about")  # its sector tags; what it is about (tags and sectors its texts name)
 CACHED_RECORDS = 512
+COPY_CHUNK = 16 << 20  # bytes of an old records.jsonl copied to a new one at a time
 
 
 def value_key(value: str) -> str:
@@ -41,6 +42,34 @@ def record_about(rec: Organisation) -> list[str]:
     for name, desc in rec.versions().values():
         found.update(dict.fromkeys(slug for slug, _ in tax.find(f"{name}. {desc} {rec.offers or ''}")))
     return list(found)
+
+
+class _Candidates:
+    """A table's values while columns are merged: the old table's, then those only new records
+    hold (a value is its index here, a candidate code)."""
+
+    def __init__(self, table: Sequence[str]):
+        self.values = list(table)
+        self._index = dict(zip(self.values, range(len(self.values))))
+
+    def code(self, value: str | None) -> int:
+        if not value:
+            return -1
+        found = self._index.get(value)
+        if found is None:
+            found = self._index[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def first_held(self, sequence: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The table of the values ``sequence`` (candidate codes, -1 for none) holds, in the order
+        it first holds them, and the lookup array candidate code -> code in it (-1 -> -1)."""
+        held = sequence[sequence >= 0]
+        distinct, first = np.unique(held, return_index=True)
+        by_first = distinct[np.argsort(first)]
+        lookup = np.full(len(self.values) + 1, -1, np.int32)  # the extra last entry is where -1 reads
+        lookup[by_first] = np.arange(len(by_first), dtype=np.int32)
+        return [self.values[c] for c in by_first.tolist()], lookup
 
 
 class RecordColumns:
@@ -70,60 +99,49 @@ class RecordColumns:
 
     # -- building -----------------------------------------------------------------------
     @classmethod
-    def merge(cls, old: "RecordColumns | None", ids: list[str], sources: Sequence["int | Organisation"]) -> "RecordColumns":
-        """Columns for ``ids``: row ``i`` copied from ``old``'s row ``sources[i]`` (an int) or read
-        from the record ``sources[i]``. Values no row holds any more are dropped from the tables."""
-        tables: dict[str, list[str]] = {f: [] for f in (*FIELDS, "sector")}
-        index: dict[str, dict[str, int]] = {f: {} for f in tables}
-
-        def code(field: str, value: str | None) -> int:
-            if not value:
-                return -1
-            found = index[field].get(value)
-            if found is None:
-                found = index[field][value] = len(tables[field])
-                tables[field].append(value)
-            return found
-
-        n = len(sources)
-        codes = {f: np.full(n, -1, np.int32) for f in FIELDS}
-        pieces: dict[str, list[list[int]]] = {name: [] for name in SECTOR_LISTS}
-        tagged = np.zeros(n, bool)
-        names: list[list[str]] = []
-        old_rows = np.asarray([s for s in sources if isinstance(s, (int, np.integer))], np.int64)
-        copied = {}
-        if old is not None and len(old_rows):
-            for name in SECTOR_LISTS:
-                copied[name] = _gather(*old.lists[name], old_rows)
-        tax = default_taxonomy()
-        next_old = 0
-        for row, source in enumerate(sources):
-            if isinstance(source, (int, np.integer)):
-                assert old is not None
-                for f in FIELDS:
-                    c = int(old.codes[f][source])
-                    codes[f][row] = code(f, old.tables[f][c]) if c >= 0 else -1
-                for name in SECTOR_LISTS:
-                    ptr, values = copied[name]
-                    pieces[name].append([code("sector", old.tables["sector"][c])
-                                         for c in values[ptr[next_old] : ptr[next_old + 1]].tolist()])
-                tagged[row] = bool(old.taxonomy_tagged[source])
-                names.append(old.names[source])
-                next_old += 1
-                continue
-            rec = source
-            for f in FIELDS:
-                codes[f][row] = code(f, getattr(rec, f))
-            pieces["tags"].append([code("sector", s) for s in rec.sectors])
-            pieces["about"].append([code("sector", s) for s in record_about(rec)])
-            tagged[row] = any(s in tax for s in rec.sectors)
-            names.append(list(dict.fromkeys([rec.name, *(t.name for t in rec.i18n.values() if t.name)])))
+    def merge(cls, old: "RecordColumns | None", ids: list[str], rows: np.ndarray,
+              records: Sequence[Organisation]) -> "RecordColumns":
+        """Columns for ``ids``: row ``i`` copied from ``old``'s row ``rows[i]``, or where that is -1,
+        read from the next of ``records``. Only ``records`` are read in Python: the old rows' codes
+        go through a lookup array, their lists and names are copied a run of rows at a time. Values
+        no row holds any more are dropped; each table lists its values in the order the rows first
+        hold them (a sector: a row's tags, then what it is about), as a build of the same records."""
+        rows = np.asarray(rows, np.int64)
+        is_new = rows < 0
+        kept, new_at = rows[~is_new], np.flatnonzero(is_new)
+        if len(new_at) != len(records) or len(rows) != len(ids) or (old is None and len(kept)):
+            raise ValueError("merge: rows, ids and records do not fit together")
+        n = len(rows)
+        codes: dict[str, np.ndarray] = {}
+        tables: dict[str, list[str]] = {}
+        for f in FIELDS:
+            held = _Candidates(old.tables[f] if old is not None else [])
+            extended = np.full(n, -1, np.int64)  # a candidate code a row
+            extended[~is_new] = old.codes[f][kept] if old is not None else []
+            extended[new_at] = [held.code(getattr(rec, f)) for rec in records]
+            tables[f], lookup = held.first_held(extended)
+            codes[f] = lookup[extended]
+        sectors = _Candidates(old.tables["sector"] if old is not None else [])
         lists = {}
-        for name, rows in pieces.items():
-            indptr = np.zeros(n + 1, np.int64)
-            np.cumsum([len(r) for r in rows], out=indptr[1:])
-            flat = np.fromiter((c for r in rows for c in r), np.int32, count=int(indptr[-1]))
-            lists[name] = (indptr, flat)
+        for name, read in (("tags", lambda rec: rec.sectors), ("about", record_about)):
+            old_ptr, old_values = old.lists[name] if old is not None else (np.zeros(1, np.int64), np.zeros(0, np.int32))
+            lists[name] = _merge_rows(old_ptr, old_values, rows, [[sectors.code(s) for s in read(rec)] for rec in records],
+                                      np.int64)
+        (tags_ptr, tags), (about_ptr, about) = lists["tags"], lists["about"]
+        # the sequence a build reads sectors in (row 0's tags, row 0's about list, row 1's tags, ...):
+        # tag i of row r is at i + about_ptr[r] in it, about entry k of row r at k + tags_ptr[r + 1]
+        sequence = np.empty(len(tags) + len(about), np.int64)
+        sequence[np.arange(len(tags)) + np.repeat(about_ptr[:-1], np.diff(tags_ptr))] = tags
+        sequence[np.arange(len(about)) + np.repeat(tags_ptr[1:], np.diff(about_ptr))] = about
+        tables["sector"], lookup = sectors.first_held(sequence)
+        lists = {name: (ptr, lookup[values]) for name, (ptr, values) in lists.items()}
+        tax = default_taxonomy()
+        tagged = np.zeros(n, bool)
+        tagged[~is_new] = old.taxonomy_tagged[kept] if old is not None else []
+        tagged[new_at] = [any(s in tax for s in rec.sectors) for rec in records]
+        old_names = Ragged.of(old.names if old is not None else [])
+        names = old_names.merge(rows, [list(dict.fromkeys([rec.name, *(t.name for t in rec.i18n.values() if t.name)]))
+                                       for rec in records])
         return cls(ids, tables, codes, lists, tagged, names)
 
     # -- persistence --------------------------------------------------------------------
@@ -247,6 +265,8 @@ class Ragged(Sequence[list[str]]):
 
     @classmethod
     def of(cls, rows: Sequence[Sequence[str]]) -> "Ragged":
+        if isinstance(rows, Ragged):
+            return rows
         indptr = np.zeros(len(rows) + 1, np.int64)
         np.cumsum([len(r) for r in rows], out=indptr[1:])
         return cls([v for r in rows for v in r], indptr)
@@ -257,6 +277,19 @@ class Ragged(Sequence[list[str]]):
     def __iter__(self):
         flat, ptr = self.flat, self.indptr.tolist()
         return (flat[ptr[i] : ptr[i + 1]] for i in range(len(ptr) - 1))
+
+    def merge(self, rows: np.ndarray, new: Sequence[Sequence[str]]) -> "Ragged":
+        """Row ``i`` is this one's row ``rows[i]``, or where that is -1, the next of ``new``: the
+        flat list is put together a run of old rows at a time (``_runs``), no list a row."""
+        indptr = _merged_indptr(self.indptr, rows, new)
+        flat: list[str] = []
+        added = iter(new)
+        for start, stop, old_start in _runs(rows):
+            if old_start < 0:
+                flat += next(added)
+            else:
+                flat += self.flat[int(self.indptr[old_start]) : int(self.indptr[old_start + stop - start])]
+        return Ragged(flat, indptr)
 
     def __getitem__(self, row):  # type: ignore[override]
         if isinstance(row, slice):
@@ -289,6 +322,20 @@ class _Lines:
 
     def line(self, i: int) -> bytes:
         return self._map[self.starts[i] : self.ends[i]]
+
+    def copy(self, fh, first: int, stop: int) -> int:
+        """Write lines ``first:stop`` (with their newlines) to ``fh`` as they are, a chunk at a
+        time, each chunk's pages let go of once written: copying a 100 MB file through the map
+        would otherwise leave all of it in this process's resident memory. The bytes written."""
+        lo, hi = int(self.starts[first]), int(self.ends[stop - 1]) + 1
+        with memoryview(self._map) as view:
+            for at in range(lo, hi, COPY_CHUNK):
+                end = min(at + COPY_CHUNK, hi)
+                with view[at:end] as chunk:
+                    fh.write(chunk)
+                page = at - at % mmap.PAGESIZE
+                self._map.madvise(mmap.MADV_DONTNEED, page, end - page)  # type: ignore[union-attr]
+        return hi - lo
 
 
 def line_ends(data) -> np.ndarray:
@@ -348,6 +395,28 @@ class Records(Mapping[str, Organisation]):
         del self._where[rid]
         with self._lock:
             self._cache.pop(rid, None)
+
+    def write(self, path: Path, ids: Sequence[str], lines: np.ndarray) -> np.ndarray:
+        """Write the records ``ids`` to ``path`` one a line (``record_json``; line i is ``ids[i]``)
+        and return where each line ends. ``lines[i]``: the line of this one's file that holds
+        ``ids[i]`` as it is, or -1 for a record held as an object: each run of consecutive lines
+        is copied from the mapped file as one block, only the others are made line by line."""
+        ends = np.empty(len(ids), np.int64)
+        written = 0
+        with open(path, "wb") as fh:
+            for start, stop, first in _runs(lines):
+                if first < 0:
+                    line = self.line(ids[start]) + b"\n"
+                    fh.write(line)
+                    written += len(line)
+                    ends[start] = written - 1
+                else:
+                    assert self._lines is not None
+                    last = first + stop - start
+                    shift = written - int(self._lines.starts[first])
+                    written += self._lines.copy(fh, first, last)
+                    ends[start:stop] = self._lines.ends[first:last] + shift
+        return ends
 
     def line(self, rid: str) -> bytes:
         """The record as its line of ``records.jsonl`` (``record_json``), without parsing it."""

@@ -92,11 +92,18 @@ def test_an_update_tokenises_only_the_changed_records_and_scores_as_a_fresh_buil
     kept = sorted(rng.sample(range(len(docs)), 2 * len(docs) // 3))
     replaced = set(kept[:5])
     new_docs = [["brandnewterm", "moldes", "moldes"], tokenize("fábrica de bicicletas elétricas em Águeda"), []]
-    sources = [docs[r][::-1] + ["extra"] if r in replaced else r for r in kept] + new_docs
-    merged = KeywordIndex.merge(old, sources)
+    sources = [docs[r][::-1] + ["extra"] if r in replaced else r for r in kept]
+    sources[10:10] = new_docs[:1]  # new records between kept ones too, not only at the end
+    sources += new_docs[1:]
+    rows = np.array([s if isinstance(s, int) else -1 for s in sources], np.int64)
+    merged = KeywordIndex.merge(old, rows, [s for s in sources if isinstance(s, list)])
     expected_docs = [s if isinstance(s, list) else docs[s] for s in sources]
     fresh = KeywordIndex.build(expected_docs)
     assert merged.size == len(expected_docs) and sorted(merged.terms) == sorted(fresh.terms)
+    for row in range(merged.size):  # each record's terms and counts, in the order they appear in it
+        lo, hi, flo, fhi = *merged.doc_indptr[row : row + 2], *fresh.doc_indptr[row : row + 2]
+        assert [merged.terms[t] for t in merged.doc_terms[lo:hi]] == [fresh.terms[t] for t in fresh.doc_terms[flo:fhi]]
+        assert merged.doc_counts[lo:hi].tolist() == fresh.doc_counts[flo:fhi].tolist()
     assert set(merged.terms) == {t for d in expected_docs for t in (d or ["\u0000"])}  # gone terms are dropped
     assert_same_as_oracle(merged, OracleBM25(expected_docs), expected_docs)
 
@@ -104,3 +111,23 @@ def test_an_update_tokenises_only_the_changed_records_and_scores_as_a_fresh_buil
 def test_an_empty_index_scores_nothing():
     index = KeywordIndex.build([])
     assert index.size == 0 and index.scores(["moldes"]).shape == (0,)
+
+
+def test_rows_merged_a_run_at_a_time_are_the_rows_gathered_one_by_one():
+    """New rows before old row 0, between runs, at the end; old rows out of order and repeated."""
+    from index._keywords import _gather, _merge_rows, _runs
+
+    indptr = np.array([0, 2, 2, 5, 6, 9], np.int64)
+    values = np.arange(9, dtype=np.int32) * 10
+    rows = np.array([-1, 0, 1, 2, -1, -1, 4, 3, 3, -1], np.int64)
+    new = [[7], [], [8, 8], [9, 9, 9]]
+    assert _runs(rows) == [(0, 1, -1), (1, 4, 0), (4, 5, -1), (5, 6, -1), (6, 7, 4), (7, 8, 3), (8, 9, 3), (9, 10, -1)]
+    ptr, merged = _merge_rows(indptr, values, rows, new, np.int64)
+    added = iter(new)
+    expected = [next(added) if r < 0 else values[indptr[r] : indptr[r + 1]].tolist() for r in rows.tolist()]
+    assert [merged[ptr[i] : ptr[i + 1]].tolist() for i in range(len(rows))] == expected
+    kept = rows[rows >= 0]
+    assert np.concatenate([merged[ptr[i] : ptr[i + 1]] for i in np.flatnonzero(rows >= 0)]).tolist() == \
+        _gather(indptr, values, kept)[1].tolist()
+    with pytest.raises(ValueError):
+        _merge_rows(indptr, values, rows, new[:-1], np.int64)  # a new row without its values

@@ -141,3 +141,171 @@ def test_an_index_in_the_old_format_is_refused_with_the_way_out(saved, encoder, 
     (gen / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}))
     with pytest.raises(IndexMismatchError, match="rebuild it with `cpc index build`"):
         SearchEngine.load(root, encoder)
+
+
+def reference_merge(old, ids, sources):
+    """``RecordColumns.merge`` as it was when it read every row in Python (sources: an old row or
+    a record for each row): the vectorised one must give the same columns, tables in the same order."""
+    import numpy as np
+
+    from index._keywords import _gather
+    from index._records import FIELDS, SECTOR_LISTS, RecordColumns
+
+    tables = {f: [] for f in (*FIELDS, "sector")}
+    index = {f: {} for f in tables}
+
+    def code(field, value):
+        if not value:
+            return -1
+        found = index[field].get(value)
+        if found is None:
+            found = index[field][value] = len(tables[field])
+            tables[field].append(value)
+        return found
+
+    n = len(sources)
+    codes = {f: np.full(n, -1, np.int32) for f in FIELDS}
+    pieces = {name: [] for name in SECTOR_LISTS}
+    tagged = np.zeros(n, bool)
+    names = []
+    old_rows = np.asarray([s for s in sources if isinstance(s, int)], np.int64)
+    copied = {name: _gather(*old.lists[name], old_rows) for name in SECTOR_LISTS} if old is not None and len(old_rows) else {}
+    tax = default_taxonomy()
+    next_old = 0
+    for row, source in enumerate(sources):
+        if isinstance(source, int):
+            for f in FIELDS:
+                c = int(old.codes[f][source])
+                codes[f][row] = code(f, old.tables[f][c]) if c >= 0 else -1
+            for name in SECTOR_LISTS:
+                ptr, values = copied[name]
+                pieces[name].append([code("sector", old.tables["sector"][c])
+                                     for c in values[ptr[next_old] : ptr[next_old + 1]].tolist()])
+            tagged[row] = bool(old.taxonomy_tagged[source])
+            names.append(old.names[source])
+            next_old += 1
+            continue
+        rec = source
+        for f in FIELDS:
+            codes[f][row] = code(f, getattr(rec, f))
+        pieces["tags"].append([code("sector", s) for s in rec.sectors])
+        pieces["about"].append([code("sector", s) for s in record_about(rec)])
+        tagged[row] = any(s in tax for s in rec.sectors)
+        names.append(list(dict.fromkeys([rec.name, *(t.name for t in rec.i18n.values() if t.name)])))
+    lists = {}
+    for name, rows in pieces.items():
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum([len(r) for r in rows], out=indptr[1:])
+        lists[name] = (indptr, np.fromiter((c for r in rows for c in r), np.int32, count=int(indptr[-1])))
+    return RecordColumns(ids, tables, codes, lists, tagged, names)
+
+
+def assert_same_columns(got, want) -> None:
+    import numpy as np
+
+    assert got.ids == want.ids and got.tables == want.tables
+    for f in want.codes:
+        assert got.codes[f].dtype == want.codes[f].dtype and np.array_equal(got.codes[f], want.codes[f]), f
+    for name, (ptr, values) in want.lists.items():
+        assert np.array_equal(got.lists[name][0], ptr) and np.array_equal(got.lists[name][1], values), name
+        assert got.lists[name][1].dtype == values.dtype
+    assert list(got.names) == list(want.names)
+    assert np.array_equal(got.taxonomy_tagged, want.taxonomy_tagged)
+
+
+def test_columns_merged_in_blocks_are_the_columns_merged_row_by_row(shipped_records, fictional, tmp_path):
+    """Rounds of inserts (between and after old ids), replacements (with values no other record
+    holds, none at all, or sectors outside the taxonomy) and deletions, each merged from the last:
+    the same ids, tables in the same order, codes, lists, names and taxonomy flags as before."""
+    import random
+    import sys
+
+    import numpy as np
+
+    from conftest import REPO
+    from index._records import RecordColumns
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from _synthetic import SyntheticCorpus
+
+    synthetic = list(SyntheticCorpus(5).organisations(300))
+    pool = {r.id: r for r in [*shipped_records, *fictional, *synthetic]}
+    rng = random.Random(11)
+    start = rng.sample(sorted(pool), len(pool) // 2)
+    ids = sorted(start)
+    columns = RecordColumns.merge(None, ids, np.full(len(ids), -1, np.int64), [pool[i] for i in ids])
+    assert_same_columns(columns, reference_merge(None, ids, [pool[i] for i in ids]))
+    columns.save(tmp_path)
+    columns = RecordColumns.load(tmp_path)  # names as a loaded index holds them
+    for round_ in range(6):
+        held = set(columns.ids)
+        outside = sorted(set(pool) - held)
+        added = {i: pool[i] for i in rng.sample(outside, min(len(outside), rng.randint(0, 25)))}
+        replaced = {}
+        for rid in rng.sample(sorted(held), 15):
+            change = rng.choice([
+                {"city": f"Vila Fictícia {round_}", "region": None},
+                {"country": "CN", "kind": "institution", "city": None},
+                {"sectors": ["wine", "not-a-sector"]},
+                {"sectors": []},
+                {"name": f"Renomeada {rid}"},
+            ])
+            replaced[rid] = pool[rid].model_copy(update=change)
+        gone = rng.sample(sorted(held - set(replaced)), rng.randint(0, 30))
+        if round_ == 3:  # a round that deletes whole runs, the first and the last rows among them
+            gone = [i for i in columns.ids[:10] + columns.ids[-10:] if i not in replaced]
+        changed = {**added, **replaced}
+        new_ids, rows = SearchEngine._row_plan(columns, changed, gone)
+        assert new_ids == sorted((held - set(gone)) | set(added))
+        assert all(rows[i] == (-1 if rid in changed else columns.row_of[rid]) for i, rid in enumerate(new_ids))
+        records = [changed[new_ids[i]] for i in np.flatnonzero(rows < 0).tolist()]
+        merged = RecordColumns.merge(columns, new_ids, rows, records)
+        sources = [changed[rid] if rid in changed else columns.row_of[rid] for rid in new_ids]
+        assert_same_columns(merged, reference_merge(columns, new_ids, sources))
+        for pid, p in pool.items():
+            if pid in changed:
+                pool[pid] = changed[pid]
+        columns = merged
+    assert_same_columns(columns, reference_merge(None, columns.ids, [pool[i] for i in columns.ids]))  # as a fresh build
+
+
+def test_records_file_copied_in_blocks_is_the_file_written_line_by_line(saved, fictional, encoder, tmp_path):
+    """Unchanged records' lines are copied from the previous generation's file a run at a time:
+    the file is byte for byte the one record_json writes line by line (separators escaped), its
+    saved line ends are where its newlines are, through two changes before a save and a save of
+    an engine that had saved before."""
+    import numpy as np
+
+    from index._records import line_ends
+    from index._storage import current_generation
+
+    engine = SearchEngine.load(saved, encoder)
+    by_id = {r.id: r for r in fictional}
+    ids = sorted(by_id)
+    template = {"kind": "company", "country": "PT", "lang": "pt", "sectors": [],
+                "description": "Empresa fictícia de teste\u2028com separadores\u0085de linha."}
+    first_new = Organisation.model_validate({**template, "id": "aaa-test-first", "name": "Primeira\u2029Fictícia"})
+    last_new = Organisation.model_validate({**template, "id": "zzz-test-last", "name": "Última Fictícia"})
+    middle = by_id[ids[len(ids) // 2]]
+    changed = middle.model_copy(update={"description": middle.description + "\u2029Mais uma linha."})
+    engine.delete([ids[0]])  # two changes before the file is written: the row plans compose
+    engine.upsert([first_new, changed, last_new])
+    final = {r.id: r for r in fictional if r.id != ids[0]} | {r.id: r for r in (first_new, changed, last_new)}
+
+    def assert_written_as_line_by_line(root):
+        gen = current_generation(root)
+        data = (gen / "records.jsonl").read_bytes()
+        assert data == b"".join(record_json(final[i]).encode("utf-8") + b"\n" for i in sorted(final))
+        assert not any(sep in data.decode("utf-8") for sep in "\u2028\u2029\u0085")
+        assert np.load(gen / "records-ends.npy").tolist() == line_ends(data).tolist()
+        reloaded = SearchEngine.load(root, encoder)
+        assert [record_json(reloaded.records[i]) for i in reloaded.records] == [record_json(final[i]) for i in sorted(final)]
+
+    engine.save(tmp_path / "first")
+    assert_written_as_line_by_line(tmp_path / "first")
+    final[ids[3]] = final[ids[3]].model_copy(update={"city": "Viseu"})
+    engine.upsert([final[ids[3]]])  # from the file this engine wrote: all of it copied but one line
+    engine.delete([ids[-1]])
+    del final[ids[-1]]
+    engine.save(tmp_path / "second")
+    assert_written_as_line_by_line(tmp_path / "second")
