@@ -20,6 +20,6 @@ __all__ = [
     "fold", "has_han", "jsonl_lines", "load_records", "warm_langdetect",
 ]
 
-from ._store import STORED, RecordStore, bodies_hash, corpus_hash, open_sqlite, record_json, write_transaction  # noqa: E402
+from ._store import STORED, RecordStore, bodies_hash, corpus_hash, lines_hash, open_sqlite, record_json, write_transaction  # noqa: E402
 
-__all__ += ["STORED", "RecordStore", "bodies_hash", "corpus_hash", "open_sqlite", "record_json", "write_transaction"]
+__all__ += ["STORED", "RecordStore", "bodies_hash", "corpus_hash", "lines_hash", "open_sqlite", "record_json", "write_transaction"]

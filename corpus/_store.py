@@ -9,7 +9,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 from ._schema import Organisation
 
@@ -38,14 +38,21 @@ def record_json(rec: Organisation) -> str:
 
 def corpus_hash(records: Iterable[Organisation]) -> str:
     """Order-independent digest of the records' content; tells whether an index is stale."""
-    return bodies_hash(record_json(r) for r in records)
+    return lines_hash(record_json(r).encode("utf-8") for r in sorted(records, key=lambda r: r.id))
 
 
-def bodies_hash(bodies: Iterable[str]) -> str:
-    """``corpus_hash`` of records given as their ``record_json`` lines, without parsing them."""
+def bodies_hash(bodies: Mapping[str, str]) -> str:
+    """``corpus_hash`` of records given as id -> their ``record_json`` line, without parsing them."""
+    return lines_hash(bodies[rid].encode("utf-8") for rid in sorted(bodies))
+
+
+def lines_hash(lines: Iterable[bytes]) -> str:
+    """``corpus_hash`` of records given as their ``record_json`` lines in id order: an index
+    hashes its records file line by line, nothing decoded or sorted (100k records once held
+    ~250 MB and a second of a write for it)."""
     h = hashlib.sha256()
-    for body in sorted(bodies):
-        h.update(body.encode("utf-8"))
+    for line in lines:
+        h.update(line)
         h.update(b"\n")
     return h.hexdigest()
 

@@ -145,7 +145,7 @@ class Catalog:
         try:
             engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
             # the store's own text hashes as the index's when nothing changed: no record is parsed
-            changed = seed is not None or engine.manifest.get("corpus_hash") != bodies_hash(bodies.values())
+            changed = seed is not None or engine.manifest.get("corpus_hash") != bodies_hash(bodies)
             if changed:
                 records = seed if seed is not None else self.store.all()
                 changed = engine.manifest.get("corpus_hash") != corpus_hash(records)

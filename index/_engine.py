@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Literal, Sequence, TypeVar
 
 import numpy as np
 
-from corpus import Organisation, Place, TermMatcher, bodies_hash, default_lexicon, default_taxonomy, record_json
+from corpus import Organisation, Place, TermMatcher, default_lexicon, default_taxonomy, lines_hash, record_json
 from corpus import fold
 
 from ._build import FAST_MIN_TEXTS, encode_passages
@@ -455,7 +455,7 @@ class SearchEngine:
                 "query_languages": sorted(k for k in self.calibration.query_means if k != "*"),
                 "enabled_by_default": self.config.calibrate,
             },
-            "corpus_hash": bodies_hash(self.records.line(rid).decode("utf-8") for rid in self.records),
+            "corpus_hash": lines_hash(self.records.line(rid) for rid in self._rows),  # rows are in id order
             "built_at": self.manifest.get("built_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "records": len(self.records),
