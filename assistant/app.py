@@ -298,13 +298,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store,
                                         text_cap=settings.query_chars_max)
         app.state.assistant.scope  # warm the intent examples before the first message
-        app.state.assistant.warm(app.state.catalog.engine)  # and each new engine before it serves
-        app.state.catalog.warmers.append(app.state.assistant.warm)
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
         try:
             yield
         finally:
-            app.state.catalog.warmers.remove(app.state.assistant.warm)
             app.state.rate_limits.store = app.state.encoder_budget.store = None
             store.close()
             if own:

@@ -60,35 +60,6 @@ class Reply:
     form: dict | None = None  # a contact-capture step the channel can show as a form or keyboard
 
 
-SHORT_NAMES = "dialogue.short_names"
-
-
-_SHORT_OF: dict[str, str] = {}  # name -> its folded start, kept across engines: a new generation
-# repeats almost every name, and working them all out again took ~0.9 s at 100k records
-_NAME_CUT = re.compile(r"\s[–—-]\s|[（(,]")
-
-
-def short_names(engine: SearchEngine) -> dict[str, list[str]]:
-    """Record id -> the start of each of its names (before a dash, bracket or comma) folded, the
-    4-character-or-longer ones: from the engine's columns (no record is read), once per engine
-    (``SearchEngine.derived``; a weak reference to the service's per-call engine wrapper made it
-    once per message)."""
-    pairs = engine.record_names()
-    if len(_SHORT_OF) > 4 * sum(len(names) for _, names in pairs) + 1024:
-        _SHORT_OF.clear()  # names of records long gone
-    shorts = {}
-    for rid, names in pairs:
-        found = []
-        for name in names:
-            short = _SHORT_OF.get(name)
-            if short is None:
-                short = _SHORT_OF[name] = fold(_NAME_CUT.split(name)[0]).strip()
-            if len(short) >= 4:
-                found.append(short)
-        shorts[rid] = found
-    return shorts
-
-
 class Assistant:
     def __init__(self, engine: SearchEngine | Callable[[], SearchEngine], store: StateStore,
                  text_cap: int = QUERY_CHARS_MAX):
@@ -273,21 +244,9 @@ class Assistant:
 
     def _named_org(self, text: str, state: SessionState) -> Organisation | None:
         """An organisation named in the text: shown ones first, then the whole corpus."""
-        folded = fold(text)
         engine = self.engine
-        short_names = self._short_names(engine)
-        for rid in [*(i for i in state.shown if i in short_names), *short_names]:
-            if any(short in folded for short in short_names[rid]):
-                return engine.records[rid]
-        return None
-
-    def _short_names(self, engine: SearchEngine) -> dict[str, list[str]]:
-        return engine.derived(SHORT_NAMES, short_names)
-
-    def warm(self, engine: SearchEngine) -> None:
-        """What the dialogue works out once per engine, done before the engine serves (the service
-        passes this to ``Catalog.warmers``): at 100k records the names table takes ~0.3 s."""
-        self._short_names(engine)
+        rid = engine.named_in(fold(text), state.shown)
+        return engine.records[rid] if rid is not None else None
 
     # -- actions ------------------------------------------------------------------------
     def _filters(self, state: SessionState) -> Filters:

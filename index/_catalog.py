@@ -95,9 +95,6 @@ class Catalog:
         # passage a call, between searches. The build path's set-up (seconds of graph work in C++
         # that holds the GIL) would stall every search of the process for over a second.
         self.serving = False
-        # run on each newly loaded engine before it is swapped in (engine.warm, then these): what a
-        # layer above works out once per engine (the chat's table of names) is ready before a request needs it
-        self.warmers: list[Callable[[SearchEngine], object]] = []
         # a child process writes for a serving catalog: not for milvus-lite, whose file one process opens
         vector_url = self.config.vector_url
         self.write_process = write_process if vector_url is None or "://" in vector_url else None
@@ -214,7 +211,7 @@ class Catalog:
         """Load the current generation and swap it in, unless this process wrote a newer one meanwhile."""
         try:
             engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
-            self._warm(engine)
+            engine.warm()
             with self._swap_lock:
                 if self._pointer == was:
                     self._engine, self._pointer = engine, engine.generation
@@ -285,17 +282,12 @@ class Catalog:
         raise WriteProcessError(f"the write did not finish ({error['message']}): nothing was changed, or the next"
                                 " write repairs what it left; see the server log")
 
-    def _warm(self, engine: SearchEngine) -> None:
-        engine.warm()
-        for warm in self.warmers:
-            warm(engine)
-
     def _follow(self) -> None:
         """Load the generation on disk, if it is not the one served, and swap it in."""
         pointer = self._read_pointer()
         if pointer and pointer != self._pointer:
             engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
-            self._warm(engine)
+            engine.warm()
             with self._swap_lock:
                 self._engine, self._pointer = engine, engine.generation
 

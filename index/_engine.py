@@ -15,7 +15,7 @@ import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Sequence, TypeVar
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -37,7 +37,6 @@ FORMAT_VERSION = 4  # 4: ids, names, terms, record sequences and vector ids as f
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
 BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
 Mode = Literal["hybrid", "dense", "bm25"]
-T = TypeVar("T")
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 log = logging.getLogger("cpc.index")
 
@@ -195,7 +194,6 @@ class SearchEngine:
         self._row_of_seq = np.zeros(0, np.int64)  # record sequence -> row, -1 for none
         self._record_lines = np.zeros(0, np.int64)  # row -> its line in the records' file, -1: held as an object
         self._places: TermMatcher | None = None
-        self._derived: dict[str, object] = {}
 
     @property
     def seq(self) -> dict[str, int]:
@@ -395,25 +393,27 @@ class SearchEngine:
             return set(self._columns.sectors("about", row))
         return set(record_about(rec))
 
-    def record_names(self) -> list[tuple[str, list[str]]]:
-        """(id, names) of every record in id order, its translations' names too: read from the
-        columns, no record is parsed (a chat recognises an organisation by its name)."""
+    def named_in(self, folded: str, first: Sequence[str] = ()) -> str | None:
+        """The record a folded message names: the first of ``first``, then in id order, one of
+        whose names' ``name_key`` (4 characters or more) occurs in it; None if none does. Read
+        from the columns (no record is parsed, nothing is worked out per message or per engine)."""
         cols = self._columns
-        return list(zip(cols.ids, cols.names)) if cols is not None else []
+        if cols is None:
+            return None
+        keys = cols.name_keys
+        for rid in first:
+            row = cols.row_of.get(rid)
+            if row is not None and any(len(k) >= 4 and k in folded for k in keys[row]):
+                return rid
+        for i, k in enumerate(keys.flat):
+            if len(k) >= 4 and k in folded:
+                return cols.ids[int(np.searchsorted(keys.indptr, i, side="right")) - 1]
+        return None
 
     def record_places(self, text: str) -> list[Place]:
         """Regions and cities of the records named in ``text``, also those the shipped lexicon does
         not know: a newly ingested record's city is understood at once."""
         return [place for place, _, _ in self.record_place_mentions(text)]
-
-    def derived(self, key: str, compute: Callable[["SearchEngine"], T]) -> T:
-        """A value worked out from this engine once, kept as long as the engine is (a chat's table of
-        record names): by a warm-up before the engine is swapped in, else by the first to ask."""
-        try:
-            return self._derived[key]  # type: ignore[return-value]
-        except KeyError:
-            value = self._derived[key] = compute(self)
-            return value
 
     def warm(self) -> None:
         """Work out what the first searches of a newly loaded engine would otherwise work out

@@ -10,6 +10,7 @@ only when it is shown (``Records``, with a small cache of recent ones).
 from __future__ import annotations
 
 import mmap
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -31,6 +32,21 @@ COPY_CHUNK = 16 << 20  # bytes of an old records.jsonl copied to a new one at a 
 def value_key(value: str) -> str:
     """How filter values compare: accents and case folded."""
     return fold(value).strip()
+
+
+_NAME_CUT = re.compile(r"\s[–—-]\s|[（(,]")
+
+
+def name_key(name: str) -> str:
+    """What a chat recognises an organisation by in a message: the start of one of its names,
+    before a dash, bracket or comma ("APCOR - Associação ..." -> "apcor"), folded. Kept in the
+    columns beside each name, worked out once when the record is written."""
+    return fold(_NAME_CUT.split(name)[0]).strip()
+
+
+def record_names(rec: Organisation) -> list[str]:
+    """Its own name and its translations' names, each once."""
+    return list(dict.fromkeys([rec.name, *(t.name for t in rec.i18n.values() if t.name)]))
 
 
 def record_about(rec: Organisation) -> list[str]:
@@ -79,9 +95,13 @@ class RecordColumns:
 
     def __init__(self, ids: list[str], tables: dict[str, list[str]], codes: dict[str, np.ndarray],
                  lists: dict[str, tuple[np.ndarray, np.ndarray]], taxonomy_tagged: np.ndarray,
-                 names: "Sequence[list[str]]"):
+                 names: "Sequence[list[str]]", name_keys: "Ragged | None" = None):
         self.ids = ids
         self.names = names  # row -> the record's names (its own and its translations'), to recognise it in a chat
+        if name_keys is None:  # columns made directly: the keys from the names
+            ragged = names if isinstance(names, Ragged) else Ragged.of(names)
+            name_keys = Ragged([name_key(n) for n in ragged.flat], ragged.indptr)
+        self.name_keys = name_keys  # row -> ``name_key`` of each of its names, in the same order
         self.row_of = dict(zip(ids, range(len(ids))))
         self.tables = tables
         self.codes = codes
@@ -140,9 +160,11 @@ class RecordColumns:
         tagged[~is_new] = old.taxonomy_tagged[kept] if old is not None else []
         tagged[new_at] = [any(s in tax for s in rec.sectors) for rec in records]
         old_names = Ragged.of(old.names if old is not None else [])
-        names = old_names.merge(rows, [list(dict.fromkeys([rec.name, *(t.name for t in rec.i18n.values() if t.name)]))
-                                       for rec in records])
-        return cls(ids, tables, codes, lists, tagged, names)
+        new_names = [record_names(rec) for rec in records]
+        names = old_names.merge(rows, new_names)
+        old_keys = old.name_keys if old is not None else Ragged([], np.zeros(1, np.int64))
+        keys = old_keys.merge(rows, [[name_key(n) for n in row] for row in new_names])
+        return cls(ids, tables, codes, lists, tagged, names, keys)
 
     # -- persistence --------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -153,6 +175,7 @@ class RecordColumns:
         names = self.names if isinstance(self.names, Ragged) else Ragged.of(self.names)
         _save_strings(folder / "column-names.txt", names.flat)
         _save_array(folder / "column-names-indptr.npy", names.indptr)
+        _save_strings(folder / "column-name-keys.txt", self.name_keys.flat)  # aligned with the names
         for f in FIELDS:
             _save_array(folder / f"column-{f}.npy", self.codes[f])
         for name, (indptr, values) in self.lists.items():
@@ -166,9 +189,11 @@ class RecordColumns:
         codes = {f: np.load(folder / f"column-{f}.npy") for f in FIELDS}
         lists = {name: (np.load(folder / f"column-{name}-indptr.npy"), np.load(folder / f"column-{name}.npy"))
                  for name in SECTOR_LISTS}
-        names = Ragged(_load_strings(folder / "column-names.txt"), np.load(folder / "column-names-indptr.npy"))
+        indptr = np.load(folder / "column-names-indptr.npy")
+        names = Ragged(_load_strings(folder / "column-names.txt"), indptr)
+        keys = Ragged(_load_strings(folder / "column-name-keys.txt"), indptr)
         return cls(_load_strings(folder / "column-ids.txt"), meta["tables"], codes, lists,
-                   np.load(folder / "column-taxonomy-tagged.npy"), names)
+                   np.load(folder / "column-taxonomy-tagged.npy"), names, keys)
 
     # -- reading ------------------------------------------------------------------------
     def value(self, field: str, row: int) -> str | None:

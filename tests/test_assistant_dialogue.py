@@ -281,18 +281,14 @@ def test_a_turn_is_run_again_when_another_worker_saved_the_session_meanwhile(shi
         other.store.close()
 
 
-def test_the_names_table_is_worked_out_once_per_engine_behind_the_service_wrapper(shipped_data_dir, encoder, store,
-                                                                                 monkeypatch):
-    """The service hands the dialogue a new wrapper of the engine on every access; the table of
-    short names is still made once per engine (at 100k records it costs ~0.3 s a message otherwise)."""
-    import assistant.dialogue as dialogue
-    from assistant._observability import MeteredEngine, Metrics
-    from index import SearchEngine
+def test_an_organisation_is_recognised_by_the_start_of_any_of_its_names(shipped_engine):
+    """The name keys live in the index columns, worked out when a record is written: a message
+    naming an organisation costs a scan of them, no table is rebuilt per engine or per message."""
+    from corpus import fold
 
-    engine = SearchEngine.load(shipped_data_dir / "index", encoder)
-    calls = []
-    real = dialogue.short_names
-    monkeypatch.setattr(dialogue, "short_names", lambda e: (calls.append(e), real(e))[1])
-    bot = Assistant(lambda: MeteredEngine(engine, Metrics(lambda: None)), store)
-    replies = [bot.respond("s-names", text) for text in ("cortiça em Portugal", "mais", "detalhes do 1")]
-    assert replies[0].results and len(calls) == 1 and calls[0] is engine
+    apcor = shipped_engine.records["pt-apcor"]
+    assert shipped_engine.named_in(fold(f"quero falar com a {apcor.name} amanhã")) == "pt-apcor"
+    assert shipped_engine.named_in(fold("uma frase sem nome de organização nenhuma")) is None
+    shown_first = [rid for rid in shipped_engine.records if rid != "pt-apcor"][:3]
+    assert shipped_engine.named_in(fold(apcor.name), shown_first) == "pt-apcor"
+

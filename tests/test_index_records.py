@@ -5,6 +5,7 @@ the old format is refused with the way out."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -31,7 +32,8 @@ def snapshot(engine: SearchEngine) -> dict:
     """Everything the ranking reads per row, as plain values."""
     cols = engine._columns
     rows = [(rid, *(cols.value(f, row) for f in ("country", "region", "city", "kind")),
-             cols.sectors("tags", row), sorted(cols.sectors("about", row)), sorted(cols.tagged(row)), cols.names[row])
+             cols.sectors("tags", row), sorted(cols.sectors("about", row)), sorted(cols.tagged(row)), cols.names[row],
+             cols.name_keys[row])
             for row, rid in enumerate(engine._rows)]
     values = {f: engine.values(f) for f in ("country", "region", "city", "kind", "sector")}
     queries = [tokenize(q) for q in ("moldes cortiça", "葡萄酒 机器人", "robots wine cork", "cluster")]
@@ -44,8 +46,12 @@ def expected_rows(records) -> list:
     tax = default_taxonomy()
     return [(r.id, r.country, r.region, r.city, r.kind, list(r.sectors), sorted(record_about(r)),
              sorted(r.sectors if any(s in tax for s in r.sectors) else record_about(r)),
-             list(dict.fromkeys([r.name, *(t.name for t in r.i18n.values() if t.name)])))
+             names(r), [fold(re.split(r"\s[–—-]\s|[（(,]", n)[0]).strip() for n in names(r)])
             for r in sorted(records, key=lambda r: r.id)]
+
+
+def names(r) -> list[str]:
+    return list(dict.fromkeys([r.name, *(t.name for t in r.i18n.values() if t.name)]))
 
 
 def set_filter_rows(records, f: Filters) -> list[int]:
