@@ -29,8 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -68,6 +70,25 @@ def process_tree(pid: int) -> list[int]:
         for child in (task / "children").read_text().split():
             found += process_tree(int(child))
     return found
+
+
+def cpu_seconds(pid: int | None) -> dict[int, float] | None:
+    """CPU time (user + system, all threads) each of the server's processes has used so far; None
+    when it is not our child (--url)."""
+    if pid is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        used[member] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of proc(5))
+    return used
+
+
+def own_cpu_seconds() -> float:
+    """CPU time this load client has used (user + system, all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rss_bytes(pid: int | None, url: str) -> int:
@@ -354,6 +375,24 @@ def report(tally: Tally, elapsed: float, clients: int, rss: tuple[int, int, int]
     return out
 
 
+def cpu_split(before: tuple[dict[int, float] | None, float], after: tuple[dict[int, float] | None, float],
+              requests: int, elapsed: float) -> dict:
+    """Where the measured run's CPU went: the server's processes and this client, per request and
+    in cores kept busy (on a machine of few cores the client's share is taken from the server).
+    Per process (the parent first, then its workers): a worker far busier than another shows
+    connections spread unevenly."""
+    per_process = None
+    if before[0] is not None and after[0] is not None:
+        per_process = [after[0][p] - before[0].get(p, 0.0) for p in after[0]]
+    server = sum(per_process) if per_process is not None else None
+    client = after[1] - before[1]
+    per = lambda s: round(1000 * s / requests, 2) if requests and s is not None else None  # noqa: E731
+    cores = lambda s: round(s / elapsed, 2) if elapsed and s is not None else None  # noqa: E731
+    return {"server_cpu_ms_per_request": per(server), "client_cpu_ms_per_request": per(client),
+            "server_cores": cores(server), "client_cores": cores(client), "machine_cores": os.cpu_count(),
+            "server_cores_per_process": [cores(s) for s in per_process] if per_process is not None else None}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="target a running server instead of starting one (use its /metrics for memory)")
@@ -390,7 +429,9 @@ def main() -> int:
         if args.warm_up > 0:
             asyncio.run(run_load(url, args.clients, args.warm_up, texts))
         rss_before = rss_bytes(pid, url)
+        cpu_before = (cpu_seconds(pid), own_cpu_seconds())
         tally, elapsed = asyncio.run(run_load(url, args.clients, args.seconds, texts))
+        cpu_after = (cpu_seconds(pid), own_cpu_seconds())
         rss_after = rss_bytes(pid, url)
     finally:
         if proc:
@@ -399,6 +440,7 @@ def main() -> int:
         tmp.cleanup()
 
     out = report(tally, elapsed, args.clients, (rss_start, rss_before, rss_after))
+    out.update(cpu_split(cpu_before, cpu_after, out["requests"], elapsed))
     out.update(workers=args.workers if not args.url else None, threads=args.threads)
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
@@ -409,6 +451,13 @@ def main() -> int:
         for route, r in out["routes"].items():
             print(f"  {route:<16} {r['requests']:>6} requests  p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms")
         print(f"  errors {out['errors']} (429: {out['throttled_429']})")
+        if out["server_cpu_ms_per_request"] is not None:
+            print(f"  CPU per request: server {out['server_cpu_ms_per_request']} ms, this client "
+                  f"{out['client_cpu_ms_per_request']} ms; cores busy: server {out['server_cores']}, "
+                  f"client {out['client_cores']} (of {out['machine_cores']}); per server process "
+                  f"{out['server_cores_per_process']}")
+        else:
+            print(f"  CPU per request: this client {out['client_cpu_ms_per_request']} ms ({out['client_cores']} cores)")
         print(f"  server RSS: {out['rss_start_mb']} MB at start, {out['rss_before_mb']} MB after the warm-up, "
               f"{out['rss_after_mb']} MB after the load ({out['rss_growth_pct']}%)")
         for e in out["first_errors"]:
