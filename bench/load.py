@@ -4,8 +4,12 @@ Starts `cpc serve` on a loopback port over a data folder (or targets --url), wit
 off (they would turn the load into intended 429s), and runs --clients asyncio clients for
 --seconds. Half the turns are searches; the others are chat conversations: a request, then
 follow-ups ("mais", "更多", "more") in its language. Reports requests per second, p50/p99
-latency overall and per route, errors (any non-2xx, or no answer), and the server's resident
-memory at start, before and after the measured run. "Before" is taken after a warm-up with the
+latency overall and per route, errors (any non-2xx, no answer, or a body that is not a JSON
+object), the server's resident memory at start, before and after the measured run, and where the
+CPU went meanwhile: the server's (per process) and this client's, per request and in cores, and
+what the rest of the machine took (other work on a shared machine makes a run's figures low). The
+clients speak HTTP through a minimal keep-alive client (--client httpx: httpx's AsyncClient, which
+costs about five times the CPU a request, taken from the cores the server needs). "Before" is taken after a warm-up with the
 same clients (--warm-up seconds), once the server has its worker threads and caches: growth
 from there is what sustained load adds, which is what a leak would show as.
 
