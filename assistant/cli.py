@@ -98,7 +98,6 @@ def _serve_workers(settings) -> int:
 
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
 
     from ._state import open_state_store
     from .app import open_catalog, worker_app
@@ -119,12 +118,92 @@ def _serve_workers(settings) -> int:
                             access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
     log.info("serving %d organisations on http://%s:%d with %d workers", records, settings.host, settings.port,
              settings.workers)
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     try:
+        supervisor = _spread_workers(config)
         supervisor.run()
     finally:
         folder_lock.release()
     return 2 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
+
+
+def _spread_workers(config):
+    """uvicorn's supervisor, but each worker listens on a socket of its own, all bound to the port
+    with SO_REUSEPORT, so the kernel spreads new connections evenly over the workers. On one shared
+    socket the worker that wakes first accepts every connection waiting (16 clients connecting at
+    once went 15 to one worker, 1 to the other: two workers served no more than one). This process
+    keeps every worker's socket open, so connections that arrive for a worker being replaced wait
+    in its queue for the replacement instead of being refused."""
+    import logging
+    import socket
+
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+    from uvicorn.supervisors.multiprocess import Process
+
+    log = logging.getLogger("cpc.api")
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    port = config.port
+    slots = []
+    for _ in range(config.workers):
+        sock = socket.socket(family=family)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((config.host, port))
+        except OSError as exc:
+            log.error("cannot listen on %s:%d: %s", config.host, port, exc)
+            sys.exit(STARTUP_FAILURE)
+        port = sock.getsockname()[1]
+        sock.set_inheritable(True)
+        slots.append(sock)
+
+    class SpreadWorkers(Multiprocess):
+        """Worker ``i``, and whichever replaces it, serves ``slots[i]`` (uvicorn's own methods give
+        every worker all the sockets they hold: the three that start workers are redone here)."""
+
+        def init_processes(self) -> None:
+            for sock in slots:
+                process = Process(self.config, [sock])
+                process.start()
+                self.processes.append(process)
+
+        def keep_subprocess_alive(self) -> None:
+            for idx, process in enumerate(self.processes):
+                if self.should_exit.is_set():
+                    return  # stopping: no replacements
+                if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                    continue
+                process.kill()  # hung, or dead already
+                process.join()
+                if process.exitcode == STARTUP_FAILURE:  # the next one would fail the same way
+                    log.error("worker %s failed to start: stopping", process.pid)
+                    self.should_exit.set()
+                    return
+                log.info("worker %s died: starting another", process.pid)
+                self.processes[idx] = Process(self.config, [slots[idx]])
+                self.processes[idx].start()
+
+        def restart_all(self) -> None:  # SIGHUP: each replacement serves before its worker is stopped
+            for idx, old in enumerate(self.processes):
+                if self.should_exit.is_set():
+                    return
+                new = Process(self.config, [slots[idx]])
+                new.start()
+                if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                    new.kill()
+                    new.join()
+                    log.error("worker %s was not ready in time: keeping %s", new.pid, old.pid)
+                    return
+                old.terminate()
+                old.join()
+                self.processes[idx] = new
+
+        def handle_ttin(self) -> None:
+            log.warning("the number of workers is fixed by --workers (%d): SIGTTIN ignored", len(slots))
+
+        handle_ttou = handle_ttin
+
+    return SpreadWorkers(config, sockets=slots)
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:

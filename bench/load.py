@@ -4,8 +4,12 @@ Starts `cpc serve` on a loopback port over a data folder (or targets --url), wit
 off (they would turn the load into intended 429s), and runs --clients asyncio clients for
 --seconds. Half the turns are searches; the others are chat conversations: a request, then
 follow-ups ("mais", "更多", "more") in its language. Reports requests per second, p50/p99
-latency overall and per route, errors (any non-2xx, or no answer), and the server's resident
-memory at start, before and after the measured run. "Before" is taken after a warm-up with the
+latency overall and per route, errors (any non-2xx, no answer, or a body that is not a JSON
+object), the server's resident memory at start, before and after the measured run, and where the
+CPU went meanwhile: the server's (per process) and this client's, per request and in cores, and
+what the rest of the machine took (other work on a shared machine makes a run's figures low). The
+clients speak HTTP through a minimal keep-alive client (--client httpx: httpx's AsyncClient, which
+costs about five times the CPU a request, taken from the cores the server needs). "Before" is taken after a warm-up with the
 same clients (--warm-up seconds), once the server has its worker threads and caches: growth
 from there is what sustained load adds, which is what a leak would show as.
 
@@ -28,9 +32,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -70,6 +77,31 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int | None) -> dict[int, float] | None:
+    """CPU time (user + system, all threads) each of the server's processes has used so far; None
+    when it is not our child (--url)."""
+    if pid is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        used[member] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of proc(5))
+    return used
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all the machine's cores have spent busy (not idle, not waiting for the disk) since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # up to steal; less idle, iowait
+
+
+def own_cpu_seconds() -> float:
+    """CPU time this load client has used (user + system, all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rss_bytes(pid: int | None, url: str) -> int:
     """Resident memory of the server (all its processes): /proc when it is our child, else its /metrics."""
     if pid is not None:
@@ -103,27 +135,105 @@ def address(n: int) -> str:
     return f"198.51.{n // 250}.{n % 250 + 1}"
 
 
+class LeanHTTP:
+    """One keep-alive HTTP/1.1 connection speaking just what the load needs: a JSON POST, the
+    status line, Content-Length (or chunks) and the body. httpx's AsyncClient spent about 2 ms of
+    CPU a request here, a tenth of the server's, on the same two cores the server needs; this
+    spends a fraction of that, so the figures measure the server. Every answer is still checked:
+    its status, and that its body is a JSON object."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None, timeout: float = 120):
+        parts = httpx.URL(url)
+        self.host, self.port, self.timeout = parts.host, parts.port or 80, timeout
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        self.head = f"Host: {self.host}:{self.port}\r\nContent-Type: application/json\r\n{extra}"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, route: str, body: dict) -> tuple[int, dict | None, str]:
+        """(status, the JSON object answered or None, the body's start for an error note)."""
+        data = json.dumps(body, ensure_ascii=False).encode()
+        request = f"POST {route} HTTP/1.1\r\n{self.head}Content-Length: {len(data)}\r\n\r\n".encode() + data
+        return await asyncio.wait_for(self._exchange(request), self.timeout)
+
+    async def _exchange(self, request: bytes) -> tuple[int, dict | None, str]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            self.writer.write(request)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            fields = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+            if "content-length" in fields:
+                raw = await self.reader.readexactly(int(fields["content-length"]))
+            elif fields.get("transfer-encoding", "").lower() == "chunked":
+                raw = b""
+                while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                    raw += (await self.reader.readexactly(size + 2))[:-2]
+                await self.reader.readuntil(b"\r\n")
+            else:
+                raise ValueError(f"an answer without a length: {lines[0]}")
+            if fields.get("connection", "").lower() == "close":
+                await self.close()
+        except BaseException:
+            await self.close()  # the connection is in an unknown state: the next request opens another
+            raise
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        return status, parsed if isinstance(parsed, dict) else None, text[:200]
+
+    async def close(self) -> None:
+        writer, self.reader, self.writer = self.writer, None, None
+        if writer is not None:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+
+
 async def client_loop(n: int, url: str, until: float, texts: dict[str, list[str]], tally: Tally,
-                      interval: float = 0.0, forwarded: str | None = None) -> None:
+                      interval: float = 0.0, forwarded: str | None = None, lean: bool = True) -> None:
     """One user: searches, and conversations with follow-ups; each request starts at least
-    ``interval`` s after the previous one started."""
+    ``interval`` s after the previous one started. ``lean``: over LeanHTTP, else httpx."""
     rng = random.Random(n)
     langs = sorted(texts)
     headers = {"X-Forwarded-For": forwarded} if forwarded else None
-    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        if lean:
+            http = LeanHTTP(url, headers)
+            stack.push_async_callback(http.close)
+            send = http.post
+        else:
+            client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=120, headers=headers))
+
+            async def send(route: str, body: dict) -> tuple[int, dict | None, str]:
+                r = await client.post(route, json=body)
+                try:
+                    parsed = r.json()
+                except ValueError:
+                    parsed = None
+                return r.status_code, parsed if isinstance(parsed, dict) else None, r.text[:200]
 
         async def call(route: str, body: dict) -> dict | None:
             t0 = time.perf_counter()
             try:
-                r = await http.post(route, json=body)
-            except httpx.HTTPError as exc:
+                status, answer, text = await send(route, body)
+            except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
                 tally.add(route, time.perf_counter() - t0, None, repr(exc))
                 return None
             took = time.perf_counter() - t0
-            tally.add(route, took, r.status_code, r.text[:200])
+            if 200 <= status < 300 and answer is None:
+                tally.add(route, took, None, "not a JSON object: " + text)
+                return None
+            tally.add(route, took, status, text)
             if interval > took:
                 await asyncio.sleep(min(interval - took, max(0.0, until - time.monotonic())))
-            return r.json() if r.status_code == 200 else None
+            return answer if status == 200 else None
 
         while time.monotonic() < until:
             lang = rng.choice(langs)
@@ -138,10 +248,11 @@ async def client_loop(n: int, url: str, until: float, texts: dict[str, list[str]
                 reply = await call("/api/v1/chat", {"session_id": reply["session_id"], "text": MORE[lang], "channel": "web"})
 
 
-async def run_load(url: str, clients: int, seconds: float, texts: dict[str, list[str]]) -> tuple[Tally, float]:
+async def run_load(url: str, clients: int, seconds: float, texts: dict[str, list[str]],
+                   lean: bool = True) -> tuple[Tally, float]:
     tally = Tally()
     start = time.monotonic()
-    await asyncio.gather(*(client_loop(n, url, start + seconds, texts, tally) for n in range(clients)))
+    await asyncio.gather(*(client_loop(n, url, start + seconds, texts, tally, lean=lean) for n in range(clients)))
     return tally, time.monotonic() - start
 
 
@@ -354,6 +465,27 @@ def report(tally: Tally, elapsed: float, clients: int, rss: tuple[int, int, int]
     return out
 
 
+def cpu_split(before: tuple, after: tuple, requests: int, elapsed: float) -> dict:
+    """Where the measured run's CPU went: the server's processes and this client, per request and
+    in cores kept busy (on a machine of few cores the client's share is taken from the server),
+    and what everything else on the machine took meanwhile (a shared machine's other work, which
+    makes a run's figures low). Per server process (the parent first, then its workers): a worker
+    far busier than another shows connections spread unevenly. ``before`` and ``after`` are
+    (cpu_seconds, own_cpu_seconds, machine_busy_seconds)."""
+    per_process = None
+    if before[0] is not None and after[0] is not None:
+        per_process = [after[0][p] - before[0].get(p, 0.0) for p in after[0]]
+    server = sum(per_process) if per_process is not None else None
+    client = after[1] - before[1]
+    machine = after[2] - before[2]
+    per = lambda s: round(1000 * s / requests, 2) if requests and s is not None else None  # noqa: E731
+    cores = lambda s: round(s / elapsed, 2) if elapsed and s is not None else None  # noqa: E731
+    return {"server_cpu_ms_per_request": per(server), "client_cpu_ms_per_request": per(client),
+            "server_cores": cores(server), "client_cores": cores(client), "machine_cores": os.cpu_count(),
+            "server_cores_per_process": [cores(s) for s in per_process] if per_process is not None else None,
+            "other_cores": cores(max(0.0, machine - client - server)) if server is not None else None}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="target a running server instead of starting one (use its /metrics for memory)")
@@ -363,6 +495,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--clients", type=int, help="concurrent clients (16; 15 normal ones with --abuse)")
     ap.add_argument("--warm-up", type=float, default=5, help="seconds of unmeasured load before 'before'")
+    ap.add_argument("--client", choices=("lean", "httpx"), default="lean",
+                    help="the clients' HTTP: a minimal keep-alive client (default), or httpx's AsyncClient (costs more CPU)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--abuse", action="store_true", help="normal clients alone, then beside one abusive client")
     ap.add_argument("--pairs", type=int, default=1, help="with --abuse: runs of the pair (medians are reported)")
@@ -388,9 +522,11 @@ def main() -> int:
         rss_start = rss_bytes(pid, url)
         warm_up(url, texts)
         if args.warm_up > 0:
-            asyncio.run(run_load(url, args.clients, args.warm_up, texts))
+            asyncio.run(run_load(url, args.clients, args.warm_up, texts, args.client == "lean"))
         rss_before = rss_bytes(pid, url)
-        tally, elapsed = asyncio.run(run_load(url, args.clients, args.seconds, texts))
+        cpu_before = (cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds())
+        tally, elapsed = asyncio.run(run_load(url, args.clients, args.seconds, texts, args.client == "lean"))
+        cpu_after = (cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds())
         rss_after = rss_bytes(pid, url)
     finally:
         if proc:
@@ -399,16 +535,25 @@ def main() -> int:
         tmp.cleanup()
 
     out = report(tally, elapsed, args.clients, (rss_start, rss_before, rss_after))
-    out.update(workers=args.workers if not args.url else None, threads=args.threads)
+    out.update(cpu_split(cpu_before, cpu_after, out["requests"], elapsed))
+    out.update(workers=args.workers if not args.url else None, threads=args.threads, client=args.client)
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(f"{out['clients']} clients for {out['seconds']} s against {url}"
-              + (f" ({args.workers} worker(s), {args.threads or 'default'} thread(s))" if not args.url else ""))
+              + (f" ({args.workers} worker(s), {args.threads or 'default'} thread(s))" if not args.url else "")
+              + f", {args.client} client")
         print(f"  {out['requests']} requests, {out['rps']} req/s, p50 {out['p50_ms']} ms, p99 {out['p99_ms']} ms")
         for route, r in out["routes"].items():
             print(f"  {route:<16} {r['requests']:>6} requests  p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms")
         print(f"  errors {out['errors']} (429: {out['throttled_429']})")
+        if out["server_cpu_ms_per_request"] is not None:
+            print(f"  CPU per request: server {out['server_cpu_ms_per_request']} ms, this client "
+                  f"{out['client_cpu_ms_per_request']} ms; cores busy: server {out['server_cores']}, "
+                  f"client {out['client_cores']} (of {out['machine_cores']}); per server process "
+                  f"{out['server_cores_per_process']}; everything else on the machine {out['other_cores']}")
+        else:
+            print(f"  CPU per request: this client {out['client_cpu_ms_per_request']} ms ({out['client_cores']} cores)")
         print(f"  server RSS: {out['rss_start_mb']} MB at start, {out['rss_before_mb']} MB after the warm-up, "
               f"{out['rss_after_mb']} MB after the load ({out['rss_growth_pct']}%)")
         for e in out["first_errors"]:

@@ -103,6 +103,10 @@ def test_a_state_file_from_before_session_versions_is_migrated(tmp_path):
     assert store.save("web-old", state, version=0)
     assert store.load_versioned("web-old")[1] == 1 and store.claim("tg-update:1", 60)
     store.close()
+    db = sqlite3.connect(path)  # the expired sessions each save drops are found by index, not by a scan of all
+    plan = " ".join(row[-1] for row in db.execute("EXPLAIN QUERY PLAN DELETE FROM sessions WHERE updated < ?", (0,)))
+    db.close()
+    assert "INDEX sessions_updated" in plan, plan
 
 
 def test_retention_purges_old_queries_and_old_closed_leads_only(tmp_path):

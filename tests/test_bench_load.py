@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 from conftest import REPO, LiveServer
 
@@ -76,3 +77,42 @@ def test_load_script_starts_a_server_with_two_workers(shipped_data_dir, tmp_path
     assert report["workers"] == 2 and report["threads"] == 1
     assert report["errors"] == 0 and report["requests"] >= 4 and report["rps"] > 0
     assert report["rss_before_mb"] > 300  # three processes, two of them each holding the model and the index
+
+
+def test_lean_client_reads_what_httpx_reads_and_counts_failures(shipped_catalog, tmp_path):
+    """bench/load.py's lean HTTP client against a live server: the same status and JSON body as
+    httpx for a search, a refused request counted as an error with its status, and a server that
+    is gone counted as an error (no answer), not raised."""
+    import asyncio
+
+    import httpx
+
+    sys.path.insert(0, str(REPO / "bench"))
+    import load
+
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    body = {"query": "cortiça", "limit": 3}
+    with LiveServer(create_app(Settings(data_dir=tmp_path), shipped_catalog)) as live:
+        expected = httpx.post(live.url + "/api/v1/search", json=body, timeout=60)
+
+        async def exchange() -> list:
+            http = load.LeanHTTP(live.url)
+            try:
+                return [await http.post("/api/v1/search", body), await http.post("/api/v1/search", {"query": ""}),
+                        await http.post("/api/v1/search", body)]  # the same connection after a refusal
+            finally:
+                await http.close()
+
+        (status, answer, _), (refused, error, _), (again, _, _) = asyncio.run(exchange())
+        assert (status, answer) == (expected.status_code, expected.json()) and status == again == 200
+        assert refused == 422 and set(error) == {"error", "detail"}
+
+        tally = load.Tally()
+        asyncio.run(load.client_loop(0, live.url, time.monotonic() + 1.0, {"en": ["cork stoppers"]}, tally))
+        assert tally.latency and not tally.errors
+        url = live.url
+    tally = load.Tally()  # the server has stopped
+    asyncio.run(load.client_loop(0, url, time.monotonic() + 0.5, {"en": ["cork stoppers"]}, tally))
+    assert tally.errors and all(" None " in e for e in tally.errors)
