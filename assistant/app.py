@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import sys
@@ -299,6 +300,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
                                         text_cap=settings.query_chars_max)
         app.state.assistant.scope  # warm the intent examples before the first message
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
+        # What start-up made lives as long as the process: out of the collector's sight, a full
+        # collection no longer walks it (one stalled a search by 110-140 ms every few hundred requests)
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
