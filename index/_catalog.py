@@ -41,6 +41,11 @@ DELEGATE_FAST_MIN_TEXTS = 400
 log = logging.getLogger("cpc.index")
 
 
+def _pause() -> None:
+    """Between the steps of loading a new generation beside searches: a moment for them (see SearchEngine.load)."""
+    time.sleep(0.003)
+
+
 class FilterValueError(ValueError):
     """A filter value the index does not know; ``allowed`` lists what it does know."""
 
@@ -210,8 +215,8 @@ class Catalog:
     def _reload(self, was: str | None) -> None:
         """Load the current generation and swap it in, unless this process wrote a newer one meanwhile."""
         try:
-            engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
-            engine.warm()
+            engine = SearchEngine.load(self.index_dir, self.encoder, self.config, pause=_pause)
+            engine.warm(_pause)
             with self._swap_lock:
                 if self._pointer == was:
                     self._engine, self._pointer = engine, engine.generation
@@ -283,13 +288,15 @@ class Catalog:
                                 " write repairs what it left; see the server log")
 
     def _follow(self) -> None:
-        """Load the generation on disk, if it is not the one served, and swap it in."""
-        pointer = self._read_pointer()
-        if pointer and pointer != self._pointer:
-            engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
-            engine.warm()
-            with self._swap_lock:
-                self._engine, self._pointer = engine, engine.generation
+        """Load the generation on disk, if it is not the one served, and swap it in. One load at a
+        time: a reload thread that saw the child's generation first is waited for, not doubled."""
+        with self._reload_lock:
+            pointer = self._read_pointer()
+            if pointer and pointer != self._pointer:
+                engine = SearchEngine.load(self.index_dir, self.encoder, self.config, pause=_pause)
+                engine.warm(_pause)
+                with self._swap_lock:
+                    self._engine, self._pointer = engine, engine.generation
 
     def _commit(self, engine: SearchEngine, store_write: Callable[[], object] | None = None,
                 touched: Iterable[str] | None = ()) -> None:

@@ -14,7 +14,7 @@ import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import orjson
@@ -184,16 +184,20 @@ class RecordColumns:
         _save_array(folder / "column-taxonomy-tagged.npy", self.taxonomy_tagged)
 
     @classmethod
-    def load(cls, folder: Path) -> "RecordColumns":
+    def load(cls, folder: Path, pause: "Callable[[], object] | None" = None) -> "RecordColumns":
+        pause = pause or (lambda: None)
         meta = orjson.loads((folder / "columns.json").read_bytes())
         codes = {f: np.load(folder / f"column-{f}.npy") for f in FIELDS}
         lists = {name: (np.load(folder / f"column-{name}-indptr.npy"), np.load(folder / f"column-{name}.npy"))
                  for name in SECTOR_LISTS}
         indptr = np.load(folder / "column-names-indptr.npy")
         names = Ragged(_load_strings(folder / "column-names.txt"), indptr)
+        pause()
         keys = Ragged(_load_strings(folder / "column-name-keys.txt"), indptr)
-        return cls(_load_strings(folder / "column-ids.txt"), meta["tables"], codes, lists,
-                   np.load(folder / "column-taxonomy-tagged.npy"), names, keys)
+        pause()
+        ids = _load_strings(folder / "column-ids.txt")
+        pause()
+        return cls(ids, meta["tables"], codes, lists, np.load(folder / "column-taxonomy-tagged.npy"), names, keys)
 
     # -- reading ------------------------------------------------------------------------
     def value(self, field: str, row: int) -> str | None:
@@ -372,18 +376,22 @@ class Records(Mapping[str, Organisation]):
     """The indexed records by id, read from the generation's ``records.jsonl`` when asked for (a
     few hundred recent ones cached); records added since it was loaded are held as objects."""
 
-    def __init__(self, lines: _Lines | None = None, ids: Sequence[str] = ()):
-        self._where: dict[str, int | Organisation] = dict(zip(ids, range(len(ids))))
+    def __init__(self, lines: _Lines | None = None, ids: Sequence[str] = (), where: dict[str, int] | None = None):
+        """``where``: id -> line, when the caller has it (the columns' ``row_of``: line i is row i);
+        shared until this changes, then copied."""
+        self._where: dict[str, int | Organisation] = where if where is not None else dict(zip(ids, range(len(ids))))
+        self._shared = where is not None
         self._lines = lines
         self._cache: OrderedDict[str, Organisation] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: Path, ids: Sequence[str], ends: np.ndarray | None = None) -> "Records":
+    def open(cls, path: Path, ids: Sequence[str], ends: np.ndarray | None = None,
+             where: dict[str, int] | None = None) -> "Records":
         lines = _Lines(path, ends)
         if len(lines) != len(ids):
             raise ValueError(f"{path} holds {len(lines)} records, its columns {len(ids)}")
-        return cls(lines, ids)
+        return cls(lines, ids, where)
 
     def __len__(self) -> int:
         return len(self._where)
@@ -411,12 +419,18 @@ class Records(Mapping[str, Organisation]):
                 self._cache.popitem(last=False)
         return rec
 
+    def _own(self) -> None:
+        if self._shared:
+            self._where, self._shared = dict(self._where), False
+
     def put(self, rec: Organisation) -> None:
+        self._own()
         self._where[rec.id] = rec
         with self._lock:
             self._cache.pop(rec.id, None)
 
     def drop(self, rid: str) -> None:
+        self._own()
         del self._where[rid]
         with self._lock:
             self._cache.pop(rid, None)
