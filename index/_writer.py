@@ -35,6 +35,7 @@ Progress = Callable[[int, int], None]
 log = logging.getLogger("cpc.index")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 CHILD = "import sys; from index._writer import _child; sys.exit(_child())"
+WRITER_NICE = 10
 
 
 class WriteProcessError(SearchIndexError):
@@ -94,6 +95,8 @@ def write_in_child(data_dir: Path, model: str, threads: int | None, config: Sear
 
 def _child() -> int:
     """The child's side: read the request, do the write through a delegated Catalog, answer."""
+    # a batch job beside a server answering searches on the same cores: the kernel runs the server first
+    os.nice(WRITER_NICE)
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the answers
     logging.basicConfig(level=logging.WARNING, format="cpc-writer %(levelname)s %(name)s: %(message)s")
