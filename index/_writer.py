@@ -55,6 +55,8 @@ def write_in_child(data_dir: Path, model: str, threads: int | None, config: Sear
                    records: Sequence[Organisation] = (), ids: Sequence[str] = (), corpus: str | None = None,
                    repair: bool = False, progress: Progress | None = None) -> Outcome:
     """Run one write (``upsert``, ``delete`` or ``rebuild``) on ``data_dir`` in a child process."""
+    data_dir = Path(data_dir).resolve()  # the child starts in the data folder: relative paths would not hold
+    corpus = str(Path(corpus).resolve()) if corpus is not None else None
     header = {"op": op, "data_dir": str(data_dir), "model": model, "threads": threads,
               "config": dataclasses.asdict(config), "ids": list(ids), "corpus": corpus, "repair": repair}
     env = dict(os.environ)

