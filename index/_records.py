@@ -333,15 +333,13 @@ class Ragged(Sequence[list[str]]):
 class _Lines:
     """The lines of a ``records.jsonl``, memory-mapped: readable after the generation is pruned."""
 
-    def __init__(self, path: Path, ends: np.ndarray | None = None):
-        """``ends``: where each line ends, as saved beside the file (``line_ends``); found by
-        scanning the file when not given (which reads every page of it)."""
+    def __init__(self, path: Path, ends: np.ndarray):
+        """``ends``: where each line ends, as saved beside the file (``records-ends.npy``): finding
+        them would read every page of it."""
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        if ends is None:
-            ends = line_ends(self._map) if size else np.zeros(0, np.int64)
-        elif len(ends) and int(ends[-1]) != size - 1:
+        if len(ends) and int(ends[-1]) != size - 1:
             raise ValueError(f"{path}: its saved line ends do not fit the file ({int(ends[-1]) + 1} of {size} bytes)")
         self.starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) if len(ends) else ends
         self.ends = ends
@@ -367,11 +365,6 @@ class _Lines:
         return hi - lo
 
 
-def line_ends(data) -> np.ndarray:
-    """Offsets of the newlines in ``data`` (bytes or a mapping)."""
-    return np.flatnonzero(np.frombuffer(data, np.uint8) == 10).astype(np.int64)
-
-
 class Records(Mapping[str, Organisation]):
     """The indexed records by id, read from the generation's ``records.jsonl`` when asked for (a
     few hundred recent ones cached); records added since it was loaded are held as objects."""
@@ -386,7 +379,7 @@ class Records(Mapping[str, Organisation]):
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: Path, ids: Sequence[str], ends: np.ndarray | None = None,
+    def open(cls, path: Path, ids: Sequence[str], ends: np.ndarray,
              where: dict[str, int] | None = None) -> "Records":
         lines = _Lines(path, ends)
         if len(lines) != len(ids):
