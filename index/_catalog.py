@@ -215,8 +215,7 @@ class Catalog:
     def _reload(self, was: str | None) -> None:
         """Load the current generation and swap it in, unless this process wrote a newer one meanwhile."""
         try:
-            engine = SearchEngine.load(self.index_dir, self.encoder, self.config, pause=_pause)
-            engine.warm(_pause)
+            engine = self._load_beside_searches()
             with self._swap_lock:
                 if self._pointer == was:
                     self._engine, self._pointer = engine, engine.generation
@@ -287,14 +286,19 @@ class Catalog:
         raise WriteProcessError(f"the write did not finish ({error['message']}): nothing was changed, or the next"
                                 " write repairs what it left; see the server log")
 
+    def _load_beside_searches(self) -> SearchEngine:
+        """The current generation, loaded with pauses and warmed up, ready to swap in (see SearchEngine.load)."""
+        engine = SearchEngine.load(self.index_dir, self.encoder, self.config, pause=_pause)
+        engine.warm(_pause)
+        return engine
+
     def _follow(self) -> None:
         """Load the generation on disk, if it is not the one served, and swap it in. One load at a
         time: a reload thread that saw the child's generation first is waited for, not doubled."""
         with self._reload_lock:
             pointer = self._read_pointer()
             if pointer and pointer != self._pointer:
-                engine = SearchEngine.load(self.index_dir, self.encoder, self.config, pause=_pause)
-                engine.warm(_pause)
+                engine = self._load_beside_searches()
                 with self._swap_lock:
                     self._engine, self._pointer = engine, engine.generation
 

@@ -25,10 +25,9 @@ from corpus import fold
 from ._build import FAST_MIN_TEXTS, encode_passages
 from ._calibration import Calibration, load_query_samples
 from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
-from ._keywords import KeywordIndex, tokenize
+from ._keywords import KeywordIndex, _merge_rows, _runs, _save_array, tokenize
 from ._query import QueryAnalysis, analyse, analyse_record
-from ._keywords import _merge_rows, _runs, _save_array
-from ._records import RecordColumns, Records, line_ends, record_about, value_key
+from ._records import RecordColumns, Records, record_about, value_key
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorFilter, VectorStore, new_vector_store, open_vector_store
 

@@ -317,23 +317,20 @@ class FaissVectorStore:
         """A memory-mapped store is read-only: copy it into memory before the first change (an
         HNSW index excepted: it is never changed in place, writes go to the delta)."""
         self._sector_lists = None
-        if self._mapped and self.kind == "hnsw-sq8":
-            self._ids = np.array(self._ids)
-            self._codes = {c: np.array(v) for c, v in self._codes.items()}
-            self._sector_pos, self._sector_code = np.array(self._sector_pos), np.array(self._sector_code)
-            self._delta = np.array(self._delta)
-            self._mapped = False
-        if self._mapped:
-            # read again from its file, owning its codes: serializing the mapped index first held a
-            # second copy (2 x 200 MB at 300k vectors), the write's peak memory
+        if not self._mapped:
+            return
+        if self.kind != "hnsw-sq8":
+            # an exact index is added to in place: read it again from its file, owning its vectors
+            # (serializing the mapped index first held a second copy)
             try:
                 self.index = faiss.read_index(str(self._source))
             except (RuntimeError, TypeError):  # no source file (pruned meanwhile, or never one)
                 self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
-            self._ids = np.array(self._ids)
-            self._codes = {c: np.array(v) for c, v in self._codes.items()}
-            self._sector_pos, self._sector_code = np.array(self._sector_pos), np.array(self._sector_code)
-            self._mapped = False
+        self._ids = np.array(self._ids)
+        self._codes = {c: np.array(v) for c, v in self._codes.items()}
+        self._sector_pos, self._sector_code = np.array(self._sector_pos), np.array(self._sector_code)
+        self._delta = np.array(self._delta)
+        self._mapped = False
 
     # -- reads ----------------------------------------------------------------------------
     def _mask(self, filter: VectorFilter) -> np.ndarray:
