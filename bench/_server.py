@@ -56,3 +56,17 @@ def started(log_path: Path, offset: int = 0) -> int:
     with open(log_path, "rb") as log:
         log.seek(offset)
         return log.read().count(b"Application startup complete.")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's workers, its write process); one that ends meanwhile is passed over."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:  # it ended meanwhile
+            pass
+    return out

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import httpx
 
-from _server import start_server  # bench/ is on sys.path when a script here runs
+from _server import process_tree, start_server  # bench/ is on sys.path when a script here runs
 
 REPO = Path(__file__).resolve().parents[1]
 MORE = {"pt": "mais", "zh": "更多", "en": "more"}
@@ -66,15 +66,6 @@ def samples() -> dict[str, list[str]]:
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else 0.0
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a server's workers)."""
-    found = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found += process_tree(int(child))
-    return found
 
 
 def cpu_seconds(pid: int | None) -> dict[int, float] | None:

@@ -47,7 +47,7 @@ import httpx
 import numpy as np
 from tqdm import tqdm
 
-from _server import start_server  # bench/ is on sys.path when a script here runs
+from _server import process_tree, start_server  # bench/ is on sys.path when a script here runs
 from search_latency import SearchClient, pct
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,20 +68,6 @@ def proc_memory(pid: int | str = "self") -> dict[str, float]:
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
             out[key] = round(int(value.split()[0]) / 1024, 1)
-    return out
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the server and, during a write, its write process)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:  # it ended meanwhile
-            pass
     return out
 
 
