@@ -570,9 +570,8 @@ LONG_ZH = {
 }
 
 
-def test_oversized_chinese_answer_is_cut_and_continued(encoder, cs_api, tmp_path):
-    from assistant._state import SQLiteStateStore
-    from assistant.dialogue import Assistant
+def long_reply_catalog(encoder, tmp_path):
+    """The fictional records and one whose Chinese answer passes WeChat's 2,047-byte cap, indexed."""
     from index import Catalog
 
     corpus = tmp_path / "corpus.jsonl"
@@ -580,6 +579,14 @@ def test_oversized_chinese_answer_is_cut_and_continued(encoder, cs_api, tmp_path
                       + json.dumps(LONG_ZH, ensure_ascii=False) + "\n", encoding="utf-8")
     catalog = Catalog(tmp_path / "data", encoder)
     catalog.open(corpus)
+    return catalog
+
+
+def test_oversized_chinese_answer_is_cut_and_continued(encoder, cs_api, tmp_path):
+    from assistant._state import SQLiteStateStore
+    from assistant.dialogue import Assistant
+
+    catalog = long_reply_catalog(encoder, tmp_path)
     try:
         # what the assistant says, straight from the core
         core = Assistant(catalog.engine, SQLiteStateStore(tmp_path / "core.sqlite"))
@@ -666,13 +673,7 @@ def test_chinese_lead_then_staff_reply_as_customer_service_message_and_the_48_ho
 def test_two_workers_answer_a_retried_message_once_and_share_the_rest_of_a_cut_reply(encoder, cs_api, tmp_path):
     """WeChat retries a MsgId at another worker while the first is still answering: one answer,
     one turn. A reply cut at 2,047 bytes is continued by "更多" on either worker."""
-    from index import Catalog
-
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text((DATA / "fictional.jsonl").read_text(encoding="utf-8").rstrip("\n") + "\n"
-                      + json.dumps(LONG_ZH, ensure_ascii=False) + "\n", encoding="utf-8")
-    catalog = Catalog(tmp_path / "data", encoder)
-    catalog.open(corpus)
+    catalog = long_reply_catalog(encoder, tmp_path)
     try:
         with serve(catalog, tmp_path / "data", cs_api) as a, serve(catalog, tmp_path / "data", cs_api) as b, \
                 httpx.Client(base_url=a.url, timeout=60) as first, httpx.Client(base_url=b.url, timeout=60) as second:
