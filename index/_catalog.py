@@ -203,7 +203,14 @@ class Catalog:
         if now - self._checked > 1.0:
             self._checked = now
             pointer = self._read_pointer()
-            if pointer and pointer != self._pointer and self._reload_lock.acquire(blocking=False):
+            if pointer and pointer != self._pointer and self._stale_collection():
+                # a Milvus generation two rebuilds old: its collection is dropped, so it cannot answer
+                # in the meantime; the current one is loaded now (a few ms: the vectors stay in Milvus)
+                try:
+                    self._follow()
+                except Exception as exc:  # noqa: BLE001 - keep the old one; a search says what fails
+                    log.warning("could not load the new index generation (%s)", exc)
+            elif pointer and pointer != self._pointer and self._reload_lock.acquire(blocking=False):
                 try:
                     threading.Thread(target=self._reload, args=(self._pointer,), name="cpc-index-reload",
                                      daemon=True).start()
@@ -211,6 +218,12 @@ class Catalog:
                     self._reload_lock.release()
                     raise
         return self._engine
+
+    def _stale_collection(self) -> bool:
+        """The served generation is on Milvus and its folder has been pruned (see _storage.prune)."""
+        engine = self._engine
+        return (getattr(engine.raw, "kind", None) == "milvus" and bool(self._pointer)
+                and not (self.index_dir / str(self._pointer)).is_dir())
 
     def _reload(self, was: str | None) -> None:
         """Load the current generation and swap it in, unless this process wrote a newer one meanwhile."""
