@@ -49,5 +49,7 @@ def test_every_command_of_the_operators_guide_runs(postgres_server, tmp_path):
     log = tmp_path / "var" / "cpc.log"
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:],
                                   log.read_text(errors="replace")[-3000:] if log.exists() else "")
-    assert '"imported": 1' in proc.stdout and '"index_type": "milvus"' in proc.stdout
+    assert re.search(r'"imported":\s*1\b', proc.stdout) and '"index_type": "milvus"' in proc.stdout
+    ready = re.search(r'"state": \{\s*"backend": "postgresql at 127.0.0.1', proc.stdout)
+    assert ready, proc.stdout  # /readyz named the database the guide created
     assert (tmp_path / "backups" / "cpc-state.dump").stat().st_size > 0
