@@ -443,3 +443,29 @@ def test_two_workers_on_milvus_and_postgresql_serve_through_writes_and_a_killed_
         group.terminate()
         assert group.wait(timeout=60) == 0
     assert not (data_dir / "metrics" / f"run-{group.pid}").exists()  # the run's metrics folder is removed
+
+
+def test_a_command_beside_the_process_holding_a_milvus_lite_file_says_so(encoder, tmp_path):
+    """A milvus-lite file is one process's: `cpc search` beside the process that has it open (a
+    server, here this test) ends with a clear error naming the server alternative, not a traceback."""
+    from conftest import HAVE_MILVUS
+
+    if not HAVE_MILVUS:
+        pytest.skip("pymilvus / milvus-lite not installed")
+    from index import Catalog, SearchConfig, load_query_samples
+    from index._engine import SearchEngine
+
+    lite = str(tmp_path / "vectors.db")
+    data_dir = tmp_path / "var"
+    catalog = Catalog(data_dir, encoder, SearchConfig(vector_url=lite))
+    from corpus import load_records
+
+    records = load_records(DATA / "fictional.jsonl").records
+    engine = SearchEngine.build(records, encoder, catalog.config, query_samples=list(load_query_samples())[::8])
+    catalog._commit(engine, lambda: catalog.store.replace_all(records), None)
+    catalog.close()  # the folder is free; the file stays open in this process, as a server would hold it
+    proc = cpc("search", "cork", data_dir=data_dir, check=False, env={"CPC_VECTOR_URL": lite})
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors and "milvus-lite file" in errors[0] and "milvus-lite server" in errors[0] and "milvus://" in errors[0]
+    assert "Traceback" not in "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("{"))
