@@ -109,18 +109,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def lite_file_in_use(settings) -> str | None:
     """The milvus-lite file the service would open: CPC_VECTOR_URL's, or the one the data folder's
     current index refers to; None for FAISS or a Milvus server."""
-    from index import is_lite_file
     from index._storage import current_generation
+    from index._vectors import lite_file_in_use as in_use
 
-    if is_lite_file(settings.vector_url):
-        return settings.vector_url
-    gen = current_generation(Path(settings.data_dir) / "index")
-    try:
-        saved = json.loads((gen / "dense-raw.json").read_text(encoding="utf-8")) if gen else {}
-    except (OSError, ValueError):
-        return None
-    url = saved.get("url") if saved.get("backend") == "milvus" else None
-    return url if is_lite_file(url) else None
+    return in_use(settings.vector_url, current_generation(Path(settings.data_dir) / "index"))
 
 
 def _say_if_read_only(catalog) -> None:

@@ -33,7 +33,8 @@ from ._build import FAST_MIN_TEXTS, clear_checkpoints, passage_checkpoints
 from ._encoders import Encoder
 from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
-from ._storage import POINTER, prune
+from ._storage import POINTER, current_generation, prune
+from ._vectors import lite_file_in_use
 from ._writer import WriteProcessError, full_disk, write_in_child
 
 Progress = Callable[[int, int], None]
@@ -101,8 +102,9 @@ class Catalog:
         # that holds the GIL) would stall every search of the process for over a second.
         self.serving = False
         # a child process writes for a serving catalog: not for milvus-lite, whose file one process opens
-        vector_url = self.config.vector_url
-        self.write_process = write_process if vector_url is None or "://" in vector_url else None
+        # (the configured one, or the one the current index refers to)
+        lite = lite_file_in_use(self.config.vector_url, current_generation(self.index_dir))
+        self.write_process = write_process if lite is None else None
         self._delegate, self._delegate_repair = delegate, repair
         self.store = RecordStore(self.data_dir / "records.sqlite")
         self._engine: SearchEngine | None = None

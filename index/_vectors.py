@@ -52,6 +52,19 @@ def is_lite_file(url: str | None) -> bool:
     return bool(url) and (url.startswith("milvus-lite://") or (url.endswith(".db") and "://" not in url))  # type: ignore[union-attr]
 
 
+def lite_file_in_use(url: str | None, generation: Path | None) -> str | None:
+    """The milvus-lite file a process opens: ``url``'s (CPC_VECTOR_URL), or the one the
+    ``generation`` folder's index refers to; None for FAISS or a Milvus server."""
+    if is_lite_file(url):
+        return url
+    try:
+        saved = json.loads((Path(generation) / "dense-raw.json").read_text(encoding="utf-8")) if generation else {}
+    except (OSError, ValueError):
+        return None
+    saved_url = saved.get("url") if isinstance(saved, dict) and saved.get("backend") == "milvus" else None
+    return saved_url if is_lite_file(saved_url) else None
+
+
 @dataclass(frozen=True)
 class VectorFilter:
     """Which vectors a search may return. Every non-empty ``include`` column must hold one of its
