@@ -3,7 +3,8 @@
 All refuse before the app does any work: the size cap checks Content-Length first and then
 counts bytes while the body streams in (chunked uploads have no length to check); the rate
 limits answer from buckets per client kept in the state store, so every worker process spends
-from the same budget (in memory until the store is open, or if it fails). A client is its address, with an IPv6
+from the same budget (in memory until the store is open, or while it is down: a search never
+waits on a state database that does not answer). A client is its address, with an IPv6
 address taken as its /64 (what one subscriber is given), so rotating within it or writing one
 address another way buys nothing. Besides a number of requests a minute, each client has a
 budget of encoder work a minute, in tokens: every encode is charged its texts' tokens (encoder
@@ -75,11 +76,11 @@ class TokenBuckets:
         if not self.enabled:
             return 0.0
         now = self.clock()
-        if self.store is not None:
+        if self.store is not None and not self.store.down:  # a store that is down is not waited for
             try:
                 return self.store.take(f"{self.scope}:{key}", 1.0, self.rate, self.capacity, now=now)
-            except Exception:
-                log.warning("rate budget not read from the state store: counted in this process", exc_info=True)
+            except Exception as exc:
+                log.warning("rate budget not read from the state store: counted in this process: %s", exc)
         with self._lock:
             tokens, when = self._buckets.pop(key, (self.capacity, now))
             tokens, wait = spend(tokens, when, now, 1.0, self.rate, self.capacity, debt=False)
@@ -132,12 +133,12 @@ class CostBudget:
         if not self.enabled:
             return 0.0
         now = self.clock()
-        if self.store is not None:
+        if self.store is not None and not self.store.down:
             try:  # a read: only a charge writes
                 balance = self.store.balance(f"{self.scope}:{key}", self.rate, self.capacity, now=now)
                 return 0.0 if balance > 0 else (-balance) / self.rate + 1e-3
-            except Exception:
-                log.warning("encoder budget not read from the state store: counted in this process", exc_info=True)
+            except Exception as exc:
+                log.warning("encoder budget not read from the state store: counted in this process: %s", exc)
         with self._lock:
             return self._spend(key, now, 0.0)
 
@@ -145,12 +146,12 @@ class CostBudget:
         if not self.enabled or cost <= 0:
             return
         now = self.clock()
-        if self.store is not None:
+        if self.store is not None and not self.store.down:
             try:
                 self.store.take(f"{self.scope}:{key}", cost, self.rate, self.capacity, debt=True, now=now)
                 return
-            except Exception:
-                log.warning("encoder budget not charged in the state store: counted in this process", exc_info=True)
+            except Exception as exc:
+                log.warning("encoder budget not charged in the state store: counted in this process: %s", exc)
         with self._lock:  # a debt is bounded by one burst (``spend``): past that, one call costs no more waiting
             self._spend(key, now, cost)
 

@@ -13,9 +13,11 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import sys
+import threading
 import time
 import uuid
 from contextvars import ContextVar
@@ -82,19 +84,86 @@ class JsonFormatter(logging.Formatter):
         return self._mask(json.dumps(out, ensure_ascii=False, default=str))
 
 
-def configure_logging(level: str = "info", secrets_: Iterable[str] = (), stream=None) -> logging.Handler:
-    """JSON lines on stderr for our loggers, uvicorn's and the libraries'.
+_RAW_LEVELS = {"E": "error", "F": "critical", "W": "warning", "I": "info", "D": "debug"}
+
+
+class _RawLines:
+    """What is written straight to file descriptor 2 by native code (gRPC's C core under pymilvus,
+    milvus-lite, FAISS) or by a child process, turned into log lines of the same JSON shape: fd 2
+    becomes a pipe whose reader writes JSON lines as they are and wraps any other line. Our own
+    handler writes to the original stream, so nothing goes round twice."""
+
+    def __init__(self, secrets_: Iterable[str] = ()):
+        self.formatter = JsonFormatter(secrets_)
+        self.original = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace", buffering=1)
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        sys.stderr = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace", buffering=1)
+        self.reader = os.fdopen(read, "rb")
+        self.thread = threading.Thread(target=self._pump, name="stderr-lines", daemon=True)
+        self.thread.start()
+        import atexit
+
+        atexit.register(self.close)
+
+    def _pump(self) -> None:
+        for raw in self.reader:
+            text = raw.decode("utf-8", "replace").rstrip("\n")
+            if not text.strip():
+                continue
+            if text.startswith("{") and text.endswith("}"):
+                try:
+                    json.loads(text)
+                    self.original.write(text + "\n")  # a JSON line already (a worker's, the write process's)
+                    continue
+                except ValueError:
+                    pass
+            record = logging.LogRecord("stderr", logging.INFO, "", 0, text, None, None)
+            level = _RAW_LEVELS.get(text[:1]) if len(text) > 5 and text[1:5].isdigit() else None  # glog: "I1206 ..."
+            out = json.loads(self.formatter.format(record))
+            out["level"] = level or "info"
+            self.original.write(json.dumps(out, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        """At exit: give the reader what is left (fd 2 back to the original), briefly."""
+        try:
+            sys.stderr.flush()
+            os.dup2(self.original.fileno(), 2)
+            sys.stderr.close()
+        except OSError:
+            return
+        self.thread.join(timeout=1)
+
+
+_raw: _RawLines | None = None
+
+
+def capture_raw_stderr(secrets_: Iterable[str] = ()) -> None:
+    """Once a process: every line on fd 2 leaves as a JSON object (see _RawLines)."""
+    global _raw
+    if _raw is None:
+        _raw = _RawLines(secrets_)
+
+
+def configure_logging(level: str = "info", secrets_: Iterable[str] = (), stream=None,
+                      capture_raw: bool = False) -> logging.Handler:
+    """JSON lines on stderr for our loggers, uvicorn's and the libraries' (pymilvus and milvus-lite
+    log through Python's logging too); the write process's lines are JSON as well (index/_writer.py).
 
     httpx logs every request URL at INFO, and a Telegram bot's URLs contain its token: httpx is
     held at WARNING, and the formatter masks the configured secrets in any line that slips through.
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
+    if capture_raw and stream is None:
+        capture_raw_stderr(secrets_)
+    handler = logging.StreamHandler(stream or (_raw.original if _raw is not None else sys.stderr))
     handler.setFormatter(JsonFormatter(secrets_))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # a library's warning is a log line too, not raw text on stderr
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
@@ -137,12 +206,21 @@ class _IndexCollector:
         return []
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 class Metrics:
-    """One registry per app, so several apps in one process (the tests) keep separate counts."""
+    """One registry per app, so several apps in one process (the tests) keep separate counts.
+
+    Under ``cpc serve --workers`` (which sets PROMETHEUS_MULTIPROC_DIR to a folder of its run) the
+    client library's multiprocess mode is on: each worker writes its counts to files there and a
+    scrape of any worker adds up every worker's, those of workers that died included."""
 
     def __init__(self, catalog: Callable[[], Any]):
         self.registry = r = CollectorRegistry()
-        ProcessCollector(registry=r)
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        if not self.multiprocess:  # per-process figures mean little summed over workers
+            ProcessCollector(registry=r)
         self.requests = Counter("cpc_http_requests", "HTTP requests by route template and status",
                                 ["method", "route", "status"], registry=r)
         self.latency = Histogram("cpc_http_request_duration_seconds", "HTTP request latency by route template",
@@ -156,7 +234,8 @@ class Metrics:
         self.search_time = Histogram("cpc_search_seconds", "Engine time per search (encode, retrieve, rank)",
                                      ["source"], registry=r,
                                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-        r.register(_IndexCollector(catalog))
+        self._index = _IndexCollector(catalog)
+        r.register(self._index)
         for source in ("api", "assistant"):  # present from the start, so rates work from zero
             self.searches.labels(source)
             self.zero_results.labels(source)
@@ -173,7 +252,21 @@ class Metrics:
                 self.zero_results.labels(source).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        merged.register(self._index)  # the index this worker serves (every worker follows the same)
+        return generate_latest(merged)
+
+    def process_ended(self, pid: int | None = None) -> None:
+        """Multiprocess mode: a worker's live gauges go with it (its counts stay in the sums)."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(pid or os.getpid())
 
 
 class MeteredEngine:

@@ -137,6 +137,11 @@ def _lead_row(row: tuple) -> dict[str, Any]:
     return lead
 
 
+class StateUnavailableError(RuntimeError):
+    """The state store does not answer (its database is down or unreachable): what needs it is
+    answered at once with 503, and what does not (searches) goes on without it."""
+
+
 class SessionConflict(Exception):
     """Another writer saved the session after it was loaded: load it again and redo the change."""
 
@@ -173,6 +178,25 @@ class StateStore(ABC):
 
     ttl: float  # seconds a session lives idle
     remote = False  # calls go over the network: callers on an event loop run them in a thread
+    backend = "sqlite"
+
+    def describe(self) -> str:
+        """Where the state lives, for the start-up log and /readyz (never a password)."""
+        return self.backend
+
+    @property
+    def down(self) -> bool:
+        """True while the store is known not to answer (a failure seen a moment ago): callers that
+        can do without it (rate budgets) skip it instead of waiting."""
+        return False
+
+    def ping(self, timeout: float) -> None:
+        """Raise StateUnavailableError unless the store answers a trivial query within ``timeout`` s."""
+        try:
+            with self._tx() as run:  # type: ignore[attr-defined]
+                run("SELECT 1").fetchall()
+        except Exception as exc:  # noqa: BLE001 - whatever the driver raises, the store is not serving
+            raise StateUnavailableError(f"the state store ({self.describe()}) does not answer: {exc}") from exc
 
     def __init__(self, ttl_seconds: float, log_backlog: int, log_delay: float):
         self.ttl = ttl_seconds
@@ -696,8 +720,11 @@ class SQLiteStateStore(SqlStateStore):
     so a rate-limit check costs no fsync.
     """
 
-    errors = (sqlite3.OperationalError, OSError)
+    errors = (sqlite3.OperationalError, OSError, StateUnavailableError)
     HOUSEKEEPING_SECONDS = 5.0
+
+    def describe(self) -> str:
+        return f"sqlite at {self.path}"
 
     def __init__(self, path: str | Path, ttl_seconds: float = 3600, log_backlog: int = 10_000,
                  log_delay: float = 0.5):

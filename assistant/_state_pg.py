@@ -5,10 +5,18 @@ The same tables and statements as the SQLite store (:class:`~assistant._state.Sq
 connections come from a ``psycopg_pool.ConnectionPool``. The short-lived tables are UNLOGGED:
 they skip PostgreSQL's write-ahead log (a crash empties them, which costs a few stale buttons
 and fresh rate budgets, never a lead).
+
+An outage is met fast, never with a pool's 10 s waits: a call waits at most ``op_timeout`` for a
+connection, and once one fails the store is *down* for ``retry_seconds``: calls raise
+``StateUnavailableError`` at once (chat answers 503) and callers that can do without it (the rate
+budgets) skip it. /readyz pings it with its own short timeout and says when it answers again.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -16,7 +24,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ._state import Run, SqlStateStore, _Runner
+from ._state import Run, SqlStateStore, StateUnavailableError, _Runner
+
+log = logging.getLogger("cpc.state")
 
 
 _SCHEMA = """
@@ -92,18 +102,27 @@ def _where(url: str) -> str:
 class PostgresStateStore(SqlStateStore):
     """The state in a PostgreSQL database; every worker of every machine pointing at it shares it."""
 
-    errors = (psycopg.OperationalError, OSError)
+    errors = (psycopg.OperationalError, OSError, StateUnavailableError)
     remote = True
     contains = "strpos({0}, {1}) > 0"
     lock_row = " FOR UPDATE"
     least, greatest = "LEAST", "GREATEST"
     types = {"REAL": "DOUBLE PRECISION"}  # PostgreSQL's REAL is 4 bytes: too coarse for a timestamp
 
+    backend = "postgresql"
+    retry_seconds = 1.0  # after a failure, calls fail at once for this long (then one tries again)
+
     def __init__(self, url: str, ttl_seconds: float = 3600, log_backlog: int = 10_000, log_delay: float = 0.5,
-                 pool_size: int = 8, connect_timeout: float = 10.0):
+                 pool_size: int = 8, connect_timeout: float = 10.0, op_timeout: float = 2.0):
         super().__init__(ttl_seconds, log_backlog, log_delay)
-        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout,
-                                    name="cpc-state", kwargs={"autocommit": True})
+        self._url, self._where = url, _where(url)
+        self.op_timeout = op_timeout
+        self._down_until = 0.0
+        self._down_since: float | None = None
+        self._down_lock = threading.Lock()
+        # connect_timeout (libpq's) bounds a connection attempt to a host that does not answer
+        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, timeout=op_timeout,
+                                    name="cpc-state", kwargs={"autocommit": True, "connect_timeout": max(1, int(op_timeout))})
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout as exc:
@@ -116,14 +135,59 @@ class PostgresStateStore(SqlStateStore):
         self._migrate()
         self._start()
 
+    def describe(self) -> str:
+        return f"postgresql {self._where}"
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _failed(self, exc: BaseException) -> StateUnavailableError:
+        with self._down_lock:
+            self._down_until = time.monotonic() + self.retry_seconds
+            if self._down_since is None:
+                self._down_since = time.time()
+                log.error("the state database (CPC_STATE_URL) %s does not answer: %s", self._where, exc)
+        return StateUnavailableError(f"the state database {self._where} does not answer")
+
+    def _answered(self) -> None:
+        if self._down_since is not None:
+            with self._down_lock:
+                if self._down_since is not None:
+                    log.info("the state database %s answers again (down %.1f s)", self._where, time.time() - self._down_since)
+                    self._down_since = None
+                self._down_until = 0.0
+
     @contextmanager
-    def _tx(self, write: bool = False, shortlived: bool = False) -> Iterator[Run]:
-        with self._pool.connection() as conn:  # autocommit: each statement commits, unless in a transaction
-            if write:
-                with conn.transaction():  # committed when the block ends, rolled back on an error
+    def _tx(self, write: bool = False, shortlived: bool = False, timeout: float | None = None) -> Iterator[Run]:
+        if self.down:
+            raise StateUnavailableError(f"the state database {self._where} does not answer")
+        try:
+            # autocommit: each statement commits, unless in a transaction
+            with self._pool.connection(timeout=timeout or self.op_timeout) as conn:
+                if write:
+                    with conn.transaction():  # committed when the block ends, rolled back on an error
+                        yield _Runner(conn, "%s")
+                else:
                     yield _Runner(conn, "%s")
-            else:
-                yield _Runner(conn, "%s")
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise self._failed(exc) from exc
+        self._answered()
+
+    def ping(self, timeout: float) -> None:
+        """A trivial query within ``timeout``, through the pool, else on a connection of its own
+        (the pool may still be waiting to reconnect after an outage): readiness tells the truth."""
+        try:
+            with self._pool.connection(timeout=timeout) as conn:
+                conn.execute("SELECT 1")
+        except (PoolTimeout, psycopg.OperationalError):
+            try:
+                with psycopg.connect(self._url, connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
+                    conn.execute("SELECT 1")
+            except psycopg.OperationalError as exc:
+                raise self._failed(exc) from exc
+            self._pool.check()  # the database answers: drop the pool's broken connections and refill it
+        self._answered()
 
     def _columns(self, run: Run, table: str) -> set[str]:
         run("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))

@@ -17,7 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
 from index import (
-    Catalog, Encoder, FilterValueError, SearchConfig, StorageFullError, WriteProcessError, WriterBusyError, disk_full, load_encoder,
+    Catalog, Encoder, FilterValueError, SearchConfig, StorageFullError, VectorStoreUnavailable, WriteProcessError, WriterBusyError, disk_full,
+    load_encoder,
 )
 
 from dataclasses import asdict
@@ -32,7 +33,7 @@ from ._present import hit_view
 from ._schemas import ChatRequest, ChatResponse, MatchesResponse, SearchRequest, SearchResponse, error_responses
 from ._sessions import WebSessions, keep_browser
 from ._staff_api import chat_messages_router, log_search, router as staff_router
-from ._state import open_state_store
+from ._state import StateUnavailableError, open_state_store
 from ._web import router as web_router
 from .dialogue import Assistant
 from .settings import Settings, get_settings
@@ -55,6 +56,12 @@ PUBLIC_GET = error_responses(404, 422, 429, 503)
 SWITCH_INTERVAL = 0.001  # seconds; see the lifespan
 
 
+def search_config(settings: Settings) -> SearchConfig:
+    """The index settings every command and the service use alike (the vector store among them)."""
+    return SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max,
+                        encode_chars_max=settings.query_chars_max, vector_url=settings.vector_url)
+
+
 def open_catalog(settings: Settings, progress=None, group: int | None = None, encoder: Encoder | None = None) -> Catalog:
     """The data folder as the service opens it (seeded from ``settings.corpus`` and built when
     empty). ``group``: the worker group (serve parent's pid) it writes for; ``encoder`` replaces the
@@ -62,9 +69,7 @@ def open_catalog(settings: Settings, progress=None, group: int | None = None, en
     # a serving process writes through a child process that loads the same model (index/_writer.py)
     write_process = (settings.model, settings.threads) if encoder is None else None
     encoder = encoder or load_encoder(settings.model, settings.threads)
-    config = SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max, encode_chars_max=settings.query_chars_max,
-                          vector_url=settings.vector_url)
-    catalog = Catalog(settings.data_dir, encoder, config, group=group, write_process=write_process)
+    catalog = Catalog(settings.data_dir, encoder, search_config(settings), group=group, write_process=write_process)
     catalog.open(settings.corpus, progress)
     return catalog
 
@@ -79,7 +84,7 @@ def worker_app(settings: Settings, group: int) -> FastAPI:
 
     from ._observability import configure_logging, configured_secrets
 
-    configure_logging(settings.log_level, configured_secrets(settings))
+    configure_logging(settings.log_level, configured_secrets(settings), capture_raw=True)
     try:
         catalog = open_catalog(settings, group=group)
     except Exception:  # the next worker would fail the same way: stop the serve instead of restarting it
@@ -130,6 +135,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StorageFullError)
     async def _full(_: Request, exc: StorageFullError) -> JSONResponse:
         return _error(507, str(exc), {"data_dir": str(exc.data_dir)})
+
+    @app.exception_handler(StateUnavailableError)
+    async def _state_down(_: Request, exc: StateUnavailableError) -> JSONResponse:
+        # a chat turn, a lead, a staff page: what needs the state store says so at once (searches do not need it)
+        return _error(503, "the conversation store is not answering: please try again in a minute",
+                      {"store": "state"}, {"Retry-After": "5"})
+
+    @app.exception_handler(VectorStoreUnavailable)
+    async def _vectors_down(_: Request, exc: VectorStoreUnavailable) -> JSONResponse:
+        log.error("%s", exc)
+        return _error(503, "the search index is not answering: please try again in a minute",
+                      {"store": "vectors"}, {"Retry-After": "5"})
 
     @app.exception_handler(WriteProcessError)
     async def _write_failed(_: Request, exc: WriteProcessError) -> JSONResponse:
@@ -271,11 +288,47 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
+READY_TIMEOUT = 1.0  # seconds each store has to answer a readiness probe
+
+
+def vector_backend(engine) -> str:
+    """Where the serving index keeps its vectors, for the start-up log and /readyz (no password)."""
+    raw = engine.raw
+    if getattr(raw, "kind", None) == "milvus":
+        from index._milvus import client_target
+
+        return f"milvus {client_target(raw.url)[0]} collection {raw.collection}"
+    return f"faiss ({getattr(raw, 'kind', None)}) in the data folder"
+
+
 @health_router.get("/readyz", responses=error_responses(503))
-def readyz(request: Request) -> dict:
+def readyz(request: Request) -> Any:
+    """Ready to serve: the index is loaded and each store it needs answers within a second; 503
+    (saying which store and why) otherwise. /healthz is the liveness check: the process answers."""
     catalog = get_catalog(request)
-    m = catalog.engine.manifest
-    return {"status": "ready", "records": m.get("records"), "model": m.get("model_id"), "built_at": m.get("built_at")}
+    engine = catalog.engine
+    m = engine.manifest
+    stores: dict[str, dict[str, Any]] = {}
+    state = getattr(request.app.state, "state_store", None)
+    checks = [("vectors", vector_backend(engine), getattr(engine.raw, "ping", None))]
+    if state is not None:
+        checks.insert(0, ("state", state.describe(), state.ping))
+    for name, backend, ping in checks:
+        entry: dict[str, Any] = {"backend": backend, "ok": True}
+        if ping is not None:
+            try:
+                ping(READY_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 - any failure to answer is "not ready"
+                entry.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
+        stores[name] = entry
+    ready = all(e["ok"] for e in stores.values())
+    body = {"status": "ready" if ready else "unavailable", "records": m.get("records"), "model": m.get("model_id"),
+            "built_at": m.get("built_at"), "generation": engine.generation, "stores": stores}
+    if not ready:
+        return JSONResponse(status_code=503, content={"error": "a store the service needs does not answer: "
+                            + ", ".join(f"{k} ({v['backend']})" for k, v in stores.items() if not v["ok"]),
+                            "detail": body})
+    return body
 
 
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
@@ -293,6 +346,14 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         # from ~120 to ~60-75 ms (in process, bench/scale.py measures it through the API).
         sys.setswitchinterval(SWITCH_INTERVAL)
         store = open_state_store(settings)
+        app.state.state_store = store
+        log.info("state store: %s", store.describe(), extra={"fields": {"store": "state", "backend": store.backend}})
+        engine = app.state.catalog.engine
+        log.info("vector store: %s", vector_backend(engine),
+                 extra={"fields": {"store": "vectors", "backend": engine.manifest.get("index_type")}})
+        if settings.vector_url and engine.manifest.get("index_type") != "milvus":
+            log.warning("CPC_VECTOR_URL is set but the index keeps its vectors in FAISS: `cpc index build` (or the"
+                        " admin reindex) moves them to %s", settings.vector_url)
         app.state.rate_limits.store = app.state.encoder_budget.store = store  # budgets shared by every worker
         app.state.web_sessions = WebSessions(store.secret("web_session_key"))
         store.purge(settings.retention_query_log_days or None, settings.retention_closed_leads_days or None)
@@ -309,6 +370,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         finally:
             app.state.rate_limits.store = app.state.encoder_budget.store = None
             store.close()
+            app.state.metrics.process_ended()
             if own:
                 app.state.catalog.close()
 

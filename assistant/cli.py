@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -16,8 +17,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _progress(desc: str):
-    """A progress bar with texts/s and the time left. Texts a resumed build finds already encoded
-    (its checkpoints) arrive in the first call: they are where the bar starts, not part of the rate."""
+    """A progress bar with texts/s and the time left, on a terminal; elsewhere (a service's log, a
+    pipe) a log line every 10 seconds and one at the end instead, as JSON like every other line.
+    Texts a resumed build finds already encoded (its checkpoints) arrive in the first call: they
+    are where the bar starts, not part of the rate."""
+    if not sys.stderr.isatty():
+        return _logged_progress(desc)
     from tqdm import tqdm
 
     bar = None
@@ -30,6 +35,22 @@ def _progress(desc: str):
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
+
+    return update
+
+
+def _logged_progress(desc: str, every: float = 10.0):
+    import logging
+    import time
+
+    log = logging.getLogger("cpc.progress")
+    last = [0.0]
+
+    def update(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - last[0] >= every:
+            last[0] = now
+            log.info("%s: %d/%d", desc, done, total, extra={"fields": {"done": done, "total": total}})
 
     return update
 
@@ -62,7 +83,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     # JSON log lines (ours and uvicorn's); one line per request comes from the app, not uvicorn's access log
-    configure_logging(settings.log_level, configured_secrets(settings))
+    configure_logging(settings.log_level, configured_secrets(settings), capture_raw=True)
+    lite = lite_file_in_use(settings)
+    if settings.workers > 1 and lite:  # refused before anything starts: N workers would fight over the file
+        from index._vectors import LITE_ONE_PROCESS
+
+        print(f"error: --workers {settings.workers} with the milvus-lite file {lite}: {LITE_ONE_PROCESS}"
+              " (or serve with --workers 1)", file=sys.stderr)
+        return 2
     if settings.workers > 1:
         return _serve_workers(settings)
     catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
@@ -76,6 +104,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
                 access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
     return 0
+
+
+def lite_file_in_use(settings) -> str | None:
+    """The milvus-lite file the service would open: CPC_VECTOR_URL's, or the one the data folder's
+    current index refers to; None for FAISS or a Milvus server."""
+    from index._storage import current_generation
+    from index._vectors import lite_file_in_use as in_use
+
+    return in_use(settings.vector_url, current_generation(Path(settings.data_dir) / "index"))
 
 
 def _say_if_read_only(catalog) -> None:
@@ -104,6 +141,7 @@ def _serve_workers(settings) -> int:
 
     log = logging.getLogger("cpc.api")
     group = os.getpid()
+    metrics_dir = _metrics_folder(settings.data_dir, group)
     catalog = open_catalog(settings, _progress("embedding corpus"), group=group)
     _say_if_read_only(catalog)
     records = len(catalog.engine.records)
@@ -123,7 +161,56 @@ def _serve_workers(settings) -> int:
         supervisor.run()
     finally:
         folder_lock.release()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 2 if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
+
+
+def _metrics_folder(data_dir: Path, group: int) -> Path | None:
+    """PROMETHEUS_MULTIPROC_DIR for the workers (the client library's multiprocess mode: one scrape
+    counts every worker's requests): the operator's, emptied, or ``metrics/run-<pid>`` in the data
+    folder, with the folders of earlier runs whose process has ended removed. Set before the
+    workers start (they read it when they import the library); None when the operator set one."""
+    from ._observability import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):  # counts of an earlier run are not this run's
+            stale.unlink(missing_ok=True)
+        return None
+    root = Path(data_dir) / "metrics"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("run-*"):
+        pid = old.name.removeprefix("run-")
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = root / f"run-{group}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return folder
+
+
+def _mark_dead(pid: int | None) -> None:
+    """A dead worker's live gauges leave the metrics (its counts stay)."""
+    from ._observability import MULTIPROC_ENV
+
+    if pid and os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _spread_workers(config):
@@ -180,6 +267,7 @@ def _spread_workers(config):
                     self.should_exit.set()
                     return
                 log.info("worker %s died: starting another", process.pid)
+                _mark_dead(process.pid)
                 self.processes[idx] = Process(self.config, [slots[idx]])
                 self.processes[idx].start()
 
@@ -207,15 +295,20 @@ def _spread_workers(config):
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from .app import open_catalog  # noqa: F401 - same construction path as the service
-    from index import Catalog, SearchConfig, load_encoder
+    from .app import search_config  # the service's own index settings: CPC_VECTOR_URL among them
+    from index import Catalog, load_encoder
 
     settings = settings_from_args(args)
-    catalog = Catalog(settings.data_dir, load_encoder(settings.model, settings.threads),
-                      SearchConfig(calibrate=settings.calibration, exact_max=settings.exact_max))
-    engine = catalog.rebuild(settings.corpus if args.corpus or len(catalog.store) == 0 else None, _progress("embedding corpus"))
+    catalog = Catalog(settings.data_dir, load_encoder(settings.model, settings.threads), search_config(settings))
+    try:
+        engine = catalog.rebuild(settings.corpus if args.corpus or len(catalog.store) == 0 else None,
+                                 _progress("embedding corpus"))
+    finally:
+        catalog.close()
     m = engine.manifest
-    print(f"built index: {m['records']} records, {m['vectors']} vectors, model {m['model_id']}, in {catalog.index_dir}")
+    where = f"Milvus ({settings.vector_url})" if m["index_type"] == "milvus" else f"FAISS ({m['index_type']})"
+    print(f"built index: {m['records']} records, {m['vectors']} vectors, model {m['model_id']}, vectors in {where},"
+          f" in {catalog.index_dir}")
     return 0
 
 
@@ -377,12 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from corpus import CorpusError
-    from index import EncoderError, FilterValueError, SearchIndexError, WriterBusyError
+    from index import EncoderError, FilterValueError, SearchIndexError, VectorStoreUnavailable, WriterBusyError
 
     args = build_parser().parse_args(argv)
+    from ._observability import configure_logging
+
+    # log lines (progress, warnings, the libraries') as JSON on stderr, as the service writes them;
+    # what a command reports goes to stdout, its errors to stderr as plain "error: ..." lines
+    configure_logging(os.environ.get("CPC_LOG_LEVEL", "info"))
     try:
         return int(args.func(args) or 0)
-    except (CorpusError, FilterValueError, SearchIndexError, EncoderError) as exc:
+    except (CorpusError, FilterValueError, SearchIndexError, EncoderError, VectorStoreUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if isinstance(exc, CorpusError):
             for err in exc.errors[5:50]:

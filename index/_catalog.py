@@ -33,7 +33,8 @@ from ._build import FAST_MIN_TEXTS, clear_checkpoints, passage_checkpoints
 from ._encoders import Encoder
 from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
-from ._storage import POINTER, prune
+from ._storage import POINTER, current_generation, prune
+from ._vectors import lite_file_in_use
 from ._writer import WriteProcessError, full_disk, write_in_child
 
 Progress = Callable[[int, int], None]
@@ -101,8 +102,9 @@ class Catalog:
         # that holds the GIL) would stall every search of the process for over a second.
         self.serving = False
         # a child process writes for a serving catalog: not for milvus-lite, whose file one process opens
-        vector_url = self.config.vector_url
-        self.write_process = write_process if vector_url is None or "://" in vector_url else None
+        # (the configured one, or the one the current index refers to)
+        lite = lite_file_in_use(self.config.vector_url, current_generation(self.index_dir))
+        self.write_process = write_process if lite is None else None
         self._delegate, self._delegate_repair = delegate, repair
         self.store = RecordStore(self.data_dir / "records.sqlite")
         self._engine: SearchEngine | None = None
@@ -203,7 +205,14 @@ class Catalog:
         if now - self._checked > 1.0:
             self._checked = now
             pointer = self._read_pointer()
-            if pointer and pointer != self._pointer and self._reload_lock.acquire(blocking=False):
+            if pointer and pointer != self._pointer and self._stale_collection():
+                # a Milvus generation two rebuilds old: its collection is dropped, so it cannot answer
+                # in the meantime; the current one is loaded now (a few ms: the vectors stay in Milvus)
+                try:
+                    self._follow()
+                except Exception as exc:  # noqa: BLE001 - keep the old one; a search says what fails
+                    log.warning("could not load the new index generation (%s)", exc)
+            elif pointer and pointer != self._pointer and self._reload_lock.acquire(blocking=False):
                 try:
                     threading.Thread(target=self._reload, args=(self._pointer,), name="cpc-index-reload",
                                      daemon=True).start()
@@ -211,6 +220,12 @@ class Catalog:
                     self._reload_lock.release()
                     raise
         return self._engine
+
+    def _stale_collection(self) -> bool:
+        """The served generation is on Milvus and its folder has been pruned (see _storage.prune)."""
+        engine = self._engine
+        return (getattr(engine.raw, "kind", None) == "milvus" and bool(self._pointer)
+                and not (self.index_dir / str(self._pointer)).is_dir())
 
     def _reload(self, was: str | None) -> None:
         """Load the current generation and swap it in, unless this process wrote a newer one meanwhile."""

@@ -861,9 +861,12 @@ class SearchEngine:
         index = self.cal if calibrate else self.raw
         assert index is not None
         owners = [(row, vid) for row in rows for vid in self._vids_of_row(row)]
-        sims = index.fetch([vid for _, vid in owners]) @ qv  # one batch for all candidates
+        # one batch for all candidates; a vector deleted under this generation (Milvus changes in
+        # place: another worker's delete) is skipped until this worker loads the newer generation
+        held, vectors = index.fetch_known([vid for _, vid in owners])
+        sims = vectors @ qv
         out: dict[int, float] = {}
-        for (row, _), s in zip(owners, sims.tolist()):
-            if s > out.get(row, -9.0):
+        for (row, _), s, h in zip(owners, sims.tolist(), held.tolist()):
+            if h and s > out.get(row, -9.0):
                 out[row] = s
         return out

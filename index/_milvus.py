@@ -21,11 +21,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ._vectors import FILTER_COLUMNS, Columns, VectorFilter, _as_values, check_batch, check_filter
+from ._vectors import (
+    FILTER_COLUMNS, LITE_ONE_PROCESS, Columns, VectorFilter, VectorStoreUnavailable, _as_values, check_batch, check_filter,
+)
 
 VALUE_CHARS_MAX = 1024  # a filter value (an id, a folded place name) longer than this is refused on upsert
 SECTORS_MAX = 256
 BATCH = 1000  # rows per insert call: Milvus caps a request's size
+CONNECT_TIMEOUT = 10.0  # seconds to reach a server before saying it does not answer
 _clients: dict[str, object] = {}
 _clients_lock = threading.Lock()
 
@@ -54,7 +57,14 @@ def _client(url: str):
         if client is None:
             if "://" not in uri:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
-            client = _clients[uri] = MilvusClient(uri, token=token) if token else MilvusClient(uri)
+            try:
+                client = MilvusClient(uri, token=token, timeout=CONNECT_TIMEOUT) if token else MilvusClient(uri, timeout=CONNECT_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 - pymilvus raises its own kinds for "cannot open"
+                if "://" not in uri:
+                    raise VectorStoreUnavailable(f"cannot open the milvus-lite file {uri} ({exc}); if another"
+                                                 f" process has it open: {LITE_ONE_PROCESS}") from exc
+                raise VectorStoreUnavailable(f"the Milvus server at {uri} does not answer ({exc})") from exc
+            _clients[uri] = client
         return client
 
 
@@ -172,17 +182,36 @@ class MilvusVectorStore:
                                   output_fields=["id"], search_params={"metric_type": "IP"})[0]
         return (np.array([h["distance"] for h in hits], np.float32), np.array([h["id"] for h in hits], np.int64))
 
-    def fetch(self, ids: Sequence[int]) -> np.ndarray:
-        ids = [int(i) for i in ids]
+    def _get(self, ids: list[int]) -> dict[int, list[float]]:
         got: dict[int, list[float]] = {}
         unique = sorted(set(ids))
         for start in range(0, len(unique), BATCH):
             for row in self.client.get(self.collection, ids=unique[start : start + BATCH], output_fields=["vector"]):
                 got[int(row["id"])] = row["vector"]
+        return got
+
+    def fetch(self, ids: Sequence[int]) -> np.ndarray:
+        ids = [int(i) for i in ids]
+        got = self._get(ids)
         missing = [i for i in ids if i not in got]
         if missing:
             raise KeyError(f"unknown vector id {missing[0]}")
         return np.array([got[i] for i in ids], np.float32).reshape(len(ids), self.dim)
+
+    def fetch_known(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        ids = [int(i) for i in ids]
+        got = self._get(ids)
+        held = np.array([i in got for i in ids], bool)
+        out = np.zeros((len(ids), self.dim), np.float32)
+        for j, i in enumerate(ids):
+            if i in got:
+                out[j] = got[i]
+        return held, out
+
+    def ping(self, timeout: float) -> None:
+        """Raise unless the server answers about this collection within ``timeout`` seconds."""
+        if not self.client.has_collection(self.collection, timeout=timeout):
+            raise LookupError(f"Milvus at {self.url} no longer holds collection '{self.collection}'")
 
     def save(self, folder: Path, name: str) -> None:
         """Only a reference: the vectors stay in the collection (see the module's docstring)."""

@@ -37,6 +37,34 @@ faiss.omp_set_num_threads(int(os.environ.get("CPC_FAISS_THREADS") or 1))
 FILTER_COLUMNS: tuple[str, ...] = ("record", "country", "region", "city", "kind", "sector")
 
 
+class VectorStoreUnavailable(RuntimeError):
+    """The configured vector store cannot be opened or does not answer (a Milvus server away, a
+    milvus-lite file another process holds): a clear message instead of a client's traceback."""
+
+
+LITE_ONE_PROCESS = ("a milvus-lite file is opened by one process only: to serve with several workers, or to run"
+                    " `cpc` commands beside a server, run a Milvus server (e.g. `milvus-lite server --data-dir DIR"
+                    " --port 19530`) and set CPC_VECTOR_URL=milvus://host:19530")
+
+
+def is_lite_file(url: str | None) -> bool:
+    """A milvus-lite file (one process), not a Milvus server."""
+    return bool(url) and (url.startswith("milvus-lite://") or (url.endswith(".db") and "://" not in url))  # type: ignore[union-attr]
+
+
+def lite_file_in_use(url: str | None, generation: Path | None) -> str | None:
+    """The milvus-lite file a process opens: ``url``'s (CPC_VECTOR_URL), or the one the
+    ``generation`` folder's index refers to; None for FAISS or a Milvus server."""
+    if is_lite_file(url):
+        return url
+    try:
+        saved = json.loads((Path(generation) / "dense-raw.json").read_text(encoding="utf-8")) if generation else {}
+    except (OSError, ValueError):
+        return None
+    saved_url = saved.get("url") if isinstance(saved, dict) and saved.get("backend") == "milvus" else None
+    return saved_url if is_lite_file(saved_url) else None
+
+
 @dataclass(frozen=True)
 class VectorFilter:
     """Which vectors a search may return. Every non-empty ``include`` column must hold one of its
@@ -76,6 +104,11 @@ class VectorStore(Protocol):
 
     def fetch(self, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of ``ids``, in that order (KeyError for an unknown id)."""
+
+    def fetch_known(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(held, vectors): which of ``ids`` the store holds, and their vectors (zeros for the
+        rest). A Milvus collection changes in place under every worker's generation: an id a
+        worker still serves may be deleted by another, and is skipped until it catches up."""
 
     def save(self, folder: Path, name: str) -> None:
         """Write what a generation folder needs to open this store again (``open_vector_store``)."""
@@ -463,6 +496,15 @@ class FaissVectorStore:
         if (pos < 0).any():
             raise KeyError(f"unknown vector id {int(ids[pos < 0][0])}")
         return self._vectors_at(pos)
+
+    def fetch_known(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        out = np.zeros((len(ids), self.dim), np.float32)
+        pos = self._positions(ids) if len(ids) else np.zeros(0, np.int64)
+        held = pos >= 0
+        if held.any():
+            out[held] = self._vectors_at(pos[held])
+        return held, out
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, folder: Path, name: str) -> None:

@@ -95,13 +95,30 @@ def write_in_child(data_dir: Path, model: str, threads: int | None, config: Sear
     return outcome
 
 
+class _JsonLines(logging.Formatter):
+    """The write process's log lines in the shape of the server's (assistant/_observability.py)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from datetime import datetime, timezone
+
+        out = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+               "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+               "pid": record.process, "process": "writer"}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
 def _child() -> int:
     """The child's side: read the request, do the write through a delegated Catalog, answer."""
     # a batch job beside a server answering searches on the same cores: the kernel runs the server first
     os.nice(WRITER_NICE)
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the answers
-    logging.basicConfig(level=logging.WARNING, format="cpc-writer %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)  # the server's log stream: one JSON object a line, as its own
+    handler.setFormatter(_JsonLines())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.captureWarnings(True)
 
     def send(**message) -> None:
         answer.write(json.dumps(message, ensure_ascii=False) + "\n")

@@ -13,6 +13,7 @@ os.environ.setdefault("CPC_RATE_LIMIT_PER_MINUTE", "0")
 os.environ.setdefault("CPC_CHAT_RATE_LIMIT_PER_MINUTE", "0")
 os.environ.setdefault("CPC_ENCODER_TOKENS_PER_MINUTE", "0")
 
+import importlib.util
 import shutil
 import socket
 import threading
@@ -157,47 +158,115 @@ def _postgres_bin() -> Path | None:
     return Path(on_path).parent if on_path and shutil.which("pg_ctl") else None
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A real PostgreSQL server for this test session, on 127.0.0.1 and a free port, in a temp
-    directory; its URL (database ``postgres``, superuser ``cpc``, no password). initdb refuses to
-    run as root, so as root the server runs as the ``postgres`` system user."""
-    import subprocess
-    import tempfile
+class PostgresServer:
+    """A real PostgreSQL server on 127.0.0.1 and a free port, in a temp directory (database
+    ``postgres``, superuser ``cpc``, no password), that a test may stop and start again. initdb
+    refuses to run as root, so as root the server runs as the ``postgres`` system user."""
 
-    bindir = _postgres_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server programs (initdb, pg_ctl) are not installed: apt-get install postgresql "
-                    "(./dev test does it when run as root)")
-    as_user: list[str] = []
-    root = tempfile.mkdtemp(prefix="cpc-pg-")
-    if os.geteuid() == 0:
-        import pwd
+    def __init__(self):
+        import tempfile
 
-        pg = pwd.getpwnam("postgres")
-        os.chown(root, pg.pw_uid, pg.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, log = f"{root}/data", f"{root}/server.log"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        self.bindir = _postgres_bin()
+        if self.bindir is None:
+            pytest.skip("PostgreSQL server programs (initdb, pg_ctl) are not installed: apt-get install postgresql "
+                        "(./dev test does it when run as root)")
+        self.as_user: list[str] = []
+        self.root = tempfile.mkdtemp(prefix="cpc-pg-")
+        if os.geteuid() == 0:
+            import pwd
 
-    def run(*cmd: str) -> None:
-        done = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)
+            pg = pwd.getpwnam("postgres")
+            os.chown(self.root, pg.pw_uid, pg.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.data, self.log = f"{self.root}/data", f"{self.root}/server.log"
+        self.port = free_port()
+        self.url = f"postgresql://cpc@127.0.0.1:{self.port}/postgres"
+        self._run(str(self.bindir / "initdb"), "-D", self.data, "-U", "cpc", "-A", "trust", "-E", "UTF8",
+                  "--locale=C.UTF-8", "--no-sync")
+        self.start()
+
+    def _run(self, *cmd: str) -> None:
+        import subprocess
+
+        done = subprocess.run([*self.as_user, *cmd], capture_output=True, text=True, timeout=120)
         if done.returncode:
-            server_log = Path(log).read_text(errors="replace") if Path(log).exists() else ""
+            server_log = Path(self.log).read_text(errors="replace") if Path(self.log).exists() else ""
             raise RuntimeError(f"{' '.join(cmd)} failed: {done.stdout}{done.stderr}{server_log}")
 
-    run(str(bindir / "initdb"), "-D", data, "-U", "cpc", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    run(str(bindir / "pg_ctl"), "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self._run(str(self.bindir / "pg_ctl"), "-D", self.data, "-l", self.log, "-o", options, "-w", "-t", "60", "start")
+
+    def stop(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for this test session (``PostgresServer``); its URL."""
+    server = PostgresServer()
     try:
-        yield f"postgresql://cpc@127.0.0.1:{port}/postgres"
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres_server():
+    """A PostgreSQL server of this test's own, which it may stop and start (outage tests)."""
+    server = PostgresServer()
+    try:
+        yield server
     finally:
         try:
-            run(str(bindir / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop")
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+            server.close()
+        except RuntimeError:  # stopped by the test already
+            shutil.rmtree(server.root, ignore_errors=True)
+
+
+HAVE_MILVUS = all(importlib.util.find_spec(m) is not None for m in ("pymilvus", "milvus_lite"))
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A Milvus server for this test session: milvus-lite's own gRPC server (``milvus-lite
+    server``) on 127.0.0.1 and a free port; its ``milvus://`` URL. Many processes share it, as
+    they would a Milvus deployment."""
+    import subprocess
+    import sys
+
+    if not HAVE_MILVUS:
+        pytest.skip("pymilvus / milvus-lite not installed (pip install -e '.[milvus]')")
+    folder = tmp_path_factory.mktemp("milvus-server")
+    port = free_port()
+    log = open(folder / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "milvus_lite.cmdline", "server", "--data-dir", str(folder / "data"),
+                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while True:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"milvus-lite server did not start: {(folder / 'server.log').read_text(errors='replace')}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"milvus://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 @pytest.fixture

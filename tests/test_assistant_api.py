@@ -101,6 +101,52 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["records"] >= 60
+    assert ready["stores"]["state"]["backend"].startswith("sqlite at ") and ready["stores"]["state"]["ok"]
+    assert ready["stores"]["vectors"] == {"backend": "faiss (flat) in the data folder", "ok": True}
+
+
+def test_a_postgresql_outage_fails_readiness_and_chat_fast_and_leaves_search_alone(shipped_catalog, postgres_server):
+    """PostgreSQL stopped under a serving process: /readyz turns 503 within 2 s, naming the store;
+    searches (which need no state) are answered as fast as before, rate limits on; a chat turn
+    (which needs it) gets a fast 503 saying so; /healthz stays 200. It starts again: all back."""
+    import time
+
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    from conftest import LiveServer
+
+    settings = Settings(data_dir=shipped_catalog.data_dir, state_url=postgres_server.url, rate_limit_per_minute=1000,
+                        encoder_tokens_per_minute=100_000)
+    with LiveServer(create_app(settings, shipped_catalog)) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["stores"]["state"]["backend"].startswith("postgresql at 127.0.0.1")
+        assert c.post("/api/v1/chat", json={"text": "cork"}).status_code == 200
+
+        postgres_server.stop()
+        stopped = time.monotonic()
+        while (ready := c.get("/readyz")).status_code != 503:
+            assert time.monotonic() - stopped < 2, "readiness still 200 two seconds after PostgreSQL stopped"
+            time.sleep(0.05)
+        assert time.monotonic() - stopped < 2
+        body = ready.json()
+        assert "state (postgresql" in body["error"] and body["detail"]["stores"]["vectors"]["ok"]
+        assert c.get("/healthz").status_code == 200
+        for query in ("cork stoppers", "moldes", "葡萄酒", "wine", "tourism"):
+            t0 = time.monotonic()
+            r = search(c, query=query)
+            assert r.status_code == 200 and r.json()["total"] > 0 and time.monotonic() - t0 < 3, (r.status_code, time.monotonic() - t0)
+        t0 = time.monotonic()
+        chat = c.post("/api/v1/chat", json={"text": "procuro rolhas de cortiça"})
+        assert chat.status_code == 503 and time.monotonic() - t0 < 3
+        assert "not answering" in chat.json()["error"] and chat.headers["Retry-After"]
+
+        postgres_server.start()
+        started = time.monotonic()
+        while c.get("/readyz").status_code != 200:
+            assert time.monotonic() - started < 30, "readiness not back after PostgreSQL returned"
+            time.sleep(0.2)
+        assert c.post("/api/v1/chat", json={"text": "cork"}).status_code == 200
 
 
 def test_openapi_has_tags_and_examples(client):

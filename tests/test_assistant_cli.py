@@ -19,8 +19,8 @@ def data_dir(shipped_data_dir, tmp_path):
     return target
 
 
-def cpc(*args, data_dir, check=True):
-    env = dict(os.environ, CPC_DATA_DIR=str(data_dir))
+def cpc(*args, data_dir, check=True, env=None):
+    env = dict(os.environ, CPC_DATA_DIR=str(data_dir), **(env or {}))
     proc = subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True, env=env, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"cpc {args} failed ({proc.returncode}):\n{proc.stderr}")
@@ -73,9 +73,13 @@ def test_ingest_csv_then_delete(data_dir, tmp_path):
 
 
 def test_index_build_shows_progress(tmp_path):
+    """Not on a terminal (a pipe here, a service's log in production): progress as JSON log lines,
+    every line of stderr one JSON object, no progress bar."""
     proc = cpc("index", "build", "--corpus", str(DATA / "fictional.jsonl"), data_dir=tmp_path / "fresh")
-    assert "built index: 6 records" in proc.stdout
-    assert "embedding corpus" in proc.stderr and "100%" in proc.stderr
+    assert "built index: 6 records" in proc.stdout and "vectors in FAISS (flat)" in proc.stdout
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]  # each line is JSON, or this fails
+    progress = [r for r in lines if r["logger"] == "cpc.progress"]
+    assert progress and progress[-1]["done"] == progress[-1]["total"] and "embedding corpus" in progress[-1]["message"]
     assert (tmp_path / "fresh" / "index" / "CURRENT").exists()
 
 
@@ -240,3 +244,228 @@ def test_serve_with_two_workers_writes_through_either_and_both_follow(data_dir, 
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=60)
+
+
+# -- the configured stores: a Milvus server and PostgreSQL, for every command and for N workers --------
+@pytest.fixture(scope="module")
+def stores(milvus_server, postgres_url, tmp_path_factory):
+    """A data folder whose index `cpc index build` put into the Milvus server, and a database of its
+    own for the state: the environment every command and the service get."""
+    import uuid
+
+    import psycopg
+
+    name = "cli_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    env = {"CPC_VECTOR_URL": milvus_server, "CPC_STATE_URL": postgres_url.rsplit("/", 1)[0] + "/" + name}
+    data_dir = tmp_path_factory.mktemp("stores") / "var"
+    proc = cpc("index", "build", "--corpus", str(DATA / "fictional.jsonl"), data_dir=data_dir, env=env)
+    return data_dir, env, proc
+
+
+def test_index_build_puts_the_vectors_into_the_configured_milvus(stores):
+    data_dir, env, proc = stores
+    assert f"vectors in Milvus ({env['CPC_VECTOR_URL']})" in proc.stdout
+    gen = data_dir / "index" / (data_dir / "index" / "CURRENT").read_text().strip()
+    assert json.loads((gen / "manifest.json").read_text())["index_type"] == "milvus"
+    ref = json.loads((gen / "dense-raw.json").read_text())
+    assert ref["backend"] == "milvus" and ref["url"] == env["CPC_VECTOR_URL"]
+    assert not list(gen.glob("*.faiss"))
+
+
+def test_every_command_honours_the_configured_stores(stores, tmp_path):
+    """search, match, ingest, delete and privacy purge on a Milvus server and PostgreSQL: what one
+    command writes the next one finds there (the vectors in Milvus, the state in the database)."""
+    import psycopg
+
+    data_dir, env, _ = stores
+    run = lambda *args, check=True: cpc(*args, data_dir=data_dir, env=env, check=check)  # noqa: E731
+    out = json.loads(run("search", "rolhas de cortiça", "--json", "--limit", "3").stdout)
+    assert out["results"][0]["id"] == "test-cork-lab"
+    matched = json.loads(run("match", "test-cork-lab", "--json", "--limit", "3").stdout)
+    assert matched["organisation"] == "test-cork-lab" and "test-cork-lab" not in [h["id"] for h in matched["results"]]
+
+    path = tmp_path / "robot.jsonl"
+    path.write_text(json.dumps({"id": "test-robot-lab", "kind": "institution", "name": "Test Robot Lab", "country": "CN",
+                                "sectors": ["electronics"], "lang": "en",
+                                "description": "A fictional test laboratory building industrial robots."}) + "\n")
+    assert "imported 1" in run("ingest", str(path)).stdout
+    from pymilvus import MilvusClient
+
+    from index._milvus import client_target
+
+    gen = data_dir / "index" / (data_dir / "index" / "CURRENT").read_text().strip()
+    ref = json.loads((gen / "dense-raw.json").read_text())
+    milvus = MilvusClient(client_target(env["CPC_VECTOR_URL"])[0])
+    held = lambda: milvus.query(ref["collection"], filter='record == "test-robot-lab"', output_fields=["id"])  # noqa: E731
+    assert held(), "the ingested record's vectors are not in the Milvus collection"
+    assert json.loads(run("search", "工业机器人", "--json", "--limit", "1").stdout)["results"][0]["id"] == "test-robot-lab"
+    assert "deleted 1" in run("delete", "test-robot-lab").stdout
+    assert not held()
+    assert "test-robot-lab" not in run("search", "industrial robots", "--json").stdout
+
+    with psycopg.connect(env["CPC_STATE_URL"], autocommit=True) as conn:  # a query-log row 30 days old, in the database
+        conn.execute(_PG_SCHEMA_PROBE)
+        conn.execute("INSERT INTO query_log(created, channel, lang, query, results, user_hash) "
+                     "VALUES (extract(epoch from now()) - 30 * 86400, 'web', 'en', 'old', 0, 'u')")
+    assert "deleted 1 query-log row(s)" in run("privacy", "purge", "--older-than", "7").stdout
+    assert not (data_dir / "state.sqlite").exists()  # nothing went to the data folder's SQLite instead
+
+
+_PG_SCHEMA_PROBE = """CREATE TABLE IF NOT EXISTS query_log (id BIGSERIAL PRIMARY KEY, created DOUBLE PRECISION NOT NULL,
+    channel TEXT NOT NULL, lang TEXT NOT NULL, query TEXT NOT NULL, results INTEGER NOT NULL, user_hash TEXT NOT NULL)"""
+
+
+def test_workers_on_a_milvus_lite_file_are_refused_at_once(tmp_path):
+    import time
+
+    t0 = time.monotonic()
+    proc = cpc("serve", "--workers", "2", data_dir=tmp_path / "var", check=False,
+               env={"CPC_VECTOR_URL": str(tmp_path / "vectors.db")})
+    assert proc.returncode == 2 and time.monotonic() - t0 < 30
+    assert "milvus-lite file" in proc.stderr and "milvus-lite server" in proc.stderr and "milvus://" in proc.stderr
+    assert not (tmp_path / "var" / "index").exists()  # refused before building anything
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a Prometheus text-format sample over the series whose labels include ``labels``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def test_two_workers_on_milvus_and_postgresql_serve_through_writes_and_a_killed_worker(stores, tmp_path):
+    """`cpc serve --workers 2` on a Milvus server and PostgreSQL: ingest, delete and reindex through
+    either worker while searches run, with no 5xx; a worker killed outright is replaced and the
+    searches keep being answered; /readyz names both stores; one /metrics scrape counts the
+    searches of both workers (the killed one's included); every log line is JSON."""
+    import signal
+    import threading
+    import time
+
+    import httpx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from _server import start_server
+
+    data_dir, env, _ = stores
+    key = "scale-staff-key-5e21"
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+    log_path = tmp_path / "serve.log"
+    group, url = start_server(data_dir, log_path, env={**env, "CPC_ADMIN_TOKEN": key}, timeout=300, workers=2)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def search_all_along() -> None:
+        queries = ["cork stoppers", "moldes", "葡萄酒", "industrial robots", "tourism partners"]
+        n = 0
+        while not stop.is_set():
+            try:  # a fresh connection each: the kernel hands them to either worker
+                r = httpx.post(url + "/api/v1/search", json={"query": queries[n % len(queries)], "limit": 5}, timeout=60)
+                statuses.append(r.status_code)
+            except httpx.HTTPError as exc:
+                statuses.append(-1)
+                print("search failed:", exc)
+            n += 1
+            time.sleep(0.05)
+
+    searcher = threading.Thread(target=search_all_along, daemon=True)
+    try:
+        rows = lambda: [json.loads(x) for x in log_path.read_text(encoding="utf-8").splitlines()]  # noqa: E731
+        workers = sorted({r["pid"] for r in rows() if r.get("message") == "Application startup complete."})
+        assert len(workers) == 2
+        for store, backend in (("state", "postgresql"), ("vectors", "milvus")):  # one start-up line each, per worker
+            assert {r["pid"] for r in rows() if r.get("store") == store and r["message"].startswith(f"{store.replace('vectors', 'vector')} store: {backend}")} == set(workers)
+        ready = httpx.get(url + "/readyz", timeout=10).json()
+        assert ready["stores"]["state"]["backend"].startswith("postgresql") and ready["stores"]["state"]["ok"]
+        assert ready["stores"]["vectors"]["backend"].startswith("milvus") and ready["stores"]["vectors"]["ok"]
+        searcher.start()
+
+        ids = [f"test-scale-{n}" for n in range(4)]
+        for rid in ids:
+            line = json.dumps({"id": rid, "kind": "company", "name": f"Scale {rid[-1]} Robotics", "country": "CN",
+                               "lang": "en", "sectors": ["electronics"], "description": "A fictional maker of welding robots."})
+            r = httpx.post(url + "/api/v1/admin/ingest", content=line.encode(), headers=auth, timeout=120)
+            assert r.status_code == 200, r.text
+        r = httpx.delete(f"{url}/api/v1/admin/organisations/{ids[0]}", headers=auth, timeout=120)
+        assert r.status_code == 200, r.text
+        r = httpx.post(url + "/api/v1/admin/reindex", headers=auth, timeout=300)
+        assert r.status_code == 200 and r.json()["index_type"] == "milvus", r.text
+        r = httpx.delete(f"{url}/api/v1/admin/organisations/{ids[1]}", headers=auth, timeout=120)
+        assert r.status_code == 200, r.text
+
+        deadline = time.monotonic() + 20
+        while True:  # both workers follow: each serves what the writes left, by itself or by the other
+            found = [[h["id"] for h in httpx.post(url + "/api/v1/search", json={"query": "welding robots", "limit": 10},
+                                                   timeout=60).json()["results"]] for _ in range(8)]
+            if all(set(ids[2:]) <= set(f) and not set(ids[:2]) & set(f) for f in found) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert all(set(ids[2:]) <= set(f) and not set(ids[:2]) & set(f) for f in found), found
+
+        before_kill = len(statuses)
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 120  # the supervisor replaces it; connections for its socket wait for the new one
+        while not ({r["pid"] for r in rows() if r.get("message") == "Application startup complete."} - set(workers)):
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.5)
+        answered = len(statuses)
+        while len(statuses) < answered + 10:
+            assert time.monotonic() < deadline, "searches stopped being answered after a worker was killed"
+            time.sleep(0.2)
+        stop.set()
+        searcher.join(timeout=120)
+        assert statuses[:before_kill] and set(statuses[:before_kill]) == {200}, sorted(set(statuses[:before_kill]))
+        # after the kill: at most the one request the killed worker was answering is lost (its connection
+        # reset), never a 5xx
+        after = statuses[before_kill:]
+        assert all(code == 200 or code == -1 for code in after) and after.count(-1) <= 1, after
+
+        served = {r["pid"] for r in rows() if r.get("route") == "/api/v1/search" and r.get("status") == 200}
+        assert workers[0] in served and len(served) >= 2, "searches did not go through both workers"
+        logged = sum(1 for r in rows() if r.get("route") == "/api/v1/search")
+        deadline = time.monotonic() + 10
+        while True:  # a count lands just after its answer is sent
+            scraped = metric(httpx.get(url + "/metrics", timeout=10).text, "cpc_http_requests_total",
+                             route="/api/v1/search")
+            if scraped == logged or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert scraped == logged  # every worker's, the killed one's too, in one scrape
+    finally:
+        stop.set()
+        group.terminate()
+        assert group.wait(timeout=60) == 0
+    assert not (data_dir / "metrics" / f"run-{group.pid}").exists()  # the run's metrics folder is removed
+
+
+def test_a_command_beside_the_process_holding_a_milvus_lite_file_says_so(encoder, tmp_path):
+    """A milvus-lite file is one process's: `cpc search` beside the process that has it open (a
+    server, here this test) ends with a clear error naming the server alternative, not a traceback."""
+    from conftest import HAVE_MILVUS
+
+    if not HAVE_MILVUS:
+        pytest.skip("pymilvus / milvus-lite not installed")
+    from index import Catalog, SearchConfig, load_query_samples
+    from index._engine import SearchEngine
+
+    lite = str(tmp_path / "vectors.db")
+    data_dir = tmp_path / "var"
+    catalog = Catalog(data_dir, encoder, SearchConfig(vector_url=lite))
+    from corpus import load_records
+
+    records = load_records(DATA / "fictional.jsonl").records
+    engine = SearchEngine.build(records, encoder, catalog.config, query_samples=list(load_query_samples())[::8])
+    catalog._commit(engine, lambda: catalog.store.replace_all(records), None)
+    catalog.close()  # the folder is free; the file stays open in this process, as a server would hold it
+    proc = cpc("search", "cork", data_dir=data_dir, check=False, env={"CPC_VECTOR_URL": lite})
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors and "milvus-lite file" in errors[0] and "milvus-lite server" in errors[0] and "milvus://" in errors[0]
+    assert "Traceback" not in "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("{"))

@@ -18,7 +18,7 @@ from index import Catalog, SearchEngine, StorageFullError, WriterBusyError
 from index._engine import BASE_SLOTS, SLOTS
 from index._storage import StagedGeneration
 
-from conftest import private_copy
+from conftest import DATA, private_copy
 
 SEPARATORS = "\u2028\u2029\u0085"
 
@@ -301,3 +301,28 @@ def test_workers_of_the_group_holding_the_folder_write_in_turn_and_others_are_re
     finally:
         for c in (first, second, outsider, other_group, parent):
             c.close()
+
+
+def test_a_reindex_into_milvus_is_followed_by_every_process_serving_the_folder(milvus_server, shipped_data_dir, encoder,
+                                                                                tmp_path):
+    """A reindex that changes the vector store (FAISS to a Milvus server, CPC_VECTOR_URL set on the
+    writer) is completed for every process serving the folder: one that still has no CPC_VECTOR_URL
+    opens the new generation's collection from its reference and ranks as the writer does."""
+    from index import SearchConfig
+
+    writer = private_copy(shipped_data_dir, tmp_path / "var", encoder)
+    reader = Catalog(tmp_path / "var", encoder, SearchConfig())
+    reader.open()
+    assert reader.read_only and reader.engine.raw.kind == "flat"
+    writer.config.vector_url = milvus_server
+    writer.rebuild(DATA / "fictional.jsonl")  # six records: the reindex is quick
+    assert writer.engine.raw.kind == "milvus" and len(writer.engine.records) == 6
+    deadline = time.monotonic() + 60
+    while reader.engine.raw.kind != "milvus":  # looked for at most once a second, loaded beside searches
+        assert time.monotonic() < deadline, "the other process did not follow the reindex"
+        time.sleep(0.2)
+    for query in ("cork stoppers", "moldes de injeção", "葡萄酒", "robots"):
+        assert ([h.record.id for h in reader.engine.search(query, limit=5).hits]
+                == [h.record.id for h in writer.engine.search(query, limit=5).hits])
+    reader.close()
+    writer.close()

@@ -377,3 +377,63 @@ def test_hnsw_writes_go_to_an_exact_delta_and_the_next_generation_links_the_inde
     again.save(third, "dense")
     assert os.stat(third / "dense.faiss").st_ino != os.stat(first / "dense.faiss").st_ino
     assert open_vector_store(third, "dense").search(more[5], 1)[1].tolist() == [405 * 16]
+
+
+# -- several workers over one store: a worker's generation may lag behind the store ------------
+def test_fetch_known_says_which_ids_are_held(make):
+    store, vectors = filled(make, 20)
+    held, got = store.fetch_known([3 * 16, 999_999, 7 * 16])
+    assert held.tolist() == [True, False, True]
+    tolerance = 1e-5 if store.kind in ("flat", "milvus") else 0.02  # HNSW keeps 8-bit codes
+    np.testing.assert_allclose(got[[0, 2]], vectors[[3, 7]], atol=tolerance)
+    assert not got[1].any()
+
+
+@pytest.fixture(params=["faiss", "milvus-lite", "milvus-server"])
+def vector_url(request, tmp_path):
+    if request.param == "faiss":
+        return None
+    if request.param == "milvus-lite":
+        if not HAVE_MILVUS:
+            pytest.skip("pymilvus / milvus-lite not installed")
+        return str(tmp_path / "lite" / "vectors.db")
+    return request.getfixturevalue("milvus_server")
+
+
+def test_two_workers_delete_upsert_and_search_over_one_store(vector_url, encoder, tmp_path):
+    """Two engines over one index folder, as two workers of `cpc serve --workers` hold it: one deletes
+    and adds records; the other, still on the older generation, keeps answering (no error for the
+    vectors deleted under it on Milvus, which changes in place; new vectors ignored) until it loads
+    the newer generation, which then agrees with the writer."""
+    from corpus import Organisation, load_records
+    from index import SearchConfig, SearchEngine, load_query_samples
+
+    from conftest import DATA
+
+    config = SearchConfig(vector_url=vector_url)
+    root = tmp_path / "index"
+    samples = list(load_query_samples())[::8]  # calibration from a share of its queries: quicker, as good here
+    SearchEngine.build(load_records(DATA / "fictional.jsonl").records, encoder, config, query_samples=samples).save(root)
+    writer = SearchEngine.load(root, encoder, config)
+    reader = SearchEngine.load(root, encoder, config)
+    queries = ["cork stoppers", "rolhas de cortiça", "软木塞", "moulds", "wine"]
+    before = {q: [h.record.id for h in reader.search(q, limit=6).hits] for q in queries}
+    assert "test-cork-lab" in before["cork stoppers"]
+
+    writer.delete(["test-cork-lab"])
+    robot = Organisation.model_validate({
+        "id": "test-robot-lab", "kind": "institution", "name": "Test Robot Lab", "country": "CN", "city": "Shenzhen",
+        "sectors": ["electronics"], "lang": "en", "description": "A fictional test laboratory building cork robots."})
+    writer.upsert([robot])
+    writer.save(root)
+    for q in queries:  # the lagging worker: answers, every mode, nothing it does not hold
+        for mode in ("hybrid", "dense", "bm25"):
+            ids = [h.record.id for h in reader.search(q, limit=6, mode=mode).hits]
+            assert "test-robot-lab" not in ids
+    assert [h.record.id for h in reader.search("cork", limit=6, mode="bm25").hits][:1] == ["test-cork-lab"]
+
+    caught_up = SearchEngine.load(root, encoder, config)
+    for q in queries + ["robots"]:
+        assert ([h.record.id for h in caught_up.search(q, limit=6).hits]
+                == [h.record.id for h in writer.search(q, limit=6).hits])
+    assert "test-cork-lab" not in [h.record.id for h in caught_up.search("cork stoppers", limit=6).hits]

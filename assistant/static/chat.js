@@ -16,6 +16,7 @@
       examples: ["fornecedores de cortiça em Portugal", "fabricantes de moldes na China", "parceiros chineses para baterias"],
       unreachable: "Não foi possível contactar o servidor. Verifique a ligação e tente de novo — a sua mensagem continua na caixa.",
       serverError: "O servidor não conseguiu responder: {detail}. Tente de novo.",
+      unavailable: "O serviço está temporariamente indisponível. Tente de novo dentro de um minuto — a sua mensagem continua na caixa.",
       details: "Detalhes", interested: "Tenho interesse", more: "Mais resultados", website: "Site",
       results: "Resultados", recorded: "Pedido registado", number: "N.º",
       restarted: "Começou uma nova conversa: a anterior já não está disponível, e os números dos resultados acima já não valem.",
@@ -31,6 +32,7 @@
       examples: ["我们想找葡萄牙的软木合作伙伴", "葡萄牙的模具企业", "葡萄牙葡萄酒产业集群"],
       unreachable: "无法连接服务器。请检查网络后重试——您输入的内容仍保留在输入框中。",
       serverError: "服务器无法回复：{detail}。请重试。",
+      unavailable: "服务暂时不可用，请一分钟后重试——您输入的内容仍保留在输入框中。",
       details: "详细信息", interested: "我感兴趣", more: "更多结果", website: "网站",
       results: "搜索结果", recorded: "已记录", number: "编号",
       restarted: "已开始新的对话：之前的对话已不可用，上面结果的编号不再有效。",
@@ -46,6 +48,7 @@
       examples: ["Portuguese cork companies", "Chinese mould clusters", "Portuguese aerospace cluster"],
       unreachable: "Could not reach the server. Check your connection and try again — your message is still in the box.",
       serverError: "The server could not answer: {detail}. Please try again.",
+      unavailable: "The service is briefly unavailable. Please try again in a minute — your message is still in the box.",
       details: "Details", interested: "I'm interested", more: "More results", website: "Website",
       results: "Results", recorded: "Request recorded", number: "No.",
       restarted: "A new conversation started: the earlier one is no longer available, and the numbers of the results above no longer apply.",
@@ -315,6 +318,7 @@
       });
       const body = await res.json().catch(() => null);
       if (res.ok && body) data = body;
+      else if (res.status === 503) problem = t("unavailable");  // a store down: said in the page's language
       else problem = t("serverError", { detail: (body && body.error) || `HTTP ${res.status}` });
     } catch (_) {
       problem = t("unreachable");
