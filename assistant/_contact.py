@@ -10,6 +10,7 @@ capture is dropped from the session.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -251,6 +252,7 @@ def handle(state, message: str, channel: str) -> Step:
         if not YES.match(msg):
             return Step(text("consent_again", lang), "contact_consent", suggest("consent", lang), {"step": "consent"})
         cap["consent"] = {"at": round(time.time()), "conversation": bool(SHARE.search(msg))}
+        cap["request_key"] = secrets.token_urlsafe(16)  # names this request: it is stored once however often sent
         return _next(cap)
     # from here on the user has agreed: their answers may be kept in the session
     assigned = _assignments(msg)
@@ -434,7 +436,7 @@ def _finish(state, cap: dict[str, Any]) -> Step:
     lead = {"lang": lang, "orgs": [list(o) for o in cap["orgs"]], "message": cap.get("message", ""),
             "name": cap["name"], "asker_org": cap["org"], "contact": cap["contact"], "contact_kind": cap["contact_kind"],
             "need": cap["need"], "conversation": history, "consent_at": consent.get("at"),
-            "contact_label": contact_label(cap, lang)}
+            "contact_label": contact_label(cap, lang), "request_key": cap.get("request_key") or secrets.token_urlsafe(16)}
     state.capture = None
     return Step("", "contact", lead=lead)
 

@@ -121,6 +121,7 @@ _LEAD_COLUMNS_ADDED = (
     ("updated", "REAL"), ("organisations", "TEXT"), ("name", "TEXT"), ("asker_org", "TEXT"), ("contact", "TEXT"),
     ("contact_kind", "TEXT"), ("need", "TEXT"), ("conversation", "TEXT"), ("consent_at", "REAL"), ("outcome", "TEXT"),
     ("notes", "TEXT"), ("assignee", "TEXT"), ("last_inbound", "REAL"), ("closed_at", "REAL"),
+    ("request_key", "TEXT"),
 )
 LEAD_FIELDS = ("id", "created", "updated", "session_id", "channel", "org_id", "org_name", "lang", "message", "status",
                "organisations", "name", "asker_org", "contact", "contact_kind", "need", "conversation", "consent_at",
@@ -213,8 +214,10 @@ class StateStore(ABC):
     def add_lead(self, session_id: str, channel: str, org_id: str, org_name: str, lang: str, message: str,
                  orgs: list[list[str]] | None = None, name: str | None = None, asker_org: str | None = None,
                  contact: str | None = None, contact_kind: str | None = None, need: str | None = None,
-                 conversation: list | None = None, consent_at: float | None = None) -> int:
-        """One request, committed before the user is told it was recorded; its id."""
+                 conversation: list | None = None, consent_at: float | None = None,
+                 request_key: str | None = None) -> int:
+        """One request, committed before the user is told it was recorded; its id. A ``request_key``
+        names the consented request: storing it again returns the first lead's id, adds nothing."""
 
     @abstractmethod
     def leads(self, status: str | None = None, limit: int = 200, channel: str | None = None, lang: str | None = None,
@@ -385,6 +388,9 @@ class SqlStateStore(StateStore):
                         kind = " ".join(self.types.get(word, word) for word in kind.split())
                         run(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             run("CREATE INDEX IF NOT EXISTS leads_session ON leads(session_id)")
+            # one lead per consented request: turns racing on one conversation (two workers, two
+            # Telegram updates) each try to store it, the database keeps the first (add_lead)
+            run("CREATE UNIQUE INDEX IF NOT EXISTS leads_request_key ON leads(request_key)")
             run("CREATE INDEX IF NOT EXISTS shortlived_expires ON shortlived(expires)")
             run("CREATE INDEX IF NOT EXISTS budgets_expires ON budgets(expires)")
             # every save drops the expired sessions: without it, a scan of all the last hour's
@@ -439,19 +445,24 @@ class SqlStateStore(StateStore):
     def add_lead(self, session_id: str, channel: str, org_id: str, org_name: str, lang: str, message: str,
                  orgs: list[list[str]] | None = None, name: str | None = None, asker_org: str | None = None,
                  contact: str | None = None, contact_kind: str | None = None, need: str | None = None,
-                 conversation: list | None = None, consent_at: float | None = None) -> int:
+                 conversation: list | None = None, consent_at: float | None = None,
+                 request_key: str | None = None) -> int:
         now = time.time()
         orgs = orgs or [[org_id, org_name]]
         with self._tx(write=True) as run:
-            return self._insert(
-                run,
+            rows = run(
                 "INSERT INTO leads(created, updated, last_inbound, session_id, channel, org_id, org_name, lang, message, "
-                "organisations, name, asker_org, contact, contact_kind, need, conversation, consent_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "organisations, name, asker_org, contact, contact_kind, need, conversation, consent_at, request_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(request_key) DO NOTHING RETURNING id",
                 (now, now, now, session_id, channel, org_id, org_name, lang, message, json.dumps(orgs, ensure_ascii=False),
                  name, asker_org, contact, contact_kind, need,
-                 None if conversation is None else json.dumps(conversation, ensure_ascii=False), consent_at),
-            )
+                 None if conversation is None else json.dumps(conversation, ensure_ascii=False), consent_at, request_key),
+            ).fetchall()
+            if rows:
+                return int(rows[0][0])
+            # the same request stored by a racing turn: its lead (committed: the insert waited for it)
+            return int(run("SELECT id FROM leads WHERE request_key = ?", (request_key,)).fetchone()[0])
 
     def leads(self, status: str | None = None, limit: int = 200, channel: str | None = None, lang: str | None = None,
               assignee: str | None = None, text: str | None = None, lead_id: int | None = None) -> list[dict[str, Any]]:

@@ -97,8 +97,9 @@ class Assistant:
                 self.store.save(session_id, state, version=version)
                 break
             except SessionConflict:
-                if reply.lead_id is not None:  # a recorded request is not recorded twice: this turn's state wins
-                    self.store.save(session_id, state)
+                if reply.lead_id is not None:
+                    # a racing turn saved first: the request was stored once (its key), the reply
+                    # names that lead, and the session stays as the other turn left it
                     break
                 log.info("session changed during a turn: running the turn again on the newer state")
         else:
@@ -466,7 +467,7 @@ class Assistant:
             sid, channel, first_id, records[first_id].name if first_id in records else first_name, lang, lead["message"],
             orgs=lead["orgs"], name=lead["name"], asker_org=lead["asker_org"], contact=lead["contact"],
             contact_kind=lead["contact_kind"], need=lead["need"], conversation=lead["conversation"],
-            consent_at=lead["consent_at"])
+            consent_at=lead["consent_at"], request_key=lead["request_key"])
         recs = [records[oid] for oid, _ in lead["orgs"] if oid in records]
         sites = ", ".join(r.website for r in recs if r.website) or say("no_website", lang)
         done = contact.text("done", lang, lead=lead_id, orgs=contact.orgs_text(lead["orgs"], lang),
