@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import queue
 import secrets
 import sqlite3
@@ -555,6 +556,7 @@ class SqlStateStore(StateStore):
                 "sessions": run("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount,
                 "queries": run("DELETE FROM query_log WHERE user_hash = ?", (pseudonym,)).rowcount,
             }
+        self._scrub()
         log.info("erased a user's data on request: %s", counts)
         return counts
 
@@ -573,7 +575,11 @@ class SqlStateStore(StateStore):
                 counts["leads"] = run("DELETE FROM leads WHERE status = 'closed' AND closed_at < ?", (cutoff,)).rowcount
             run("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
         self._sweep(now)
+        self._scrub()
         return counts
+
+    def _scrub(self) -> None:
+        """After an erasure or a purge: make the deleted rows unreadable in the files too (each store its way)."""
 
     # -- short-lived shared state -----------------------------------------------------------
     def _sweep(self, now: float) -> None:
@@ -715,13 +721,17 @@ class SQLiteStateStore(SqlStateStore):
         super().__init__(ttl_seconds, log_backlog, log_delay)
         self.path = Path(path)
         self._lock = threading.Lock()
+        private_files(self.path)
         self._db = open_sqlite(self.path, _SCHEMA)
+        # deleted rows are overwritten with zeros, not left in free space for anyone holding the file
+        self._db.execute("PRAGMA secure_delete=ON")
         # SQLite's own lower() folds only ASCII: the staff's lead search ("CORTIÇA", "ÁGUEDA") needs all of it
         self._db.create_function("lower", 1, lambda v: v.lower() if isinstance(v, str) else v, deterministic=True)
         self._migrate()
         self._fast_lock = threading.Lock()
         self._fast = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._fast.execute("PRAGMA synchronous=NORMAL")
+        self._fast.execute("PRAGMA secure_delete=ON")
         # A checkpoint waits for the disk: never on a request's short-lived write, but every few
         # seconds from a housekeeping thread (which also drops expired keys).
         self._fast.execute("PRAGMA wal_autocheckpoint=0")
@@ -742,6 +752,14 @@ class SQLiteStateStore(SqlStateStore):
 
     def _columns(self, run: Run, table: str) -> set[str]:
         return {r[1] for r in run(f"PRAGMA table_info({table})")}
+
+    def _scrub(self) -> None:
+        """Copy the zeroed pages into the file and empty the WAL: until a checkpoint, the write-ahead
+        log still holds the pages as they were before the delete (names, e-mails, needs)."""
+        with self._lock, self._fast_lock:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:  # another process is reading: the housekeeping checkpoint finishes it a moment later
+            log.warning("the state file's write-ahead log could not be emptied now (another process is reading it)")
 
     def _maybe_sweep(self, now: float) -> None:
         """Expired keys are swept by the housekeeping thread, off the request path."""
@@ -764,6 +782,29 @@ class SQLiteStateStore(SqlStateStore):
             self._db.close()
 
 
+PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
+
+
+def private_folder(folder: Path) -> None:
+    """The data folder readable by its owner only (made so, or fixed at start): it holds leads and keys."""
+    folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o777 != PRIVATE_FOLDER:
+        os.chmod(folder, PRIVATE_FOLDER)
+
+
+def private_files(path: Path) -> None:
+    """The state file and its -wal and -shm readable by the owner only. SQLite makes the -wal and
+    -shm with the main file's mode, so the main file is created 0600 before SQLite opens it."""
+    private_folder(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.stat().st_mode & 0o777 != PRIVATE_FILE:
+                os.chmod(name, PRIVATE_FILE)
+        except FileNotFoundError:
+            pass
+
+
 def open_state_store(settings: Any) -> StateStore:
     """The store the settings ask for: PostgreSQL when ``CPC_STATE_URL`` is set, else
     ``state.sqlite`` in the data folder."""
@@ -773,5 +814,6 @@ def open_state_store(settings: Any) -> StateStore:
             from ._state_pg import PostgresStateStore
         except ImportError as exc:
             raise RuntimeError("CPC_STATE_URL needs psycopg: pip install 'cpc-partner-finder[postgres]'") from exc
+        private_folder(Path(settings.data_dir))
         return PostgresStateStore(settings.state_url.get_secret_value(), ttl_seconds=ttl)
     return SQLiteStateStore(settings.data_dir / "state.sqlite", ttl_seconds=ttl)

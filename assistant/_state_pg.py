@@ -130,6 +130,14 @@ class PostgresStateStore(SqlStateStore):
         return {r[0] for r in run("SELECT column_name FROM information_schema.columns "
                                   "WHERE table_schema = current_schema() AND table_name = ?", (table,))}
 
+    def _scrub(self) -> None:
+        """VACUUM the tables that held the deleted rows: it prunes the dead row versions from their
+        pages so the space is reused (it does not rewrite the files, nor empty PostgreSQL's WAL, which
+        is recycled after the next checkpoints: see docs/security.md)."""
+        with self._pool.connection() as conn:  # autocommit: VACUUM cannot run in a transaction
+            for table in ("leads", "staff_messages", "sessions", "query_log"):
+                conn.execute(f"VACUUM {table}")
+
     def close(self) -> None:
         super().close()
         self._pool.close()
