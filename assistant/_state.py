@@ -298,7 +298,7 @@ class StateStore(ABC):
     # -- query log ----------------------------------------------------------------------
     def log_query(self, channel: str, lang: str, query: str, results: int, user: str) -> None:
         """Queue one row for the writer thread; when the backlog is full the row is dropped, not waited for."""
-        row = (time.time(), channel, lang, query[:1000], results, user_hash(self._salt, channel, user))
+        row = (time.time(), channel, lang, query[:1000].replace("\x00", " "), results, user_hash(self._salt, channel, user))
         try:
             self._log_rows.put_nowait(row)
         except queue.Full:
@@ -683,8 +683,24 @@ class SqlStateStore(StateStore):
         return {"by_lang": by_lang, "by_channel": by_channel, "totals": {"all": total, "zero_results": zero}}
 
 
+class StoredTextError(ValueError):
+    """A text for the state store holds a NUL character: PostgreSQL's text type cannot hold one
+    (it raised, and the request ended in a 500), so every store refuses it alike (422)."""
+
+    def __init__(self) -> None:
+        super().__init__("text must not contain NUL (\\u0000) characters")
+
+
+def _no_nul(args: Sequence) -> Sequence:
+    for value in args:
+        if isinstance(value, str) and "\x00" in value:
+            raise StoredTextError()
+    return args
+
+
 class _Runner:
-    """``run(sql, args)`` and ``run.many(sql, rows)`` on one connection, placeholders translated."""
+    """``run(sql, args)`` and ``run.many(sql, rows)`` on one connection, placeholders translated;
+    a text holding NUL is refused before it reaches the database (:class:`StoredTextError`)."""
 
     def __init__(self, conn: Any, placeholder: str = "?"):
         self.conn = conn
@@ -694,9 +710,10 @@ class _Runner:
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
 
     def __call__(self, sql: str, args: Sequence = ()) -> Any:
-        return self.conn.execute(self._sql(sql), args)
+        return self.conn.execute(self._sql(sql), _no_nul(args))
 
     def many(self, sql: str, rows: list[tuple]) -> None:
+        rows = [_no_nul(r) for r in rows]
         if hasattr(self.conn, "executemany"):
             self.conn.executemany(self._sql(sql), rows)
         else:

