@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,7 +28,7 @@ import orjson
 from ._admin_api import router as admin_router
 from ._extensions import mount_extensions
 from ._guards import ConfiguredRedirects, MetricsGuard
-from ._limits import install_cors, install_limits
+from ._limits import install_cors, install_limits, request_client
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
 from ._schemas import ChatRequest, ChatResponse, MatchesResponse, SearchRequest, SearchResponse, error_responses
@@ -199,7 +200,8 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
     filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
     # what is embedded is capped in the engine (CPC_QUERY_CHARS_MAX): encoder time grows with the text
     query = body.query
-    result = await catalog.engine.asearch(query, filters, limit=body.limit, offset=body.offset)
+    async with request.app.state.long_texts.hold(request_client(request), query):  # a ceiling on long work (F6)
+        result = await catalog.engine.asearch(query, filters, limit=body.limit, offset=body.offset)
     truncated = result.truncated
     lang = result.analysis.lang
     request.app.state.metrics.observe_search(result, "api", new_query=body.offset == 0)
@@ -221,12 +223,17 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
 
 
 @chat_router.post("/chat", response_model=ChatResponse, responses=PUBLIC_BODY)
-def chat(body: ChatRequest, request: Request, response: Response) -> dict:
+async def chat(body: ChatRequest, request: Request, response: Response) -> dict:
     """One turn of a conversation; the reply is in the language of the message.
 
     Send the reply's ``session_id`` back to continue. Only ids this server issued continue a
     conversation (see assistant/_sessions.py): any other starts a new one (``new_session``).
     """
+    async with request.app.state.long_texts.hold(request_client(request), body.text):  # a ceiling on long work (F6)
+        return await run_in_threadpool(chat_turn, body, request, response)
+
+
+def chat_turn(body: ChatRequest, request: Request, response: Response) -> dict:
     assistant = get_assistant(request)
     sessions: WebSessions = request.app.state.web_sessions
     browser = keep_browser(request, response)

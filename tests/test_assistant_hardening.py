@@ -409,3 +409,99 @@ def test_an_ingest_stops_when_its_client_leaves(shipped_data_dir, encoder, tmp_p
                        headers={"Content-Type": "application/x-ndjson", **AUTH})
         assert r.status_code == 200 and r.json()["imported"] == 1, r.text
     catalog.close()
+
+
+def test_concurrent_sends_on_two_workers_record_one_lead(shipped_data_dir, tmp_path):
+    """`cpc serve --workers 2`: "send" six times at once, each on a fresh connection (the kernel
+    spreads them over both workers), three times: one lead each."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from _server import start_server
+
+    data_dir = tmp_path / "var"
+    shutil.copytree(shipped_data_dir, data_dir)
+    proc, url = start_server(data_dir, tmp_path / "serve.log", env={"CPC_ADMIN_TOKEN": STAFF_KEY}, timeout=600, workers=2)
+    try:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for _ in range(3):
+                session, body = converse(client, REQUEST)
+                assert body["intent"] == "contact_confirm", body["reply"]
+                replies = race(url, session, "send", 6, client.cookies)
+                ids = {r.get("lead_id") for r in replies} - {None}
+                leads = client.get("/api/v1/leads", headers=AUTH, params={"limit": 500}).json()
+                mine = [x["id"] for x in leads if x["session_id"] == session.rsplit(".", 1)[0]]
+                assert len(ids) == 1 and mine == list(ids), (replies, mine)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+# -- F6: the global ceilings on long work ----------------------------------------------------------
+def test_long_texts_take_turns_one_per_client_and_short_ones_never_wait():
+    import asyncio
+
+    from assistant._limits import LongTextGate
+    from assistant._schemas import ApiError
+
+    gate = LongTextGate(slots=1, wait=0.3, long_width=10)
+    long_text, order = "x" * 50, []
+
+    async def work(client: str, text: str, seconds: float) -> str:
+        try:
+            async with gate.hold(client, text):
+                order.append(client)
+                await asyncio.sleep(seconds)
+            return "ok"
+        except ApiError as exc:
+            return f"{exc.status_code}:{exc.headers['Retry-After']}"
+
+    async def main():
+        first = asyncio.create_task(work("a", long_text, 0.2))
+        await asyncio.sleep(0.01)
+        same = asyncio.create_task(work("a", long_text, 0))  # a second long one from the same client
+        other = asyncio.create_task(work("b", long_text, 0))  # waits its turn
+        short = asyncio.create_task(work("c", "short", 0))  # never waits
+        late = asyncio.create_task(work("d", long_text, 0))
+        return await asyncio.gather(first, same, other, short, late)
+
+    results = asyncio.run(main())
+    assert results[:4] == ["ok", "429:1", "ok", "ok"] and order.index("c") < order.index("b")
+
+
+def test_the_encoder_queue_shares_work_by_cost_and_refuses_past_its_ceiling():
+    import threading
+
+    from index import EncoderBusy, EncoderClient, FairExecutor, encoder_client
+
+    executor = FairExecutor(ceiling=1000)
+    gate, started, order = threading.Event(), threading.Event(), []
+    executor.submit(lambda: started.set() or gate.wait())
+    assert started.wait(30)
+
+    def as_(key):
+        return encoder_client.set(EncoderClient(key))
+
+    long_text = "长" * 300  # ~186 tokens estimated
+    futures, refused = [], 0
+    for abuser in range(10):
+        token = as_(f"abuser-{abuser}")
+        for _ in range(3):
+            try:
+                futures.append(executor.submit(order.append, long_text))
+            except EncoderBusy as exc:
+                refused += 1
+                assert exc.retry_after >= 1
+        encoder_client.reset(token)
+    token = as_("quiet")
+    quiet = executor.submit(order.append, "moldes China")  # nothing queued for it: let in
+    encoder_client.reset(token)
+    gate.set()
+    quiet.result(timeout=30)
+    for f in futures:
+        f.result(timeout=30)
+    assert refused > 0 and executor.waiting() == 0
+    assert order.index("moldes China") <= 1  # after at most one long call, not one of each abuser's
+    executor.shutdown()
