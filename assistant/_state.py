@@ -773,8 +773,12 @@ class SQLiteStateStore(SqlStateStore):
     def _scrub(self) -> None:
         """Copy the zeroed pages into the file and empty the WAL: until a checkpoint, the write-ahead
         log still holds the pages as they were before the delete (names, e-mails, needs)."""
-        with self._lock, self._fast_lock:
-            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        try:
+            with self._lock, self._fast_lock:
+                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:  # the rows are deleted (committed) already: the next checkpoint finishes this
+            log.warning("the state file's write-ahead log could not be emptied after an erasure", exc_info=True)
+            return
         if busy:  # another process is reading: the housekeeping checkpoint finishes it a moment later
             log.warning("the state file's write-ahead log could not be emptied now (another process is reading it)")
 
@@ -831,6 +835,7 @@ def open_state_store(settings: Any) -> StateStore:
             from ._state_pg import PostgresStateStore
         except ImportError as exc:
             raise RuntimeError("CPC_STATE_URL needs psycopg: pip install 'cpc-partner-finder[postgres]'") from exc
-        private_folder(Path(settings.data_dir))
+        if Path(settings.data_dir).is_dir():  # the index's folder: private too, but not made here
+            private_folder(Path(settings.data_dir))
         return PostgresStateStore(settings.state_url.get_secret_value(), ttl_seconds=ttl)
     return SQLiteStateStore(settings.data_dir / "state.sqlite", ttl_seconds=ttl)
