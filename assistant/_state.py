@@ -770,6 +770,12 @@ class SQLiteStateStore(SqlStateStore):
     def _columns(self, run: Run, table: str) -> set[str]:
         return {r[1] for r in run(f"PRAGMA table_info({table})")}
 
+    def connection_secure_delete(self) -> tuple[int, int]:
+        """``PRAGMA secure_delete`` of both connections (1: on), whatever SQLite's build defaults to."""
+        with self._lock, self._fast_lock:
+            return (self._db.execute("PRAGMA secure_delete").fetchone()[0],
+                    self._fast.execute("PRAGMA secure_delete").fetchone()[0])
+
     def _scrub(self) -> None:
         """Copy the zeroed pages into the file and empty the WAL: until a checkpoint, the write-ahead
         log still holds the pages as they were before the delete (names, e-mails, needs)."""
