@@ -13,14 +13,16 @@ writer lock (a second server on the same folder) answers 409 and keeps serving s
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import threading
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from corpus import CorpusError, RecordError, load_records
-from index import Catalog
+from index import Catalog, WriteProcessError
 
 from ._auth import require_staff
 from ._schemas import ApiError, IngestReport, IndexManifest, OrgDeleted, error_responses
@@ -38,9 +40,22 @@ def _catalog(request: Request) -> Catalog:
     return catalog
 
 
+PROBLEMS_SHOWN = 50  # an answer lists the first problems and counts the rest: 800 KB of bad rows gave 55 MB
+MESSAGE_CHARS = 300
+
+
+class IngestCancelled(Exception):
+    """The client went away: the write stops (its child process is killed) and nothing is changed."""
+
+
 def _problem(e: RecordError) -> dict:
-    """A record error without the server's temporary file name."""
-    return {"line": e.line, "field": e.field, "message": e.message}
+    """A record error without the server's temporary file name, its message bounded."""
+    message = e.message if len(e.message) <= MESSAGE_CHARS else e.message[:MESSAGE_CHARS] + "…"
+    return {"line": e.line, "field": e.field, "message": message}
+
+
+def _problems(errors) -> list[dict]:
+    return [_problem(e) for e in list(errors)[:PROBLEMS_SHOWN]]
 
 
 @router.post(
@@ -65,24 +80,45 @@ async def ingest(request: Request,
     if not body.strip():
         raise HTTPException(422, "the body is empty: send at least one record")
 
+    left = threading.Event()
+
+    def still_wanted(done: int, total: int) -> None:
+        """Called as the write progresses: raising here kills the write process (index/_writer.py),
+        whose unfinished write changes nothing (the next write repairs it)."""
+        if left.is_set():
+            raise IngestCancelled()
+
     def work() -> dict:
         try:
             with tempfile.TemporaryDirectory(prefix="cpc-ingest-") as tmp:
                 path = Path(tmp) / f"body{suffix}"
                 path.write_bytes(body)
                 loaded = load_records(path, skip_invalid=skip_invalid)  # raises before any write
-            catalog.upsert(loaded.records, loaded=loaded)  # refuses what the index cannot hold, before writing
+            still_wanted(0, 0)
+            catalog.upsert(loaded.records, still_wanted, loaded=loaded, cancel=left)  # refuses what the index cannot hold, before writing
+        except WriteProcessError:
+            if left.is_set():  # killed because its client left
+                raise IngestCancelled() from None
+            raise
         except CorpusError as exc:
-            problems = [_problem(e) for e in exc.errors]
+            problems = _problems(exc.errors)
             first = problems[0]
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
             raise ApiError(422, f"line {first['line']}: {first['field']}: {first['message']}{more}; "
-                                "nothing was imported", problems) from None
+                                f"nothing was imported (the first {len(problems)} problems are listed)", problems) from None
         manifest = catalog.engine.manifest
-        return {"imported": len(loaded.records), "skipped": [_problem(e) for e in loaded.skipped],
+        return {"imported": len(loaded.records), "skipped": _problems(loaded.skipped), "skipped_total": len(loaded.skipped),
                 "records": manifest.get("records", 0), "vectors": manifest.get("vectors", 0)}
 
-    return await run_in_threadpool(work)
+    writing = asyncio.ensure_future(run_in_threadpool(work))
+    while not writing.done():
+        await asyncio.wait({writing}, timeout=0.5)
+        if not writing.done() and await request.is_disconnected():
+            left.set()  # the write stops at its next progress report
+    try:
+        return writing.result()
+    except IngestCancelled:
+        raise HTTPException(400, "the client closed the connection: the ingest was stopped and nothing was imported") from None
 
 
 @router.delete("/organisations/{org_id}", response_model=OrgDeleted,

@@ -23,14 +23,15 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
-from index import EncoderClient, encoder_client
+from index import EncoderClient, encoder_client, text_width
 
 from ._schemas import ApiError
 from ._state import spend
@@ -312,9 +313,63 @@ class RateLimit:
         return None
 
 
+class LongTextGate:
+    """A global ceiling on long texts in flight in one server process (round 3, F6).
+
+    Per-client budgets hold one address to its share; ten addresses sending long messages at once
+    still took most of the process's CPU (the encoder, and the reading of long texts around it),
+    and everyone else's search waited behind them. Texts wider than ``long_width`` (a CJK
+    character counting two; the service passes what the encoder reads, CPC_QUERY_CHARS_MAX) go through ``slots`` places, taken in arrival order (asyncio's
+    semaphore is FIFO), one at a time per client; a client that already has one in flight, or
+    whose text waited ``wait`` seconds, gets a 429 with Retry-After. Short texts never wait here.
+    """
+
+    def __init__(self, slots: int = 1, wait: float = 3.0, long_width: int = 200):
+        self.slots = slots
+        self.wait = wait
+        self.long_width = long_width
+        self._places: asyncio.Semaphore | None = None  # made on the serving loop
+        self._clients: set[str] = set()  # clients with a long text waiting or in flight
+
+    def is_long(self, text: str) -> bool:
+        return self.slots > 0 and text_width(text) > self.long_width
+
+    def _refuse(self, why: str, seconds: int) -> ApiError:
+        return ApiError(429, f"{why}: retry in {seconds} s", {"retry_after": seconds}, {"Retry-After": str(seconds)})
+
+    @asynccontextmanager
+    async def hold(self, client: str, text: str) -> AsyncIterator[None]:
+        if not self.is_long(text):
+            yield
+            return
+        if client in self._clients:
+            raise self._refuse("one long message at a time per client", 1)
+        if self._places is None:
+            self._places = asyncio.Semaphore(self.slots)
+        self._clients.add(client)
+        try:
+            try:
+                await asyncio.wait_for(self._places.acquire(), self.wait)
+            except asyncio.TimeoutError:
+                raise self._refuse("the server is busy with long messages", retry_after(self.wait)) from None
+            try:
+                yield
+            finally:
+                self._places.release()
+        finally:
+            self._clients.discard(client)
+
+
+def request_client(scope_or_request) -> str:
+    """The client key of a request (its address, or the one a trusted proxy forwarded)."""
+    client = getattr(scope_or_request, "client", None)
+    return client_key(client[0] if client else None)
+
+
 def install_limits(app: FastAPI, settings: Settings) -> None:
     """Rate limit outside the size cap: a throttled client's body is never read."""
     app.state.rate_limits = TokenBuckets(settings.rate_limit_per_minute, scope="api")
+    app.state.long_texts = LongTextGate(settings.long_text_slots, long_width=settings.query_chars_max)
     app.state.encoder_budget = CostBudget(settings.encoder_tokens_per_minute, scope="encoder")  # given the store in the lifespan
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, ingest_limit=settings.max_ingest_bytes)
     app.add_middleware(RateLimit, settings=settings, buckets=app.state.rate_limits, budget=app.state.encoder_budget)

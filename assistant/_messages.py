@@ -8,6 +8,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "您好！我是CPC联盟（葡中产业集群联盟）助手，帮您在葡萄牙和中国寻找合作伙伴（产业集群、企业和研究机构）。请告诉我您在找什么，例如“葡萄牙的软木企业”。",
         "en": "Hello! I'm the CPC Alliance assistant: I help you find partners in Portugal and China (clusters, companies and institutes). Tell me what you are looking for, e.g. “Portuguese cork companies”.",
     },
+    "private_only": {
+        "pt": "Para pedir uma apresentação ou apagar os seus dados, escreva-me numa conversa privada (toque no meu nome e em «Enviar mensagem»): num grupo, os seus dados ficariam à vista de todos os membros.",
+        "zh": "如需申请对接或删除您的数据，请与我私聊（点击我的名字，再点“发消息”）：在群组中，您的信息会被所有成员看到。",
+        "en": "To ask for an introduction or to delete your data, write to me in a private chat (tap my name, then “Send message”): in a group, your details would be seen by every member.",
+    },
     "help": {
         "pt": "Encontro clusters, empresas e institutos em Portugal e na China para I&D conjunta, fornecimento, transferência de tecnologia, joint ventures ou distribuição. Escreva o que procura em português, chinês ou inglês. Exemplos:\n- fabricantes de moldes na China\n- clusters de calçado em Fujian\n- parceiros chineses para baterias\nDepois pode pedir «mais», «detalhes do 2», «só em Zhejiang», «sem ser Ningbo» ou «tenho interesse no 1».",
         "zh": "我可以为联合研发、供应、技术转让、合资或分销，在葡萄牙和中国寻找产业集群、企业和研究机构。请用中文、葡萄牙语或英语描述您的需求。例如：\n- 葡萄牙的软木合作伙伴\n- 葡萄牙的模具企业\n- 葡萄牙汽车零部件产业集群\n之后可以说“更多”、“第2个的详细信息”、“只看北部”、“除了里斯本”或“我对第1个感兴趣”。",

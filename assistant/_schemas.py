@@ -330,12 +330,12 @@ class Introduction(BaseModel):
     @field_validator("partner_email")
     @classmethod
     def _email(cls, v: str) -> str:
-        from ._contact import EMAIL
+        from ._contact import valid_email
 
-        v = v.strip()
-        if not EMAIL.match(v):
+        email = valid_email(v.strip())
+        if email is None:
             raise ValueError("not a valid e-mail address")
-        return v
+        return email
 
 
 class QueryLogEntry(BaseModel):
@@ -375,7 +375,8 @@ class IngestProblem(BaseModel):
 
 class IngestReport(BaseModel):
     imported: int = Field(description="Records added or updated")
-    skipped: list[IngestProblem] = Field(description="Invalid records left out (only with skip_invalid)")
+    skipped: list[IngestProblem] = Field(description="Invalid records left out (only with skip_invalid): the first 50")
+    skipped_total: int = Field(0, description="How many records were left out in all")
     records: int = Field(description="Organisations in the index now")
     vectors: int = Field(description="Dense vectors in the index now")
 

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import queue
 import secrets
 import sqlite3
@@ -121,6 +122,7 @@ _LEAD_COLUMNS_ADDED = (
     ("updated", "REAL"), ("organisations", "TEXT"), ("name", "TEXT"), ("asker_org", "TEXT"), ("contact", "TEXT"),
     ("contact_kind", "TEXT"), ("need", "TEXT"), ("conversation", "TEXT"), ("consent_at", "REAL"), ("outcome", "TEXT"),
     ("notes", "TEXT"), ("assignee", "TEXT"), ("last_inbound", "REAL"), ("closed_at", "REAL"),
+    ("request_key", "TEXT"),
 )
 LEAD_FIELDS = ("id", "created", "updated", "session_id", "channel", "org_id", "org_name", "lang", "message", "status",
                "organisations", "name", "asker_org", "contact", "contact_kind", "need", "conversation", "consent_at",
@@ -237,8 +239,10 @@ class StateStore(ABC):
     def add_lead(self, session_id: str, channel: str, org_id: str, org_name: str, lang: str, message: str,
                  orgs: list[list[str]] | None = None, name: str | None = None, asker_org: str | None = None,
                  contact: str | None = None, contact_kind: str | None = None, need: str | None = None,
-                 conversation: list | None = None, consent_at: float | None = None) -> int:
-        """One request, committed before the user is told it was recorded; its id."""
+                 conversation: list | None = None, consent_at: float | None = None,
+                 request_key: str | None = None) -> int:
+        """One request, committed before the user is told it was recorded; its id. A ``request_key``
+        names the consented request: storing it again returns the first lead's id, adds nothing."""
 
     @abstractmethod
     def leads(self, status: str | None = None, limit: int = 200, channel: str | None = None, lang: str | None = None,
@@ -318,7 +322,7 @@ class StateStore(ABC):
     # -- query log ----------------------------------------------------------------------
     def log_query(self, channel: str, lang: str, query: str, results: int, user: str) -> None:
         """Queue one row for the writer thread; when the backlog is full the row is dropped, not waited for."""
-        row = (time.time(), channel, lang, query[:1000], results, user_hash(self._salt, channel, user))
+        row = (time.time(), channel, lang, query[:1000].replace("\x00", " "), results, user_hash(self._salt, channel, user))
         try:
             self._log_rows.put_nowait(row)
         except queue.Full:
@@ -409,6 +413,9 @@ class SqlStateStore(StateStore):
                         kind = " ".join(self.types.get(word, word) for word in kind.split())
                         run(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             run("CREATE INDEX IF NOT EXISTS leads_session ON leads(session_id)")
+            # one lead per consented request: turns racing on one conversation (two workers, two
+            # Telegram updates) each try to store it, the database keeps the first (add_lead)
+            run("CREATE UNIQUE INDEX IF NOT EXISTS leads_request_key ON leads(request_key)")
             run("CREATE INDEX IF NOT EXISTS shortlived_expires ON shortlived(expires)")
             run("CREATE INDEX IF NOT EXISTS budgets_expires ON budgets(expires)")
             # every save drops the expired sessions: without it, a scan of all the last hour's
@@ -463,19 +470,24 @@ class SqlStateStore(StateStore):
     def add_lead(self, session_id: str, channel: str, org_id: str, org_name: str, lang: str, message: str,
                  orgs: list[list[str]] | None = None, name: str | None = None, asker_org: str | None = None,
                  contact: str | None = None, contact_kind: str | None = None, need: str | None = None,
-                 conversation: list | None = None, consent_at: float | None = None) -> int:
+                 conversation: list | None = None, consent_at: float | None = None,
+                 request_key: str | None = None) -> int:
         now = time.time()
         orgs = orgs or [[org_id, org_name]]
         with self._tx(write=True) as run:
-            return self._insert(
-                run,
+            rows = run(
                 "INSERT INTO leads(created, updated, last_inbound, session_id, channel, org_id, org_name, lang, message, "
-                "organisations, name, asker_org, contact, contact_kind, need, conversation, consent_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "organisations, name, asker_org, contact, contact_kind, need, conversation, consent_at, request_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(request_key) DO NOTHING RETURNING id",
                 (now, now, now, session_id, channel, org_id, org_name, lang, message, json.dumps(orgs, ensure_ascii=False),
                  name, asker_org, contact, contact_kind, need,
-                 None if conversation is None else json.dumps(conversation, ensure_ascii=False), consent_at),
-            )
+                 None if conversation is None else json.dumps(conversation, ensure_ascii=False), consent_at, request_key),
+            ).fetchall()
+            if rows:
+                return int(rows[0][0])
+            # the same request stored by a racing turn: its lead (committed: the insert waited for it)
+            return int(run("SELECT id FROM leads WHERE request_key = ?", (request_key,)).fetchone()[0])
 
     def leads(self, status: str | None = None, limit: int = 200, channel: str | None = None, lang: str | None = None,
               assignee: str | None = None, text: str | None = None, lead_id: int | None = None) -> list[dict[str, Any]]:
@@ -568,6 +580,7 @@ class SqlStateStore(StateStore):
                 "sessions": run("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount,
                 "queries": run("DELETE FROM query_log WHERE user_hash = ?", (pseudonym,)).rowcount,
             }
+        self._scrub()
         log.info("erased a user's data on request: %s", counts)
         return counts
 
@@ -586,7 +599,11 @@ class SqlStateStore(StateStore):
                 counts["leads"] = run("DELETE FROM leads WHERE status = 'closed' AND closed_at < ?", (cutoff,)).rowcount
             run("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,))
         self._sweep(now)
+        self._scrub()
         return counts
+
+    def _scrub(self) -> None:
+        """After an erasure or a purge: make the deleted rows unreadable in the files too (each store its way)."""
 
     # -- short-lived shared state -----------------------------------------------------------
     def _sweep(self, now: float) -> None:
@@ -690,8 +707,24 @@ class SqlStateStore(StateStore):
         return {"by_lang": by_lang, "by_channel": by_channel, "totals": {"all": total, "zero_results": zero}}
 
 
+class StoredTextError(ValueError):
+    """A text for the state store holds a NUL character: PostgreSQL's text type cannot hold one
+    (it raised, and the request ended in a 500), so every store refuses it alike (422)."""
+
+    def __init__(self) -> None:
+        super().__init__("text must not contain NUL (\\u0000) characters")
+
+
+def _no_nul(args: Sequence) -> Sequence:
+    for value in args:
+        if isinstance(value, str) and "\x00" in value:
+            raise StoredTextError()
+    return args
+
+
 class _Runner:
-    """``run(sql, args)`` and ``run.many(sql, rows)`` on one connection, placeholders translated."""
+    """``run(sql, args)`` and ``run.many(sql, rows)`` on one connection, placeholders translated;
+    a text holding NUL is refused before it reaches the database (:class:`StoredTextError`)."""
 
     def __init__(self, conn: Any, placeholder: str = "?"):
         self.conn = conn
@@ -701,9 +734,10 @@ class _Runner:
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
 
     def __call__(self, sql: str, args: Sequence = ()) -> Any:
-        return self.conn.execute(self._sql(sql), args)
+        return self.conn.execute(self._sql(sql), _no_nul(args))
 
     def many(self, sql: str, rows: list[tuple]) -> None:
+        rows = [_no_nul(r) for r in rows]
         if hasattr(self.conn, "executemany"):
             self.conn.executemany(self._sql(sql), rows)
         else:
@@ -731,13 +765,17 @@ class SQLiteStateStore(SqlStateStore):
         super().__init__(ttl_seconds, log_backlog, log_delay)
         self.path = Path(path)
         self._lock = threading.Lock()
+        private_files(self.path)
         self._db = open_sqlite(self.path, _SCHEMA)
+        # deleted rows are overwritten with zeros, not left in free space for anyone holding the file
+        self._db.execute("PRAGMA secure_delete=ON")
         # SQLite's own lower() folds only ASCII: the staff's lead search ("CORTIÇA", "ÁGUEDA") needs all of it
         self._db.create_function("lower", 1, lambda v: v.lower() if isinstance(v, str) else v, deterministic=True)
         self._migrate()
         self._fast_lock = threading.Lock()
         self._fast = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._fast.execute("PRAGMA synchronous=NORMAL")
+        self._fast.execute("PRAGMA secure_delete=ON")
         # A checkpoint waits for the disk: never on a request's short-lived write, but every few
         # seconds from a housekeeping thread (which also drops expired keys).
         self._fast.execute("PRAGMA wal_autocheckpoint=0")
@@ -758,6 +796,24 @@ class SQLiteStateStore(SqlStateStore):
 
     def _columns(self, run: Run, table: str) -> set[str]:
         return {r[1] for r in run(f"PRAGMA table_info({table})")}
+
+    def connection_secure_delete(self) -> tuple[int, int]:
+        """``PRAGMA secure_delete`` of both connections (1: on), whatever SQLite's build defaults to."""
+        with self._lock, self._fast_lock:
+            return (self._db.execute("PRAGMA secure_delete").fetchone()[0],
+                    self._fast.execute("PRAGMA secure_delete").fetchone()[0])
+
+    def _scrub(self) -> None:
+        """Copy the zeroed pages into the file and empty the WAL: until a checkpoint, the write-ahead
+        log still holds the pages as they were before the delete (names, e-mails, needs)."""
+        try:
+            with self._lock, self._fast_lock:
+                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:  # the rows are deleted (committed) already: the next checkpoint finishes this
+            log.warning("the state file's write-ahead log could not be emptied after an erasure", exc_info=True)
+            return
+        if busy:  # another process is reading: the housekeeping checkpoint finishes it a moment later
+            log.warning("the state file's write-ahead log could not be emptied now (another process is reading it)")
 
     def _maybe_sweep(self, now: float) -> None:
         """Expired keys are swept by the housekeeping thread, off the request path."""
@@ -780,6 +836,29 @@ class SQLiteStateStore(SqlStateStore):
             self._db.close()
 
 
+PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
+
+
+def private_folder(folder: Path) -> None:
+    """The data folder readable by its owner only (made so, or fixed at start): it holds leads and keys."""
+    folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o777 != PRIVATE_FOLDER:
+        os.chmod(folder, PRIVATE_FOLDER)
+
+
+def private_files(path: Path) -> None:
+    """The state file and its -wal and -shm readable by the owner only. SQLite makes the -wal and
+    -shm with the main file's mode, so the main file is created 0600 before SQLite opens it."""
+    private_folder(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.stat().st_mode & 0o777 != PRIVATE_FILE:
+                os.chmod(name, PRIVATE_FILE)
+        except FileNotFoundError:
+            pass
+
+
 def open_state_store(settings: Any) -> StateStore:
     """The store the settings ask for: PostgreSQL when ``CPC_STATE_URL`` is set, else
     ``state.sqlite`` in the data folder."""
@@ -789,5 +868,7 @@ def open_state_store(settings: Any) -> StateStore:
             from ._state_pg import PostgresStateStore
         except ImportError as exc:
             raise RuntimeError("CPC_STATE_URL needs psycopg: pip install 'cpc-partner-finder[postgres]'") from exc
+        if Path(settings.data_dir).is_dir():  # the index's folder: private too, but not made here
+            private_folder(Path(settings.data_dir))
         return PostgresStateStore(settings.state_url.get_secret_value(), ttl_seconds=ttl)
     return SQLiteStateStore(settings.data_dir / "state.sqlite", ttl_seconds=ttl)

@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS meta (
     value BYTEA NOT NULL
 );
 """
+log = logging.getLogger("cpc.state")
 _SCHEMA_LOCK = 0x637063  # advisory lock: workers starting together create the tables one at a time
 
 
@@ -193,6 +194,17 @@ class PostgresStateStore(SqlStateStore):
         run("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
         return {r[0] for r in run("SELECT column_name FROM information_schema.columns "
                                   "WHERE table_schema = current_schema() AND table_name = ?", (table,))}
+
+    def _scrub(self) -> None:
+        """VACUUM the tables that held the deleted rows: it prunes the dead row versions from their
+        pages so the space is reused (it does not rewrite the files, nor empty PostgreSQL's WAL, which
+        is recycled after the next checkpoints: see docs/security.md)."""
+        try:
+            with self._pool.connection() as conn:  # autocommit: VACUUM cannot run in a transaction
+                for table in ("leads", "staff_messages", "sessions", "query_log"):
+                    conn.execute(f"VACUUM {table}")
+        except psycopg.Error:  # the rows are deleted (committed) already: autovacuum comes by later
+            log.warning("VACUUM after an erasure or purge failed", exc_info=True)
 
     def close(self) -> None:
         super().close()

@@ -11,14 +11,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
 from index import (
-    Catalog, Encoder, FilterValueError, SearchConfig, StorageFullError, VectorStoreUnavailable, WriteProcessError, WriterBusyError, disk_full,
-    load_encoder,
+    Catalog, Encoder, EncoderBusy, FilterValueError, SearchConfig, StorageFullError, VectorStoreUnavailable, WriteProcessError,
+    WriterBusyError, disk_full, load_encoder,
 )
 
 from dataclasses import asdict
@@ -27,13 +28,14 @@ import orjson
 
 from ._admin_api import router as admin_router
 from ._extensions import mount_extensions
-from ._limits import install_cors, install_limits
+from ._guards import ConfiguredRedirects, MetricsGuard
+from ._limits import install_cors, install_limits, request_client
 from ._observability import MeteredEngine, install_observability, note
 from ._present import hit_view
 from ._schemas import ChatRequest, ChatResponse, MatchesResponse, SearchRequest, SearchResponse, error_responses
 from ._sessions import WebSessions, keep_browser
 from ._staff_api import chat_messages_router, log_search, router as staff_router
-from ._state import StateUnavailableError, open_state_store
+from ._state import StateUnavailableError, StoredTextError, open_state_store
 from ._web import router as web_router
 from .dialogue import Assistant
 from .settings import Settings, get_settings
@@ -124,6 +126,24 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail), getattr(exc, "body_detail", None), getattr(exc, "headers", None))
 
+    @app.exception_handler(EncoderBusy)
+    async def _encoder_busy(_: Request, exc: EncoderBusy) -> JSONResponse:
+        seconds = max(1, round(exc.retry_after))
+        return _error(429, f"the search engine is busy with other clients' work: retry in {seconds} s",
+                      {"retry_after": seconds}, {"Retry-After": str(seconds)})
+
+    @app.exception_handler(StoredTextError)
+    async def _nul(_: Request, exc: StoredTextError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(ValueError)
+    async def _value(request: Request, exc: ValueError) -> JSONResponse:
+        # json.loads turns a number of more than 4,300 digits into an int and Python refuses:
+        # a ValueError that is not a JSONDecodeError, which FastAPI leaves to the 500 handler
+        if "digits" in str(exc) and "limit" in str(exc):
+            return _error(400, "the body is not valid JSON: a number has more than 4,300 digits")
+        return await _unexpected(request, exc)
+
     @app.exception_handler(FilterValueError)
     async def _filter(_: Request, exc: FilterValueError) -> JSONResponse:
         return _error(422, str(exc), {"field": f"filters.{exc.field}", "value": exc.value, "allowed": exc.allowed})
@@ -197,7 +217,8 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
     filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
     # what is embedded is capped in the engine (CPC_QUERY_CHARS_MAX): encoder time grows with the text
     query = body.query
-    result = await catalog.engine.asearch(query, filters, limit=body.limit, offset=body.offset)
+    async with request.app.state.long_texts.hold(request_client(request), query):  # a ceiling on long work (F6)
+        result = await catalog.engine.asearch(query, filters, limit=body.limit, offset=body.offset)
     truncated = result.truncated
     lang = result.analysis.lang
     request.app.state.metrics.observe_search(result, "api", new_query=body.offset == 0)
@@ -219,12 +240,17 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
 
 
 @chat_router.post("/chat", response_model=ChatResponse, responses=PUBLIC_BODY)
-def chat(body: ChatRequest, request: Request, response: Response) -> dict:
+async def chat(body: ChatRequest, request: Request, response: Response) -> dict:
     """One turn of a conversation; the reply is in the language of the message.
 
     Send the reply's ``session_id`` back to continue. Only ids this server issued continue a
     conversation (see assistant/_sessions.py): any other starts a new one (``new_session``).
     """
+    async with request.app.state.long_texts.hold(request_client(request), body.text):  # a ceiling on long work (F6)
+        return await run_in_threadpool(chat_turn, body, request, response)
+
+
+def chat_turn(body: ChatRequest, request: Request, response: Response) -> dict:
     assistant = get_assistant(request)
     sessions: WebSessions = request.app.state.web_sessions
     browser = keep_browser(request, response)
@@ -385,6 +411,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     install_error_handlers(app)
     install_limits(app, settings)  # body size and rate limits
     install_cors(app, settings)  # outside the limits, so a 429 still carries CORS headers
+    app.add_middleware(MetricsGuard, settings=settings)  # /metrics behind the staff key (F12)
+    app.add_middleware(ConfiguredRedirects, origins=settings.cors_origins)  # no redirect to the Host header's host
     install_observability(app, lambda: getattr(app.state, "catalog", None))  # outermost: sees every request
     app.include_router(search_router)
     app.include_router(chat_router)

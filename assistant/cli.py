@@ -78,6 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from ._http import server_options
     from ._observability import configure_logging, configured_secrets
     from .app import create_app
 
@@ -102,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # (uvicorn would otherwise believe it from 127.0.0.1, or from whatever FORWARDED_ALLOW_IPS says)
     trusted = (settings.forwarded_allow_ips or "").strip()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
-                access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+                access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None, **server_options())
     return 0
 
 
@@ -136,6 +137,7 @@ def _serve_workers(settings) -> int:
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
+    from ._http import server_options
     from ._state import open_state_store
     from .app import open_catalog, worker_app
 
@@ -153,7 +155,8 @@ def _serve_workers(settings) -> int:
     trusted = (settings.forwarded_allow_ips or "").strip()
     config = uvicorn.Config(functools.partial(worker_app, settings, group), factory=True, workers=settings.workers,
                             host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
-                            access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+                            access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+                            **server_options())
     log.info("serving %d organisations on http://%s:%d with %d workers", records, settings.host, settings.port,
              settings.workers)
     try:

@@ -82,23 +82,25 @@ class Assistant:
         return self._scope
 
     # -- entry point --------------------------------------------------------------------
-    def respond(self, session_id: str, text: str, channel: str = "web") -> Reply:
+    def respond(self, session_id: str, text: str, channel: str = "web", group: bool = False) -> Reply:
         """One turn. The session is saved only if nobody else saved it meanwhile (another worker
         answering the same user); otherwise the turn is run again on the newer state, so each
         message is applied on top of the other. After ``TURN_ATTEMPTS`` the reply still goes out
-        and the turn is not remembered."""
+        and the turn is not remembered. In a ``group`` chat (a session every member shares) nothing
+        personal is asked for, kept or erased: requests and "delete my data" are sent to a private chat."""
         text = intents.clean(text)[:TEXT_MAX]  # all of it is read; only what is embedded is capped (text_cap)
         for _ in range(TURN_ATTEMPTS):
             state, version = self.store.load_versioned(session_id)
-            reply, keep = self._turn(session_id, text, channel, state)
+            reply, keep = self._turn(session_id, text, channel, state, group)
             if not keep:
                 return reply
             try:
                 self.store.save(session_id, state, version=version)
                 break
             except SessionConflict:
-                if reply.lead_id is not None:  # a recorded request is not recorded twice: this turn's state wins
-                    self.store.save(session_id, state)
+                if reply.lead_id is not None:
+                    # a racing turn saved first: the request was stored once (its key), the reply
+                    # names that lead, and the session stays as the other turn left it
                     break
                 log.info("session changed during a turn: running the turn again on the newer state")
         else:
@@ -107,9 +109,15 @@ class Assistant:
             self.store.touch(session_id)
         return reply
 
-    def _turn(self, session_id: str, text: str, channel: str, state: SessionState) -> tuple[Reply, bool]:
+    def _turn(self, session_id: str, text: str, channel: str, state: SessionState,
+              group: bool = False) -> tuple[Reply, bool]:
         """The reply to ``text`` with ``state`` updated in place; False when the state must not be saved."""
         lang, other_language = self._language(text, state)
+        if group and (contact.wants_erase(text) or contact.active(state) or intents.CONTACT.search(text)):
+            # one session for every member of the group: whoever wrote, the request or the erasure
+            # would be someone else's, and the bot would echo a name and an e-mail to the group
+            state.capture, state.erase_pending = None, False
+            return Reply(say("private_only", lang), lang, "private_only", suggestions=suggestions("start", lang)), True
         if contact.language(state):  # a name or an e-mail in the middle of a request is no language switch
             lang, other_language = contact.language(state), False
         state.lang = lang
@@ -466,7 +474,7 @@ class Assistant:
             sid, channel, first_id, records[first_id].name if first_id in records else first_name, lang, lead["message"],
             orgs=lead["orgs"], name=lead["name"], asker_org=lead["asker_org"], contact=lead["contact"],
             contact_kind=lead["contact_kind"], need=lead["need"], conversation=lead["conversation"],
-            consent_at=lead["consent_at"])
+            consent_at=lead["consent_at"], request_key=lead["request_key"])
         recs = [records[oid] for oid, _ in lead["orgs"] if oid in records]
         sites = ", ".join(r.website for r in recs if r.website) or say("no_website", lang)
         done = contact.text("done", lang, lead=lead_id, orgs=contact.orgs_text(lead["orgs"], lang),

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         None, description="PostgreSQL for sessions, leads, the query log and the state worker processes share "
                           "(postgresql://user:password@host/db); unset: state.sqlite in the data folder")
     admin_token: SecretStr | None = Field(None, description="Key for staff endpoints and the staff console")
+    metrics_public: bool = Field(False, description="Serve /metrics without the staff key (only where the scraper alone reaches the port)")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (comma-separated); none by default")
 
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
     encoder_tokens_per_minute: int = Field(
         3_000, ge=0, description="Encoder work one client may ask for a minute on the public API, in tokens "
                                   "(a typical query ~15); at most 10 s worth at once; 0: off; 429 once spent")
+    long_text_slots: int = Field(1, ge=0, le=64, description="Long search or chat texts (wider than CPC_QUERY_CHARS_MAX, CJK "
+                                 "counting two) worked on at once per process, one per client; 0: no limit")
     query_chars_max: int = Field(QUERY_CHARS_MAX, ge=20, le=2000,
                                  description="Most characters of a search query or chat message that are searched "
                                              "(a Chinese, Japanese or Korean character counts two)")

@@ -16,8 +16,9 @@ from there is what sustained load adds, which is what a leak would show as.
 With --abuse it measures what one abusive client does to everyone else: --clients normal
 clients (15 by default here), each from its own address (X-Forwarded-For; the started server
 trusts it from 127.0.0.1) and at most one request every --interval seconds, run first alone and
-then beside one client that sends maximum-length Chinese chat messages as fast as its limits
-allow (--abuser-per-minute, pausing for Retry-After when refused). Rate limits are on, at the
+then beside one client (or --abusers clients, each from its own address) that sends
+maximum-length Chinese chat messages as fast as its limits allow (--abuser-per-minute, pausing
+for Retry-After when refused). Rate limits are on, at the
 server's defaults. It reports the normal clients' search p50 without and with the abuser and the
 ratio; --pairs repeats the pair and quotes medians.
 
@@ -26,6 +27,7 @@ ratio; --pairs repeats the pair and quotes medians.
     python bench/load.py --url http://127.0.0.1:8000 --json
     python bench/load.py --workers 2 --threads 1 --seconds 20 --data-dir var   # `cpc serve --workers 2`
     python bench/load.py --abuse --seconds 30 --pairs 2
+    python bench/load.py --abuse --abusers 10 --seconds 30   # ten addresses at once (the encoder's global ceiling)
 """
 
 from __future__ import annotations
@@ -280,20 +282,26 @@ class AbuserTally:
     intents: dict[str, int] = field(default_factory=dict)  # of the answered messages: "find" means searched
 
 
+def abuser_address(n: int) -> str:
+    """Abuser ``n``'s address (another documentation network than the normal clients')."""
+    return ABUSER if n == 0 else f"203.0.113.{(66 + n) % 250 + 1}"
+
+
 async def abuser_loop(url: str, until: float, texts: dict[str, list[str]], per_minute: float,
-                      tally: AbuserTally) -> None:
+                      tally: AbuserTally, who: int = 0) -> None:
     """Sends a maximum-length Chinese chat message every 60/per_minute s without waiting for
     answers (as a flood does); a 429 pauses the sending for its Retry-After."""
     paused_until = 0.0
     tasks: list[asyncio.Task] = []
     pool = searchable(texts["zh"])
-    async with httpx.AsyncClient(base_url=url, timeout=120, headers={"X-Forwarded-For": ABUSER},
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers={"X-Forwarded-For": abuser_address(who)},
                                  limits=httpx.Limits(max_connections=None)) as http:
 
         async def send(n: int) -> None:
             nonlocal paused_until
             try:
-                r = await http.post("/api/v1/chat", json={"session_id": f"abuse-{n}", "text": longest_chinese(pool, n)})
+                r = await http.post("/api/v1/chat", json={"session_id": f"abuse-{who}-{n}",
+                                                         "text": longest_chinese(pool, n + 100_000 * who)})
             except httpx.HTTPError:
                 tally.failed += 1
                 return
@@ -321,13 +329,14 @@ async def abuser_loop(url: str, until: float, texts: dict[str, list[str]], per_m
 
 
 async def run_abuse(url: str, clients: int, seconds: float, texts: dict[str, list[str]], interval: float,
-                    abuser_per_minute: float | None) -> tuple[Tally, AbuserTally | None]:
-    """Normal clients for ``seconds``, with the abuser beside them unless ``abuser_per_minute`` is None."""
+                    abuser_per_minute: float | None, abusers: int = 1) -> tuple[Tally, AbuserTally | None]:
+    """Normal clients for ``seconds``, with ``abusers`` abusive clients (each from its own address)
+    beside them unless ``abuser_per_minute`` is None; their counts are summed."""
     tally, abuser = Tally(), AbuserTally() if abuser_per_minute else None
     until = time.monotonic() + seconds
     loops = [client_loop(n, url, until, texts, tally, interval, address(n)) for n in range(clients)]
     if abuser is not None:
-        loops.append(abuser_loop(url, until, texts, abuser_per_minute, abuser))
+        loops += [abuser_loop(url, until, texts, abuser_per_minute, abuser, who) for who in range(abusers)]
     await asyncio.gather(*loops)
     return tally, abuser
 
@@ -393,7 +402,7 @@ def main_abuse(args: argparse.Namespace, texts: dict[str, list[str]]) -> int:
             settle(url)  # what an earlier abuser left queued must not count against "alone"
             alone, _ = asyncio.run(run_abuse(url, clients, args.seconds, texts, args.interval, None))
             beside, abuser = asyncio.run(run_abuse(url, clients, args.seconds, texts, args.interval,
-                                                   args.abuser_per_minute))
+                                                   args.abuser_per_minute, args.abusers))
             pairs.append((alone, beside, abuser))
     finally:
         if proc:
@@ -401,11 +410,12 @@ def main_abuse(args: argparse.Namespace, texts: dict[str, list[str]]) -> int:
             proc.wait(timeout=30)
         tmp.cleanup()
     out = abuse_report(pairs, clients, args.seconds)
+    out["abusers"] = args.abusers
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     else:
-        print(f"{clients} normal clients (one request every {args.interval} s at most), {args.seconds} s per run, "
-              f"against {url}")
+        print(f"{clients} normal clients (one request every {args.interval} s at most), {args.abusers} abuser(s), "
+              f"{args.seconds} s per run, against {url}")
         for i, r in enumerate(out["pairs"], 1):
             a = r["abuser"]
             print(f"  pair {i}: search p50 {r['search_p50_without_ms']} ms alone, {r['search_p50_with_ms']} ms beside "
@@ -493,6 +503,8 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=1, help="with --abuse: runs of the pair (medians are reported)")
     ap.add_argument("--interval", type=float, default=1.0,
                     help="with --abuse: least seconds between one normal client's requests")
+    ap.add_argument("--abusers", type=int, default=1,
+                    help="with --abuse: abusive clients, each from its own address (10: many addresses at once)")
     ap.add_argument("--abuser-per-minute", type=float, default=120,
                     help="with --abuse: the abuser's sending rate (the default request limit)")
     args = ap.parse_args()

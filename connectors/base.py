@@ -85,6 +85,7 @@ class Inbound:
     text: str
     lang_hint: str | None = None
     message_id: str | None = None
+    group: bool = False  # a chat several people share (a Telegram group): nothing personal is taken there
 
 
 class Channel(ABC):
@@ -173,7 +174,7 @@ class Conversation:
         lang = "zh" if has_han(message) else (self.session_lang(session_id) or hint or "en")
         return Reply(text("slow_down", lang, seconds=retry_after(wait)), lang, "rate_limited")
 
-    async def respond(self, session_id: str, message: str, hint: str | None = None) -> Reply:
+    async def respond(self, session_id: str, message: str, hint: str | None = None, group: bool = False) -> Reply:
         assistant = self.assistant
         self.limits.store = assistant.store
         wait = self.limits.take(session_id)
@@ -182,7 +183,7 @@ class Conversation:
 
         def turn() -> Reply:
             self._seed(assistant, session_id, hint)
-            return assistant.respond(session_id, message, self.channel)
+            return assistant.respond(session_id, message, self.channel, group=group)
 
         return await asyncio.to_thread(turn)
 

@@ -168,9 +168,15 @@ class TelegramConnector(Channel):
         if self.addressed_to_us(update.effective_message):
             await self._command(update, "help")
 
+    @staticmethod
+    def in_group(update: Update) -> bool:
+        """A chat other people read (group, supergroup, channel): its session is the whole group's."""
+        chat = update.effective_chat
+        return chat is not None and chat.type != "private"
+
     def inbound(self, update: Update) -> Inbound:
         user, _, hint = self._who(update)
-        return Inbound(user, update.effective_message.text or "", hint, str(update.update_id))
+        return Inbound(user, update.effective_message.text or "", hint, str(update.update_id), self.in_group(update))
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._converse(self.inbound(update))
@@ -179,6 +185,9 @@ class TelegramConnector(Channel):
         """The "share contact" button: the user's own phone number answers the contact question."""
         shared = update.effective_message.contact
         user, sid, hint = self._who(update)
+        if self.in_group(update):  # a phone number is no answer to give in a group
+            await self.send(user, say("private_only", self.conversation.session_lang(sid) or hint or "en"))
+            return
         if shared.user_id is not None and update.effective_user and shared.user_id != update.effective_user.id:
             await self.send(user, text("not_own_contact", self.conversation.session_lang(sid) or hint))
             return
@@ -189,7 +198,7 @@ class TelegramConnector(Channel):
         sid = self.session_id(message.user)
         async with self.conversation.lock(sid):
             try:
-                reply = await self.conversation.respond(sid, message.text, message.lang_hint)
+                reply = await self.conversation.respond(sid, message.text, message.lang_hint, message.group)
             except Exception:
                 log.exception("assistant failed")
                 reply = Reply(text("error", message.lang_hint), message.lang_hint or "en", "error")
@@ -222,7 +231,7 @@ class TelegramConnector(Channel):
                 await query.answer(text("stale", lang))
                 return
             await query.answer()
-            reply = await self.conversation.respond(sid, phrase, lang)
+            reply = await self.conversation.respond(sid, phrase, lang, self.in_group(update))
             await self.send(str(chat.id), reply)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -42,7 +42,7 @@ MAX_BYTES = 2047  # passive and customer-service text replies
 MAX_BODY = 64 * 1024
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 WELCOME_EVENTS = {"subscribe"}  # as sent, also when following by scanning a QR code (EventKey qrscene_...)
-WINDOW = 300  # seconds a signed request may be away from our clock, either way
+WINDOW = 120  # seconds a signed request may be away from our clock, either way (WeChat sends at once)
 OVERFLOW_TTL = 1800  # seconds the rest of a cut reply waits for "更多" (kept in the shared state store)
 
 
@@ -148,7 +148,7 @@ class WeChatConnector(Channel):
 
     # -- requests -----------------------------------------------------------------------
     def fresh(self, timestamp: str) -> None:
-        """Refuse (403) a timestamp more than five minutes from our clock: an old signed request
+        """Refuse (403) a timestamp more than two minutes from our clock: an old signed request
         cannot be replayed once its signature has left the replay memory."""
         if not timestamp.isdigit() or len(timestamp) > 12:
             raise HTTPException(400, "timestamp must be Unix seconds")
@@ -358,6 +358,9 @@ def wechat_router(connector: WeChatConnector) -> APIRouter:
         connector.check(signature, timestamp, nonce)
         if not echostr:
             raise HTTPException(400, "echostr is required")
+        # the signature covers only (timestamp, nonce): each pair verifies once within the window,
+        # remembered in the state store every worker shares, so a captured URL cannot be replayed
+        connector.first_use(f"verify:{timestamp}:{nonce}")
         return PlainTextResponse(echostr)
 
     @router.post(PATH, include_in_schema=False)

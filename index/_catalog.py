@@ -360,14 +360,15 @@ class Catalog:
         return SearchEngine.load(self.index_dir, self.encoder, self.config)
 
     def upsert(self, records: Sequence[Organisation], progress: Progress | None = None,
-               loaded: LoadResult | None = None) -> None:
+               loaded: LoadResult | None = None, cancel: threading.Event | None = None) -> None:
         """Add or replace records: a new index generation and the store, together. A record whose
         languages the index has no room for is refused before anything is written (CorpusError,
         by line when ``loaded`` tells where the records came from)."""
         if not records:  # nothing to write: no new generation either
             return
         if self._writes_in_child:
-            self._child_write("upsert", progress, records=records, loaded=loaded)
+            # ``cancel`` set (the client left): the write process is killed, which changes nothing
+            self._child_write("upsert", progress, records=records, loaded=loaded, cancel=cancel)
             return
         with self._writing(), passage_checkpoints(self.checkpoint_dir):
             engine = self._fresh_copy()

@@ -17,6 +17,7 @@ typical 13-token query = 1; 58 tokens 4.7; 114 tokens 10; a 2,000-character Chin
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 from collections import OrderedDict, deque
@@ -139,13 +140,98 @@ class RoundRobin(Generic[T]):
         return bool(self._queues)
 
 
-class FairExecutor(Executor):
-    """One worker thread; submitted calls queue per client (``encoder_client``) and are run
-    round-robin across clients, each client's own in order, each in its submitter's context
-    (so an encode there knows whom to charge)."""
+class EncoderBusy(RuntimeError):
+    """The encoder's queue holds more work than it may (``FairExecutor.ceiling``) and this client
+    already has its share of it queued: come back in ``retry_after`` seconds (a 429)."""
 
-    def __init__(self, name: str = "encoder", initializer: Callable[[], None] | None = None):
-        self._jobs: RoundRobin[tuple[Future, Callable, tuple, dict, Any]] = RoundRobin()
+    def __init__(self, retry_after: float, queued: float):
+        super().__init__(f"the search engine is busy ({queued:.0f} tokens of work queued): retry in {retry_after:.0f} s")
+        self.retry_after = retry_after
+        self.queued = queued
+
+
+def call_cost(args: tuple) -> float:
+    """Tokens a queued call will ask of the encoder, estimated from the texts among its arguments."""
+    cost = 0.0
+    for arg in args:
+        if isinstance(arg, str):
+            cost += estimate_tokens(arg)
+        elif isinstance(arg, (list, tuple)):
+            cost += sum(estimate_tokens(t) for t in arg if isinstance(t, str))
+    return max(1.0, cost)
+
+
+class CostFair(Generic[T]):
+    """Fair queueing by cost (self-clocked fair queueing): each call gets a finish tag, its cost
+    added to the later of the queue's clock and its key's last tag, and the smallest tag runs
+    next. Each key gets an equal share of encoder *work*, not of calls: behind ten clients each
+    queueing long messages, a short search waits for about one of their calls, not one of each
+    (round-robin by calls let ten addresses multiply everyone else's latency by 15). Not
+    thread-safe on its own (FairExecutor holds a lock around it)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str, float, T]] = []
+        self._finish: dict[str, float] = {}  # key -> finish tag of its last queued call
+        self._queued: dict[str, float] = {}  # key -> cost it has waiting
+        self._clock = 0.0
+        self._seq = 0
+        self.total = 0.0  # cost waiting, all keys
+
+    def put(self, key: str, item: T, cost: float = 1.0) -> None:
+        tag = max(self._clock, self._finish.get(key, 0.0)) + cost
+        self._finish[key] = tag
+        heapq.heappush(self._heap, (tag, self._seq, key, cost, item))
+        self._seq += 1
+        self._queued[key] = self._queued.get(key, 0.0) + cost
+        self.total += cost
+
+    def pop(self) -> T:
+        """The next item; IndexError when empty."""
+        tag, _, key, cost, item = heapq.heappop(self._heap)
+        self._clock = tag
+        left = self._queued.pop(key) - cost
+        if left > 1e-9:
+            self._queued[key] = left
+        self.total = max(0.0, self.total - cost)
+        if not self._heap or len(self._finish) > 4 * len(self._queued) + 64:  # forget idle keys' tags
+            self._finish = {k: t for k, t in self._finish.items() if k in self._queued or t > self._clock}
+        return item
+
+    def queued(self, key: str) -> float:
+        return self._queued.get(key, 0.0)
+
+    def keys(self) -> int:
+        return len(self._queued)
+
+    def waiting(self, key: str | None = None) -> int:
+        if key is not None:
+            return sum(1 for entry in self._heap if entry[2] == key)
+        return len(self._heap)
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+
+TOKENS_PER_SECOND = 600  # encoder work one thread does a second, about (a Retry-After estimate only)
+
+
+class FairExecutor(Executor):
+    """One worker thread; submitted calls queue per client (``encoder_client``) and share the
+    thread by cost (:class:`CostFair`), each client's own in order, each in its submitter's
+    context (so an encode there knows whom to charge).
+
+    A global ceiling bounds the work waiting: past ``ceiling`` tokens queued, a client that
+    already has its share of the ceiling waiting is refused (:class:`EncoderBusy`) instead of
+    queued, so many addresses cannot pile up work that everyone else then waits behind, and a
+    client with nothing queued (a short search) is still let in. Calls without a client (the
+    server's own work) are never refused."""
+
+    CEILING_TOKENS = 2_000.0  # about 3 s of encoder work (30 maximum-length messages)
+
+    def __init__(self, name: str = "encoder", initializer: Callable[[], None] | None = None,
+                 ceiling: float | None = None):
+        self._jobs: CostFair[tuple[Future, Callable, tuple, dict, Any]] = CostFair()
+        self.ceiling = self.CEILING_TOKENS if ceiling is None else ceiling
         self._ready = threading.Condition()
         self._closed = False
         self._initializer = initializer
@@ -160,10 +246,16 @@ class FairExecutor(Executor):
         context = copy_context()
         client = context.get(encoder_client)
         future: Future = Future()
+        key, cost = (client.key if client else ""), call_cost(args)
         with self._ready:
             if self._closed:
                 raise RuntimeError("cannot submit after shutdown")
-            self._jobs.put(client.key if client else "", (future, fn, args, kwargs, context))
+            jobs = self._jobs
+            if key and self.ceiling and jobs.total + cost > self.ceiling:
+                share = self.ceiling / (jobs.keys() + (0 if jobs.queued(key) else 1))
+                if jobs.queued(key) + cost > share:
+                    raise EncoderBusy(max(1.0, jobs.total / TOKENS_PER_SECOND), jobs.total)
+            jobs.put(key, (future, fn, args, kwargs, context), cost)
             self._ready.notify()
         return future
 

@@ -24,6 +24,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -53,8 +54,10 @@ class Outcome:
 
 def write_in_child(data_dir: Path, model: str, threads: int | None, config: SearchConfig, op: str, *,
                    records: Sequence[Organisation] = (), ids: Sequence[str] = (), corpus: str | None = None,
-                   repair: bool = False, progress: Progress | None = None) -> Outcome:
-    """Run one write (``upsert``, ``delete`` or ``rebuild``) on ``data_dir`` in a child process."""
+                   repair: bool = False, progress: Progress | None = None,
+                   cancel: threading.Event | None = None) -> Outcome:
+    """Run one write (``upsert``, ``delete`` or ``rebuild``) on ``data_dir`` in a child process.
+    Setting ``cancel`` kills the child (its client left): a killed write changes nothing."""
     data_dir = Path(data_dir).resolve()  # the child starts in the data folder: relative paths would not hold
     corpus = str(Path(corpus).resolve()) if corpus is not None else None
     header = {"op": op, "data_dir": str(data_dir), "model": model, "threads": threads,
@@ -64,6 +67,14 @@ def write_in_child(data_dir: Path, model: str, threads: int | None, config: Sear
     proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             env=env, cwd=str(data_dir))
     assert proc.stdin is not None and proc.stdout is not None
+    if cancel is not None:
+        def watch() -> None:
+            while proc.poll() is None:
+                if cancel.wait(0.2):
+                    proc.kill()
+                    return
+
+        threading.Thread(target=watch, name="write-cancel", daemon=True).start()
     outcome = Outcome()
     try:
         try:

@@ -125,7 +125,7 @@ def test_formatter_masks_secrets_and_keeps_exceptions():
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
-    r = client.get("/metrics")
+    r = client.get("/metrics", headers={"Authorization": "Bearer obs-key"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     out = {}
     for family in text_string_to_metric_families(r.text):

@@ -611,6 +611,41 @@ def test_delete_my_data_on_telegram(staffed, bot_api):
     db.close()
 
 
+def test_in_a_group_no_request_is_taken_nor_anyone_erased(staffed, bot_api):
+    """A group's session is every member's: a request there would let another member change or
+    send it, and the bot would post the asker's name and e-mail to the group. Requests and "delete
+    my data" are sent to a private chat; a member's own lead, made in private, is untouched."""
+    member = 777  # the "from" of group_update
+    say(staffed, bot_api, member, "Portuguese cork companies", "en")
+    for text in ("I'm interested in 1", "yes", "Mary Jones", "Acme", "here", "ok", "send"):
+        say(staffed, bot_api, member, text, "en")
+    store = staffed.app.state.assistant.store
+    mine = [x["id"] for x in store.leads(channel="telegram") if x["session_id"] == f"tg-{member}"]
+    assert len(mine) == 1
+
+    def in_group(text: str) -> list[dict]:
+        since = len(bot_api.calls)
+        assert post(staffed, group_update(next(_update_ids), text=text)).status_code == 200
+        return bot_api.sent(chat_id=GROUP["id"], since=since)
+
+    in_group("Portuguese cork companies")
+    for text in ("I'm interested in 1", "yes", "Zed Other", "delete my data", "yes, delete"):
+        (reply,) = in_group(text)
+        assert "Zed Other" not in reply["plain"]
+        if text in ("I'm interested in 1", "delete my data"):
+            assert "private chat" in reply["plain"], reply["plain"]
+    state = store.load(f"tg-{GROUP['id']}")
+    assert state.capture is None and not state.erase_pending
+    assert [x["id"] for x in store.leads(channel="telegram") if x["session_id"] == f"tg-{member}"] == mine
+    assert not [x for x in store.leads(channel="telegram") if x["session_id"] == f"tg-{GROUP['id']}"]
+    # a phone number shared in the group is not taken either
+    since = len(bot_api.calls)
+    update = group_update(next(_update_ids), contact={"phone_number": "+351912345678", "first_name": "Ana", "user_id": member})
+    assert post(staffed, update).status_code == 200
+    (reply,) = bot_api.sent(chat_id=GROUP["id"], since=since)
+    assert "+351912345678" not in reply["plain"] and "private chat" in reply["plain"]
+
+
 # -- two workers on one data folder -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def two_workers(shipped_catalog, bot_api, tmp_path_factory):
@@ -705,3 +740,32 @@ def test_an_update_redelivered_to_both_workers_is_answered_once(bot_api, shipped
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_distinct_send_updates_at_once_record_one_lead(two_workers, bot_api):
+    """Several "send" messages of one chat (distinct updates, not redeliveries) reaching both
+    workers at once: one request, one lead; every "sent" reply names it."""
+    import threading
+
+    first, second = two_workers
+    chat = 7373
+    for text in ("Portuguese cork companies", "I'm interested in 2", "yes", "Mary Jones", "Acme", "here", "ok"):
+        say(first, bot_api, chat, text, "en")
+    since = len(bot_api.calls)
+    updates = [message_update(next(_update_ids), chat, "send", "en") for _ in range(6)]
+    gate = threading.Barrier(6)
+
+    def deliver(i: int) -> None:
+        gate.wait()
+        post(two_workers[i % 2], updates[i])
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    store = first.app.state.assistant.store
+    leads = [x for x in store.leads(channel="telegram") if x["session_id"] == f"tg-{chat}"]
+    assert len(leads) == 1, [x["id"] for x in leads]
+    sent = [m["plain"] for m in bot_api.sent(chat_id=chat, since=since) if m["plain"].startswith("Request no.")]
+    assert sent and all(m.startswith(f"Request no. {leads[0]['id']} ") for m in sent), sent

@@ -300,9 +300,9 @@ def test_the_sample_from_2014_is_refused_today(wx_safe):
     assert store.load(sid).turns == turns
 
 
-@pytest.mark.parametrize("age, status", [(0, 200), (240, 200), (-240, 200), (301, 403), (-301, 403),
+@pytest.mark.parametrize("age, status", [(0, 200), (100, 200), (-100, 200), (121, 403), (-121, 403),
                                          (86400 * 365 * 12, 403)])
-def test_signed_requests_must_be_within_five_minutes(wx, wx_safe, age, status):
+def test_signed_requests_must_be_within_two_minutes(wx, wx_safe, age, status):
     stamp = str(int(time.time()) - age)
     r = wx.post("/wechat", params=plain_params(timestamp=stamp), content=text_xml("o-age", "你好", next(_ids)))
     assert r.status_code == status, r.text
@@ -312,6 +312,17 @@ def test_signed_requests_must_be_within_five_minutes(wx, wx_safe, age, status):
     if status == 403:
         assert "from the server's clock" in r.json()["error"]
     assert wx.get("/wechat", params={**plain_params(timestamp=stamp), "echostr": "42"}).status_code == status
+
+
+def test_a_url_verification_cannot_be_replayed(wx):
+    """The GET verification is signed over (timestamp, nonce) only: a captured URL answered again
+    would prove the token to whoever replays it. Each pair verifies once; a new nonce is fine."""
+    first = {**plain_params(), "echostr": "5150"}
+    r = wx.get("/wechat", params=first)
+    assert r.status_code == 200 and r.text == "5150"
+    again = wx.get("/wechat", params={**first, "echostr": "other"})
+    assert again.status_code == 403 and "replayed" in again.json()["error"]
+    assert wx.get("/wechat", params={**plain_params(), "echostr": "6"}).status_code == 200
 
 
 def test_timestamps_that_are_not_unix_seconds_are_400(wx):

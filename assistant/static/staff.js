@@ -2,6 +2,13 @@
 // The staff key is kept in sessionStorage (gone when the tab closes) and sent as a Bearer token.
 (() => {
   "use strict";
+  // A contact is shown as a mailto: link built from its two encoded halves, so nothing in it can
+  // add headers (?cc=, &subject=) to the message staff's mail client opens.
+  const mailto = (address) => {
+    const at = address.lastIndexOf("@");
+    return `mailto:${encodeURIComponent(address.slice(0, at))}@${encodeURIComponent(address.slice(at + 1))}`;
+  };
+
 
   // Every string the console shows, per interface language. Values sent to the API (status codes,
   // filter values, export formats) never come from here.
@@ -558,7 +565,7 @@
   function contactLink(l) {
     if (!l.contact) return "—";
     const kind = named("kinds", l.contact_kind) || l.contact_kind;
-    if (l.contact_kind === "email") return el("span", {}, el("a", { href: `mailto:${l.contact}`, text: l.contact }), ` (${kind})`);
+    if (l.contact_kind === "email") return el("span", {}, el("a", { href: mailto(l.contact), text: l.contact }), ` (${kind})`);
     if (l.contact_kind === "phone") return el("span", {}, el("a", { href: `tel:${l.contact}`, text: l.contact }), ` (${kind})`);
     if (l.contact_kind === "wechat_id") return `${l.contact} (${kind})`;
     return kind;
