@@ -24,6 +24,7 @@ from dataclasses import asdict
 
 import orjson
 
+from ._accounts_api import admin_router as accounts_admin_router, page_router as accounts_page_router, router as accounts_router
 from ._admin_api import router as admin_router
 from ._extensions import mount_extensions
 from ._limits import install_cors, install_limits
@@ -331,6 +332,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(staff_router)
     app.include_router(chat_messages_router)
     app.include_router(admin_router)
+    app.include_router(accounts_router)  # named staff accounts, audit log, inbox reads (_accounts_api.py)
+    app.include_router(accounts_admin_router)
+    app.include_router(accounts_page_router)
     app.include_router(web_router)
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

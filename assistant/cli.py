@@ -371,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--older-than", type=_days, metavar="DAYS", help="age in days (default: the CPC_RETENTION_* settings)")
     pg.set_defaults(func=cmd_privacy_purge)
 
+    from ._staff_cli import add_commands as add_staff_commands
+
+    add_staff_commands(sub, common)  # `cpc staff add|list|disable|enable|passwd`
     add_extension_commands(sub, common)  # e.g. `cpc telegram`, `cpc eval`
     return p
 
