@@ -20,7 +20,7 @@ from . import _accounts as accounts
 from ._auth import COOKIE, Principal, audit, principal, require_admin, require_staff, require_viewer, session_principal
 from ._schemas import ApiError, error_responses
 
-LOGIN_TRIES, LOGIN_REFILL_SECONDS = 5, 60.0  # 5 tries at once, then one a minute, per name and per address
+LOGIN_TRIES, LOGIN_REFILL_SECONDS = 5, 60.0  # 5 failed tries at once, then one a minute, per name (x4 per address)
 Format = Literal["csv", "json"]
 AUDIT_COLUMNS = ("id", "at", "actor", "role", "via", "action", "target", "detail")
 
@@ -95,13 +95,17 @@ def login(body: Login, request: Request, response: Response) -> dict:
     """Sign in with a named account: sets the session cookie; the answer's ``csrf`` goes in the
     X-CSRF-Token header of every change made with it."""
     store = _store(request)
-    wait = max(store.take(f"login:name:{body.name.lower()}", 1, 1 / LOGIN_REFILL_SECONDS, LOGIN_TRIES),
-               store.take(f"login:addr:{_client(request)}", 1, 1 / LOGIN_REFILL_SECONDS, LOGIN_TRIES * 4))
-    if wait > 0:
-        raise HTTPException(429, f"too many sign-in attempts: try again in {int(wait) + 1} s",
-                            headers={"Retry-After": str(int(wait) + 1)})
+    # failed attempts spend the budgets; a budget without a whole attempt left refuses before any hashing
+    rate = 1 / LOGIN_REFILL_SECONDS
+    budgets = ((f"login:name:{body.name.lower()}", LOGIN_TRIES), (f"login:addr:{_client(request)}", LOGIN_TRIES * 4))
+    short = max(1 - store.balance(key, rate, capacity) for key, capacity in budgets)
+    if short > 0:
+        wait = int(short / rate) + 1
+        raise HTTPException(429, f"too many failed sign-in attempts: try again in {wait} s", headers={"Retry-After": str(wait)})
     account = store.account(body.name)
     if not accounts.verify(account, body.password):
+        for key, capacity in budgets:
+            store.take(key, 1, rate, capacity)
         if account is not None:
             store.audit(body.name, account["role"], "session", "login.refused", body.name,
                         {"disabled": True} if account["disabled"] else {})
