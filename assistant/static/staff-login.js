@@ -10,17 +10,17 @@
       wrong: "Nome ou palavra-passe incorretos.", throttled: "Demasiadas tentativas falhadas. Tente de novo dentro de {s} s.",
       ended: "A sessão terminou. Inicie sessão de novo.", unreachable: "Não foi possível contactar o servidor. Tente de novo.",
       who: "{name} ({role})", roles: { viewer: "consulta", staff: "equipa", admin: "administração", token: "chave partilhada" },
-      adminPage: "Contas e auditoria", needName: "Escreva o nome e a palavra-passe (ou abra a chave partilhada)." },
+      adminPage: "Contas e auditoria", needName: "Escreva o nome e a palavra-passe (ou a chave partilhada)." },
     zh: { name: "用户名", password: "密码", orKey: "或使用共享的工作人员密钥",
       wrong: "用户名或密码不正确。", throttled: "失败次数过多，请在 {s} 秒后重试。",
       ended: "登录已过期，请重新登录。", unreachable: "无法连接服务器，请重试。",
       who: "{name}（{role}）", roles: { viewer: "只读", staff: "工作人员", admin: "管理员", token: "共享密钥" },
-      adminPage: "账户与审计", needName: "请输入用户名和密码（或展开共享密钥）。" },
+      adminPage: "账户与审计", needName: "请输入用户名和密码（或共享密钥）。" },
     en: { name: "Name", password: "Password", orKey: "Or use the shared staff key",
       wrong: "Wrong name or password.", throttled: "Too many failed attempts. Try again in {s} s.",
       ended: "Your session has ended. Sign in again.", unreachable: "Could not reach the server. Try again.",
       who: "{name} ({role})", roles: { viewer: "viewer", staff: "staff", admin: "admin", token: "shared key" },
-      adminPage: "Accounts and audit", needName: "Enter your name and password (or open the shared key)." },
+      adminPage: "Accounts and audit", needName: "Enter your name and password (or the shared staff key)." },
   };
   const $ = (id) => document.getElementById(id);
   const ui = window.cpcI18n(UI, "cpc.staff.lang", () => setTimeout(render));  // after staff.js has redrawn
@@ -87,7 +87,7 @@
   $("signin-form").addEventListener("submit", async (e) => {
     const name = $("staff-name").value.trim();
     const password = $("staff-password").value;
-    if (!name && $("key-signin").open && $("staff-key").value.trim()) return;
+    if (!name && $("staff-key").value.trim()) return;
     e.preventDefault();
     e.stopImmediatePropagation();
     if (!name || !password) {

@@ -322,13 +322,14 @@
   }
 
   function signOut(message) {
+    const byKey = Boolean(key);
     if (!key) session.logout();
     key = null;
     sessionStorage.removeItem(KEY);
     showConsole(false);
     say("signin-error", message);
     $("staff-key").value = "";
-    $($("key-signin").open ? "staff-key" : "staff-name").focus();
+    $(byKey ? "staff-key" : "staff-name").focus();
   }
 
   async function signIn(candidate) {
