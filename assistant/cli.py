@@ -58,24 +58,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ._observability import configure_logging, configured_secrets
+    from ._startup import say_welcome
     from .app import create_app
 
     settings = settings_from_args(args)
     # JSON log lines (ours and uvicorn's); one line per request comes from the app, not uvicorn's access log
     configure_logging(settings.log_level, configured_secrets(settings))
+    _first_build(settings)
     if settings.workers > 1:
         return _serve_workers(settings)
-    catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
+    catalog = _catalog(args)  # loads the index (repairs or syncs it when the records changed)
     _say_if_read_only(catalog)
     app = create_app(settings, catalog)
-    logging.getLogger("cpc.api").info("serving %d organisations on http://%s:%d", len(catalog.engine.records),
-                                      settings.host, settings.port)
+    say_welcome(settings, len(catalog.engine.records))  # the chat and console URLs, and whether the console is on
     # X-Forwarded-For only from the proxies named; with none, the connection's address is the client
     # (uvicorn would otherwise believe it from 127.0.0.1, or from whatever FORWARDED_ALLOW_IPS says)
     trusted = (settings.forwarded_allow_ips or "").strip()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
                 access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
     return 0
+
+
+def _first_build(settings) -> None:
+    """A data folder without an index is built by a child process (assistant/_startup.py): the
+    server then starts at the memory it keeps, not the build's."""
+    from ._startup import build_in_child, needs_first_build
+
+    if needs_first_build(settings):
+        status = build_in_child(settings)
+        if status not in (0, BUSY):
+            raise SystemExit(status)
 
 
 def _say_if_read_only(catalog) -> None:
@@ -116,8 +128,9 @@ def _serve_workers(settings) -> int:
     config = uvicorn.Config(functools.partial(worker_app, settings, group), factory=True, workers=settings.workers,
                             host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
                             access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
-    log.info("serving %d organisations on http://%s:%d with %d workers", records, settings.host, settings.port,
-             settings.workers)
+    from ._startup import say_welcome
+
+    say_welcome(settings, records, settings.workers)
     try:
         supervisor = _spread_workers(config)
         supervisor.run()
