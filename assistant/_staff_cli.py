@@ -41,6 +41,21 @@ def _cli_actor() -> str:
         return "cli"
 
 
+def audit_cli(settings, action: str, target: str = "", **detail) -> None:
+    """An audit entry for a command that changed records (`cpc ingest`, `cpc delete`), by the
+    local account that ran it. Never fails the command: a state store it cannot reach is reported."""
+    from ._state import open_state_store
+
+    try:
+        store = open_state_store(settings)
+        try:
+            store.audit(_cli_actor(), "admin", "cli", action, target, {k: v for k, v in detail.items() if v is not None})
+        finally:
+            store.close()
+    except Exception as exc:
+        print(f"warning: not written to the audit log: {exc}", file=sys.stderr)
+
+
 def cmd_staff(args: argparse.Namespace) -> int:
     try:
         if args.staff_command == "list":

@@ -238,6 +238,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     print(f"imported {report.imported} record(s); skipped {len(report.skipped)}")
+    from ._staff_cli import audit_cli
+
+    audit_cli(settings_from_args(args), "records.ingest", "", imported=report.imported, skipped=len(report.skipped),
+              file=args.file.name)
     return 0
 
 
@@ -245,6 +249,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     gone = catalog.delete(args.ids)
     missing = [i for i in args.ids if i not in gone]
+    from ._staff_cli import audit_cli
+
+    for org_id in gone:
+        audit_cli(settings_from_args(args), "record.delete", org_id)
     print(f"deleted {len(gone)} record(s)" + (f"; not found: {', '.join(missing)}" if missing else ""))
     return 0 if not missing else 1
 

@@ -27,7 +27,7 @@ def test_docs_assets_are_served_from_the_package(site):
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript") and len(js.content) > 100_000
     assert httpx.get(site.url + "/docs-assets/..%2Fsetup.py").status_code == 404
     assert httpx.get(site.url + "/docs-assets/index.html").status_code == 404
-    assert httpx.get(site.url + "/redoc").status_code == 404  # ReDoc would load from a CDN
+    assert httpx.get(site.url + "/redoc").status_code == 404  # ReDoc fetches its logo from a CDN
 
 
 def test_docs_render_offline(browser, site):

@@ -47,3 +47,30 @@ def test_add_list_disable_enable_passwd(tmp_path):
         assert store.audit_entries()[0]["actor"].startswith("cli")
     finally:
         store.close()
+
+
+def test_cli_ingest_and_delete_are_audited_with_the_local_account(shipped_data_dir, tmp_path):
+    import getpass
+    import shutil
+
+    from assistant._state import SQLiteStateStore
+    from conftest import DATA
+
+    data = tmp_path / "var"
+    shutil.copytree(shipped_data_dir, data)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CPC_DATA_DIR": str(data)}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True,  # noqa: E731
+                                       env=env, timeout=300)
+    ingested = run("ingest", str(DATA / "fictional.jsonl"))
+    assert ingested.returncode == 0, ingested.stderr
+    one = next(line for line in (DATA / "fictional.jsonl").read_text(encoding="utf-8").splitlines() if line.strip())
+    org_id = __import__("json").loads(one)["id"]
+    assert run("delete", org_id).returncode == 0
+    store = SQLiteStateStore(data / "state.sqlite")
+    try:
+        entries = store.audit_entries()
+    finally:
+        store.close()
+    assert [(e["action"], e["via"]) for e in entries[:2]] == [("record.delete", "cli"), ("records.ingest", "cli")]
+    assert entries[0]["target"] == org_id and entries[1]["detail"]["imported"] == 6
+    assert entries[0]["actor"] == f"cli:{getpass.getuser()}"
