@@ -90,7 +90,7 @@ def _me(request: Request, found: Principal, expires: float | None = None) -> dic
             "overdue_days": request.app.state.settings.lead_overdue_days}
 
 
-@router.post("/staff/login", response_model=Me, responses=error_responses(400, 401, 422, 429, 503))
+@router.post("/staff/login", response_model=Me, responses=error_responses(400, 401, 413, 422, 429, 503))
 def login(body: Login, request: Request, response: Response) -> dict:
     """Sign in with a named account: sets the session cookie; the answer's ``csrf`` goes in the
     X-CSRF-Token header of every change made with it."""
@@ -172,7 +172,8 @@ def list_accounts(request: Request) -> list[dict]:
     return _store(request).accounts()
 
 
-@admin_router.post("/accounts", response_model=Account, status_code=201, responses=error_responses(401, 403, 409, 422, 503))
+@admin_router.post("/accounts", response_model=Account, status_code=201,
+                   responses=error_responses(400, 401, 403, 409, 413, 422, 503))
 def add_account(body: NewAccount, request: Request) -> dict:
     """A named account for one person; they sign in at /staff with it."""
     try:
@@ -188,7 +189,7 @@ def add_account(body: NewAccount, request: Request) -> dict:
     return made
 
 
-@admin_router.patch("/accounts/{name}", response_model=Account, responses=error_responses(401, 403, 404, 422, 503))
+@admin_router.patch("/accounts/{name}", response_model=Account, responses=error_responses(400, 401, 403, 404, 413, 422, 503))
 def change_account(body: AccountChange, request: Request, name: str = Path(max_length=64)) -> dict:
     """Change a role, disable or enable an account, or set a new password; disabling or a new
     password signs the account out everywhere."""

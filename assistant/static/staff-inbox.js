@@ -135,9 +135,14 @@
     }
     hiddenNote.hidden = !hidden;
     hiddenNote.textContent = hidden ? t("hidden", { n: hidden }) : "";
+    labels();
+  }
+
+  function labels() {
     document.querySelectorAll("[data-inbox]").forEach((n) => { n.textContent = t(n.dataset.inbox); });
     for (const option of showSelect.options) option.textContent = t("shows")[option.value];
   }
+  labels();
 
   // -- partner suggestions (the organisation's matches) ------------------------------------------
   function suggestions(lead) {
