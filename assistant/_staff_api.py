@@ -22,7 +22,7 @@ from fastapi.responses import Response
 
 from . import _contact as contact
 from . import _mail as mail
-from ._auth import is_staff, require_staff
+from ._auth import audit, author, is_staff, require_staff
 from ._present import hit_view
 from ._schemas import (ApiError, ChatMessages, Introduction, Lead, LeadStatusUpdate, LeadUpdate, QueryLogEntry, QueryStats,
                        SearchRequest, StaffMessage, StaffReply, error_responses)
@@ -110,6 +110,7 @@ def export_search(body: SearchRequest, request: Request, fmt: Format = Query("cs
     ]
     content = {"query": body.query, "lang": lang, "total": result.total, "limit": body.limit,
                "offset": body.offset, "filters": f.model_dump(), "results": hits}
+    audit(request, "search.export", "", format=fmt, rows=len(rows))
     return _download(content, fmt, "cpc-search", SEARCH_COLUMNS, rows)
 
 
@@ -163,9 +164,10 @@ def _check_status(status: str | None, outcome: str | None) -> None:
 def set_lead_status(body: LeadStatusUpdate, request: Request, lead_id: int = LeadId) -> dict:
     """Move a lead along new → contacted → introduced → closed (with an outcome), or back."""
     _check_status(body.status, body.outcome)
-    lead = _store(request).update_lead(lead_id, status=body.status, outcome=body.outcome)
+    lead = _store(request).update_lead(lead_id, status=body.status, outcome=body.outcome, author=author(request))
     if lead is None:
         raise HTTPException(404, f"no lead with id {lead_id}")
+    audit(request, "lead.status", lead_id, status=body.status, outcome=body.outcome)
     return {"id": lead_id, "status": body.status, **({"outcome": body.outcome} if body.outcome else {})}
 
 
@@ -176,9 +178,11 @@ def update_lead(body: LeadUpdate, request: Request, lead_id: int = LeadId) -> di
         body.status = "closed"
     _check_status(body.status, body.outcome)
     lead = _store(request).update_lead(lead_id, status=body.status, outcome=body.outcome, assignee=body.assignee,
-                                       note=body.note, author=body.assignee or "")
+                                       note=body.note, author=author(request))
     if lead is None:
         raise HTTPException(404, f"no lead with id {lead_id}")
+    audit(request, "lead.update", lead_id, status=body.status, outcome=body.outcome, assignee=body.assignee,
+          note=True if body.note else None)
     return lead
 
 
@@ -198,6 +202,7 @@ def export_leads(request: Request, fmt: Format = Query("csv", alias="format"), s
              "notes": [n["text"] for n in lead["notes"]],
              "conversation": [t[1] for t in lead["conversation"]] if lead["conversation"] else None}
             for lead in leads]
+    audit(request, "leads.export", "", format=fmt, rows=len(rows), status=status, channel=channel, lang=lang)
     return _download(leads, fmt, "cpc-leads", LEAD_COLUMNS, rows)
 
 
@@ -246,7 +251,9 @@ async def reply(body: StaffReply, request: Request, lead_id: int = LeadId) -> di
         delivery = "sent"
     else:
         delivery = "waiting"  # the web chat fetches it when the user comes back
-    return await asyncio.to_thread(store.add_staff_message, lead_id, sid, channel, message, delivery, body.author)
+    sent = await asyncio.to_thread(store.add_staff_message, lead_id, sid, channel, message, delivery, author(request))
+    await asyncio.to_thread(audit, request, "lead.reply", lead_id, channel=channel, delivery=delivery)
+    return sent
 
 
 @router.post("/leads/{lead_id}/introduce", response_model=StaffMessage, responses=DELIVERY)
@@ -267,7 +274,9 @@ async def introduce(body: Introduction, request: Request, lead_id: int = LeadId)
         log.warning("introduction e-mail failed: %s", type(exc).__name__)
         raise ApiError(502, f"the SMTP server did not accept the e-mail: {exc}") from None
     record = f"E-mail → {', '.join(sent_to)}\n{body.text}"
-    return await asyncio.to_thread(store.add_staff_message, lead_id, lead["session_id"], "email", record, "e-mail", body.author)
+    sent = await asyncio.to_thread(store.add_staff_message, lead_id, lead["session_id"], "email", record, "e-mail", author(request))
+    await asyncio.to_thread(audit, request, "lead.introduce", lead_id, recipients=len(sent_to))
+    return sent
 
 
 # -- the web chat fetches what staff sent (no staff key: the session id is the user's) -----------

@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from corpus import open_sqlite, write_transaction
 
+from ._staff_state import SqlStaffTables
+
 log = logging.getLogger("cpc.state")
 
 _SCHEMA = """
@@ -379,7 +381,7 @@ class StateStore(ABC):
 Run = Callable[..., Any]  # run(sql, args=()) -> a DB-API cursor
 
 
-class SqlStateStore(StateStore):
+class SqlStateStore(SqlStaffTables, StateStore):
     """The state in SQL tables, written once for both databases: statements use ``?`` placeholders
     and the few spellings that differ are class attributes. A subclass opens the storage and
     provides :meth:`_tx` (one transaction) and :meth:`_columns`."""
@@ -421,6 +423,7 @@ class SqlStateStore(StateStore):
             # every save drops the expired sessions: without it, a scan of all the last hour's
             # sessions under the write lock both workers share (0.83 ms a save at 4,000, 0.12 with it)
             run("CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated)")
+            self._create_staff_tables(run)  # accounts, console sessions, reads, audit log (_staff_state.py)
 
     def secret(self, name: str) -> bytes:
         with self._tx(write=True) as run:

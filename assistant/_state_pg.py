@@ -108,6 +108,7 @@ class PostgresStateStore(SqlStateStore):
     contains = "strpos({0}, {1}) > 0"
     lock_row = " FOR UPDATE"
     least, greatest = "LEAST", "GREATEST"
+    serial_key, postgres = "BIGSERIAL PRIMARY KEY", True  # staff tables (_staff_state.py)
     types = {"REAL": "DOUBLE PRECISION"}  # PostgreSQL's REAL is 4 bytes: too coarse for a timestamp
 
     backend = "postgresql"

@@ -26,7 +26,9 @@ from dataclasses import asdict
 
 import orjson
 
+from ._accounts_api import admin_router as accounts_admin_router, page_router as accounts_page_router, router as accounts_router
 from ._admin_api import router as admin_router
+from ._docs import install_docs
 from ._extensions import mount_extensions
 from ._guards import ConfiguredRedirects, MetricsGuard
 from ._limits import install_cors, install_limits, request_client
@@ -406,6 +408,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         description="Find partners across Portugal and China in Portuguese, Chinese or English.",
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served from installed assets by install_docs (_docs.py), not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -421,6 +425,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(staff_router)
     app.include_router(chat_messages_router)
     app.include_router(admin_router)
+    app.include_router(accounts_router)  # named staff accounts, audit log, inbox reads (_accounts_api.py)
+    app.include_router(accounts_admin_router)
+    app.include_router(accounts_page_router)
     app.include_router(web_router)
+    install_docs(app)
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

@@ -80,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from ._http import server_options
     from ._observability import configure_logging, configured_secrets
+    from ._startup import say_welcome
     from .app import create_app
 
     settings = settings_from_args(args)
@@ -92,13 +93,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: --workers {settings.workers} with the milvus-lite file {lite}: {LITE_ONE_PROCESS}"
               " (or serve with --workers 1)", file=sys.stderr)
         return 2
+    _first_build(settings)
     if settings.workers > 1:
         return _serve_workers(settings)
-    catalog = _catalog(args)  # builds the index here, with a progress bar, before serving
+    catalog = _catalog(args)  # loads the index (repairs or syncs it when the records changed)
     _say_if_read_only(catalog)
     app = create_app(settings, catalog)
-    logging.getLogger("cpc.api").info("serving %d organisations on http://%s:%d", len(catalog.engine.records),
-                                      settings.host, settings.port)
+    say_welcome(settings, len(catalog.engine.records))  # the chat and console URLs, and whether the console is on
     # X-Forwarded-For only from the proxies named; with none, the connection's address is the client
     # (uvicorn would otherwise believe it from 127.0.0.1, or from whatever FORWARDED_ALLOW_IPS says)
     trusted = (settings.forwarded_allow_ips or "").strip()
@@ -114,6 +115,17 @@ def lite_file_in_use(settings) -> str | None:
     from index._vectors import lite_file_in_use as in_use
 
     return in_use(settings.vector_url, current_generation(Path(settings.data_dir) / "index"))
+
+
+def _first_build(settings) -> None:
+    """A data folder without an index is built by a child process (assistant/_startup.py): the
+    server then starts at the memory it keeps, not the build's."""
+    from ._startup import build_in_child, needs_first_build
+
+    if needs_first_build(settings):
+        status = build_in_child(settings)
+        if status not in (0, BUSY):
+            raise SystemExit(status)
 
 
 def _say_if_read_only(catalog) -> None:
@@ -157,8 +169,9 @@ def _serve_workers(settings) -> int:
                             host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None,
                             access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                             **server_options())
-    log.info("serving %d organisations on http://%s:%d with %d workers", records, settings.host, settings.port,
-             settings.workers)
+    from ._startup import say_welcome
+
+    say_welcome(settings, records, settings.workers)
     try:
         supervisor = _spread_workers(config)
         supervisor.run()
@@ -321,6 +334,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     print(f"imported {report.imported} record(s); skipped {len(report.skipped)}")
+    from ._staff_cli import audit_cli
+
+    audit_cli(settings_from_args(args), "records.ingest", "", imported=report.imported, skipped=len(report.skipped),
+              file=args.file.name)
     return 0
 
 
@@ -328,6 +345,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     gone = catalog.delete(args.ids)
     missing = [i for i in args.ids if i not in gone]
+    from ._staff_cli import audit_cli
+
+    for org_id in gone:
+        audit_cli(settings_from_args(args), "record.delete", org_id)
     print(f"deleted {len(gone)} record(s)" + (f"; not found: {', '.join(missing)}" if missing else ""))
     return 0 if not missing else 1
 
@@ -467,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--older-than", type=_days, metavar="DAYS", help="age in days (default: the CPC_RETENTION_* settings)")
     pg.set_defaults(func=cmd_privacy_purge)
 
+    from ._staff_cli import add_commands as add_staff_commands
+
+    add_staff_commands(sub, common)  # `cpc staff add|list|disable|enable|passwd`
     add_extension_commands(sub, common)  # e.g. `cpc telegram`, `cpc eval`
     return p
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
                           "(postgresql://user:password@host/db); unset: state.sqlite in the data folder")
     admin_token: SecretStr | None = Field(None, description="Key for staff endpoints and the staff console")
     metrics_public: bool = Field(False, description="Serve /metrics without the staff key (only where the scraper alone reaches the port)")
+    # Named staff accounts (`cpc staff add`), docs/staff-accounts.md
+    staff_session_hours: float = Field(12, gt=0, le=24 * 30, description="Hours a console sign-in lasts")
+    lead_overdue_days: float = Field(3, gt=0, le=365, description="A lead with no staff action for this many days is overdue")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (comma-separated); none by default")
 

@@ -272,12 +272,21 @@
   }
 
   // -- talking to the API ---------------------------------------------------------------------
+  // -- named accounts (staff-login.js): without a key, the session cookie and its CSRF header --
+  const session = window.cpcStaffSession;
+  const credentials = (method) => (key ? { Authorization: `Bearer ${key}` } : session.headers(method));
+
   async function api(path, options = {}) {
-    const headers = { Accept: "application/json", ...(options.headers || {}), Authorization: `Bearer ${key}` };
+    const headers = { Accept: "application/json", ...(options.headers || {}), ...credentials(options.method) };
     const res = await fetch(path, { ...options, headers });
+    if (!key && res.status === 403) {  // signed in, but this needs another role (or the CSRF token): say so, stay in
+      const body = await res.json().catch(() => null);
+      throw new Error((body && body.error) || `HTTP ${res.status}`);
+    }
     if (res.status === 401 || res.status === 403) {
       const body = await res.json().catch(() => null);
-      signOut(keyProblem(res.status, body));
+      signOut(key ? keyProblem(res.status, body) : null);
+      if (!key) session.ended();
       throw new SignedOut();
     }
     return res;
@@ -320,12 +329,14 @@
   }
 
   function signOut(message) {
+    const byKey = Boolean(key);
+    if (!key) session.logout();
     key = null;
     sessionStorage.removeItem(KEY);
     showConsole(false);
     say("signin-error", message);
     $("staff-key").value = "";
-    $("staff-key").focus();
+    $(byKey ? "staff-key" : "staff-name").focus();
   }
 
   async function signIn(candidate) {
@@ -651,6 +662,7 @@
   function renderLeads() {
     say("leads-status", "leadCount", { n: shownLeads.length });
     $("leads").replaceChildren(...(shownLeads.length ? shownLeads.map(leadCard) : [el("li", { class: "empty", text: t("noLeads") })]));
+    document.dispatchEvent(new CustomEvent("cpc:leads-rendered", { detail: shownLeads }));  // markers: staff-inbox.js
   }
 
   async function patchLead(id, body, focus) {
@@ -728,6 +740,7 @@
   $("record-close").addEventListener("click", () => $("record").close());
 
   render();
+  document.addEventListener("cpc:signed-in", () => start().then(() => $("leads-refresh").focus()));
   if (key) start();
-  else showConsole(false);
+  else session.resume().then((signedIn) => (signedIn ? start() : showConsole(false)));
 })();
