@@ -15,6 +15,8 @@ from index import QUERY_CHARS_MAX, Filters, SearchEngine, SearchResult, cap_text
 
 from . import _contact as contact
 from . import _intents as intents
+from ._faq import FaqBook  # team: FAQ
+from ._threads import TeamDesk  # team: threads, talk to a person, status
 from ._messages import label, say, suggestions
 from ._present import reasons, snippet
 from ._state import SessionConflict, SessionState, StateStore
@@ -69,6 +71,8 @@ class Assistant:
         self.lexicon = default_lexicon()
         self.taxonomy = default_taxonomy()
         self._scope: intents.ScopeClassifier | None = None
+        self.team = TeamDesk(store, lambda: self.engine.encoder)  # team
+        self.faq = FaqBook(store, lambda: self.engine.encoder)  # team
 
     @property
     def engine(self) -> SearchEngine:
@@ -143,6 +147,11 @@ class Assistant:
             reply = self._contact_turn(text, state, lang, sid, channel)
             if reply is not None:
                 return reply
+        # -- team (assistant/_threads.py, _faq.py): the team's thread, a person, status, FAQ -------
+        team = self._team_step(text, state, lang, sid, channel)
+        if team is not None:
+            return team
+        # -- end team --
         if not text or intents.HELP.search(text):
             return Reply(say("help", lang), lang, "help", suggestions=suggestions("start", lang))
         if intents.GREETING.match(text):
@@ -190,6 +199,21 @@ class Assistant:
                 self._apply_refinement(state, intents.Refinement(exclude=ref.exclude, exclude_countries=ref.exclude_countries))
             return self._search(state, lang, sid, channel, "find")
         return Reply(say("out_of_scope", lang), lang, "out_of_scope", suggestions=suggestions("start", lang))
+
+    def _team_step(self, text: str, state: SessionState, lang: str, sid: str, channel: str) -> Reply | None:
+        """Before any search: a reply to staff goes to the lead's thread; "talk to a person", "status of
+        my request", "I'm interested" after nothing was found, and FAQ questions are answered here."""
+        number = intents.number_in(text)
+        list_command = bool(state.shown) and (
+            intents.MORE.match(intents.without_courtesy(text)) or intents.BACK.match(intents.without_courtesy(text))
+            or ((intents.DETAILS.search(text) or intents.CONTACT.search(text)) and number is not None))
+        reply = self.team.step(text, state, lang, sid, channel, bool(list_command)) or \
+            self.team.unmet_need(text, state, lang, sid, channel)
+        if reply is None and text and not list_command:
+            found = self.faq.answer(text, lang, sid, channel)
+            if found is not None:
+                reply = Reply(found.text, lang, "faq", suggestions=suggestions("start", lang))
+        return reply
 
     # -- understanding ------------------------------------------------------------------
     def _looks_like_search(self, text: str) -> bool:

@@ -171,7 +171,7 @@ def test_erase_and_purge(store):
     other = store.add_lead("web-8", "web", "o1", "Org", "en", "keep me")
     store.log_query("web", "en", "cork", 1, "web-9")
     store.log_query("web", "en", "moulds", 1, "web-8")
-    assert store.erase_session("web-9", "web") == {"leads": 1, "messages": 1, "sessions": 1, "queries": 1}
+    assert store.erase_session("web-9", "web") == {"leads": 1, "messages": 1, "sessions": 1, "queries": 1, "questions": 0}
     assert store.load_versioned("web-9") == (SessionState(), 0)
     assert [lead["id"] for lead in store.leads()] == [other] and [q["query"] for q in store.queries()] == ["moulds"]
 
