@@ -55,15 +55,21 @@ class FaqBook:
         self._encoder = encoder
         self._seed = seed
         self._lock = threading.Lock()
+        self._seeded = False
         self._version: tuple[int, float] | None = None
         self._entries: dict[int, dict[str, Any]] = {}
         self._owners: list[tuple[int, str]] = []  # (entry id, question) per row of _vectors
         self._vectors = np.zeros((0, 1), dtype=np.float32)
 
+    def seed(self) -> None:
+        """The shipped entries, stored once per store (later starts, and other workers, change nothing)."""
+        if not self._seeded and self._seed is not None:
+            self.store.seed_faq(load_seed(self._seed))
+            self._seeded = True
+
     def _current(self) -> None:
         with self._lock:
-            if self._version is None and self._seed is not None:
-                self.store.seed_faq(load_seed(self._seed))  # once per store; later starts change nothing
+            self.seed()
             version = self.store.faq_version()
             if version == self._version:
                 return

@@ -588,7 +588,7 @@ def test_staff_reply_to_a_chat_telegram_refuses_is_502(staffed, bot_api):
                              contact_kind="telegram")
     bot_api.blocked.add(666)
     r = staffed.post(f"/api/v1/leads/{lead_id}/reply", json={"text": "hello"}, headers=STAFF)
-    assert r.status_code == 502 and "blocked" in r.json()["error"] and r.json()["detail"] == {"channel": "telegram"}
+    assert r.status_code == 502 and "blocked" in r.json()["error"] and r.json()["detail"] == {"channel": "telegram", "code": "bad_gateway"}
     assert staffed.get(f"/api/v1/leads/{lead_id}/messages", headers=STAFF).json() == []
 
 
