@@ -24,6 +24,7 @@ from ._state import SessionConflict, SessionState, StateStore
 log = logging.getLogger("cpc.assistant")
 # A description the record has only in another language is shown as written, introduced in the reader's.
 ORIGINAL_IN = {"pt": "(Descrição original, em {language}:)", "zh": "（原文为{language}：）", "en": "(Original description, in {language}:)"}
+ORIGINAL_MARK = {"pt": "(original, em {language})", "zh": "（原文，{language}）", "en": "(original, in {language})"}  # team
 LANGUAGE_NAMES = {
     "pt": {"pt": "português", "zh": "chinês", "en": "inglês"},
     "zh": {"pt": "葡萄牙语", "zh": "中文", "en": "英语"},
@@ -440,10 +441,11 @@ class Assistant:
         if rec.sectors:
             lines.append(f"{label('sectors', lang)}: " + ", ".join(self.taxonomy.label(s, lang) for s in rec.sectors))
         lines.append(marker + desc)
-        if rec.offers:
-            lines.append(f"{label('offers', lang)}: " + rec.offers)
-        if rec.seeks:
-            lines.append(f"{label('seeks', lang)}: " + rec.seeks)
+        for name in ("offers", "seeks"):  # team: in the reader's language, else the original marked as such
+            value, value_lang = rec.field_in(name, lang)
+            if value:
+                mark = "" if value_lang == lang else " " + ORIGINAL_MARK[lang].format(language=LANGUAGE_NAMES[lang].get(value_lang, value_lang))
+                lines.append(f"{label(name, lang)}{mark}: {value}")
         if rec.website:
             lines.append(f"{label('website', lang)}: {rec.website}")
         if rec.sources:

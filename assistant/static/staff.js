@@ -224,7 +224,8 @@
       faqQuestions: "Perguntas ({lang})", faqAnswer: "Resposta ({lang})", faqSave: "Guardar", faqCreate: "Acrescentar",
       faqDelete: "Apagar", faqSaved: "Entrada {id} guardada.", faqDeleted: "Entrada {id} apagada.", faqFailed: "A FAQ não foi guardada: {detail}",
       faqMissing: "Sem resposta em: {langs}", faqCount: "{n} entrada(s)", faqNone: "Ainda não há entradas.", unansweredNone: "Nenhuma por agora.",
-      dismiss: "Dispensar",
+      dismiss: "Dispensar", untranslated: "Sem tradução (mostrado no original): {fields}",
+      fieldNames: { description: "descrição", offers: "oferece", seeks: "procura" }, machineTranslated: "Tradução automática",
       errors: { invalid: "Dados inválidos", not_found: "Não encontrado", faq_not_found: "Esta entrada já não existe",
         question_not_found: "Esta pergunta já não existe", conflict: "Não é possível agora", bad_gateway: "O canal não aceitou a mensagem",
         unavailable: "O serviço está a iniciar; tente daqui a pouco", too_large: "Pedido demasiado grande", rate_limited: "Demasiados pedidos; aguarde",
@@ -238,7 +239,8 @@
       faqQuestions: "问题（{lang}）", faqAnswer: "回答（{lang}）", faqSave: "保存", faqCreate: "新增",
       faqDelete: "删除", faqSaved: "条目 {id} 已保存。", faqDeleted: "条目 {id} 已删除。", faqFailed: "FAQ 未保存：{detail}",
       faqMissing: "缺少回答的语言：{langs}", faqCount: "共 {n} 条", faqNone: "暂无条目。", unansweredNone: "暂无。",
-      dismiss: "忽略",
+      dismiss: "忽略", untranslated: "缺少翻译（以原文显示）：{fields}",
+      fieldNames: { description: "简介", offers: "可提供", seeks: "寻求" }, machineTranslated: "机器翻译",
       errors: { invalid: "数据无效", not_found: "未找到", faq_not_found: "该条目已不存在", question_not_found: "该问题已不存在",
         conflict: "目前无法执行", bad_gateway: "渠道未接受该消息", unavailable: "服务正在启动，请稍后再试", too_large: "请求过大",
         rate_limited: "请求过于频繁，请稍候", disk_full: "磁盘已满，未保存任何内容", no_email: "用户未留邮箱", mail_off: "本服务器未开启邮件发送",
@@ -252,7 +254,8 @@
       faqQuestions: "Questions ({lang})", faqAnswer: "Answer ({lang})", faqSave: "Save", faqCreate: "Add",
       faqDelete: "Delete", faqSaved: "Entry {id} saved.", faqDeleted: "Entry {id} deleted.", faqFailed: "The FAQ was not saved: {detail}",
       faqMissing: "No answer in: {langs}", faqCount: "{n} entr(y/ies)", faqNone: "No entries yet.", unansweredNone: "None for now.",
-      dismiss: "Dismiss",
+      dismiss: "Dismiss", untranslated: "No translation (shown in the original): {fields}",
+      fieldNames: { description: "description", offers: "offers", seeks: "seeks" }, machineTranslated: "Machine translation",
       errors: { invalid: "Invalid data", not_found: "Not found", faq_not_found: "This entry no longer exists",
         question_not_found: "This question no longer exists", conflict: "Not possible now", bad_gateway: "The channel did not accept the message",
         unavailable: "The service is starting; try again shortly", too_large: "Request too large", rate_limited: "Too many requests; please wait",
@@ -529,8 +532,14 @@
       el("dl", { class: "record" }, facts.flatMap(([k, v]) => [el("dt", { text: named("facts", k) }), el("dd", {}, v)])),
       el("div", { class: "translations" }, langs.length
         ? langs.map(([lang, tr]) => el("section", {}, el("h3", {}, `${named("langs", lang)}: `, el("span", { lang, text: tr.name || rec.name })),
-          el("p", { lang, text: tr.description || "" })))
-        : el("p", { text: rec.description })));
+          el("p", { lang, text: tr.description || "" }),
+          tr.offers ? el("p", { lang }, el("b", { text: `${named("facts", "offers")}: ` }), tr.offers) : null,
+          tr.seeks ? el("p", { lang }, el("b", { text: `${named("facts", "seeks")}: ` }), tr.seeks) : null,
+          (tr.machine || []).length ? el("small", { class: "sub", text: t("machineTranslated") }) : null))
+        : el("p", { text: rec.description })),
+      (rec.untranslated || []).length ? el("p", { class: "badge unread", "data-untranslated": rec.untranslated.join(" "),
+        text: t("untranslated", { fields: rec.untranslated.map((f) => { const [name, lang] = f.split(":");
+          return `${named("fieldNames", name)} (${named("langs", lang)})`; }).join(t("sep")) }) }) : null);
     const dialog = $("record");
     dialog.showModal();
     dialog.addEventListener("close", () => opener && opener.focus(), { once: true });
