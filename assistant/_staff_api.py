@@ -369,7 +369,7 @@ def faq_unanswered(request: Request, limit: int = Query(100, ge=1, le=1000)) -> 
 
 
 @router.delete("/staff/faq/unanswered/{item_id}", status_code=204, responses=ERRORS)
-def faq_unanswered_delete(request: Request, item_id: int = FaqId) -> Response:
+def faq_unanswered_delete(request: Request, item_id: int = Path(ge=1, le=2**63 - 1)) -> Response:
     if not _store(request).delete_unanswered(item_id):
         raise ApiError(404, f"no unanswered question with id {item_id}", {"code": "question_not_found", "id": item_id})
     return Response(status_code=204)
