@@ -10,7 +10,9 @@ nobody wrote a rule for still land. The dialogue calls :meth:`TeamDesk.step` onc
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -75,6 +77,37 @@ STATUS_LABELS = {
 def text(key: str, lang: str, **values: object) -> str:
     table = TEXTS[key]
     return table.get(lang, table["en"]).format(**values)
+
+
+class QueryVectors:
+    """The encoder of the moment, with the last few one-message query encodes kept: the team step and
+    the FAQ read the same message, and an encode is most of what either costs."""
+
+    KEEP = 32
+
+    def __init__(self, encoder: Callable[[], object]):
+        self._encoder = encoder
+        self._kept: OrderedDict[tuple[int, str], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> "QueryVectors":  # passed where an encoder getter is expected
+        return self
+
+    def encode(self, texts, kind: str = "query"):
+        encoder = self._encoder()
+        if kind != "query" or len(texts) != 1:
+            return encoder.encode(texts, kind)
+        key = (id(encoder), texts[0])
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        vectors = encoder.encode(texts, kind)
+        with self._lock:
+            self._kept[key] = vectors
+            while len(self._kept) > self.KEEP:
+                self._kept.popitem(last=False)
+        return vectors
 
 
 class ExemplarVote:

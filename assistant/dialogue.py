@@ -16,7 +16,7 @@ from index import QUERY_CHARS_MAX, Filters, SearchEngine, SearchResult, cap_text
 from . import _contact as contact
 from . import _intents as intents
 from ._faq import FaqBook  # team: FAQ
-from ._threads import TeamDesk  # team: threads, talk to a person, status
+from ._threads import QueryVectors, TeamDesk  # team: threads, talk to a person, status
 from ._messages import label, say, suggestions
 from ._present import reasons, snippet
 from ._state import SessionConflict, SessionState, StateStore
@@ -72,8 +72,8 @@ class Assistant:
         self.lexicon = default_lexicon()
         self.taxonomy = default_taxonomy()
         self._scope: intents.ScopeClassifier | None = None
-        self.team = TeamDesk(store, lambda: self.engine.encoder)  # team
-        self.faq = FaqBook(store, lambda: self.engine.encoder)  # team
+        vectors = QueryVectors(lambda: self.engine.encoder)  # team: one encode of a message for both
+        self.team, self.faq = TeamDesk(store, vectors), FaqBook(store, vectors)  # team
 
     @property
     def engine(self) -> SearchEngine:
