@@ -26,11 +26,19 @@ class MailNotConfigured(Exception):
     pass
 
 
-def introduction(settings, lead: dict[str, Any], partner_email: str, partner_name: str, text: str) -> EmailMessage:
-    """The introduction: staff's text, then the asker's details in the asker's language."""
+def partner_language(country: str | None) -> str:
+    """The language a partner most likely reads, from its record's country (the directory's two sides)."""
+    return {"PT": "pt", "CN": "zh", "MO": "zh", "HK": "zh", "TW": "zh"}.get((country or "").upper(), "en")
+
+
+def introduction(settings, lead: dict[str, Any], partner_email: str, partner_name: str, text: str,
+                 partner_lang: str | None = None) -> EmailMessage:
+    """The introduction: staff's text, then the asker's details in the asker's language and, when the
+    partner reads another, again in the partner's (both sides read the footer)."""
     if not settings.smtp_host or not settings.smtp_from:
         raise MailNotConfigured("introduction e-mails are off: set CPC_SMTP_HOST and CPC_SMTP_FROM")
-    words = LABELS.get(lead["lang"], LABELS["en"])
+    langs = list(dict.fromkeys(l for l in (lead["lang"], partner_lang) if l in LABELS)) or ["en"]
+    words = LABELS[langs[0]]
     partner = partner_name or ", ".join(o["name"] for o in lead["organisations"])
     msg = EmailMessage()
     msg["From"] = formataddr(("CPC Alliance", settings.smtp_from))
@@ -38,15 +46,21 @@ def introduction(settings, lead: dict[str, Any], partner_email: str, partner_nam
     msg["Reply-To"] = settings.smtp_from
     msg["Subject"] = words["subject"].format(asker=lead.get("asker_org") or lead.get("name") or "", partner=partner)
     msg["Message-ID"] = make_msgid(domain=settings.smtp_from.rsplit("@", 1)[-1])
-    details = [
-        f"{words['request'].format(id=lead['id'])}",
-        f"{words['asker']}: {lead.get('name') or ''}",
-        f"{words['org']}: {lead.get('asker_org') or ''}",
-        f"{words['email']}: {lead['contact']}",
-        f"{words['need']}: {lead.get('need') or ''}",
-        f"{words['orgs']}: " + ", ".join(o["name"] for o in lead["organisations"]),
-    ]
-    msg.set_content(text.strip() + "\n\n-- \n" + "\n".join(details) + "\n")
+    if len(langs) > 1:  # the subject in both languages too
+        other = LABELS[langs[1]]["subject"].format(asker=lead.get("asker_org") or lead.get("name") or "", partner=partner)
+        msg.replace_header("Subject", f"{msg['Subject']} / {other}")
+    blocks = []
+    for lang in langs:
+        w = LABELS[lang]
+        blocks.append("\n".join([
+            f"{w['request'].format(id=lead['id'])}",
+            f"{w['asker']}: {lead.get('name') or ''}",
+            f"{w['org']}: {lead.get('asker_org') or ''}",
+            f"{w['email']}: {lead['contact']}",
+            f"{w['need']}: {lead.get('need') or ''}",
+            f"{w['orgs']}: " + ", ".join(o["name"] for o in lead["organisations"]),
+        ]))
+    msg.set_content(text.strip() + "\n\n-- \n" + "\n\n".join(blocks) + "\n")
     return msg
 
 

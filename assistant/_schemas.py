@@ -258,7 +258,9 @@ class Lead(BaseModel):
     assignee: str | None = None
     last_inbound: float | None = Field(None, description="The user's last message (WeChat replies allowed for 48 hours after it)")
     closed_at: float | None = None
-    messages: list["StaffMessage"] = Field(default_factory=list, description="What staff sent (in the list only)")
+    messages: list["StaffMessage"] = Field(default_factory=list, description="The thread: what staff sent and what the "
+                                           "user answered (sender), oldest first")
+    unread: int = Field(0, description="User messages in the thread staff have not opened yet")
 
 
 class LeadStatusUpdate(BaseModel):
@@ -303,8 +305,57 @@ class StaffMessage(BaseModel):
     lead_id: int
     created: float
     text: str
-    delivery: str = Field(description="sent (Telegram, WeChat), waiting (web: shown when the user returns), e-mail")
+    delivery: str = Field(description="sent (Telegram, WeChat), waiting (web: shown when the user returns), e-mail; "
+                          "for the user's answers unread or read")
     author: str = ""
+    sender: Literal["staff", "user"] = "staff"
+
+
+FAQ_LANGS = ("pt", "zh", "en")
+
+
+class FaqEntryIn(BaseModel):
+    """A FAQ entry as staff write it: questions (any number per language) and one answer per language."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "questions": {"pt": ["quanto custa?"], "en": ["how much does it cost?"], "zh": ["收费吗？"]},
+        "answers": {"pt": "Pesquisar aqui não tem custo.", "en": "Searching here costs nothing.", "zh": "在这里搜索不收费。"}}]})
+
+    questions: dict[Literal["pt", "zh", "en"], list[Annotated[str, Field(min_length=1, max_length=300)]]]
+    answers: dict[Literal["pt", "zh", "en"], Annotated[str, Field(min_length=1, max_length=2000)]]
+
+    @field_validator("questions")
+    @classmethod
+    def _some_question(cls, v: dict) -> dict:
+        cleaned = {lang: [q for q in (clean_text(x).strip() for x in qs) if q][:20] for lang, qs in v.items()}
+        cleaned = {lang: qs for lang, qs in cleaned.items() if qs}
+        if not cleaned:
+            raise ValueError("at least one question is needed")
+        return cleaned
+
+    @field_validator("answers")
+    @classmethod
+    def _some_answer(cls, v: dict) -> dict:
+        cleaned = {lang: clean_text(a).strip() for lang, a in v.items()}
+        cleaned = {lang: a for lang, a in cleaned.items() if a}
+        if not cleaned:
+            raise ValueError("at least one answer is needed")
+        return cleaned
+
+
+class FaqEntry(BaseModel):
+    id: int
+    updated: float
+    questions: dict[str, list[str]]
+    answers: dict[str, str]
+    missing: list[str] = Field(default_factory=list, description="Languages without an answer (users there get another language)")
+
+
+class UnansweredQuestion(BaseModel):
+    id: int
+    created: float
+    lang: str
+    text: str
 
 
 Lead.model_rebuild()

@@ -24,8 +24,8 @@ from . import _contact as contact
 from . import _mail as mail
 from ._auth import audit, author, is_staff, require_staff
 from ._present import hit_view
-from ._schemas import (ApiError, ChatMessages, Introduction, Lead, LeadStatusUpdate, LeadUpdate, QueryLogEntry, QueryStats,
-                       SearchRequest, StaffMessage, StaffReply, error_responses)
+from ._schemas import (FAQ_LANGS, ApiError, ChatMessages, FaqEntry, FaqEntryIn, Introduction, Lead, LeadStatusUpdate, LeadUpdate,
+                       QueryLogEntry, QueryStats, SearchRequest, StaffMessage, StaffReply, UnansweredQuestion, error_responses)
 from ._state import StateStore
 
 log = logging.getLogger("cpc.staff")
@@ -150,7 +150,13 @@ def leads(request: Request, status: str | None = Query(None, max_length=32), cha
     store = _store(request)
     found = store.leads(status=status, channel=channel, lang=lang, assignee=assignee, text=q, limit=limit)
     sent = store.messages_by_lead([lead["id"] for lead in found])
-    return [{**lead, "messages": sent[lead["id"]]} for lead in found]
+    return [_with_thread(lead, sent[lead["id"]]) for lead in found]
+
+
+def _with_thread(lead: dict, messages: list[dict]) -> dict:
+    """The lead with its two-sided thread and how many of the user's answers staff have not opened."""
+    unread = sum(1 for m in messages if m.get("sender") == "user" and m["delivery"] == "unread")
+    return {**lead, "messages": messages, "unread": unread}
 
 
 def _check_status(status: str | None, outcome: str | None) -> None:
@@ -207,13 +213,19 @@ def export_leads(request: Request, fmt: Format = Query("csv", alias="format"), s
 
 
 @router.get("/leads/{lead_id}", response_model=Lead, responses=ERRORS)
-def lead(request: Request, lead_id: int = LeadId) -> dict:
-    return _lead(_store(request), lead_id)
+def lead(request: Request, lead_id: int = LeadId,
+         mark_read: bool = Query(True, description="Opening the lead marks the user's answers read")) -> dict:
+    """One lead with its whole thread (the same messages the list gives); the user's answers are then read."""
+    store = _store(request)
+    found = _with_thread(_lead(store, lead_id), store.staff_messages(lead_id=lead_id))
+    if mark_read and found["unread"]:
+        store.mark_read(lead_id)
+    return found
 
 
 @router.get("/leads/{lead_id}/messages", response_model=list[StaffMessage], responses=ERRORS)
 def lead_messages(request: Request, lead_id: int = LeadId) -> list[dict]:
-    """What staff sent about this lead (replies and introductions), oldest first."""
+    """The lead's thread: what staff sent (replies and introductions) and what the user answered, oldest first."""
     store = _store(request)
     _lead(store, lead_id)
     return store.staff_messages(lead_id=lead_id)
@@ -222,7 +234,7 @@ def lead_messages(request: Request, lead_id: int = LeadId) -> list[dict]:
 def _connector(request: Request, channel: str):
     found = getattr(request.app.state, channel, None)
     if found is None:
-        raise ApiError(409, f"{channel} is not configured on this server", {"channel": channel})
+        raise ApiError(409, f"{channel} is not configured on this server", {"channel": channel, "code": "not_configured"})
     return found
 
 
@@ -242,12 +254,12 @@ async def reply(body: StaffReply, request: Request, lead_id: int = LeadId) -> di
             if time.time() - last > WECHAT_WINDOW:
                 when = datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="minutes")
                 raise ApiError(409, f"WeChat's 48-hour window has passed: the user last wrote at {when}; "
-                               "WeChat only accepts a reply after they write again", {"last_inbound": last})
+                               "WeChat only accepts a reply after they write again", {"last_inbound": last, "code": "wechat_window"})
         try:
             await connector.deliver(user, message)
         except Exception as exc:
             log.warning("staff reply on %s failed: %s", channel, type(exc).__name__)
-            raise ApiError(502, f"{channel} did not accept the message: {exc}", {"channel": channel}) from None
+            raise ApiError(502, f"{channel} did not accept the message: {exc}", {"channel": channel, "code": "bad_gateway"}) from None
         delivery = "sent"
     else:
         delivery = "waiting"  # the web chat fetches it when the user comes back
@@ -256,23 +268,35 @@ async def reply(body: StaffReply, request: Request, lead_id: int = LeadId) -> di
     return sent
 
 
+def _partner_lang(request: Request, lead: dict) -> str | None:
+    """The partner's language from the first organisation of interest the directory holds."""
+    assistant = getattr(request.app.state, "assistant", None)
+    records = assistant.engine.records if assistant is not None else {}
+    for org in lead["organisations"]:
+        if org["id"] in records:
+            return mail.partner_language(records[org["id"]].country)
+    return None
+
+
 @router.post("/leads/{lead_id}/introduce", response_model=StaffMessage, responses=DELIVERY)
 async def introduce(body: Introduction, request: Request, lead_id: int = LeadId) -> dict:
     """One e-mail to both sides: the asker (the address they gave) and the partner address staff typed in."""
     store = _store(request)
     lead = await asyncio.to_thread(_lead, store, lead_id)
     if lead["contact_kind"] != "email":
-        raise ApiError(409, "the asker gave no e-mail address: reply on their channel instead", {"contact_kind": lead["contact_kind"]})
+        raise ApiError(409, "the asker gave no e-mail address: reply on their channel instead",
+                       {"contact_kind": lead["contact_kind"], "code": "no_email"})
     settings = request.app.state.settings
     try:
-        msg = mail.introduction(settings, lead, body.partner_email, body.partner_name, body.text)
+        msg = mail.introduction(settings, lead, body.partner_email, body.partner_name, body.text,
+                                _partner_lang(request, lead))
     except mail.MailNotConfigured as exc:
-        raise ApiError(409, str(exc)) from None
+        raise ApiError(409, str(exc), {"code": "mail_off"}) from None
     try:
         sent_to = await asyncio.to_thread(mail.send, settings, msg)
     except (smtplib.SMTPException, OSError) as exc:
         log.warning("introduction e-mail failed: %s", type(exc).__name__)
-        raise ApiError(502, f"the SMTP server did not accept the e-mail: {exc}") from None
+        raise ApiError(502, f"the SMTP server did not accept the e-mail: {exc}", {"code": "bad_gateway"}) from None
     record = f"E-mail → {', '.join(sent_to)}\n{body.text}"
     sent = await asyncio.to_thread(store.add_staff_message, lead_id, lead["session_id"], "email", record, "e-mail", author(request))
     await asyncio.to_thread(audit, request, "lead.introduce", lead_id, recipients=len(sent_to))
@@ -296,7 +320,65 @@ def chat_messages(request: Request, session_id: str = Query(min_length=1, max_le
     conversation = request.app.state.web_sessions.resolve(session_id, browser_of(request))
     if conversation is None:
         raise HTTPException(404, "no conversation for this session_id")
-    found = store.staff_messages(session_id=conversation, after=after)
+    found = [m for m in store.staff_messages(session_id=conversation, after=after) if m.get("sender", "staff") == "staff"]
     if found:
         store.mark_shown(conversation)
     return {"session_id": session_id, "messages": [m for m in found if m["delivery"] != "e-mail"]}
+
+
+# -- the FAQ staff keep (answered in the chat by meaning: assistant/_faq.py) --------------------------
+FaqId = Path(ge=1, le=2**63 - 1)
+
+
+def _faq_view(entry: dict) -> dict:
+    return {**entry, "missing": [lang for lang in FAQ_LANGS if not entry["answers"].get(lang)]}
+
+
+def _faq_book(request: Request):
+    assistant = getattr(request.app.state, "assistant", None)
+    if assistant is None:
+        raise HTTPException(503, "the service is still starting")
+    return assistant.faq
+
+
+@router.get("/staff/faq", response_model=list[FaqEntry], responses=ERRORS)
+def faq_list(request: Request) -> list[dict]:
+    """The FAQ entries, oldest first (the shipped ones are stored on first start)."""
+    book = _faq_book(request)
+    book.seed()
+    return [_faq_view(e) for e in book.store.faq_entries()]
+
+
+@router.post("/staff/faq", response_model=FaqEntry, status_code=201, responses=WITH_BODY)
+def faq_add(body: FaqEntryIn, request: Request) -> dict:
+    book = _faq_book(request)
+    book.seed()
+    return _faq_view(book.store.add_faq(body.questions, body.answers))
+
+
+@router.put("/staff/faq/{faq_id}", response_model=FaqEntry, responses=WITH_BODY)
+def faq_edit(body: FaqEntryIn, request: Request, faq_id: int = FaqId) -> dict:
+    found = _faq_book(request).store.update_faq(faq_id, body.questions, body.answers)
+    if found is None:
+        raise ApiError(404, f"no FAQ entry with id {faq_id}", {"code": "faq_not_found", "id": faq_id})
+    return _faq_view(found)
+
+
+@router.delete("/staff/faq/{faq_id}", status_code=204, responses=ERRORS)
+def faq_delete(request: Request, faq_id: int = FaqId) -> Response:
+    if not _faq_book(request).store.delete_faq(faq_id):
+        raise ApiError(404, f"no FAQ entry with id {faq_id}", {"code": "faq_not_found", "id": faq_id})
+    return Response(status_code=204)
+
+
+@router.get("/staff/faq/unanswered", response_model=list[UnansweredQuestion], responses=ERRORS)
+def faq_unanswered(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
+    """Questions about the alliance the FAQ could not answer, newest first: candidates for new entries."""
+    return _store(request).unanswered(limit=limit)
+
+
+@router.delete("/staff/faq/unanswered/{item_id}", status_code=204, responses=ERRORS)
+def faq_unanswered_delete(request: Request, item_id: int = Path(ge=1, le=2**63 - 1)) -> Response:
+    if not _store(request).delete_unanswered(item_id):
+        raise ApiError(404, f"no unanswered question with id {item_id}", {"code": "question_not_found", "id": item_id})
+    return Response(status_code=204)

@@ -88,6 +88,19 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS faq (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    updated REAL NOT NULL,
+    questions TEXT NOT NULL,
+    answers TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS faq_unanswered (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    lang TEXT NOT NULL,
+    text TEXT NOT NULL,
+    user_hash TEXT NOT NULL
+);
 """
 
 
@@ -105,6 +118,7 @@ class SessionState:
     capture: dict[str, Any] | None = None  # a contact request under way (assistant/_contact.py)
     erase_pending: str | bool = False  # "delete my data" asked, waiting for the confirmation (its language)
     history: list[list[Any]] = field(default_factory=list)  # last turns, shared with staff only on consent
+    thread_left: int = 0  # the last staff message when the user left the team's thread for a new search
 
     @classmethod
     def from_json(cls, text: str) -> "SessionState":
@@ -126,6 +140,10 @@ _LEAD_COLUMNS_ADDED = (
     ("notes", "TEXT"), ("assignee", "TEXT"), ("last_inbound", "REAL"), ("closed_at", "REAL"),
     ("request_key", "TEXT"),
 )
+# A lead's thread holds both sides: "staff" messages (delivery sent/waiting/shown/e-mail) and "user"
+# answers (delivery unread until staff open the lead, then read).
+_MESSAGE_COLUMNS_ADDED = (("sender", "TEXT NOT NULL DEFAULT 'staff'"),)
+MESSAGE_FIELDS = ("id", "lead_id", "created", "text", "delivery", "author", "sender")
 LEAD_FIELDS = ("id", "created", "updated", "session_id", "channel", "org_id", "org_name", "lang", "message", "status",
                "organisations", "name", "asker_org", "contact", "contact_kind", "need", "conversation", "consent_at",
                "outcome", "notes", "assignee", "last_inbound", "closed_at")
@@ -279,6 +297,57 @@ class StateStore(ABC):
     def mark_shown(self, session_id: str) -> None:
         """The web chat has fetched its waiting staff messages."""
 
+    # -- threads with the team (assistant/_threads.py) ----------------------------------------
+    @abstractmethod
+    def add_user_message(self, lead_id: int, session_id: str, channel: str, text: str) -> dict[str, Any]:
+        """A user's answer in their lead's thread, unread until staff open the lead."""
+
+    @abstractmethod
+    def open_thread(self, session_id: str) -> dict[str, Any] | None:
+        """The thread this user's messages go to: their newest lead that is not closed and to which
+        staff wrote, as {"lead_id", "status", "last_staff"} (the id of staff's last message); else None."""
+
+    @abstractmethod
+    def session_leads(self, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """This user's leads, newest first (to answer "what is the status of my request?")."""
+
+    @abstractmethod
+    def mark_read(self, lead_id: int) -> int:
+        """Staff opened the lead: its user messages are read; how many were unread."""
+
+    # -- FAQ the staff keep (assistant/_faq.py) ------------------------------------------------
+    @abstractmethod
+    def faq_entries(self) -> list[dict[str, Any]]:
+        """{"id", "updated", "questions": {lang: [text]}, "answers": {lang: text}}, oldest first."""
+
+    @abstractmethod
+    def add_faq(self, questions: dict[str, list[str]], answers: dict[str, str]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def update_faq(self, faq_id: int, questions: dict[str, list[str]], answers: dict[str, str]) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def delete_faq(self, faq_id: int) -> bool: ...
+
+    @abstractmethod
+    def seed_faq(self, entries: list[dict[str, Any]]) -> int:
+        """Store the shipped entries once per store (never again, even after staff deleted them); how many."""
+
+    @abstractmethod
+    def faq_version(self) -> tuple[int, float]:
+        """(count, last change): a cached FAQ is still current while this is unchanged."""
+
+    @abstractmethod
+    def log_unanswered(self, lang: str, text: str, user: str, channel: str) -> None:
+        """A question about the alliance the FAQ could not answer, for staff to add."""
+
+    @abstractmethod
+    def unanswered(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Logged unanswered questions, newest first."""
+
+    @abstractmethod
+    def delete_unanswered(self, item_id: int) -> bool: ...
+
     # -- privacy ------------------------------------------------------------------------
     @abstractmethod
     def erase_session(self, session_id: str, channel: str) -> dict[str, int]:
@@ -408,7 +477,8 @@ class SqlStateStore(SqlStaffTables, StateStore):
     def _migrate(self) -> None:
         """Columns added since the first release, added to stores made before them."""
         with self._tx(write=True) as run:
-            for table, added in (("sessions", _SESSION_COLUMNS_ADDED), ("leads", _LEAD_COLUMNS_ADDED)):
+            for table, added in (("sessions", _SESSION_COLUMNS_ADDED), ("leads", _LEAD_COLUMNS_ADDED),
+                                 ("staff_messages", _MESSAGE_COLUMNS_ADDED)):
                 have = self._columns(run, table)
                 for column, kind in added:
                     if column not in have:
@@ -547,14 +617,15 @@ class SqlStateStore(SqlStaffTables, StateStore):
                 run, "INSERT INTO staff_messages(lead_id, session_id, channel, created, author, text, delivery) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)", (lead_id, session_id, channel, now, author, text, delivery))
             run("UPDATE leads SET updated = ? WHERE id = ?", (now, lead_id))
-        return {"id": message_id, "lead_id": lead_id, "created": now, "text": text, "delivery": delivery}
+        return {"id": message_id, "lead_id": lead_id, "created": now, "text": text, "delivery": delivery,
+                "author": author, "sender": "staff"}
 
     def staff_messages(self, session_id: str | None = None, lead_id: int | None = None, after: int = 0) -> list[dict[str, Any]]:
         column, value = ("session_id", session_id) if session_id is not None else ("lead_id", lead_id)
         with self._tx() as run:
-            rows = run(f"SELECT id, lead_id, created, text, delivery, author FROM staff_messages "
+            rows = run(f"SELECT {', '.join(MESSAGE_FIELDS)} FROM staff_messages "
                        f"WHERE {column} = ? AND id > ? ORDER BY id", (value, after)).fetchall()
-        return [dict(zip(("id", "lead_id", "created", "text", "delivery", "author"), r)) for r in rows]
+        return [dict(zip(MESSAGE_FIELDS, r)) for r in rows]
 
     def messages_by_lead(self, lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
         out: dict[int, list[dict[str, Any]]] = {i: [] for i in lead_ids}
@@ -562,15 +633,107 @@ class SqlStateStore(SqlStaffTables, StateStore):
             return out
         marks = ", ".join("?" * len(lead_ids))
         with self._tx() as run:
-            rows = run(f"SELECT id, lead_id, created, text, delivery, author FROM staff_messages "
+            rows = run(f"SELECT {', '.join(MESSAGE_FIELDS)} FROM staff_messages "
                        f"WHERE lead_id IN ({marks}) ORDER BY id", list(lead_ids)).fetchall()
         for r in rows:
-            out[r[1]].append(dict(zip(("id", "lead_id", "created", "text", "delivery", "author"), r)))
+            out[r[1]].append(dict(zip(MESSAGE_FIELDS, r)))
         return out
 
     def mark_shown(self, session_id: str) -> None:
         with self._tx(write=True) as run:
             run("UPDATE staff_messages SET delivery = 'shown' WHERE session_id = ? AND delivery = 'waiting'", (session_id,))
+
+    # -- threads with the team ------------------------------------------------------------
+    def add_user_message(self, lead_id: int, session_id: str, channel: str, text: str) -> dict[str, Any]:
+        now = time.time()
+        with self._tx(write=True) as run:
+            message_id = self._insert(
+                run, "INSERT INTO staff_messages(lead_id, session_id, channel, created, author, text, delivery, sender) "
+                     "VALUES (?, ?, ?, ?, '', ?, 'unread', 'user')", (lead_id, session_id, channel, now, text))
+            run("UPDATE leads SET updated = ?, last_inbound = ? WHERE id = ?", (now, now, lead_id))
+        return {"id": message_id, "lead_id": lead_id, "created": now, "text": text, "delivery": "unread",
+                "author": "", "sender": "user"}
+
+    def open_thread(self, session_id: str) -> dict[str, Any] | None:
+        with self._tx() as run:
+            row = run("SELECT l.id, l.status, MAX(m.id) FROM leads l JOIN staff_messages m ON m.lead_id = l.id "
+                      "WHERE l.session_id = ? AND l.status <> 'closed' AND m.sender = 'staff' AND m.delivery <> 'e-mail' "
+                      "GROUP BY l.id, l.status ORDER BY l.id DESC LIMIT 1", (session_id,)).fetchone()
+        return None if row is None else {"lead_id": int(row[0]), "status": row[1], "last_staff": int(row[2])}
+
+    def session_leads(self, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        with self._tx() as run:
+            rows = run(f"SELECT {', '.join(LEAD_FIELDS)} FROM leads WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                       (session_id, limit)).fetchall()
+        return [_lead_row(r) for r in rows]
+
+    def mark_read(self, lead_id: int) -> int:
+        with self._tx(write=True) as run:
+            return run("UPDATE staff_messages SET delivery = 'read' WHERE lead_id = ? AND sender = 'user' AND delivery = 'unread'",
+                       (lead_id,)).rowcount
+
+    # -- FAQ ------------------------------------------------------------------------------
+    @staticmethod
+    def _faq_row(row: tuple) -> dict[str, Any]:
+        return {"id": int(row[0]), "updated": row[1], "questions": json.loads(row[2]), "answers": json.loads(row[3])}
+
+    def faq_entries(self) -> list[dict[str, Any]]:
+        with self._tx() as run:
+            rows = run("SELECT id, updated, questions, answers FROM faq ORDER BY id").fetchall()
+        return [self._faq_row(r) for r in rows]
+
+    def add_faq(self, questions: dict[str, list[str]], answers: dict[str, str]) -> dict[str, Any]:
+        now = time.time()
+        with self._tx(write=True) as run:
+            faq_id = self._insert(run, "INSERT INTO faq(updated, questions, answers) VALUES (?, ?, ?)",
+                                  (now, json.dumps(questions, ensure_ascii=False), json.dumps(answers, ensure_ascii=False)))
+        return {"id": faq_id, "updated": now, "questions": questions, "answers": answers}
+
+    def update_faq(self, faq_id: int, questions: dict[str, list[str]], answers: dict[str, str]) -> dict[str, Any] | None:
+        now = time.time()
+        with self._tx(write=True) as run:
+            changed = run("UPDATE faq SET updated = ?, questions = ?, answers = ? WHERE id = ?",
+                          (now, json.dumps(questions, ensure_ascii=False), json.dumps(answers, ensure_ascii=False), faq_id)).rowcount
+        return {"id": faq_id, "updated": now, "questions": questions, "answers": answers} if changed else None
+
+    def delete_faq(self, faq_id: int) -> bool:
+        with self._tx(write=True) as run:
+            gone = run("DELETE FROM faq WHERE id = ?", (faq_id,)).rowcount
+            if gone:  # the version must change even when the deleted entry was not the newest
+                run("INSERT INTO meta(key, value) VALUES ('faq_deleted', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (str(time.time()).encode(),))
+        return bool(gone)
+
+    def seed_faq(self, entries: list[dict[str, Any]]) -> int:
+        now = time.time()
+        with self._tx(write=True) as run:
+            if not run("INSERT INTO meta(key, value) VALUES ('faq_seeded', ?) ON CONFLICT(key) DO NOTHING",
+                       (str(now).encode(),)).rowcount:
+                return 0
+            run.many("INSERT INTO faq(updated, questions, answers) VALUES (?, ?, ?)",
+                     [(now, json.dumps(e["questions"], ensure_ascii=False), json.dumps(e["answers"], ensure_ascii=False))
+                      for e in entries])
+        return len(entries)
+
+    def faq_version(self) -> tuple[int, float]:
+        with self._tx() as run:
+            count, last = run("SELECT COUNT(*), MAX(updated) FROM faq").fetchone()
+            deleted = run("SELECT value FROM meta WHERE key = 'faq_deleted'").fetchone()
+        return int(count), max(float(last or 0), float(bytes(deleted[0]).decode()) if deleted else 0.0)
+
+    def log_unanswered(self, lang: str, text: str, user: str, channel: str) -> None:
+        with self._tx(write=True) as run:
+            run("INSERT INTO faq_unanswered(created, lang, text, user_hash) VALUES (?, ?, ?, ?)",
+                (time.time(), lang, text[:500], user_hash(self._salt, channel, user)))
+
+    def unanswered(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._tx() as run:
+            rows = run("SELECT id, created, lang, text FROM faq_unanswered ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(zip(("id", "created", "lang", "text"), r)) for r in rows]
+
+    def delete_unanswered(self, item_id: int) -> bool:
+        with self._tx(write=True) as run:
+            return bool(run("DELETE FROM faq_unanswered WHERE id = ?", (item_id,)).rowcount)
 
     # -- privacy ------------------------------------------------------------------------
     def erase_session(self, session_id: str, channel: str) -> dict[str, int]:
@@ -582,6 +745,7 @@ class SqlStateStore(SqlStaffTables, StateStore):
                 "messages": run("DELETE FROM staff_messages WHERE session_id = ?", (session_id,)).rowcount,
                 "sessions": run("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount,
                 "queries": run("DELETE FROM query_log WHERE user_hash = ?", (pseudonym,)).rowcount,
+                "questions": run("DELETE FROM faq_unanswered WHERE user_hash = ?", (pseudonym,)).rowcount,
             }
         self._scrub()
         log.info("erased a user's data on request: %s", counts)

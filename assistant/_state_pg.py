@@ -85,6 +85,19 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value BYTEA NOT NULL
 );
+CREATE TABLE IF NOT EXISTS faq (
+    id BIGSERIAL PRIMARY KEY,
+    updated DOUBLE PRECISION NOT NULL,
+    questions TEXT NOT NULL,
+    answers TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS faq_unanswered (
+    id BIGSERIAL PRIMARY KEY,
+    created DOUBLE PRECISION NOT NULL,
+    lang TEXT NOT NULL,
+    text TEXT NOT NULL,
+    user_hash TEXT NOT NULL
+);
 """
 log = logging.getLogger("cpc.state")
 _SCHEMA_LOCK = 0x637063  # advisory lock: workers starting together create the tables one at a time

@@ -285,7 +285,8 @@ def organisation(request: Request, org_id: str = Path(max_length=200)) -> dict:
     rec = catalog.engine.records.get(org_id)
     if rec is None:
         raise HTTPException(404, f"no organisation with id '{org_id}'")
-    return rec.model_dump(mode="json", exclude_none=True)
+    # "field:lang" shown to readers of lang in the original (staff see what lacks a translation)
+    return rec.model_dump(mode="json", exclude_none=True) | {"untranslated": rec.untranslated()}
 
 
 @org_router.get("/organisations/{org_id}/matches", response_model=MatchesResponse, responses=PUBLIC_GET)

@@ -15,6 +15,8 @@ from index import QUERY_CHARS_MAX, Filters, SearchEngine, SearchResult, cap_text
 
 from . import _contact as contact
 from . import _intents as intents
+from ._faq import FaqBook  # team: FAQ
+from ._threads import QueryVectors, TeamDesk  # team: threads, talk to a person, status
 from ._messages import label, say, suggestions
 from ._present import reasons, snippet
 from ._state import SessionConflict, SessionState, StateStore
@@ -22,6 +24,7 @@ from ._state import SessionConflict, SessionState, StateStore
 log = logging.getLogger("cpc.assistant")
 # A description the record has only in another language is shown as written, introduced in the reader's.
 ORIGINAL_IN = {"pt": "(Descrição original, em {language}:)", "zh": "（原文为{language}：）", "en": "(Original description, in {language}:)"}
+ORIGINAL_MARK = {"pt": "(original, em {language})", "zh": "（原文，{language}）", "en": "(original, in {language})"}  # team
 LANGUAGE_NAMES = {
     "pt": {"pt": "português", "zh": "chinês", "en": "inglês"},
     "zh": {"pt": "葡萄牙语", "zh": "中文", "en": "英语"},
@@ -69,6 +72,8 @@ class Assistant:
         self.lexicon = default_lexicon()
         self.taxonomy = default_taxonomy()
         self._scope: intents.ScopeClassifier | None = None
+        vectors = QueryVectors(lambda: self.engine.encoder)  # team: one encode of a message for both
+        self.team, self.faq = TeamDesk(store, vectors), FaqBook(store, vectors)  # team
 
     @property
     def engine(self) -> SearchEngine:
@@ -151,6 +156,11 @@ class Assistant:
             reply = self._contact_turn(text, state, lang, sid, channel)
             if reply is not None:
                 return reply
+        # -- team (assistant/_threads.py, _faq.py): the team's thread, a person, status, FAQ -------
+        team = self._team_step(text, state, lang, sid, channel)
+        if team is not None:
+            return team
+        # -- end team --
         if not text or intents.HELP.search(text):
             return Reply(say("help", lang), lang, "help", suggestions=suggestions("start", lang))
         if intents.GREETING.match(text):
@@ -198,6 +208,21 @@ class Assistant:
                 self._apply_refinement(state, intents.Refinement(exclude=ref.exclude, exclude_countries=ref.exclude_countries))
             return self._search(state, lang, sid, channel, "find")
         return Reply(say("out_of_scope", lang), lang, "out_of_scope", suggestions=suggestions("start", lang))
+
+    def _team_step(self, text: str, state: SessionState, lang: str, sid: str, channel: str) -> Reply | None:
+        """Before any search: a reply to staff goes to the lead's thread; "talk to a person", "status of
+        my request", "I'm interested" after nothing was found, and FAQ questions are answered here."""
+        number = intents.number_in(text)
+        list_command = bool(state.shown) and (
+            intents.MORE.match(intents.without_courtesy(text)) or intents.BACK.match(intents.without_courtesy(text))
+            or ((intents.DETAILS.search(text) or intents.CONTACT.search(text)) and number is not None))
+        reply = self.team.step(text, state, lang, sid, channel, bool(list_command)) or \
+            self.team.unmet_need(text, state, lang, sid, channel)
+        if reply is None and text and not list_command:
+            found = self.faq.answer(text, lang, sid, channel)
+            if found is not None:
+                reply = Reply(found.text, lang, "faq", suggestions=suggestions("start", lang))
+        return reply
 
     # -- understanding ------------------------------------------------------------------
     def _looks_like_search(self, text: str) -> bool:
@@ -424,10 +449,11 @@ class Assistant:
         if rec.sectors:
             lines.append(f"{label('sectors', lang)}: " + ", ".join(self.taxonomy.label(s, lang) for s in rec.sectors))
         lines.append(marker + desc)
-        if rec.offers:
-            lines.append(f"{label('offers', lang)}: " + rec.offers)
-        if rec.seeks:
-            lines.append(f"{label('seeks', lang)}: " + rec.seeks)
+        for name in ("offers", "seeks"):  # team: in the reader's language, else the original marked as such
+            value, value_lang = rec.field_in(name, lang)
+            if value:
+                mark = "" if value_lang == lang else " " + ORIGINAL_MARK[lang].format(language=LANGUAGE_NAMES[lang].get(value_lang, value_lang))
+                lines.append(f"{label(name, lang)}{mark}: {value}")
         if rec.website:
             lines.append(f"{label('website', lang)}: {rec.website}")
         if rec.sources:

@@ -130,6 +130,9 @@ class Translation(BaseModel):
 
     name: str | None = Field(default=None, max_length=300)
     description: str | None = Field(default=None, max_length=10_000)
+    offers: str | None = Field(default=None, max_length=2_000)
+    seeks: str | None = Field(default=None, max_length=2_000)
+    machine: list[str] = Field(default_factory=list, description="Fields of this translation made by a machine, not curated")
 
     @model_validator(mode="after")
     def _bounded_extras(self, info: ValidationInfo) -> "Translation":
@@ -262,6 +265,26 @@ class Organisation(BaseModel):
         if tr and tr.description:
             return tr.description, lang
         return self.description, self.lang or "en"
+
+    def field_in(self, name: str, lang: str) -> tuple[str | None, str]:
+        """(``offers`` or ``seeks`` in ``lang``, its language): the translation when there is one, else
+        the original with the record's language, for the reader to be told it is the original."""
+        tr = self.i18n.get(lang)
+        value = getattr(tr, name, None) if tr else None
+        if value:
+            return value, lang
+        return getattr(self, name), self.lang or "en"
+
+    def untranslated(self, langs: tuple[str, ...] = ("pt", "zh", "en")) -> list[str]:
+        """"field:lang" for every description, offers or seeks shown to readers of ``lang`` in another language."""
+        out = []
+        for name in ("description", "offers", "seeks"):
+            if not getattr(self, name):
+                continue
+            for lang in langs:
+                if lang != (self.lang or "en") and not getattr(self.i18n.get(lang), name, None):
+                    out.append(f"{name}:{lang}")
+        return out
 
     def extra_fields(self) -> dict[str, Any]:
         return dict(self.model_extra or {})

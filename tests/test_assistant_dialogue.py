@@ -292,3 +292,31 @@ def test_an_organisation_is_recognised_by_the_start_of_any_of_its_names(shipped_
     shown_first = [rid for rid in shipped_engine.records if rid != "pt-apcor"][:3]
     assert shipped_engine.named_in(fold(apcor.name), shown_first) == "pt-apcor"
 
+
+
+# -- every word in the user's language: offers and seeks (team) -------------------------------------
+def test_details_of_a_portuguese_record_in_chinese_hold_no_portuguese_field_text_and_vice_versa(bot, shipped_engine):
+    bot.respond("s-det-zh", "我们想找葡萄牙的软木合作伙伴")
+    zh = bot.respond("s-det-zh", "第1个的详细信息")
+    rec = shipped_engine.records[zh.organisation]
+    assert zh.intent == "details" and rec.lang == "pt" and rec.offers
+    for original in (rec.description, rec.offers, rec.seeks):
+        assert not original or original not in zh.text
+    assert rec.i18n["zh"].offers in zh.text and "原文" not in zh.text
+    bot.respond("s-det-pt", "fabricantes de moldes na China")
+    pt = bot.respond("s-det-pt", "detalhes do 1")
+    assert pt.intent == "details" and shipped_engine.records[pt.organisation].lang == "zh"
+    assert not han(pt.text), pt.text  # not one Chinese character in the Portuguese details
+    assert shipped_engine.records[pt.organisation].i18n["pt"].offers in pt.text
+
+
+def test_an_untranslated_offer_is_shown_as_the_original_with_its_language(bot, shipped_engine, monkeypatch):
+    rid = "pt-apcor"
+    rec = shipped_engine.records[rid]
+    assert shipped_engine.records[rid] is rec  # held in the records' cache: a change below is what the dialogue reads
+    for lang in ("zh", "en"):
+        monkeypatch.setitem(rec.i18n, lang, rec.i18n[lang].model_copy(update={"offers": None, "seeks": None}))
+    reply = bot.respond("s-untranslated", "APCOR的详细信息")
+    assert reply.organisation == rid
+    assert f"（原文，葡萄牙语）: {rec.offers}" in reply.text and f"（原文，葡萄牙语）: {rec.seeks}" in reply.text
+    assert rec.untranslated() == ["offers:zh", "offers:en", "seeks:zh", "seeks:en"]

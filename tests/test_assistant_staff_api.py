@@ -339,6 +339,8 @@ def test_introduction_email_reaches_both_sides_through_real_smtp(shipped_catalog
     assert "CPC Alliance introduction" in msg["Subject"] and "Acme Bottling" in msg["Subject"]
     text = msg.get_content()
     assert "cork stoppers" in text and "Mary Jones" in text and "mary@acme.example" in text and f"Request no. {lead['lead_id']}" in text
+    # the Portuguese partner reads the same details in Portuguese
+    assert f"Pedido n.º {lead['lead_id']}" in text and "Quem pede: Mary Jones" in text and "Apresentação CPC Alliance" in msg["Subject"]
 
 
 def test_smtp_refusal_is_502(shipped_catalog, tmp_path):
@@ -367,3 +369,61 @@ def test_no_personal_data_in_info_logs_of_a_lead_and_its_reply(client, caplog):
     assert caplog.records  # the requests were logged
     for personal in ("Zacarias", "Quintela", "zq@quintela.example", "rolhas naturais", "p@x.example"):
         assert personal not in logged, personal
+
+
+# -- threads with the team and the FAQ ------------------------------------------------------------
+def test_a_web_users_answer_reaches_the_lead_thread_with_an_unread_marker(client):
+    lead = consented_lead(client)
+    lead_id, sid = lead["lead_id"], lead["session_id"]
+    assert client.post(f"/api/v1/leads/{lead_id}/reply", json={"text": "Hello Mary, APCOR will call you."}, headers=AUTH).status_code == 200
+    answer = chat(client, "Thanks Rita! When is the cork fair in Porto?", sid)
+    assert answer["intent"] == "to_team" and str(lead_id) in answer["reply"]
+    listed = next(x for x in client.get("/api/v1/leads", headers=AUTH).json() if x["id"] == lead_id)
+    assert listed["unread"] == 1
+    assert [(m["sender"], m["text"]) for m in listed["messages"]][-1] == ("user", "Thanks Rita! When is the cork fair in Porto?")
+    opened = client.get(f"/api/v1/leads/{lead_id}", headers=AUTH).json()
+    assert opened["messages"] == listed["messages"] and opened["unread"] == 1  # what the list gives, then read
+    again = client.get(f"/api/v1/leads/{lead_id}", headers=AUTH).json()
+    assert again["unread"] == 0 and again["messages"][-1]["delivery"] == "read"
+    # the user's own words never come back to them as a message from the team
+    assert all(m["sender"] == "staff" for m in client.get("/api/v1/chat/messages", params={"session_id": sid}).json()["messages"])
+
+
+def test_faq_is_kept_by_staff_and_answered_in_the_chat(client):
+    entries = client.get("/api/v1/staff/faq", headers=AUTH).json()
+    assert len(entries) >= 5 and all(set(e["answers"]) == {"pt", "zh", "en"} and not e["missing"] for e in entries)
+    cost = chat(client, "quanto custa este serviço?")
+    assert cost["intent"] == "faq" and cost["lang"] == "pt" and "custo" in cost["reply"]
+    zh = chat(client, "CPC联盟是什么？")
+    assert zh["intent"] == "faq" and "联盟" in zh["reply"]
+    body = {"questions": {"en": ["do you organise trade missions to China?"]}, "answers": {"en": "Ask the team: say “talk to a person”."}}
+    r = client.post("/api/v1/staff/faq", json=body, headers=AUTH)
+    assert r.status_code == 201 and r.json()["missing"] == ["pt", "zh"]
+    fid = r.json()["id"]
+    asked = chat(client, "Do you organise trade missions to China?")
+    assert asked["intent"] == "faq" and "talk to a person" in asked["reply"]
+    edited = {**body, "answers": {"en": "Not from this assistant: say “talk to a person”."}}
+    assert client.put(f"/api/v1/staff/faq/{fid}", json=edited, headers=AUTH).json()["answers"] == edited["answers"]
+    assert "Not from this assistant" in chat(client, "do you organise trade missions to China?")["reply"]
+    assert client.delete(f"/api/v1/staff/faq/{fid}", headers=AUTH).status_code == 204
+    gone = client.delete(f"/api/v1/staff/faq/{fid}", headers=AUTH)
+    assert gone.status_code == 404 and gone.json()["detail"]["code"] == "faq_not_found"
+    assert client.put(f"/api/v1/staff/faq/{fid}", json=body, headers=AUTH).status_code == 404
+    for bad in ({"questions": {}, "answers": {"en": "x"}}, {"questions": {"en": ["  "]}, "answers": {"en": "x"}},
+                {"questions": {"fr": ["q"]}, "answers": {"en": "x"}}, {"questions": {"en": ["q"]}, "answers": {}},
+                {"questions": {"en": ["q"]}, "answers": {"en": "x" * 2001}}, {"questions": {"en": ["q"]}}):
+        r = client.post("/api/v1/staff/faq", json=bad, headers=AUTH)
+        assert r.status_code == 422 and r.json()["error"], bad
+    assert len(client.get("/api/v1/staff/faq", headers=AUTH).json()) == len(entries)  # nothing half-written
+    assert client.get("/api/v1/staff/faq").status_code == 401
+    assert client.get("/api/v1/staff/faq/unanswered", headers=AUTH).status_code == 200
+
+
+def test_a_near_miss_about_the_alliance_is_logged_for_staff(client):
+    before = client.get("/api/v1/staff/faq/unanswered", headers=AUTH).json()
+    reply = chat(client, "does the alliance have an office in Macau?")
+    assert reply["intent"] != "faq"
+    logged = client.get("/api/v1/staff/faq/unanswered", headers=AUTH).json()
+    assert len(logged) == len(before) + 1 and logged[0]["text"] == "does the alliance have an office in Macau?"
+    assert client.delete(f"/api/v1/staff/faq/unanswered/{logged[0]['id']}", headers=AUTH).status_code == 204
+    assert client.delete(f"/api/v1/staff/faq/unanswered/{logged[0]['id']}", headers=AUTH).status_code == 404

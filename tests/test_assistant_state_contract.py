@@ -171,7 +171,7 @@ def test_erase_and_purge(store):
     other = store.add_lead("web-8", "web", "o1", "Org", "en", "keep me")
     store.log_query("web", "en", "cork", 1, "web-9")
     store.log_query("web", "en", "moulds", 1, "web-8")
-    assert store.erase_session("web-9", "web") == {"leads": 1, "messages": 1, "sessions": 1, "queries": 1}
+    assert store.erase_session("web-9", "web") == {"leads": 1, "messages": 1, "sessions": 1, "queries": 1, "questions": 0}
     assert store.load_versioned("web-9") == (SessionState(), 0)
     assert [lead["id"] for lead in store.leads()] == [other] and [q["query"] for q in store.queries()] == ["moulds"]
 
@@ -321,3 +321,60 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password():
     with pytest.raises(RuntimeError, match=rf"state database \(CPC_STATE_URL\) at 127\.0\.0\.1:{port}, database cpc") as err:
         PostgresStateStore(f"postgresql://cpc:hunter2@127.0.0.1:{port}/cpc", connect_timeout=1)
     assert "hunter2" not in str(err.value)
+
+
+# -- threads with the team and the FAQ (assistant/_threads.py, _faq.py) ----------------------------
+def test_a_leads_thread_holds_both_sides_and_unread_markers(store):
+    assert store.open_thread("tg-1") is None
+    lead = store.add_lead("tg-1", "telegram", "pt-a", "A", "zh", "我感兴趣", contact="telegram", contact_kind="telegram")
+    assert store.open_thread("tg-1") is None  # staff have not written yet
+    store.add_staff_message(lead, "tg-1", "email", "E-mail → x", "e-mail")
+    assert store.open_thread("tg-1") is None  # an introduction e-mail opens no chat thread
+    sent = store.add_staff_message(lead, "tg-1", "telegram", "您好", "sent", "Rita")
+    assert sent["sender"] == "staff"
+    assert store.open_thread("tg-1") == {"lead_id": lead, "status": "new", "last_staff": sent["id"]}
+    answer = store.add_user_message(lead, "tg-1", "telegram", "好的，谢谢！")
+    assert (answer["sender"], answer["delivery"]) == ("user", "unread")
+    thread = store.staff_messages(lead_id=lead)
+    assert [(m["sender"], m["text"]) for m in thread] == [("staff", "E-mail → x"), ("staff", "您好"), ("user", "好的，谢谢！")]
+    assert store.messages_by_lead([lead])[lead] == thread
+    assert store.lead(lead)["last_inbound"] == answer["created"]
+    assert store.mark_read(lead) == 1 and store.mark_read(lead) == 0
+    assert store.staff_messages(lead_id=lead)[-1]["delivery"] == "read"
+    newer = store.add_lead("tg-1", "telegram", "pt-b", "B", "zh", "x")
+    assert store.open_thread("tg-1")["lead_id"] == lead  # the newest lead staff wrote to
+    assert [x["id"] for x in store.session_leads("tg-1")] == [newer, lead]
+    store.update_lead(lead, status="closed", outcome="no_fit")
+    assert store.open_thread("tg-1") is None
+    assert store.erase_session("tg-1", "telegram")["messages"] == 3
+
+
+def test_faq_entries_seeded_once_edited_and_versioned(backend):
+    open_store = backend[0]
+    one, two = open_store(), open_store()
+    seed = [{"questions": {"en": ["what is it?"], "zh": ["这是什么？"]}, "answers": {"en": "A thing.", "zh": "一个东西。"}}]
+    assert one.faq_entries() == [] and one.faq_version() == (0, 0.0)
+    assert one.seed_faq(seed) == 1 and two.seed_faq(seed) == 0  # once per store, whichever worker starts first
+    [entry] = two.faq_entries()
+    assert entry["questions"]["zh"] == ["这是什么？"] and entry["answers"]["en"] == "A thing."
+    v1 = one.faq_version()
+    added = one.add_faq({"pt": ["quanto custa?"]}, {"pt": "Nada."})
+    v2 = two.faq_version()
+    assert v2 != v1 and v2[0] == 2
+    assert two.update_faq(added["id"], {"pt": ["é grátis?"]}, {"pt": "Sim."})["answers"] == {"pt": "Sim."}
+    assert one.update_faq(999_999, {}, {}) is None
+    v3 = one.faq_version()
+    assert one.delete_faq(entry["id"]) and not one.delete_faq(entry["id"])
+    assert two.faq_version() != v3
+    assert [e["questions"] for e in two.faq_entries()] == [{"pt": ["é grátis?"]}]
+    assert one.seed_faq(seed) == 0  # deleted by staff: never seeded again
+
+
+def test_unanswered_questions_are_logged_and_erased_with_the_user(store):
+    store.log_unanswered("pt", "a aliança tem escritório em Macau?", "web-5", "web")
+    store.log_unanswered("en", "does the alliance run trade fairs?", "web-6", "web")
+    logged = store.unanswered()
+    assert [q["text"] for q in logged] == ["does the alliance run trade fairs?", "a aliança tem escritório em Macau?"]
+    assert set(logged[0]) == {"id", "created", "lang", "text"}  # no pseudonym leaves the store
+    assert store.erase_session("web-5", "web")["questions"] == 1
+    assert store.delete_unanswered(logged[0]["id"]) and store.unanswered() == []

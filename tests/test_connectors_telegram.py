@@ -588,7 +588,7 @@ def test_staff_reply_to_a_chat_telegram_refuses_is_502(staffed, bot_api):
                              contact_kind="telegram")
     bot_api.blocked.add(666)
     r = staffed.post(f"/api/v1/leads/{lead_id}/reply", json={"text": "hello"}, headers=STAFF)
-    assert r.status_code == 502 and "blocked" in r.json()["error"] and r.json()["detail"] == {"channel": "telegram"}
+    assert r.status_code == 502 and "blocked" in r.json()["error"] and r.json()["detail"] == {"channel": "telegram", "code": "bad_gateway"}
     assert staffed.get(f"/api/v1/leads/{lead_id}/messages", headers=STAFF).json() == []
 
 
@@ -769,3 +769,37 @@ def test_distinct_send_updates_at_once_record_one_lead(two_workers, bot_api):
     assert len(leads) == 1, [x["id"] for x in leads]
     sent = [m["plain"] for m in bot_api.sent(chat_id=chat, since=since) if m["plain"].startswith("Request no.")]
     assert sent and all(m.startswith(f"Request no. {leads[0]['id']} ") for m in sent), sent
+
+
+# -- threads with the team, a person, the status of a request (team) -------------------------------
+def test_talk_to_a_person_then_the_users_answer_to_staff_reaches_the_thread(staffed, bot_api):
+    chat = 5252
+    (opened,) = say(staffed, bot_api, chat, "我想和工作人员联系", lang="zh-hans")
+    assert "请求编号" in opened["plain"]
+    (lead,) = [x for x in staffed.get("/api/v1/leads", params={"channel": "telegram"}, headers=STAFF).json()
+               if x["session_id"] == f"tg-{chat}"]
+    assert lead["contact_kind"] == "telegram" and lead["message"] == "我想和工作人员联系"
+    (status,) = say(staffed, bot_api, chat, "我的请求进展如何？", lang="zh-hans")
+    assert f"编号 {lead['id']}" in status["plain"] and "等待工作人员处理" in status["plain"]
+    assert staffed.post(f"/api/v1/leads/{lead['id']}/reply", json={"text": "您好，我是Rita。请问您方便什么时候通话？"},
+                        headers=STAFF).status_code == 200
+    (sent,) = say(staffed, bot_api, chat, "好的，谢谢！我下周三有空，可以电话联系", lang="zh-hans")
+    assert sent["plain"].startswith("已转给CPC联盟工作人员") and "同意" not in sent["plain"]  # no consent reopened
+    listed = next(x for x in staffed.get("/api/v1/leads", headers=STAFF).json() if x["id"] == lead["id"])
+    assert listed["unread"] == 1
+    assert [(m["sender"], m["text"].rsplit("\n", 1)[-1]) for m in listed["messages"]] == [
+        ("staff", "您好，我是Rita。请问您方便什么时候通话？"), ("user", "好的，谢谢！我下周三有空，可以电话联系")]
+    assert staffed.get(f"/api/v1/leads/{lead['id']}", headers=STAFF).json()["messages"] == listed["messages"]
+    assert staffed.get(f"/api/v1/leads/{lead['id']}", headers=STAFF).json()["unread"] == 0
+
+
+def test_details_of_a_portuguese_record_in_chinese_on_telegram(staffed, bot_api):
+    chat = 5353
+    say(staffed, bot_api, chat, "我们想找葡萄牙的软木合作伙伴", lang="zh-hans")
+    (details,) = say(staffed, bot_api, chat, "第1个的详细信息", lang="zh-hans")
+    records = staffed.app.state.assistant.engine.records
+    rec = records[staffed.app.state.assistant.store.load(f"tg-{chat}").focus]
+    assert rec.lang == "pt"
+    for original in (rec.description, rec.offers, rec.seeks):
+        assert not original or original not in details["plain"]
+    assert rec.i18n["zh"].offers in details["plain"]

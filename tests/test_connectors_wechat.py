@@ -711,3 +711,30 @@ def test_two_workers_answer_a_retried_message_once_and_share_the_rest_of_a_cut_r
             assert len(parts) >= 3 and all(len(p.encode()) <= 2047 for p in parts)
     finally:
         catalog.close()
+
+
+# -- threads with the team, a person, the status of a request (team) --------------------------------
+def test_a_users_answer_to_staff_on_wechat_goes_to_the_thread_not_to_a_search(shipped_catalog, cs_api, tmp_path):
+    openid = "o-thread-zh"
+    with serve(shipped_catalog, tmp_path, cs_api, admin_token="wx-staff-key") as server, \
+            httpx.Client(base_url=server.url, timeout=60) as client:
+        none = ask(client, cs_api, openid, "我的请求进展如何？")
+        assert none.startswith("您还没有向工作人员提交请求")
+        opened = ask(client, cs_api, openid, "我想和工作人员联系")
+        assert "请求编号" in opened
+        (lead,) = client.get("/api/v1/leads", params={"channel": "wechat"}, headers=STAFF).json()
+        assert client.post(f"/api/v1/leads/{lead['id']}/reply", json={"text": "您好，宁波的展会在下个月。"},
+                           headers=STAFF).status_code == 200
+        answer = ask(client, cs_api, openid, "好的，谢谢！我下周三有空，可以电话联系")
+        assert answer.startswith("已转给CPC联盟工作人员") and "最相关的机构" not in answer
+        thread = client.get(f"/api/v1/leads/{lead['id']}", headers=STAFF).json()
+        assert thread["unread"] == 1 and thread["messages"][-1]["sender"] == "user"
+        assert thread["messages"][-1]["text"] == "好的，谢谢！我下周三有空，可以电话联系"
+        status = ask(client, cs_api, openid, "我的请求进展如何？")
+        assert f"编号 {lead['id']}" in status and "工作人员已给您发送1条消息" in status
+        # a new search leaves the thread
+        found = ask(client, cs_api, openid, "新的搜索：葡萄牙的模具企业")
+        assert "最相关的机构" in found
+        details = ask(client, cs_api, openid, "第1个的详细信息")
+        rec = server.app.state.assistant.engine.records[server.app.state.assistant.store.load(f"wx-{openid}").focus]
+        assert rec.lang == "pt" and rec.offers not in details and rec.i18n["zh"].offers in details

@@ -201,3 +201,16 @@ def test_json_nested_deeper_than_the_parser_goes_is_a_line_error(tmp_path):
     with pytest.raises(CorpusError) as exc:
         load_records(path)
     assert [(e.line, e.field, e.message) for e in exc.value.errors] == [(2, "-", "JSON nested too deeply")]
+
+
+def test_offers_and_seeks_in_a_language_and_what_lacks_a_translation():
+    from corpus import Organisation
+
+    rec = Organisation.model_validate({"id": "a", "kind": "company", "name": "A", "country": "PT", "lang": "pt",
+                                       "description": "Moldes.", "offers": "Moldes de injeção.", "seeks": "Parceiros.",
+                                       "i18n": {"en": {"description": "Moulds.", "offers": "Injection moulds.", "machine": ["offers"]}}})
+    assert rec.field_in("offers", "en") == ("Injection moulds.", "en")
+    assert rec.field_in("seeks", "en") == ("Parceiros.", "pt")  # the original, with its language
+    assert rec.field_in("offers", "pt") == ("Moldes de injeção.", "pt")
+    assert rec.untranslated() == ["description:zh", "offers:zh", "seeks:zh", "seeks:en"]
+    assert rec.i18n["en"].machine == ["offers"]

@@ -626,3 +626,72 @@ def test_wechat_lead_past_the_48_hour_window_says_so_in_the_console(browser, sit
     no_horizontal_scroll(page)
     assert not problems, problems
     ctx.close()
+
+
+def test_talk_to_a_person_then_staff_reply_then_the_users_answer_in_the_console_thread(browser, site):
+    """Done when (team): "quero falar com uma pessoa" with no search becomes a lead through consent and
+    the contact form; staff reply from the console; the user answers in the chat; staff see the answer
+    in the lead's thread with an unread marker that goes once they open the thread."""
+    ctx = browser.new_context(locale="pt-PT", viewport={"width": 1280, "height": 800})
+    chat = ctx.new_page()
+    problems = watch(chat)
+    chat.goto(site.url + "/")
+    box = chat.get_by_label("A sua mensagem")
+    box.fill("quero falar com uma pessoa")
+    box.press("Enter")
+    expect(chat.locator(".msg.bot").last).to_contain_text("RGPD")
+    chat.locator(".chips").get_by_role("button", name="sim", exact=True).click()
+    form = chat.get_by_role("form", name="Os seus dados para a equipa da CPC Alliance")
+    form.get_by_label("Nome").fill("Rui Costa")
+    form.get_by_label("A sua organização").fill("Costa Plásticos")
+    form.get_by_label("E-mail ou telefone").fill("rui.costa@costa-plasticos.pt")
+    form.get_by_label("O que procura (uma linha)").fill("Quero saber como aderir à aliança")
+    form.get_by_role("button", name="Enviar dados").click()
+    expect(chat.locator(".msg.bot").last).to_contain_text("Confirme o pedido")
+    chat.locator(".chips").get_by_role("button", name="enviar", exact=True).click()
+    confirm = chat.locator(".bubble.confirm")
+    expect(confirm).to_contain_text("Pedido registado")
+    lead_id = int(re.search(r"Pedido n\.º (\d+)", confirm.inner_text()).group(1))
+
+    desk = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 800})
+    page = desk.new_page()
+    problems += watch(page)
+    page.goto(site.url + "/staff")
+    page.get_by_label("Staff key").fill(KEY)
+    page.get_by_label("Staff key").press("Enter")
+    page.get_by_label("Language", exact=True).select_option("pt")
+    card = page.locator(f'#leads [data-lead="{lead_id}"]')
+    expect(card).to_contain_text("Rui Costa — Costa Plásticos")
+    card.locator(".lead-more summary").click()
+    card.get_by_label("Mensagem").fill("Olá Rui, a adesão é tratada por nós: quando podemos ligar?")
+    card.get_by_role("button", name="Enviar resposta").click()
+    expect(page.locator("#leads-status")).to_have_text(f"Resposta enviada ao pedido {lead_id}.")
+
+    chat.reload()
+    expect(chat.locator(".msg.staff .bubble")).to_contain_text("quando podemos ligar")
+    box = chat.get_by_label("A sua mensagem")
+    box.fill("Obrigado! Pode ligar-me na quarta de manhã.")
+    box.press("Enter")
+    expect(chat.locator(".msg.bot").last).to_contain_text(f"Enviado à equipa da CPC Alliance (pedido n.º {lead_id})")
+
+    page.locator("#leads-refresh").click()
+    card = page.locator(f'#leads [data-lead="{lead_id}"]')
+    expect(card.locator(".badge.unread")).to_have_text("O utilizador respondeu (1)")
+    card.locator(".thread summary").click()
+    expect(card.locator(".thread li.from-user")).to_contain_text("Pode ligar-me na quarta de manhã.")
+    expect(card.locator(".thread li.from-staff")).to_contain_text("quando podemos ligar")
+    expect(card.locator(".badge.unread")).to_have_count(0)  # opened: read
+    page.screenshot(path=str(ARTIFACTS / "staff-thread-1280.png"), full_page=True)
+    assert httpx.get(f"{site.url}/api/v1/leads/{lead_id}", headers={"Authorization": f"Bearer {KEY}"}).json()["unread"] == 0
+
+    # the FAQ panel: an entry edited in the console answers in the chat
+    faq = page.locator("#faq")
+    expect(faq.locator("li")).not_to_have_count(0)
+    new = page.locator("#faq-new")
+    new.get_by_label("Perguntas (Inglês)").fill("do you organise trade missions?")
+    new.get_by_label("Resposta (Inglês)").fill("Ask the team: say “talk to a person”.")
+    new.get_by_role("button", name="Acrescentar").click()
+    expect(page.locator("#faq-status")).to_contain_text("guardada")
+    answer = httpx.post(f"{site.url}/api/v1/chat", json={"text": "Do you organise trade missions?"}, timeout=60).json()
+    assert answer["intent"] == "faq" and "talk to a person" in answer["reply"]
+    assert not problems, problems

@@ -220,6 +220,57 @@
     },
   };
   for (const lang of Object.keys(UI)) Object.assign(UI[lang], LEAD_UI[lang]);
+
+  // Threads, the FAQ and API errors by code (the API's English message stays as the detail).
+  const TEAM_UI = {
+    pt: {
+      thread: "Conversa com o utilizador ({n} mensagens)", userReplied: "O utilizador respondeu ({n})", fromUser: "Utilizador",
+      fromStaff: "Equipa", read: "lida", unread: "nova",
+      faqTitle: "Perguntas e respostas (FAQ)", faqHint: "Respondidas no chat quando um utilizador pergunta o mesmo por outras palavras. Uma pergunta por linha.",
+      faqAdd: "Acrescentar uma entrada", faqUnanswered: "Perguntas que a FAQ não soube responder",
+      faqQuestions: "Perguntas ({lang})", faqAnswer: "Resposta ({lang})", faqSave: "Guardar", faqCreate: "Acrescentar",
+      faqDelete: "Apagar", faqSaved: "Entrada {id} guardada.", faqDeleted: "Entrada {id} apagada.", faqFailed: "A FAQ não foi guardada: {detail}",
+      faqMissing: "Sem resposta em: {langs}", faqCount: "{n} entrada(s)", faqNone: "Ainda não há entradas.", unansweredNone: "Nenhuma por agora.",
+      dismiss: "Dispensar", untranslated: "Sem tradução (mostrado no original): {fields}",
+      fieldNames: { description: "descrição", offers: "oferece", seeks: "procura" }, machineTranslated: "Tradução automática",
+      errors: { invalid: "Dados inválidos", not_found: "Não encontrado", faq_not_found: "Esta entrada já não existe",
+        question_not_found: "Esta pergunta já não existe", conflict: "Não é possível agora", bad_gateway: "O canal não aceitou a mensagem",
+        unavailable: "O serviço está a iniciar; tente daqui a pouco", too_large: "Pedido demasiado grande", rate_limited: "Demasiados pedidos; aguarde",
+        disk_full: "O disco está cheio: nada foi guardado", no_email: "O utilizador não deu e-mail", mail_off: "O envio de e-mails está desligado neste servidor",
+        wechat_window: "A janela de 48 h do WeChat terminou", not_configured: "Este canal não está configurado no servidor", error: "Erro" },
+    },
+    zh: {
+      thread: "与用户的对话（{n} 条消息）", userReplied: "用户已回复（{n}）", fromUser: "用户", fromStaff: "工作人员", read: "已读", unread: "新",
+      faqTitle: "常见问题（FAQ）", faqHint: "用户换一种说法问同样的问题时，聊天中会自动回答。每行一个问题。",
+      faqAdd: "新增条目", faqUnanswered: "FAQ 未能回答的问题",
+      faqQuestions: "问题（{lang}）", faqAnswer: "回答（{lang}）", faqSave: "保存", faqCreate: "新增",
+      faqDelete: "删除", faqSaved: "条目 {id} 已保存。", faqDeleted: "条目 {id} 已删除。", faqFailed: "FAQ 未保存：{detail}",
+      faqMissing: "缺少回答的语言：{langs}", faqCount: "共 {n} 条", faqNone: "暂无条目。", unansweredNone: "暂无。",
+      dismiss: "忽略", untranslated: "缺少翻译（以原文显示）：{fields}",
+      fieldNames: { description: "简介", offers: "可提供", seeks: "寻求" }, machineTranslated: "机器翻译",
+      errors: { invalid: "数据无效", not_found: "未找到", faq_not_found: "该条目已不存在", question_not_found: "该问题已不存在",
+        conflict: "目前无法执行", bad_gateway: "渠道未接受该消息", unavailable: "服务正在启动，请稍后再试", too_large: "请求过大",
+        rate_limited: "请求过于频繁，请稍候", disk_full: "磁盘已满，未保存任何内容", no_email: "用户未留邮箱", mail_off: "本服务器未开启邮件发送",
+        wechat_window: "微信48小时回复窗口已过", not_configured: "服务器未配置该渠道", error: "错误" },
+    },
+    en: {
+      thread: "Conversation with the user ({n} messages)", userReplied: "User replied ({n})", fromUser: "User", fromStaff: "Team",
+      read: "read", unread: "new",
+      faqTitle: "Questions and answers (FAQ)", faqHint: "Answered in the chat when a user asks the same thing in other words. One question per line.",
+      faqAdd: "Add an entry", faqUnanswered: "Questions the FAQ could not answer",
+      faqQuestions: "Questions ({lang})", faqAnswer: "Answer ({lang})", faqSave: "Save", faqCreate: "Add",
+      faqDelete: "Delete", faqSaved: "Entry {id} saved.", faqDeleted: "Entry {id} deleted.", faqFailed: "The FAQ was not saved: {detail}",
+      faqMissing: "No answer in: {langs}", faqCount: "{n} entr(y/ies)", faqNone: "No entries yet.", unansweredNone: "None for now.",
+      dismiss: "Dismiss", untranslated: "No translation (shown in the original): {fields}",
+      fieldNames: { description: "description", offers: "offers", seeks: "seeks" }, machineTranslated: "Machine translation",
+      errors: { invalid: "Invalid data", not_found: "Not found", faq_not_found: "This entry no longer exists",
+        question_not_found: "This question no longer exists", conflict: "Not possible now", bad_gateway: "The channel did not accept the message",
+        unavailable: "The service is starting; try again shortly", too_large: "Request too large", rate_limited: "Too many requests; please wait",
+        disk_full: "The disk is full: nothing was saved", no_email: "The user gave no e-mail", mail_off: "E-mail sending is off on this server",
+        wechat_window: "WeChat's 48-hour window has passed", not_configured: "This channel is not configured on the server", error: "Error" },
+    },
+  };
+  for (const lang of Object.keys(UI)) Object.assign(UI[lang], TEAM_UI[lang]);
   const LOCALES = { pt: "pt-PT", zh: "zh-CN", en: "en-GB" };
 
   const KEY = "cpc.staff.key";
@@ -230,6 +281,7 @@
   let search = null;  // {body, pages}: the search on screen (what pager and exports use), its pages by offset
   let shownLog = null;  // {stats, rows, zero}: the query log on screen, redrawn when the language changes
   let shownLeads = null;  // the leads on screen
+  let shownFaq = null;  // {entries, unanswered}: the FAQ on screen
   const messages = {};  // element id -> [key, values] of the message it shows, said again in a new language
 
   class SignedOut extends Error {}
@@ -269,6 +321,7 @@
     if (search && search.pages.has(search.body.offset)) renderResults(search.pages.get(search.body.offset));
     if (shownLog) renderLog();
     if (shownLeads) renderLeads();
+    if (shownFaq) renderFaq();
   }
 
   // -- talking to the API ---------------------------------------------------------------------
@@ -292,10 +345,24 @@
     return res;
   }
 
+  // An API error in the console's language: the code the API gives (else one from the HTTP status),
+  // then the field or value it names; the English message only when no code is known.
+  const STATUS_CODES = { 400: "invalid", 404: "not_found", 409: "conflict", 413: "too_large", 422: "invalid", 429: "rate_limited",
+    502: "bad_gateway", 503: "unavailable", 507: "disk_full" };
+  function apiError(status, body) {
+    const detail = body && body.detail && typeof body.detail === "object" && !Array.isArray(body.detail) ? body.detail : {};
+    const code = (body && body.code) || detail.code || STATUS_CODES[status];
+    const words = t("errors")[code];
+    if (!words) return new Error((body && body.error) || `HTTP ${status}`);
+    const field = body && Array.isArray(body.detail) && body.detail[0] && body.detail[0].field;
+    return new Error(field ? `${words} (${field})` : words);
+  }
+
   async function json(path, options) {
     const res = await api(path, options);
+    if (res.status === 204) return null;
     const body = await res.json().catch(() => null);
-    if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status}`);
+    if (!res.ok) throw apiError(res.status, body);
     return body;
   }
 
@@ -310,7 +377,7 @@
     const res = await api(path, options);
     if (!res.ok) {
       const body = await res.json().catch(() => null);
-      throw new Error((body && body.error) || `HTTP ${res.status}`);
+      throw apiError(res.status, body);
     }
     const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1] || "export";
     const url = URL.createObjectURL(await res.blob());
@@ -363,7 +430,7 @@
     showConsole(true);
     try {
       await loadFacets();
-      await Promise.all([loadLog(), loadLeads()]);
+      await Promise.all([loadLog(), loadLeads(), loadFaq()]);
     } catch (e) {
       if (!(e instanceof SignedOut)) say("search-error", "loadFailed", { detail: e.message });
     }
@@ -483,8 +550,14 @@
       el("dl", { class: "record" }, facts.flatMap(([k, v]) => [el("dt", { text: named("facts", k) }), el("dd", {}, v)])),
       el("div", { class: "translations" }, langs.length
         ? langs.map(([lang, tr]) => el("section", {}, el("h3", {}, `${named("langs", lang)}: `, el("span", { lang, text: tr.name || rec.name })),
-          el("p", { lang, text: tr.description || "" })))
-        : el("p", { text: rec.description })));
+          el("p", { lang, text: tr.description || "" }),
+          tr.offers ? el("p", { lang }, el("b", { text: `${named("facts", "offers")}: ` }), tr.offers) : null,
+          tr.seeks ? el("p", { lang }, el("b", { text: `${named("facts", "seeks")}: ` }), tr.seeks) : null,
+          (tr.machine || []).length ? el("small", { class: "sub", text: t("machineTranslated") }) : null))
+        : el("p", { text: rec.description })),
+      (rec.untranslated || []).length ? el("p", { class: "badge unread", "data-untranslated": rec.untranslated.join(" "),
+        text: t("untranslated", { fields: rec.untranslated.map((f) => { const [name, lang] = f.split(":");
+          return `${named("fieldNames", name)} (${named("langs", lang)})`; }).join(t("sep")) }) }) : null);
     const dialog = $("record");
     dialog.showModal();
     dialog.addEventListener("close", () => opener && opener.focus(), { once: true });
@@ -544,6 +617,18 @@
   // -- leads ----------------------------------------------------------------------------------
   const STATUSES = ["new", "contacted", "introduced", "closed"];
   const openForms = new Set();
+  const openThreads = new Set();  // leads whose thread is open: opening one marks the user's answers read
+
+  async function openThread(l) {
+    if (!l.unread) return;
+    try {
+      const fresh = await json(`/api/v1/leads/${l.id}`);  // opening the lead marks its answers read
+      shownLeads = shownLeads.map((x) => (x.id === l.id ? { ...fresh, unread: 0 } : x));
+      renderLeads();
+    } catch (e) {
+      if (!(e instanceof SignedOut)) say("leads-error", "leadFailed", { id: l.id, detail: e.message });
+    }
+  }
   const WECHAT_WINDOW = 48 * 3600;  // seconds after the user's last message that WeChat takes a reply  // leads whose follow-up forms are open: they stay open when the list is redrawn
   const NEXT = { new: "contacted", contacted: "introduced" };
   const leadFilters = () => {
@@ -636,7 +721,8 @@
       el("article", { "aria-labelledby": `${uid}-title` },
         el("header", { class: "lead-head" },
           el("h3", { id: `${uid}-title` }, t("leadTitle", { id: l.id }), l.name ? ` · ${l.name}` : ""),
-          el("span", { class: `badge status-${l.status}`, text: t(`status_${l.status}`) || l.status })),
+          el("span", { class: `badge status-${l.status}`, text: t(`status_${l.status}`) || l.status }),
+          l.unread ? el("span", { class: "badge unread", "data-unread": String(l.unread), text: t("userReplied", { n: l.unread }) }) : null),
         el("p", { class: "sub" }, [t("received", { when: when(l.created) }), t("updatedAt", { when: when(l.updated) }),
           named("langs", l.lang), named("channels", l.channel)].join(" · ")),
         el("dl", { class: "record lead-facts" }, facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { lang: l.lang }, v)])),
@@ -646,9 +732,13 @@
             el("small", { class: "sub", text: when(at) }), " ", el("b", { text: said }), el("div", { class: "sub", text: answer }))))) : null,
         l.notes.length ? el("div", {}, el("h4", { text: t("notes") }), el("ul", { class: "notes" },
           l.notes.map((n) => el("li", {}, el("small", { class: "sub", text: `${when(n.at)}${n.by ? ` · ${n.by}` : ""} ` }), n.text)))) : null,
-        (l.messages || []).length ? el("div", {}, el("h4", { text: t("sent") }), el("ul", { class: "notes sent" },
-          l.messages.map((m) => el("li", {}, el("small", { class: "sub", text: `${when(m.created)} · ${named("delivery", m.delivery)} ` }),
-            el("span", { class: "pre", text: m.text }))))) : null,
+        (l.messages || []).length ? el("details", { class: "thread", "data-thread": String(l.id), open: openThreads.has(l.id),
+          ontoggle: (e) => { if (e.currentTarget.open) { openThreads.add(l.id); openThread(l); } else openThreads.delete(l.id); } },
+          el("summary", { text: t("thread", { n: l.messages.length }) }),
+          el("ol", { class: "notes sent" }, l.messages.map((m) => el("li", { class: m.sender === "user" ? "from-user" : "from-staff" },
+            el("small", { class: "sub", text: `${when(m.created)} · ${m.sender === "user" ? `${t("fromUser")} · ${t(m.delivery)}`
+              : `${t("fromStaff")}${m.author ? ` (${m.author})` : ""} · ${named("delivery", m.delivery)}`} ` }),
+            el("span", { class: "pre", lang: m.sender === "user" ? l.lang : null, text: m.text }))))) : null,
         el("div", { class: "lead-actions" },
           next ? el("button", { type: "button", class: "primary", "data-lead-action": String(l.id),
             "aria-label": t(`mark${next[0].toUpperCase()}${next.slice(1)}Label`, names),
@@ -696,6 +786,77 @@
     }
   }
 
+
+  // -- FAQ --------------------------------------------------------------------------------------
+  const FAQ_LANGS = ["pt", "zh", "en"];
+
+  async function loadFaq() {
+    say("faq-error", null);
+    const [entries, unanswered] = await Promise.all([json("/api/v1/staff/faq"), json("/api/v1/staff/faq/unanswered")]);
+    shownFaq = { entries, unanswered };
+    renderFaq();
+  }
+
+  function faqForm(entry) {
+    const uid = entry ? `faq-${entry.id}` : "faq-new";
+    const boxes = FAQ_LANGS.map((lang) => ({
+      lang,
+      questions: el("textarea", { id: `${uid}-q-${lang}`, rows: "3", lang, maxlength: "3000" }),
+      answer: el("textarea", { id: `${uid}-a-${lang}`, rows: "3", lang, maxlength: "2000" }),
+    }));
+    for (const b of boxes) {
+      b.questions.value = entry ? (entry.questions[b.lang] || []).join("\n") : "";
+      b.answer.value = entry ? entry.answers[b.lang] || "" : "";
+    }
+    const body = () => ({
+      questions: Object.fromEntries(boxes.map((b) => [b.lang, b.questions.value.split("\n").map((q) => q.trim()).filter(Boolean)])),
+      answers: Object.fromEntries(boxes.map((b) => [b.lang, b.answer.value.trim()]).filter(([, a]) => a)),
+    });
+    const save = async (e) => {
+      e.preventDefault();
+      try {
+        const saved = await json(entry ? `/api/v1/staff/faq/${entry.id}` : "/api/v1/staff/faq",
+          { method: entry ? "PUT" : "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body()) });
+        await loadFaq();
+        say("faq-status", "faqSaved", { id: saved.id });
+      } catch (err) {
+        if (!(err instanceof SignedOut)) say("faq-error", "faqFailed", { detail: err.message });
+      }
+    };
+    const remove = async () => {
+      try {
+        await json(`/api/v1/staff/faq/${entry.id}`, { method: "DELETE" });
+        await loadFaq();
+        say("faq-status", "faqDeleted", { id: entry.id });
+      } catch (err) {
+        if (!(err instanceof SignedOut)) say("faq-error", "faqFailed", { detail: err.message });
+      }
+    };
+    const langName = (lang) => named("langs", lang);
+    return el("form", { class: "stack faq-form", "data-faq": entry ? String(entry.id) : "new", onsubmit: save },
+      ...boxes.flatMap((b) => [
+        el("div", { class: "field" }, el("label", { for: b.questions.id, text: t("faqQuestions", { lang: langName(b.lang) }) }), b.questions),
+        el("div", { class: "field" }, el("label", { for: b.answer.id, text: t("faqAnswer", { lang: langName(b.lang) }) }), b.answer)]),
+      el("div", { class: "row" }, el("button", { type: "submit", text: t(entry ? "faqSave" : "faqCreate") }),
+        entry ? el("button", { type: "button", class: "secondary", onclick: remove, text: t("faqDelete") }) : null));
+  }
+
+  function renderFaq() {
+    const { entries, unanswered } = shownFaq;
+    say("faq-status", "faqCount", { n: entries.length });
+    $("faq").replaceChildren(...(entries.length ? entries.map((e) => el("li", { class: "lead" },
+      el("details", {}, el("summary", {}, el("span", { lang: "en", text: (e.questions.en || e.questions.pt || e.questions.zh || [""])[0] }),
+        e.missing.length ? el("span", { class: "badge unread", text: t("faqMissing", { langs: e.missing.map((l) => named("langs", l)).join(", ") }) }) : null),
+      faqForm(e)))) : [el("li", { class: "empty", text: t("faqNone") })]));
+    $("faq-new").replaceChildren(faqForm(null));
+    $("unanswered").replaceChildren(...(unanswered.length ? unanswered.map((q) => el("li", {},
+      el("small", { class: "sub", text: `${when(q.created)} · ${named("langs", q.lang)} ` }), el("span", { lang: q.lang, text: q.text }), " ",
+      el("button", { type: "button", class: "quiet", onclick: guarded(async () => {
+        await json(`/api/v1/staff/faq/unanswered/${q.id}`, { method: "DELETE" });
+        await loadFaq();
+      }, "faq-error", "faqFailed"), text: t("dismiss") }))) : [el("li", { class: "empty", text: t("unansweredNone") })]));
+  }
+
   // -- wiring ---------------------------------------------------------------------------------
   const guarded = (fn, errorId, message) => async (...args) => {
     try {
@@ -728,6 +889,7 @@
     }, "leads-error", "exportFailed"));
   }
   $("log-refresh").addEventListener("click", guarded(loadLog, "search-error", "logFailed"));
+  $("faq-refresh").addEventListener("click", guarded(loadFaq, "faq-error", "faqFailed"));
   $("zero-only").addEventListener("change", guarded(loadLog, "search-error", "logFailed"));
   $("leads-refresh").addEventListener("click", guarded(() => loadLeads(), "leads-error", "leadsFailed"));
   $("lead-status").addEventListener("change", guarded(() => loadLeads(), "leads-error", "leadsFailed"));
