@@ -107,8 +107,19 @@ def zipf(word: str, lang: str) -> float:
 
 
 def is_common(word: str) -> bool:
-    """Whether ``word`` (lower case) is a common word of pt, en, es or fr."""
-    return any(_zipf_table(lang).get(word, 0.0) >= _COMMON_ZIPF for lang in _LANGS)
+    """Whether ``word`` is a common word of pt, en, es or fr, as written or without its accents
+    ("elétrico", "eletrico" and "aéronautiques" are words; wordfreq's lists keep the accents)."""
+    lower = word.lower()
+    if any(_zipf_table(lang).get(lower, 0.0) >= _COMMON_ZIPF for lang in _LANGS):
+        return True
+    return not lower.isascii() and fold(lower) in _common_folded()
+
+
+@lru_cache(maxsize=1)
+def _common_folded() -> frozenset[str]:
+    """The common words of the four languages, accents folded: an accented word typed with other
+    accents, or with its accents, is still a word."""
+    return frozenset(fold(w) for lang in _LANGS for w, z in _zipf_table(lang).items() if z >= _COMMON_ZIPF)
 
 
 @lru_cache(maxsize=1)
@@ -188,11 +199,16 @@ class Vocabulary:
                 if _HAN.search(word) or len(word) < 3:
                     continue
                 self.forms.setdefault(fold(word), set()).add(word.lower())
+        # Chinese terms by the first reading of each character, for characters typed by sound
+        # ("葡萄呀" for 葡萄牙, "机沟" for 机构)
+        self.homophones: dict[str, str] = dict(base.homophones) if base else {}
         for term in han_terms:
             if _HAN_RUN.fullmatch(term) and len(term) >= 2:
                 key = _term_pinyin(term)
                 if key:
                     self.pinyin.setdefault(key, term)
+                if len(term) <= 6 and (quick := _quick_pinyin(term)):
+                    self.homophones.setdefault(quick, term)
         names = list(names)
         # each run of Chinese characters in a name: "中国轻纺城（绍兴柯桥）" is read from "zhongguo qingfangcheng"
         # and from "shaoxing keqiao"
@@ -276,7 +292,7 @@ def warm(columns: Any = None) -> None:
 
     from ._keywords import _cut_han
 
-    _opencc(), _cantonese(), _syllables(), _pt_accents()
+    _opencc(), _cantonese(), _syllables(), _pt_accents(), _common_folded()
     for lang in _LANGS:
         _zipf_table(lang)
     _cut_han("预热")
@@ -327,18 +343,89 @@ def _traditional_pass(text: str, changes: list[Change]) -> tuple[str, bool]:
     return converted, True
 
 
+@lru_cache(maxsize=8192)
+def _reading(c: str) -> str | None:
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    r = pinyin_dict.get(ord(c))
+    return pinyin_key(r.split(",")[0]) if r else None
+
+
+def _jieba_words() -> dict[str, int]:
+    from ._keywords import _cut_han
+
+    _cut_han("预热")  # loads jieba and its dictionary once
+    import jieba
+
+    return jieba.dt.FREQ
+
+
+_COMMON_CHAR = 20_000  # jieba's count above which a character is a word in its own right (是, 的, 时, 市, 之)
+
+
+def _homophone_pass(text: str, vocab: Vocabulary, changes: list[Change]) -> str:
+    """A vocabulary term typed with one character of the same sound ("葡萄呀的鞋子", "检测机沟"), where
+    what was typed is not a word of its own (jieba's dictionary), becomes the term."""
+    if not vocab.homophones or not _HAN.search(text):
+        return text
+    from ._keywords import _cut_han
+
+    words = _jieba_words()
+    out: list[str] = []
+    pos = 0
+    for run in _HAN_RUN.finditer(text):
+        s = run.group()
+        readings = [_reading(c) for c in s]
+        bounds = {0}  # a window starts and ends between jieba's words: 中国|纺织 holds no "国纺"
+        for w in _cut_han(s):
+            bounds.add(max(bounds) + len(w))
+        i = 0
+        while i < len(s) - 1:
+            for size in range(min(6, len(s) - i), 1, -1) if i in bounds else ():
+                window = s[i: i + size]
+                parts = readings[i: i + size]
+                if None in parts or i + size not in bounds:
+                    continue
+                term = vocab.homophones.get("".join(parts))  # type: ignore[arg-type]
+                if not term or len(term) != size or term == window:
+                    continue
+                wrong = [a for a, b in zip(window, term) if a != b]
+                if len(wrong) != 1 or words.get(window) or words.get(wrong[0], 0) >= _COMMON_CHAR:
+                    continue  # a word of its own, or a common character in its own right (宁波|是)
+                start = run.start() + i
+                out += [text[pos:start], term]
+                pos = start + size
+                changes.append(Change("typo", window, term))
+                i += size
+                break
+            else:
+                i += 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def _max_distance(n: int) -> int:
     """Edits tolerated in a word of ``n`` letters: none in 3 or fewer (too many real words sit
-    one edit apart), one up to 7 ("chna", "moldess"), two up to 11, three beyond
-    ("pharamceutical"). Rare real words two edits from a common one ("welting", "weaving") are
-    why seven letters still get one."""
+    one edit apart), one up to 12 ("chna", "moldess", "pharamceutical": a transposition is one),
+    two beyond. Two edits in a shorter word mostly land on a cognate of another language
+    ("integradores"/"integrados", "aeronáuticos"/"aeronautics"), not on the word meant."""
     if n <= 3:
         return 0
-    if n <= 7:
+    if n <= 12:
         return 1
-    if n <= 11:
-        return 2
-    return 3
+    return 2
+
+
+_ENDINGS = frozenset({"", "s", "es", "a", "o", "e", "as", "os", "is", "ais", "al"})
+
+
+def _inflection(key: str, cand: str) -> bool:
+    """Whether ``key`` is another form of ``cand`` ("vinicolas"/"vinicola", "metalomecanico"/
+    "metalomecanica"): the same stem with a plural or gender ending; "moldess" is not one."""
+    p = 0
+    while p < min(len(key), len(cand)) and key[p] == cand[p]:
+        p += 1
+    return key[p:] in _ENDINGS and cand[p:] in _ENDINGS and not key.endswith("ss")
 
 
 def correct(word: str, vocab: Vocabulary, cautious: bool = False) -> str | None:
@@ -357,6 +444,8 @@ def correct(word: str, vocab: Vocabulary, cautious: bool = False) -> str | None:
     pool = vocab.by_initial.get(key[0], [])
     found = process.extract(key, pool, scorer=OSA.distance, score_cutoff=limit, limit=20)
     found = [(cand, dist) for cand, dist, _ in found if abs(len(cand) - len(key)) <= limit and cand != key]
+    if any(_inflection(key, cand) for cand, _ in found):
+        return None  # a form of a known word: the matchers and keyword stems already meet it
     if not found:
         return None
     best = min(d for _, d in found)
@@ -430,9 +519,9 @@ def _latin_pass(text: str, vocab: Vocabulary, changes: list[Change]) -> tuple[st
                 continue  # only words separated by spaces make one name
             words = [w for _, _, w in span]
             folded = [fold(w) for w in words]
-            if size == 1 and (vocab.knows(folded[0]) or is_common(folded[0])):
+            if size == 1 and (vocab.knows(folded[0]) or is_common(words[0]) or is_common(folded[0])):
                 continue  # "ningbo", "china", "men": words of their own, not pinyin
-            if size > 1 and all(is_common(f) or vocab.knows(f) for f in folded):
+            if size > 1 and all(is_common(w) or vocab.knows(fold(w)) for w in words):
                 continue
             key = pinyin_key("".join(words))
             term = vocab.pinyin.get(key)
@@ -453,7 +542,7 @@ def _latin_pass(text: str, vocab: Vocabulary, changes: list[Change]) -> tuple[st
             edits.append((start, end, _case_like(word, accented)))
             changes.append(Change("accents", word, _case_like(word, accented)))
             continue
-        if vocab.knows(key) or is_common(key):
+        if vocab.knows(key) or is_common(word) or is_common(key):
             continue
         if (word.isupper() and len(word) <= 6) or is_pinyin(key):
             continue  # an acronym, or pinyin of something the vocabulary does not hold: not typos
@@ -484,6 +573,7 @@ def normalise(text: str, vocabulary: Vocabulary | None = None) -> Normalised:
     changes: list[Change] = []
     text = _cantonese_pass(text, changes)
     text, traditional = _traditional_pass(text, changes)
+    text = _homophone_pass(text, vocab, changes)
     text, pinyin = _latin_pass(text, vocab, changes)
     has_han = bool(_HAN.search(original))
     has_latin = any(not _HAN.search(w) for w in _WORD.findall(original))

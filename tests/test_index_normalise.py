@@ -136,6 +136,25 @@ def test_real_words_are_never_corrected():
         assert not [c for c in normalise(text).changes if c.kind == "typo"], text
 
 
+def test_forms_and_cognates_of_known_words_are_not_typos():
+    # plural and gender forms, accented words of any of the four languages, cognates two edits away
+    for text in ("vinícolas chinesas", "vinicolas chinesas", "equipamentos fotovoltaicos", "setor metalomecânico",
+                 "integradores de sistemas", "aeronáuticos", "que exportem", "distributers", "ônibus elétrico",
+                 "promoção turística", "pièces aéronautiques", "industrias agroalimentares"):
+        assert not [c for c in normalise(text).changes if c.kind == "typo"], text
+
+
+def test_a_chinese_term_typed_by_its_sound_is_corrected():
+    assert ("typo", "葡萄呀", "葡萄牙") in changes("葡萄呀的鞋子品牌")
+    assert ("typo", "机沟", "机构") in changes("葡萄牙的金属焊接检测机沟")
+
+
+def test_chinese_text_across_word_boundaries_is_left_alone():
+    # "动力|电池" holds 力电池 (锂电池's sound), "中国|纺织" holds 国纺 (国防's), "宁波|是" sounds like 宁波市
+    for text in ("动力电池企业", "中国纺织城", "宁波是中国的模具之都", "宁德时代新能源", "陶瓷企业", "的国际合作"):
+        assert not normalise(text).changes, text
+
+
 def test_a_capitalised_word_inside_a_sentence_is_corrected_only_by_one_edit():
     assert ("typo", "Portgual", "Portugal") in changes("moulds suppliers in Portgual")
     assert not [c for c in normalise("we met Ramalhão yesterday").changes if c.kind == "typo"]
