@@ -92,14 +92,19 @@ def _cantonese() -> tuple[re.Pattern, re.Pattern, dict[str, tuple[str, str]]]:
 
 @lru_cache(maxsize=4)
 def _zipf_table(lang: str) -> dict[str, float]:
-    """wordfreq's frequencies of a language's common words (about 50k), as a plain dict: a lookup
-    per token, not a call into wordfreq per token."""
-    import math
-
+    """wordfreq's about 50k most frequent words of a language with their Zipf frequency, as a plain
+    dict: a lookup per token, not a call into wordfreq. Read from its bucketed list (bucket i holds
+    the words of frequency 10^(-i/100), Zipf 9 - i/100): a third of a second, where its full
+    frequency dictionary takes seconds and ten times the memory."""
     import wordfreq
 
-    freq = wordfreq.get_frequency_dict(lang)
-    return {w: round(math.log10(freq[w]) + 9, 2) for w in wordfreq.top_n_list(lang, 50_000) if w in freq}
+    out: dict[str, float] = {}
+    for i, bucket in enumerate(wordfreq.get_frequency_list(lang)):
+        for word in bucket:
+            out.setdefault(word, round(9 - i / 100, 2))
+        if len(out) >= 50_000:
+            break
+    return out
 
 
 def zipf(word: str, lang: str) -> float:
