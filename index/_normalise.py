@@ -270,6 +270,10 @@ def base_vocabulary() -> Vocabulary:
 
 
 _by_columns: "weakref.WeakKeyDictionary[Any, Vocabulary]" = weakref.WeakKeyDictionary()
+# Record names (all languages) read into the vocabulary: about a second for 20,000 on a quiet core,
+# made again for each generation (each write). Past that, a write would wait tens of seconds for it
+# (100k records: ~40 s), so a larger directory's vocabulary is the glossary and its places only.
+NAMES_MAX = 20_000
 
 
 def vocabulary_of(columns: Any) -> Vocabulary:
@@ -285,6 +289,8 @@ def vocabulary_of(columns: Any) -> Vocabulary:
             if vocab is None:
                 places = [v for f in ("region", "city") for v in columns.tables.get(f, [])]
                 names = list(columns.names.flat) if hasattr(columns.names, "flat") else [n for row in columns.names for n in row]
+                if len(names) > NAMES_MAX:
+                    names = []  # a large directory: its names are found by keywords and embeddings alone
                 vocab = Vocabulary(places, [p for p in places if _HAN.search(p)], names, base=base_vocabulary())
                 _by_columns[columns] = vocab
     return vocab
