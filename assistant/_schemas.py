@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-QUERY_MAX = 1000
+# All of a query is read (a pasted profile whose last sentence says what is sought); only what is
+# embedded is capped (CPC_QUERY_CHARS_MAX), so the limit is the chat's.
+QUERY_MAX = 2000
 FILTER_VALUES_MAX = 20
 FILTER_VALUE_MAX = 100
 # C0 controls other than tab, line feed and carriage return; DEL; and lone UTF-16 surrogates,
@@ -131,12 +133,30 @@ class SearchHit(OrganisationSummary):
     why: Why
 
 
+class Normalisation(BaseModel):
+    """One rewrite of the query before it was analysed (docs/search-normalise.md)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    kind: Literal["traditional", "cantonese", "accents", "pinyin", "typo"] = Field(
+        description="traditional: Traditional to Simplified characters; cantonese: a written-Cantonese word in Mandarin;"
+                    " accents: a Portuguese word typed without its accents; pinyin: pinyin read as the Chinese term;"
+                    " typo: a spelling corrected against the directory's own vocabulary")
+    from_: str = Field(alias="from", description="As typed")
+    to: str = Field(description="What was analysed and embedded instead")
+
+
 class Understood(BaseModel):
     """What the service read in the query: who asks, and whom they seek."""
 
     asker: dict[str, Any] | None = Field(description="The asker's countries, places, sectors and kinds, when the query says")
     seeking: dict[str, Any] = Field(description="The partner sought: countries (named or implied), places, sectors,"
                                                 " kinds, roles, complementary sectors")
+    normalised: list[Normalisation] = Field(default_factory=list,
+                                            description="What was rewritten before analysis, in order; empty when nothing was")
+    hints: dict[str, Any] = Field(default_factory=dict,
+                                  description="What the text looked like: script (hans, hant, latin, mixed, none) and"
+                                              " pinyin (pinyin words were read as Chinese terms)")
 
 
 class SearchResponse(BaseModel):

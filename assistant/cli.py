@@ -383,7 +383,10 @@ def _print_hits(result, head: dict, args: argparse.Namespace, lang: str | None =
                           "results": views, "nearest": nearest}, ensure_ascii=False, indent=2))
         return 0
     if getattr(args, "explain", True):
-        print("understood: " + json.dumps(result.analysis.understood(), ensure_ascii=False))
+        understood = result.analysis.understood()
+        print("understood: " + json.dumps(understood, ensure_ascii=False))
+        if understood.get("normalised"):
+            print("normalised: " + "; ".join(f"{c['from']} -> {c['to']} ({c['kind']})" for c in understood["normalised"]))
     print(f"{result.total} match(es), language {lang}")
     for i, v in enumerate(views, start=getattr(args, "offset", 0) + 1):
         place = ", ".join(p for p in (v["city"], v["region"], v["country"]) if p)

@@ -33,6 +33,7 @@ from ._build import FAST_MIN_TEXTS, clear_checkpoints, passage_checkpoints
 from ._encoders import Encoder
 from ._engine import Filters, SearchConfig, SearchEngine, SearchIndexError, IndexMissingError
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
+from ._normalise import warm as warm_normalise
 from ._storage import POINTER, current_generation, prune
 from ._vectors import lite_file_in_use
 from ._writer import WriteProcessError, full_disk, write_in_child
@@ -127,6 +128,13 @@ class Catalog:
         When another process holds the writer lock (or a worker group this one belongs to: its
         parent built the index before starting it), opens the current generation as it is,
         nothing seeded, built or repaired (that process does it)."""
+        engine = self._open(corpus, progress)
+        # the query normaliser's tools, word lists and this generation's vocabulary are made beside
+        # the first searches, not in one of them (a later generation's in SearchEngine.warm)
+        threading.Thread(target=warm_normalise, args=(engine._columns,), name="cpc-warm-normalise", daemon=True).start()
+        return engine
+
+    def _open(self, corpus: str | Path | None, progress: Progress | None) -> SearchEngine:
         with self._write_lock:
             if not self.writer_lock.acquire():
                 try:

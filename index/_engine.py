@@ -26,6 +26,7 @@ from ._build import FAST_MIN_TEXTS, encode_passages
 from ._calibration import Calibration, load_query_samples
 from ._encoders import QUERY_CHARS_MAX, Encoder, cap_text, encoder_executor
 from ._keywords import KeywordIndex, _merge_rows, _runs, _save_array, tokenize
+from ._normalise import vocabulary_of, warm as warm_normalise
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import RecordColumns, Records, record_about, value_key
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
@@ -409,6 +410,10 @@ class SearchEngine:
                 return cols.ids[int(np.searchsorted(keys.indptr, i, side="right")) - 1]
         return None
 
+    def analyse(self, query: str) -> QueryAnalysis:
+        """The query as understood, normalised against this generation's vocabulary (_normalise)."""
+        return analyse(query, extra_places=self.record_places, vocabulary=vocabulary_of(self._columns))
+
     def record_places(self, text: str) -> list[Place]:
         """Regions and cities of the records named in ``text``, also those the shipped lexicon does
         not know: a newly ingested record's city is understood at once."""
@@ -419,6 +424,7 @@ class SearchEngine:
         inline (the record places' matcher, the filter values): whoever loads a generation calls
         this before swapping it in, so no search pays for it (``pause``: see ``load``)."""
         self.record_place_mentions("")
+        warm_normalise(self._columns)  # the normalisation vocabulary and its tools
         for key in ("country", "region", "city", "kind", "sector"):
             if pause:
                 pause()
@@ -666,7 +672,7 @@ class SearchEngine:
         encoder's own thread; the rest (~1 ms of ranking) runs in place, saving two thread hops."""
         t0 = time.perf_counter()
         calibrate = self.config.calibrate if calibrate is None else calibrate
-        a = analyse(query, extra_places=self.record_places)
+        a = self.analyse(query)
         qv = None
         encoded = None
         if mode in ("hybrid", "dense"):
@@ -698,7 +704,7 @@ class SearchEngine:
         t0 = time.perf_counter()
         cfg = self.config
         calibrate = cfg.calibrate if calibrate is None else calibrate
-        a = analysis or analyse(query, extra_places=self.record_places)
+        a = analysis or self.analyse(query)
         mask = self.allowed_mask(filters)
         rows = None if mask is None else np.flatnonzero(mask)
         n_allowed = len(self._rows) if rows is None else len(rows)

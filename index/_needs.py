@@ -37,6 +37,9 @@ _SEEK_TERMS = [
     "want to export", "wants to export", "would like to export", "want to sell", "plan to export",
     "queremos exportar", "quero exportar", "pretendemos exportar", "gostariamos de exportar", "queremos vender",
     "quer", "querem", "queremos", "quero", "procura-se", "procuram-se", "pretende", "pretendem",
+    # es and fr (accent-folded): the analysis reads them; replies stay in pt, zh or en
+    "estamos buscando", "buscando", "buscan", "necesitamos", "nous cherchons", "cherchons", "recherchons",
+    "je cherche", "nous recherchons", "a la recherche de", "souhaitons trouver", "voulons trouver",
 ]
 _SEEK_ZH = ["想出口", "希望出口", "想卖到", "想找", "想寻找", "希望找到", "希望寻找", "希望找", "正在寻找", "在寻找", "寻找", "寻求", "想要找", "要找",
             "需要找", "需要", "想要", "想和", "希望和", "希望与", "想与", "找"]
@@ -48,7 +51,8 @@ _SEEK = re.compile(
 _ASKER = re.compile(
     r"(?<![\w])(?:we are|we're|i am|i'm|i run|we run|our company|my company|our firm|my firm|our factory|"
     r"we make|we produce|we manufacture|we export|we sell|as an?|somos|sou|a nossa empresa|a minha empresa|"
-    r"nos somos|produzimos|fabricamos|exportamos|vendemos|represento|representamos|trabalho numa|trabalhamos)(?![\w])"
+    r"nos somos|produzimos|fabricamos|exportamos|vendemos|represento|representamos|trabalho numa|trabalhamos|"
+    r"nous sommes|notre entreprise|notre societe|je suis|nuestra empresa|soy)(?![\w])"
     r"|我们是|我是|我们公司|我司|我公司|本公司|我厂|我们厂|我方|作为|我们",
 )
 # Nouns that name an organisation as the subject ("Marca portuguesa de sapatilhas quer ...",
@@ -74,8 +78,40 @@ _EXPORT = re.compile(
 _CLAUSE_END = re.compile(r"[.;!?。；！？,，]|(?<![\w])(?:to|in|into|para|em|na|no|nos|nas)(?![\w])|到|在")
 _HELPED = re.compile(r"(?:帮助|帮|协助|服务|为|给|(?<![\w])(?:helping|help|helps|assist|assisting|for|ajudar|ajudam|apoiar|apoiam|para))\s*(?:os|as|a|o)?\s*$")
 _WHERE_ZH = re.compile(r"(?:想|希望|要|打算)?在[^，。,；\s]{1,10}$")
+# "有没有葡萄牙的软木公司？我想找他们合作", "Any cork firms? We want to meet them": the partner was
+# described before the seek verb, which only points back at it.
+_BACK_REF = re.compile(r"\s*(?:(?:them|eles|elas|los|las|les)(?![\w])|(?:他们|她们|它们|这些|那些|这家|那家))")
 _RELATIVE = re.compile(r"(?<![\w])(?:that|who|which|que|quais)\s*$")
 _SENTENCE = re.compile(r"[.;!?。；！？\n]")
+# Seek words that also occur in a profile's own story ("our customers need", "想要", "找到"): in a
+# long message they do not mark the sought part when a clearer one (looking for, procuramos,
+# 寻找) says it elsewhere.
+_WEAK_SEEK = {"need", "needs", "want", "wants", "seek", "seeks", "quer", "querem", "queremos", "quero", "pretende",
+              "pretendem", "procura", "需要", "想要", "找", "想和", "希望和", "希望与", "想与", "要找"}
+LONG_MESSAGE = 400  # characters, a Chinese one counting two (as the encoder's cap): a pasted profile, not a question
+
+
+def _width(text: str) -> int:
+    return len(text) + len(_HAN_CHAR.findall(text))
+
+
+_HAN_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _seek_match(folded: str) -> re.Match | None:
+    """Where the sought partner is introduced. A short message: its first seek word. A long one
+    (a pasted profile that ends "we are looking for ..."): the last sentence that says it with a
+    clear seek phrase, wherever it is, and the first such phrase in that sentence."""
+    first = _SEEK.search(folded)
+    if first is None or _width(folded) < LONG_MESSAGE:
+        return first
+    strong = [m for m in _SEEK.finditer(folded) if m.group() not in _WEAK_SEEK]
+    if not strong:
+        return first
+    last = strong[-1]
+    starts = [b.end() for b in _SENTENCE.finditer(folded, 0, last.start())]
+    sentence = starts[-1] if starts else 0
+    return next(m for m in strong if m.start() >= sentence)
 
 
 @dataclass
@@ -215,7 +251,8 @@ def analyse_needs(
         return found
 
     asker_text, seek_text = "", text
-    m = _SEEK.search(folded)
+    m = _seek_match(folded)
+    long_message = _width(folded) >= LONG_MESSAGE
     if m and m.start() > 0:
         before = text[: m.start()] if same else folded[: m.start()]
         # the last sentence before the seek verb says who asks ("Somos X. Procuramos Y.")
@@ -227,10 +264,15 @@ def analyse_needs(
             seek_prefix = ""
         if _RELATIVE.search(fold(candidate)):  # "Portuguese firms that need moulds": one noun phrase
             candidate = ""
+        back = bool(_BACK_REF.match(folded[m.end():]))
+        if back:
+            candidate = ""
         if candidate.rstrip().endswith((":", "：")) and not _ASKER.search(fold(candidate)):
             candidate = ""  # "Confeção de vestuário em Guangdong: procuramos fábricas": a heading, not the asker
         if candidate and _is_asker(candidate, taxonomy, lexicon, chain):
             asker_text = candidate
+            seek_text = seek_prefix + (text[m.end():] if same else folded[m.end():])
+        elif long_message and not back:  # a long text before the seek phrase is context, never the partner sought
             seek_text = seek_prefix + (text[m.end():] if same else folded[m.end():])
     elif not m:
         a = _ASKER.match(folded.strip())

@@ -1,7 +1,10 @@
 """Query understanding: language, whom the query seeks, and the sectors, countries, kinds and
 places that describe that partner.
 
-Needs analysis (``_needs``) splits "we are X, we look for Y" first: what the query says about
+Normalisation (``_normalise``) comes first: Traditional characters, written Cantonese, pinyin,
+missing accents and typos are brought to the vocabulary's words, so every later step (needs,
+sectors, places, the embedding) reads the normalised text; keyword search gets the words as
+typed too. Needs analysis (``_needs``) then splits "we are X, we look for Y" first: what the query says about
 the partner becomes soft boosts and extra keyword terms (a sector named in Chinese also
 searches its Portuguese and English synonyms); what it says about the asker only points at
 complementary sectors and the other side of the alliance. Explicit filters stay hard.
@@ -16,6 +19,7 @@ from corpus import Lexicon, Organisation, Place, Taxonomy, default_lexicon, defa
 
 from ._keywords import tokenize
 from ._needs import ALLIANCE, Needs, Side, _complements, analyse_needs
+from ._normalise import Normalised, Vocabulary, language_of, normalise
 
 
 @dataclass
@@ -31,6 +35,7 @@ class QueryAnalysis:
     complements: list[str] = field(default_factory=list)  # sectors that fit the asker's, by the value chain
     needs: Needs = field(default_factory=lambda: Needs("", Side()))
     focus: str = ""  # the text that describes the partner: what is embedded
+    normalised: Normalised | None = None  # what normalisation changed (None: the text was analysed as given)
 
     @property
     def sector_slugs(self) -> list[str]:
@@ -38,7 +43,11 @@ class QueryAnalysis:
 
     def understood(self) -> dict[str, Any]:
         """What the service understood, for the API and ``cpc search --explain``."""
-        return self.needs.to_dict()
+        out = self.needs.to_dict()
+        norm = self.normalised
+        out["normalised"] = norm.to_list() if norm else []
+        out["hints"] = norm.hints() if norm else {}
+        return out
 
 
 def analyse(
@@ -48,10 +57,20 @@ def analyse(
     lexicon: Lexicon | None = None,
     default_lang: str = "en",
     extra_places: Callable[[str], list[Place]] | None = None,
+    vocabulary: Vocabulary | None = None,
+    normalise_text: bool = True,
 ) -> QueryAnalysis:
+    """``text`` as understood; ``vocabulary`` is the index's (``_normalise.vocabulary_of``), the
+    glossary's alone when None; ``normalise_text=False`` analyses the text as given (a record's own)."""
     taxonomy = taxonomy or default_taxonomy()
     lexicon = lexicon or default_lexicon()
-    lang = lang or detect_lang(text, default=default_lang) or default_lang
+    original = text
+    norm = normalise(text, vocabulary) if normalise_text else None
+    if norm is not None:
+        text = norm.text
+        lang = lang or language_of(norm, default=default_lang) or default_lang
+    else:
+        lang = lang or detect_lang(text, default=default_lang) or default_lang
     needs = analyse_needs(text, taxonomy, lexicon, extra_places=extra_places)
     seeking = needs.seeking
     terms = dict(taxonomy.find(seeking.text)) if needs.split else dict(taxonomy.find(text))
@@ -70,10 +89,14 @@ def analyse(
             label = sector.labels.get(code)
             if label:
                 expansion += tokenize(label)
+    if norm is not None:  # keyword search also sees the words as typed (records may spell them so)
+        for change in norm.changes:
+            if change.target in focus:
+                expansion += tokenize(change.source)
     own = set(tokens)
     expansion = [t for t in dict.fromkeys(expansion) if t not in own]
     return QueryAnalysis(
-        text=text,
+        text=original,
         lang=lang,
         sectors=sectors,
         countries=needs.target_countries,
@@ -84,6 +107,7 @@ def analyse(
         complements=complements + also,
         needs=needs,
         focus=focus,
+        normalised=norm,
     )
 
 
@@ -91,7 +115,7 @@ def analyse_record(rec: Organisation, lang: str | None = None) -> QueryAnalysis:
     """An organisation as the asker: partners on the other side of the alliance for what it seeks
     (``seeks``, else what it does), in the sectors it names, that complement its own, or its own."""
     text = rec.seeks or rec.description
-    a = analyse(text, lang=lang or rec.lang)
+    a = analyse(text, lang=lang or rec.lang, normalise_text=False)
     needs = a.needs
     needs.asker = Side(text=rec.name, countries=[rec.country], sectors=list(rec.sectors), kinds=[rec.kind])
     needs.target_countries = [c for c in ALLIANCE if c != rec.country] if rec.country in ALLIANCE else []

@@ -44,7 +44,7 @@ def test_filters_and_pagination(client):
     [
         ({"query": ""}, "query"),
         ({"query": "   "}, "query"),
-        ({"query": "x" * 1001}, "query"),
+        ({"query": "x" * 2001}, "query"),
         ({}, "query"),
         ({"query": 42}, "query"),
         ({"query": "moldes", "limit": 0}, "limit"),
@@ -186,3 +186,81 @@ def test_matches_for_an_organisation(client):
     assert client.get("/api/v1/organisations/no-such-org/matches").status_code == 404
     bad = client.get("/api/v1/organisations/cn-wenzhou-footwear/matches", params={"lang": "fr"})
     assert bad.status_code == 422 and bad.json()["error"]
+
+
+# -- normalisation of what users type (index/_normalise.py) -------------------------------------
+def _normalised(body):
+    from assistant._schemas import SearchResponse
+
+    SearchResponse.model_validate(body)  # the documented shape, "from" included
+    return [(c["kind"], c["from"], c["to"]) for c in body["understood"]["normalised"]]
+
+
+def test_traditional_characters_find_what_simplified_ones_do(client):
+    trad = search(client, query="想找葡萄牙的紡織企業").json()
+    simp = search(client, query="想找葡萄牙的纺织企业").json()
+    assert ("traditional", "紡織", "纺织") in _normalised(trad)
+    assert trad["understood"]["seeking"]["sectors"] == ["textiles"] and trad["lang"] == "zh"
+    assert [h["id"] for h in trad["results"]] == [h["id"] for h in simp["results"]]
+    assert trad["results"][0]["id"] in ("pt-cluster-textil", "pt-citeve") and trad["query"] == "想找葡萄牙的紡織企業"
+
+
+def test_cantonese_question_is_understood(client):
+    body = search(client, query="有冇葡萄牙嘅軟木公司？我想搵佢哋合作").json()
+    assert {("cantonese", "嘅", "的"), ("cantonese", "搵", "找"), ("traditional", "軟木", "软木")} <= set(_normalised(body))
+    assert "cork" in body["understood"]["seeking"]["sectors"] and body["understood"]["asker"] is None
+    assert body["results"][0]["id"] in ("pt-apcor", "pt-corticeira-amorim")
+
+
+def test_pinyin_trade_and_place_words_are_read_as_chinese(client):
+    body = search(client, query="ningbo mujv").json()
+    assert ("pinyin", "mujv", "模具") in _normalised(body)
+    assert body["understood"]["seeking"]["sectors"] == ["moulds"]
+    assert "cn-ningbo-mould-capital" in [h["id"] for h in body["results"][:2]]
+    battery = search(client, query="shenzhen dianchi").json()
+    assert ("pinyin", "dianchi", "电池") in _normalised(battery)
+    assert battery["results"] and all("batteries" in h["sectors"] for h in battery["results"][:2])
+
+
+def test_portuguese_without_accents(client):
+    body = search(client, query="fornecedores de cortica em Portugal").json()
+    assert ("accents", "cortica", "cortiça") in _normalised(body)
+    assert body["results"][0]["id"] in ("pt-apcor", "pt-corticeira-amorim")
+    assert all(h["country"] == "PT" for h in body["results"])
+
+
+def test_a_typo_is_corrected_and_said(client):
+    body = search(client, query="chna moulds").json()
+    assert ("typo", "chna", "china") in _normalised(body)
+    assert body["understood"]["seeking"]["countries"] == ["CN"] and body["understood"]["seeking"]["sectors"] == ["moulds"]
+    assert body["results"] and all(h["country"] == "CN" and "moulds" in h["sectors"] for h in body["results"][:5])
+    clean = search(client, query="china moulds").json()
+    assert _normalised(clean) == []
+
+
+PROFILE = (
+    "Sapatos Ribeira is a family-owned footwear manufacturer founded in 1978 in Felgueiras, in the north of Portugal. "
+    "We design and produce men's and women's leather shoes, boots and sneakers, around 1,200 pairs a day, for our own "
+    "brand and as a private-label supplier for European fashion houses. Our team of 140 people combines traditional "
+    "Goodyear welting with modern CAD design, automated cutting and a laboratory for quality testing. Almost all of the "
+    "leather we use is tanned in Portugal and Spain, and we have worked for more than a decade on reducing water and "
+    "chemical use in our finishing lines. Our customers need short lead times and small batches, and we want to keep "
+    "the flexibility that made us known in Germany, France, the Netherlands and the Nordic countries, where we export "
+    "85% of what we make. In 2022 we opened our showroom in Milan and we take part every year in MICAM and in the "
+    "Portuguese footwear association's trade missions. We hold ISO 9001 and ISO 14001 certification and our products "
+    "carry the Portuguese Shoes label. Over the last two years we have invested in a new injection line for soles and "
+    "in a digital platform that lets clients follow each order. Our next step is to develop a lighter sole and a new "
+    "range of technical outdoor footwear, for which we will need new components, tooling and test equipment. "
+    "We are looking for Chinese manufacturers of injection moulds and plastic parts, ideally in Zhejiang, who can "
+    "work with us on prototypes and small production runs."
+)
+
+
+def test_a_pasted_profile_is_searched_for_what_its_last_sentence_seeks(client):
+    assert len(PROFILE) >= 1500
+    body = search(client, query=PROFILE).json()
+    u = body["understood"]
+    assert "footwear" in u["asker"]["sectors"] and "footwear" not in u["seeking"]["sectors"]
+    assert "moulds" in u["seeking"]["sectors"] and u["seeking"]["countries"] == ["CN"]
+    assert body["results"] and all(h["country"] == "CN" and "moulds" in h["sectors"] for h in body["results"][:4])
+    assert "pt-cluster-calcado" not in [h["id"] for h in body["results"]]

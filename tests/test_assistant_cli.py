@@ -87,6 +87,8 @@ def test_search_explain_and_match(data_dir):
     out = cpc("search", "We are a Portuguese olive oil producer looking for food importers in China", "--explain",
               data_dir=data_dir).stdout
     assert out.startswith("understood: ") and '"asker"' in out and "why: " in out
+    typed = cpc("search", "fornecedores de cortica em Portgual", "--explain", data_dir=data_dir).stdout
+    assert "normalised: cortica -> cortiça (accents); Portgual -> Portugal (typo)" in typed
     data = json.loads(cpc("match", "pt-apcor", "--lang", "zh", "--json", data_dir=data_dir).stdout)
     assert data["organisation"] == "pt-apcor" and data["lang"] == "zh"
     assert all(h["country"] == "CN" for h in data["results"] + data["nearest"])

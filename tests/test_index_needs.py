@@ -102,3 +102,38 @@ def test_places_come_from_an_extra_source():
     yiwu = Place("Linpu Zhen", "CN", "city", "Zhejiang", {})
     needs = analyse_needs("suppliers in Linpu Zhen", extra_places=lambda t: [yiwu] if "linpu" in t.lower() else [])
     assert needs.seeking.places == [yiwu] and needs.target_countries == ["CN"]
+
+
+# -- long messages: the sought part wherever it is -----------------------------------------------
+PROFILE_PT = (
+    "A Adega Vale Escuro é uma empresa familiar do Douro, fundada em 1962, que produz vinhos tintos, brancos e do Porto "
+    "a partir de 40 hectares de vinha própria. Os nossos clientes querem vinhos com história e a equipa de enologia, com "
+    "seis pessoas, procura sempre novas castas e técnicas de vinificação sustentáveis. Exportamos para o Brasil, a Alemanha "
+    "e os Estados Unidos e participamos todos os anos na ProWein e na Vinexpo. Temos certificação de produção integrada e "
+    "uma loja de enoturismo que recebe 8.000 visitantes por ano. Queremos crescer na Ásia nos próximos três anos. "
+    "Procuramos importadores e distribuidores de vinho na China, de preferência em Xangai ou Cantão.")
+PROFILE_ZH = (
+    "我们是浙江温州的一家皮鞋制造企业，成立于1995年，拥有员工三百多人，年产男女皮鞋约二百万双，产品主要出口欧洲、中东和南美市场。"
+    "公司设有自己的研发中心和检测实验室，需要不断提升设计能力，也一直想要开拓新的高端市场。近年来我们投资了自动化裁断和缝制生产线，"
+    "并通过了ISO9001质量管理体系认证。我们的客户对交货期和小批量订单要求越来越高，我们也在积极参加米兰和杜塞尔多夫的国际鞋展。"
+    "为了进一步提升产品的设计和品质，我们正在寻找葡萄牙的鞋业设计机构和皮革技术中心，希望开展联合研发和设计合作。")
+
+
+def test_a_long_profile_is_searched_for_its_last_clear_seek_sentence():
+    pt = analyse_needs(PROFILE_PT)
+    assert pt.partner_text.strip().startswith("importadores e distribuidores de vinho na China")
+    assert pt.target_countries == ["CN"] and "distributor" in pt.roles and "wine" in pt.asker.sectors
+    zh = analyse_needs(PROFILE_ZH)  # "需要" and "想要" earlier on are the asker's story
+    assert zh.partner_text.startswith("葡萄牙的鞋业设计机构")
+    assert zh.target_countries == ["PT"] and "footwear" in zh.seeking.sectors and "Wenzhou" in [p.name for p in zh.asker.places]
+
+
+def test_a_short_message_still_splits_at_its_first_seek_word():
+    n = analyse_needs("Procuramos fornecedores de moldes que procuram novos clientes")
+    assert n.partner_text.startswith("Procuramos fornecedores de moldes") or "fornecedores de moldes" in n.partner_text
+    assert "moulds" in n.seeking.sectors
+
+
+def test_a_seek_verb_that_points_back_keeps_the_partner_described_before_it():
+    n = analyse_needs("有没有葡萄牙的软木公司？我想找他们合作")
+    assert not n.split and "cork" in n.seeking.sectors and n.target_countries == ["PT"]

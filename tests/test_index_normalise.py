@@ -1,0 +1,202 @@
+"""Normalisation of what users type (index/_normalise.py): each component, and the words it must
+leave alone. Real OpenCC, pypinyin, rapidfuzz and wordfreq; the shipped glossary and records."""
+
+import json
+
+import pytest
+
+from corpus import DEFAULT_CORPUS, default_taxonomy
+from index._normalise import (
+    Vocabulary, base_vocabulary, correct, is_pinyin, normalise, pinyin_key, vocabulary_of,
+)
+from index._query import analyse
+
+
+def changes(text, vocab=None):
+    return [(c.kind, c.source, c.target) for c in normalise(text, vocab).changes]
+
+
+@pytest.fixture(scope="module")
+def names_vocab():
+    """The glossary plus the shipped records' names, as an index generation builds it."""
+    names = []
+    for line in DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        names += [rec["name"], *(t.get("name", "") for t in rec.get("i18n", {}).values())]
+    return Vocabulary([], [], names, base=base_vocabulary())
+
+
+# -- Traditional -> Simplified (OpenCC) ---------------------------------------------------------
+
+def test_traditional_becomes_simplified_word_by_word():
+    n = normalise("想找葡萄牙的紡織企業")
+    assert n.text == "想找葡萄牙的纺织企业"
+    assert n.script == "hant"
+    assert ("traditional", "紡織", "纺织") in changes("想找葡萄牙的紡織企業")
+    assert normalise("軟木").text == "软木"
+
+
+def test_simplified_and_latin_text_is_left_alone():
+    for text in ("想找葡萄牙的纺织企业", "我们想找葡萄牙的软木合作伙伴", "moldes China", "著名的模具企业"):
+        n = normalise(text)
+        assert n.text == text and n.changes == [], text
+
+
+# -- written Cantonese ---------------------------------------------------------------------------
+
+def test_cantonese_function_words_become_mandarin():
+    n = normalise("有冇葡萄牙嘅軟木公司？我想搵佢哋合作")
+    assert n.text == "有没有葡萄牙的软木公司？我想找他们合作"
+    kinds = {(k, f) for k, f, _ in changes("有冇葡萄牙嘅軟木公司？我想搵佢哋合作")}
+    assert {("cantonese", "有冇"), ("cantonese", "嘅"), ("cantonese", "搵"), ("cantonese", "佢哋"), ("traditional", "軟木")} <= kinds
+
+
+def test_mandarin_words_that_share_a_cantonese_character_stay():
+    # no Cantonese marker: 係 is part of 關係 ("relationship"), 點 of 一點
+    assert normalise("希望建立長期合作關係").text == "希望建立长期合作关系"
+    assert all(c.kind != "cantonese" for c in normalise("希望建立長期合作關係，多一點了解").changes)
+    # with a marker, 係 after 關 is still left alone
+    assert "关系" in normalise("我哋想同佢建立合作關係").text
+
+
+# -- accents ---------------------------------------------------------------------------------------
+
+def test_plain_portuguese_gets_its_accents_back():
+    assert normalise("fornecedores de cortica").text == "fornecedores de cortiça"
+    assert normalise("calcado portugues").text == "calçado português"
+    assert normalise("Ceramica e maquinas").text == "Cerâmica e máquinas"  # capital kept
+    assert ("accents", "cortica", "cortiça") in changes("fornecedores de cortica")
+
+
+def test_words_common_in_both_spellings_or_english_keep_theirs():
+    for text in ("esta empresa", "e uma fabrica", "material for the serial production", "pais e mae"):
+        assert not [c for c in normalise(text).changes if c.source in ("esta", "e", "material", "serial", "pais")], text
+
+
+def test_accented_terms_still_match_the_glossary():
+    # the matchers fold accents themselves; normalising only changes what is embedded
+    assert "footwear" in analyse("calcado na China").sector_slugs
+
+
+# -- pinyin ------------------------------------------------------------------------------------------
+
+def test_pinyin_syllables():
+    assert pinyin_key("Mujv") == "muju" and pinyin_key("lü se") == "lvse"
+    assert is_pinyin("dianchi") and is_pinyin("mujv") and is_pinyin("zhejiang")
+    assert not is_pinyin("chna") and not is_pinyin("moulds") and not is_pinyin("ma", min_syllables=2)
+
+
+@pytest.mark.parametrize("typed, term", [
+    ("ningbo mujv", "模具"), ("shenzhen dianchi", "电池"), ("guangdong fangzhi", "纺织"), ("ningbo muju", "模具"),
+])
+def test_pinyin_trade_words_become_chinese_terms(typed, term):
+    n = normalise(typed)
+    assert term in n.text and n.pinyin
+    assert [c for c in n.changes if c.kind == "pinyin" and c.target == term]
+
+
+def test_pinyin_record_names_and_places(names_vocab):
+    assert ("pinyin", "ninghai mujucheng", "宁海模具城") in changes("ninghai mujucheng", names_vocab)
+    assert ("pinyin", "zhongguo qingfangcheng", "中国轻纺城") in changes("zhongguo qingfangcheng", names_vocab)
+
+
+def test_words_of_a_language_are_not_read_as_pinyin():
+    # place names already known in Latin letters, and English/Portuguese words made of pinyin syllables
+    for text in ("Zhejiang", "ningbo", "china", "panda dance", "change the tiles", "Portugal moda"):
+        assert not [c for c in normalise(text).changes if c.kind == "pinyin"], text
+
+
+def test_pinyin_query_keeps_its_reply_language():
+    a = analyse("shenzhen dianchi")
+    assert a.lang != "zh"  # typed in Latin letters; the reply language is decided as before
+    assert "batteries" in a.sector_slugs
+
+
+# -- typos (rapidfuzz against the service's own vocabulary) ----------------------------------------
+
+@pytest.mark.parametrize("typo, fixed", [
+    ("chna", "china"), ("moldess", "moldes"), ("pharamceutical", "pharmaceutical"), ("sapatilas", "sapatilhas"),
+    ("fornecedroes", "fornecedores"), ("ceramcis", "ceramics"),
+])
+def test_typos_are_corrected_towards_the_vocabulary(typo, fixed):
+    assert fold_eq(correct(typo, base_vocabulary()), fixed)
+    assert [c for c in normalise(f"{typo} partners").changes if c.kind == "typo" and c.source == typo]
+
+
+def fold_eq(a, b):
+    from corpus import fold
+
+    return a is not None and fold(a) == fold(b)
+
+
+def test_real_words_are_never_corrected():
+    # vocabulary terms, common words of pt/en/es/fr, rare real words, names, acronyms, short words
+    for text in ("moulds cork wine", "fornecedores de vinho", "Goodyear welting", "IAPMEI", "PME", "the mold",
+                 "Sapatos Ribeira em Felgueiras", "Proveedores de calzado", "fabricants de chaussures", "dev ops"):
+        assert not [c for c in normalise(text).changes if c.kind == "typo"], text
+
+
+def test_forms_and_cognates_of_known_words_are_not_typos():
+    # plural and gender forms, accented words of any of the four languages, cognates two edits away
+    for text in ("vinícolas chinesas", "vinicolas chinesas", "equipamentos fotovoltaicos", "setor metalomecânico",
+                 "integradores de sistemas", "aeronáuticos", "que exportem", "distributers", "ônibus elétrico",
+                 "promoção turística", "pièces aéronautiques", "industrias agroalimentares"):
+        assert not [c for c in normalise(text).changes if c.kind == "typo"], text
+
+
+def test_a_chinese_term_typed_by_its_sound_is_corrected():
+    assert ("typo", "葡萄呀", "葡萄牙") in changes("葡萄呀的鞋子品牌")
+    assert ("typo", "机沟", "机构") in changes("葡萄牙的金属焊接检测机沟")
+
+
+def test_chinese_text_across_word_boundaries_is_left_alone():
+    # "动力|电池" holds 力电池 (锂电池's sound), "中国|纺织" holds 国纺 (国防's), "宁波|是" sounds like 宁波市
+    for text in ("动力电池企业", "中国纺织城", "宁波是中国的模具之都", "宁德时代新能源", "陶瓷企业", "的国际合作"):
+        assert not normalise(text).changes, text
+
+
+def test_a_capitalised_word_inside_a_sentence_is_corrected_only_by_one_edit():
+    assert ("typo", "Portgual", "Portugal") in changes("moulds suppliers in Portgual")
+    assert not [c for c in normalise("we met Ramalhão yesterday").changes if c.kind == "typo"]
+
+
+def test_a_typo_in_a_record_name_is_corrected_with_the_generation_vocabulary(names_vocab):
+    assert [c for c in normalise("Corticera Amorim", names_vocab).changes if c.target.lower() == "corticeira"]
+
+
+# -- Spanish and French reach the glossary ---------------------------------------------------------
+
+def test_every_sector_has_spanish_and_french_labels():
+    tax = default_taxonomy()
+    for slug, sector in tax.sectors.items():
+        assert sector.labels.get("es") and sector.labels.get("fr"), slug
+        assert tax.link(sector.labels["es"]) == slug and tax.link(sector.labels["fr"]) == slug
+
+
+@pytest.mark.parametrize("text, slug", [
+    ("Proveedores de calzado en Portugal", "footwear"), ("Buscamos fabricantes de moldes en China", "moulds"),
+    ("Nous cherchons des fabricants de liège au Portugal", "cork"), ("bodegas de vino en China", "wine"),
+    ("entreprises de l'industrie pharmaceutique en Chine", "pharma"),
+])
+def test_spanish_and_french_questions_name_sectors(text, slug):
+    a = analyse(text)
+    assert slug in a.sector_slugs
+    assert a.lang in ("pt", "zh", "en", "es", "fr")
+
+
+# -- the stage in the analysis ----------------------------------------------------------------------
+
+def test_analysis_reads_the_normalised_text_and_keyword_search_both():
+    a = analyse("想找葡萄牙的紡織企業")
+    assert a.sector_slugs == ["textiles"] and a.countries == ["PT"]
+    assert "纺织" in a.focus  # what is embedded
+    assert "紡織" in a.expansion or "紡織" in " ".join(a.expansion)  # the words as typed, for keyword search
+    u = a.understood()
+    assert {"kind": "traditional", "from": "紡織", "to": "纺织"} in u["normalised"]
+    assert u["hints"]["script"] == "hant"
+
+
+def test_the_vocabulary_is_built_once_per_set_of_columns(shipped_engine):
+    cols = shipped_engine._columns
+    assert vocabulary_of(cols) is vocabulary_of(cols)
+    assert vocabulary_of(None) is base_vocabulary()
