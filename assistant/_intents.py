@@ -119,6 +119,25 @@ def number_in(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def numbers_in(text: str) -> list[int]:
+    """Every list number a message points at, in order: "详细介绍一下第1个和第2个" -> [1, 2]."""
+    found: list[int] = []
+    for m in _ZH_ORDINAL.finditer(text):
+        token = m.group(1) or m.group(3)
+        n = int(token) if token.isdigit() else _ZH_NUM.get(token) or (10 + _ZH_NUM.get(token[1:], 0) if token[0] == "十" else None)
+        if n and n not in found:
+            found.append(n)
+    if not found:
+        for word in re.findall(r"[^\W\d_]+", text.lower()):
+            if word in _ORDINALS and _ORDINALS[word] not in found:
+                found.append(_ORDINALS[word])
+        for m in _NUMBER.finditer(text):
+            n = int(m.group(1))
+            if n not in found:
+                found.append(n)
+    return found
+
+
 @dataclass
 class Refinement:
     """Hard filter changes a follow-up asks for."""
@@ -146,8 +165,14 @@ def refinement(text: str, lexicon, taxonomy, extra_places=None) -> Refinement:
     folded = fold(text)
     positions = {}
     mentions = lexicon.place_mentions(text) + (extra_places(text) if extra_places else [])
-    for place, term, start in mentions:
-        positions.setdefault(place.name, (place, start, start + len(term)))
+    taken: list[tuple[int, int]] = []
+    # where two sources name overlapping text ("Porto" and "Porto地区"), the longer name is meant
+    for place, term, start in sorted(mentions, key=lambda m: (-len(m[1]), m[2])):
+        end = start + len(term)
+        if any(start < e and s < end for s, e in taken):
+            continue
+        taken.append((start, end))
+        positions.setdefault(place.name, (place, start, end))
     for place, start, end in positions.values():
         (ref.exclude if _excluded(folded, start, end) else ref.include).append(place)
     for code, term, start in lexicon.country_mentions(text):

@@ -277,7 +277,7 @@ class AbuserTally:
     answered: int = 0
     throttled: int = 0
     failed: int = 0
-    intents: dict[str, int] = field(default_factory=dict)  # of the answered messages: "find" means searched
+    intents: dict[str, int] = field(default_factory=dict)  # of the answered messages: "search" means searched
 
 
 async def abuser_loop(url: str, until: float, texts: dict[str, list[str]], per_minute: float,

@@ -36,7 +36,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096  # sendMessage text limit
 MAX_BODY = 1 << 20
 ALLOWED_UPDATES = ["message", "callback_query"]
-LIST_INTENTS = {"find", "refine", "more"}
+LIST_INTENTS = {"search", "refine", "more", "back"}
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 BUTTON_TTL = 2 * 86400  # seconds a result list's buttons keep working (kept in the shared state store)
 _CALLBACK = re.compile(r"^(?:m|d:(\d{1,3})):([A-Za-z0-9_-]{4,16})$")

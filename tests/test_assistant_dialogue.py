@@ -24,7 +24,8 @@ def han(text):
 )
 def test_small_talk_intents_in_three_languages(bot, text, lang, intent):
     reply = bot.respond("s-" + intent + lang, text)
-    assert (reply.intent, reply.lang) == (intent, lang)
+    act = "smalltalk" if intent in ("greeting", "thanks", "goodbye") else intent
+    assert (reply.intent, reply.step, reply.lang) == (act, intent, lang)
     assert reply.text and reply.results == []
     if lang == "zh":
         assert han(reply.text)
@@ -37,7 +38,7 @@ def test_empty_message_gets_help(bot):
 
 def test_chinese_search_lists_portuguese_cork_in_chinese(bot):
     reply = bot.respond("s-zh", "我们想找葡萄牙的软木合作伙伴")
-    assert (reply.intent, reply.lang) == ("find", "zh")
+    assert (reply.intent, reply.lang) == ("search", "zh")
     assert 3 <= len(reply.results) <= 5
     top = reply.results[0]
     assert top.country == "PT" and "cork" in top.sectors and han(top.name)
@@ -46,7 +47,7 @@ def test_chinese_search_lists_portuguese_cork_in_chinese(bot):
 
 def test_follow_ups_more_details_and_handoff(bot, store):
     first = bot.respond("s-flow", "fabricantes de moldes na China", "web")
-    assert first.intent == "find" and [c.number for c in first.results] == [1, 2, 3, 4, 5]
+    assert first.intent == "search" and [c.number for c in first.results] == [1, 2, 3, 4, 5]
     more = bot.respond("s-flow", "mais", "web")
     assert more.intent == "more" and more.lang == "pt"
     assert [c.number for c in more.results][0] == 6
@@ -55,19 +56,19 @@ def test_follow_ups_more_details_and_handoff(bot, store):
     assert details.intent == "details" and details.organisation == first.results[1].id
     assert first.results[1].name in details.text
     back = bot.respond("s-flow", "voltar à lista", "web")
-    assert back.intent == "list" and [c.id for c in back.results] == [c.id for c in more.results]
+    assert back.intent == "back" and [c.id for c in back.results] == [c.id for c in more.results]
     assert store.query_counts()["totals"]["all"] == 1  # one search logged, not one per page
     ask = bot.respond("s-flow", "tenho interesse no 1", "web")
-    assert ask.intent == "contact_consent" and not ask.handoff and store.leads() == []
+    assert ask.step == "contact_consent" and not ask.handoff and store.leads() == []
     for text in ("sim", "Ana Silva", "Moldes Lda", "ana@moldes.pt", "ok"):
         bot.respond("s-flow", text, "web")
     lead = bot.respond("s-flow", "enviar", "web")
-    assert lead.intent == "contact" and lead.handoff and lead.lead_id
+    assert lead.intent == "lead" and lead.handoff and lead.lead_id
     (saved,) = store.leads()
     assert saved["org_id"] == first.results[0].id and saved["session_id"] == "s-flow"
     assert saved["channel"] == "web" and saved["message"] == "tenho interesse no 1" and saved["lang"] == "pt"
     rec = bot.engine.records[first.results[0].id]
-    assert (rec.website or "não registado") in lead.text
+    assert (rec.website or "Site público: nenhum conhecido") in lead.text
 
 
 def test_number_alone_keeps_session_language(bot):
@@ -83,7 +84,7 @@ def test_number_alone_keeps_session_language(bot):
 def test_language_switch_mid_conversation(bot):
     assert bot.respond("s-switch", "我们想找葡萄牙的软木合作伙伴").lang == "zh"
     pt = bot.respond("s-switch", "procuro fornecedores de cortiça em Portugal")
-    assert (pt.intent, pt.lang) == ("find", "pt")
+    assert (pt.intent, pt.lang) == ("search", "pt")
     assert "cork" in pt.results[0].sectors and not han(pt.results[0].name)
     en = bot.respond("s-switch", "more please")
     assert (en.intent, en.lang) == ("more", "en")
@@ -178,7 +179,7 @@ def test_untranslated_record_text_stays_out_of_another_languages_list(shipped_en
 )
 def test_nothing_fits_is_said_honestly_in_each_language(bot, text, lang, words):
     reply = bot.respond("s-none-" + lang, text)
-    assert (reply.intent, reply.lang) == ("find", lang)
+    assert (reply.intent, reply.lang) == ("search", lang)
     assert reply.results == [] and words in reply.text
     if lang == "zh":
         assert han(reply.text)
@@ -206,11 +207,11 @@ def test_a_new_topic_starts_a_new_search_and_drops_old_filters(bot):
     refined = bot.respond("s-topic", "só empresas")
     assert refined.intent == "refine" and all(c.kind == "company" for c in refined.results)
     moved = bot.respond("s-topic", "Agora outra coisa: fabricantes de moldes na China")
-    assert moved.intent == "find" and moved.results
+    assert moved.intent == "search" and moved.results
     assert all(c.country == "CN" and "moulds" in c.sectors for c in moved.results)
     # a different trade without any marker is a new search too, not a filter on the last one
     again = bot.respond("s-topic", "e fabricantes de calçado em Portugal?")
-    assert again.intent == "find" and "footwear" in again.results[0].sectors
+    assert again.intent == "search" and "footwear" in again.results[0].sectors
     assert not any("moulds" in c.sectors for c in again.results)
 
 

@@ -219,7 +219,7 @@ def test_lead_inbox_filters_notes_assignee_and_closing(client):
                        answers=("sim", "Rui Costa", "Plásticos do Lis", "+351 244 000 111", "moldes para peças automóveis"),
                        send="enviar")
     zh = chat(client, CORK_ZH)
-    assert zh["intent"] == "find"
+    assert zh["intent"] == "search"
     listed = client.get("/api/v1/leads", params={"lang": "pt"}, headers=AUTH).json()
     assert [x["id"] for x in listed] == [b["lead_id"]]
     (found,) = client.get("/api/v1/leads", params={"q": "plásticos"}, headers=AUTH).json()

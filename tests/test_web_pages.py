@@ -73,7 +73,7 @@ def test_the_chat_buttons_phrasings_are_understood(client, lang):
 
     first = say(search)
     sid = first["session_id"]
-    assert first["intent"] == "find" and first["lang"] == lang and len(first["results"]) == 3  # the three cork records
+    assert first["intent"] == "search" and first["lang"] == lang and len(first["results"]) == 3  # the three cork records
     d = say(details, sid)
     assert d["intent"] == "details" and d["lang"] == lang and d["results"][0]["id"] == first["results"][1]["id"]
     m = say(more, sid)
