@@ -26,7 +26,8 @@ LATIN_STOP = {"baise", "linyi", "yulin", "nanping", "sanya", "datong", "ordos"}
 
 @dataclass(frozen=True)
 class District(Place):
-    """A Portuguese district: filtered by the municipalities it holds (``cities``)."""
+    """A Portuguese district, or a Chinese urban district or county: records name municipalities and
+    prefecture cities, not these, so it filters by the cities it stands for (``cities``)."""
 
     cities: tuple[str, ...] = ()
 
@@ -37,7 +38,7 @@ class Gazetteer:
         pairs: list[tuple[str, Place]] = []
         self.places: dict[str, Place] = {}
         for item in raw["places"]:
-            known = self.lexicon.place(item["name"]) if item["level"] != "district" else None
+            known = self.lexicon.place(item["name"]) if not (item["level"] == "district" and item["country"] == "PT") else None
             if known is not None and known.country == item["country"]:
                 place = known
             elif item["level"] == "district":
@@ -48,7 +49,7 @@ class Gazetteer:
             key = f"{item['level']}:{item['name']}".casefold()
             self.places.setdefault(key, place)
             for term in item["terms"]:
-                if not has_han(term) and item["country"] == "CN" and item["level"] == "city" and known is None:
+                if not has_han(term) and item["country"] == "CN" and item["level"] != "region" and known is None and " " not in term:
                     if len(fold(term)) < LATIN_MIN or fold(term) in LATIN_STOP:
                         continue
                 pairs.append((term, self.places[key]))

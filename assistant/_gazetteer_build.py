@@ -64,11 +64,12 @@ PT_MUNICIPALITIES = {
     "Bragança": ["Bragança", "Mirandela", "Macedo de Cavaleiros"],
     "Viana do Castelo": ["Viana do Castelo", "Ponte de Lima", "Valença", "Caminha", "Arcos de Valdevez", "Monção"],
 }
-PT_MUNICIPALITY_ZH = {"Marinha Grande": "马里尼亚格兰德", "Guimarães": "吉马良斯", "Vila Nova de Famalicão": "法马利康新镇",
+PT_MUNICIPALITY_ZH = {"Marinha Grande": "马里尼亚格兰德", "Guimarães": "吉马良斯", "Vila Nova de Famalicão": "法马利康新城",
                       "Matosinhos": "马托西纽什", "Maia": "马亚", "Vila Nova de Gaia": "加亚新城", "Sines": "锡尼什",
                       "Covilhã": "科维良", "Oeiras": "奥埃拉斯", "Santa Maria da Feira": "费拉圣玛丽亚", "Barcelos": "巴塞卢什",
                       "Cascais": "卡斯凯什", "Sintra": "辛特拉", "Almada": "阿尔马达", "Portimão": "波尔蒂芒", "Funchal": "丰沙尔",
                       "Ponta Delgada": "蓬塔德尔加达"}
+PT_MUNICIPALITY_ZH_MORE = {"Vila Nova de Famalicão": ["法马利康新镇", "法马利康"], "Santa Maria da Feira": ["圣玛利亚达费拉"]}
 # NUTS II regions (names as the records use them) -> extra terms people use for them
 PT_REGIONS = {
     "Norte": {"zh": ["北部", "北部地区", "葡北"], "en": ["the north", "northern region", "north region"],
@@ -94,7 +95,10 @@ CN_EXONYMS = {
 PINYIN_FIXES = {"陕西": "Shaanxi", "内蒙古": "Inner Mongolia", "西藏": "Tibet", "香港": "Hong Kong", "澳门": "Macao"}
 # two-character Chinese place names that are also everyday words: matched only with their suffix (合作市)
 ZH_COMMON_WORDS = {"合作", "东方", "安康", "永安", "开平", "和平", "大同", "长乐", "福安", "宁安", "新民", "高新", "东兴", "兴宁",
-                   "北安", "海城", "凯里", "龙口", "建德", "普洱", "吉首", "乐清", "丰城", "明光", "原平", "新乡", "延安"}
+                   "北安", "海城", "凯里", "龙口", "建德", "普洱", "吉首", "丰城", "明光", "原平", "新乡", "延安",
+                   "安宁", "阳春", "四会", "光明", "平安", "同心", "友谊", "大方", "富民", "新兴", "太平", "长安", "新城",
+                   "城关", "城中", "城东", "城西", "城南", "城北", "市中", "郊区", "矿区", "东区", "西区", "南区", "北区",
+                   "中区", "开发", "经济", "新区", "江南", "江北", "河东", "河西", "城区", "白云", "普陀", "龙华", "中原"}
 # municipalities whose name is also an everyday word ("tomar" is to take, "chaves" keys, "madeira" wood)
 PT_COMMON_WORDS = {"Tomar", "Caminha", "Chaves", "Batalha", "Guarda", "Moura", "Lagos", "Espinho", "Vagos", "Moita",
                    "Monção", "Entroncamento", "Serpa", "Seia", "Amares", "Valença", "Nazaré", "Pombal"}
@@ -157,6 +161,40 @@ def chinese_places() -> list[dict]:
         terms += CN_EXONYMS.get(roman, [])
         out.append({"name": roman, "country": "CN", "level": "city", "region": province["name"],
                     "labels": {"zh": short, "pt": roman, "en": roman}, "terms": terms})
+    out += _counties(rows, provinces, {p["labels"]["zh"]: p["name"] for p in out if p["level"] == "city"})
+    return out
+
+
+def _counties(rows: list[tuple[str, str]], provinces: dict[str, dict], prefectures: dict[str, str]) -> list[dict]:
+    """Urban districts (区) and counties (县): records name the prefecture city, so each filters by its
+    own name and its prefecture's (柯桥 -> Keqiao or Shaoxing; 嘉定 -> Jiading or Shanghai). Names found
+    under two prefectures (鼓楼区 ...) are left out: they say no one place."""
+    names = {code: name for code, name in rows}
+    units = []
+    for code, name in rows:
+        if code[6:] != "000000" or code[4:6] == "00" or code[:2] not in provinces or name.endswith("市"):
+            continue
+        if not name.endswith(("区", "县")) or name in ("市辖区",):
+            continue
+        parent = names.get(code[:4] + "00000000") or ""
+        parent_short = _SUFFIX.sub("", parent)
+        prefecture = prefectures.get(parent_short) or provinces[code[:2]]["name"]  # municipalities: the city itself
+        units.append((name, re.sub(r"(自治县|新区|区|县)$", "", name), prefecture, provinces[code[:2]]["name"]))
+    count: dict[str, int] = {}
+    for _, short, _, _ in units:
+        count[short] = count.get(short, 0) + 1
+    out = []
+    for name, short, prefecture, province in units:
+        if count[short] > 1 or len(short) < 2:
+            continue
+        roman = _pinyin(short)
+        terms = [name, f"{roman} district", f"{roman} county"]
+        if name.endswith("区") and short not in ZH_COMMON_WORDS:
+            terms.append(short)
+            if len(roman) >= 6:
+                terms.append(roman)
+        out.append({"name": roman, "country": "CN", "level": "district", "region": province, "cities": [roman, prefecture],
+                    "labels": {"zh": name, "pt": roman, "en": roman}, "terms": terms})
     return out
 
 
@@ -184,6 +222,7 @@ def portuguese_places() -> list[dict]:
             town_zh = zh if town == sub.name else PT_MUNICIPALITY_ZH.get(town)
             town_en = en if town == sub.name else town
             terms = ([] if town in PT_COMMON_WORDS else [town, town_en]) + ([town_zh] if town_zh else [])
+            terms += PT_MUNICIPALITY_ZH_MORE.get(town, [])
             terms += [f"cidade de {town}", f"concelho de {town}", f"{town} city"]
             out.append({"name": town, "country": "PT", "level": "city", "region": nuts, "curated": True,
                         "labels": {"pt": town, "zh": town_zh or town, "en": town_en}, "terms": terms})

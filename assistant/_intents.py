@@ -67,7 +67,7 @@ _ZH_ORDINAL = re.compile(r"第\s*([一二两三四五六七八九十\d]{1,3})\s*
 
 EXCLUDE_BEFORE = re.compile(
     r"(sem ser|sem|exceto|excepto|menos|fora|tirando|excluindo|n[aã]o quero|n[aã]o|nada de|"
-    r"don'?t want|do not want|not|except|excluding|other than|without|but not|apart from|"  # not "no": Portuguese "in the"
+    r"don'?t want|do not want|not|except|excluding|other than|without|but not|apart from|, no|^no|"  # not a bare "no": Portuguese "in the"
     r"除了|不想要|不要|不包括|排除|不含|不在|非)\s*(em|no|na|nos|nas|de|do|da|in|from|the|在)?\s*$",
     re.I,
 )
@@ -179,7 +179,10 @@ def refinement(text: str, lexicon, taxonomy, extra_places=None) -> Refinement:
         target = ref.exclude_countries if _excluded(folded, start, start + len(term)) else ref.countries
         if code not in target:
             target.append(code)
-    ref.kinds = lexicon.kinds(text)
+    ref.kinds = []
+    for kind, term, start in lexicon._kinds.find(text):  # "companies only, no clusters": the clusters are not wanted
+        if not _excluded(folded, start, start + len(term)) and kind not in ref.kinds:
+            ref.kinds.append(kind)
     ref.sectors = [slug for slug, _ in taxonomy.find(text)]
     return ref
 

@@ -32,6 +32,9 @@ LANGUAGE_NAMES = {
 }
 PAGE = 5
 SUMMARY_CHARS = 60  # a reply quotes at most this much of the user's message
+# words that carry no topic in a short follow-up ("only companies please", "só as do norte")
+_FILLERS = {"only", "just", "please", "pls", "the", "ones", "those", "and", "but", "not", "apenas", "somente", "por", "favor",
+            "the", "quero", "want", "show", "mostra", "mostre", "das", "dos", "nas", "nos", "que", "with", "com", "sem"}
 TURN_ATTEMPTS = 3  # runs of one turn when another writer keeps saving the session first
 TEXT_MAX = 2000
 
@@ -168,10 +171,12 @@ class Assistant:
             han = sum(1 for c in text if "\u4e00" <= c <= "\u9fff")
             rest = re.sub(r"[\u3400-\u9fff\uf900-\ufaff]+", " ", text)
             words = re.findall(r"[^\W\d_]{2,}", rest)
-            if han > 6 or len(words) < 3:
+            if han > 6 or len(words) < 2 or han > 2 * sum(map(len, words)):
                 return "zh", False
-            found = detect_lang(rest, default=None)
-            return (found, False) if found in ("pt", "en") else ("zh", False)
+            found = detect_lang(rest, default=None) if len(words) >= 3 else None
+            if found in ("pt", "en"):
+                return found, False
+            return (state.lang, False) if state.lang in ("pt", "en") else ("zh", False)
         found = detect_lang(text, default=None)
         if found in SUPPORTED_LANGS:
             return found, False
@@ -410,9 +415,9 @@ class Assistant:
         for place in ref.include:
             for term in [place.name, *place.labels.values()]:
                 leftover = leftover.replace(fold(term), " ")
-        for _, term, _ in self.gazetteer.mentions(text):
+        for _, term, _ in [*self.gazetteer.mentions(text), *self.lexicon._kinds.find(text), *self.lexicon.country_mentions(text)]:
             leftover = leftover.replace(fold(term), " ")
-        words = [w for w in re.findall(r"[^\W\d_]+", leftover) if len(w) > 2 and not has_han(w)]
+        words = [w for w in re.findall(r"[^\W\d_]+", leftover) if len(w) > 2 and not has_han(w) and w not in _FILLERS]
         han = re.sub(r"[^\u4e00-\u9fff]", "", leftover)
         if intents.REFINE_START.match(text):
             return len(words) <= 4 and len(han) <= 8
