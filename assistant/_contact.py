@@ -257,7 +257,7 @@ def handle(state, message: str, channel: str) -> Step:
         return _take(cap, offered, channel) if offered else _next(cap)
     # from here on the user has agreed: their answers may be kept in the session
     assigned = _assignments(msg)  # "name: Ana | contact: ..." (the web form) is read field by field
-    offered = volunteered(msg) if step in ("name", "org", "contact") and not assigned else {}
+    offered = volunteered(msg, step) if step in ("name", "org", "contact") and not assigned else {}
     if offered:
         return _take(cap, offered, channel)
     if assigned:
@@ -299,7 +299,7 @@ ORG_IN = re.compile(
     r"([^,，;；。\n]{2,80}?)" + _STOP, re.I)
 
 
-def volunteered(msg: str) -> dict[str, str]:
+def volunteered(msg: str, step: str | None = None) -> dict[str, str]:
     """Name, organisation and contact given in one message, in any of the three languages:
     "Chamo-me Ana Silva, da Moldes Silva Lda, email ana.silva@example.com", "微信：ana_silva88",
     "I'm Li Wei from Ningbo Textiles, +86 138 0000 0000". Only what is marked as such is read."""
@@ -321,7 +321,27 @@ def volunteered(msg: str) -> dict[str, str]:
         value = org.group(1).strip(" .")
         if value and value != found.get("name"):
             found["org"] = value
+    if step in ("name", "org") and not ({"name", "org"} & set(found)):
+        found.update(_in_order(msg, step, found))
     return found
+
+
+def _in_order(msg: str, step: str, found: dict[str, str]) -> dict[str, str]:
+    """ "王华，华布汽配，微信: wang_huabu88" or "Li Wei, Blue Crane Composites" answering "your name?":
+    the parts before the contact, in the order asked (name, then organisation)."""
+    rest = msg
+    for m in (EMAIL_IN, WECHAT_IN, PHONE_IN):
+        rest = m.sub(" ", rest)
+    rest = re.sub(r"(?i)(e-?mail|email|phone|tel|telefone|wechat|weixin|微信号?|邮箱|电话|手机)\s*[:：]?\s*$", "", rest.strip(" ,，;；"))
+    parts = [p.strip(" .:：") for p in re.split(r"[,，;；\n]+", rest) if p.strip(" .:：")]
+    if not parts or len(parts) > 2 or any(len(p) > 80 or sum(c.isdigit() for c in p) > 2 for p in parts):
+        return {}
+    if (len(parts) == 1 or step == "org") and not found:
+        return {}  # one plain answer ("Acme, Inc" is one organisation): the step's own, read as usual
+    if step == "org":
+        return {"org": ", ".join(parts)}
+    keys = ["name", "org"] if step == "name" else ["org"]
+    return dict(zip(keys, parts))
 
 
 def _looks_like_name(value: str) -> bool:

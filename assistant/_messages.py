@@ -153,6 +153,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "这里暂时无法回答这个问题。CPC联盟工作人员可以为您解答：请说“我想和工作人员联系”。",
         "en": "I don't have the answer to that here. The CPC Alliance team can answer it: say “I want to talk to a person”.",
     },
+    "team_search": {
+        "pt": "organizações que a equipa procure para «{query}»",
+        "zh": "由工作人员为“{query}”寻找的机构",
+        "en": "organisations the team looks for, for “{query}”",
+    },
     "filters_cleared": {
         "pt": "Filtros removidos.",
         "zh": "已清除筛选条件。",

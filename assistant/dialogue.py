@@ -5,12 +5,13 @@ No HTTP here. Connectors and web pages adapt it; the chat evaluation drives it d
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from corpus import SUPPORTED_LANGS, Organisation, default_lexicon, default_taxonomy, detect_lang, fold, has_han
+from corpus import KINDS, SUPPORTED_LANGS, Organisation, default_lexicon, default_taxonomy, detect_lang, fold, has_han
 from index import QUERY_CHARS_MAX, Filters, SearchEngine, SearchResult, cap_text
 
 from . import _contact as contact
@@ -76,6 +77,39 @@ class _Ctx(_understand.Context):
     focus: str | None = None
     named: Organisation | None = None
     pending: str | None = None
+
+
+# Function words that tell Portuguese from English in a message of a few words, where statistical
+# detection guesses ("voltar a lista" reads as English to it); "a" and "no" are in both and count for neither.
+_PT_WORDS = frozenset("o os as do da dos das de em na nas nos com para por mais lista voltar volta só so sim não nao quero "
+                      "tem detalhes obrigado obrigada um uma sem ver mostra outros outras empresas apenas também ou".split())
+_EN_WORDS = frozenset("the of to in on more back list show me please only yes details thanks and with for companies is "
+                      "any others other next just what about".split())
+
+
+def _short_lang(text: str) -> str | None:
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    if not words or len(words) > 5:
+        return None
+    pt, en = sum(w in _PT_WORDS for w in words), sum(w in _EN_WORDS for w in words)
+    return "pt" if pt > en else "en" if en > pt else None
+
+
+@functools.lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def normalise(text: str) -> str:
+    """What the rules and the classifier read: Traditional Chinese as Simplified (OpenCC), a space
+    between Han and Latin runs ("只看Marinha Grande", "Porto地区" stay findable as words), and the
+    few command words with a typo spelled right ("detials of 1")."""
+    if has_han(text):
+        text = _t2s().convert(text)
+        text = re.sub(r"(?<=[\u4e00-\u9fff])(?=[A-Za-z])|(?<=[A-Za-z])(?=[\u4e00-\u9fff])", " ", text)
+    return intents.fix_command_typos(text)
 
 
 def summary(text: str, limit: int = SUMMARY_CHARS) -> str:
@@ -177,10 +211,10 @@ class Assistant:
             if found in ("pt", "en"):
                 return found, False
             return (state.lang, False) if state.lang in ("pt", "en") else ("zh", False)
-        found = detect_lang(text, default=None)
+        found = _short_lang(text) or detect_lang(text, default=None)
         if found in SUPPORTED_LANGS:
             return found, False
-        if found and len(text.split()) >= 3:
+        if found and len(text.split()) >= (6 if state.lang else 3):  # "voltar a lista" is no Italian
             return "en", True
         return state.lang or "en", False
 
@@ -202,8 +236,7 @@ class Assistant:
             R("refine", lambda t, c: {"clear": True} if intents.CLEAR_FILTERS.search(t) else None),
             R("search", self._new_topic_rule),
             R("refine", self._refine_rule),
-            R("search", self._named_search_rule),
-        ]
+        ]  # a message naming a sector or country is a search unless the model reads it as a question for the team
 
     @staticmethod
     def _smalltalk_rule(text: str, ctx) -> dict | None:
@@ -220,7 +253,8 @@ class Assistant:
     def _details_rule(self, text: str, ctx) -> dict | None:
         numbers = intents.numbers_in(text)
         bare = re.fullmatch(r"\s*(n[º°o.]?\s*|#|number\s*|número\s*)?\d{1,3}\s*[.!?？。]?\s*", text, re.I)
-        if intents.DETAILS.search(text) and (numbers or ctx.named or ctx.focus) or (bare and ctx.has_list):
+        if intents.DETAILS.search(text) and (numbers or ctx.named or ctx.focus) or (bare and ctx.has_list) \
+                or (intents.SHOW_NUMBER.match(text) and ctx.has_list):
             return {"numbers": numbers}
         return None
 
@@ -261,6 +295,7 @@ class Assistant:
 
     def understand(self, text: str, state: SessionState) -> _understand.Intent:
         """The reading of ``text`` in this conversation: a rule's, else the classifier's with its fallback."""
+        text = normalise(text)
         ctx = _Ctx(has_query=bool(state.query), has_list=bool(state.shown), thread=False, state=state,
                    focus=state.focus, named=None, pending=state.pending)
         ctx.named = self._named_org(text, state) if state.shown or intents.DETAILS.search(text) or intents.CONTACT.search(text) else None
@@ -273,6 +308,10 @@ class Assistant:
             ref = self._refinement(body)
             if not ref.is_empty():
                 return _understand.Intent("refine", reading.confidence, {"ref": ref}, reading.source, reading.ranking)
+        named = self._named_search_rule(body, ctx)
+        sure = reading.source == "model" and reading.confidence >= 0.5
+        if named is not None and not (sure and reading.name in ("faq", "human", "status", "language", "to_team")):
+            return _understand.Intent("search", max(reading.confidence, 0.5), named, "model", reading.ranking)
         return reading
 
     def _dispatch(self, text: str, state: SessionState, lang: str, sid: str, channel: str, fresh: bool = False) -> Reply:
@@ -335,7 +374,8 @@ class Assistant:
         named = self._named_org(text, state)
         if number is None and named is None and not state.focus and len(state.shown) != 1:
             if state.query and not state.shown:  # "I'm interested" after "nothing fits": the team looks for you
-                return self._on_human(text, reading, state, lang, sid, channel, fresh)
+                step = contact.start(state, "", say("team_search", lang, query=summary(state.query)), lang, channel, text)
+                return Reply(step.text, lang, "interest", [], step.suggestions, form=step.form, step=step.intent)
             if not state.shown:
                 return self._no_list(state, lang, "interest", fresh)
         return self._handoff(text, state, lang, sid, channel, number, named)
@@ -405,9 +445,9 @@ class Assistant:
         if ref.is_empty():
             return False
         current = {slug for slug, _ in self.taxonomy.find(state.query or "")}
-        if ref.sectors and not set(ref.sectors) <= current and not (ref.exclude or ref.exclude_countries):
+        if ref.sectors and not set(ref.sectors) <= current and not (ref.exclude or ref.exclude_countries or ref.exclude_kinds):
             return False  # names another trade: a new topic, not a narrower list
-        if ref.exclude or ref.exclude_countries:
+        if ref.exclude or ref.exclude_countries or ref.exclude_kinds:
             return True
         # short follow-ups naming only a place, kind or country ("Zhejiang?", "e clusters?", "中国的",
         # "só no Porto"); a long message after "e"/"那" is a new question
@@ -444,6 +484,14 @@ class Assistant:
             f[key] = sorted(set(f.get(key, [])) | {place.name})
         if ref.countries:
             f["countries"] = ref.countries[:1]
+            # "那中国的呢？" after a search naming Portugal: the query no longer names the other side
+            named = [(term, start) for code, term, start in self.lexicon.country_mentions(state.query or "")
+                     if code not in ref.countries]
+            if named and len(fold(state.query)) == len(state.query):
+                query = state.query
+                for term, start in sorted(named, key=lambda t: -t[1]):
+                    query = query[:start] + query[start + len(term):]
+                state.query = " ".join(query.split()) or state.query
             for key in ("regions", "cities"):
                 kept = [p for p in f.get(key, []) if (pl := self.gazetteer.find(p)) and pl.country in ref.countries]
                 f[key] = kept
@@ -451,6 +499,8 @@ class Assistant:
             f["exclude_countries"] = sorted(set(f.get("exclude_countries", [])) | set(ref.exclude_countries))
         if ref.kinds:
             f["kinds"] = ref.kinds[:1]
+        if ref.exclude_kinds:  # "sem clusters": every other kind
+            f["kinds"] = [k for k in (f.get("kinds") or KINDS) if k not in ref.exclude_kinds]
         if ref.sectors:
             f["sectors"] = ref.sectors[:1]
         state.filters = {k: v for k, v in f.items() if v}
