@@ -321,7 +321,7 @@ def test_interest_button_back_to_the_list_and_an_expired_conversation(service, b
     since = len(bot_api.calls)
     post(service, callback_update(next(_update_ids), chat, keyboard[0][0]["callback_data"]))
     told = bot_api.sent(chat_id=chat, since=since)
-    assert told and told[-1]["plain"].startswith("I have no list in this conversation")
+    assert told and told[-1]["plain"].startswith("Não tenho nenhuma lista nesta conversa")  # the button user's language
 
 
 def test_stale_or_forged_buttons_are_answered_not_acted_on(service, bot_api):
