@@ -93,6 +93,7 @@ CN_EXONYMS = {
 }
 # pinyin that English spelling does differently (ISO 3166-2 uses Shaanxi for 陕西 to tell it from 山西)
 PINYIN_FIXES = {"陕西": "Shaanxi", "内蒙古": "Inner Mongolia", "西藏": "Tibet", "香港": "Hong Kong", "澳门": "Macao"}
+ISO_SPELLING = {"neimenggu": "nei mongol", "shanxi": "shanxi"}  # ISO 3166-2's romanisation where it is not plain pinyin
 # two-character Chinese place names that are also everyday words: matched only with their suffix (合作市)
 ZH_COMMON_WORDS = {"合作", "东方", "安康", "永安", "开平", "和平", "大同", "长乐", "福安", "宁安", "新民", "高新", "东兴", "兴宁",
                    "北安", "海城", "凯里", "龙口", "建德", "普洱", "吉首", "丰城", "明光", "原平", "新乡", "延安",
@@ -136,9 +137,11 @@ def chinese_places() -> list[dict]:
         if code[2:] == "0000000000":
             short = _SUFFIX.sub("", name)
             roman = _pinyin(short)
-            key = roman.casefold()
-            std, iso_code = iso.get(key, (roman, None))
-            entry = {"name": std if std not in ("Nei Mongol", "Xizang") else roman, "country": "CN", "level": "region",
+            from pypinyin import lazy_pinyin
+
+            plain = "".join(lazy_pinyin(short)).casefold()
+            std, iso_code = iso.get(roman.casefold()) or iso.get(ISO_SPELLING.get(plain, plain)) or (roman, None)
+            entry = {"name": roman if std in ("Nei Mongol", "Xizang") else std, "country": "CN", "level": "region",
                      "region": None, "iso": iso_code, "labels": {"zh": short, "pt": std, "en": std},
                      "terms": [name, short, roman, *CN_EXONYMS.get(std, [])]}
             provinces[code[:2]] = entry
