@@ -293,8 +293,9 @@ NAME_IN = re.compile(
     r"(?:chamo-me|o meu nome [ée]|meu nome [ée]|my name is|i am|i'm|this is|nome\s*[:：]|name\s*[:：]|"
     r"我叫|我的名字是|我是|姓名\s*[:：]?)\s*([^\W\d_][^\W\d_ .'-]*(?:[ .'-](?!(?:from|at|of|and|e-?mail|email|phone)\b)[^\W\d_]+){0,4})"
     r"(?=\s*(?:[,，;；。\n]|\s(?:from|at|of|da|do|de|e-?mail|email|mail|phone|tel|telefone|wechat)\b|来自|邮箱|电话|手机|微信|$))", re.I)
+ORG_AFTER_NAME = re.compile(r"\s*[,，]?\s*(?:da|do|de|from|of|at)\s+(?=[A-Z\u4e00-\u9fff])([^,，;；。\n]{2,80}?)" + _STOP)
 ORG_IN = re.compile(
-    r"(?:(?:^|[,，\s])(?:da|do|de)\s+(?=[A-Z\u4e00-\u9fff])|\bfrom\s+|\bwork(?:ing)?\s+(?:at|for)\s+|\bat\s+(?=[A-Z])|"
+    r"(?:\bfrom\s+|\bwork(?:ing)?\s+(?:at|for)\s+|\bat\s+(?=[A-Z])|"
     r"(?:empresa|organiza[cç][aã]o|organi[sz]ation|company|公司|单位|机构)\s*[:：]\s*|来自|就职于|在职于)"
     r"([^,，;；。\n]{2,80}?)" + _STOP, re.I)
 
@@ -316,7 +317,9 @@ def volunteered(msg: str, step: str | None = None) -> dict[str, str]:
     name = NAME_IN.search(msg)
     if name and _looks_like_name(name.group(1).strip(" .")):
         found["name"] = name.group(1).strip(" .")
-    org = ORG_IN.search(msg, name.end() if "name" in found else 0)
+    # "da Moldes Silva Lda" names an organisation right after a name ("Chamo-me Ana Silva, da ..."), not
+    # inside one ("Plásticos do Lis")
+    org = (ORG_AFTER_NAME.match(msg, name.end()) if "name" in found else None) or ORG_IN.search(msg, name.end() if "name" in found else 0)
     if org and not EMAIL_IN.search(org.group(1)):
         value = org.group(1).strip(" .")
         if value and value != found.get("name"):

@@ -264,6 +264,7 @@ def test_capture_state_survives_json_round_trip():
     ("我叫王华，来自宁波华布纺织有限公司，微信 wang_huabu88", {"name": "王华", "org": "宁波华布纺织有限公司", "contact": "wechat:wang_huabu88"}),
     ("I am Li Wei from Ningbo Textiles, phone +86 138 0000 0000", {"name": "Li Wei", "org": "Ningbo Textiles", "contact": "+86 138 0000 0000"}),
     ("我是一家纺织企业", {}), ("I am looking for moulds", {}), ("Ana Silva", {}), ("sim", {}),
+    ("Plásticos do Lis", {}), ("Moldes do Norte, Lda", {}),  # an organisation named with "do", not after a name
 ])
 def test_volunteered_details_are_read_in_three_languages(text, expected):
     from assistant._contact import volunteered

@@ -80,5 +80,5 @@ def test_the_chat_buttons_phrasings_are_understood(client, lang):
     # past the last match, "more" lists the less close ones, numbered on
     assert m["intent"] == "more" and m["lang"] == lang and [r["number"] for r in m["results"]] == [4, 5, 6, 7, 8]
     lead = say(interest, sid)  # the start of a contact request, about the organisation the button named
-    assert lead["intent"] == "contact_consent" and lead["form"]["step"] == "consent" and lead["lang"] == lang
+    assert lead["intent"] == "interest" and lead["step"] == "contact_consent" and lead["form"]["step"] == "consent" and lead["lang"] == lang
     assert lead["results"][0]["id"] == first["results"][2]["id"]
