@@ -248,5 +248,8 @@ def build() -> dict:
 if __name__ == "__main__":
     data = build()
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(data, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    print(f"{len(data['places'])} places written to {OUT}")
+    count = len(data["places"])
+    places = ",\n".join(json.dumps(p, ensure_ascii=False) for p in data.pop("places"))  # one place a line: readable diffs
+    head = json.dumps(data, ensure_ascii=False)[:-1]
+    OUT.write_text(f'{head}, "places": [\n{places}\n]}}\n', encoding="utf-8")
+    print(f"{count} places written to {OUT}")
