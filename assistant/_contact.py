@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import email_validator
+from corpus import has_han
 
 FIELDS = ("name", "org", "contact", "need")
 NAME_MAX, ORG_MAX, NEED_MAX, EMAIL_MAX = 100, 150, 300, 254
@@ -134,7 +135,7 @@ SUGGEST: dict[str, dict[str, list[str]]] = {
                 "en": ["send", "change contact", "cancel"]},
     "here": {"pt": ["aqui", "cancelar"], "zh": ["就在这里", "取消"], "en": ["here", "cancel"]},
     "erase": {"pt": ["sim, apagar", "não"], "zh": ["确认删除", "不删除"], "en": ["yes, delete", "no"]},
-    "cancel": {"pt": ["cancelar"], "zh": ["取消"], "en": ["cancel"]},
+    "cancel": {"pt": ["voltar à lista", "cancelar"], "zh": ["返回列表", "取消"], "en": ["back to the list", "cancel"]},
 }
 CHANNEL_NAMES = {"telegram": {"pt": "Telegram", "zh": "Telegram", "en": "Telegram"},
                  "wechat": {"pt": "WeChat", "zh": "微信", "en": "WeChat"}}
@@ -254,9 +255,13 @@ def handle(state, message: str, channel: str) -> Step:
             return Step(text("consent_again", lang), "contact_consent", suggest("consent", lang), {"step": "consent"})
         cap["consent"] = {"at": round(time.time()), "conversation": bool(SHARE.search(msg))}
         cap["request_key"] = secrets.token_urlsafe(16)  # names this request: it is stored once however often sent
-        return _next(cap)
+        offered = volunteered(msg)  # "sim, sou a Ana Silva, ana@moldes.pt"
+        return _take(cap, offered, channel) if offered else _next(cap)
     # from here on the user has agreed: their answers may be kept in the session
-    assigned = _assignments(msg)
+    assigned = _assignments(msg)  # "name: Ana | contact: ..." (the web form) is read field by field
+    offered = volunteered(msg, step) if step in ("name", "org", "contact") and not assigned else {}
+    if offered:
+        return _take(cap, offered, channel)
     if assigned:
         for key, value in assigned:
             problem = _set(cap, key, value, channel)
@@ -277,6 +282,96 @@ def handle(state, message: str, channel: str) -> Step:
     problem = _set(cap, step, msg, channel)
     if problem:
         return _reask(cap, step, problem)
+    return _next(cap)
+
+
+# -- details volunteered in one message ----------------------------------------------------------
+_STOP = r"(?=\s*(?:[,，;；。\n]|\s(?:e-?mail|email|mail|telefone|tel|phone|wechat|weixin)\b|邮箱|电话|手机|微信|$))"
+EMAIL_IN = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
+PHONE_IN = re.compile(r"(?<![\w@])(?:\+|00)?\d[\d\s().-]{5,20}\d(?![\w@])")
+WECHAT_IN = re.compile(r"(?:wechat|weixin|wx|微信号?|微信\s*id)\s*(?:id|号)?\s*(?:[:：是为]|\s)\s*([A-Za-z][-_A-Za-z0-9]{5,19})(?![-\w])", re.I)
+WECHAT_BARE = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$")
+NAME_IN = re.compile(
+    r"(?:chamo-me|o meu nome [ée]|meu nome [ée]|my name is|i am|i'm|this is|nome\s*[:：]|name\s*[:：]|"
+    r"我叫|我的名字是|我是|姓名\s*[:：]?)\s*([^\W\d_][^\W\d_ .'-]*(?:[ .'-](?!(?:from|at|of|and|e-?mail|email|phone)\b)[^\W\d_]+){0,4})"
+    r"(?=\s*(?:[,，;；。\n]|\s(?:from|at|of|da|do|de|e-?mail|email|mail|phone|tel|telefone|wechat)\b|来自|邮箱|电话|手机|微信|$))", re.I)
+ORG_AFTER_NAME = re.compile(r"\s*[,，]?\s*(?:da|do|de|from|of|at)\s+(?=[A-Z\u4e00-\u9fff])([^,，;；。\n]{2,80}?)" + _STOP)
+ORG_IN = re.compile(
+    r"(?:\bfrom\s+|\bwork(?:ing)?\s+(?:at|for)\s+|\bat\s+(?=[A-Z])|"
+    r"(?:empresa|organiza[cç][aã]o|organi[sz]ation|company|公司|单位|机构)\s*[:：]\s*|来自|就职于|在职于)"
+    r"([^,，;；。\n]{2,80}?)" + _STOP, re.I)
+
+
+def volunteered(msg: str, step: str | None = None) -> dict[str, str]:
+    """Name, organisation and contact given in one message, in any of the three languages:
+    "Chamo-me Ana Silva, da Moldes Silva Lda, email ana.silva@example.com", "微信：ana_silva88",
+    "I'm Li Wei from Ningbo Textiles, +86 138 0000 0000". Only what is marked as such is read."""
+    found: dict[str, str] = {}
+    wx = WECHAT_IN.search(msg)
+    email = EMAIL_IN.search(msg)
+    phone = next((m for m in PHONE_IN.finditer(msg) if 7 <= sum(c.isdigit() for c in m.group(0)) <= 15), None)
+    if email:
+        found["contact"] = email.group(0)
+    elif wx:
+        found["contact"] = "wechat:" + wx.group(1)
+    elif phone:
+        found["contact"] = phone.group(0).strip()
+    name = NAME_IN.search(msg)
+    if name and _looks_like_name(name.group(1).strip(" .")):
+        found["name"] = name.group(1).strip(" .")
+    # "da Moldes Silva Lda" names an organisation right after a name ("Chamo-me Ana Silva, da ..."), not
+    # inside one ("Plásticos do Lis")
+    org = (ORG_AFTER_NAME.match(msg, name.end()) if "name" in found else None) or ORG_IN.search(msg, name.end() if "name" in found else 0)
+    if org and not EMAIL_IN.search(org.group(1)):
+        value = org.group(1).strip(" .")
+        if value and value != found.get("name"):
+            found["org"] = value
+    if step in ("name", "org") and not ({"name", "org"} & set(found)):
+        found.update(_in_order(msg, step, found))
+    return found
+
+
+def _in_order(msg: str, step: str, found: dict[str, str]) -> dict[str, str]:
+    """ "王华，华布汽配，微信: wang_huabu88" or "Li Wei, Blue Crane Composites" answering "your name?":
+    the parts before the contact, in the order asked (name, then organisation)."""
+    rest = msg
+    for m in (EMAIL_IN, WECHAT_IN, PHONE_IN):
+        rest = m.sub(" ", rest)
+    rest = re.sub(r"(?i)(e-?mail|email|phone|tel|telefone|wechat|weixin|微信号?|邮箱|电话|手机)\s*[:：]?\s*$", "", rest.strip(" ,，;；"))
+    parts = [p.strip(" .:：") for p in re.split(r"[,，;；\n]+", rest) if p.strip(" .:：")]
+    if not parts or len(parts) > 2 or any(len(p) > 80 or sum(c.isdigit() for c in p) > 2 for p in parts):
+        return {}
+    if (len(parts) == 1 or step == "org") and not found:
+        return {}  # one plain answer ("Acme, Inc" is one organisation): the step's own, read as usual
+    if step == "org":
+        return {"org": ", ".join(parts)}
+    keys = ["name", "org"] if step == "name" else ["org"]
+    return dict(zip(keys, parts))
+
+
+def _looks_like_name(value: str) -> bool:
+    """A person's name after "I am"/"我是": two to four Han characters, or capitalised words
+    ("我是一家纺织企业" and "I am looking for" are not names)."""
+    if re.fullmatch(r"[\u4e00-\u9fff]{2,4}", value):
+        return True
+    words = value.split()
+    particles = {"da", "de", "do", "dos", "das", "e", "van", "von"}
+    return 1 <= len(words) <= 5 and all(w[0].isupper() or w in particles for w in words) and not has_han(value)
+
+
+def _take(cap: dict[str, Any], offered: dict[str, str], channel: str) -> Step:
+    """Keep what was volunteered; re-ask the first thing that does not hold, else ask what is missing."""
+    for key in ("name", "org", "contact"):
+        if key not in offered:
+            continue
+        value = offered[key]
+        if key == "contact" and value.startswith("wechat:"):
+            cap["contact"], cap["contact_kind"] = value.split(":", 1)[1], "wechat_id"
+            continue
+        problem = _set(cap, key, value, channel)
+        if problem:
+            cap["step"] = key
+            return _reask(cap, key, problem)
     return _next(cap)
 
 
@@ -368,7 +463,10 @@ def _assignments(msg: str) -> list[tuple[str, str]]:
         word = m.group(1)
         key = next(k for k, p in FIELD_WORDS.items() if p.fullmatch(word))
         end = marks[i + 1].start() if i + 1 < len(marks) else len(msg)
-        out.append((key, msg[m.end():end].strip(" ;|,，；")))
+        value = msg[m.end():end].strip(" ;|,，；")
+        if key == "contact" and re.search(r"wechat|weixin|微信", word, re.I):
+            value = "微信:" + value  # "微信: wang_huabu88" names a WeChat ID
+        out.append((key, value))
     return out
 
 
@@ -407,9 +505,12 @@ def _set_contact(cap: dict[str, Any], value: str, channel: str) -> tuple[str, di
     if channel in IDENTITY_CHANNELS and (HERE.match(value) or HERE_BY_NAME[channel].match(value)):
         cap["contact"], cap["contact_kind"] = channel, channel
         return None
-    wx = WECHAT_ID.match(value)
+    wx = WECHAT_ID.match(value) or WECHAT_IN.fullmatch(value)
     if wx:
         cap["contact"], cap["contact_kind"] = wx.group(1), "wechat_id"
+        return None
+    if WECHAT_BARE.match(value) and re.search(r"[\d_-]", value) and (channel == "wechat" or cap.get("lang") == "zh"):
+        cap["contact"], cap["contact_kind"] = value, "wechat_id"  # "wang_huabu88" where WeChat IDs are the norm
         return None
     bare = re.sub(_PREFIX, "", value, flags=re.I).strip()
     shown = bare[:60] + ("…" if len(bare) > 60 else "")

@@ -26,13 +26,14 @@ HELP = re.compile(
     r"what can you do|how does (this|it) work|what do you do|你能做什么|你可以做什么|怎么使用|如何使用|你是谁|who are you|quem [ée]s",
     re.I,
 )
-THANKS = re.compile(r"^(muito )?(obrigad[oa]|obg|valeu|thanks|thank you|thx|cheers|谢谢|多谢|感谢|谢啦)([\s!.,，。！]|$)", re.I)
+THANKS = re.compile(r"^(muito )?(obrigad[oa]|obg|valeu|thanks|thank you|thx|ty|cheers|谢谢|多谢|感谢|谢啦|唔该)([\s!.,，。！]|$)", re.I)
 GOODBYE = re.compile(r"^(adeus|at[eé] (logo|breve|j[aá])|tchau|bye|goodbye|see you|再见|拜拜|回头见)[\s!.,，。！]*$", re.I)
 MORE = re.compile(
     r"^(e\s+)?(mais|mais resultados|mostra(-me)? mais|outros|outras|seguintes?|pr[oó]xim[oa]s?|continua|ver mais|"
     r"mostra(-me)? mais|mostre(-me)? mais|mostrar mais|h[aá] mais|tem mais|"
     r"more|more results|show more|show me more|see more|next|next page|others|any more|anything else|any others|"
-    r"更多|更多结果|还有吗|还有呢|还有没有|还有其他的?吗?|下一页|再来几个|再看看|继续|其他的?|换一批)[\s!?？.,，。]*$",
+    r"更多|更多结果|还有吗|还有呢|还有没有|还有其他的?吗?|下一页|再来几个|再看看|继续|其他的?|换一批|"
+    r"有冇多啲|仲有冇|仲有|多啲|再嚟啲|再多[一几]?[个家些]?)[\s!?？.,，。]*$",
     re.I,
 )
 DETAILS = re.compile(
@@ -67,8 +68,8 @@ _ZH_ORDINAL = re.compile(r"第\s*([一二两三四五六七八九十\d]{1,3})\s*
 
 EXCLUDE_BEFORE = re.compile(
     r"(sem ser|sem|exceto|excepto|menos|fora|tirando|excluindo|n[aã]o quero|n[aã]o|nada de|"
-    r"don'?t want|do not want|not|except|excluding|other than|without|but not|apart from|"  # not "no": Portuguese "in the"
-    r"除了|不想要|不要|不包括|排除|不含|不在|非)\s*(em|no|na|nos|nas|de|do|da|in|from|the|在)?\s*$",
+    r"don'?t want|do not want|not|except|excluding|other than|without|but not|apart from|, no|^no|"  # not a bare "no": Portuguese "in the"
+    r"除了|不想要|不要|不包括|排除|不含|不在|非|唔要|唔好|唔使|去掉|去除|剔除)\s*(os|as|o|a|the|any|all)?\s*(em|no|na|nos|nas|de|do|da|dos|das|in|from|the|在)?\s*$",
     re.I,
 )
 EXCLUDE_AFTER = re.compile(r"^\s*(除外|以外|之外|不要|不算)")
@@ -119,6 +120,48 @@ def number_in(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def numbers_in(text: str) -> list[int]:
+    """Every list number a message points at, in order: "详细介绍一下第1个和第2个" -> [1, 2]."""
+    found: list[int] = []
+    for m in _ZH_ORDINAL.finditer(text):
+        token = m.group(1) or m.group(3)
+        n = int(token) if token.isdigit() else _ZH_NUM.get(token) or (10 + _ZH_NUM.get(token[1:], 0) if token[0] == "十" else None)
+        if n and n not in found:
+            found.append(n)
+    if not found:
+        for word in re.findall(r"[^\W\d_]+", text.lower()):
+            if word in _ORDINALS and _ORDINALS[word] not in found:
+                found.append(_ORDINALS[word])
+        for m in _NUMBER.finditer(text):
+            n = int(m.group(1))
+            if n not in found:
+                found.append(n)
+    return found
+
+
+SHOW_NUMBER = re.compile(r"^(mostra|mostre|mostrar|ver|abre|abrir|show|see|open|view|看看?|打开)\s*(-me|me)?\s*(o|a|the|number|n[º°o.]?|#|第)?\s*\d{1,3}\b", re.I)
+COMMAND_WORDS = {"details": "details", "detail": "details", "detalhes": "detalhes", "detalhe": "detalhe",
+                 "interested": "interested", "interessado": "interessado", "interessada": "interessada", "more": "more"}
+
+
+def fix_command_typos(text: str) -> str:
+    """ "detials of 1", "intrested in 2": a command word within one edit (a swap counts as one) of
+    its spelling is read as spelled. Only these few words, so nothing else is "corrected"."""
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    def fix(m: re.Match) -> str:
+        word = m.group(0)
+        low = word.lower()
+        if low in COMMAND_WORDS or len(low) < 5:
+            return word
+        for target in COMMAND_WORDS:
+            if abs(len(target) - len(low)) <= 1 and DamerauLevenshtein.distance(low, target) <= 1:
+                return target
+        return word
+
+    return re.sub(r"[A-Za-z]+", fix, text)
+
+
 @dataclass
 class Refinement:
     """Hard filter changes a follow-up asks for."""
@@ -129,9 +172,11 @@ class Refinement:
     exclude_countries: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     sectors: list[str] = field(default_factory=list)
+    exclude_kinds: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.include or self.exclude or self.countries or self.exclude_countries or self.kinds or self.sectors)
+        return not (self.include or self.exclude or self.countries or self.exclude_countries or self.kinds or self.sectors
+                    or self.exclude_kinds)
 
 
 def _excluded(text: str, start: int, end: int) -> bool:
@@ -146,15 +191,25 @@ def refinement(text: str, lexicon, taxonomy, extra_places=None) -> Refinement:
     folded = fold(text)
     positions = {}
     mentions = lexicon.place_mentions(text) + (extra_places(text) if extra_places else [])
-    for place, term, start in mentions:
-        positions.setdefault(place.name, (place, start, start + len(term)))
+    taken: list[tuple[int, int]] = []
+    # where two sources name overlapping text ("Porto" and "Porto地区"), the longer name is meant
+    for place, term, start in sorted(mentions, key=lambda m: (-len(m[1]), m[2])):
+        end = start + len(term)
+        if any(start < e and s < end for s, e in taken):
+            continue
+        taken.append((start, end))
+        positions.setdefault(place.name, (place, start, end))
     for place, start, end in positions.values():
         (ref.exclude if _excluded(folded, start, end) else ref.include).append(place)
     for code, term, start in lexicon.country_mentions(text):
         target = ref.exclude_countries if _excluded(folded, start, start + len(term)) else ref.countries
         if code not in target:
             target.append(code)
-    ref.kinds = lexicon.kinds(text)
+    ref.kinds = []
+    for kind, term, start in lexicon._kinds.find(text):  # "companies only, no clusters": the clusters are not wanted
+        target = ref.exclude_kinds if _excluded(folded, start, start + len(term)) else ref.kinds
+        if kind not in target:
+            target.append(kind)
     ref.sectors = [slug for slug, _ in taxonomy.find(text)]
     return ref
 

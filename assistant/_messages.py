@@ -83,7 +83,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "已记录您对{name}的合作意向（编号 {lead}），CPC联盟工作人员将会跟进。官方网站：{website}",
         "en": "I've recorded your interest in {name} (request no. {lead}). The CPC Alliance team will follow up. Public website: {website}",
     },
-    "no_website": {"pt": "não registado", "zh": "暂无记录", "en": "none on record"},
+    "no_website": {"pt": "nenhum conhecido", "zh": "暂无（未找到公开网站）", "en": "none known"},
     "thanks": {
         "pt": "De nada! Se precisar de mais parceiros, é só perguntar.",
         "zh": "不客气！如需寻找更多合作伙伴，随时问我。",
@@ -98,6 +98,70 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt": "Só posso ajudar a encontrar parceiros (clusters, empresas e institutos) em Portugal e na China. Por exemplo: «fornecedores de calçado na China».",
         "zh": "我只能帮您在葡萄牙和中国寻找合作伙伴（产业集群、企业和研究机构）。例如：“葡萄牙的葡萄酒企业”。",
         "en": "I can only help you find partners (clusters, companies and institutes) in Portugal and China. For example: “Chinese footwear suppliers”.",
+    },
+    "greeting_chat": {
+        "pt": "Tudo bem, obrigado! Sou o assistente da CPC Alliance: ajudo a encontrar parceiros em Portugal e na China. Diga-me o que procura, por exemplo «fabricantes de moldes na China».",
+        "zh": "我很好，谢谢！我是CPC联盟助手，帮您在葡萄牙和中国寻找合作伙伴。请告诉我您在找什么，例如“葡萄牙的软木企业”。",
+        "en": "I'm well, thank you! I'm the CPC Alliance assistant: I help you find partners in Portugal and China. Tell me what you are looking for, e.g. “Portuguese cork companies”.",
+    },
+    "results_back": {
+        "pt": "De volta à lista para «{query}»{filters}:",
+        "zh": "返回“{query}”的列表{filters}：",
+        "en": "Back to the list for “{query}”{filters}:",
+    },
+    "no_list": {
+        "pt": "Não tenho nenhuma lista nesta conversa (as conversas expiram após algum tempo sem mensagens). Diga-me o que procura para começar uma nova pesquisa, por exemplo «fornecedores de cortiça».",
+        "zh": "本次对话中没有结果列表（对话在一段时间无消息后会过期）。请告诉我您在找什么，开始新的搜索，例如“葡萄牙的模具企业”。",
+        "en": "I have no list in this conversation (conversations expire after a while without messages). Tell me what you need to start a new search, e.g. “Chinese mould makers”.",
+    },
+    "clarify_search_or_refine": {
+        "pt": "Quer uma nova pesquisa por «{text}», ou afinar a lista atual?",
+        "zh": "您是想重新搜索“{text}”，还是在当前列表中缩小范围？",
+        "en": "A new search for “{text}”, or narrow the current list?",
+    },
+    "clarify_refine_what": {
+        "pt": "Como quer afinar a lista? Por exemplo «só empresas», «só no Norte» ou «sem ser Lisboa».",
+        "zh": "您想怎样缩小范围？例如“只要企业”、“只看北部”或“除了里斯本”。",
+        "en": "How should I narrow the list? For example “only companies”, “only in the North” or “not Lisbon”.",
+    },
+    "nothing_in_place": {
+        "pt": "Não há organizações para «{query}»{filters} no diretório. Posso alargar: diga «limpar filtros» ou escolha outra região.",
+        "zh": "目录中没有符合“{query}”{filters}的机构。可以放宽范围：说“清除筛选”或换一个地区。",
+        "en": "There are no organisations for “{query}”{filters} in the directory. I can widen it: say “clear filters” or pick another region.",
+    },
+    "language_set": {
+        "pt": "Com certeza, passo a responder em português.",
+        "zh": "好的，接下来我用中文回复您。",
+        "en": "Sure, I'll reply in English from now on.",
+    },
+    "human_without_team": {
+        "pt": "A equipa da CPC Alliance pode ajudar pessoalmente: faça uma pesquisa e diga «tenho interesse» num resultado (ou depois de uma pesquisa sem resultados), e deixe o seu contacto.",
+        "zh": "CPC联盟工作人员可以为您提供人工帮助：请先搜索，然后对某个结果（或在没有结果时）说“我感兴趣”，并留下联系方式。",
+        "en": "The CPC Alliance team can help in person: search, then say “I'm interested” in a result (or after a search with no results) and leave your contact.",
+    },
+    "status_none": {
+        "pt": "Não encontro nenhum pedido seu nesta conversa. Para pedir uma apresentação, diga «tenho interesse» num resultado.",
+        "zh": "本次对话中没有您的请求记录。如需对接，请对某个结果说“我感兴趣”。",
+        "en": "I find no request of yours in this conversation. To ask for an introduction, say “I'm interested” in a result.",
+    },
+    "status_lead": {
+        "pt": "O seu pedido n.º {lead} está: {status}.",
+        "zh": "您的请求（编号 {lead}）状态：{status}。",
+        "en": "Your request no. {lead} is: {status}.",
+    },
+    "status_new": {"pt": "recebido, a aguardar a equipa", "zh": "已收到，等待工作人员处理", "en": "received, waiting for the team"},
+    "status_contacted": {"pt": "a equipa já o(a) contactou", "zh": "工作人员已与您联系", "en": "the team has contacted you"},
+    "status_introduced": {"pt": "apresentação feita", "zh": "已完成对接介绍", "en": "introduction made"},
+    "status_closed": {"pt": "encerrado", "zh": "已关闭", "en": "closed"},
+    "faq_unknown": {
+        "pt": "Não tenho a resposta a essa pergunta aqui. A equipa da CPC Alliance pode responder: diga «quero falar com uma pessoa».",
+        "zh": "这里暂时无法回答这个问题。CPC联盟工作人员可以为您解答：请说“我想和工作人员联系”。",
+        "en": "I don't have the answer to that here. The CPC Alliance team can answer it: say “I want to talk to a person”.",
+    },
+    "team_search": {
+        "pt": "organizações que a equipa procure para «{query}»",
+        "zh": "由工作人员为“{query}”寻找的机构",
+        "en": "organisations the team looks for, for “{query}”",
     },
     "filters_cleared": {
         "pt": "Filtros removidos.",
@@ -134,6 +198,11 @@ SUGGESTIONS: dict[str, dict[str, list[str]]] = {
         "pt": ["mais", "detalhes do 1", "tenho interesse no 1"],
         "zh": ["更多", "第1个的详细信息", "我对第1个感兴趣"],
         "en": ["more", "details of 1", "I'm interested in 1"],
+    },
+    "clarify": {
+        "pt": ["nova pesquisa", "afinar a lista"],
+        "zh": ["重新搜索", "缩小范围"],
+        "en": ["new search", "narrow the list"],
     },
     "details": {
         "pt": ["tenho interesse", "mais", "voltar à lista"],

@@ -229,7 +229,9 @@ class ChatResponse(BaseModel):
                               "one this server did not issue)")
     reply: str
     lang: str
-    intent: str
+    intent: str = Field(description="The act the reply performs: search, refine, more, details, back, interest, contact,"
+                        " lead, to_team, human, status, faq, smalltalk, clarify, language, out_of_scope, erase, help")
+    step: str = Field("", description="The finer step behind the act (greeting, contact_name, privacy_erased ...)")
     results: list[ChatResult]
     suggestions: list[str]
     handoff: bool = False

@@ -119,6 +119,9 @@ class SessionState:
     erase_pending: str | bool = False  # "delete my data" asked, waiting for the confirmation (its language)
     history: list[list[Any]] = field(default_factory=list)  # last turns, shared with staff only on consent
     thread_left: int = 0  # the last staff message when the user left the team's thread for a new search
+    reply_lang: str | None = None  # the language the user asked replies in ("can you answer in English?")
+    pending: str | None = None  # a message a clarifying question is about ("a new search, or narrow this list?")
+    listed: list[list[Any]] = field(default_factory=list)  # the list last shown: [number, id, reason], for "back"
 
     @classmethod
     def from_json(cls, text: str) -> "SessionState":

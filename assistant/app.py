@@ -270,6 +270,7 @@ def chat_turn(body: ChatRequest, request: Request, response: Response) -> dict:
         "reply": reply.text,
         "lang": reply.lang,
         "intent": reply.intent,
+        "step": reply.step,
         "results": [asdict(c) for c in reply.results],
         "suggestions": reply.suggestions,
         "handoff": reply.handoff,

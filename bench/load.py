@@ -279,7 +279,7 @@ class AbuserTally:
     answered: int = 0
     throttled: int = 0
     failed: int = 0
-    intents: dict[str, int] = field(default_factory=dict)  # of the answered messages: "find" means searched
+    intents: dict[str, int] = field(default_factory=dict)  # of the answered messages: "search" means searched
 
 
 def abuser_address(n: int) -> str:

@@ -60,9 +60,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Please share your own contact (button below) or type an e-mail or phone number.",
     },
     "more_button": {"pt": "Mais resultados ▸", "zh": "更多结果 ▸", "en": "More results ▸"},
+    "interest_button": {"pt": "🤝 Tenho interesse", "zh": "🤝 我感兴趣", "en": "🤝 I'm interested"},
     # what a button press says to the assistant, in the session's language
     "say_more": {"pt": "mais", "zh": "更多", "en": "more"},
     "say_details": {"pt": "detalhes do {n}", "zh": "第{n}个的详细信息", "en": "details of {n}"},
+    "say_interest": {"pt": "tenho interesse no {n}", "zh": "我对第{n}个感兴趣", "en": "I'm interested in {n}"},
 }
 
 

@@ -1,7 +1,8 @@
 """Telegram: a webhook route feeding python-telegram-bot's Application, and long polling for development.
 
 Replies go out with sendMessage in HTML parse mode (everything escaped), split at 4,096
-characters on line boundaries, with inline buttons for "more" and "details of N". Button data
+characters on line boundaries, with inline buttons for "details of N" (ℹ️), "I'm interested in N"
+(🤝) and "more". Button data
 is a short token pointing at server-side state, so it stays under Telegram's 64 bytes and a
 button from an old list cannot act on a newer one.
 """
@@ -25,7 +26,7 @@ from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardB
 from telegram.constants import ParseMode
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from assistant import Assistant, Reply, say
+from assistant import Assistant, Reply, say, suggestions
 
 from .base import Channel, Conversation, Deduplicator, Inbound, NotReady, lang_hint, read_body, split_lines, text, utf16_len, wrap_line
 
@@ -36,10 +37,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096  # sendMessage text limit
 MAX_BODY = 1 << 20
 ALLOWED_UPDATES = ["message", "callback_query"]
-LIST_INTENTS = {"find", "refine", "more"}
+LIST_INTENTS = {"search", "refine", "more", "back"}
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 BUTTON_TTL = 2 * 86400  # seconds a result list's buttons keep working (kept in the shared state store)
-_CALLBACK = re.compile(r"^(?:m|d:(\d{1,3})):([A-Za-z0-9_-]{4,16})$")
+_CALLBACK = re.compile(r"^(?:m|([di]):(\d{1,3})):([A-Za-z0-9_-]{4,16})$")
 
 
 @dataclass
@@ -213,7 +214,7 @@ class TelegramConnector(Channel):
         query = update.callback_query
         hint = lang_hint(query.from_user.language_code)
         m = _CALLBACK.match(query.data or "")
-        button = ButtonState.from_json(self.conversation.assistant.store.get(f"tg-button:{m.group(2)}")) if m else None
+        button = ButtonState.from_json(self.conversation.assistant.store.get(f"tg-button:{m.group(3)}")) if m else None
         chat = update.effective_chat
         sid = self.session_id(str(chat.id)) if chat else None
         if button is None or button.session_id != sid:
@@ -222,11 +223,17 @@ class TelegramConnector(Channel):
         async with self.conversation.lock(sid):
             state = self.conversation.assistant.store.load(sid)
             lang = state.lang or hint or "en"
+            if not state.query:  # the conversation expired under the list: say so, and offer a new search
+                await query.answer()
+                await self.send(str(chat.id), Reply(say("no_list", lang), lang, m.group(1) and "details" or "more",
+                                                    suggestions=suggestions("start", lang), step="no_list"))
+                return
             if m.group(1) is None:  # more
-                phrase = text("say_more", lang) if state.query and state.query == button.query else None
+                phrase = text("say_more", lang) if state.query == button.query else None
             else:
-                wanted = button.ids.get(int(m.group(1)))
-                phrase = text("say_details", lang, n=state.shown.index(wanted) + 1) if wanted in state.shown else None
+                wanted = button.ids.get(int(m.group(2)))
+                key = "say_details" if m.group(1) == "d" else "say_interest"
+                phrase = text(key, lang, n=state.shown.index(wanted) + 1) if wanted in state.shown else None
             if phrase is None:
                 await query.answer(text("stale", lang))
                 return
@@ -264,8 +271,10 @@ class TelegramConnector(Channel):
         button = ButtonState(session_id, query, {c.number: c.id for c in reply.results})
         self.conversation.assistant.store.put(f"tg-button:{token}", button.to_json(), BUTTON_TTL)
         details = [InlineKeyboardButton(f"ℹ️ {c.number}", callback_data=f"d:{c.number}:{token}") for c in reply.results]
-        more = [InlineKeyboardButton(text("more_button", reply.lang), callback_data=f"m:{token}")]
-        return InlineKeyboardMarkup([details, more])
+        interest = [InlineKeyboardButton(f"🤝 {c.number}", callback_data=f"i:{c.number}:{token}") for c in reply.results]
+        more = [InlineKeyboardButton(text("more_button", reply.lang), callback_data=f"m:{token}"),
+                InlineKeyboardButton(text("interest_button", reply.lang), callback_data=f"i:{reply.results[0].number}:{token}")]
+        return InlineKeyboardMarkup([details, interest, more])
 
     async def send(self, user: str, reply: Reply | str) -> None:
         if isinstance(reply, str):

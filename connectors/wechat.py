@@ -8,7 +8,8 @@ minutes of our clock, and each signature is accepted once.
 WeChat waits 5 seconds for a passive reply and retries the same MsgId up to three times. An
 answer not ready within ``CPC_WECHAT_REPLY_TIMEOUT`` seconds is acknowledged with ``success``
 and delivered later through the customer-service message API; a retry joins the first delivery.
-Replies are cut to WeChat's 2,047 bytes at a line boundary; "更多" then sends the rest.
+Replies are cut to WeChat's 2,047 bytes at a line boundary; "更多" then sends the rest (never just
+the closing hint: that is dropped instead, so a "更多" always brings results).
 """
 
 from __future__ import annotations
@@ -94,6 +95,20 @@ def cut(reply_text: str, lang: str) -> tuple[str, str | None]:
         head = wrap_line(lines[0], room, utf8_len)[0]
         rest = reply_text[len(head):].lstrip(" ")
     return head + hint, rest
+
+
+def closing_lines(lang: str) -> set[str]:
+    """The hints that end a list or a details view: never worth a page (and a "更多") of their own."""
+    return {say("hint", lang), say("details_hint", lang)}
+
+
+def fit(reply_text: str, lang: str) -> tuple[str, str | None]:
+    """As :func:`cut`, except that when all that would be left over is the closing hint, the hint is
+    dropped instead: the user's next "更多" then brings real results, not a stranded line."""
+    head, rest = cut(reply_text, lang)
+    if rest is not None and "\n" not in rest.strip() and rest.strip() in closing_lines(lang):
+        return reply_text[: len(reply_text) - len(rest)].rstrip("\n"), None
+    return head, rest
 
 
 def reply_xml(message, content: str) -> str:
@@ -309,7 +324,7 @@ class WeChatConnector(Channel):
             return self.render(reply, sid)
 
     def _cut(self, sid: str, reply_text: str, lang: str) -> str:
-        head, rest = cut(reply_text, lang)
+        head, rest = fit(reply_text, lang)
         store = self.conversation.assistant.store  # shared: "更多" may reach another worker process
         if rest:
             store.put(f"wx-more:{sid}", [rest, lang], OVERFLOW_TTL)

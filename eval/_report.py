@@ -66,7 +66,9 @@ def format_table(data: dict) -> str:
         lines.append(f"first answer right: {a['first_hit_relevant']} of {a['answerable']} answerable questions"
                      " have a relevant first result")
     if "chats" in data:
-        lines += ["", f"chats: {data['chats']}"]
+        from ._chats import format_chats
+
+        lines += ["", format_chats(data["chats"])]
     return "\n".join(lines)
 
 
@@ -232,7 +234,38 @@ def write_report(result: EvalResult, outdir: str | Path) -> Path:
     if result.skipped:
         lines += ["## Skipped queries", "", ", ".join(f"`{q}`" for q in result.skipped), ""]
     if result.chats is not None:
-        lines += ["## Chats", "", "```json", json.dumps(result.chats, ensure_ascii=False, indent=2), "```", ""]
+        lines += chat_section(result.chats, outdir)
     path = outdir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+# -- chats ----------------------------------------------------------------------------
+def plot_chats(path: Path, chats: dict) -> Path:
+    """Pass rate of chat turns per split, language, channel, style and act, one panel each."""
+    from ._chats import GROUPS
+
+    panels = [(g, chats.get(f"by_{g}") or {}) for g in GROUPS]
+    panels = [(g, cells) for g, cells in panels if cells and list(cells) != ["-"]]
+    fig = _figure(max(7.0, 0.45 * sum(len(c) for _, c in panels) + 2), 2.6 * max(1, len(panels)))
+    for i, (group, cells) in enumerate(panels, start=1):
+        ax = fig.add_subplot(len(panels), 1, i)
+        keys = list(cells)
+        vals = [cells[k]["rate"] for k in keys]
+        bars = ax.bar(range(len(keys)), vals, color="#3b75af")
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=6, padding=1)
+        ax.set_xticks(range(len(keys)), [f"{k}\n(n={cells[k]['turns']})" for k in keys], fontsize=6)
+        ax.set_ylim(0, 1.15)
+        ax.set_ylabel(f"by {group}", fontsize=8)
+    fig.suptitle(f"Chat turns passed: {chats['passed']} of {chats['turns']}")
+    fig.savefig(path, bbox_inches="tight")
+    return path
+
+
+def chat_section(chats: dict, outdir: Path) -> list[str]:
+    from ._chats import format_chats
+
+    plot_chats(outdir / "chats_by_group.png", chats)
+    return ["## Chats", "", "![chat pass rates](chats_by_group.png)", "", "```", format_chats(chats), "```", "",
+            "<details><summary>all figures (JSON)</summary>", "", "```json", json.dumps(chats, ensure_ascii=False, indent=2),
+            "```", "", "</details>", ""]

@@ -3,6 +3,7 @@
     cpc eval --data DIR [--configs bm25,dense,...] [--split tune|test|all] [--json] [--report OUT]
     cpc eval --bitext tatoeba|ntrex [--limit N] [--json] [--report OUT]
     cpc eval --fit-floor DIR [DIR ...] [--split tune] [--write index/data/floor.json]
+    cpc eval --chats FILE|DIR [--split tune|test|all] [--json] [--report OUT]
 
 stdout carries the result only (one JSON object with --json); progress bars and errors
 go to stderr. Exit status 2 on bad input.
@@ -29,6 +30,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return _bitext(args)
         if args.fit_floor:
             return _fit_floor(args)
+        if args.chats:
+            return _chats_only(args)
         return _data(args)
     except (DatasetError, EvalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -61,6 +64,43 @@ def _data(args: argparse.Namespace) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print(format_table(data))
+    return 0
+
+
+def _chats_only(args: argparse.Namespace) -> int:
+    """Conversations only (a chats.jsonl, or a folder holding one), over the folder's corpus.jsonl
+    when it has one, else over the shipped corpus."""
+    from corpus import load_records
+
+    from ._chats import format_chats, load_chats, run_conversations, select_chats
+    from ._dataset import DatasetError
+    from ._run import EvalError
+
+    path = args.chats / "chats.jsonl" if args.chats.is_dir() else args.chats
+    if not path.is_file():
+        raise EvalError(f"{path}: no such chats file")
+    corpus_path = path.parent / "corpus.jsonl"
+    if not corpus_path.is_file():
+        from corpus import DEFAULT_CORPUS as corpus_path  # the shipped records
+    records = list(load_records(corpus_path).records)
+    chats = select_chats(load_chats(path, {r.id for r in records}), args.split)
+    if args.limit:
+        chats = chats[: args.limit]
+    if not chats:
+        raise DatasetError(str(path), 0, "split", f"no conversation has \"split\": \"{args.split}\"")
+    from index import SearchConfig, SearchEngine
+
+    engine = SearchEngine.build(records, _encoder(args), SearchConfig())
+    data = run_conversations(chats, engine)
+    data["path"], data["split"] = str(path), args.split
+    if args.report:
+        from ._report import plot_chats
+
+        args.report.mkdir(parents=True, exist_ok=True)
+        plot_chats(args.report / "chats_by_group.png", data)
+        (args.report / "chats.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"report written to {args.report}", file=sys.stderr)
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_chats(data))
     return 0
 
 
@@ -116,6 +156,8 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> argparse.Argume
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="dataset folder: corpus.jsonl, queries.jsonl, qrels.tsv (or the BEIR layout)")
     src.add_argument("--bitext", choices=["tatoeba", "ntrex"], help="top-1 translation retrieval on shared/data/external")
+    src.add_argument("--chats", type=Path, metavar="PATH", help="conversations only: a chats.jsonl or a folder with one"
+                     " (over its corpus.jsonl, else the shipped corpus); --split picks the tune or test half")
     src.add_argument("--fit-floor", nargs="+", type=Path, metavar="DIR",
                      help="fit the relevance floor per query language on these datasets (use --split tune)")
     e.add_argument("--write", type=Path, metavar="FILE", help="with --fit-floor: write the fitted floor here"

@@ -45,9 +45,9 @@ def post(client, session_id, text):
 def test_chinese_conversation_with_details_and_handoff(client):
     chat = Talk(client)
     hello = chat("你好")
-    assert (hello["intent"], hello["lang"]) == ("greeting", "zh")
+    assert (hello["intent"], hello["lang"]) == ("smalltalk", "zh")
     found = chat("我们想找葡萄牙的软木合作伙伴")
-    assert found["intent"] == "find" and found["results"][0]["country"] == "PT"
+    assert found["intent"] == "search" and found["results"][0]["country"] == "PT"
     assert set(found["results"][0]) >= {"id", "name", "kind", "country", "region"}
     more = chat("更多")
     # the numbers go on after the matches (or, past the last match, with the less close ones)
@@ -55,24 +55,24 @@ def test_chinese_conversation_with_details_and_handoff(client):
     second = chat("第二个的详细信息")
     assert second["intent"] == "details" and second["results"][0]["id"] == found["results"][1]["id"]
     ask = chat("我对第1个感兴趣")
-    assert ask["intent"] == "contact_consent" and ask["handoff"] is False and ask["form"]["step"] == "consent"
+    assert ask["intent"] == "interest" and ask["handoff"] is False and ask["form"]["step"] == "consent"
     for text in ("同意", "王芳", "宁波软木制品有限公司", "wang.fang@163.com", "好"):
         chat(text)
     lead = chat("确认")
-    assert lead["intent"] == "contact" and lead["handoff"] is True and lead["lead_id"]
+    assert lead["intent"] == "lead" and lead["handoff"] is True and lead["lead_id"]
     leads = client.get("/api/v1/leads", headers=STAFF).json()
     mine = [x for x in leads if x["session_id"] == chat.stored_id]
     assert mine and mine[0]["org_id"] == found["results"][0]["id"] and mine[0]["message"] == "我对第1个感兴趣"
     assert mine[0]["channel"] == "web" and "." not in mine[0]["session_id"]  # staff never see a usable token
     assert (mine[0]["name"], mine[0]["contact"], mine[0]["contact_kind"]) == ("王芳", "wang.fang@163.com", "email")
     bye = chat("谢谢")
-    assert (bye["intent"], bye["lang"]) == ("thanks", "zh")
+    assert (bye["intent"], bye["lang"]) == ("smalltalk", "zh")
 
 
 def test_portuguese_conversation_with_exclusion_and_switch(client):
     chat = Talk(client)
     first = chat("fabricantes de moldes na China", channel="web")
-    assert (first["intent"], first["lang"]) == ("find", "pt")
+    assert (first["intent"], first["lang"]) == ("search", "pt")
     narrowed = chat("e só em Zhejiang?")
     assert narrowed["intent"] == "refine" and all(r["region"] == "Zhejiang" for r in narrowed["results"])
     excluded = chat("sem ser Ningbo")
@@ -85,12 +85,12 @@ def test_english_conversation_and_out_of_scope(client):
     chat = Talk(client)
     assert chat("help")["intent"] == "help"
     found = chat("Portuguese aerospace cluster")
-    assert found["intent"] == "find" and "aeronautics" in found["results"][0]["sectors"]
+    assert found["intent"] == "search" and "aeronautics" in found["results"][0]["sectors"]
     assert chat("tell me a joke")["intent"] == "out_of_scope"
     only = chat("only companies")
     assert only["intent"] == "refine"
     bye = chat("bye")
-    assert (bye["intent"], bye["lang"]) == ("goodbye", "en")
+    assert (bye["intent"], bye["lang"]) == ("smalltalk", "en")
 
 
 def test_empty_text_is_help_and_unknown_session_starts_new(client):
@@ -149,7 +149,7 @@ def test_a_session_continues_only_with_the_token_the_server_issued(live_api):
             httpx.Client(base_url=live_api.url, timeout=30) as mallory:
         alice = Talk(alice_client)
         found = alice("fornecedores de cortiça em Portugal")
-        assert found["intent"] == "find" and found["results"]
+        assert found["intent"] == "search" and found["results"]
         stored, _, signature = alice.token.rpartition(".")
         assert stored.startswith("web-") and len(stored) >= 20 and signature
 
@@ -165,14 +165,14 @@ def test_a_session_continues_only_with_the_token_the_server_issued(live_api):
         assert leads_of(mallory, stored) == []
 
         # a client-chosen id is not a shared room either: the second request does not see the first
-        assert post(mallory, "demo-1", "fabricantes de moldes na China")["intent"] == "find"
+        assert post(mallory, "demo-1", "fabricantes de moldes na China")["intent"] == "search"
         again = post(mallory, "demo-1", "mais")
         assert again["new_session"] is True and not again["results"]
 
         # Alice is unaffected: her token still continues her search
         more = alice("mais")
         assert more["intent"] == "more" and more["results"][0]["number"] == len(found["results"]) + 1
-        assert alice("tenho interesse no 1")["intent"] == "contact_consent"
+        assert alice("tenho interesse no 1")["intent"] == "interest"
         for text in ("sim", "Alice Teste", "Rolhas Teste Lda", "alice@example.org", "ok"):
             alice(text)
         assert alice("enviar")["lead_id"]

@@ -44,19 +44,19 @@ def test_consented_request_carries_name_contact_need_and_organisations(bot, stor
     sid = f"s-{lang}"
     first = bot.respond(sid, f["search"], "web")
     ask = bot.respond(sid, f["interest"][0], "web")
-    assert ask.intent == "contact_consent" and not ask.handoff and ask.lang == lang
+    assert ask.step == "contact_consent" and not ask.handoff and ask.lang == lang
     assert f["law"] in ask.text and ask.suggestions and ask.form["step"] == "consent"
     assert store.leads() == []  # nothing stored before consent
     added = bot.respond(sid, f["interest"][1], "web")
-    assert added.intent == "contact_consent"
+    assert added.step == "contact_consent"
     for text, intent in [(f["consent"], "contact_name"), (f["name"], "contact_org"), (f["org"], "contact_contact"),
                          (f["contact"], "contact_need"), (f["need"], "contact_confirm")]:
         reply = bot.respond(sid, text, "web")
-        assert reply.intent == intent and reply.lang == lang, (text, reply.text)
+        assert reply.step == intent and reply.lang == lang, (text, reply.text)
     assert f["summary"] in reply.text and f["name"] in reply.text
     assert store.leads() == []
     done = bot.respond(sid, f["send"], "web")
-    assert done.intent == "contact" and done.handoff and done.lead_id and f["done"] in done.text
+    assert done.intent == "lead" and done.handoff and done.lead_id and f["done"] in done.text
     (lead,) = store.leads()
     chosen = [first.results[int(re.search(r"\d", t).group()) - 1].id for t in f["interest"]]
     assert [o["id"] for o in lead["organisations"]] == chosen and lead["org_id"] == chosen[0]
@@ -72,7 +72,7 @@ def test_consented_request_carries_name_contact_need_and_organisations(bot, stor
 BAD = [
     # (step reached by these answers, the bad input, a word the re-ask must contain)
     ("name", "", "nothing"), ("name", "   ", "nothing"), ("name", "<script>alert(1)</script>", "plain text"),
-    ("name", "x" * 5000, "too long"), ("name", "12345", "name"), ("name", "ana@x.pt", "name"),
+    ("name", "x" * 5000, "too long"), ("name", "12345", "name"),
     ("org", "<b>Acme</b>", "plain text"), ("org", "y" * 200, "too long"),
     ("contact", "ana@", "valid e-mail"), ("contact", "ana@@x.pt", "valid e-mail"), ("contact", "ana@x", "valid e-mail"),
     ("contact", "12-34", "phone number"), ("contact", "+351 91 234 567 890 123 45", "phone number"),
@@ -93,7 +93,7 @@ def test_bad_answers_get_a_clear_re_ask_and_change_nothing(bot, store, step, bad
             break
         bot.respond(sid, ANSWERS[key], "web")
     reply = bot.respond(sid, bad, "web")
-    assert reply.intent == "contact_invalid" and expected in reply.text.lower(), reply.text
+    assert reply.step == "contact_invalid" and expected in reply.text.lower(), reply.text
     assert bot.store.load(sid).capture["step"] == step and not bot.store.load(sid).capture.get(step)
     assert "<" not in reply.text
     assert store.leads() == []
@@ -111,7 +111,7 @@ def test_cancel_leaves_nothing_stored(bot, store, lang, search, interest, cancel
     bot.respond(sid, {"pt": "sim", "zh": "同意", "en": "yes"}[lang], "web")
     bot.respond(sid, "Zé Secret-Name", "web")
     reply = bot.respond(sid, cancel, "web")
-    assert reply.intent == "contact_cancelled" and reply.lang == lang
+    assert reply.step == "contact_cancelled" and reply.lang == lang
     assert store.leads() == []
     (state,) = rows(store, "SELECT state FROM sessions WHERE id = ?", sid)
     assert "Secret-Name" not in state[0] and json.loads(state[0])["capture"] is None
@@ -122,20 +122,20 @@ def test_a_cards_interest_button_during_the_questions_adds_the_organisation(bot,
     bot.respond("add-1", "I'm interested in 1", "web")
     bot.respond("add-1", "yes", "web")
     added = bot.respond("add-1", "I'm interested in 3", "web")  # at the name question
-    assert added.intent == "contact_name" and "added" in added.text
+    assert added.step == "contact_name" and "added" in added.text
     assert [o[0] for o in bot.store.load("add-1").capture["orgs"]] == [first.results[0].id, first.results[2].id]
     bot.respond("add-1", "Mary Jones", "web")
     bot.respond("add-1", "Acme", "web")
     bot.respond("add-1", "mary@acme.com", "web")
     need = bot.respond("add-1", "We are interested in 2 suppliers for cork stoppers and bark", "web")
-    assert need.intent == "contact_confirm"  # a long need is the need, not a third organisation
+    assert need.step == "contact_confirm"  # a long need is the need, not a third organisation
     assert "We are interested in 2 suppliers" in need.text
 
 
 def test_no_to_consent_cancels(bot, store):
     bot.respond("no-1", "Portuguese cork companies", "web")
     bot.respond("no-1", "I'm interested in 1", "web")
-    assert bot.respond("no-1", "no", "web").intent == "contact_cancelled"
+    assert bot.respond("no-1", "no", "web").step == "contact_cancelled"
     assert bot.respond("no-1", "more", "web").intent == "more"  # the conversation goes on
 
 
@@ -146,9 +146,9 @@ def test_corrections_at_the_summary(bot, store):
     for text in ("yes", "Mary Jones", "Acme", "mary@acme.com", "ok"):
         bot.respond(sid, text, "web")
     again = bot.respond(sid, "change contact", "web")
-    assert again.intent == "contact_contact"
+    assert again.step == "contact_contact"
     summary = bot.respond(sid, "+44 20 7946 0958", "web")
-    assert summary.intent == "contact_confirm" and "+442079460958" in summary.text
+    assert summary.step == "contact_confirm" and "+442079460958" in summary.text
     summary = bot.respond(sid, "organisation: Acme Bottling", "web")
     assert "Acme Bottling" in summary.text
     done = bot.respond(sid, "send", "web")
@@ -163,9 +163,9 @@ def test_web_form_answers_all_fields_in_one_message(bot, store):
     bot.respond(sid, "tenho interesse no 2", "web")
     bot.respond(sid, "sim", "web")
     reply = bot.respond(sid, "nome: Rui Costa | organização: Plásticos do Lis | contacto: rui@lis.pt | necessidade: moldes para peças automóveis", "web")
-    assert reply.intent == "contact_confirm" and "Rui Costa" in reply.text
+    assert reply.step == "contact_confirm" and "Rui Costa" in reply.text
     bad = bot.respond(sid, "nome: Rui | contacto: rui@", "web")
-    assert bad.intent == "contact_invalid" and "rui@" in bad.text
+    assert bad.step == "contact_invalid" and "rui@" in bad.text
 
 
 @pytest.mark.parametrize("channel, here", [("telegram", "here"), ("wechat", "就在这里")])
@@ -187,7 +187,7 @@ def test_chat_identity_is_enough_on_telegram_and_wechat(bot, store, channel, her
     bot.respond("web-9", "I'm interested in 1", "web")
     for text in ("yes", "Li Wei", "Ningbo Corks"):
         bot.respond("web-9", text, "web")
-    assert bot.respond("web-9", "here", "web").intent == "contact_invalid"
+    assert bot.respond("web-9", "here", "web").step == "contact_invalid"
 
 
 @pytest.mark.parametrize("channel, value, accepted", [
@@ -210,12 +210,12 @@ def test_delete_my_data_after_confirmation(bot, store, lang, ask, yes):
         bot.respond(sid, text, "telegram")
     store.add_staff_message(store.leads()[0]["id"], sid, "telegram", "hello", "sent")
     other = bot.respond("someone-else", "Portuguese cork companies", "telegram")
-    assert other.intent == "find"
+    assert other.intent == "search"
     confirm = bot.respond(sid, ask, "telegram")
-    assert confirm.intent == "privacy_confirm" and confirm.lang == lang
+    assert confirm.step == "privacy_confirm" and confirm.lang == lang
     assert rows(store, "SELECT COUNT(*) FROM leads WHERE session_id = ?", sid) == [(1,)]  # nothing yet
     done = bot.respond(sid, yes, "telegram")
-    assert done.intent == "privacy_erased" and done.lang == lang
+    assert done.step == "privacy_erased" and done.lang == lang
     store.flush_query_log()
     for table, column in (("leads", "session_id"), ("sessions", "id"), ("staff_messages", "session_id")):
         assert rows(store, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", sid) == [(0,)], table
@@ -228,7 +228,7 @@ def test_delete_my_data_not_confirmed_deletes_nothing(bot, store):
     bot.respond("keep-1", "Portuguese cork companies", "web")
     bot.respond("keep-1", "delete my data", "web")
     reply = bot.respond("keep-1", "no", "web")
-    assert reply.intent == "privacy_kept" and "Nothing" in reply.text
+    assert reply.step == "privacy_kept" and "Nothing" in reply.text
     assert rows(store, "SELECT COUNT(*) FROM sessions WHERE id = 'keep-1'") == [(1,)]
 
 
@@ -250,3 +250,61 @@ def test_capture_state_survives_json_round_trip():
     contact.start(state, "pt-apcor", "APCOR", "en", "web", "I'm interested in 1")
     again = SessionState.from_json(json.dumps({**state.__dict__}))
     assert again.capture["orgs"] == [["pt-apcor", "APCOR"]] and again.capture["need_default"] == "cork"
+
+
+# -- details volunteered in one message (assistant/_contact.volunteered) --------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("Chamo-me Ana Silva, da Moldes Silva Lda, email ana.silva@example.com",
+     {"name": "Ana Silva", "org": "Moldes Silva Lda", "contact": "ana.silva@example.com"}),
+    ("Chamo-me Ana da Silva, da Moldes Silva Lda, email ana.silva@example.com",
+     {"name": "Ana da Silva", "org": "Moldes Silva Lda", "contact": "ana.silva@example.com"}),
+    ("微信: wang_huabu88", {"contact": "wechat:wang_huabu88"}),
+    ("微信：ana_silva88", {"contact": "wechat:ana_silva88"}),
+    ("WeChat：li_wei_2024", {"contact": "wechat:li_wei_2024"}),
+    ("我叫王华，来自宁波华布纺织有限公司，微信 wang_huabu88", {"name": "王华", "org": "宁波华布纺织有限公司", "contact": "wechat:wang_huabu88"}),
+    ("I am Li Wei from Ningbo Textiles, phone +86 138 0000 0000", {"name": "Li Wei", "org": "Ningbo Textiles", "contact": "+86 138 0000 0000"}),
+    ("我是一家纺织企业", {}), ("I am looking for moulds", {}), ("Ana Silva", {}), ("sim", {}),
+    ("Plásticos do Lis", {}), ("Moldes do Norte, Lda", {}),  # an organisation named with "do", not after a name
+])
+def test_volunteered_details_are_read_in_three_languages(text, expected):
+    from assistant._contact import volunteered
+
+    assert volunteered(text) == expected
+
+
+def test_details_in_one_message_after_consent_ask_only_for_what_is_missing(bot, store):
+    sid = "vol-1"
+    bot.respond(sid, "fabricantes de moldes na China", "web")
+    bot.respond(sid, "tenho interesse no 1", "web")
+    bot.respond(sid, "sim", "web")
+    reply = bot.respond(sid, "Chamo-me Ana Silva, da Moldes Silva Lda, email ana.silva@example.com", "web")
+    assert reply.step == "contact_need" and reply.intent == "contact", reply.text  # only the need is left
+    cap = store.load(sid).capture
+    assert (cap["name"], cap["org"], cap["contact"], cap["contact_kind"]) == \
+        ("Ana Silva", "Moldes Silva Lda", "ana.silva@example.com", "email")
+    assert bot.respond(sid, "ok", "web").step == "contact_confirm"
+    assert bot.respond(sid, "enviar", "web").intent == "lead"
+    assert store.leads()[0]["name"] == "Ana Silva"
+
+
+@pytest.mark.parametrize("answer", ["微信: wang_huabu88", "微信：ana_silva88", "WeChat：wang_huabu88", "wang_huabu88"])
+def test_wechat_id_accepted_at_the_contact_step(bot, store, answer):
+    sid = f"wx-id-{abs(hash(answer))}"
+    bot.respond(sid, "我们想找葡萄牙的软木合作伙伴", "web")
+    bot.respond(sid, "我对第1个感兴趣", "web")
+    for text in ("同意", "王华", "宁波华布"):
+        bot.respond(sid, text, "web")
+    reply = bot.respond(sid, answer, "web")
+    assert reply.step == "contact_need", reply.text
+    assert store.load(sid).capture["contact_kind"] == "wechat_id"
+    assert store.load(sid).capture["contact"] in ("wang_huabu88", "ana_silva88")
+
+
+def test_back_to_the_list_leaves_a_request_under_way(bot, store):
+    sid = "vol-back"
+    first = bot.respond(sid, "Portuguese cork companies", "web")
+    bot.respond(sid, "I'm interested in 1", "web")
+    bot.respond(sid, "yes", "web")
+    back = bot.respond(sid, "back to the list", "web")
+    assert back.intent == "back" and [c.id for c in back.results] == [c.id for c in first.results]
+    assert store.load(sid).capture is None and store.leads() == []

@@ -24,7 +24,8 @@ def han(text):
 )
 def test_small_talk_intents_in_three_languages(bot, text, lang, intent):
     reply = bot.respond("s-" + intent + lang, text)
-    assert (reply.intent, reply.lang) == (intent, lang)
+    act = "smalltalk" if intent in ("greeting", "thanks", "goodbye") else intent
+    assert (reply.intent, reply.step, reply.lang) == (act, intent, lang)
     assert reply.text and reply.results == []
     if lang == "zh":
         assert han(reply.text)
@@ -37,7 +38,7 @@ def test_empty_message_gets_help(bot):
 
 def test_chinese_search_lists_portuguese_cork_in_chinese(bot):
     reply = bot.respond("s-zh", "我们想找葡萄牙的软木合作伙伴")
-    assert (reply.intent, reply.lang) == ("find", "zh")
+    assert (reply.intent, reply.lang) == ("search", "zh")
     assert 3 <= len(reply.results) <= 5
     top = reply.results[0]
     assert top.country == "PT" and "cork" in top.sectors and han(top.name)
@@ -46,7 +47,7 @@ def test_chinese_search_lists_portuguese_cork_in_chinese(bot):
 
 def test_follow_ups_more_details_and_handoff(bot, store):
     first = bot.respond("s-flow", "fabricantes de moldes na China", "web")
-    assert first.intent == "find" and [c.number for c in first.results] == [1, 2, 3, 4, 5]
+    assert first.intent == "search" and [c.number for c in first.results] == [1, 2, 3, 4, 5]
     more = bot.respond("s-flow", "mais", "web")
     assert more.intent == "more" and more.lang == "pt"
     assert [c.number for c in more.results][0] == 6
@@ -55,19 +56,19 @@ def test_follow_ups_more_details_and_handoff(bot, store):
     assert details.intent == "details" and details.organisation == first.results[1].id
     assert first.results[1].name in details.text
     back = bot.respond("s-flow", "voltar à lista", "web")
-    assert back.intent == "list" and [c.id for c in back.results] == [c.id for c in more.results]
+    assert back.intent == "back" and [c.id for c in back.results] == [c.id for c in more.results]
     assert store.query_counts()["totals"]["all"] == 1  # one search logged, not one per page
     ask = bot.respond("s-flow", "tenho interesse no 1", "web")
-    assert ask.intent == "contact_consent" and not ask.handoff and store.leads() == []
+    assert ask.step == "contact_consent" and not ask.handoff and store.leads() == []
     for text in ("sim", "Ana Silva", "Moldes Lda", "ana@moldes.pt", "ok"):
         bot.respond("s-flow", text, "web")
     lead = bot.respond("s-flow", "enviar", "web")
-    assert lead.intent == "contact" and lead.handoff and lead.lead_id
+    assert lead.intent == "lead" and lead.handoff and lead.lead_id
     (saved,) = store.leads()
     assert saved["org_id"] == first.results[0].id and saved["session_id"] == "s-flow"
     assert saved["channel"] == "web" and saved["message"] == "tenho interesse no 1" and saved["lang"] == "pt"
     rec = bot.engine.records[first.results[0].id]
-    assert (rec.website or "não registado") in lead.text
+    assert (rec.website or "Site público: nenhum conhecido") in lead.text
 
 
 def test_number_alone_keeps_session_language(bot):
@@ -83,7 +84,7 @@ def test_number_alone_keeps_session_language(bot):
 def test_language_switch_mid_conversation(bot):
     assert bot.respond("s-switch", "我们想找葡萄牙的软木合作伙伴").lang == "zh"
     pt = bot.respond("s-switch", "procuro fornecedores de cortiça em Portugal")
-    assert (pt.intent, pt.lang) == ("find", "pt")
+    assert (pt.intent, pt.lang) == ("search", "pt")
     assert "cork" in pt.results[0].sectors and not han(pt.results[0].name)
     en = bot.respond("s-switch", "more please")
     assert (en.intent, en.lang) == ("more", "en")
@@ -178,7 +179,7 @@ def test_untranslated_record_text_stays_out_of_another_languages_list(shipped_en
 )
 def test_nothing_fits_is_said_honestly_in_each_language(bot, text, lang, words):
     reply = bot.respond("s-none-" + lang, text)
-    assert (reply.intent, reply.lang) == ("find", lang)
+    assert (reply.intent, reply.lang) == ("search", lang)
     assert reply.results == [] and words in reply.text
     if lang == "zh":
         assert han(reply.text)
@@ -206,11 +207,11 @@ def test_a_new_topic_starts_a_new_search_and_drops_old_filters(bot):
     refined = bot.respond("s-topic", "só empresas")
     assert refined.intent == "refine" and all(c.kind == "company" for c in refined.results)
     moved = bot.respond("s-topic", "Agora outra coisa: fabricantes de moldes na China")
-    assert moved.intent == "find" and moved.results
+    assert moved.intent == "search" and moved.results
     assert all(c.country == "CN" and "moulds" in c.sectors for c in moved.results)
     # a different trade without any marker is a new search too, not a filter on the last one
     again = bot.respond("s-topic", "e fabricantes de calçado em Portugal?")
-    assert again.intent == "find" and "footwear" in again.results[0].sectors
+    assert again.intent == "search" and "footwear" in again.results[0].sectors
     assert not any("moulds" in c.sectors for c in again.results)
 
 
@@ -320,3 +321,113 @@ def test_an_untranslated_offer_is_shown_as_the_original_with_its_language(bot, s
     assert reply.organisation == rid
     assert f"（原文，葡萄牙语）: {rec.offers}" in reply.text and f"（原文，葡萄牙语）: {rec.seeks}" in reply.text
     assert rec.untranslated() == ["offers:zh", "offers:en", "seeks:zh", "seeks:en"]
+
+
+# -- understanding by meaning, places in three languages, replies that fit (issue 20) --------------------
+def test_greeting_with_how_are_you_is_answered_in_portuguese(bot):
+    reply = bot.respond("u-hi", "Olá, tudo bem?")
+    assert (reply.intent, reply.lang, reply.step) == ("smalltalk", "pt", "greeting_chat") and "Tudo bem" in reply.text
+
+
+@pytest.mark.parametrize("text, lang", [("quanto custa este serviço?", "pt"), ("what is the CPC Alliance?", "en"),
+                                        ("怎么成为联盟会员？", "zh")])
+def test_questions_about_the_service_are_faq_not_searches(bot, text, lang):
+    reply = bot.respond(f"u-faq-{lang}", text)
+    assert (reply.intent, reply.lang) == ("faq", lang) and reply.results == []
+
+
+@pytest.mark.parametrize("text, lang", [("quero falar com uma pessoa", "pt"), ("I want to talk to a human", "en"),
+                                        ("我想和工作人员联系", "zh")])
+def test_talk_to_a_person_is_its_own_intent(bot, text, lang):
+    reply = bot.respond(f"u-human-{lang}", text)
+    assert (reply.intent, reply.lang) == ("human", lang)
+
+
+def test_status_of_a_request_without_a_team_hook_reads_the_lead(bot, store):
+    sid = "u-status"
+    assert bot.respond(sid, "我的请求进展如何？").intent == "status"
+    bot.respond(sid, "我们想找葡萄牙的软木合作伙伴")
+    for text in ("我对第1个感兴趣", "同意", "王华", "华布", "wang@huabu.cn", "好", "确认"):
+        last = bot.respond(sid, text)
+    assert last.intent == "lead"
+    reply = bot.respond(sid, "我的请求进展如何？")
+    assert reply.intent == "status" and str(last.lead_id) in reply.text and "等待" in reply.text
+
+
+@pytest.mark.parametrize("follow_up", ["只看北部", "只要北部的", "only in the North", "só no Norte"])
+def test_north_in_any_language_narrows_to_norte(bot, follow_up):
+    sid = f"u-north-{abs(hash(follow_up))}"
+    bot.respond(sid, "clusters portugueses de moldes e têxteis" if follow_up.startswith("s") else "Portuguese textile and mould clusters")
+    reply = bot.respond(sid, follow_up)
+    assert reply.intent == "refine" and reply.results
+    assert all(bot.engine.records[c.id].region == "Norte" for c in reply.results)
+
+
+def test_place_without_records_says_nothing_is_there_and_offers_to_widen(bot):
+    bot.respond("u-algarve", "clusters de calçado em Portugal")
+    reply = bot.respond("u-algarve", "só no Algarve")
+    assert reply.intent == "refine" and reply.results == [] and "limpar filtros" in reply.text
+    assert "limpar filtros" in reply.suggestions
+
+
+def test_portuguese_sentence_with_one_chinese_place_stays_portuguese(bot):
+    bot.respond("u-mixed", "fabricantes de moldes na China")
+    reply = bot.respond("u-mixed", "só em 宁波 por favor")
+    assert (reply.intent, reply.lang) == ("refine", "pt") and reply.results
+    assert all(c.city == "Ningbo" for c in reply.results)
+
+
+def test_details_of_two_numbers_shows_both(bot):
+    first = bot.respond("u-two", "我们想找葡萄牙的软木合作伙伴")
+    reply = bot.respond("u-two", "详细介绍一下第1个和第2个")
+    assert reply.intent == "details" and [c.id for c in reply.results] == [c.id for c in first.results[:2]]
+    assert first.results[0].name in reply.text and first.results[1].name in reply.text
+
+
+def test_back_to_the_list_returns_the_same_list(bot):
+    first = bot.respond("u-back", "fabricantes de moldes na China")
+    bot.respond("u-back", "mais")
+    bot.respond("u-back", "detalhes do 7")
+    shown = bot.store.load("u-back").listed
+    back = bot.respond("u-back", "返回列表")
+    assert back.intent == "back" and [c.id for c in back.results] == [rid for _, rid, _ in shown]
+    assert [c.number for c in back.results] == [n for n, _, _ in shown] and first.results[0].id not in {c.id for c in back.results}
+
+
+def test_a_long_pasted_message_is_not_echoed(bot):
+    profile = ("Somos uma empresa portuguesa de moldes de injeção para a indústria automóvel, com 120 trabalhadores, "
+               "certificação IATF 16949 e clientes na Alemanha e em Espanha. ") * 4 + "Procuramos parceiros na China."
+    reply = bot.respond("u-long", profile)
+    head = reply.text.split("\n")[0] if not reply.truncated else reply.text.split("\n")[1]
+    assert reply.intent == "search" and len(head) < 160 and "…" in head
+
+
+def test_reply_language_on_request(bot):
+    assert bot.respond("u-lang", "can you answer in Portuguese?").intent == "language"
+    reply = bot.respond("u-lang", "cork companies")
+    assert (reply.intent, reply.lang) == ("search", "pt")
+    assert bot.respond("u-lang", "请用中文回复").lang == "zh"
+    assert bot.respond("u-lang", "more").lang == "zh"
+
+
+def test_interest_after_nothing_fits_starts_a_request_for_the_team(bot, store):
+    from assistant._state import SessionState
+
+    # the state a "nothing fits" reply leaves: a search, no list
+    store.save("u-nomatch", SessionState(lang="zh", query="有没有葡萄牙的律师事务所", turns=1))
+    reply = bot.respond("u-nomatch", "我感兴趣")
+    assert reply.intent == "interest" and reply.step == "contact_consent" and "律师事务所" in reply.text
+
+
+def test_expired_or_new_conversation_says_so_on_a_follow_up(bot):
+    reply = bot.respond("u-new", "mais")
+    assert reply.intent == "more" and reply.step == "no_list" and "expiram" in reply.text
+
+
+def test_a_new_search_or_a_refinement_when_unclear_asks(bot):
+    from assistant._understand import Intent
+
+    bot.respond("u-clarify", "fabricantes de moldes na China")
+    reply = bot._handlers["clarify"](bot, "e moldes em Portugal", Intent("clarify", 0.5), bot.store.load("u-clarify"),
+                                     "pt", "u-clarify", "web", False)
+    assert reply.intent == "clarify" and "nova pesquisa" in reply.text

@@ -74,7 +74,7 @@ def test_one_json_line_per_request_with_its_id_and_no_user_text(client, logs):
     assert search["lang"] == "pt" and search["query_chars"] == len(SECRET_QUERY) and search["results"] > 0
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$", search["time"])
     chat = request_line(logs, "req-obs-2")
-    assert chat["lang"] == "pt" and chat["text_chars"] == len(SECRET_CHAT) and chat["intent"] == "find"
+    assert chat["lang"] == "pt" and chat["text_chars"] == len(SECRET_CHAT) and chat["intent"] == "search"
     server_side = [x for x in lines(logs) if not x["logger"].startswith(("httpx", "httpcore"))]  # not this test's client
     text = json.dumps(server_side, ensure_ascii=False)
     assert "segredo-7731" not in text and "mensagem-8842" not in text

@@ -399,7 +399,7 @@ def test_malformed_json_is_400_on_every_json_route(public, path, content):
 
 def test_tabs_and_newlines_are_fine_in_chat(public):
     r = public.post("/api/v1/chat", json={"text": "fornecedores de cortiça\n\tem Portugal"})
-    assert r.status_code == 200 and r.json()["intent"] == "find"
+    assert r.status_code == 200 and r.json()["intent"] == "search"
 
 
 @pytest.mark.parametrize("method, path, status", [

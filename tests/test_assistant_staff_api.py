@@ -157,7 +157,7 @@ def consented_lead(client, search="Portuguese cork companies", interest="I'm int
     first = chat(client, search, session_id)
     sid = first["session_id"]
     ask = chat(client, interest, sid)
-    assert ask["intent"] == "contact_consent" and not ask["handoff"], ask
+    assert ask["intent"] == "interest" and ask["step"] == "contact_consent" and not ask["handoff"], ask
     for text in answers:
         chat(client, text, sid)
     lead = chat(client, send, sid)
@@ -219,7 +219,7 @@ def test_lead_inbox_filters_notes_assignee_and_closing(client):
                        answers=("sim", "Rui Costa", "Plásticos do Lis", "+351 244 000 111", "moldes para peças automóveis"),
                        send="enviar")
     zh = chat(client, CORK_ZH)
-    assert zh["intent"] == "find"
+    assert zh["intent"] == "search"
     listed = client.get("/api/v1/leads", params={"lang": "pt"}, headers=AUTH).json()
     assert [x["id"] for x in listed] == [b["lead_id"]]
     (found,) = client.get("/api/v1/leads", params={"q": "plásticos"}, headers=AUTH).json()
@@ -273,8 +273,8 @@ def test_bad_contact_input_over_http_gets_a_re_ask_never_a_5xx(client, text):
     r = client.post("/api/v1/chat", json={"session_id": sid, "text": text[:2000]})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["intent"] in ("contact_invalid", "contact_org"), body  # "a\u200bb" is a (strange) name
-    if body["intent"] == "contact_invalid":
+    assert body["step"] in ("contact_invalid", "contact_org"), body  # "a\u200bb" is a (strange) name
+    if body["step"] == "contact_invalid":
         assert body["form"]["step"] == "name"
     r = client.post("/api/v1/chat", json={"session_id": sid, "text": "y" * 2001})
     assert r.status_code == 422 and r.json()["error"]

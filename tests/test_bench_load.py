@@ -58,7 +58,7 @@ def test_load_script_abuse_mode_smoke(shipped_catalog, tmp_path):
     assert pair["searches_without"] > 0 and pair["searches_with"] > 0
     assert report["ratio"] == round(report["search_p50_with_ms"] / report["search_p50_without_ms"], 2)
     abuser = pair["abuser"]
-    assert abuser["answered"] >= 1 and abuser["intents"].get("find", 0) == abuser["answered"]
+    assert abuser["answered"] >= 1 and abuser["intents"].get("search", 0) == abuser["answered"]
     assert abuser["throttled_429"] >= 1 and abuser["failed"] == 0
 
 

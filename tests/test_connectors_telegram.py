@@ -252,7 +252,7 @@ def test_help_follows_language_code_and_seeds_the_session(service, bot_api):
     assert store.load("tg-702").lang == "pt"
     # a bare "mais" in the seeded session is Portuguese, even before any search
     sent = say(service, bot_api, 702, "mais", "pt-PT")
-    assert sent[0]["plain"].startswith("Ainda não fez nenhuma pesquisa")
+    assert sent[0]["plain"].startswith("Não tenho nenhuma lista nesta conversa")
 
 
 def test_portuguese_conversation_with_buttons(service, bot_api):
@@ -270,9 +270,10 @@ def test_portuguese_conversation_with_buttons(service, bot_api):
     keyboard = first["reply_markup"]["inline_keyboard"]
     buttons = [b for row in keyboard for b in row]
     assert [b["text"] for b in keyboard[0]] == [f"ℹ️ {n}" for n in range(1, 6)]
-    assert keyboard[1][0]["text"] == "Mais resultados ▸"
+    assert [b["text"] for b in keyboard[1]] == [f"🤝 {n}" for n in range(1, 6)]
+    assert [b["text"] for b in keyboard[2]] == ["Mais resultados ▸", "🤝 Tenho interesse"]
     assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
-    more = keyboard[1][0]["callback_data"]
+    more = keyboard[2][0]["callback_data"]
 
     # turn 2: the "more" button
     since = len(bot_api.calls)
@@ -296,11 +297,38 @@ def test_portuguese_conversation_with_buttons(service, bot_api):
     assert bot_api.sent(chat_id=chat, since=since)[0]["plain"].startswith(second.name_in("pt"))
 
 
+def test_interest_button_back_to_the_list_and_an_expired_conversation(service, bot_api):
+    chat = 4848
+    store = service.app.state.assistant.store
+    first = say(service, bot_api, chat, "Portuguese cork companies")[0]
+    keyboard = first["reply_markup"]["inline_keyboard"]
+    listed = list(store.load(f"tg-{chat}").shown)
+
+    # "🤝 2" starts the consent step for the second organisation
+    since = len(bot_api.calls)
+    post(service, callback_update(next(_update_ids), chat, keyboard[1][1]["callback_data"]))
+    ask = bot_api.sent(chat_id=chat, since=since)
+    assert ask and "GDPR" in ask[-1]["plain"] and "Do you agree?" in ask[-1]["plain"]
+    assert store.load(f"tg-{chat}").capture["orgs"][0][0] == listed[1]
+
+    # "back to the list" leaves the request and shows the same list, with its buttons
+    back = say(service, bot_api, chat, "back to the list")[-1]
+    assert back["plain"].startswith("Back to the list") and back["reply_markup"]["inline_keyboard"][0][0]["text"] == "ℹ️ 1"
+    assert store.load(f"tg-{chat}").shown == listed and store.load(f"tg-{chat}").capture is None
+
+    # the session expires under a live-looking list: its buttons say so and offer a new search
+    store.erase_session(f"tg-{chat}", "telegram")
+    since = len(bot_api.calls)
+    post(service, callback_update(next(_update_ids), chat, keyboard[0][0]["callback_data"]))
+    told = bot_api.sent(chat_id=chat, since=since)
+    assert told and told[-1]["plain"].startswith("Não tenho nenhuma lista nesta conversa")  # the button user's language
+
+
 def test_stale_or_forged_buttons_are_answered_not_acted_on(service, bot_api):
     chat = 4343
     sent = say(service, bot_api, chat, "clusters de calçado na China")
-    data = sent[0]["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
-    for forged, from_chat in [("m:AAAAAAAA", chat), ("d:99:zzzz", chat), ("x" * 64, chat), (data, 999)]:
+    data = sent[0]["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
+    for forged, from_chat in [("m:AAAAAAAA", chat), ("d:99:zzzz", chat), ("i:1:zzzz", chat), ("x" * 64, chat), (data, 999)]:
         since = len(bot_api.calls)
         assert post(service, callback_update(next(_update_ids), from_chat, forged)).status_code == 200
         answers = bot_api.sent("answerCallbackQuery", since=since)
@@ -682,7 +710,7 @@ def test_a_button_works_on_the_worker_that_did_not_send_it(two_workers, bot_api)
     sent = say(first, bot_api, 5252, "procuro fabricantes de moldes na China")
     keyboard = sent[0]["reply_markup"]["inline_keyboard"]
     since = len(bot_api.calls)
-    assert post(second, callback_update(next(_update_ids), 5252, keyboard[1][0]["callback_data"])).status_code == 200
+    assert post(second, callback_update(next(_update_ids), 5252, keyboard[-1][0]["callback_data"])).status_code == 200
     assert not [a for a in bot_api.sent("answerCallbackQuery", since=since) if a.get("text")]  # not "out of date"
     more = bot_api.sent(chat_id=5252, since=since)
     assert len(more) == 1 and more[0]["plain"].startswith("Mais resultados para «procuro fabricantes de moldes na China»")

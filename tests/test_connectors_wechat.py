@@ -570,6 +570,25 @@ def test_cut_is_at_a_line_boundary_within_2047_bytes():
     assert len(head.encode()) <= 2047 and head.startswith("软") and rest == "软" * (3000 - head.count("软"))
 
 
+def test_a_closing_hint_alone_never_takes_a_page_of_its_own():
+    from assistant import say
+    from connectors.base import text
+    from connectors.wechat import MAX_BYTES, cut, fit
+
+    hint = say("hint", "zh")
+    lines = ["与“模具”最相关的机构："] + [f"{i}. 宁波模具企业{i}号 — 企业，浙江，宁波" + "，注塑模具" * 20 for i in range(1, 6)]
+    room = MAX_BYTES - len(("\n" + text("cut", "zh")).encode())  # what a cut page holds besides its own hint
+    while len("\n".join(lines).encode()) + 3 <= room:  # the list fits, its closing hint does not
+        lines[-1] += "模"
+    text = "\n".join(lines + [hint])
+    assert cut(text, "zh")[1] == hint  # cut alone would leave only the hint for the next "更多"
+    head, rest = fit(text, "zh")
+    assert rest is None and head == "\n".join(lines) and len(head.encode()) <= MAX_BYTES
+    # a rest with results in it is kept for "更多"
+    longer = "\n".join(lines + ["6. 余姚模具城 — 产业集群，浙江，余姚", hint])
+    assert fit(longer, "zh")[1].startswith("6. ")
+
+
 LONG_ZH = {
     "id": "cn-long-moulds", "kind": "company", "name": "Long Description Mould Co.", "country": "CN",
     "region": "Zhejiang", "city": "Ningbo", "sectors": ["moulds"], "lang": "zh",

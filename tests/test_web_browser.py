@@ -175,7 +175,7 @@ def test_chat_in_chinese_then_more_then_portuguese_and_after_a_reload(browser, s
     box = page.get_by_label("A sua mensagem")
     box.fill("mais")
     box.press("Enter")
-    expect(page.locator(".msg.bot").last).to_contain_text("Ainda não fez nenhuma pesquisa")
+    expect(page.locator(".msg.bot").last).to_contain_text("Não tenho nenhuma lista nesta conversa")
     expect(page.locator(".msg.restart")).to_contain_text("Começou uma nova conversa")
     expect(page.locator(".card button")).to_have_count(0)
     fresh = json.loads(page.evaluate("localStorage.getItem('cpc.chat.session')"))

@@ -73,12 +73,12 @@ def test_the_chat_buttons_phrasings_are_understood(client, lang):
 
     first = say(search)
     sid = first["session_id"]
-    assert first["intent"] == "find" and first["lang"] == lang and len(first["results"]) == 3  # the three cork records
+    assert first["intent"] == "search" and first["lang"] == lang and len(first["results"]) == 3  # the three cork records
     d = say(details, sid)
     assert d["intent"] == "details" and d["lang"] == lang and d["results"][0]["id"] == first["results"][1]["id"]
     m = say(more, sid)
     # past the last match, "more" lists the less close ones, numbered on
     assert m["intent"] == "more" and m["lang"] == lang and [r["number"] for r in m["results"]] == [4, 5, 6, 7, 8]
     lead = say(interest, sid)  # the start of a contact request, about the organisation the button named
-    assert lead["intent"] == "contact_consent" and lead["form"]["step"] == "consent" and lead["lang"] == lang
+    assert lead["intent"] == "interest" and lead["step"] == "contact_consent" and lead["form"]["step"] == "consent" and lead["lang"] == lang
     assert lead["results"][0]["id"] == first["results"][2]["id"]

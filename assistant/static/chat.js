@@ -72,8 +72,8 @@
   };
   const FORM_STEPS = new Set(["name", "org", "contact", "need"]);
   const FIELD_MAX = { name: 100, org: 150, contact: 254, need: 300 };
-  const SEARCH_INTENTS = new Set(["find", "refine"]);
-  const LIST_INTENTS = new Set(["find", "refine", "more"]);
+  const SEARCH_INTENTS = new Set(["search", "refine"]);
+  const LIST_INTENTS = new Set(["search", "refine", "more", "back"]);
   const KEY = { session: "cpc.chat.session", transcript: "cpc.chat.transcript", lang: "cpc.chat.lang", staffSeen: "cpc.chat.staffSeen" };
   const MAX_ENTRIES = 80;
   const TIMEOUT_MS = 30000;
@@ -335,7 +335,7 @@
     // the server did not continue the conversation we had (it expired, or this browser's cookie is gone)
     if (sessionId && data.new_session && transcript.length) transcript.push({ role: "restart" });
     sessionId = data.session_id;
-    if (data.intent === "privacy_erased") {  // the server forgot this conversation: so does the browser
+    if (data.step === "privacy_erased") {  // the server forgot this conversation: so does the browser
       sessionId = null;
       transcript = [];
       store(KEY.staffSeen, null);
