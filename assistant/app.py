@@ -235,12 +235,13 @@ def chat(body: ChatRequest, request: Request, response: Response) -> dict:
 
 @org_router.get("/organisations/{org_id}", responses=PUBLIC_GET)
 def organisation(request: Request, org_id: str = Path(max_length=200)) -> dict:
-    """The full record, with its translations and sources."""
-    catalog = get_catalog(request)
-    rec = catalog.engine.records.get(org_id)
+    """The full record, with its translations and sources, and ``derived_sectors``: the taxonomy
+    sectors its own labels and texts were mapped to, each with a confidence and where it came from."""
+    engine = get_catalog(request).engine
+    rec = engine.records.get(org_id)
     if rec is None:
         raise HTTPException(404, f"no organisation with id '{org_id}'")
-    return rec.model_dump(mode="json", exclude_none=True)
+    return {**rec.model_dump(mode="json", exclude_none=True), "derived_sectors": engine.derived_sectors(org_id)}
 
 
 @org_router.get("/organisations/{org_id}/matches", response_model=MatchesResponse, responses=PUBLIC_GET)

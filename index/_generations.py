@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
 from bisect import bisect_left
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+import orjson
 
 from corpus import Organisation, TermMatcher, default_lexicon, default_taxonomy, lines_hash, record_json
 
@@ -26,6 +28,7 @@ from ._config import SearchConfig
 from ._encoders import Encoder
 from ._keywords import KeywordIndex, _merge_rows, _runs, _save_array, tokenize
 from ._records import RecordColumns, Records, value_key
+from ._sectors import SectorMapper
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorStore, new_vector_store, open_vector_store
 
@@ -34,6 +37,7 @@ FORMAT_VERSION = 4  # 4: ids, names, terms, record sequences and vector ids as f
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
 BASE_SLOTS = {"pt": 0, "zh": 1, "en": 2}
 log = logging.getLogger("cpc.index")
+_DERIVED_LOCK = threading.Lock()
 
 
 class SearchIndexError(RuntimeError):
@@ -97,6 +101,11 @@ class Generation:
         self._row_of_seq = np.zeros(0, np.int64)  # record sequence -> row, -1 for none
         self._record_lines = np.zeros(0, np.int64)  # row -> its line in the records' file, -1: held as an object
         self._places: TermMatcher | None = None
+        # record id -> [[sector, confidence, source], ...] (``_sectors``): read from the generation's
+        # derived-sectors.json only when asked for (staff views, a write)
+        self._derived: dict[str, list] | None = {}
+        self._derived_file = None
+        self._mapper: SectorMapper | None = None
 
     @property
     def seq(self) -> dict[str, int]:
@@ -145,7 +154,7 @@ class Generation:
         engine.cal = new_vector_store(engine.encoder.dim, cfg.vector_url, cfg.exact_max, label="calibrated")
         engine.raw.upsert(ids, raw, columns)
         engine.cal.upsert(ids, engine.calibration.apply_docs(raw, langs), columns)
-        engine._set_records(records)
+        engine._set_records(records, derived=engine._derive(records, raw))
         engine._stamp()
         return engine
 
@@ -214,7 +223,36 @@ class Generation:
                 progress(min(start + batch, len(texts)), len(texts))
         return np.vstack(out) if out else np.zeros((0, self.encoder.dim), np.float32)
 
-    def _set_records(self, records: Iterable[Organisation], removed: Iterable[str] = ()) -> None:
+    def _derive(self, records: Sequence[Organisation], raw: np.ndarray) -> dict[str, list[str]]:
+        """Derived sectors of ``records`` (``raw``: their passage vectors in ``_versions`` order),
+        kept with their confidence; returns those the gates may use, by record id."""
+        if self._mapper is None:
+            self._mapper = SectorMapper(self.encoder.encode)
+        passages, at = {}, 0
+        for rec in records:
+            n = len(rec.versions())
+            passages[rec.id], at = raw[at:at + n], at + n
+        mapped = self._mapper.map_records(records, passages)
+        held = self.derived
+        for rid, found in mapped.items():
+            held[rid] = [d.to_list() for d in found]
+        return {rid: [d.sector for d in found if d.usable] for rid, found in mapped.items()}
+
+    @property
+    def derived(self) -> dict[str, list]:
+        """Record id -> its derived sectors [[sector, confidence, source], ...], most confident first."""
+        with _DERIVED_LOCK:
+            if self._derived is None:
+                with self._derived_file as fh:
+                    self._derived = orjson.loads(fh.read())
+            return self._derived
+
+    def derived_sectors(self, rid: str) -> list[dict]:
+        """What staff see of how a record was placed in the taxonomy."""
+        return [{"sector": s, "confidence": c, "source": src} for s, c, src in self.derived.get(rid, [])]
+
+    def _set_records(self, records: Iterable[Organisation], removed: Iterable[str] = (),
+                     derived: dict[str, list[str]] | None = None) -> None:
         """Add or replace ``records`` and drop ``removed``: only those are tokenised and read; every
         other record's keyword and filter data is copied over from the arrays, a run of rows at a
         time (no Python object a record: an ingest of 20 records into 100k made 100k of them)."""
@@ -228,7 +266,7 @@ class Generation:
         ids, rows = self._row_plan(old_cols, changed, gone)
         new_records = [changed[ids[i]] for i in np.flatnonzero(rows < 0).tolist()]
         self._bm25 = KeywordIndex.merge(old_bm25, rows, [self._keyword_text(rec) for rec in new_records])
-        self._columns = RecordColumns.merge(old_cols, ids, rows, new_records)
+        self._columns = RecordColumns.merge(old_cols, ids, rows, new_records, derived)
         lines = np.full(len(rows), -1, np.int64)  # a record changed here is written from the object
         lines[rows >= 0] = self._record_lines[rows[rows >= 0]]
         self._record_lines = lines
@@ -325,7 +363,7 @@ class Generation:
         ids, columns = np.array(vids, np.int64), self._vector_columns(records)
         self.raw.upsert(ids, raw, columns)
         self.cal.upsert(ids, self.calibration.apply_docs(raw, langs), columns)
-        self._set_records(records)
+        self._set_records(records, derived=self._derive(records, raw))
         self._stamp()
 
     def delete(self, ids: Iterable[str]) -> list[str]:
@@ -334,9 +372,11 @@ class Generation:
         if self.raw is not None and self.cal is not None:
             self.raw.delete(vids)
             self.cal.delete(vids)
+        held = self.derived
         for i in gone:
             self.vids.pop(i, None)
             self.seq.pop(i, None)
+            held.pop(i, None)
         self._set_records([], gone)
         self._stamp()
         return gone
@@ -382,6 +422,7 @@ class Generation:
             self._record_lines = np.arange(len(self._rows), dtype=np.int64)
             self._bm25.save(tmp)
             self._columns.save(tmp)
+            (tmp / "derived-sectors.json").write_bytes(orjson.dumps(self.derived))
             _save_array(tmp / "row-seq.npy", self._row_seq)
             _save_array(tmp / "row-vids-indptr.npy", self._vid_ptr)
             _save_array(tmp / "row-vids.npy", self._vid_flat)
@@ -446,6 +487,10 @@ class Generation:
         engine.records = Records.open(gen / "records.jsonl", engine._columns.ids, np.load(gen / "records-ends.npy", mmap_mode="r"),
                                       where=engine._columns.row_of)  # line i is row i
         engine._record_lines = np.arange(len(engine._columns.ids), dtype=np.int64)
+        try:  # opened now, read when asked: readable after the folder is pruned, no parse on a reload
+            engine._derived, engine._derived_file = None, open(gen / "derived-sectors.json", "rb")
+        except FileNotFoundError:  # a generation written before sectors were derived
+            engine._derived = {}
         engine._after_rows()
         return engine
 
