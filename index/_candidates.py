@@ -69,6 +69,8 @@ class Hit:
     complements: list[str] = field(default_factory=list)  # its sectors that complement the asker's
     on_topic: bool = False  # its tags or its texts name a sector the query asked for or complements
     row: int = field(default=-1, repr=False, compare=False)  # its row in the index (-1: not from an index)
+    match: float | None = None  # the judgement's probability that it is a partner asked for (None: not judged)
+    less_close: bool = False  # shown although not a match: nothing was, and it sits near the threshold
 
 
 @dataclass

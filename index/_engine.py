@@ -20,14 +20,14 @@ from corpus import Organisation, Place, TermMatcher, default_lexicon
 from corpus import fold
 
 from ._candidates import MODES, Candidates, Filters, Hit, Mode, SearchResult, Shown
-from ._config import FLOOR_FILE, SearchConfig, load_floor
+from ._config import FLOOR_FILE, JUDGEMENT_FILE, SearchConfig, load_floor, load_judgement
 from ._encoders import cap_text, encoder_executor
 from ._explain import explain
 from ._fuse import fusion
 from ._generations import (
     BASE_SLOTS, FORMAT_VERSION, SLOTS, Generation, IndexMismatchError, IndexMissingError, SearchIndexError, passage_text,
 )
-from ._judge import apply_floor, is_match, judge_floor
+from ._judge import apply_floor, is_match, judge
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import record_about, value_key
 from ._retrieve import retrieve
@@ -37,7 +37,7 @@ _key = value_key
 _Shown = Shown
 
 __all__ = [
-    "BASE_SLOTS", "FLOOR_FILE", "FORMAT_VERSION", "MODES", "SLOTS", "Candidates", "Filters", "Hit", "IndexMismatchError",
+    "BASE_SLOTS", "FLOOR_FILE", "JUDGEMENT_FILE", "load_judgement", "FORMAT_VERSION", "MODES", "SLOTS", "Candidates", "Filters", "Hit", "IndexMismatchError",
     "IndexMissingError", "Mode", "SearchConfig", "SearchEngine", "SearchIndexError", "SearchResult", "load_floor",
     "passage_text",
 ]
@@ -218,8 +218,7 @@ class SearchEngine(Generation):
                          cfg.min_candidates, cfg.bm25_floor, timings)
         assert self._columns is not None
         hits = fusion(cfg.fusion)(cands, a, self._columns, cfg, mode)
-        floor = cfg.floor_for(a.lang) if mode == "hybrid" and use_floor else None
-        judged = judge_floor(hits, a, floor, mask is not None, other_side)
+        judged = judge(hits, a, cfg, mode, use_floor, mask is not None, other_side)
         total = cands.total if judged.total is None else judged.total
         page = explain(judged.hits[offset:need], self.records, self._bm25, a)
         explain(judged.nearest, self.records, None, a)
