@@ -53,6 +53,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "与“{query}”相近的结果已全部列出。以下是相关度较低的机构，供参考：",
         "en": "Those were all the close matches for “{query}”. Less close, in case they help:",
     },
+    "only_less_close": {
+        "pt": "Nada corresponde bem a «{query}»{filters}. O mais próximo, menos próximo do que pediu:",
+        "zh": "没有与“{query}”{filters}完全相符的机构。以下是相关度较低的结果，供参考：",
+        "en": "Nothing fits “{query}”{filters} closely. The nearest, less close than you asked for:",
+    },
     "no_more": {
         "pt": "Não há mais resultados para «{query}». Experimente outra pesquisa ou retire um filtro.",
         "zh": "“{query}”没有更多结果了。可以换个说法搜索，或去掉一个筛选条件。",

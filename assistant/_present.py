@@ -39,6 +39,8 @@ def hit_view(hit: Hit, lang: str, analysis=None) -> dict:
         "city": rec.city,
         "sectors": rec.sectors,
         "score": round(hit.score, 4),
+        "match": None if hit.match is None else round(hit.match, 4),
+        "less_close": hit.less_close,
         "snippet": snippet(desc),
         "snippet_lang": desc_lang,
         "website": rec.website,
@@ -64,6 +66,8 @@ _REASONS = {
     "place": {"pt": "em {what}", "zh": "位于{what}", "en": "in {what}"},
     "kind": {"pt": "é um(a) {what}", "zh": "属于{what}", "en": "a {what}"},
     "text": {"pt": "descrição próxima do que procura", "zh": "简介与您的需求相近", "en": "description close to your request"},
+    "less_close": {"pt": "menos próximo: não é uma correspondência", "zh": "相关度较低，并非匹配结果",
+                   "en": "less close: not a match"},
 }
 
 
@@ -74,6 +78,8 @@ def reasons(hit: Hit, analysis, lang: str) -> list[str]:
 
     tax, lex, chain = default_taxonomy(), default_lexicon(), default_value_chain()
     lang = lang if lang in ("pt", "zh", "en") else "en"
+    if hit.less_close:  # shown past or instead of the matches: never presented as one
+        return [_REASONS["less_close"][lang]]
     out = [_REASONS["sector"][lang].format(what=tax.label(s, lang)) for s in hit.sectors[:2]]
     needs = getattr(analysis, "needs", None)
     own = needs.asker.sectors if needs else []

@@ -128,6 +128,8 @@ class OrganisationSummary(BaseModel):
 
 class SearchHit(OrganisationSummary):
     score: float
+    match: float | None = Field(None, description="The judgement's probability that this is a partner the query asked for")
+    less_close: bool = Field(False, description="True: NOT a match; nothing was, and this one sits near the threshold")
     snippet: str
     snippet_lang: str
     why: Why
@@ -164,7 +166,8 @@ class SearchResponse(BaseModel):
                                    "(a Chinese, Japanese or Korean character counting two)")
     truncated: bool = Field(False, description="True when the query was longer than that and only its start was searched")
     lang: str
-    total: int = Field(description="How many organisations are matches (above the relevance floor)")
+    total: int = Field(description="How many organisations are shown: the matches, or when there is none, those"
+                                   " near the threshold (each marked less_close)")
     limit: int
     offset: int
     understood: Understood

@@ -21,7 +21,7 @@ log = logging.getLogger("cpc.api")
 def needs_first_build(settings: Any) -> bool:
     """No index generation in the data folder yet (a fresh clone, a new folder). With an external
     vector store (CPC_VECTOR_URL) the server builds as before: `cpc index build` writes FAISS."""
-    from index._storage import POINTER
+    from index import CURRENT_POINTER as POINTER
 
     return settings.vector_url is None and not (settings.data_dir / "index" / POINTER).exists()
 

@@ -281,13 +281,15 @@ def chat_turn(body: ChatRequest, request: Request, response: Response) -> dict:
 
 @org_router.get("/organisations/{org_id}", responses=PUBLIC_GET)
 def organisation(request: Request, org_id: str = Path(max_length=200)) -> dict:
-    """The full record, with its translations and sources."""
-    catalog = get_catalog(request)
-    rec = catalog.engine.records.get(org_id)
+    """The full record, with its translations and sources, and ``derived_sectors``: the taxonomy
+    sectors its own labels and texts were mapped to, each with a confidence and where it came from."""
+    engine = get_catalog(request).engine
+    rec = engine.records.get(org_id)
     if rec is None:
         raise HTTPException(404, f"no organisation with id '{org_id}'")
     # "field:lang" shown to readers of lang in the original (staff see what lacks a translation)
-    return rec.model_dump(mode="json", exclude_none=True) | {"untranslated": rec.untranslated()}
+    return {**rec.model_dump(mode="json", exclude_none=True), "untranslated": rec.untranslated(),
+            "derived_sectors": engine.derived_sectors(org_id)}
 
 
 @org_router.get("/organisations/{org_id}/matches", response_model=MatchesResponse, responses=PUBLIC_GET)
@@ -325,7 +327,7 @@ def vector_backend(engine) -> str:
     """Where the serving index keeps its vectors, for the start-up log and /readyz (no password)."""
     raw = engine.raw
     if getattr(raw, "kind", None) == "milvus":
-        from index._milvus import client_target
+        from index import milvus_client_target as client_target
 
         return f"milvus {client_target(raw.url)[0]} collection {raw.collection}"
     return f"faiss ({getattr(raw, 'kind', None)}) in the data folder"

@@ -88,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, configured_secrets(settings), capture_raw=True)
     lite = lite_file_in_use(settings)
     if settings.workers > 1 and lite:  # refused before anything starts: N workers would fight over the file
-        from index._vectors import LITE_ONE_PROCESS
+        from index import LITE_ONE_PROCESS
 
         print(f"error: --workers {settings.workers} with the milvus-lite file {lite}: {LITE_ONE_PROCESS}"
               " (or serve with --workers 1)", file=sys.stderr)
@@ -111,8 +111,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def lite_file_in_use(settings) -> str | None:
     """The milvus-lite file the service would open: CPC_VECTOR_URL's, or the one the data folder's
     current index refers to; None for FAISS or a Milvus server."""
-    from index._storage import current_generation
-    from index._vectors import lite_file_in_use as in_use
+    from index import current_generation
+    from index import lite_file_in_use as in_use
 
     return in_use(settings.vector_url, current_generation(Path(settings.data_dir) / "index"))
 

@@ -564,7 +564,10 @@ class Assistant:
             places = any(state.filters.get(k) for k in ("regions", "cities", "districts"))
             text = say("nothing_in_place" if places else "no_results", lang, query=summary(state.query), filters=filters)
             return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
-        head = say("results" if intent != "more" else "results_more", lang, query=summary(state.query), filters=filters)
+        if all(h.less_close for h in result.hits):  # nothing is a match; the nearest are shown as such
+            head = say("only_less_close", lang, query=summary(state.query), filters=filters)
+        else:
+            head = say("results" if intent != "more" else "results_more", lang, query=summary(state.query), filters=filters)
         reply = self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])
         if result.truncated and intent != "more":
             reply.truncated = len(result.embedded)
@@ -609,6 +612,8 @@ class Assistant:
         shown = set(state.shown)
         extra = [h for h in result.hits if h.record.id not in shown and (not where or h.record.country in where)]
         extra = sorted(extra, key=lambda h: not h.on_topic)[:PAGE]  # the trade asked for first, then the rest
+        for hit in extra:  # past the matches: labelled, never presented as a match
+            hit.less_close = True
         if not extra:
             return Reply(say("no_more", lang, query=summary(state.query)), lang, intent, suggestions=suggestions("broaden", lang))
         state.page += 1

@@ -63,6 +63,8 @@ class Query:
     split: str | None = None
     line: int = 0
     answerable: bool = True  # "type": "ooc" marks a question nothing in the corpus fits
+    styles: tuple[str, ...] = ()  # "style": how it is written ("keywords", "typo", "traditional", ...)
+    type: str | None = None  # "type": "needs", "general" or "ooc"
 
 
 @dataclass
@@ -173,7 +175,13 @@ def _load_queries(path: Path, id_key: str) -> dict[str, Query]:
         kind = _string(path, lineno, obj, "type", required=False)
         if kind is not None and kind not in QUERY_TYPES:
             raise DatasetError(path, lineno, "type", f"must be one of {', '.join(QUERY_TYPES)}, found '{kind}'")
-        queries[qid] = Query(qid, text, lang or detect_lang(text, default="en") or "en", split, lineno, kind != "ooc")
+        styles = obj.get("style", [])
+        if isinstance(styles, str):
+            styles = [styles]
+        if not isinstance(styles, list) or not all(isinstance(t, str) and t.strip() for t in styles):
+            raise DatasetError(path, lineno, "style", "must be a list of non-empty strings (style tags)")
+        queries[qid] = Query(qid, text, lang or detect_lang(text, default="en") or "en", split, lineno, kind != "ooc",
+                             tuple(dict.fromkeys(t.strip() for t in styles)), kind)
     if not queries:
         raise DatasetError(path, 0, "-", "no queries")
     return queries

@@ -34,6 +34,7 @@ def _collect(datasets: list[Dataset], encoder, progress: bool) -> list[dict[str,
     for ds in datasets:
         engine = build_engine(ds, encoder, progress)
         engine.config.floor = None
+        engine.config.judgement = "floor"  # the floor, off: every hit, to fit it on
         with progress_bar(f"ranking {ds.root.name}", len(ds.queries), progress, "query") as bar:
             for q in ds.queries.values():
                 qrels = ds.qrels.get(q.id, {})

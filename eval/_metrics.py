@@ -87,6 +87,15 @@ def query_groups(
     return groups
 
 
+def style_groups(query_styles: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Query ids per style tag (a query counts under each of its tags), tags in name order."""
+    out: dict[str, list[str]] = {}
+    for q, tags in query_styles.items():
+        for tag in tags:
+            out.setdefault(tag, []).append(q)
+    return dict(sorted(out.items()))
+
+
 def _mean(per_query: Mapping[str, Mapping[str, float]], ids: Iterable[str]) -> dict[str, float | int | None]:
     ids = list(ids)
     out: dict[str, float | int | None] = {}
@@ -100,8 +109,8 @@ def summarise(per_query: Mapping[str, Mapping[str, float]], groups: Mapping[str,
     """Means per group, shaped like the --json output: {"all": {...}, "pt": {...}, "pairs": {...}}."""
     out: dict = {}
     for name, ids in groups.items():
-        if name == "pairs":
-            out["pairs"] = {p: _mean(per_query, q) for p, q in ids.items()}  # type: ignore[union-attr]
+        if name in ("pairs", "styles"):
+            out[name] = {p: _mean(per_query, q) for p, q in ids.items()}  # type: ignore[union-attr]
         else:
             out[name] = _mean(per_query, ids)  # type: ignore[arg-type]
     return out
@@ -113,8 +122,12 @@ def score_rankings(
     query_langs: Mapping[str, str],
     doc_langs: Mapping[str, str | None],
     sought: int = 2,
+    query_styles: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict, dict[str, dict[str, float]]]:
-    """(summary per group, per-query metrics) for one configuration's rankings."""
+    """(summary per group, per-query metrics) for one configuration's rankings; with
+    ``query_styles`` (query id -> style tags) also {"styles": {tag: metrics}}."""
     per_query = evaluate_rankings(rankings, qrels, sought)
     groups = query_groups({q: query_langs[q] for q in rankings}, qrels, doc_langs, sought)
+    if query_styles:
+        groups["styles"] = style_groups({q: query_styles.get(q, ()) for q in rankings})
     return summarise(per_query, groups), per_query

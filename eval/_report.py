@@ -25,9 +25,21 @@ def _fmt(v: Any) -> str:
 def _rows(summary: dict) -> list[tuple[str, dict]]:
     """(group name, metrics) for the groups worth showing: all, languages and pairs with queries."""
     rows = [("all", summary["all"])]
-    rows += [(g, m) for g, m in summary.items() if g not in ("all", "pairs") and m["n"]]
+    rows += [(g, m) for g, m in summary.items() if g not in NESTED and m["n"]]
     rows += [(p, m) for p, m in summary.get("pairs", {}).items() if m["n"]]
+    rows += [(STYLE + t, m) for t, m in summary.get("styles", {}).items() if m["n"]]
     return rows
+
+
+NESTED = ("all", "pairs", "styles")  # groups that hold groups
+STYLE = "style:"  # a style tag's row: "style:typo"
+
+
+def _group(summary: dict, group: str) -> dict:
+    """One group's metrics of one configuration's summary (a pair, a style tag or a plain group)."""
+    if group.startswith(STYLE):
+        return summary.get("styles", {}).get(group[len(STYLE):], {})
+    return (summary.get("pairs", {}) if ARROW in group else summary).get(group, {})
 
 
 def _cfg_label(name: str) -> str:
@@ -54,17 +66,18 @@ def format_table(data: dict) -> str:
         lines.append("")
         lines.append(f"{LABELS[metric]:<{width}}{'n':>5}" + "".join(f"{_cfg_label(c):>{w}}" for c, w in zip(configs, cols)))
         for group, m in rows:
-            vals = [
-                (data["configs"][c]["pairs"] if ARROW in group else data["configs"][c]).get(group, {}).get(metric)
-                for c in configs
-            ]
+            vals = [_group(data["configs"][c], group).get(metric) for c in configs]
             lines.append(f"{group:<{width}}{m['n']:>5}" + "".join(f"{_fmt(v):>{w}}" for v, w in zip(vals, cols)))
     if "abstention" in data:
         a = data["abstention"][data["default"]]
         if a["out_of_corpus"]:
-            lines += ["", f"nothing fits: {a['abstained']} of {a['out_of_corpus']} out-of-corpus questions got no results"]
+            lines += ["", f"nothing fits (abstained): {a['abstained']} of {a['out_of_corpus']} out-of-corpus questions got no results"]
+        lines.append(f"answerable_empty: {a.get('answerable_empty', 0)} of {a['answerable']} answerable questions got no results")
         lines.append(f"first answer right: {a['first_hit_relevant']} of {a['answerable']} answerable questions"
                      " have a relevant first result")
+        for tag, b in a.get("by_style", {}).items():
+            lines.append(f"  style {tag}: answerable_empty {b['answerable_empty']} of {b['answerable']},"
+                         f" first answer right {b['first_hit_relevant']}, abstained {b['abstained']} of {b['out_of_corpus']}")
     if "chats" in data:
         from ._chats import format_chats
 
@@ -145,7 +158,7 @@ def _summary_tables(data: dict) -> list[str]:
     for metric in METRICS:
         body = []
         for group, m in rows:
-            vals = [(data["configs"][c]["pairs"] if ARROW in group else data["configs"][c]).get(group, {}).get(metric) for c in configs]
+            vals = [_group(data["configs"][c], group).get(metric) for c in configs]
             best = max((v for v in vals if v is not None), default=None)
             cells = [f"**{_fmt(v)}**" if v is not None and v == best else _fmt(v) for v in vals]
             body.append([group, m["n"], *cells])
@@ -194,7 +207,7 @@ def write_report(result: EvalResult, outdir: str | Path) -> Path:
     summary = data["configs"]
     default = summary[DEFAULT_CONFIG]
 
-    lang_groups = ["all"] + [g for g, m in default.items() if g not in ("all", "pairs") and m["n"]]
+    lang_groups = ["all"] + [g for g, m in default.items() if g not in NESTED and m["n"]]
     plot_grouped(outdir / "ndcg_by_language.png", [f"{g}\n(n={default[g]['n']})" for g in lang_groups],
                  {c: [summary[c][g][f"ndcg@{K}"] for g in lang_groups] for c in configs},
                  f"nDCG@{K} by query language", f"nDCG@{K}")
@@ -203,6 +216,11 @@ def write_report(result: EvalResult, outdir: str | Path) -> Path:
                  {c: [summary[c]["pairs"][p][f"ndcg@{K}"] for p in pairs] for c in configs},
                  f"nDCG@{K} by language pair (query → sought documents)", f"nDCG@{K}")
 
+    styles = [t for t, m in default.get("styles", {}).items() if m["n"]]
+    if styles:
+        plot_grouped(outdir / "ndcg_by_style.png", [f"{t}\n(n={default['styles'][t]['n']})" for t in styles],
+                     {c: [summary[c].get("styles", {}).get(t, {}).get(f"ndcg@{K}") for t in styles] for c in configs},
+                     f"nDCG@{K} by query style", f"nDCG@{K}")
     lines = [
         "# Search evaluation", "",
         f"Dataset `{ds['path']}` ({ds['layout']} layout): {ds['records']} records, {ds['queries']} queries evaluated"
@@ -219,6 +237,16 @@ def write_report(result: EvalResult, outdir: str | Path) -> Path:
                        [[_cfg_label(c), CONFIGS[c].mode, CONFIGS[c].calibrate, CONFIGS[c].about] for c in configs]) + [""]
     lines += ["## Results", ""] + _summary_tables(data)
     lines += ["![nDCG@10 by query language](ndcg_by_language.png)", "", "![nDCG@10 by language pair](ndcg_by_pair.png)", ""]
+    if styles:
+        lines += ["![nDCG@10 by query style](ndcg_by_style.png)", ""]
+    if "abstention" in data:
+        a = data["abstention"][DEFAULT_CONFIG]
+        lines += ["## Empty answers", "", f"`abstained`: {a['abstained']} of {a['out_of_corpus']} out-of-corpus questions got no results;"
+                  f" `answerable_empty`: {a['answerable_empty']} of {a['answerable']} answerable questions got none.", ""]
+        if a.get("by_style"):
+            lines += _md_table(["style", "answerable", "answerable_empty", "first hit relevant", "out of corpus", "abstained"],
+                               [[t, b["answerable"], b["answerable_empty"], b["first_hit_relevant"], b["out_of_corpus"], b["abstained"]]
+                                for t, b in a["by_style"].items()]) + [""]
 
     if "bm25" in result.per_query:
         base, ours = result.per_query["bm25"], result.per_query[DEFAULT_CONFIG]

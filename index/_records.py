@@ -120,7 +120,7 @@ class RecordColumns:
     # -- building -----------------------------------------------------------------------
     @classmethod
     def merge(cls, old: "RecordColumns | None", ids: list[str], rows: np.ndarray,
-              records: Sequence[Organisation]) -> "RecordColumns":
+              records: Sequence[Organisation], derived: Mapping[str, Sequence[str]] | None = None) -> "RecordColumns":
         """Columns for ``ids``: row ``i`` copied from ``old``'s row ``rows[i]``, or where that is -1,
         read from the next of ``records``. Only ``records`` are read in Python: the old rows' codes
         go through a lookup array, their lists and names are copied a run of rows at a time. Values
@@ -143,7 +143,12 @@ class RecordColumns:
             codes[f] = lookup[extended]
         sectors = _Candidates(old.tables["sector"] if old is not None else [])
         lists = {}
-        for name, read in (("tags", lambda rec: rec.sectors), ("about", record_about)):
+        derived = derived or {}
+
+        def about(rec: Organisation) -> list[str]:  # its texts' sectors and those derived from its own labels
+            return list(dict.fromkeys([*record_about(rec), *derived.get(rec.id, ())]))
+
+        for name, read in (("tags", lambda rec: rec.sectors), ("about", about)):
             old_ptr, old_values = old.lists[name] if old is not None else (np.zeros(1, np.int64), np.zeros(0, np.int32))
             lists[name] = _merge_rows(old_ptr, old_values, rows, [[sectors.code(s) for s in read(rec)] for rec in records],
                                       np.int64)

@@ -91,6 +91,8 @@ def test_organisation_and_404(client):
     assert r.status_code == 200
     rec = r.json()
     assert rec["country"] == "PT" and rec["sources"] and set(rec["i18n"]) >= {"pt", "zh", "en"}
+    derived = {d["sector"]: d for d in rec["derived_sectors"]}  # how staff see it was placed in the taxonomy
+    assert derived["cork"] == {"sector": "cork", "confidence": 1.0, "source": "label"}
     r = client.get("/api/v1/organisations/no-such-org")
     assert r.status_code == 404 and "no-such-org" in r.json()["error"]
     assert client.get("/api/v1/nowhere").status_code == 404

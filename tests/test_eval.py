@@ -302,3 +302,40 @@ def test_abstention_figure_counts_honest_empty_answers(tmp_path, encoder):
     with pytest.raises(DatasetError) as err:
         load_dataset(tmp_path / "d")
     assert err.value.field == "type"
+
+
+def test_figures_by_style_and_answerable_empty(tmp_path, encoder):
+    """Every figure is broken down by the queries' style tags, in --json, the table and the report."""
+    from eval import build_engine
+    from eval._report import format_table, write_report
+    from eval._run import evaluate_dataset
+
+    root = tmp_path / "d"
+    shutil.copytree(TINY, root)
+    lines = [json.loads(line) for line in (root / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    for i, q in enumerate(lines):
+        q["style"] = ["keywords"] if i % 2 else ["keywords", "typo"]
+    lines.append({"id": "q-ooc-football", "text": "football clubs in Brazil", "lang": "en", "type": "ooc", "style": ["keywords"]})
+    (root / "queries.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in lines) + "\n", encoding="utf-8")
+    ds = load_dataset(root)
+    assert ds.queries["q-ooc-football"].styles == ("keywords",) and ds.queries["q-ooc-football"].type == "ooc"
+    result = evaluate_dataset(ds, ["hybrid", "hybrid-calibrated", "hybrid-unjudged"], engine=build_engine(ds, encoder, progress=False),
+                              progress=False)
+    data = result.to_json()
+    styles = data["configs"]["hybrid"]["styles"]
+    assert set(styles) == {"keywords", "typo"} and styles["keywords"]["n"] == data["configs"]["hybrid"]["all"]["n"]
+    a = data["abstention"]["hybrid"]
+    assert a["answerable_empty"] == len(a["answerable_without_results"]) and "answerable_empty_rate" in a
+    assert a["by_style"]["keywords"]["out_of_corpus"] == 1 and a["by_style"]["typo"]["out_of_corpus"] == 0
+    assert data["abstention"]["hybrid-unjudged"]["answerable_empty"] == 0  # every candidate shown
+    assert "styles" in data["configs"]["hybrid-calibrated"]
+    table = format_table(data)
+    assert "style:keywords" in table and "answerable_empty:" in table and "style typo:" in table
+    write_report(result, tmp_path / "out")
+    assert (tmp_path / "out" / "ndcg_by_style.png").is_file()
+    assert "answerable_empty" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    (root / "queries.jsonl").write_text(json.dumps({"id": "x", "text": "y", "style": "typo"}) + "\n"
+                                        + json.dumps({"id": "z", "text": "w", "style": [1]}) + "\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(root)
+    assert (err.value.line, err.value.field) == (2, "style")

@@ -1,0 +1,191 @@
+"""Fit the relevance judgement (``index.SearchConfig.model``): a logistic match probability.
+
+Every labelled query of the chosen split is ranked once with the judgement off; each of its
+top ``TOP`` hits becomes one example (features: ``index._judge.FEATURES``; label: the record is
+relevant, grade 1 or more; out-of-corpus questions give negatives only). The model is fitted by
+Newton's method with an L2 penalty (numpy, deterministic: the same data give the same file).
+
+Two models: whether anything fits the question (from its best hits), and whether a hit is a
+match. Their thresholds keep ``KEEP_FIRST`` of the answerable questions of the corpora fitted on
+(and their first relevant hit); the "less close" band lies just below. ``validate`` applies a model to corpora it was not
+fitted on: the figures that say whether it generalises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._dataset import Dataset
+from ._metrics import evaluate_rankings
+from ._run import build_engine, progress_bar
+
+TOP = 30  # hits per query that become examples: the judgement rarely meets deeper ones
+L2 = 1.0
+KEEP_FIRST = 0.98  # share of answerable questions each threshold keeps, in every corpus (target: 0.97 elsewhere)
+NEAR_RATIO = 0.95  # the "less close" band starts at this share of the threshold (wider: out-of-corpus questions get answers)
+
+
+def collect(datasets: list[Dataset], encoder=None, progress: bool = True) -> list[dict[str, Any]]:
+    """One unjudged ranking per query: [{id, corpus, lang, styles, qrels, answerable, analysis, hits}]."""
+    items = []
+    engines: dict[str, Any] = {}  # the dev and needs sets share one corpus: built once
+    for ds in datasets:
+        key = hashlib.sha256("\n".join(r.model_dump_json() for r in ds.records).encode("utf-8")).hexdigest()
+        engine = engines.get(key) or engines.setdefault(key, build_engine(ds, encoder, progress))
+        engine.config.judgement = None
+        with progress_bar(f"ranking {ds.root.name}", len(ds.queries), progress, "query") as bar:
+            for q in ds.queries.values():
+                qrels = ds.qrels.get(q.id, {})
+                bar.update(1)
+                if q.answerable and not any(g >= ds.sought for g in qrels.values()):
+                    continue
+                result = engine.search(q.text, limit=100, use_floor=False)
+                items.append({"id": f"{ds.root.name}/{q.id}", "corpus": str(ds.root), "lang": q.lang, "styles": q.styles,
+                              "qrels": qrels, "answerable": q.answerable, "analysis": result.analysis, "hits": result.hits})
+    return items
+
+
+def _features(it: dict[str, Any]) -> np.ndarray:
+    from index import judgement_features
+
+    if "x" not in it:
+        it["x"] = judgement_features(it["hits"], it["analysis"])
+    return it["x"]
+
+
+def _first_relevant_in_top(it: dict[str, Any], top: int = 10) -> int | None:
+    """Where the first relevant hit is among the first ``top`` (what a user could see), or None."""
+    return next((i for i, h in enumerate(it["hits"][:top]) if it["qrels"].get(h.record.id, 0) >= 1), None)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50):
+    """An L2-penalised logistic regression on standardised ``x`` (Newton's method), as a ``Logistic``."""
+    from index import Logistic
+
+    mean, scale = x.mean(0), x.std(0)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], l2)
+    penalty[-1] = 0.0  # the intercept is not shrunk
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        grad = z.T @ (p - y) + penalty * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return Logistic(mean, scale, w[:-1], float(w[-1]))
+
+
+def _kept_cut(values_by_corpus: dict[str, list[float]], keep: float) -> float:
+    """The highest cut that keeps ``keep`` of the values of all corpora together. (The highest
+    that keeps it in every corpus was tried: the hardest corpus then sets it so low that out-of-
+    corpus questions everywhere get answers, 10 of 55 abstained against 38 of 55.)"""
+    values = [v for vs in values_by_corpus.values() for v in vs]
+    return float(np.quantile(values, 1.0 - keep, method="lower")) if values else 0.5
+
+
+def fit(items: list[dict[str, Any]]):
+    """A ``JudgementModel`` fitted on ``items``, its thresholds set on them too: the answerable
+    threshold and the hit threshold each keep ``KEEP_FIRST`` of the answerable questions of all
+    corpora together (and of their first relevant hit in the top 10); ``near`` is ``NEAR_RATIO``
+    of the threshold."""
+    from index import JudgementModel, query_judgement_features
+
+    usable = [it for it in items if it["hits"]]
+    hx = np.vstack([_features(it)[:TOP] for it in usable])
+    hy = np.concatenate([[it["qrels"].get(h.record.id, 0) >= 1 for h in it["hits"][:TOP]] for it in usable]).astype(np.float64)
+    hit = fit_logistic(hx, hy)
+    qx = np.array([query_judgement_features(_features(it)[:5]) for it in usable])
+    qy = np.array([it["answerable"] for it in usable], np.float64)
+    answerable = fit_logistic(qx, qy)
+    q_by, h_by = {}, {}
+    for it, q in zip(usable, answerable(qx).tolist()):
+        if not it["answerable"]:
+            continue
+        q_by.setdefault(it["corpus"], []).append(q)
+        first = _first_relevant_in_top(it)
+        if first is not None:
+            h_by.setdefault(it["corpus"], []).append(float(hit(_features(it)[first:first + 1])[0]))
+    threshold = _kept_cut(q_by, KEEP_FIRST)
+    return JudgementModel(answerable, hit, threshold, _kept_cut(h_by, KEEP_FIRST), NEAR_RATIO * threshold)
+
+
+def score(items: list[dict[str, Any]], model) -> dict[str, Any]:
+    """What users would get with ``model``: nDCG@10 and Recall@10 of the answerable questions,
+    how many keep their first relevant hit, how many get nothing, how many out-of-corpus ones
+    get nothing; also per query language."""
+    from index import judge_calibrated
+
+    ranked, qrels = {}, {}
+    kept_first = answerable = empty = ooc = abstained = with_first = 0
+    for it in items:
+        hits = list(it["hits"])
+        for h in hits:
+            h.less_close, h.match = False, None
+        judged = judge_calibrated(hits, it["analysis"], model, filtered=False)
+        ids = [h.record.id for h in judged.hits]
+        if not it["answerable"]:
+            ooc += 1
+            abstained += not ids
+            continue
+        answerable += 1
+        empty += not ids
+        at = _first_relevant_in_top(it)
+        first = None if at is None else it["hits"][at].record.id
+        if first is not None:
+            with_first += 1
+            kept_first += first in ids
+        ranked[it["id"]], qrels[it["id"]] = ids, it["qrels"]
+    per_q = evaluate_rankings(ranked, qrels) if ranked else {}
+    mean = lambda m, ids=None: round(float(np.mean([per_q[q][m] for q in (ids or per_q)])), 4) if per_q else None  # noqa: E731
+    out = {"ndcg@10": mean("ndcg@10"), "recall@10": mean("recall@10"),
+           "first_relevant_kept": round(kept_first / with_first, 4) if with_first else None,
+           "answerable": answerable, "answerable_empty": empty, "out_of_corpus": ooc, "abstained": abstained}
+    by_lang = {}
+    for lang in sorted({it["lang"] for it in items}):
+        mine = [it["id"] for it in items if it["lang"] == lang and it["id"] in per_q]
+        if mine:
+            by_lang[lang] = {"ndcg@10": mean("ndcg@10", mine), "n": len(mine)}
+    out["by_lang"] = by_lang
+    return out
+
+
+def fit_and_validate(fit_sets: list[Dataset], validate_sets: list[Dataset], encoder=None,
+                     progress: bool = True) -> dict[str, Any]:
+    """Fit on ``fit_sets`` (all together), score on them and on each of ``validate_sets``; and
+    across the fit sets themselves, each left out in turn (fit on the others, score on it)."""
+    fit_items = collect(fit_sets, encoder, progress)
+    other_items = collect(validate_sets, encoder, progress) if validate_sets else []
+    model = fit(fit_items)
+    report: dict[str, Any] = {"fitted": score(fit_items, model), "validated": {}, "left_out": {}}
+    for ds in validate_sets:
+        report["validated"][str(ds.root)] = score([it for it in other_items if it["corpus"] == str(ds.root)], model)
+    corpora = sorted({it["corpus"] for it in fit_items})
+    if len(corpora) > 1:
+        for held in corpora:
+            partial = fit([it for it in fit_items if it["corpus"] != held])
+            report["left_out"][held] = score([it for it in fit_items if it["corpus"] == held], partial)
+    return {"model": model, "report": report}
+
+
+def write_judgement(fitted: dict[str, Any], path: Path, sources: list[str], validated: list[str], split: str) -> Path:
+    from index import atomic_write_bytes
+
+    body = {
+        "about": "Relevance judgement: a logistic match probability over index._judge.FEATURES, fitted by "
+                 "`cpc eval --fit-judgement` on the datasets below (eval/_judgement.py); see index.SearchConfig.model",
+        "fitted_on": {"datasets": sources, "validated_on": validated, "split": split, "date": time.strftime("%Y-%m-%d")},
+        **fitted["model"].to_dict(),
+        "figures": fitted["report"],
+    }
+    atomic_write_bytes(path, (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+    return path

@@ -1,0 +1,214 @@
+"""Judge: which fused hits are matches, and which are only the nearest when nothing is.
+
+The judgement is separate from the ranking so it can be fitted and tested on its own: it sees
+the hits best first and the query analysis, never the vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._candidates import Hit
+from ._query import QueryAnalysis
+
+
+@dataclass
+class Judged:
+    hits: list[Hit]  # the matches, in the order they are shown
+    total: int | None  # how many there are (None: judging did not apply, the retrieval total stands)
+    nearest: list[Hit] = field(default_factory=list)  # when nothing matches: the closest, which are not matches
+
+
+def is_match(hit: Hit, a: QueryAnalysis, floor: dict[str, float], check_country: bool = True) -> bool:
+    """Whether a hit is a partner the query asked for (see ``SearchConfig.floor``)."""
+    rec = hit.record
+    if check_country and a.countries and rec.country not in a.countries:
+        return False  # the partner was asked for elsewhere: the asker's own side is no answer
+    if (a.sectors or a.complements) and not hit.on_topic and hit.dense < floor["dense_off_sector"]:
+        return False  # about another trade, and does not read close enough to say otherwise
+    if not (a.sectors or a.complements) and hit.dense < floor["dense"]:
+        return False  # nothing to recognise the partner by but the text, which is not close
+    return hit.score >= floor["score"]
+
+
+def apply_floor(hits: list[Hit], a: QueryAnalysis, floor: dict[str, float], other_side: bool = True) -> list[Hit]:
+    """The hits that are matches, best first (``hits`` sorted by score)."""
+    matches = [hit for hit in hits if is_match(hit, a, floor)]
+    if other_side and matches and a.countries and not a.needs.split:
+        # "moldes China" has answers in China: the same trade on the other side follows them,
+        # as a lead to a partner of a partner. A need that said who asks gets only the side asked for.
+        matches += [hit for hit in hits if hit.record.country not in a.countries
+                    and is_match(hit, a, floor, check_country=False)]
+    return matches
+
+
+def judge_floor(hits: list[Hit], a: QueryAnalysis, floor: dict[str, float] | None, filtered: bool,
+                other_side: bool = True) -> Judged:
+    """The floor's judgement: ``floor`` None (off, or not hybrid) keeps every hit; searches within
+    hard filters that name no topic are a browse and keep every hit too."""
+    if floor is not None and filtered and not (a.sectors or a.complements or a.countries or a.places):
+        floor = None  # "industrial partners" within hard filters: a browse, the filters say what is wanted
+    if floor is None:
+        return Judged(hits, None)
+    kept = apply_floor(hits, a, floor, other_side)
+    return Judged(kept, len(kept), [] if kept else hits[:3])
+
+
+# -- the calibrated judgement --------------------------------------------------------------
+# What a hit shares with the query. No feature says whether the query's sector was recognised:
+# a question whose sector is not recognised has on_topic = off_topic = 0, judged by its text
+# alone, never gated on sector (the dev sets' unrecognised questions were mostly out of corpus;
+# a feature for it learnt "unrecognised = nothing fits" and hid true partners on other data).
+FEATURES = (
+    "dense", "keyword", "score", "gap", "dense_gap", "log_rank", "on_topic", "off_topic",
+    "tagged", "country_ok", "country_off", "place", "kind",
+)
+# What the best hits of a query say about whether anything in the corpus fits it at all.
+QUERY_FEATURES = (
+    "top_dense", "top_keyword", "top_score", "top_on_topic", "top_off_topic", "top_country_ok", "top_country_off",
+    "top_tagged", "top_kind", "top_place", "best3_dense", "best3_on_topic", "drop5",
+)
+
+
+def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False) -> np.ndarray:
+    """One row of ``FEATURES`` a hit (``hits`` best first). ``ignore_country``: as if no
+    country had been asked for (the other side of a plain query)."""
+    n = len(hits)
+    x = np.zeros((n, len(FEATURES)), np.float64)
+    if not n:
+        return x
+    topic = float(bool(a.sectors or a.complements))
+    countries = () if ignore_country else tuple(a.countries)
+    top_score, top_dense = hits[0].score, max(h.dense for h in hits)
+    for i, h in enumerate(hits):
+        in_country = h.record.country in countries
+        x[i] = (
+            h.dense, h.keyword, h.score, top_score - h.score, top_dense - h.dense, np.log1p(i),
+            topic * h.on_topic, topic * (not h.on_topic), float(bool(h.sectors or h.complements)),
+            float(bool(countries) and in_country), float(bool(countries) and not in_country),
+            float("place" in h.signals), float("kind" in h.signals),
+        )
+    return x
+
+
+def query_features(x: np.ndarray) -> np.ndarray:
+    """``QUERY_FEATURES`` from the hit features of a query's hits (best first; at least one)."""
+    col = {f: i for i, f in enumerate(FEATURES)}
+    top = x[0]
+    best3 = x[:3]
+    return np.array([
+        top[col["dense"]], top[col["keyword"]], top[col["score"]], top[col["on_topic"]], top[col["off_topic"]],
+        top[col["country_ok"]], top[col["country_off"]], top[col["tagged"]], top[col["kind"]], top[col["place"]],
+        best3[:, col["dense"]].max(), best3[:, col["on_topic"]].max(), top[col["score"]] - x[min(4, len(x) - 1), col["score"]],
+    ])
+
+
+@dataclass
+class Logistic:
+    """P = 1 / (1 + exp(-(((x - mean) / scale) · coef + intercept)))."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(((x - self.mean) / self.scale) @ self.coef + self.intercept)))
+
+    @classmethod
+    def from_dict(cls, body: dict) -> "Logistic":
+        arr = lambda k: np.asarray(body[k], np.float64)  # noqa: E731
+        return cls(arr("mean"), np.where(arr("scale") > 0, arr("scale"), 1.0), arr("coef"), float(body["intercept"]))
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
+                "intercept": self.intercept}
+
+
+@dataclass
+class JudgementModel:
+    """Two fitted logistic models (``eval/_judgement.py``, ``cpc eval --fit-judgement``, shipped as
+    index/data/judgement.json): ``answerable``, P(something in the corpus fits the question) from
+    its best hits; ``hit``, P(this hit is a partner asked for). A question is answered when
+    ``answerable`` reaches ``threshold``; its matches are the hits whose ``hit`` probability
+    reaches ``hit_threshold`` (the best one at least). From ``near`` up to ``threshold`` the best
+    hits are shown labelled "less close"; below ``near``, nothing."""
+
+    answerable: Logistic
+    hit: Logistic
+    threshold: float
+    hit_threshold: float
+    near: float
+
+    def probabilities(self, hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False) -> np.ndarray:
+        return self.hit(features(hits, a, ignore_country))
+
+    def answerable_probability(self, hits: list[Hit], a: QueryAnalysis) -> float:
+        return float(self.answerable(query_features(features(hits[:QUERY_HITS], a)))) if hits else 0.0
+
+    @classmethod
+    def from_dict(cls, body: dict) -> "JudgementModel":
+        if list(body.get("features", ())) != list(FEATURES) or list(body.get("query_features", ())) != list(QUERY_FEATURES):
+            raise ValueError("the judgement model's features are not this version's: refit it (cpc eval --fit-judgement)")
+        return cls(Logistic.from_dict(body["answerable"]), Logistic.from_dict(body["hit"]), float(body["threshold"]),
+                   float(body["hit_threshold"]), float(body["near"]))
+
+    def to_dict(self) -> dict:
+        return {"features": list(FEATURES), "query_features": list(QUERY_FEATURES), "answerable": self.answerable.to_dict(),
+                "hit": self.hit.to_dict(), "threshold": self.threshold, "hit_threshold": self.hit_threshold, "near": self.near}
+
+
+QUERY_HITS = 5  # the best hits the answerable model reads
+NEAR_SHOWN = 3  # at most this many "less close" hits when the question is not answered
+
+
+def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, filtered: bool,
+                     other_side: bool = True) -> Judged:
+    """The question is answered when the answerable probability reaches the threshold: its
+    matches are the hits whose match probability reaches the hit threshold, in the order fused
+    (the best hit always). Just below, the best are shown labelled less close; further below,
+    nothing is shown and the closest are only ``nearest``."""
+    if filtered and not (a.sectors or a.complements or a.countries or a.places):
+        return Judged(hits, None)  # a browse within hard filters: the filters say what is wanted
+    if not hits:
+        return Judged([], 0)
+    # whether anything fits is asked of the side the partner was asked for ("Portuguese ceramics
+    # makers" is not answered by Chinese ones; they follow a Portuguese match, or are the nearest)
+    sided_hits = [hit for hit in hits if hit.record.country in a.countries] if a.countries else hits
+    answerable = model.answerable_probability(sided_hits, a)
+    p = model.probabilities(hits, a)
+    for hit, prob in zip(hits, p.tolist()):
+        hit.match = prob * answerable
+    if answerable < model.threshold:
+        near = hits[:NEAR_SHOWN] if answerable >= model.near else []
+        for hit in near:
+            hit.less_close = True
+        return Judged(near, len(near), [] if near else hits[:3])
+    # the side asked for: a partner asked for elsewhere is not on the asker's own side
+    sided = np.array([not a.countries or hit.record.country in a.countries for hit in hits])
+    kept = (p >= model.hit_threshold) & sided
+    on_its_own = bool(kept.any())
+    if sided[0]:
+        kept[0] = True  # the question is answered and its best hit is on the side asked for: shown
+    matches = [hit for hit, k in zip(hits, kept.tolist()) if k]
+    if other_side and on_its_own and a.countries and not a.needs.split:
+        # "moldes China" has answers in China: the same trade on the other side follows them
+        # (judged as if no country had been asked for). A need that said who asks gets its side only.
+        other = model.probabilities(hits, a, ignore_country=True)
+        matches += [hit for hit, prob, k in zip(hits, other.tolist(), kept.tolist())
+                    if not k and hit.record.country not in a.countries and prob >= model.hit_threshold]
+    if not matches:
+        return Judged([], 0, hits[:3])
+    return Judged(matches, len(matches))
+
+
+def judge(hits: list[Hit], a: QueryAnalysis, cfg, mode: str, enabled: bool, filtered: bool, other_side: bool) -> Judged:
+    """The configured judgement (``SearchConfig.judgement``) of hybrid-mode hits; other modes and
+    ``enabled`` False keep every hit."""
+    if mode != "hybrid" or not enabled or cfg.judgement is None:
+        return Judged(hits, None)
+    if cfg.judgement == "calibrated" and cfg.model is not None:
+        return judge_calibrated(hits, a, cfg.model, filtered, other_side)
+    return judge_floor(hits, a, cfg.floor_for(a.lang), filtered, other_side)

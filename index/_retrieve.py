@@ -1,0 +1,121 @@
+"""Retrieve: the candidates of one query, from the dense store and from BM25.
+
+Dense: the vector store's nearest language versions, each record scored by its best version.
+Keywords: BM25 over the record texts, normalised by the best score (or a floor, in hybrid mode,
+so a query whose best keyword match is weak does not make it look strong). In hybrid mode the
+best keyword rows the dense search missed are scored exactly and added. Nothing is ranked here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import numpy as np
+
+from ._candidates import Candidates
+from ._keywords import KeywordIndex
+from ._query import QueryAnalysis
+from ._vectors import VectorFilter, VectorStore
+
+SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
+
+
+class Retrievable(Protocol):
+    """What retrieval reads of an index generation (``SearchEngine`` is one)."""
+
+    raw: VectorStore | None
+    cal: VectorStore | None
+    lang_slots: dict[str, int]
+    _bm25: KeywordIndex | None
+    _row_of_seq: np.ndarray
+
+    def _vids_of_row(self, row: int) -> list[int]: ...
+
+
+def dense_candidates(index: Retrievable, qv: np.ndarray, k: int, vfilter: VectorFilter | None,
+                     calibrate: bool) -> dict[int, float]:
+    """Row -> best dense score of the ``k`` nearest vectors (rows unknown to the index skipped)."""
+    store = index.cal if calibrate else index.raw
+    assert store is not None
+    scores, vids = store.search(qv, k, vfilter)
+    seqs = np.asarray(vids, np.int64) // SLOTS
+    known = (seqs >= 0) & (seqs < len(index._row_of_seq))
+    found = np.full(len(seqs), -1, np.int64)
+    found[known] = index._row_of_seq[seqs[known]]
+    dense: dict[int, float] = {}
+    for s, row in zip(scores.tolist(), found.tolist()):
+        if row >= 0 and s > dense.get(row, -9.0):
+            dense[row] = s
+    return dense
+
+
+def exact_dense(index: Retrievable, qv: np.ndarray, rows: list[int], calibrate: bool) -> dict[int, float]:
+    """Dense scores of ``rows`` the nearest-neighbour search did not return, in one batch."""
+    store = index.cal if calibrate else index.raw
+    assert store is not None
+    owners = [(row, vid) for row in rows for vid in index._vids_of_row(row)]
+    # one batch for all candidates; a vector deleted under this generation (Milvus changes in
+    # place: another worker's delete) is skipped until this worker loads the newer generation
+    held, vectors = store.fetch_known([vid for _, vid in owners])
+    sims = vectors @ qv
+    out: dict[int, float] = {}
+    for (row, _), s, h in zip(owners, sims.tolist(), held.tolist()):
+        if h and s > out.get(row, -9.0):
+            out[row] = s
+    return out
+
+
+def keyword_scores(bm25: KeywordIndex | None, tokens: list[str], n_rows: int, mask: np.ndarray | None,
+                   floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(row -> BM25 score / max(best allowed score, ``floor``), rows with a score in row order)."""
+    keyword = np.zeros(n_rows, np.float64)
+    if not tokens or bm25 is None:
+        return keyword, np.zeros(0, np.int64)
+    bm = bm25.scores(tokens)
+    if mask is not None:
+        bm[~mask] = 0.0
+    best = float(bm.max()) if len(bm) and (mask is None or mask.any()) else 0.0
+    top = max(best, floor)
+    kw_rows = np.flatnonzero(bm > 0)
+    keyword[kw_rows] = bm[kw_rows].astype(np.float64) / top
+    return keyword, kw_rows
+
+
+def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray | None, n_allowed: int,
+             vfilter: VectorFilter | None, need: int, mode: str, qv: np.ndarray | None, calibrate: bool,
+             min_candidates: int, bm25_floor: float, timings: dict[str, float]) -> Candidates:
+    """The candidates of ``mode``: "dense", "bm25" or both ("hybrid"). ``qv``: the query vector
+    (None in bm25 mode); ``need``: offset + limit of the page asked for."""
+    dense: dict[int, float] = {}
+    if mode in ("hybrid", "dense"):
+        assert qv is not None
+        k = max(min_candidates, need * 2 * max(1, len(index.lang_slots)))
+        dense = dense_candidates(index, qv, k, vfilter, calibrate)
+
+    keyword = np.zeros(n_rows, np.float64)
+    kw_rows = np.zeros(0, np.int64)
+    q_tokens = a.tokens + a.expansion
+    if mode in ("hybrid", "bm25") and q_tokens and index._bm25 is not None:
+        t = time.perf_counter()
+        keyword, kw_rows = keyword_scores(index._bm25, q_tokens, n_rows, mask, bm25_floor if mode == "hybrid" else 1e-9)
+        timings["keyword"] = time.perf_counter() - t
+
+    if mode == "bm25":
+        # ranked by keyword score alone: the page is picked in numpy (ties by id, the row order)
+        order = np.lexsort((kw_rows, -keyword[kw_rows]))[:need]
+        return Candidates(kw_rows[order].tolist(), dense, keyword, len(kw_rows))
+    rows = list(dense)
+    if mode == "hybrid":
+        n_best = max(min_candidates, need)
+        if len(kw_rows) > n_best:  # the best, ties in row order (a stable sort's)
+            cut = -np.partition(-keyword[kw_rows], n_best - 1)[n_best - 1]
+            pool = kw_rows[keyword[kw_rows] >= cut]
+        else:
+            pool = kw_rows
+        best_kw = pool[np.argsort(-keyword[pool], kind="stable")][:n_best].tolist()
+        missing = [r for r in best_kw if r not in dense]
+        if missing and qv is not None:
+            dense.update(exact_dense(index, qv, missing, calibrate))
+        rows += missing
+    return Candidates(rows, dense, keyword, n_allowed)

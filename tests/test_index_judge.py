@@ -1,0 +1,108 @@
+"""Judgement stage: which hits are matches; pure, over hits and a query analysis."""
+
+from corpus import Organisation
+from index import Hit, analyse
+from index._judge import apply_floor, is_match, judge_floor
+
+FLOOR = {"score": 0.3, "dense": 0.4, "dense_off_sector": 0.5}
+
+
+def _hit(rid, country, score, dense, on_topic=False):
+    rec = Organisation(id=rid, kind="company", name=rid, country=country, description="x")
+    return Hit(rec, score, dense, 0.0, on_topic=on_topic)
+
+
+def test_the_asked_side_and_topic_make_a_match():
+    a = analyse("moldes na China")
+    assert is_match(_hit("a", "CN", 0.4, 0.3, on_topic=True), a, FLOOR)
+    assert not is_match(_hit("b", "PT", 0.4, 0.3, on_topic=True), a, FLOOR)  # the asker's own side
+    assert not is_match(_hit("c", "CN", 0.4, 0.3), a, FLOOR)  # another trade, not close
+    assert is_match(_hit("d", "CN", 0.6, 0.6), a, FLOOR)  # another trade but reads very close
+
+
+def test_the_other_side_follows_the_matches_for_a_plain_query():
+    a = analyse("moldes China")
+    hits = [_hit("cn", "CN", 0.5, 0.5, True), _hit("pt", "PT", 0.45, 0.5, True)]
+    assert [h.record.id for h in apply_floor(hits, a, FLOOR)] == ["cn", "pt"]
+    assert [h.record.id for h in apply_floor(hits, a, FLOOR, other_side=False)] == ["cn"]
+
+
+def test_nothing_fits_gives_the_nearest_and_a_browse_is_not_judged():
+    a = analyse("moldes China")
+    hits = [_hit(str(i), "PT", 0.1, 0.1) for i in range(5)]
+    judged = judge_floor(hits, a, FLOOR, filtered=False)
+    assert judged.hits == [] and judged.total == 0 and [h.record.id for h in judged.nearest] == ["0", "1", "2"]
+    browse = judge_floor(hits, analyse("partners"), FLOOR, filtered=True)
+    assert browse.hits == hits and browse.total is None
+    assert judge_floor(hits, a, None, filtered=False).hits == hits
+
+
+# -- the calibrated judgement ---------------------------------------------------------------
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from index import (  # noqa: E402
+    JUDGEMENT_FEATURES, QUERY_JUDGEMENT_FEATURES, JudgementModel, Logistic, judge_calibrated, judgement_features,
+)
+
+
+def _logistic(names, bias=0.0, **weights):
+    n = len(names)
+    return Logistic(np.zeros(n), np.ones(n), np.array([weights.get(f, 0.0) for f in names]), bias)
+
+
+def _model(threshold=0.5, hit_threshold=0.5, near=0.3, answerable=None, hit=None):
+    """A model on raw features with the given weights: for the rules, not the fit (that is eval/_judgement.py)."""
+    answerable = answerable or {"top_dense": 10.0, "bias": -5.0}  # answered from a best dense score of 0.5
+    hit = hit or {"dense": 10.0, "bias": -5.0}
+    a_bias, h_bias = answerable.pop("bias", 0.0), hit.pop("bias", 0.0)
+    return JudgementModel(_logistic(QUERY_JUDGEMENT_FEATURES, a_bias, **answerable), _logistic(JUDGEMENT_FEATURES, h_bias, **hit),
+                          threshold, hit_threshold, near)
+
+
+def test_an_answered_question_shows_the_hits_from_the_hit_threshold_in_fused_order():
+    hits = [_hit("a", "CN", 0.9, 0.8), _hit("b", "CN", 0.8, 0.3), _hit("c", "CN", 0.7, 0.6)]
+    judged = judge_calibrated(hits, analyse("parceiros"), _model(), filtered=False)
+    assert [h.record.id for h in judged.hits] == ["a", "c"] and judged.total == 2
+    assert all(h.match is not None for h in hits) and not any(h.less_close for h in hits)
+
+
+def test_the_best_hit_of_an_answered_question_is_always_shown():
+    model = _model(hit={"dense": 10.0, "bias": -9.0})  # no hit reaches the hit threshold
+    judged = judge_calibrated([_hit("a", "CN", 0.9, 0.8), _hit("b", "CN", 0.8, 0.3)], analyse("x"), model, filtered=False)
+    assert [h.record.id for h in judged.hits] == ["a"]
+
+
+def test_near_the_threshold_is_shown_less_close_and_far_below_is_nothing():
+    model = _model(threshold=0.5, near=0.3)
+    near = judge_calibrated([_hit("n", "CN", 0.5, 0.45), _hit("m", "CN", 0.4, 0.1)], analyse("x"), model, filtered=False)
+    assert [h.record.id for h in near.hits] == ["n", "m"] and all(h.less_close for h in near.hits) and near.total == 2
+    far = judge_calibrated([_hit("f", "CN", 0.2, 0.1)], analyse("x"), model, filtered=False)
+    assert far.hits == [] and far.total == 0 and [h.record.id for h in far.nearest] == ["f"]
+
+
+def test_an_unrecognised_sector_is_not_gated_on():
+    known, unknown = analyse("moldes na China"), analyse("qwertyuiop asdfgh")
+    hit = _hit("a", "CN", 0.5, 0.5)
+    x_known, x_unknown = judgement_features([hit], known), judgement_features([hit], unknown)
+    off = JUDGEMENT_FEATURES.index("off_topic")
+    assert x_known[0, off] == 1.0 and x_unknown[0, off] == 0.0  # no topic recognised: no off-topic penalty
+    assert "topic_asked" not in JUDGEMENT_FEATURES  # nor a feature that says it was not recognised
+    model = _model(answerable={"top_off_topic": -20.0, "top_dense": 10.0, "bias": -4.0})
+    assert judge_calibrated([_hit("a", "CN", 0.5, 0.5)], unknown, model, filtered=False).hits
+    assert not judge_calibrated([_hit("a", "CN", 0.5, 0.5)], known, model, filtered=False).total
+
+
+def test_the_other_side_follows_when_no_asker_was_named():
+    model = _model(hit={"country_off": -20.0, "dense": 10.0, "bias": -4.0})
+    hits = [_hit("cn", "CN", 0.6, 0.6, True), _hit("pt", "PT", 0.55, 0.6, True)]
+    assert [h.record.id for h in judge_calibrated(hits, analyse("moldes China"), model, False).hits] == ["cn", "pt"]
+    assert [h.record.id for h in judge_calibrated(hits, analyse("moldes China"), model, False, other_side=False).hits] == ["cn"]
+
+
+def test_a_model_file_with_other_features_is_refused():
+    body = _model().to_dict()
+    assert JudgementModel.from_dict(body).threshold == 0.5
+    body["features"] = ["dense"]
+    with pytest.raises(ValueError, match="refit"):
+        JudgementModel.from_dict(body)

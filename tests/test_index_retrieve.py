@@ -1,0 +1,56 @@
+"""Retrieval stage: dense and keyword candidates of one query over a real FAISS index."""
+
+import numpy as np
+import pytest
+
+from corpus import load_records
+from index import Filters, SearchEngine, analyse, tokenize
+from index._retrieve import keyword_scores, retrieve
+
+from conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def engine(encoder):
+    return SearchEngine.build(load_records(DATA / "fictional.jsonl").records, encoder)
+
+
+def _run(engine, text, mode="hybrid", filters=None, need=10):
+    a = analyse(text)
+    mask = engine.allowed_mask(filters)
+    n = len(engine._rows) if mask is None else int(mask.sum())
+    qv = engine.encode_query(a.focus, a.lang, True) if mode != "bm25" else None
+    timings = {}
+    return retrieve(engine, a, len(engine._rows), mask, n, engine.vector_filter(filters), need, mode, qv, True,
+                    100, 6.0, timings), timings
+
+
+def test_hybrid_candidates_hold_every_record_with_dense_scores(engine):
+    cands, timings = _run(engine, "injection moulds Ningbo")
+    assert sorted(cands.rows) == list(range(len(engine._rows)))  # a small index: every record is a candidate
+    assert set(cands.dense) == set(cands.rows) and "keyword" in timings
+    best = max(cands.dense, key=cands.dense.get)
+    assert engine._rows[best] == "test-mould-works"
+    assert cands.total == len(engine._rows)
+
+
+def test_bm25_candidates_are_only_rows_with_a_keyword_score(engine):
+    cands, _ = _run(engine, "moulds", mode="bm25")
+    assert cands.dense == {} and cands.rows
+    assert all(cands.keyword[r] > 0 for r in cands.rows) and cands.total == len(cands.rows)
+    assert engine._rows[cands.rows[0]] == "test-mould-works"
+
+
+def test_filters_hold_inside_retrieval(engine):
+    cands, _ = _run(engine, "cork", filters=Filters(countries=("CN",)))
+    assert {engine._rows[r] for r in cands.rows} <= {"test-mould-works", "test-ev-zone", "test-solar-park"}
+    assert cands.total == 3
+
+
+def test_keyword_scores_are_scaled_by_the_best_or_the_floor(engine):
+    keyword, rows = keyword_scores(engine._bm25, tokenize("moulds"), len(engine._rows), None, 1e-9)
+    assert keyword.max() == pytest.approx(1.0) and list(rows) == list(np.flatnonzero(keyword > 0))
+    floored, _ = keyword_scores(engine._bm25, tokenize("moulds"), len(engine._rows), None, 1e6)
+    assert floored.max() < 1e-3  # a weak best match does not look strong under a high floor
+    none, rows = keyword_scores(engine._bm25, [], len(engine._rows), None, 6.0)
+    assert not none.any() and len(rows) == 0
