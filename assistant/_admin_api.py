@@ -65,6 +65,8 @@ async def ingest(request: Request,
     if not body.strip():
         raise HTTPException(422, "the body is empty: send at least one record")
 
+    ingested: list[str] = []  # alerts (members): the ids the hook below matches
+
     def work() -> dict:
         try:
             with tempfile.TemporaryDirectory(prefix="cpc-ingest-") as tmp:
@@ -78,11 +80,17 @@ async def ingest(request: Request,
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise ApiError(422, f"line {first['line']}: {first['field']}: {first['message']}{more}; "
                                 "nothing was imported", problems) from None
+        ingested.extend(r.id for r in loaded.records)
         manifest = catalog.engine.manifest
         return {"imported": len(loaded.records), "skipped": [_problem(e) for e in loaded.skipped],
                 "records": manifest.get("records", 0), "vectors": manifest.get("vectors", 0)}
 
-    return await run_in_threadpool(work)
+    report = await run_in_threadpool(work)
+    # -- alerts (members): new or changed records become notices for the subscriptions they fit --
+    from ._alerts_api import after_ingest
+    await after_ingest(request.app, ingested)
+    # -- end alerts --
+    return report
 
 
 @router.delete("/organisations/{org_id}", response_model=OrgDeleted,

@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from corpus import open_sqlite, write_transaction
 
+from ._alerts_store import AlertStore, SqlAlertStore  # alerts (members): the alert tables
+
 log = logging.getLogger("cpc.state")
 
 _SCHEMA = """
@@ -162,7 +164,7 @@ def spend(balance: float, stamp: float, now: float, cost: float, per_second: flo
     return balance, (cost - balance) / per_second
 
 
-class StateStore(ABC):
+class StateStore(AlertStore, ABC):
     """What the service keeps between requests, shared by every worker process.
 
     Durable: sessions (with a version for optimistic updates), leads, staff messages, the query
@@ -351,7 +353,7 @@ class StateStore(ABC):
 Run = Callable[..., Any]  # run(sql, args=()) -> a DB-API cursor
 
 
-class SqlStateStore(StateStore):
+class SqlStateStore(SqlAlertStore, StateStore):
     """The state in SQL tables, written once for both databases: statements use ``?`` placeholders
     and the few spellings that differ are class attributes. A subclass opens the storage and
     provides :meth:`_tx` (one transaction) and :meth:`_columns`."""
@@ -390,6 +392,7 @@ class SqlStateStore(StateStore):
             # every save drops the expired sessions: without it, a scan of all the last hour's
             # sessions under the write lock both workers share (0.83 ms a save at 4,000, 0.12 with it)
             run("CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated)")
+            self._alert_tables(run)  # alerts (members): subscriptions and notices
 
     def secret(self, name: str) -> bytes:
         with self._tx(write=True) as run:
@@ -544,6 +547,8 @@ class SqlStateStore(StateStore):
                 "sessions": run("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount,
                 "queries": run("DELETE FROM query_log WHERE user_hash = ?", (pseudonym,)).rowcount,
             }
+            if alerts := self._erase_alerts(run, session_id):  # alerts (members); the key only when some
+                counts["alerts"] = alerts
         log.info("erased a user's data on request: %s", counts)
         return counts
 

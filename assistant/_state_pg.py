@@ -97,6 +97,7 @@ class PostgresStateStore(SqlStateStore):
     contains = "strpos({0}, {1}) > 0"
     lock_row = " FOR UPDATE"
     least, greatest = "LEAST", "GREATEST"
+    serial, blob, real = "BIGSERIAL PRIMARY KEY", "BYTEA", "DOUBLE PRECISION"  # alert tables (members)
     types = {"REAL": "DOUBLE PRECISION"}  # PostgreSQL's REAL is 4 bytes: too coarse for a timestamp
 
     def __init__(self, url: str, ttl_seconds: float = 3600, log_backlog: int = 10_000, log_delay: float = 0.5,

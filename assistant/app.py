@@ -332,5 +332,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(chat_messages_router)
     app.include_router(admin_router)
     app.include_router(web_router)
+    from ._alerts_api import router as alerts_router, staff_router as alerts_staff_router  # alerts (members)
+    app.include_router(alerts_router), app.include_router(alerts_staff_router)  # alerts (members)
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

@@ -143,6 +143,11 @@ class Assistant:
             reply = self._contact_turn(text, state, lang, sid, channel)
             if reply is not None:
                 return reply
+        # -- alerts hook (members, assistant/_alerts.py): "tell me when new ones fit" / "stop alerts" --
+        from . import _alerts as alerts
+        alert_reply = alerts.handle_text(alerts.Turn(self, state, sid, channel), text, lang) if text else None
+        if alert_reply is not None:
+            return alert_reply
         if not text or intents.HELP.search(text):
             return Reply(say("help", lang), lang, "help", suggestions=suggestions("start", lang))
         if intents.GREETING.match(text):
