@@ -186,7 +186,8 @@ class SqlAlertStore(AlertStore):
         with self._tx(write=True) as run:
             n = sum(run("UPDATE alert_notices SET sent = ? WHERE alert_id = ? AND record_id = ? AND sent IS NULL",
                         (now, alert_id, rid)).rowcount for rid in record_ids)
-            run("UPDATE alert_subscriptions SET last_digest = ? WHERE id = ?", (now, alert_id))
+            if n:  # a retry that marked nothing is no new digest
+                run("UPDATE alert_subscriptions SET last_digest = ? WHERE id = ?", (now, alert_id))
         return n
 
     def notices(self, alert_id):
