@@ -81,11 +81,26 @@ def filters_of(data: dict[str, Any]) -> Filters:
 
 def understand(engine: SearchEngine, query: str, lang: str | None = None) -> tuple[dict[str, Any], np.ndarray]:
     """What the engine understood of ``query`` (kept with the subscription) and its query vector."""
-    a = analyse(query, lang=lang, extra_places=engine.record_places)
-    qv = engine.encode_query(a.focus, a.lang, engine.config.calibrate)
-    kept = {"lang": a.lang, "focus": a.focus, "sectors": a.sector_slugs, "complements": list(a.complements),
-            "countries": list(a.countries), "places": bool(a.places), "needs": a.understood()}
-    return kept, np.asarray(qv, np.float32)
+    return understand_many(engine, [(query, lang)])[0]
+
+
+def understand_many(engine: SearchEngine, queries: Sequence[tuple[str, str | None]],
+                    batch: int = 64) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """``understand`` for many queries, the encoder called once per ``batch`` (bench/alerts.py, imports)."""
+    from index._encoders import cap_text
+
+    analyses = [analyse(q, lang=lang, extra_places=engine.record_places) for q, lang in queries]
+    texts = [cap_text(a.focus, engine.config.encode_chars_max)[0] for a in analyses]
+    vectors = np.concatenate([np.asarray(engine.encoder.encode(texts[i:i + batch], "query"), np.float32)
+                              for i in range(0, len(texts), batch)]) if texts else np.zeros((0, 0), np.float32)
+    out = []
+    for a, v in zip(analyses, vectors):
+        if engine.config.calibrate:
+            v = np.asarray(engine.calibration.apply_query(v, a.lang), np.float32)
+        kept = {"lang": a.lang, "focus": a.focus, "sectors": a.sector_slugs, "complements": list(a.complements),
+                "countries": list(a.countries), "places": bool(a.places), "needs": a.understood()}
+        out.append((kept, v))
+    return out
 
 
 def subscribe(store: StateStore, engine: SearchEngine, channel: str, address: str, query: str,

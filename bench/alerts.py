@@ -61,16 +61,13 @@ def write_subscriptions(data_dir: Path, engine, subs: list[tuple[str, str | None
     from assistant._state import SQLiteStateStore
 
     t0 = time.perf_counter()
-    understood: dict[tuple[str, str | None], tuple[dict, bytes]] = {}
+    unique = list(dict.fromkeys((query, lang) for query, lang, _ in subs))
+    understood = {key: (kept, qv.tobytes()) for key, (kept, qv) in zip(unique, alerts.understand_many(engine, unique))}
     store = SQLiteStateStore(data_dir / "state.sqlite")
     try:
         with store._tx(write=True) as run:  # one transaction: 10,000 fsyncs would time the disk, not alerts
             for i, (query, lang, filters) in enumerate(subs):
-                key = (query, lang)
-                if key not in understood:
-                    kept, qv = alerts.understand(engine, query, lang)
-                    understood[key] = (kept, qv.tobytes())
-                kept, vector = understood[key]
+                kept, vector = understood[(query, lang)]
                 run("INSERT INTO alert_subscriptions(created, channel, address, lang, query, filters, understood, vector, "
                     "active, last_seen) VALUES (?, 'telegram', ?, ?, ?, ?, ?, ?, 1, ?)",
                     (time.time(), f"tg-{100000 + i}", lang or kept["lang"], query, json.dumps(filters),

@@ -64,14 +64,16 @@
 
   // Horizontal bars: one per sector pair, labelled, counts at the bar's end.
   function barChart(rows, axis) {
-    const width = 720, row = 26, left = 300, top = 8;
+    const width = 860, row = 26, left = 420, top = 8;
     const height = top + rows.length * row + 28;
     const max = Math.max(1, ...rows.map((r) => r.value));
     const scale = (width - left - 50) / max;
-    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": axis });
+    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": axis });
+    const short = (text) => (text.length > 58 ? text.slice(0, 57) + "…" : text);
     rows.forEach((r, i) => {
       const y = top + i * row;
-      chart.append(svg("text", { x: left - 8, y: y + 17, "text-anchor": "end", "font-size": "13", fill: "#222" }, r.label));
+      chart.append(svg("text", { x: left - 8, y: y + 17, "text-anchor": "end", "font-size": "13", fill: "#222" }, short(r.label),
+                                 svg("title", {}, r.label)));
       chart.append(svg("rect", { x: left, y: y + 4, width: Math.max(2, r.value * scale), height: row - 8, rx: "3",
                                  fill: COLOURS[i % COLOURS.length] }));
       chart.append(svg("text", { x: left + r.value * scale + 6, y: y + 17, "font-size": "12", fill: "#222" }, String(r.value)));
@@ -90,8 +92,8 @@
     const max = Math.max(1, ...days.map((d) => Object.values(series[d]).reduce((a, b) => a + b, 0)));
     const colW = Math.min(48, (width - left - 10) / Math.max(1, days.length));
     const scale = (height - bottom - top) / max;
-    const chart = svg("svg", { viewBox: `0 0 ${width} ${height + 24 * Math.ceil((shown.length + 1) / 3)}`, width: "100%",
-                                role: "img", "aria-label": axis });
+    const full = height + 24 * Math.ceil((shown.length + 1) / 3);
+    const chart = svg("svg", { viewBox: `0 0 ${width} ${full}`, width, height: full, role: "img", "aria-label": axis });
     chart.append(svg("line", { x1: left, y1: height - bottom, x2: width, y2: height - bottom, stroke: "#999" }));
     chart.append(svg("text", { x: 4, y: top + 10, "font-size": "12", fill: "#555" }, String(max)));
     days.forEach((d, i) => {
@@ -112,7 +114,7 @@
     [...shown, ...(rest.length ? ["…"] : [])].forEach((k, j) => {
       const x = left + (j % 3) * 220, y = height + 6 + Math.floor(j / 3) * 22;
       chart.append(svg("rect", { x, y, width: 12, height: 12, fill: j < shown.length ? COLOURS[j] : "#bbb" }));
-      chart.append(svg("text", { x: x + 18, y: y + 11, "font-size": "12", fill: "#222" }, k));
+      chart.append(svg("text", { x: x + 18, y: y + 11, "font-size": "12", fill: "#222" }, k === "?" ? ui.t("noSector") : k));
     });
     chart.append(svg("text", { x: width - 4, y: top + 10, "text-anchor": "end", "font-size": "12", fill: "#555" }, axis));
     return chart;
