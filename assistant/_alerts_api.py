@@ -226,3 +226,19 @@ async def deliver_now(request: Request) -> dict:
     _store(request)
     stats = await run_delivery(request.app)
     return stats.__dict__
+
+
+@router.get("/me/requests", responses=error_responses(404, 422, 429, 503))
+def my_requests(request: Request, session_id: str = Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$"),
+                lang: str = Query("en", pattern="^(pt|zh|en)$")) -> dict:
+    """The web chat user's requests (leads with their status) and alerts, for the chat page."""
+    from ._my_requests import my_requests as mine, render
+    from ._sessions import browser_of
+
+    store = _store(request)
+    conversation = request.app.state.web_sessions.resolve(session_id, browser_of(request))
+    if conversation is None:
+        raise HTTPException(404, "no conversation for this session_id")
+    found = mine(store, "web", conversation)
+    return {"session_id": session_id, **found, "text": render(found, lang)}
+

@@ -72,6 +72,10 @@ class AlertStore(ABC):
     @abstractmethod
     def notices(self, alert_id: int) -> list[dict[str, Any]]: ...
 
+    @abstractmethod
+    def session_leads(self, session_id: str) -> list[dict[str, Any]]:
+        """The leads one conversation recorded, newest first."""
+
 
 _SUB_COLUMNS = ", ".join(ALERT_FIELDS)
 
@@ -101,6 +105,14 @@ class SqlAlertStore(AlertStore):
             run("DELETE FROM alert_notices WHERE alert_id = ?", (alert_id,))
         run("DELETE FROM alert_subscriptions WHERE address = ?", (session_id,))
         return len(ids)
+
+    def session_leads(self, session_id: str) -> list[dict[str, Any]]:
+        """The leads one conversation recorded, newest first ("my requests")."""
+        from ._state import LEAD_FIELDS, _lead_row  # the state module imports this one
+
+        with self._tx() as run:
+            rows = run(f"SELECT {', '.join(LEAD_FIELDS)} FROM leads WHERE session_id = ? ORDER BY id DESC", (session_id,)).fetchall()
+        return [_lead_row(r) for r in rows]
 
     def add_alert(self, channel, address, lang, query, filters, understood, vector=None, email=None, base_url=None) -> int:
         now = time.time()

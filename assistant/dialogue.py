@@ -144,8 +144,9 @@ class Assistant:
             if reply is not None:
                 return reply
         # -- alerts hook (members, assistant/_alerts.py): "tell me when new ones fit" / "stop alerts" --
-        from . import _alerts as alerts
-        alert_reply = alerts.handle_text(alerts.Turn(self, state, sid, channel), text, lang) if text else None
+        from . import _alerts as alerts, _my_requests as mine
+        turn = alerts.Turn(self, state, sid, channel)
+        alert_reply = (alerts.handle_text(turn, text, lang) or mine.handle_text(turn, text, lang)) if text else None
         if alert_reply is not None:
             return alert_reply
         if not text or intents.HELP.search(text):
