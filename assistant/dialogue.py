@@ -143,12 +143,6 @@ class Assistant:
             reply = self._contact_turn(text, state, lang, sid, channel)
             if reply is not None:
                 return reply
-        # -- alerts hook (members, assistant/_alerts.py): "tell me when new ones fit" / "stop alerts" --
-        from . import _alerts as alerts, _my_requests as mine
-        turn = alerts.Turn(self, state, sid, channel)
-        alert_reply = (alerts.handle_text(turn, text, lang) or mine.handle_text(turn, text, lang)) if text else None
-        if alert_reply is not None:
-            return alert_reply
         if not text or intents.HELP.search(text):
             return Reply(say("help", lang), lang, "help", suggestions=suggestions("start", lang))
         if intents.GREETING.match(text):
@@ -179,6 +173,12 @@ class Assistant:
             state.filters = {}
             return self._search(state, lang, sid, channel, "refine", prefix=say("filters_cleared", lang))
 
+        # -- alerts hook (members, assistant/_alerts.py): "tell me when new ones fit" / "stop alerts", "my requests" --
+        from . import _alerts as alerts, _my_requests as mine
+        turn = alerts.Turn(self, state, sid, channel)
+        alert_reply = (alerts.handle_text(turn, text, lang) or mine.handle_text(turn, text, lang)) if text else None
+        if alert_reply is not None:
+            return alert_reply
         body = intents.GREETING_PREFIX.sub("", text).strip() or text
         topic = intents.NEW_TOPIC.search(body)
         if topic:  # "Agora outra coisa: fabricantes de moldes na China": a new search, old filters dropped
