@@ -160,13 +160,15 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"], lifespan=lifespan)
 staff_router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(require_staff)])
 
 
-@router.post("/alerts", response_model=AlertCreated, status_code=201, responses=error_responses(404, 422, 429, 503))
+@router.post("/alerts", response_model=AlertCreated, status_code=201, responses=error_responses(400, 404, 409, 413, 422, 429, 503))
 def create_alert(body: AlertRequest, request: Request) -> dict:
     """Tell me when something new fits: keeps the search (query, filters, what was understood) and
     sends new matches after each ingest, at most once a day, on the web chat and/or by e-mail."""
     store = _store(request)
     if not body.session_id and not body.email:
         raise HTTPException(422, "give a session_id (web chat) or an email, or both: where should the notices go?")
+    if body.email and "email" not in senders(request.app):  # before anything is written
+        raise HTTPException(409, "e-mail alerts are off on this server: CPC_SMTP_HOST and CPC_SMTP_FROM are not set")
     catalog = request.app.state.catalog
     f = body.filters
     filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
@@ -180,8 +182,6 @@ def create_alert(body: AlertRequest, request: Request) -> dict:
             raise HTTPException(404, "no conversation for this session_id")
         ids.append(alerts.subscribe(store, catalog.engine, "web", conversation, body.query, filters, body.lang, base_url=base))
     if body.email:
-        if "email" not in senders(request.app):
-            raise HTTPException(409, "e-mail alerts are off on this server: CPC_SMTP_HOST and CPC_SMTP_FROM are not set")
         ids.append(alerts.subscribe(store, catalog.engine, "email", body.email.lower(), body.query, filters, body.lang,
                                     email=body.email, base_url=base))
     sub = store.alert(ids[0])
@@ -198,7 +198,7 @@ def _stop(request: Request, token: str) -> dict[str, Any]:
     return sub
 
 
-@router.delete("/alerts/{alert_id}", responses=error_responses(404, 422, 503))
+@router.delete("/alerts/{alert_id}", responses=error_responses(404, 422, 429, 503))
 def delete_alert(request: Request, alert_id: int, token: str = TOKEN) -> dict:
     """Stop one alert (the token comes with every e-mail notice)."""
     sub = _stop(request, token)
@@ -207,10 +207,15 @@ def delete_alert(request: Request, alert_id: int, token: str = TOKEN) -> dict:
     return {"stopped": alert_id}
 
 
-@router.api_route("/alerts/unsubscribe", methods=["GET", "POST"], response_class=HTMLResponse,
-                  responses=error_responses(404, 422, 503))
+@router.post("/alerts/unsubscribe", response_class=HTMLResponse, include_in_schema=False)  # a link target, not API
+def unsubscribe_one_click(request: Request, token: str = TOKEN) -> HTMLResponse:
+    """The one-click unsubscribe a mail client posts (RFC 8058)."""
+    return unsubscribe(request, token)
+
+
+@router.get("/alerts/unsubscribe", response_class=HTMLResponse, include_in_schema=False)  # a link target, not API
 def unsubscribe(request: Request, token: str = TOKEN) -> HTMLResponse:
-    """The one-click link of e-mail notices (GET from the link, POST from mail clients, RFC 8058)."""
+    """The link in e-mail notices: stops that alert and says so in the subscriber's language."""
     try:
         sub = _stop(request, token)
     except HTTPException:
@@ -220,7 +225,7 @@ def unsubscribe(request: Request, token: str = TOKEN) -> HTMLResponse:
                         f"<p>{html.escape(text)}</p></html>")
 
 
-@staff_router.post("/alerts/deliver", responses=error_responses(401, 403, 503))
+@staff_router.post("/alerts/deliver", responses=error_responses(401, 403, 429, 503))
 async def deliver_now(request: Request) -> dict:
     """Send the due digests now (as the periodic loop does); ``ran`` is false when another worker is at it."""
     _store(request)

@@ -23,7 +23,7 @@ from ._web import _page
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"], dependencies=[Depends(require_staff)])
 page_router = APIRouter()
-ERRORS = error_responses(401, 403, 404, 409, 422, 503)
+ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
 LANG = Query("en", pattern="^(pt|zh|en)$")
 
 _cache: dict[tuple[str | None, str], list[opp.Opportunity]] = {}
