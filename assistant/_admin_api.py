@@ -88,6 +88,8 @@ async def ingest(request: Request,
         if left.is_set():
             raise IngestCancelled()
 
+    ingested: list[str] = []  # the ids the alerts step after the write matches
+
     def work() -> dict:
         try:
             with tempfile.TemporaryDirectory(prefix="cpc-ingest-") as tmp:
@@ -106,6 +108,7 @@ async def ingest(request: Request,
             more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
             raise ApiError(422, f"line {first['line']}: {first['field']}: {first['message']}{more}; "
                                 f"nothing was imported (the first {len(problems)} problems are listed)", problems) from None
+        ingested.extend(r.id for r in loaded.records)
         manifest = catalog.engine.manifest
         audit(request, "records.ingest", "", imported=len(loaded.records), skipped=len(loaded.skipped), format=suffix[1:])
         return {"imported": len(loaded.records), "skipped": _problems(loaded.skipped), "skipped_total": len(loaded.skipped),
@@ -117,9 +120,14 @@ async def ingest(request: Request,
         if not writing.done() and await request.is_disconnected():
             left.set()  # the write stops at its next progress report
     try:
-        return writing.result()
+        report = writing.result()
     except IngestCancelled:
         raise HTTPException(400, "the client closed the connection: the ingest was stopped and nothing was imported") from None
+    # -- alerts: new or changed records become notices for the subscriptions they fit --
+    from ._alerts_api import after_ingest
+
+    await after_ingest(request.app, ingested)
+    return report
 
 
 @router.delete("/organisations/{org_id}", response_model=OrgDeleted,

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator, Sequence
 from corpus import open_sqlite, write_transaction
 
 from ._staff_state import SqlStaffTables
+from ._alerts_store import AlertStore, SqlAlertStore  # alerts (members): the alert tables
 
 log = logging.getLogger("cpc.state")
 
@@ -192,7 +193,7 @@ def spend(balance: float, stamp: float, now: float, cost: float, per_second: flo
     return balance, (cost - balance) / per_second
 
 
-class StateStore(ABC):
+class StateStore(AlertStore, ABC):
     """What the service keeps between requests, shared by every worker process.
 
     Durable: sessions (with a version for optimistic updates), leads, staff messages, the query
@@ -453,7 +454,7 @@ class StateStore(ABC):
 Run = Callable[..., Any]  # run(sql, args=()) -> a DB-API cursor
 
 
-class SqlStateStore(SqlStaffTables, StateStore):
+class SqlStateStore(SqlStaffTables, SqlAlertStore, StateStore):
     """The state in SQL tables, written once for both databases: statements use ``?`` placeholders
     and the few spellings that differ are class attributes. A subclass opens the storage and
     provides :meth:`_tx` (one transaction) and :meth:`_columns`."""
@@ -497,6 +498,7 @@ class SqlStateStore(SqlStaffTables, StateStore):
             # sessions under the write lock both workers share (0.83 ms a save at 4,000, 0.12 with it)
             run("CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated)")
             self._create_staff_tables(run)  # accounts, console sessions, reads, audit log (_staff_state.py)
+            self._alert_tables(run)  # alerts (members): subscriptions and notices
 
     def secret(self, name: str) -> bytes:
         with self._tx(write=True) as run:
@@ -750,6 +752,8 @@ class SqlStateStore(SqlStaffTables, StateStore):
                 "queries": run("DELETE FROM query_log WHERE user_hash = ?", (pseudonym,)).rowcount,
                 "questions": run("DELETE FROM faq_unanswered WHERE user_hash = ?", (pseudonym,)).rowcount,
             }
+            if alerts := self._erase_alerts(run, session_id):  # alerts (members); the key only when some
+                counts["alerts"] = alerts
         self._scrub()
         log.info("erased a user's data on request: %s", counts)
         return counts

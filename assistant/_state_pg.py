@@ -122,6 +122,7 @@ class PostgresStateStore(SqlStateStore):
     lock_row = " FOR UPDATE"
     least, greatest = "LEAST", "GREATEST"
     serial_key, postgres = "BIGSERIAL PRIMARY KEY", True  # staff tables (_staff_state.py)
+    serial, blob, real = "BIGSERIAL PRIMARY KEY", "BYTEA", "DOUBLE PRECISION"  # alert tables (members)
     types = {"REAL": "DOUBLE PRECISION"}  # PostgreSQL's REAL is 4 bytes: too coarse for a timestamp
 
     backend = "postgresql"

@@ -434,5 +434,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(accounts_page_router)
     app.include_router(web_router)
     install_docs(app)
+    from ._alerts_api import router as alerts_router, staff_router as alerts_staff_router  # alerts (members)
+    app.include_router(alerts_router), app.include_router(alerts_staff_router)  # alerts (members)
+    from ._opportunities_api import page_router as map_page, router as map_router  # opportunity map (members)
+    app.include_router(map_router), app.include_router(map_page)  # opportunity map (members)
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

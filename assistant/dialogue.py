@@ -18,6 +18,7 @@ from . import _contact as contact
 from . import _intents as intents
 from . import _understand
 from ._gazetteer import District, default_gazetteer
+from . import _alerts, _my_requests
 from ._hooks import NoTeam, TeamHooks
 from ._team import StaffTeam
 from ._messages import label, say, suggestions
@@ -344,6 +345,11 @@ class Assistant:
             reading = self.understand(text, state)
         if reading.name != "clarify":
             state.pending = None
+        if reading.source != "rule" and text:  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
+            turn = _alerts.Turn(self, state, sid, channel)
+            reply = _alerts.handle_text(turn, text, lang) or _my_requests.handle_text(turn, text, lang)
+            if reply is not None:
+                return reply
         handler = self._handlers.get(reading.name, Assistant._on_out_of_scope)
         return handler(self, text, reading, state, lang, sid, channel, fresh)
 

@@ -1,0 +1,386 @@
+"""Alerts: "tell me when something new fits" kept as a subscription and answered after each ingest.
+
+A subscription keeps the understood need (the query, its hard filters, the engine's analysis and the
+query vector) and where to say it: a web conversation, a Telegram chat, a WeChat openid or an
+e-mail address. After an ingest, :func:`match_new` runs every subscription against the new records
+with the search's own judgement (a batch prefilter that cannot drop a match, then the engine's
+search restricted to the candidates and its relevance floor) and writes pending notices; only then
+does :func:`deliver` send them, at most one digest a day per subscription, once across workers (a
+claim in the state store), each (subscription, record) once. A notice is marked sent only after the
+channel accepted it, so a failed send is retried on the next run and a crash before the send loses
+nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, fields
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable, Sequence
+
+import numpy as np
+
+from index import Filters, SearchEngine, analyse
+
+from ._state import StateStore
+
+log = logging.getLogger("cpc.alerts")
+
+DAY = 86400.0
+LOCK = "alerts:delivery"  # the shortlived key a delivering worker holds
+LOCK_TTL = 600.0  # a worker that died mid-delivery frees the lock after this
+WECHAT_WINDOW = 48 * 3600  # customer-service messages only within 48 hours of the user's last message
+CHANNELS = ("web", "telegram", "wechat", "email")
+PHRASES_FILE = Path(__file__).parent / "data" / "alert_phrases.json"
+DIGEST_MAX = 10  # names listed in one digest; the rest are counted
+
+TEXTS = {
+    "pt": {"head": "Há novidades para o seu alerta «{query}»:", "more": "… e mais {n}.",
+           "stop": "Para deixar de receber: escreva «parar alertas».", "unsubscribe": "Cancelar este alerta: {url}",
+           "subject": "CPC Alliance: novidades para «{query}»", "subscribed": "Combinado: aviso-o quando entrar algo novo que corresponda a «{query}» (no máximo uma mensagem por dia). Para parar, escreva «parar alertas».",
+           "stopped": "Alertas cancelados ({n}). Não receberá mais avisos.", "none": "Não tem alertas ativos.",
+           "no_query": "Primeiro diga-me o que procura; depois posso avisá-lo quando entrar algo novo.",
+           "button": "Avisar-me de novos", "unsubscribed_page": "Alerta cancelado. Não receberá mais avisos sobre «{query}».",
+           "bad_link": "Ligação inválida ou expirada."},
+    "zh": {"head": "您的提醒「{query}」有新的匹配：", "more": "……另有 {n} 家。", "stop": "回复“停止提醒”即可取消。",
+           "unsubscribe": "取消此提醒：{url}", "subject": "CPC联盟：「{query}」有新的匹配",
+           "subscribed": "好的：有新的机构符合「{query}」时我会通知您（每天最多一条）。回复“停止提醒”即可取消。",
+           "stopped": "已取消提醒（{n} 条），您将不再收到通知。", "none": "您没有正在进行的提醒。",
+           "no_query": "请先告诉我您在找什么，之后有新的匹配时我可以通知您。", "button": "有新的通知我",
+           "unsubscribed_page": "提醒已取消，您将不再收到关于「{query}」的通知。", "bad_link": "链接无效或已过期。"},
+    "en": {"head": "New matches for your alert “{query}”:", "more": "… and {n} more.", "stop": "To stop: write “stop alerts”.",
+           "unsubscribe": "Unsubscribe from this alert: {url}", "subject": "CPC Alliance: new matches for “{query}”",
+           "subscribed": "Done: I will tell you when something new fits “{query}” (at most one message a day). To stop, write “stop alerts”.",
+           "stopped": "Alerts cancelled ({n}). You will get no more notices.", "none": "You have no active alerts.",
+           "no_query": "Tell me first what you are looking for; then I can tell you when something new fits.",
+           "button": "Tell me when new ones fit", "unsubscribed_page": "Alert cancelled. You will get no more notices about “{query}”.",
+           "bad_link": "Invalid or expired link."},
+}
+
+
+def say(key: str, lang: str | None, **values: Any) -> str:
+    return TEXTS.get(lang or "en", TEXTS["en"])[key].format(**values)
+
+
+# -- subscriptions ------------------------------------------------------------------------------
+def filters_json(filters: Filters | None) -> dict[str, list[str]]:
+    return {k: list(v) for k, v in asdict(filters or Filters()).items() if v}
+
+
+def filters_of(data: dict[str, Any]) -> Filters:
+    names = {f.name for f in fields(Filters)}
+    return Filters(**{k: tuple(v) for k, v in (data or {}).items() if k in names})
+
+
+def understand(engine: SearchEngine, query: str, lang: str | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """What the engine understood of ``query`` (kept with the subscription) and its query vector."""
+    return understand_many(engine, [(query, lang)])[0]
+
+
+def understand_many(engine: SearchEngine, queries: Sequence[tuple[str, str | None]],
+                    batch: int = 64) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """``understand`` for many queries, the encoder called once per ``batch`` (bench/alerts.py, imports)."""
+    from index import cap_text
+
+    analyses = [analyse(q, lang=lang, extra_places=engine.record_places) for q, lang in queries]
+    texts = [cap_text(a.focus, engine.config.encode_chars_max)[0] for a in analyses]
+    vectors = np.concatenate([np.asarray(engine.encoder.encode(texts[i:i + batch], "query"), np.float32)
+                              for i in range(0, len(texts), batch)]) if texts else np.zeros((0, 0), np.float32)
+    out = []
+    for a, v in zip(analyses, vectors):
+        if engine.config.calibrate:
+            v = np.asarray(engine.calibration.apply_query(v, a.lang), np.float32)
+        kept = {"lang": a.lang, "focus": a.focus, "sectors": a.sector_slugs, "complements": list(a.complements),
+                "countries": list(a.countries), "places": bool(a.places), "needs": a.understood()}
+        out.append((kept, v))
+    return out
+
+
+def subscribe(store: StateStore, engine: SearchEngine, channel: str, address: str, query: str,
+              filters: Filters | None = None, lang: str | None = None, email: str | None = None,
+              base_url: str | None = None) -> int:
+    """A new subscription for ``query``; its id. ``address``: the web or chat session id, or the e-mail."""
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}")
+    query = query.strip()
+    if not query:
+        raise ValueError("the query is empty")
+    kept, qv = understand(engine, query, lang)
+    return store.add_alert(channel, address, lang or kept["lang"], query, filters_json(filters), kept,
+                           qv.tobytes(), email, base_url)
+
+
+# -- matching -----------------------------------------------------------------------------------
+@dataclass
+class MatchStats:
+    subscriptions: int = 0
+    records: int = 0
+    candidates: int = 0  # (subscription, record) pairs the prefilter let through
+    verified: int = 0  # subscriptions whose candidates went through the engine's search
+    notices: int = 0  # new pending notices written
+    seconds: float = 0.0
+
+
+def _gate(engine: SearchEngine, kept: dict[str, Any], own_filters: bool) -> float:
+    """The least dense similarity a record without one of the subscription's sectors needs to be a
+    match (``SearchEngine.is_match``); -inf when the floor does not apply (a browse within filters)."""
+    floor = engine.config.floor_for(kept["lang"])
+    if floor is None:
+        return -np.inf
+    topical = kept["sectors"] or kept["complements"]
+    if own_filters and not (topical or kept["countries"] or kept["places"]):
+        return -np.inf
+    return floor["dense_off_sector"] if topical else floor["dense"]
+
+
+def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: float | None = None,
+              subscriptions: list[tuple[dict[str, Any], bytes | None]] | None = None) -> MatchStats:
+    """Pending notices for the records ``ids`` (new or changed) that each subscription's search would
+    return. The new records' vectors are read once and every stored query vector is scored against
+    them in one matrix product; a pair goes on only if it could pass the floor (close enough, or a
+    record about a sector the subscription wants): a bound, never a guess. Each subscription with
+    candidates is then judged by the engine's own search, restricted to them."""
+    t0 = time.perf_counter()
+    stats = MatchStats()
+    subs = store.alert_vectors() if subscriptions is None else subscriptions
+    vids_of = engine.vids
+    new = [rid for rid in dict.fromkeys(ids) if rid in vids_of and vids_of[rid]]
+    stats.subscriptions, stats.records = len(subs), len(new)
+    if not subs or not new:
+        return stats
+    index = engine.cal if engine.config.calibrate else engine.raw
+    assert index is not None
+    owners = np.repeat(np.arange(len(new)), [len(vids_of[rid]) for rid in new])
+    vectors = np.asarray(index.fetch([v for rid in new for v in vids_of[rid]]), np.float32)
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    about = [engine.sectors_of(engine.records[rid]) for rid in new]
+    dim = vectors.shape[1]
+    queries = np.stack([np.frombuffer(v, np.float32) if v is not None and len(v) == dim * 4 else np.zeros(dim, np.float32)
+                        for _, v in subs])
+    dense = np.maximum.reduceat(queries @ vectors.T, starts, axis=1)  # subscriptions x new records
+    all_ids = list(vids_of)
+    rows: list[tuple[int, str, str]] = []
+    for i, (sub, _) in enumerate(subs):
+        kept, own = sub["understood"], filters_of(sub["filters"])
+        gate = _gate(engine, kept, not own.is_empty())
+        wanted = set(kept["sectors"]) | set(kept["complements"])
+        cands = [new[j] for j in np.flatnonzero(dense[i] >= gate).tolist()]
+        if wanted:
+            cands += [rid for j, rid in enumerate(new) if dense[i, j] < gate and wanted & about[j]]
+        if not cands:
+            continue
+        stats.candidates += len(cands)
+        stats.verified += 1
+        for rid, name in judge(engine, sub, queries[i], own, cands, all_ids):
+            rows.append((sub["id"], rid, name))
+    stats.notices = store.add_notices(rows, now)
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def judge(engine: SearchEngine, sub: dict[str, Any], qv: np.ndarray, own: Filters, cands: Sequence[str],
+          all_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """The candidates the subscription's search returns as matches: its own hard filters, the
+    others excluded, scored as search scores them and kept by the engine's floor."""
+    keep = set(cands)
+    restricted = Filters(**{**{f.name: getattr(own, f.name) for f in fields(Filters)},
+                            "exclude_ids": tuple(own.exclude_ids) + tuple(r for r in all_ids if r not in keep)})
+    a = analyse(sub["query"], lang=sub["understood"]["lang"], extra_places=engine.record_places)
+    result = engine.search(sub["query"], restricted, limit=len(cands), analysis=a, query_vector=qv, use_floor=False)
+    hits = result.hits
+    floor = engine.config.floor_for(a.lang)
+    browse = not own.is_empty() and not (a.sectors or a.complements or a.countries or a.places)
+    if floor is not None and not browse:  # the floor as search applies it to the unrestricted query
+        hits = engine.apply_floor(hits, a, floor)
+    lang = sub["lang"]
+    return [(h.record.id, h.record.name_in(lang)) for h in hits if h.record.id in keep]
+
+
+# -- delivery -----------------------------------------------------------------------------------
+class NotYet(Exception):
+    """The channel cannot take the notice now (e.g. WeChat's window closed): kept pending, not a failure."""
+
+
+Sender = Callable[[dict[str, Any], str, list[dict[str, Any]]], Awaitable[None]]
+
+
+def digest(sub: dict[str, Any], notices: list[dict[str, Any]], unsubscribe_url: str | None = None) -> str:
+    lang = sub["lang"]
+    lines = [say("head", lang, query=sub["query"])]
+    lines += [f"• {n['record_name']}" for n in notices[:DIGEST_MAX]]
+    if len(notices) > DIGEST_MAX:
+        lines.append(say("more", lang, n=len(notices) - DIGEST_MAX))
+    lines.append(say("unsubscribe", lang, url=unsubscribe_url) if unsubscribe_url else say("stop", lang))
+    return "\n".join(lines)
+
+
+@dataclass
+class DeliveryStats:
+    ran: bool = False  # False: another worker held the lock
+    digests: int = 0
+    notices: int = 0
+    failed: int = 0
+    waiting: int = 0  # kept for later (channel not available now)
+
+
+async def deliver(store: StateStore, senders: dict[str, Sender], now: float | None = None, every: float = DAY,
+                  lock_ttl: float = LOCK_TTL) -> DeliveryStats:
+    """Send every due digest once. One worker at a time (a claim in the state store); a notice is
+    marked sent in the same transaction as the digest time, after its channel accepted it."""
+    stats = DeliveryStats()
+    if not await asyncio.to_thread(store.claim, LOCK, lock_ttl):
+        return stats
+    stats.ran = True
+    try:
+        due = await asyncio.to_thread(store.due_notices, now, every)
+        for sub, notices in due:
+            sender = senders.get(sub["channel"])
+            if sender is None:
+                stats.waiting += 1
+                continue
+            try:
+                await sender(sub, digest(sub, notices), notices)
+            except NotYet:
+                stats.waiting += 1
+                continue
+            except Exception as exc:  # the platform refused or was down: retried on the next run
+                log.warning("alert %s on %s not delivered: %s", sub["id"], sub["channel"], type(exc).__name__)
+                stats.failed += 1
+                continue
+            stats.notices += await asyncio.to_thread(store.mark_sent, sub["id"], [n["record_id"] for n in notices],
+                                                     time.time() if now is None else now)
+            stats.digests += 1
+    finally:
+        await asyncio.to_thread(store.pop, LOCK)
+    return stats
+
+
+# -- unsubscribe tokens -------------------------------------------------------------------------
+def token(key: bytes, alert_id: int) -> str:
+    mac = hmac.new(key, f"alert:{alert_id}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{alert_id}.{mac}"
+
+
+def token_id(key: bytes, value: str) -> int | None:
+    """The subscription a token was signed for, or None for a forged or malformed one."""
+    head, _, _ = value.partition(".")
+    if not head.isdigit() or len(head) > 18:
+        return None
+    return int(head) if hmac.compare_digest(token(key, int(head)), value) else None
+
+
+def alert_email(settings: Any, sub: dict[str, Any], text: str, unsubscribe_url: str) -> EmailMessage:
+    """A digest by e-mail, with a one-click unsubscribe (RFC 8058 headers and a link in the text)."""
+    msg = EmailMessage()
+    msg["From"] = formataddr(("CPC Alliance", settings.smtp_from))
+    msg["To"] = sub["email"] or sub["address"]
+    msg["Subject"] = say("subject", sub["lang"], query=sub["query"][:80])
+    msg["Message-ID"] = make_msgid(domain=settings.smtp_from.rsplit("@", 1)[-1])
+    msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(text + "\n")
+    return msg
+
+
+# -- the dialogue hook --------------------------------------------------------------------------
+@dataclass
+class Turn:
+    """What :func:`handle_text` needs of a turn: the assistant (its store and engine), the session's
+    state, the session id and the channel."""
+
+    assistant: Any
+    state: Any
+    session_id: str
+    channel: str
+
+
+class PhraseClassifier:
+    """"Tell me when new ones fit" / "stop alerts" by meaning: the nearest of embedded exemplars in
+    three languages (``data/alert_phrases.json``), with searches and other requests as counter-examples,
+    so "alert me about moulds" and "moulds" are told apart without a phrase list."""
+
+    def __init__(self, encoder, path: Path = PHRASES_FILE, labels: Sequence[str] = ("subscribe", "stop")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        self.threshold = float(data["threshold"])
+        self.k, self.margin = int(data["k"]), float(data["margin"])
+        self.max_chars = int(data["max_chars"])
+        self.labels: list[str] = []
+        texts: list[str] = []
+        self.names = (*labels, "other")
+        for label in self.names:
+            for text in data[label]:
+                self.labels.append(label)
+                texts.append(text)
+        self.encoder = encoder
+        self.vectors = np.asarray(encoder.encode(texts, "query"), np.float32)
+        self.buttons = {TEXTS[lang]["button"].casefold(): "subscribe" for lang in TEXTS} if "subscribe" in labels else {}
+
+    def classify(self, text: str) -> tuple[str, float]:
+        stripped = text.strip()
+        if stripped.casefold() in self.buttons:
+            return self.buttons[stripped.casefold()], 1.0
+        if not stripped or len(stripped) > self.max_chars:
+            return "other", 0.0
+        v = _embedding(self.encoder, stripped)
+        sims = self.vectors @ v
+        labels = np.asarray(self.labels)
+        score = {lab: float(np.sort(sims[labels == lab])[-self.k:].mean()) for lab in self.names}
+        best = max(score, key=score.get)
+        if best == "other" or score[best] < self.threshold or score[best] - score["other"] < self.margin:
+            return "other", score[best]
+        return best, score[best]
+
+
+_recent: dict[tuple[int, str], np.ndarray] = {}
+
+
+def _embedding(encoder, text: str) -> np.ndarray:
+    """One encode per message, shared by the phrase classifiers a turn asks (alerts, my requests)."""
+    key = (id(encoder), text)
+    found = _recent.get(key)
+    if found is None:
+        found = np.asarray(encoder.encode([text], "query")[0], np.float32)
+        if len(_recent) >= 64:
+            _recent.clear()
+        _recent[key] = found
+    return found
+
+
+_classifiers: dict[int, PhraseClassifier] = {}
+
+
+def classifier(encoder) -> PhraseClassifier:
+    found = _classifiers.get(id(encoder))
+    if found is None:
+        found = _classifiers[id(encoder)] = PhraseClassifier(encoder)
+    return found
+
+
+def handle_text(turn: Turn, text: str, lang: str):
+    """The reply to "tell me when new ones fit" or "stop alerts" (a dialogue Reply), or None when the
+    message is neither. Subscribing keeps the conversation's current search and filters."""
+    from .dialogue import Reply  # the dialogue imports this module
+
+    assistant = turn.assistant
+    engine, store = assistant.engine, assistant.store
+    if turn.channel == "wechat":  # WeChat's 48-hour customer-service window opens again
+        store.seen_alerts(turn.channel, turn.session_id)
+    label, _ = classifier(engine.encoder).classify(text)
+    if label == "other":
+        return None
+    if label == "stop":
+        n = store.stop_alerts(turn.channel, turn.session_id)
+        return Reply(say("stopped", lang, n=n) if n else say("none", lang), lang, "alerts_stopped")
+    state = turn.state
+    if not state.query:
+        return Reply(say("no_query", lang), lang, "alerts_subscribe")
+    filters = assistant._filters(state)
+    subscribe(store, engine, turn.channel, turn.session_id, state.query, filters, lang=lang)
+    return Reply(say("subscribed", lang, query=state.query), lang, "alerts_subscribe")

@@ -1,0 +1,80 @@
+"""The opportunity map page (/staff/map) in headless Chromium: both charts render from the live API,
+"propose introduction" works, and screenshots are kept for a person to look at."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import LiveServer
+from test_web_browser import ARGS, CHROMIUM, expect, watch
+
+KEY = "map-staff-key"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("no /usr/bin/chromium; CI must run the browser tests")
+        pytest.skip("no /usr/bin/chromium")
+    from playwright.sync_api import expect as pw_expect, sync_playwright
+
+    pw_expect.set_options(timeout=60_000)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(shipped_catalog, tmp_path_factory):
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("map-state"), admin_token=KEY)
+    app = create_app(settings, shipped_catalog)
+    with LiveServer(app) as live:
+        # questions that found nothing, on three days, for the unmet-demand chart
+        store = app.state.assistant.store
+        for q, lang in (("fabricantes de drones agrícolas na China", "pt"), ("drone makers in China", "en"),
+                        ("葡萄牙的无人机企业", "zh"), ("empresas de satélites em Portugal", "pt"),
+                        ("space satellite companies in Portugal", "en")):
+            store.log_query("web", lang, q, 0, "203.0.113.7")
+        store.flush_query_log()
+        yield live
+
+
+def test_map_page_renders_both_charts_and_proposes_an_introduction(browser, site, tmp_path):
+    shots = Path(os.environ.get("CPC_SCREENSHOTS", tmp_path))
+    ctx = browser.new_context(locale="en-GB", viewport={"width": 1366, "height": 1000})
+    page = ctx.new_page()
+    problems = watch(page)
+    page.goto(site.url + "/staff")
+    page.get_by_role("link", name="Opportunity map").click()
+    page.get_by_label("Staff key").fill(KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("body[data-loaded=true]")).to_be_visible()
+    bars = page.locator("#pairs-chart svg rect")
+    assert bars.count() >= 3
+    expect(page.locator("#pairs-chart svg")).to_contain_text("↔")
+    rows = page.locator("#pairs-table tbody tr")
+    assert rows.count() >= 10
+    first = rows.first.locator("td").first.inner_text()
+    assert "↔" in first
+    assert page.locator("#unmet-chart svg rect").count() >= 1
+    expect(page.locator("#unmet-table")).to_contain_text("drone")
+    page.screenshot(path=str(shots / "staff-map-en.png"), full_page=True)
+    rows.first.get_by_role("button", name="Propose introduction").click()
+    expect(rows.first).to_contain_text("Lead no.")
+    # in Chinese: every label of the page switches, the charts are drawn again
+    page.get_by_role("button", name="中文").click()
+    expect(page.locator("#pairs-title")).to_have_text("尚未启动的合作（按行业组合）")
+    expect(page.locator("body[data-loaded=true] #pairs-table tbody tr").first).to_be_visible()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "staff-map-zh.png"), full_page=True)
+    assert problems == []
+    ctx.close()
