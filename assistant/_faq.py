@@ -78,6 +78,10 @@ class FaqBook:
             vectors = self._encoder().encode([q for _, q in owners], "query") if owners else np.zeros((0, 1), np.float32)
             self._entries, self._owners, self._vectors, self._version = entries, owners, vectors, version
 
+    def warm(self) -> None:
+        """Store the shipped entries and embed the questions now (at start-up), not under the first message."""
+        self._current()
+
     def nearest(self, text: str) -> tuple[int, str, float] | None:
         self._current()
         if not self._owners:

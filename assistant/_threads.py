@@ -149,6 +149,10 @@ class TeamDesk:
             self._vote = ExemplarVote(self._encoder(), load_exemplars())
         return self._vote
 
+    def warm(self) -> None:
+        """Embed the exemplars now (at start-up), not under the first message."""
+        self.vote
+
     def read(self, text_: str) -> Reading:
         scores = self.vote.scores(text_)
         best = max(scores, key=scores.get)

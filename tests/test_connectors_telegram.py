@@ -801,7 +801,7 @@ def test_distinct_send_updates_at_once_record_one_lead(two_workers, bot_api):
 
 # -- threads with the team, a person, the status of a request (team) -------------------------------
 def test_talk_to_a_person_then_the_users_answer_to_staff_reaches_the_thread(staffed, bot_api):
-    chat = 5252
+    chat = 5454
     (opened,) = say(staffed, bot_api, chat, "我想和工作人员联系", lang="zh-hans")
     assert "请求编号" in opened["plain"]
     (lead,) = [x for x in staffed.get("/api/v1/leads", params={"channel": "telegram"}, headers=STAFF).json()
@@ -822,7 +822,7 @@ def test_talk_to_a_person_then_the_users_answer_to_staff_reaches_the_thread(staf
 
 
 def test_details_of_a_portuguese_record_in_chinese_on_telegram(staffed, bot_api):
-    chat = 5353
+    chat = 5455
     say(staffed, bot_api, chat, "我们想找葡萄牙的软木合作伙伴", lang="zh-hans")
     (details,) = say(staffed, bot_api, chat, "第1个的详细信息", lang="zh-hans")
     records = staffed.app.state.assistant.engine.records

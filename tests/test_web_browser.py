@@ -659,13 +659,13 @@ def test_talk_to_a_person_then_staff_reply_then_the_users_answer_in_the_console_
     page.goto(site.url + "/staff")
     page.get_by_label("Staff key").fill(KEY)
     page.get_by_label("Staff key").press("Enter")
-    page.get_by_label("Language", exact=True).select_option("pt")
+    page.get_by_label("Language", exact=True).select_option("pt")  # the leads in Portuguese
     card = page.locator(f'#leads [data-lead="{lead_id}"]')
     expect(card).to_contain_text("Rui Costa — Costa Plásticos")
     card.locator(".lead-more summary").click()
-    card.get_by_label("Mensagem").fill("Olá Rui, a adesão é tratada por nós: quando podemos ligar?")
-    card.get_by_role("button", name="Enviar resposta").click()
-    expect(page.locator("#leads-status")).to_have_text(f"Resposta enviada ao pedido {lead_id}.")
+    card.get_by_label("Message").fill("Olá Rui, a adesão é tratada por nós: quando podemos ligar?")
+    card.get_by_role("button", name="Send reply").click()
+    expect(page.locator("#leads-status")).to_have_text(f"Reply sent for lead {lead_id}.")
 
     chat.reload()
     expect(chat.locator(".msg.staff .bubble")).to_contain_text("quando podemos ligar")
@@ -676,7 +676,7 @@ def test_talk_to_a_person_then_staff_reply_then_the_users_answer_in_the_console_
 
     page.locator("#leads-refresh").click()
     card = page.locator(f'#leads [data-lead="{lead_id}"]')
-    expect(card.locator(".badge.unread")).to_have_text("O utilizador respondeu (1)")
+    expect(card.locator(".badge.unread")).to_have_text("User replied (1)")
     card.locator(".thread summary").click()
     expect(card.locator(".thread li.from-user")).to_contain_text("Pode ligar-me na quarta de manhã.")
     expect(card.locator(".thread li.from-staff")).to_contain_text("quando podemos ligar")
@@ -688,10 +688,10 @@ def test_talk_to_a_person_then_staff_reply_then_the_users_answer_in_the_console_
     faq = page.locator("#faq")
     expect(faq.locator("li")).not_to_have_count(0)
     new = page.locator("#faq-new")
-    new.get_by_label("Perguntas (Inglês)").fill("do you organise trade missions?")
-    new.get_by_label("Resposta (Inglês)").fill("Ask the team: say “talk to a person”.")
-    new.get_by_role("button", name="Acrescentar").click()
-    expect(page.locator("#faq-status")).to_contain_text("guardada")
+    new.get_by_label("Questions (English)").fill("do you organise trade missions?")
+    new.get_by_label("Answer (English)").fill("Ask the team: say “talk to a person”.")
+    new.get_by_role("button", name="Add", exact=True).click()
+    expect(page.locator("#faq-status")).to_contain_text("saved")
     answer = httpx.post(f"{site.url}/api/v1/chat", json={"text": "Do you organise trade missions?"}, timeout=60).json()
     assert answer["intent"] == "faq" and "talk to a person" in answer["reply"]
     assert not problems, problems
