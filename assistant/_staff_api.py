@@ -338,7 +338,7 @@ def _faq_book(request: Request):
     assistant = getattr(request.app.state, "assistant", None)
     if assistant is None:
         raise HTTPException(503, "the service is still starting")
-    return assistant.faq
+    return assistant.team.book
 
 
 @router.get("/staff/faq", response_model=list[FaqEntry], responses=ERRORS)

@@ -26,6 +26,10 @@ class StaffTeam:
         self.desk = TeamDesk(store, vectors)
         self.book = FaqBook(store, vectors)
 
+    def warm(self) -> None:
+        """The FAQ's questions embedded at start-up, not under the first message (WeChat answers in 5 s)."""
+        self.book.warm()
+
     def _thread(self, assistant: "Assistant", state: "SessionState", sid: str) -> dict | None:
         thread = assistant.store.open_thread(sid)
         if thread is None or thread["last_staff"] <= (getattr(state, "thread_left", 0) or 0):

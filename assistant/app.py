@@ -392,8 +392,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store,
                                         text_cap=settings.query_chars_max)
         app.state.assistant.scope  # warm the intent examples before the first message
-        app.state.assistant.team.warm()  # and the team's acts and the FAQ (team)
-        app.state.assistant.faq.warm()
+        app.state.assistant.team.warm()  # and the staff's FAQ
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
         # What start-up made lives as long as the process: out of the collector's sight, a full
         # collection no longer walks it (one stalled a search by 110-140 ms every few hundred requests)
