@@ -142,7 +142,7 @@ CHANNEL_NAMES = {"telegram": {"pt": "Telegram", "zh": "Telegram", "en": "Telegra
 
 _END = r"[\s!.,，。！~]*$"
 YES = re.compile(r"^((sim|s|yes|y|yep|ok|okay|claro|concordo|aceito|confirmo|confirmar|enviar|envia|pode enviar|i agree|agree|"
-                 r"confirm|send|send it|sure)\b|(是的|是|好的|好|同意|确认|可以|对|没问题|提交))", re.I)
+                 r"confirm|send|send it|sure)\b|(是的|是|好的|好|同意|确认|可以|对|没问题|提交|发送))", re.I)
 NO = re.compile(r"^(n[aã]o|no|nope|n|不|不同意|否|不要|不用)" + _END, re.I)
 CANCEL = re.compile(r"^(cancel(ar|a|e)?|anular|desistir|esquece|cancel( it| this| the request)?|stop|abort|nevermind|never mind|"
                     r"取消|算了|不用了|不要了)" + _END, re.I)

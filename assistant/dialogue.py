@@ -335,7 +335,8 @@ class Assistant:
                 return reply
         if self.team.thread_open(self, state, sid, channel):
             reading = self.understand(text, state)
-            if reading.name not in ("search", "erase", "help", "language", "status", "human"):
+            list_command = state.shown and reading.source == "rule" and reading.name in ("more", "details", "back", "interest")
+            if reading.name not in ("search", "erase", "help", "language", "status", "human") and not list_command:
                 reply = self.team.to_team(self, text, state, lang, sid, channel)
                 if reply is not None:
                     return reply
