@@ -24,6 +24,10 @@ class TeamHooks(Protocol):
         """True while staff have written to this user and the thread is not closed: the user's
         messages that are not a new search go to it (intent ``to_team``)."""
 
+    def leaves_thread(self, assistant: "Assistant", text: str, state: "SessionState", sid: str, channel: str) -> bool:
+        """Whether a message read as a new search inside an open thread really leaves it (else it is
+        an answer to staff that happens to name a sector or a place)."""
+
     def leave_thread(self, assistant: "Assistant", state: "SessionState", sid: str, channel: str) -> None:
         """The user started a new search inside a thread: their next messages are searches again
         until staff write once more."""
@@ -50,6 +54,9 @@ class NoTeam:
 
     def thread_open(self, assistant, state, sid, channel) -> bool:
         return False
+
+    def leaves_thread(self, assistant, text, state, sid, channel) -> bool:
+        return True
 
     def leave_thread(self, assistant, state, sid, channel) -> None:
         return None

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Callable
 
 from ._faq import FaqBook
 from ._messages import suggestions
-from ._threads import QueryVectors, TeamDesk, text
+from . import _intents as intents
+from ._threads import SEARCH_MARGIN, QueryVectors, TeamDesk, text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._state import SessionState, StateStore
@@ -27,8 +28,10 @@ class StaffTeam:
         self.book = FaqBook(store, vectors)
 
     def warm(self) -> None:
-        """The FAQ's questions embedded at start-up, not under the first message (WeChat answers in 5 s)."""
+        """The FAQ's questions and the desk's examples embedded at start-up, not under the first
+        message (WeChat answers within 5 s)."""
         self.book.warm()
+        self.desk.warm()
 
     def _thread(self, assistant: "Assistant", state: "SessionState", sid: str) -> dict | None:
         thread = assistant.store.open_thread(sid)
@@ -38,6 +41,15 @@ class StaffTeam:
 
     def thread_open(self, assistant, state, sid, channel) -> bool:
         return self._thread(assistant, state, sid) is not None
+
+    def leaves_thread(self, assistant, text_, state, sid, channel) -> bool:
+        """Inside a thread a message read as a search leaves it only when it says so ("new search: …")
+        or reads closer to the desk's search examples than to its replies-to-staff ones: "thanks, Tuesday
+        in China time is fine" names a country and is still an answer to staff."""
+        if intents.NEW_TOPIC.search(text_):
+            return True
+        scores = self.desk.read(text_).scores
+        return scores["search"] >= scores["reply"] + SEARCH_MARGIN
 
     def leave_thread(self, assistant, state, sid, channel) -> None:
         thread = assistant.store.open_thread(sid)

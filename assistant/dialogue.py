@@ -341,6 +341,10 @@ class Assistant:
                 if reply is not None:
                     return reply
             elif reading.name == "search":  # a new search: the thread stays with staff, the user searches again
+                if not self.team.leaves_thread(self, text, state, sid, channel):
+                    reply = self.team.to_team(self, text, state, lang, sid, channel)
+                    if reply is not None:
+                        return reply
                 self.team.leave_thread(self, state, sid, channel)
         else:
             reading = self.understand(text, state)
