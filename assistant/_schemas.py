@@ -286,6 +286,7 @@ class Lead(BaseModel):
     messages: list["StaffMessage"] = Field(default_factory=list, description="The thread: what staff sent and what the "
                                            "user answered (sender), oldest first")
     unread: int = Field(0, description="User messages in the thread staff have not opened yet")
+    last_user_message_at: float = Field(0, description="When the user last wrote to the thread (0: never): the inbox's \"user replied\" marker")
 
 
 class LeadStatusUpdate(BaseModel):

@@ -156,7 +156,8 @@ def leads(request: Request, status: str | None = Query(None, max_length=32), cha
 def _with_thread(lead: dict, messages: list[dict]) -> dict:
     """The lead with its two-sided thread and how many of the user's answers staff have not opened."""
     unread = sum(1 for m in messages if m.get("sender") == "user" and m["delivery"] == "unread")
-    return {**lead, "messages": messages, "unread": unread}
+    last_user = max((m["created"] for m in messages if m.get("sender") == "user"), default=0)
+    return {**lead, "messages": messages, "unread": unread, "last_user_message_at": last_user}
 
 
 def _check_status(status: str | None, outcome: str | None) -> None:

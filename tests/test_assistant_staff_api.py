@@ -381,6 +381,7 @@ def test_a_web_users_answer_reaches_the_lead_thread_with_an_unread_marker(client
     listed = next(x for x in client.get("/api/v1/leads", headers=AUTH).json() if x["id"] == lead_id)
     assert listed["unread"] == 1
     assert [(m["sender"], m["text"]) for m in listed["messages"]][-1] == ("user", "Thanks Rita! When is the cork fair in Porto?")
+    assert listed["last_user_message_at"] == listed["messages"][-1]["created"] > 0  # the inbox's "user replied"
     opened = client.get(f"/api/v1/leads/{lead_id}", headers=AUTH).json()
     assert opened["messages"] == listed["messages"] and opened["unread"] == 1  # what the list gives, then read
     again = client.get(f"/api/v1/leads/{lead_id}", headers=AUTH).json()

@@ -73,11 +73,11 @@
 
   function marks(lead) {
     const read = reads[lead.id] || 0;
-    const lastStaff = Math.max(0, ...(lead.messages || []).map((m) => m.created));
+    const lastStaff = Math.max(0, ...(lead.messages || []).filter((m) => (m.sender || "staff") === "staff").map((m) => m.created));
     const userAt = lead.last_user_message_at || 0;
     return {
       unread: read < lead.created,
-      replied: userAt > Math.max(read, lastStaff),
+      replied: lead.unread > 0 || userAt > Math.max(read, lastStaff),
       overdue: lead.status !== "closed" && Date.now() / 1000 - lead.updated > overdueDays() * 86400,
     };
   }
