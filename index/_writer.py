@@ -52,6 +52,12 @@ class Outcome:
     error: dict | None = None
 
 
+def config_for_child(config: SearchConfig) -> dict:
+    """The search config as JSON for the child. The fitted judgement is left out: writes never judge,
+    and the child reads the same judgement file if it ever needs one."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "model"}
+
+
 def write_in_child(data_dir: Path, model: str, threads: int | None, config: SearchConfig, op: str, *,
                    records: Sequence[Organisation] = (), ids: Sequence[str] = (), corpus: str | None = None,
                    repair: bool = False, progress: Progress | None = None,
@@ -61,7 +67,7 @@ def write_in_child(data_dir: Path, model: str, threads: int | None, config: Sear
     data_dir = Path(data_dir).resolve()  # the child starts in the data folder: relative paths would not hold
     corpus = str(Path(corpus).resolve()) if corpus is not None else None
     header = {"op": op, "data_dir": str(data_dir), "model": model, "threads": threads,
-              "config": dataclasses.asdict(config), "ids": list(ids), "corpus": corpus, "repair": repair}
+              "config": config_for_child(config), "ids": list(ids), "corpus": corpus, "repair": repair}
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
