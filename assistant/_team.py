@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Callable
 
 from ._faq import FaqBook
 from ._messages import suggestions
+from index import cap_text
+
 from . import _intents as intents
 from ._threads import SEARCH_MARGIN, QueryVectors, TeamDesk, text
 
@@ -48,7 +50,7 @@ class StaffTeam:
         in China time is fine" names a country and is still an answer to staff."""
         if intents.NEW_TOPIC.search(text_):
             return True
-        scores = self.desk.read(text_).scores
+        scores = self.desk.read(cap_text(text_, assistant.text_cap)[0]).scores  # the encoder's cap, as for search
         return scores["search"] >= scores["reply"] + SEARCH_MARGIN
 
     def leave_thread(self, assistant, state, sid, channel) -> None:
@@ -72,7 +74,7 @@ class StaffTeam:
         return self.desk.status(state, lang, sid)
 
     def faq(self, assistant, text_, state, lang, sid, channel) -> "Reply | None":
-        found = self.book.answer(text_, lang, sid, channel)
+        found = self.book.answer(cap_text(text_, assistant.text_cap)[0], lang, sid, channel)
         if found is None:
             return None
         from .dialogue import Reply

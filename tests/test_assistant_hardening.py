@@ -65,7 +65,7 @@ def test_concurrent_sends_of_one_request_record_one_lead(chat_server):
     reply that says it was recorded names that lead."""
     for _ in range(3):
         session, body = converse(chat_server, REQUEST)
-        assert body["intent"] == "contact_confirm", body["reply"]
+        assert body["step"] == "contact_confirm", body["reply"]
         replies = race(chat_server.live.url, session, "send", 6, chat_server.cookies)
         ids = {r.get("lead_id") for r in replies} - {None}
         assert len(ids) == 1, replies
@@ -103,7 +103,7 @@ def test_delete_my_data_leaves_no_bytes_in_the_state_files(bot, store):
     store.flush_query_log()
     assert all(s in file_bytes(store.path) for s in SECRETS)  # the test can see them before
     bot.respond("web-erase", "delete my data")
-    assert bot.respond("web-erase", "yes, delete").intent == "privacy_erased"
+    assert bot.respond("web-erase", "yes, delete").step == "privacy_erased"
     left = file_bytes(store.path)
     assert not [s for s in SECRETS if s in left]
 
@@ -461,7 +461,7 @@ def test_concurrent_sends_on_two_workers_record_one_lead(shipped_data_dir, tmp_p
         with httpx.Client(base_url=url, timeout=120) as client:
             for _ in range(3):
                 session, body = converse(client, REQUEST)
-                assert body["intent"] == "contact_confirm", body["reply"]
+                assert body["step"] == "contact_confirm", body["reply"]
                 replies = race(url, session, "send", 6, client.cookies)
                 ids = {r.get("lead_id") for r in replies} - {None}
                 leads = client.get("/api/v1/leads", headers=AUTH, params={"limit": 500}).json()

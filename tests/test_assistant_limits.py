@@ -25,6 +25,11 @@ LONG_PT = ("Somos uma empresa portuguesa de moldes e procuramos parceiros indust
            "investigação conjunta, transferência de tecnologia e distribuição dos nossos produtos. ") * 20
 LONG_EN = ("We are a Portuguese mould maker looking for industrial partners in China for joint research, "
            "technology transfer and the distribution of our products in Asia. ") * 20
+# Messages whose sought-partner description itself is long (one sentence): what is embedded of it is
+# capped. A long message that only repeats a short request embeds that request whole (index/_needs.py).
+SOUGHT_ZH = "我们希望在葡萄牙寻找" + "汽车零部件、软木制品、模具、" * 60 + "等行业的合作伙伴。"
+SOUGHT_PT = "Procuramos parceiros industriais na China para " + "investigação conjunta em moldes, transferência de tecnologia e distribuição, " * 20 + "entre outros."
+SOUGHT_EN = "We are looking for industrial partners in China for " + "joint research on moulds, technology transfer and distribution, " * 20 + "and more."
 # Seven ways to write one IPv6 address, as they could reach the server in X-Forwarded-For
 ONE_ADDRESS = ["2001:db8::1", "2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8:0:0::1",
                "[2001:db8::1]", "[2001:db8::1]:8443", "2001:db8::1%eth0"]
@@ -160,12 +165,12 @@ def test_long_texts_are_capped_before_the_encoder(counted):
     cap = counted.settings.query_chars_max
     assert cap < 1000
     counted.encoder.queries.clear()
-    r = counted.post("/api/v1/search", json={"query": LONG_ZH[:1000]})
+    r = counted.post("/api/v1/search", json={"query": SOUGHT_ZH[:1000]})
     assert r.status_code == 200, r.text
     found = r.json()
     # all of it is read (needs analysis, keywords); what is embedded is capped: see the encoder's texts below
-    assert found["truncated"] is True and found["query"] == LONG_ZH[:1000] and found["results"]
-    chat = counted.post("/api/v1/chat", json={"text": LONG_PT[:2000]})
+    assert found["truncated"] is True and found["query"] == SOUGHT_ZH[:1000] and found["results"]
+    chat = counted.post("/api/v1/chat", json={"text": SOUGHT_PT[:2000]})
     assert chat.status_code == 200, chat.text
     more = counted.post("/api/v1/chat", json={"session_id": chat.json()["session_id"], "text": "mais"})
     assert more.status_code == 200
@@ -176,7 +181,7 @@ def test_long_texts_are_capped_before_the_encoder(counted):
     assert short["truncated"] is False and short["query"] == "moldes na China"
 
 
-@pytest.mark.parametrize("text, lang", [(LONG_PT, "pt"), (LONG_ZH, "zh"), (LONG_EN, "en")])
+@pytest.mark.parametrize("text, lang", [(SOUGHT_PT, "pt"), (SOUGHT_ZH, "zh"), (SOUGHT_EN, "en")])
 def test_a_cut_chat_message_is_told_so_in_its_language(counted, text, lang):
     from assistant._messages import say
 
@@ -212,7 +217,8 @@ def test_a_client_spending_its_encoder_budget_is_refused_while_others_are_answer
                 break
             answered += 1
         body = assert_429(r)
-        assert 2 <= answered <= 10 and body["detail"]["encoder_tokens_per_minute"] == 3000
+        # a long chat message costs a classifier encode beside its search (both capped): one or more fit
+        assert 1 <= answered <= 10 and body["detail"]["encoder_tokens_per_minute"] == 3000
         assert budget.balance("203.0.113.9") <= 0
         # the budget is the client's, not the request's: a short query from it is refused too
         assert_429(client.post("/api/v1/search", json={"query": "cortiça"}, headers=as_client("203.0.113.9")))
