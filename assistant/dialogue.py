@@ -350,6 +350,12 @@ class Assistant:
             reading = self.understand(text, state)
         if reading.name != "clarify":
             state.pending = None
+        if reading.name in ("search", "out_of_scope") and reading.source != "rule" and text and not isinstance(self.team, NoTeam):
+            # a question the staff added to the FAQ is answered even where the classifier's examples
+            # know nothing of its topic (the FAQ answers only what reads very close to one of its questions)
+            reply = self.team.faq(self, text, state, lang, sid, channel)
+            if reply is not None:
+                return reply
         if reading.source != "rule" and text:  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
             turn = _alerts.Turn(self, state, sid, channel)
             reply = _alerts.handle_text(turn, text, lang) or _my_requests.handle_text(turn, text, lang)
