@@ -104,7 +104,8 @@ def rss_bytes(pid: int | None, url: str) -> int:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
         return total
-    text = httpx.get(url + "/metrics", timeout=10).text
+    key = os.environ.get("CPC_ADMIN_TOKEN")  # /metrics wants the staff key unless CPC_METRICS_PUBLIC is set
+    text = httpx.get(url + "/metrics", timeout=10, headers={"Authorization": f"Bearer {key}"} if key else {}).text
     m = re.search(r"^process_resident_memory_bytes ([0-9.e+]+)$", text, re.M)
     return int(float(m.group(1))) if m else 0
 

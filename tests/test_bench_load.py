@@ -12,7 +12,7 @@ def test_load_script_smoke(shipped_catalog, tmp_path):
     from assistant.app import create_app
     from assistant.settings import Settings
 
-    with LiveServer(create_app(Settings(data_dir=tmp_path), shipped_catalog)) as live:
+    with LiveServer(create_app(Settings(data_dir=tmp_path, metrics_public=True), shipped_catalog)) as live:
         out = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--url", live.url, "--seconds", "3",
                               "--clients", "2", "--warm-up", "1", "--json"], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:] + out.stdout[-2000:]
