@@ -40,7 +40,8 @@ def run_and_kill(args, data_dir, marker="%|"):
         if not chunk:
             break
         seen += chunk
-        if seen.count(b"text/s") >= 2:  # at least two batches embedded: mid-write
+        # at least two batches embedded: mid-write (a progress bar on a terminal, JSON progress lines elsewhere)
+        if seen.count(b"text/s") >= 2 or seen.count(b'"logger": "cpc.progress"') >= 1:
             break
     assert proc.poll() is None, f"finished before it could be killed: {seen[-500:]!r}"
     proc.send_signal(signal.SIGKILL)
