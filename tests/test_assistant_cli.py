@@ -434,7 +434,7 @@ def test_two_workers_on_milvus_and_postgresql_serve_through_writes_and_a_killed_
         logged = sum(1 for r in rows() if r.get("route") == "/api/v1/search")
         deadline = time.monotonic() + 10
         while True:  # a count lands just after its answer is sent
-            scraped = metric(httpx.get(url + "/metrics", timeout=10).text, "cpc_http_requests_total",
+            scraped = metric(httpx.get(url + "/metrics", headers=auth, timeout=10).text, "cpc_http_requests_total",
                              route="/api/v1/search")
             if scraped == logged or time.monotonic() > deadline:
                 break
