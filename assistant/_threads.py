@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from . import _contact as contact
-from . import _intents as intents
 
 if TYPE_CHECKING:
     from ._state import SessionState, StateStore
@@ -136,7 +135,8 @@ class Reading:
 
 
 class TeamDesk:
-    """The early step of a turn that talks about the team rather than about partners."""
+    """What the team side does once the dialogue has read a message: open a request for a person,
+    answer the status of one; its examples also tell an answer to staff from a new search."""
 
     def __init__(self, store: "StateStore", encoder: Callable[[], object]):
         self.store = store
@@ -160,39 +160,6 @@ class TeamDesk:
         if best in ("human", "status") and (scores[best] < ACT_FLOOR or scores[best] < runner_up + ACT_MARGIN):
             best = ""
         return Reading(best, scores)
-
-    # -- the step -------------------------------------------------------------------------
-    def step(self, text_: str, state: "SessionState", lang: str, sid: str, channel: str,
-             list_command: bool) -> "Reply | None":
-        """A reply when the message is for the team (or about the request); None lets the dialogue go on.
-
-        ``list_command``: the dialogue recognised a command on the list shown (more, details of 2,
-        interest in 3): those stay with the list even inside a thread."""
-        if not text_ or list_command:
-            return None
-        thread = self.store.open_thread(sid)
-        in_thread = thread is not None and thread["last_staff"] > (getattr(state, "thread_left", 0) or 0)
-        reading = self.read(text_)
-        if reading.act == "status":
-            return self.status(state, lang, sid)
-        if in_thread:
-            assert thread is not None
-            leaves = intents.NEW_TOPIC.search(text_) or (
-                reading.act == "search" and reading.scores["search"] >= reading.scores["reply"] + SEARCH_MARGIN)
-            if leaves:  # a new search: the thread stays for staff, the user's messages go back to searching
-                state.thread_left = thread["last_staff"]
-                return None
-            self.store.add_user_message(thread["lead_id"], sid, channel, text_)
-            return _reply(text("to_team", lang, lead=thread["lead_id"]), lang, "to_team", lead_id=thread["lead_id"])
-        if reading.act == "human":
-            return self.open_request(text_, state, lang, sid, channel, "human")
-        return None
-
-    def unmet_need(self, text_: str, state: "SessionState", lang: str, sid: str, channel: str) -> "Reply | None":
-        """"I'm interested" after a search that found nothing: a request for the team to look."""
-        if state.query and not state.shown and intents.CONTACT.search(text_) and intents.number_in(text_) is None:
-            return self.open_request(text_, state, lang, sid, channel, "interest")
-        return None
 
     def open_request(self, text_: str, state: "SessionState", lang: str, sid: str, channel: str, act: str) -> "Reply":
         """A lead without an organisation. On Telegram and WeChat the chat itself is the way back,
