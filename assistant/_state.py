@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import os
+import stat
 import queue
 import secrets
 import sqlite3
@@ -1016,7 +1017,12 @@ PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
 def private_folder(folder: Path) -> None:
     """The data folder readable by its owner only (made so, or fixed at start): it holds leads and keys."""
     folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-    if folder.stat().st_mode & 0o777 != PRIVATE_FOLDER:
+    mode = folder.stat().st_mode
+    if mode & stat.S_ISVTX:
+        # A shared folder such as /tmp (sticky, world-writable): making it 0700 would lock every
+        # other user and service out of it. The files themselves are still made 0600.
+        return
+    if mode & 0o777 != PRIVATE_FOLDER:
         os.chmod(folder, PRIVATE_FOLDER)
 
 

@@ -538,3 +538,22 @@ def test_the_encoder_queue_shares_work_by_cost_and_refuses_past_its_ceiling():
     assert refused > 0 and executor.waiting() == 0
     assert order.index("moldes China") <= 1  # after at most one long call, not one of each abuser's
     executor.shutdown()
+
+
+def test_a_state_file_in_a_shared_sticky_folder_leaves_that_folder_open(tmp_path):
+    """A data folder such as /tmp (sticky, world-writable) is shared: the store makes its own files
+    0600 but never turns the folder 0700, which locked PostgreSQL and every other user out of /tmp."""
+    import os
+    import stat
+
+    from assistant._state import SQLiteStateStore
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    store = SQLiteStateStore(shared / "state.sqlite")
+    try:
+        assert stat.S_IMODE(os.stat(shared).st_mode) == 0o1777
+        assert stat.S_IMODE(os.stat(shared / "state.sqlite").st_mode) == 0o600
+    finally:
+        store.close()
