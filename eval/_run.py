@@ -33,10 +33,10 @@ CONFIGS: dict[str, RunConfig] = {
     "dense": RunConfig("dense", False, "embeddings only, raw vectors"),
     "dense-calibrated": RunConfig("dense", True, "embeddings only, per-language mean removed"),
     "hybrid-raw": RunConfig("hybrid", False, "dense + BM25 + boosts, raw vectors"),
-    "hybrid-calibrated": RunConfig("hybrid", True, "as hybrid, judged by the fitted match probability (judgement.json)",
-                                   "calibrated"),
+    "hybrid-floor": RunConfig("hybrid", True, "as hybrid, judged by the older hand gates (floor.json)", "floor"),
     "hybrid-unjudged": RunConfig("hybrid", True, "as hybrid, every candidate shown (no judgement)", None),
-    "hybrid": RunConfig("hybrid", True, "dense + BM25 + boosts, calibrated vectors, the floor (the service default)", "floor"),
+    "hybrid": RunConfig("hybrid", True, "dense + BM25 + boosts, calibrated vectors, the fitted judgement (judgement.json;"
+                        " the service default)", "calibrated"),
 }
 DEFAULT_CONFIG = "hybrid"
 DEPTH = 100  # results kept per query: metrics look at the top 10, the failure list at ranks beyond

@@ -20,7 +20,7 @@ from ._engine import (
 )
 from ._keywords import tokenize
 from ._judge import FEATURES as JUDGEMENT_FEATURES, JudgementModel, Logistic, features as judgement_features, judge_calibrated
-from ._judge import QUERY_FEATURES as QUERY_JUDGEMENT_FEATURES, query_features as query_judgement_features
+from ._judge import QUERY_FEATURES as QUERY_JUDGEMENT_FEATURES, answer_features as query_judgement_row, query_features as query_judgement_features
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._needs import Needs, Side, analyse_needs
 from ._storage import POINTER as CURRENT_POINTER, atomic_write_bytes, current_generation
@@ -38,5 +38,5 @@ __all__ = [
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
     "atomic_write_bytes", "WriteProcessError", "VectorStoreUnavailable", "is_lite_file", "CURRENT_POINTER",
     "current_generation", "milvus_client_target", "LITE_ONE_PROCESS", "lite_file_in_use", "JUDGEMENT_FEATURES", "JudgementModel", "judgement_features",
-    "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features",
+    "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features", "query_judgement_row",
 ]

@@ -63,22 +63,37 @@ def judge_floor(hits: list[Hit], a: QueryAnalysis, floor: dict[str, float] | Non
 # a feature for it learnt "unrecognised = nothing fits" and hid true partners on other data).
 FEATURES = (
     "dense", "keyword", "score", "gap", "dense_gap", "log_rank", "on_topic", "off_topic",
-    "tagged", "country_ok", "country_off", "place", "kind",
+    "tagged", "country_ok", "country_off", "place", "kind", "dense_z",
 )
 # What the best hits of a query say about whether anything in the corpus fits it at all.
 QUERY_FEATURES = (
     "top_dense", "top_keyword", "top_score", "top_on_topic", "top_off_topic", "top_country_ok", "top_country_off",
-    "top_tagged", "top_kind", "top_place", "best3_dense", "best3_on_topic", "drop5",
+    "top_tagged", "top_kind", "top_place", "best3_dense", "best3_on_topic", "drop5", "top_dense_z", "best3_dense_z",
+    "spread",
 )
+POOL = 20  # the best dense scores a query's own score scale is read from (in every pool a search retrieves)
 
 
-def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False) -> np.ndarray:
+def pool_scale(hits: list[Hit]) -> tuple[float, float]:
+    """(mean, spread) of the ``POOL`` best dense scores among ``hits``: the query's own scale. Raw
+    cosine levels differ by query, language and corpus (a fit on one corpus's levels hid true
+    partners on another); how far a hit stands above the rest of what the query retrieves does not."""
+    best = np.sort(np.fromiter((h.dense for h in hits), np.float64, len(hits)))[::-1][:POOL]
+    if not len(best):
+        return 0.0, 1.0
+    return float(best.mean()), max(float(best.std()), 0.005)
+
+
+def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False,
+             scale: tuple[float, float] | None = None) -> np.ndarray:
     """One row of ``FEATURES`` a hit (``hits`` best first). ``ignore_country``: as if no
-    country had been asked for (the other side of a plain query)."""
+    country had been asked for (the other side of a plain query). ``scale``: the query's
+    ``pool_scale`` over all it retrieved (default: over ``hits``)."""
     n = len(hits)
     x = np.zeros((n, len(FEATURES)), np.float64)
     if not n:
         return x
+    mean, spread = scale or pool_scale(hits)
     topic = float(bool(a.sectors or a.complements))
     countries = () if ignore_country else tuple(a.countries)
     top_score, top_dense = hits[0].score, max(h.dense for h in hits)
@@ -88,12 +103,12 @@ def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False) ->
             h.dense, h.keyword, h.score, top_score - h.score, top_dense - h.dense, np.log1p(i),
             topic * h.on_topic, topic * (not h.on_topic), float(bool(h.sectors or h.complements)),
             float(bool(countries) and in_country), float(bool(countries) and not in_country),
-            float("place" in h.signals), float("kind" in h.signals),
+            float("place" in h.signals), float("kind" in h.signals), (h.dense - mean) / spread,
         )
     return x
 
 
-def query_features(x: np.ndarray) -> np.ndarray:
+def query_features(x: np.ndarray, spread: float = 0.0) -> np.ndarray:
     """``QUERY_FEATURES`` from the hit features of a query's hits (best first; at least one)."""
     col = {f: i for i, f in enumerate(FEATURES)}
     top = x[0]
@@ -102,6 +117,7 @@ def query_features(x: np.ndarray) -> np.ndarray:
         top[col["dense"]], top[col["keyword"]], top[col["score"]], top[col["on_topic"]], top[col["off_topic"]],
         top[col["country_ok"]], top[col["country_off"]], top[col["tagged"]], top[col["kind"]], top[col["place"]],
         best3[:, col["dense"]].max(), best3[:, col["on_topic"]].max(), top[col["score"]] - x[min(4, len(x) - 1), col["score"]],
+        top[col["dense_z"]], best3[:, col["dense_z"]].max(), spread,
     ])
 
 
@@ -146,7 +162,8 @@ class JudgementModel:
         return self.hit(features(hits, a, ignore_country))
 
     def answerable_probability(self, hits: list[Hit], a: QueryAnalysis) -> float:
-        return float(self.answerable(query_features(features(hits[:QUERY_HITS], a)))) if hits else 0.0
+        row = answer_features(hits, a)
+        return 0.0 if row is None else float(self.answerable(row))
 
     @classmethod
     def from_dict(cls, body: dict) -> "JudgementModel":
@@ -161,7 +178,20 @@ class JudgementModel:
 
 
 QUERY_HITS = 5  # the best hits the answerable model reads
+
+
+def answer_features(hits: list[Hit], a: QueryAnalysis) -> np.ndarray | None:
+    """The ``QUERY_FEATURES`` row of a query (``hits``: all it retrieved, best first), or None when
+    nothing is on the side asked for. Whether anything fits is asked of the side the partner was
+    asked for ("Portuguese ceramics makers" is not answered by Chinese ones; they follow a
+    Portuguese match, or are the nearest); the scale is that of everything retrieved."""
+    sided = [hit for hit in hits if hit.record.country in a.countries] if a.countries else hits
+    if not sided:
+        return None
+    scale = pool_scale(hits)
+    return query_features(features(sided[:QUERY_HITS], a, scale=scale), scale[1])
 NEAR_SHOWN = 3  # at most this many "less close" hits when the question is not answered
+MIN_SHOWN = 1  # an answered question shows at least its best this many on the side asked for
 
 
 def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, filtered: bool,
@@ -174,10 +204,7 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
         return Judged(hits, None)  # a browse within hard filters: the filters say what is wanted
     if not hits:
         return Judged([], 0)
-    # whether anything fits is asked of the side the partner was asked for ("Portuguese ceramics
-    # makers" is not answered by Chinese ones; they follow a Portuguese match, or are the nearest)
-    sided_hits = [hit for hit in hits if hit.record.country in a.countries] if a.countries else hits
-    answerable = model.answerable_probability(sided_hits, a)
+    answerable = model.answerable_probability(hits, a)
     p = model.probabilities(hits, a)
     for hit, prob in zip(hits, p.tolist()):
         hit.match = prob * answerable
@@ -190,8 +217,7 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
     sided = np.array([not a.countries or hit.record.country in a.countries for hit in hits])
     kept = (p >= model.hit_threshold) & sided
     on_its_own = bool(kept.any())
-    if sided[0]:
-        kept[0] = True  # the question is answered and its best hit is on the side asked for: shown
+    kept[np.flatnonzero(sided)[:MIN_SHOWN]] = True  # the question is answered: its best on the side asked for are shown
     matches = [hit for hit, k in zip(hits, kept.tolist()) if k]
     if other_side and on_its_own and a.countries and not a.needs.split:
         # "moldes China" has answers in China: the same trade on the other side follows them

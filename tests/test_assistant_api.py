@@ -177,6 +177,23 @@ def test_out_of_corpus_question_gets_no_results_but_labelled_nearest(client):
     assert body["nearest"][0]["country"] == "CN" and "ceramics" in body["nearest"][0]["sectors"]  # the trade, elsewhere
 
 
+def test_less_close_results_are_labelled_in_the_search_json(client, shipped_engine):
+    """Just below the judgement's threshold the nearest are shown, each ``less_close`` (not a match)."""
+    import dataclasses
+
+    cfg = shipped_engine.config
+    model = cfg.model
+    cfg.model = dataclasses.replace(model, threshold=1.01, near=0.0)  # no question answered; all in the band
+    try:
+        body = search(client, query="automotive mould makers in China").json()
+    finally:
+        cfg.model = model
+    assert 1 <= len(body["results"]) <= 3 and body["total"] == len(body["results"])
+    assert all(h["less_close"] for h in body["results"]) and body["results"][0]["country"] == "CN"
+    normal = search(client, query="automotive mould makers in China").json()
+    assert normal["results"] and not normal["results"][0]["less_close"]
+
+
 def test_matches_for_an_organisation(client):
     r = client.get("/api/v1/organisations/cn-wenzhou-footwear/matches", params={"lang": "en", "limit": 5})
     assert r.status_code == 200

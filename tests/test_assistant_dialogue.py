@@ -431,3 +431,25 @@ def test_a_new_search_or_a_refinement_when_unclear_asks(bot):
     reply = bot._handlers["clarify"](bot, "e moldes em Portugal", Intent("clarify", 0.5), bot.store.load("u-clarify"),
                                      "pt", "u-clarify", "web", False)
     assert reply.intent == "clarify" and "nova pesquisa" in reply.text
+
+
+@pytest.mark.parametrize("text, lang, head, label", [
+    ("moldes para a indústria automóvel na China", "pt", "menos próximo do que pediu", "menos próximo"),
+    ("想找中国的汽车模具企业", "zh", "相关度较低", "相关度较低"),
+    ("automotive mould makers in China", "en", "less close than you asked for", "less close"),
+])
+def test_a_question_just_below_the_threshold_gets_the_nearest_labelled_less_close(bot, shipped_engine, text, lang, head, label):
+    """The calibrated judgement's band below "match": said as such in the user's language."""
+    import dataclasses
+
+    cfg = shipped_engine.config
+    model = cfg.model
+    assert cfg.judgement == "calibrated" and model is not None
+    cfg.model = dataclasses.replace(model, threshold=1.01, near=0.0)  # no question answered; all in the band
+    try:
+        reply = bot.respond("s-near-" + lang, text)
+    finally:
+        cfg.model = model
+    assert (reply.intent, reply.lang) == ("search", lang)
+    assert 1 <= len(reply.results) <= 3 and head in reply.text
+    assert all(label in c.reason for c in reply.results)

@@ -319,7 +319,7 @@ def test_figures_by_style_and_answerable_empty(tmp_path, encoder):
     (root / "queries.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in lines) + "\n", encoding="utf-8")
     ds = load_dataset(root)
     assert ds.queries["q-ooc-football"].styles == ("keywords",) and ds.queries["q-ooc-football"].type == "ooc"
-    result = evaluate_dataset(ds, ["hybrid", "hybrid-calibrated", "hybrid-unjudged"], engine=build_engine(ds, encoder, progress=False),
+    result = evaluate_dataset(ds, ["hybrid", "hybrid-floor", "hybrid-unjudged"], engine=build_engine(ds, encoder, progress=False),
                               progress=False)
     data = result.to_json()
     styles = data["configs"]["hybrid"]["styles"]
@@ -328,7 +328,7 @@ def test_figures_by_style_and_answerable_empty(tmp_path, encoder):
     assert a["answerable_empty"] == len(a["answerable_without_results"]) and "answerable_empty_rate" in a
     assert a["by_style"]["keywords"]["out_of_corpus"] == 1 and a["by_style"]["typo"]["out_of_corpus"] == 0
     assert data["abstention"]["hybrid-unjudged"]["answerable_empty"] == 0  # every candidate shown
-    assert "styles" in data["configs"]["hybrid-calibrated"]
+    assert "styles" in data["configs"]["hybrid-floor"]
     table = format_table(data)
     assert "style:keywords" in table and "answerable_empty:" in table and "style typo:" in table
     write_report(result, tmp_path / "out")

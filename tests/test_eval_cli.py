@@ -35,7 +35,7 @@ def test_json_shape_on_the_tiny_dataset(capsys):
     assert code == 0
     data = json.loads(out)  # stdout is exactly one JSON object
     assert set(data) == {"default", "configs", "dataset", "abstention"} and data["default"] == "hybrid"
-    assert list(data["configs"]) == ["bm25", "dense", "dense-calibrated", "hybrid-raw", "hybrid-calibrated", "hybrid-unjudged", "hybrid"]
+    assert list(data["configs"]) == ["bm25", "dense", "dense-calibrated", "hybrid-raw", "hybrid-floor", "hybrid-unjudged", "hybrid"]
     for name, groups in data["configs"].items():
         assert {"all", "pt", "zh", "en", "pairs"} <= set(groups)
         assert {g: groups[g]["n"] for g in ("all", "pt", "zh", "en")} == {"all": 5, "pt": 2, "zh": 2, "en": 1}

@@ -106,3 +106,43 @@ def test_a_model_file_with_other_features_is_refused():
     body["features"] = ["dense"]
     with pytest.raises(ValueError, match="refit"):
         JudgementModel.from_dict(body)
+
+
+def test_the_shipped_judgement_is_this_versions_and_the_default():
+    """judgement.json must be refitted whenever the features change (docs/search-judgement.md)."""
+    import json
+
+    from index import SearchConfig
+    from index._config import JUDGEMENT_FILE, load_judgement
+
+    body = json.loads(JUDGEMENT_FILE.read_text(encoding="utf-8"))
+    assert body["features"] == list(JUDGEMENT_FEATURES), "refit: cpc eval --fit-judgement (docs/search-judgement.md)"
+    assert body["query_features"] == list(QUERY_JUDGEMENT_FEATURES), "refit: cpc eval --fit-judgement"
+    model = load_judgement()
+    assert model is not None and 0.0 < model.near <= model.threshold < 1.0 and 0.0 < model.hit_threshold < 1.0
+    cfg = SearchConfig()
+    assert cfg.judgement == "calibrated" and cfg.model is not None
+
+
+def test_a_stale_model_file_is_refused_at_load_and_the_service_still_starts(tmp_path):
+    import json
+
+    from index._config import JUDGEMENT_FILE, load_judgement
+
+    body = json.loads(JUDGEMENT_FILE.read_text(encoding="utf-8"))
+    body["query_features"] = body["query_features"][:-1]
+    stale = tmp_path / "judgement.json"
+    stale.write_text(json.dumps(body), encoding="utf-8")
+    assert load_judgement(stale) is None  # refitting can start; the floor judges meanwhile
+
+
+def test_the_query_scale_comes_from_everything_retrieved():
+    from index._judge import POOL, answer_features, pool_scale
+
+    hits = [_hit(str(i), "CN", 0.9 - i / 100, 0.5 - i / 100) for i in range(40)]
+    mean, spread = pool_scale(hits)
+    assert abs(mean - np.mean([h.dense for h in hits[:POOL]])) < 1e-9 and spread > 0
+    row = answer_features(hits, analyse("parceiros"))
+    z = QUERY_JUDGEMENT_FEATURES.index("top_dense_z")
+    assert abs(row[z] - (0.5 - mean) / spread) < 1e-9
+    assert answer_features(hits, analyse("moldes em Portugal")) is None  # nothing on the side asked for
