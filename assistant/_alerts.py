@@ -35,7 +35,9 @@ log = logging.getLogger("cpc.alerts")
 
 DAY = 86400.0
 LOCK = "alerts:delivery"  # the shortlived key a delivering worker holds
-LOCK_TTL = 600.0  # a worker that died mid-delivery frees the lock after this
+# The delivering worker's lease, renewed before each digest: one digest's send is bounded by the
+# channels' timeouts, so a worker killed mid-delivery blocks the others for at most this long.
+LOCK_TTL = 120.0
 WECHAT_WINDOW = 48 * 3600  # customer-service messages only within 48 hours of the user's last message
 CHANNELS = ("web", "telegram", "wechat", "email")
 PHRASES_FILE = Path(__file__).parent / "data" / "alert_phrases.json"
@@ -242,6 +244,7 @@ async def deliver(store: StateStore, senders: dict[str, Sender], now: float | No
         due = await asyncio.to_thread(store.due_notices, now, every)
         for sub, notices in due:
             sender = senders.get(sub["channel"])
+            await asyncio.to_thread(store.put, LOCK, True, lock_ttl)  # still alive: renew the lease
             if sender is None:
                 stats.waiting += 1
                 continue
@@ -370,8 +373,6 @@ def handle_text(turn: Turn, text: str, lang: str):
 
     assistant = turn.assistant
     engine, store = assistant.engine, assistant.store
-    if turn.channel == "wechat":  # WeChat's 48-hour customer-service window opens again
-        store.seen_alerts(turn.channel, turn.session_id)
     label, _ = classifier(engine.encoder).classify(text)
     if label == "other":
         return None

@@ -103,8 +103,11 @@ def senders(app) -> dict[str, alerts.Sender]:
             if not template or wechat.client is None:
                 raise alerts.NotYet("outside WeChat's 48-hour window and no subscription-message template")
             names = "、".join(n["record_name"] for n in notices)
+            # the official account's subscription message (message/subscribe/bizsend); "thing" fields hold 20 characters
             data = {"thing1": {"value": sub["query"][:20]}, "thing2": {"value": names[:20]}}
-            await asyncio.to_thread(wechat.client.message.send_subscribe_template, openid, template, data)
+            result = await asyncio.to_thread(wechat.client.message.send_subscribe_message, openid, template, data)
+            if isinstance(result, dict) and result.get("errcode"):
+                raise RuntimeError(f"WeChat refused the subscription message: {result.get('errcode')}")
 
         out["wechat"] = wx
     if settings.smtp_host and settings.smtp_from:
@@ -118,7 +121,8 @@ def senders(app) -> dict[str, alerts.Sender]:
 
 
 async def run_delivery(app) -> alerts.DeliveryStats:
-    return await alerts.deliver(app.state.assistant.store, senders(app))
+    lease = float(os.environ.get("CPC_ALERTS_LEASE_SECONDS", alerts.LOCK_TTL))
+    return await alerts.deliver(app.state.assistant.store, senders(app), lock_ttl=lease)
 
 
 async def after_ingest(app, ids: list[str]) -> None:
@@ -236,7 +240,8 @@ async def deliver_now(request: Request) -> dict:
 @router.get("/me/requests", responses=error_responses(404, 422, 429, 503))
 def my_requests(request: Request, session_id: str = Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$"),
                 lang: str = Query("en", pattern="^(pt|zh|en)$")) -> dict:
-    """The web chat user's requests (leads with their status) and alerts, for the chat page."""
+    """The web chat user's requests, with statuses, section by section (leads, alerts, and what else
+    registered a section in ``assistant/_my_requests.py``), for the chat page."""
     from ._my_requests import my_requests as mine, render
     from ._sessions import browser_of
 
@@ -244,6 +249,6 @@ def my_requests(request: Request, session_id: str = Query(min_length=1, max_leng
     conversation = request.app.state.web_sessions.resolve(session_id, browser_of(request))
     if conversation is None:
         raise HTTPException(404, "no conversation for this session_id")
-    found = mine(store, "web", conversation)
-    return {"session_id": session_id, **found, "text": render(found, lang)}
+    found = mine(store, "web", conversation, lang)
+    return {"session_id": session_id, "lang": lang, **found, "text": render(found, lang)}
 

@@ -200,9 +200,9 @@ LABELS: dict[str, dict[str, str]] = {
 
 SUGGESTIONS: dict[str, dict[str, list[str]]] = {
     "results": {
-        "pt": ["mais", "detalhes do 1", "tenho interesse no 1"],
-        "zh": ["更多", "第1个的详细信息", "我对第1个感兴趣"],
-        "en": ["more", "details of 1", "I'm interested in 1"],
+        "pt": ["mais", "detalhes do 1", "tenho interesse no 1", "Avisar-me de novos"],
+        "zh": ["更多", "第1个的详细信息", "我对第1个感兴趣", "有新的通知我"],
+        "en": ["more", "details of 1", "I'm interested in 1", "Tell me when new ones fit"],
     },
     "clarify": {
         "pt": ["nova pesquisa", "afinar a lista"],

@@ -90,11 +90,18 @@ _EN_WORDS = frozenset("the of to in on more back list show me please only yes de
                       "any others other next just what about".split())
 
 
+# A verb with a hyphenated pronoun ("avisa-me", "diga-nos", "mostra-lhes") is Portuguese, whatever
+# the pronoun would be alone ("me" is also English).
+_PT_CLITIC = re.compile(r"^[^\W\d_]{2,}-(me|te|se|nos|vos|lhe|lhes|o|a|os|as|lo|la|los|las)$")
+
+
 def _short_lang(text: str) -> str | None:
-    words = re.findall(r"[^\W\d_]+", text.lower())
+    tokens = re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*", text.lower())
+    words = [w for t in tokens for w in t.split("-")]
     if not words or len(words) > 5:
         return None
-    pt, en = sum(w in _PT_WORDS for w in words), sum(w in _EN_WORDS for w in words)
+    pt = sum(w in _PT_WORDS for w in words) + 2 * sum(bool(_PT_CLITIC.match(t)) for t in tokens)
+    en = sum(w in _EN_WORDS for w in words)
     return "pt" if pt > en else "en" if en > pt else None
 
 
@@ -178,6 +185,8 @@ class Assistant:
             log.warning("session changed during %d attempts at one turn: this turn is not remembered", TURN_ATTEMPTS)
         if channel in contact.IDENTITY_CHANNELS:
             self.store.touch(session_id)
+        if channel == "wechat":  # whatever was said, WeChat's 48-hour customer-service window opens again
+            self.store.seen_alerts(channel, session_id)
         return reply
 
     def _turn(self, session_id: str, text: str, channel: str, state: SessionState,
@@ -336,7 +345,7 @@ class Assistant:
         if self.team.thread_open(self, state, sid, channel):
             reading = self.understand(text, state)
             list_command = state.shown and reading.source == "rule" and reading.name in ("more", "details", "back", "interest")
-            if reading.name not in ("search", "erase", "help", "language", "status", "human") and not list_command:
+            if reading.name not in ("search", "erase", "help", "language", "status", "human", "mine") and not list_command:
                 reply = self.team.to_team(self, text, state, lang, sid, channel)
                 if reply is not None:
                     return reply
@@ -356,9 +365,9 @@ class Assistant:
             reply = self.team.faq(self, text, state, lang, sid, channel)
             if reply is not None:
                 return reply
-        if reading.source != "rule" and text:  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
+        if reading.source != "rule" and text:  # "tell me when new ones fit", "stop alerts" (_alerts.py)
             turn = _alerts.Turn(self, state, sid, channel)
-            reply = _alerts.handle_text(turn, text, lang) or _my_requests.handle_text(turn, text, lang)
+            reply = _alerts.handle_text(turn, text, lang)
             if reply is not None:
                 return reply
         handler = self._handlers.get(reading.name, Assistant._on_out_of_scope)
@@ -388,6 +397,10 @@ class Assistant:
 
     def _on_status(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
         return self.team.status(self, text, state, lang, sid, channel) or NoTeam().status(self, text, state, lang, sid, channel)
+
+    def _on_mine(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
+        """ "My requests": the user's leads, alerts (and what else registered a section), with statuses."""
+        return _my_requests.reply(self.store, channel, sid, lang)
 
     def _on_faq(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
         reply = self.team.faq(self, text, state, lang, sid, channel)
@@ -463,7 +476,7 @@ class Assistant:
         "erase": _on_erase, "help": _on_help, "smalltalk": _on_smalltalk, "language": _on_language, "human": _on_human,
         "status": _on_status, "faq": _on_faq, "to_team": _on_to_team, "interest": _on_interest, "details": _on_details,
         "back": _on_back, "more": _on_more, "refine": _on_refine, "search": _on_search, "clarify": _on_clarify,
-        "out_of_scope": _on_out_of_scope,
+        "out_of_scope": _on_out_of_scope, "mine": _on_mine,
     }
 
     def _no_list(self, state: SessionState, lang: str, act: str, fresh: bool) -> Reply:

@@ -61,6 +61,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "more_button": {"pt": "Mais resultados ▸", "zh": "更多结果 ▸", "en": "More results ▸"},
     "interest_button": {"pt": "🤝 Tenho interesse", "zh": "🤝 我感兴趣", "en": "🤝 I'm interested"},
+    # the alert button's label is also what its press says (assistant/_alerts.py reads it as a subscription)
+    "alert_button": {"pt": "Avisar-me de novos", "zh": "有新的通知我", "en": "Tell me when new ones fit"},
     # what a button press says to the assistant, in the session's language
     "say_more": {"pt": "mais", "zh": "更多", "en": "more"},
     "say_details": {"pt": "detalhes do {n}", "zh": "第{n}个的详细信息", "en": "details of {n}"},

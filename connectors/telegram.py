@@ -40,7 +40,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 LIST_INTENTS = {"search", "refine", "more", "back"}
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 BUTTON_TTL = 2 * 86400  # seconds a result list's buttons keep working (kept in the shared state store)
-_CALLBACK = re.compile(r"^(?:m|([di]):(\d{1,3})):([A-Za-z0-9_-]{4,16})$")
+_CALLBACK = re.compile(r"^(?:m|a|([di]):(\d{1,3})):([A-Za-z0-9_-]{4,16})$")  # more, alert, details, interest
 
 
 @dataclass
@@ -228,8 +228,9 @@ class TelegramConnector(Channel):
                 await self.send(str(chat.id), Reply(say("no_list", lang), lang, m.group(1) and "details" or "more",
                                                     suggestions=suggestions("start", lang), step="no_list"))
                 return
-            if m.group(1) is None:  # more
-                phrase = text("say_more", lang) if state.query == button.query else None
+            if m.group(1) is None:  # more, or "tell me when new ones fit" (said as the button's label)
+                key = "alert_button" if query.data.startswith("a:") else "say_more"
+                phrase = text(key, lang) if state.query == button.query else None
             else:
                 wanted = button.ids.get(int(m.group(2)))
                 key = "say_details" if m.group(1) == "d" else "say_interest"
@@ -274,7 +275,8 @@ class TelegramConnector(Channel):
         interest = [InlineKeyboardButton(f"🤝 {c.number}", callback_data=f"i:{c.number}:{token}") for c in reply.results]
         more = [InlineKeyboardButton(text("more_button", reply.lang), callback_data=f"m:{token}"),
                 InlineKeyboardButton(text("interest_button", reply.lang), callback_data=f"i:{reply.results[0].number}:{token}")]
-        return InlineKeyboardMarkup([details, interest, more])
+        alert = [InlineKeyboardButton("🔔 " + text("alert_button", reply.lang), callback_data=f"a:{token}")]
+        return InlineKeyboardMarkup([details, interest, more, alert])
 
     async def send(self, user: str, reply: Reply | str) -> None:
         if isinstance(reply, str):

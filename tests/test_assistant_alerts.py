@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -209,6 +210,18 @@ def test_dialogue_subscribes_the_current_search_and_stops(bot, store):
     assert reply.intent == "alerts_stopped" and "1" in reply.text
     assert store.alerts(channel="telegram", address="tg-5") == []
     assert bot.respond("tg-5", "停止提醒", "telegram").text == alerts.say("none", "zh")
+
+
+def test_any_wechat_message_opens_the_48_hour_window_again(bot, store):
+    """The customer-service window counts from the user's last message, whatever it said (here one
+    the dialogue's rules read: "mais"), not only from messages about alerts."""
+    bot.respond("wx-o5", "fabricantes de moldes na China", "wechat")
+    bot.respond("wx-o5", "Avisar-me de novos", "wechat")
+    (sub,) = store.alerts(channel="wechat", address="wx-o5")
+    store.seen_alerts("wechat", "wx-o5", now=1000.0)
+    assert store.alert(sub["id"])["last_seen"] == 1000.0
+    assert bot.respond("wx-o5", "mais", "wechat").intent == "more"
+    assert store.alert(sub["id"])["last_seen"] > time.time() - 60
 
 
 def test_subscribing_without_a_search_asks_for_one(bot, store):

@@ -1,4 +1,5 @@
-""""My requests" (assistant/_my_requests.py): a user's leads and alerts with statuses, in the chat and on the web."""
+""""My requests" (assistant/_my_requests.py): a user's leads, alerts and other registered sections with
+statuses, in the chat (by meaning, three languages) and on the web."""
 
 from __future__ import annotations
 
@@ -17,23 +18,47 @@ def test_leads_and_alerts_of_one_identity_only(shipped_engine, store):
     store.add_notices([(sub, "r1", "R1"), (sub, "r2", "R2")])
     store.mark_sent(sub, ["r1"])
     alerts.subscribe(store, shipped_engine, "telegram", "tg-8", "cork")
-    found = mine.my_requests(store, "telegram", "tg-9")
+    found = mine.my_requests(store, "telegram", "tg-9", "pt")
     assert [(x["id"], x["status"]) for x in found["leads"]] == [(lead, "contacted")]
     assert [(a["query"], a["active"], a["sent"], a["pending"]) for a in found["alerts"]] == [("moldes na China", True, 1, 1)]
     text = mine.render(found, "pt")
     assert f"Pedido n.º {lead} (APCOR): em contacto" in text and "«moldes na China»: ativo, 1 avisos enviados" in text
-    assert "请求" in mine.render(found, "zh") and mine.render({"leads": [], "alerts": []}, "en") == mine.TEXTS["en"]["none"]
+    zh = mine.render(mine.my_requests(store, "telegram", "tg-9", "zh"), "zh")
+    assert "您的请求：" in zh and "已联系" in zh and "「moldes na China」：进行中" in zh
+    assert mine.render(mine.my_requests(store, "telegram", "tg-nobody", "en"), "en") == mine.TEXTS["en"]["none"]
+
+
+def test_sections_plug_in_from_elsewhere(store):
+    """A part of the service that keeps something for a user (profiles, posts) adds its section."""
+    seen = []
+
+    def posts(state, channel, session_id, lang):
+        seen.append((state, channel, session_id, lang))
+        return [{"id": "post-1", "status": "open", "text": {"pt": "Oferta «moldes»: aberta", "zh": "供应「模具」：开放",
+                                                            "en": "Offer “moulds”: open"}[lang]}]
+
+    try:
+        mine.register_section("posts", posts, {"pt": "As suas publicações:", "zh": "您的发布：", "en": "Your posts:"})
+        found = mine.my_requests(store, "web", "s-1", "zh")
+        assert [s["name"] for s in found["sections"]][-1] == "posts" and found["posts"][0]["id"] == "post-1"
+        assert seen == [(store, "web", "s-1", "zh")]
+        assert mine.render(found, "zh") == "您的发布：\n• 供应「模具」：开放"
+        with pytest.raises(ValueError):
+            mine.register_section("broken", posts, {"en": "Only English"})
+    finally:
+        mine._SECTIONS.pop("posts", None)
 
 
 @pytest.mark.parametrize("text,lang", [("quais são os meus pedidos?", "pt"), ("我的请求", "zh"), ("show me my requests", "en")])
 def test_the_chat_answers_my_requests_in_three_languages(bot, store, text, lang):
     lead = store.add_lead("wx-o9", "wechat", "pt-apcor", "APCOR", lang, "x")
     reply = bot.respond("wx-o9", text, "wechat")
-    assert reply.intent == "status" and reply.lang == lang and str(lead) in reply.text
+    assert reply.intent == "mine" and reply.lang == lang and str(lead) in reply.text
 
 
 def test_a_search_is_not_taken_for_my_requests(bot):
-    assert bot.respond("web-s", "fabricantes de moldes na China", "web").intent != "status"
+    assert bot.respond("web-s", "fabricantes de moldes na China", "web").intent not in ("status", "mine")
+    assert bot.respond("web-t", "what is the status of my request?", "web").intent == "status"
 
 
 def test_web_route(live_api):
@@ -44,5 +69,6 @@ def test_web_route(live_api):
         assert c.post("/api/v1/alerts", json={"query": "moldes na China", "session_id": sid}).status_code == 201
         body = c.get("/api/v1/me/requests", params={"session_id": sid, "lang": "pt"}).json()
         assert [a["query"] for a in body["alerts"]] == ["moldes na China"] and "Os seus alertas" in body["text"]
+        assert [s["name"] for s in body["sections"]][:2] == ["leads", "alerts"] and body["sections"][1]["title"] == "Os seus alertas:"
         assert c.get("/api/v1/me/requests", params={"session_id": "forged"}).status_code == 404
         assert c.get("/api/v1/me/requests", params={"session_id": "a b"}).status_code == 422

@@ -327,7 +327,7 @@ def test_interest_button_back_to_the_list_and_an_expired_conversation(service, b
 def test_stale_or_forged_buttons_are_answered_not_acted_on(service, bot_api):
     chat = 4343
     sent = say(service, bot_api, chat, "clusters de calçado na China")
-    data = sent[0]["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
+    data = sent[0]["reply_markup"]["inline_keyboard"][-2][0]["callback_data"]
     for forged, from_chat in [("m:AAAAAAAA", chat), ("d:99:zzzz", chat), ("i:1:zzzz", chat), ("x" * 64, chat), (data, 999)]:
         since = len(bot_api.calls)
         assert post(service, callback_update(next(_update_ids), from_chat, forged)).status_code == 200
@@ -710,7 +710,7 @@ def test_a_button_works_on_the_worker_that_did_not_send_it(two_workers, bot_api)
     sent = say(first, bot_api, 5252, "procuro fabricantes de moldes na China")
     keyboard = sent[0]["reply_markup"]["inline_keyboard"]
     since = len(bot_api.calls)
-    assert post(second, callback_update(next(_update_ids), 5252, keyboard[-1][0]["callback_data"])).status_code == 200
+    assert post(second, callback_update(next(_update_ids), 5252, keyboard[-2][0]["callback_data"])).status_code == 200
     assert not [a for a in bot_api.sent("answerCallbackQuery", since=since) if a.get("text")]  # not "out of date"
     more = bot_api.sent(chat_id=5252, since=since)
     assert len(more) == 1 and more[0]["plain"].startswith("Mais resultados para «procuro fabricantes de moldes na China»")

@@ -695,3 +695,38 @@ def test_talk_to_a_person_then_staff_reply_then_the_users_answer_in_the_console_
     answer = httpx.post(f"{site.url}/api/v1/chat", json={"text": "Do you organise trade missions?"}, timeout=60).json()
     assert answer["intent"] == "faq" and "talk to a person" in answer["reply"]
     assert not problems, problems
+
+
+def test_alert_by_the_chip_then_my_requests_and_a_notice_when_the_user_returns(browser, site):
+    """Portuguese: a search, "Avisar-me de novos" under the list, then "Os meus pedidos" shows the alert
+    with its status; a notice delivered meanwhile is shown, titled as an alert, when the page comes back."""
+    ctx = browser.new_context(locale="pt-PT", viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    problems = watch(page)
+    page.goto(site.url + "/")
+    box = page.get_by_label("A sua mensagem")
+    box.fill("fabricantes de moldes na China")
+    box.press("Enter")
+    expect(page.locator(".cards > .card").first).to_be_visible()
+    page.locator(".msg.bot").last.get_by_role("button", name="Avisar-me de novos").click()
+    expect(page.locator(".msg.bot").last).to_contain_text("Combinado")
+    page.get_by_role("button", name="Os meus pedidos").click()
+    mine = page.locator(".msg.mine").last
+    expect(mine).to_contain_text("Os seus alertas:")
+    expect(mine.locator("li[data-status=active]")).to_contain_text("«fabricantes de moldes na China»: ativo, 0 avisos enviados")
+    page.screenshot(path=str(ARTIFACTS / "chat-my-requests-pt.png"))
+    # a notice pending for the alert, then a delivery run staff start (the web sender keeps the digest
+    # for GET /api/v1/chat/messages)
+    store = site.app.state.assistant.store
+    (sub,) = [s for s in store.alerts(channel="web", active=True) if s["query"] == "fabricantes de moldes na China"]
+    store.add_notices([(sub["id"], "test-new-moulds", "Exemplo Moldes de Precisão")])
+    r = httpx.post(f"{site.url}/api/v1/admin/alerts/deliver", headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    assert r.status_code == 200 and r.json()["digests"] == 1
+    page.reload()
+    notice = page.locator(".msg.staff").last
+    expect(notice).to_contain_text("Alertas CPC Alliance")
+    expect(notice).to_contain_text("Há novidades para o seu alerta «fabricantes de moldes na China»")
+    expect(notice).to_contain_text("Exemplo Moldes de Precisão")
+    page.screenshot(path=str(ARTIFACTS / "chat-alert-notice-pt.png"))
+    assert problems == []
+    ctx.close()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer
-from test_web_browser import ARGS, CHROMIUM, expect, watch
+from test_web_browser import ARGS, ARTIFACTS, CHROMIUM, expect, watch
 
 KEY = "map-staff-key"
 
@@ -48,8 +48,9 @@ def site(shipped_catalog, tmp_path_factory):
         yield live
 
 
-def test_map_page_renders_both_charts_and_proposes_an_introduction(browser, site, tmp_path):
-    shots = Path(os.environ.get("CPC_SCREENSHOTS", tmp_path))
+def test_map_page_renders_both_charts_and_proposes_an_introduction(browser, site):
+    shots = Path(os.environ.get("CPC_SCREENSHOTS", ARTIFACTS))  # test-artifacts/, as the other browser tests
+    shots.mkdir(parents=True, exist_ok=True)
     ctx = browser.new_context(locale="en-GB", viewport={"width": 1366, "height": 1000})
     page = ctx.new_page()
     problems = watch(page)

@@ -22,6 +22,7 @@
       restarted: "Começou uma nova conversa: a anterior já não está disponível, e os números dos resultados acima já não valem.",
       formTitle: "Os seus dados para a equipa da CPC Alliance", fName: "Nome", fOrg: "A sua organização",
       fContact: "E-mail ou telefone", fNeed: "O que procura (uma linha)", fSend: "Enviar dados", team: "Equipa CPC Alliance",
+      mine: "Os meus pedidos", mineEmpty: "Ainda não tem pedidos nem alertas.", alertsTitle: "Alertas CPC Alliance",
     },
     zh: {
       title: "CPC联盟合作伙伴搜索", tagline: "寻找葡萄牙和中国的合作伙伴",
@@ -38,6 +39,7 @@
       restarted: "已开始新的对话：之前的对话已不可用，上面结果的编号不再有效。",
       formTitle: "请填写您的信息，供CPC联盟工作人员联系", fName: "姓名", fOrg: "所在单位",
       fContact: "邮箱、电话或微信号", fNeed: "您的需求（一句话）", fSend: "提交信息", team: "CPC联盟工作人员",
+      mine: "我的请求", mineEmpty: "您还没有请求或提醒。", alertsTitle: "CPC联盟提醒",
     },
     en: {
       title: "CPC Alliance partner finder", tagline: "Partners in Portugal and China",
@@ -54,6 +56,7 @@
       restarted: "A new conversation started: the earlier one is no longer available, and the numbers of the results above no longer apply.",
       formTitle: "Your details for the CPC Alliance team", fName: "Name", fOrg: "Your organisation",
       fContact: "E-mail or phone", fNeed: "What you are looking for (one line)", fSend: "Send details", team: "CPC Alliance team",
+      mine: "My requests", mineEmpty: "You have no requests or alerts yet.", alertsTitle: "CPC Alliance alerts",
     },
   };
   // What the buttons say to the assistant, in the language of the reply they belong to
@@ -63,6 +66,7 @@
     interest: { pt: (n) => `tenho interesse no ${n}`, zh: (n) => `我对第${n}个感兴趣`, en: (n) => `I'm interested in ${n}` },
     interestFocus: { pt: "tenho interesse", zh: "我感兴趣", en: "I'm interested" },
     more: { pt: "mais", zh: "更多", en: "more" },
+    alert: { pt: "Avisar-me de novos", zh: "有新的通知我", en: "Tell me when new ones fit" },  // assistant/_alerts.py's button
     // the contact form answers every question in one message ("name: … | organisation: …"), in the reply's language
     fields: {
       pt: { name: "nome", org: "organização", contact: "contacto", need: "necessidade" },
@@ -211,7 +215,9 @@
       if (text.tail) item.append(el("div", { class: "hint", lang }, paragraphs(text.tail)));
       if (isLast) {
         item.append(el("div", { class: "after" }, el("button", { type: "button", class: "secondary", "data-action": "more",
-          onclick: () => send(SAY.more[lang], "button") }, t("more"))));
+          onclick: () => send(SAY.more[lang], "button") }, t("more")),
+          (entry.suggestions || []).includes(SAY.alert[lang]) ? el("button", { type: "button", class: "secondary", "data-action": "alert",
+            onclick: () => send(SAY.alert[lang], "button") }, "🔔 " + SAY.alert[lang]) : null));
       }
     } else {
       body.append(...paragraphs(entry.reply));
@@ -271,7 +277,13 @@
       if (entry.role === "restart") return el("li", { class: "msg restart" }, el("div", { class: "hint" }, el("p", { text: t("restarted") })));
       if (entry.role === "staff") {
         return el("li", { class: "msg bot staff", "data-staff": String(entry.id) },
-          el("div", { class: "bubble staff" }, el("p", { class: "staff-title", text: t("team") }), ...paragraphs(entry.text)));
+          el("div", { class: "bubble staff" }, el("p", { class: "staff-title", text: t(entry.author === "alerts" ? "alertsTitle" : "team") }),
+            ...paragraphs(entry.text)));
+      }
+      if (entry.role === "mine") {  // GET /api/v1/me/requests: one list per section, statuses in the user's language
+        const lists = entry.sections.filter((s) => s.items.length).map((s) => [
+          el("p", { class: "staff-title", text: s.title }), el("ul", {}, s.items.map((item) => el("li", { "data-status": item.status, text: item.text })))]);
+        return el("li", { class: "msg bot mine" }, el("div", { class: "bubble" }, ...(lists.length ? lists.flat() : [el("p", { text: t("mineEmpty") })])));
       }
       return botEntry(entry, i, liveFrom, i === lastBot);
     });
@@ -360,6 +372,29 @@
     send(input.value, "form");
   });
 
+  // "My requests": leads, alerts (and profile and posts where kept) with their statuses.
+  $("my-requests").addEventListener("click", async () => {
+    if (busy) return;
+    if (!sessionId) {
+      transcript.push({ role: "mine", sections: [] });
+      render();
+      return;
+    }
+    try {
+      const res = await fetch(`/api/v1/me/requests?session_id=${encodeURIComponent(sessionId)}&lang=${ui.lang}`);
+      if (!res.ok) { showError(t("serverError", { detail: res.status })); return; }
+      const data = await res.json();
+      transcript.push({ role: "mine", sections: data.sections });
+    } catch (_) {
+      showError(t("unreachable"));
+      return;
+    }
+    transcript = transcript.slice(-MAX_ENTRIES);
+    store(KEY.transcript, transcript);
+    render();
+    log.lastElementChild.scrollIntoView({ block: "end" });
+  });
+
   $("new-chat").addEventListener("click", () => {
     sessionId = null;
     transcript = [];
@@ -384,7 +419,7 @@
       return;
     }
     if (!data.messages.length || data.session_id !== sessionId || busy) return;
-    for (const m of data.messages) transcript.push({ role: "staff", id: m.id, text: m.text, created: m.created });
+    for (const m of data.messages) transcript.push({ role: "staff", id: m.id, text: m.text, created: m.created, author: m.author });
     transcript = transcript.slice(-MAX_ENTRIES);
     store(KEY.transcript, transcript);
     store(KEY.staffSeen, data.messages[data.messages.length - 1].id);
