@@ -19,6 +19,7 @@ from . import _intents as intents
 from . import _understand
 from ._gazetteer import District, default_gazetteer
 from . import _alerts, _my_requests
+from . import _profiles as profiles
 from ._hooks import NoTeam, TeamHooks
 from ._team import StaffTeam
 from ._messages import label, say, suggestions
@@ -139,6 +140,8 @@ class Assistant:
         self.store = store
         self.lexicon = default_lexicon()
         self.taxonomy = default_taxonomy()
+        # what removes a published profile from the index (the service's write process); None: not here
+        self.unpublish: Callable[[dict], None] | None = None
 
     @property
     def engine(self) -> SearchEngine:
@@ -191,6 +194,8 @@ class Assistant:
             return Reply(say("private_only", lang), lang, "private_only", suggestions=suggestions("start", lang)), True
         if contact.language(state):  # a name or an e-mail in the middle of a request is no language switch
             lang, other_language = contact.language(state), False
+        elif state.profile:  # a firm's name or a website while joining is no language switch either
+            lang, other_language = state.profile["lang"], False
         elif state.reply_lang:  # the user asked for replies in this language
             lang, other_language = state.reply_lang, False
         fresh = state.turns == 0
@@ -322,7 +327,7 @@ class Assistant:
                 return _understand.Intent("refine", reading.confidence, {"ref": ref}, reading.source, reading.ranking)
         named = self._named_search_rule(body, ctx)
         sure = reading.source == "model" and reading.confidence >= 0.5
-        if named is not None and not (sure and reading.name in ("faq", "human", "status", "language", "to_team")):
+        if named is not None and not (sure and reading.name in ("faq", "human", "status", "language", "to_team", "profile")):
             return _understand.Intent("search", max(reading.confidence, 0.5), named, "model", reading.ranking)
         return reading
 
@@ -333,6 +338,8 @@ class Assistant:
             reply = self._contact_turn(text, state, lang, sid, channel)
             if reply is not None:
                 return reply
+        if state.profile:  # joining the directory, or managing one's profile (_profiles.py)
+            return self._profile_turn(text, state, lang, sid, channel)
         if self.team.thread_open(self, state, sid, channel):
             reading = self.understand(text, state)
             list_command = state.shown and reading.source == "rule" and reading.name in ("more", "details", "back", "interest")
@@ -356,7 +363,7 @@ class Assistant:
             reply = self.team.faq(self, text, state, lang, sid, channel)
             if reply is not None:
                 return reply
-        if reading.source != "rule" and text:  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
+        if reading.source != "rule" and text and reading.name != "profile":  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
             turn = _alerts.Turn(self, state, sid, channel)
             reply = _alerts.handle_text(turn, text, lang) or _my_requests.handle_text(turn, text, lang)
             if reply is not None:
@@ -459,11 +466,61 @@ class Assistant:
     def _on_out_of_scope(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
         return Reply(say("out_of_scope", lang), lang, "out_of_scope", suggestions=suggestions("start", lang), step="out_of_scope")
 
+    def _on_profile(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
+        """ "Add my company" / "my profile": the web chat opens the form; Telegram and WeChat ask
+        one question at a time, or show the identity's profiles with edit / delete."""
+        found = profiles.profiles_of(self.store, channel, sid)
+        if channel == "web" and not found:
+            return Reply(profiles.say("web_form", lang), lang, "profile", form={"step": "profile_form", "url": f"/join?lang={lang}"},
+                         step="profile_form")
+        draft, step = profiles.menu(lang, found) if found else profiles.start(lang)
+        state.profile = draft
+        return Reply(step.text, lang, "profile", suggestions=step.suggestions, step=step.step)
+
+    def _profile_turn(self, text: str, state: SessionState, lang: str, sid: str, channel: str) -> Reply:
+        draft = state.profile
+        assert draft is not None
+        lang = draft["lang"]
+        mine = {p["id"]: p for p in self.store.profiles(channel=channel, owner=sid)}
+        step = profiles.chat_turn(draft, text, {i: p["data"].get("name", "") for i, p in mine.items()})
+        if step.restart is not None:
+            action, pid = step.restart
+            if action == "edit" and pid in mine:
+                draft, step = profiles.start(lang, mine[pid]["data"], edit=pid)
+            else:
+                draft, step = profiles.start(lang)
+            state.profile = draft
+        elif step.done:
+            state.profile = None
+        if step.submit is not None:
+            sub = step.submit
+            email = sub["data"]["contact"] if "@" in sub["data"]["contact"] else None
+            if sub["edit"] is not None and sub["edit"] in mine:
+                pid = sub["edit"]
+                self.store.update_profile(pid, data=sub["data"], status="pending", consent_at=sub["consent_at"], email=email)
+            else:
+                pid = self.store.add_profile(channel, sid, lang, sub["data"], sub["consent_at"], email=email)
+            step.text = profiles.say("submitted", lang, id=pid, name=sub["data"]["name"])
+        if step.delete is not None:
+            target = mine.get(step.delete)
+            try:
+                if target is not None and target.get("published"):
+                    if self.unpublish is None:
+                        raise RuntimeError("no write process here")
+                    self.unpublish(target)
+                self.store.delete_profile(step.delete)
+                step.text = profiles.say("deleted", lang, id=step.delete)
+            except Exception:
+                log.exception("deleting profile %s failed", step.delete)
+                step.text = profiles.say("delete_failed", lang)
+        return Reply(step.text, lang, "profile", suggestions=step.suggestions or (suggestions("start", lang) if step.done else []),
+                     step=step.step)
+
     _handlers: dict[str, Callable] = {
         "erase": _on_erase, "help": _on_help, "smalltalk": _on_smalltalk, "language": _on_language, "human": _on_human,
         "status": _on_status, "faq": _on_faq, "to_team": _on_to_team, "interest": _on_interest, "details": _on_details,
         "back": _on_back, "more": _on_more, "refine": _on_refine, "search": _on_search, "clarify": _on_clarify,
-        "out_of_scope": _on_out_of_scope,
+        "out_of_scope": _on_out_of_scope, "profile": _on_profile,
     }
 
     def _no_list(self, state: SessionState, lang: str, act: str, fresh: bool) -> Reply:
