@@ -18,7 +18,6 @@ import time
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -32,10 +31,10 @@ from . import _mail as mail
 from . import _profiles as profiles
 from ._auth import audit, require_staff
 from ._schemas import ApiError, error_responses
+from ._web import _page
 
 log = logging.getLogger("cpc.profiles")
 
-STATIC = Path(__file__).parent / "static"
 SESSION = Query(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")
 LINK_TTL = 24 * 3600  # an e-mailed link works once, within a day
 KEY_TTL = 30 * 60  # what a used link gives: this long to view, edit or delete
@@ -364,9 +363,9 @@ async def reject(profile_id: int, body: Reject, request: Request) -> dict:
 @page_router.get("/join")
 def join_page() -> FileResponse:
     """The web form: join, or manage a profile from an e-mailed link (``?token=``)."""
-    return FileResponse(STATIC / "join.html", media_type="text/html")
+    return _page("join.html")
 
 
 @page_router.get("/staff/profiles")
 def staff_profiles_page() -> FileResponse:
-    return FileResponse(STATIC / "staff-profiles.html", media_type="text/html")
+    return _page("staff-profiles.html")

@@ -477,6 +477,19 @@ class Assistant:
         state.profile = draft
         return Reply(step.text, lang, "profile", suggestions=step.suggestions, step=step.step)
 
+    def _erase_profiles(self, sid: str, channel: str) -> None:
+        """ "Delete my data" takes this identity's profiles too; a published one leaves the index first
+        (kept, and logged, when this process has no write process to remove it with)."""
+        for p in self.store.profiles(channel=channel, owner=sid):
+            try:
+                if p.get("published"):
+                    if self.unpublish is None:
+                        raise RuntimeError("no write process here")
+                    self.unpublish(p)
+                self.store.delete_profile(p["id"])
+            except Exception:
+                log.exception("profile %s was not erased", p["id"])
+
     def _profile_turn(self, text: str, state: SessionState, lang: str, sid: str, channel: str) -> Reply:
         draft = state.profile
         assert draft is not None
@@ -852,6 +865,7 @@ class Assistant:
                 return self._handoff(text, state, lang, sid, channel, number, named)
         step = contact.handle(state, text, channel)
         if step.erase:
+            self._erase_profiles(sid, channel)
             counts = self.store.erase_session(sid, channel)
             return Reply(contact.erased(lang, counts["leads"]), lang, "erase", step=step.intent)
         if step.lead is None:

@@ -105,3 +105,13 @@ def test_join_is_understood_by_meaning(bot, text):
 def test_the_web_chat_opens_the_form(bot):
     reply = bot.respond("web-conv-1", "add my company", "web")
     assert reply.step == "profile_form" and reply.form["url"] == "/join?lang=en"
+
+
+def test_delete_my_data_takes_the_identitys_profiles_too(bot, store):
+    sid = "tg-901"
+    data = profiles.validate(GOOD, "pt")
+    store.add_profile("telegram", sid, "pt", data, 1.0)
+    other = store.add_profile("telegram", "tg-902", "pt", data, 1.0)
+    say(bot, sid, "apagar os meus dados")
+    say(bot, sid, "sim")
+    assert store.profiles(channel="telegram", owner=sid) == [] and store.profile(other) is not None
