@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from corpus import KINDS, default_lexicon
+from corpus import KINDS, default_lexicon, detect_lang
 
 from . import _contact as contact
 
@@ -218,9 +218,12 @@ def to_record(profile: dict[str, Any]) -> dict[str, Any]:
     d = profile["data"]
     labels = list(d.get("sectors") or [])
     description = (", ".join(labels) + ". " if labels else "") + d["offers"]
+    # the language the texts are written in (what the index reads them as), not the interface's:
+    # a Chinese firm may fill the form in an English page
+    written = detect_lang(description, default=None)
     record = {"id": profile.get("org_id") or org_id(profile["id"]), "kind": d["kind"], "name": d["name"],
               "country": d["country"], "city": d.get("city"), "sectors": [], "sector_labels": labels,
-              "lang": profile["lang"], "description": description, "offers": d["offers"], "seeks": d.get("seeks"),
+              "lang": written if written in LANGS else profile["lang"], "description": description, "offers": d["offers"], "seeks": d.get("seeks"),
               "website": d.get("website"), "contact": d["contact"], "source": "member",
               "consent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(profile["consent_at"])),
               "updated": time.strftime("%Y-%m-%d", time.gmtime())}

@@ -38,6 +38,9 @@ def test_an_approved_profile_is_a_member_record_with_its_own_sector_words():
     org = Organisation.model_validate(rec)
     assert org.id == "member-7" and org.sectors == [] and rec["sector_labels"] == ["moldes para injeção", "plásticos"]
     assert rec["source"] == "member" and rec["consent_at"] == "2023-11-14T22:13:20Z" and "moldes de injeção" in org.description
+    assert rec["lang"] == "pt"
+    zh = profiles.validate({**GOOD, "sectors": "注塑模具", "offers": "为汽车行业设计和制造精密注塑模具"}, "en")
+    assert profiles.to_record({"id": 8, "data": zh, "lang": "en", "consent_at": 1.0})["lang"] == "zh"  # the texts', not the page's
 
 
 def say(bot, sid, text, channel="telegram"):
