@@ -19,7 +19,7 @@ from . import _intents as intents
 from . import _understand
 from ._gazetteer import District, default_gazetteer
 from . import _alerts, _my_requests
-from . import _profiles as profiles
+from . import _profiles_chat
 from ._hooks import NoTeam, TeamHooks
 from ._team import StaffTeam
 from ._messages import label, say, suggestions
@@ -339,7 +339,7 @@ class Assistant:
             if reply is not None:
                 return reply
         if state.profile:  # joining the directory, or managing one's profile (_profiles.py)
-            return self._profile_turn(text, state, lang, sid, channel)
+            return _profiles_chat.turn(self, text, state, sid, channel)
         if self.team.thread_open(self, state, sid, channel):
             reading = self.understand(text, state)
             list_command = state.shown and reading.source == "rule" and reading.name in ("more", "details", "back", "interest")
@@ -467,67 +467,7 @@ class Assistant:
         return Reply(say("out_of_scope", lang), lang, "out_of_scope", suggestions=suggestions("start", lang), step="out_of_scope")
 
     def _on_profile(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
-        """ "Add my company" / "my profile": the web chat opens the form; Telegram and WeChat ask
-        one question at a time, or show the identity's profiles with edit / delete."""
-        found = profiles.profiles_of(self.store, channel, sid)
-        if channel == "web" and not found:
-            return Reply(profiles.say("web_form", lang), lang, "profile", form={"step": "profile_form", "url": f"/join?lang={lang}"},
-                         step="profile_form")
-        draft, step = profiles.menu(lang, found) if found else profiles.start(lang)
-        state.profile = draft
-        return Reply(step.text, lang, "profile", suggestions=step.suggestions, step=step.step)
-
-    def _erase_profiles(self, sid: str, channel: str) -> None:
-        """ "Delete my data" takes this identity's profiles too; a published one leaves the index first
-        (kept, and logged, when this process has no write process to remove it with)."""
-        for p in self.store.profiles(channel=channel, owner=sid):
-            try:
-                if p.get("published"):
-                    if self.unpublish is None:
-                        raise RuntimeError("no write process here")
-                    self.unpublish(p)
-                self.store.delete_profile(p["id"])
-            except Exception:
-                log.exception("profile %s was not erased", p["id"])
-
-    def _profile_turn(self, text: str, state: SessionState, lang: str, sid: str, channel: str) -> Reply:
-        draft = state.profile
-        assert draft is not None
-        lang = draft["lang"]
-        mine = {p["id"]: p for p in self.store.profiles(channel=channel, owner=sid)}
-        step = profiles.chat_turn(draft, text, {i: p["data"].get("name", "") for i, p in mine.items()})
-        if step.restart is not None:
-            action, pid = step.restart
-            if action == "edit" and pid in mine:
-                draft, step = profiles.start(lang, mine[pid]["data"], edit=pid)
-            else:
-                draft, step = profiles.start(lang)
-            state.profile = draft
-        elif step.done:
-            state.profile = None
-        if step.submit is not None:
-            sub = step.submit
-            email = sub["data"]["contact"] if "@" in sub["data"]["contact"] else None
-            if sub["edit"] is not None and sub["edit"] in mine:
-                pid = sub["edit"]
-                self.store.update_profile(pid, data=sub["data"], status="pending", consent_at=sub["consent_at"], email=email)
-            else:
-                pid = self.store.add_profile(channel, sid, lang, sub["data"], sub["consent_at"], email=email)
-            step.text = profiles.say("submitted", lang, id=pid, name=sub["data"]["name"])
-        if step.delete is not None:
-            target = mine.get(step.delete)
-            try:
-                if target is not None and target.get("published"):
-                    if self.unpublish is None:
-                        raise RuntimeError("no write process here")
-                    self.unpublish(target)
-                self.store.delete_profile(step.delete)
-                step.text = profiles.say("deleted", lang, id=step.delete)
-            except Exception:
-                log.exception("deleting profile %s failed", step.delete)
-                step.text = profiles.say("delete_failed", lang)
-        return Reply(step.text, lang, "profile", suggestions=step.suggestions or (suggestions("start", lang) if step.done else []),
-                     step=step.step)
+        return _profiles_chat.start(self, state, lang, sid, channel)  # join the directory (_profiles_chat.py)
 
     _handlers: dict[str, Callable] = {
         "erase": _on_erase, "help": _on_help, "smalltalk": _on_smalltalk, "language": _on_language, "human": _on_human,
@@ -865,7 +805,7 @@ class Assistant:
                 return self._handoff(text, state, lang, sid, channel, number, named)
         step = contact.handle(state, text, channel)
         if step.erase:
-            self._erase_profiles(sid, channel)
+            _profiles_chat.erase(self, sid, channel)
             counts = self.store.erase_session(sid, channel)
             return Reply(contact.erased(lang, counts["leads"]), lang, "erase", step=step.intent)
         if step.lead is None:

@@ -123,12 +123,18 @@ def test_web_form_join_approve_found_in_chinese_then_owner_edits_and_deletes(ser
     assert pending["record"]["sector_labels"] == ["moldes de injeção", "plásticos"] and pending["record"]["source"] == "member"
     assert not found(c, "葡萄牙的注塑模具企业", f"member-{pid}")  # not before approval
 
+    r = c.post("/api/v1/alerts", json={"query": "fabricantes de moldes de injeção em Portugal", "email": "watch@example.pt"})
+    assert r.status_code == 201, r.text
+    mails = len(c.mails)
     done = approve(c, pid, {"city": "Leiria"})  # staff correct a field, then approve
     org = done["organisation"]
     assert org == f"member-{pid}" and done["status"] == "approved" and done["told"]
     rec = c.get(f"/api/v1/organisations/{org}").json()
     assert rec["city"] == "Leiria" and rec.get("source") == "member" and rec.get("consent_at")
     assert found(c, "葡萄牙的注塑模具企业", org)  # a Portuguese profile, found by a Chinese question at once
+    alerted = [m for m in c.mails[mails:] if m.rcpt_tos == ["watch@example.pt"]]  # the alerts ran, as after an ingest
+    assert len(alerted) == 1
+    assert "Moldes Exemplo Lda (teste)" in email.message_from_bytes(alerted[0].content, policy=email.policy.default).get_content()
     told = c.get("/api/v1/chat/messages", params={"session_id": sid}).json()["messages"]
     assert any("foi aprovado" in m["text"] for m in told)
     assert c.post(f"/api/v1/staff/profiles/{pid}/approve", json={}, headers=AUTH).status_code == 409  # not twice
