@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from corpus import KINDS, default_lexicon, detect_lang
+from corpus import KINDS, Organisation, default_lexicon, detect_lang
 
 from . import _contact as contact
 
@@ -148,6 +148,15 @@ def _plain(value: str, limit: int) -> tuple[str, dict] | None:
     return None
 
 
+def _iso_country(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 code, by the record schema's own rule (one source of truth)."""
+    try:
+        Organisation.model_validate({"id": "x", "kind": "company", "name": "x", "country": code, "description": "x"})
+    except ValueError:
+        return False
+    return True
+
+
 def clean_field(name: str, value: Any) -> tuple[Any, tuple[str, dict] | None]:
     """One field's value as stored, or the reason it is refused (an error key and its values)."""
     if name == "sectors" and isinstance(value, list):
@@ -160,10 +169,8 @@ def clean_field(name: str, value: Any) -> tuple[Any, tuple[str, dict] | None]:
         kind = value.lower() if value.lower() in KINDS else next(iter(default_lexicon().kinds(value)), None)
         return (kind, None) if kind else (None, ("bad_kind", {}))
     if name == "country":
-        code = value.upper() if re.fullmatch(r"[A-Za-z]{2}", value) else None
-        from corpus._schema import ISO_COUNTRIES
-
-        if code not in ISO_COUNTRIES:
+        code = value.upper() if re.fullmatch(r"[A-Za-z]{2}", value) and _iso_country(value) else None
+        if code is None:
             found = default_lexicon().countries(value)
             code = found[0] if len(found) == 1 else None
         return (code, None) if code else (None, ("bad_country", {}))
