@@ -199,7 +199,7 @@ def _owned(request: Request, profile_id: int, session_id: str | None, key: str |
     raise HTTPException(404, "no profile of yours with this id")
 
 
-@router.post("/profiles", status_code=201, responses=error_responses(404, 413, 422, 429, 503))
+@router.post("/profiles", status_code=201, responses=error_responses(400, 404, 413, 422, 429, 503))
 def create_profile(body: ProfileIn, request: Request) -> dict:
     """Join the directory: a profile that waits for staff review (errors are in ``lang``, per field)."""
     store, _ = _parts(request)
@@ -232,7 +232,7 @@ def my_profiles(request: Request, session_id: str | None = SESSION,
     return {"profiles": profiles.profiles_of(store, "web", owner)}
 
 
-@router.put("/profiles/{profile_id}", responses=error_responses(401, 404, 413, 422, 429, 503))
+@router.put("/profiles/{profile_id}", responses=error_responses(400, 401, 404, 413, 422, 429, 503))
 def edit_profile(profile_id: int, body: ProfileIn, request: Request, session_id: str | None = SESSION,
                  x_profile_key: str | None = Header(None, max_length=100)) -> dict:
     """The owner's new version: back to moderation (a published version stays until staff approve this one)."""
@@ -259,7 +259,7 @@ async def delete_profile(profile_id: int, request: Request, session_id: str | No
     return {"deleted": profile_id}
 
 
-@router.post("/profiles/link", status_code=202, responses=error_responses(409, 422, 429, 502, 503))
+@router.post("/profiles/link", status_code=202, responses=error_responses(400, 409, 413, 422, 429, 502, 503))
 async def send_link(body: LinkRequest, request: Request) -> dict:
     """E-mail a one-time link to the profiles whose contact is this address. The answer is the same
     whether or not there is one (nobody learns who is in the directory this way)."""
@@ -290,7 +290,7 @@ async def send_link(body: LinkRequest, request: Request) -> dict:
     return {"sent": True}
 
 
-@router.post("/profiles/redeem", responses=error_responses(404, 422, 429, 503))
+@router.post("/profiles/redeem", responses=error_responses(400, 404, 413, 422, 429, 503))
 def redeem_link(body: Redeem, request: Request) -> dict:
     """Use an e-mailed link (once): a key for ``X-Profile-Key``, valid 30 minutes, and the profiles."""
     store, _ = _parts(request)
@@ -303,7 +303,7 @@ def redeem_link(body: Redeem, request: Request) -> dict:
 
 
 # -- staff: the moderation queue -------------------------------------------------------------------
-@staff_router.get("/profiles", responses=error_responses(401, 403, 422, 503))
+@staff_router.get("/profiles", responses=error_responses(401, 403, 422, 429, 503))
 def queue(request: Request, status: str = Query("pending", pattern="^(pending|approved|rejected|all)$")) -> dict:
     """Profiles by status (the queue: pending, oldest first), with the record each would become."""
     store, _ = _parts(request)
@@ -322,7 +322,7 @@ def _pending(request: Request, profile_id: int) -> dict[str, Any]:
     return profile
 
 
-@staff_router.post("/profiles/{profile_id}/approve", responses=error_responses(401, 403, 404, 409, 422, 503, 507))
+@staff_router.post("/profiles/{profile_id}/approve", responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503, 507))
 async def approve(profile_id: int, body: Approve, request: Request) -> dict:
     """Publish (after staff's corrections, if any): the write process, alerts, then the member is told."""
     store, _ = _parts(request)
@@ -347,7 +347,7 @@ async def approve(profile_id: int, body: Approve, request: Request) -> dict:
     return {**profiles.public_view(store.profile(profile_id)), "told": told}
 
 
-@staff_router.post("/profiles/{profile_id}/reject", responses=error_responses(401, 403, 404, 409, 422, 503))
+@staff_router.post("/profiles/{profile_id}/reject", responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def reject(profile_id: int, body: Reject, request: Request) -> dict:
     """Refuse with a reason; the member reads it in their language's frame, on their channel."""
     store, _ = _parts(request)
