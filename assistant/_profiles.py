@@ -96,9 +96,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "bad_sectors": {"pt": "Indique no máximo {max} setores.", "zh": "最多填写{max}个行业。", "en": "Give at most {max} sectors."},
     "bad_consent": {"pt": "É preciso aceitar a publicação.", "zh": "需要同意公开。", "en": "You need to agree to publication."},
     "bad_lang": {"pt": "Língua: pt, zh ou en.", "zh": "语言：pt、zh 或 en。", "en": "Language: pt, zh or en."},
-    "web_form": {"pt": "Para inscrever a sua organização no diretório, preencha o formulário (abre ao lado): nome, tipo, país, setores, o que oferece e procura, e um contacto público.",
-                 "zh": "请填写表格把您的机构加入名录（在旁边打开）：名称、类型、国家、行业、能提供和寻求的内容，以及一个公开联系方式。",
-                 "en": "To add your organisation to the directory, fill in the form (it opens alongside): name, kind, country, sectors, what you offer and seek, and a public contact."},
+    "web_form": {"pt": "Para inscrever a sua organização no diretório, preencha o formulário (botão abaixo): nome, tipo, país, setores, o que oferece e procura, e um contacto público.",
+                 "zh": "请填写表格把您的机构加入名录（点击下方按钮）：名称、类型、国家、行业、能提供和寻求的内容，以及一个公开联系方式。",
+                 "en": "To add your organisation to the directory, fill in the form (button below): name, kind, country, sectors, what you offer and seek, and a public contact."},
     "none": {"pt": "Ainda não tem perfil.", "zh": "您还没有资料。", "en": "You have no profile yet."},
 }
 FIELD_LABELS = {
