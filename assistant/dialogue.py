@@ -363,7 +363,8 @@ class Assistant:
             reply = self.team.faq(self, text, state, lang, sid, channel)
             if reply is not None:
                 return reply
-        if reading.source != "rule" and text and reading.name != "profile":  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
+        joining = reading.name == "profile" and reading.confidence >= 0.5  # "o meu perfil" is no "os meus pedidos"
+        if reading.source != "rule" and text and not joining:  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
             turn = _alerts.Turn(self, state, sid, channel)
             reply = _alerts.handle_text(turn, text, lang) or _my_requests.handle_text(turn, text, lang)
             if reply is not None:
