@@ -33,6 +33,7 @@ from corpus import open_sqlite, write_transaction
 
 from ._staff_state import SqlStaffTables
 from ._alerts_store import AlertStore, SqlAlertStore  # alerts (members): the alert tables
+from ._profiles_store import ProfileStore, SqlProfileStore  # join (members): the profile table
 
 log = logging.getLogger("cpc.state")
 
@@ -124,6 +125,7 @@ class SessionState:
     reply_lang: str | None = None  # the language the user asked replies in ("can you answer in English?")
     pending: str | None = None  # a message a clarifying question is about ("a new search, or narrow this list?")
     listed: list[list[Any]] = field(default_factory=list)  # the list last shown: [number, id, reason], for "back"
+    profile: dict[str, Any] | None = None  # a member profile being written or managed in the chat (_profiles.py)
 
     @classmethod
     def from_json(cls, text: str) -> "SessionState":
@@ -194,7 +196,7 @@ def spend(balance: float, stamp: float, now: float, cost: float, per_second: flo
     return balance, (cost - balance) / per_second
 
 
-class StateStore(AlertStore, ABC):
+class StateStore(AlertStore, ProfileStore, ABC):
     """What the service keeps between requests, shared by every worker process.
 
     Durable: sessions (with a version for optimistic updates), leads, staff messages, the query
@@ -455,7 +457,7 @@ class StateStore(AlertStore, ABC):
 Run = Callable[..., Any]  # run(sql, args=()) -> a DB-API cursor
 
 
-class SqlStateStore(SqlStaffTables, SqlAlertStore, StateStore):
+class SqlStateStore(SqlStaffTables, SqlAlertStore, SqlProfileStore, StateStore):
     """The state in SQL tables, written once for both databases: statements use ``?`` placeholders
     and the few spellings that differ are class attributes. A subclass opens the storage and
     provides :meth:`_tx` (one transaction) and :meth:`_columns`."""
@@ -500,6 +502,7 @@ class SqlStateStore(SqlStaffTables, SqlAlertStore, StateStore):
             run("CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated)")
             self._create_staff_tables(run)  # accounts, console sessions, reads, audit log (_staff_state.py)
             self._alert_tables(run)  # alerts (members): subscriptions and notices
+            self._profile_tables(run)  # join (members): member profiles and their moderation
 
     def secret(self, name: str) -> bytes:
         with self._tx(write=True) as run:

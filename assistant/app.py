@@ -439,5 +439,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(alerts_router), app.include_router(alerts_staff_router)  # alerts (members)
     from ._opportunities_api import page_router as map_page, router as map_router  # opportunity map (members)
     app.include_router(map_router), app.include_router(map_page)  # opportunity map (members)
+    from ._profiles_api import page_router as join_page, router as join_router, staff_router as join_staff  # join (members)
+    app.include_router(join_router), app.include_router(join_staff), app.include_router(join_page)  # join (members)
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

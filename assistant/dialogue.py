@@ -19,6 +19,7 @@ from . import _intents as intents
 from . import _understand
 from ._gazetteer import District, default_gazetteer
 from . import _alerts, _my_requests
+from . import _profiles_chat
 from ._hooks import NoTeam, TeamHooks
 from ._team import StaffTeam
 from ._messages import label, say, suggestions
@@ -146,6 +147,8 @@ class Assistant:
         self.store = store
         self.lexicon = default_lexicon()
         self.taxonomy = default_taxonomy()
+        # what removes a published profile from the index (the service's write process); None: not here
+        self.unpublish: Callable[[dict], None] | None = None
 
     @property
     def engine(self) -> SearchEngine:
@@ -200,6 +203,8 @@ class Assistant:
             return Reply(say("private_only", lang), lang, "private_only", suggestions=suggestions("start", lang)), True
         if contact.language(state):  # a name or an e-mail in the middle of a request is no language switch
             lang, other_language = contact.language(state), False
+        elif state.profile:  # a firm's name or a website while joining is no language switch either
+            lang, other_language = state.profile["lang"], False
         elif state.reply_lang:  # the user asked for replies in this language
             lang, other_language = state.reply_lang, False
         fresh = state.turns == 0
@@ -331,7 +336,7 @@ class Assistant:
                 return _understand.Intent("refine", reading.confidence, {"ref": ref}, reading.source, reading.ranking)
         named = self._named_search_rule(body, ctx)
         sure = reading.source == "model" and reading.confidence >= 0.5
-        if named is not None and not (sure and reading.name in ("faq", "human", "status", "language", "to_team")):
+        if named is not None and not (sure and reading.name in ("faq", "human", "status", "language", "to_team", "profile")):
             return _understand.Intent("search", max(reading.confidence, 0.5), named, "model", reading.ranking)
         return reading
 
@@ -342,6 +347,8 @@ class Assistant:
             reply = self._contact_turn(text, state, lang, sid, channel)
             if reply is not None:
                 return reply
+        if state.profile:  # joining the directory, or managing one's profile (_profiles.py)
+            return _profiles_chat.turn(self, text, state, sid, channel)
         if self.team.thread_open(self, state, sid, channel):
             reading = self.understand(text, state)
             list_command = state.shown and reading.source == "rule" and reading.name in ("more", "details", "back", "interest")
@@ -365,7 +372,8 @@ class Assistant:
             reply = self.team.faq(self, text, state, lang, sid, channel)
             if reply is not None:
                 return reply
-        if reading.source != "rule" and text:  # "tell me when new ones fit", "stop alerts" (_alerts.py)
+        joining = reading.name == "profile" and reading.confidence >= 0.5  # "o meu perfil" is no "os meus pedidos"
+        if reading.source != "rule" and text and not joining:  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
             turn = _alerts.Turn(self, state, sid, channel)
             reply = _alerts.handle_text(turn, text, lang)
             if reply is not None:
@@ -472,11 +480,14 @@ class Assistant:
     def _on_out_of_scope(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
         return Reply(say("out_of_scope", lang), lang, "out_of_scope", suggestions=suggestions("start", lang), step="out_of_scope")
 
+    def _on_profile(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
+        return _profiles_chat.start(self, state, lang, sid, channel)  # join the directory (_profiles_chat.py)
+
     _handlers: dict[str, Callable] = {
         "erase": _on_erase, "help": _on_help, "smalltalk": _on_smalltalk, "language": _on_language, "human": _on_human,
         "status": _on_status, "faq": _on_faq, "to_team": _on_to_team, "interest": _on_interest, "details": _on_details,
         "back": _on_back, "more": _on_more, "refine": _on_refine, "search": _on_search, "clarify": _on_clarify,
-        "out_of_scope": _on_out_of_scope, "mine": _on_mine,
+        "out_of_scope": _on_out_of_scope, "mine": _on_mine, "profile": _on_profile,
     }
 
     def _no_list(self, state: SessionState, lang: str, act: str, fresh: bool) -> Reply:
@@ -808,6 +819,7 @@ class Assistant:
                 return self._handoff(text, state, lang, sid, channel, number, named)
         step = contact.handle(state, text, channel)
         if step.erase:
+            _profiles_chat.erase(self, sid, channel)
             counts = self.store.erase_session(sid, channel)
             return Reply(contact.erased(lang, counts["leads"]), lang, "erase", step=step.intent)
         if step.lead is None:

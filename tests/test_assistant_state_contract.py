@@ -378,3 +378,32 @@ def test_unanswered_questions_are_logged_and_erased_with_the_user(store):
     assert set(logged[0]) == {"id", "created", "lang", "text"}  # no pseudonym leaves the store
     assert store.erase_session("web-5", "web")["questions"] == 1
     assert store.delete_unanswered(logged[0]["id"]) and store.unanswered() == []
+
+
+def test_member_profiles_are_kept_moderated_once_and_deleted(backend):
+    """join (members): a profile row, its owner's listing, a compare-and-set status change that two
+    workers race on (one wins), and deletion."""
+    open_store = backend[0]
+    one, two = open_store(), open_store()
+    data = {"name": "Moldes Exemplo Lda (teste)", "kind": "company", "country": "PT", "sectors": ["moldes", "plásticos"],
+            "offers": "Moldes de injeção", "contact": "geral@moldes-exemplo.example"}
+    pid = one.add_profile("telegram", "tg-42", "pt", data, 1700000000.0, email=None)
+    other = two.add_profile("web", "conv-1", "zh", {**data, "name": "示例模具（测试）"}, 1700000001.0)
+    got = two.profile(pid)
+    assert got["status"] == "pending" and got["data"] == data and got["consent_at"] == 1700000000.0 and got["owner"] == "tg-42"
+    assert [p["id"] for p in one.profiles(channel="telegram", owner="tg-42")] == [pid]
+    assert [p["id"] for p in one.profiles(status="pending")] == [pid, other]  # the queue: oldest first
+    results = []
+    threads = [threading.Thread(target=lambda s=s: results.append(
+        s.update_profile(pid, status="approved", org_id="member-1", published=1.0, expect=("pending",)))) for s in (one, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True]
+    assert one.profile(pid)["status"] == "approved" and one.profile(pid)["org_id"] == "member-1"
+    assert one.update_profile(other, status="rejected", reason="incompleto", expect=("pending",))
+    assert two.profile(other)["reason"] == "incompleto"
+    assert one.update_profile(other, data={**data, "city": "Leiria"}, status="pending", expect=("rejected", "approved"))
+    assert two.profile(other)["reason"] is None and two.profile(other)["data"]["city"] == "Leiria"
+    assert one.delete_profile(pid) and not two.delete_profile(pid) and two.profile(pid) is None

@@ -21,7 +21,7 @@
       results: "Resultados", recorded: "Pedido registado", number: "N.º",
       restarted: "Começou uma nova conversa: a anterior já não está disponível, e os números dos resultados acima já não valem.",
       formTitle: "Os seus dados para a equipa da CPC Alliance", fName: "Nome", fOrg: "A sua organização",
-      fContact: "E-mail ou telefone", fNeed: "O que procura (uma linha)", fSend: "Enviar dados", team: "Equipa CPC Alliance",
+      fContact: "E-mail ou telefone", fNeed: "O que procura (uma linha)", fSend: "Enviar dados", openJoin: "Abrir o formulário de inscrição", team: "Equipa CPC Alliance",
       mine: "Os meus pedidos", mineEmpty: "Ainda não tem pedidos nem alertas.", alertsTitle: "Alertas CPC Alliance",
     },
     zh: {
@@ -38,7 +38,7 @@
       results: "搜索结果", recorded: "已记录", number: "编号",
       restarted: "已开始新的对话：之前的对话已不可用，上面结果的编号不再有效。",
       formTitle: "请填写您的信息，供CPC联盟工作人员联系", fName: "姓名", fOrg: "所在单位",
-      fContact: "邮箱、电话或微信号", fNeed: "您的需求（一句话）", fSend: "提交信息", team: "CPC联盟工作人员",
+      fContact: "邮箱、电话或微信号", fNeed: "您的需求（一句话）", fSend: "提交信息", openJoin: "打开加入名录表格", team: "CPC联盟工作人员",
       mine: "我的请求", mineEmpty: "您还没有请求或提醒。", alertsTitle: "CPC联盟提醒",
     },
     en: {
@@ -55,7 +55,7 @@
       results: "Results", recorded: "Request recorded", number: "No.",
       restarted: "A new conversation started: the earlier one is no longer available, and the numbers of the results above no longer apply.",
       formTitle: "Your details for the CPC Alliance team", fName: "Name", fOrg: "Your organisation",
-      fContact: "E-mail or phone", fNeed: "What you are looking for (one line)", fSend: "Send details", team: "CPC Alliance team",
+      fContact: "E-mail or phone", fNeed: "What you are looking for (one line)", fSend: "Send details", openJoin: "Open the form to join", team: "CPC Alliance team",
       mine: "My requests", mineEmpty: "You have no requests or alerts yet.", alertsTitle: "CPC Alliance alerts",
     },
   };
@@ -231,6 +231,10 @@
       // the button above says "I'm interested" for this organisation: no second chip for it
       const offered = (entry.suggestions || []).filter((s) => !(interestButton && s === SAY.interestFocus[lang]));
       if (isLast && entry.form && FORM_STEPS.has(entry.form.step)) item.append(contactForm(entry.form, lang));
+      if (entry.form && entry.form.step === "profile_form" && /^\/join(\?|$)/.test(entry.form.url || "")) {  // join (members): the profile form
+        item.append(el("div", { class: "after" }, el("a", { class: "button primary", href: entry.form.url, "data-action": "join",
+          text: t("openJoin") })));
+      }
       if (isLast && offered.length) item.append(chips(offered, lang));
     }
     return item;
