@@ -388,3 +388,27 @@ def chat_turn(draft: dict[str, Any], text: str, names: dict[int, str] | None = N
     draft["step"] = "consent"
     return ChatStep(say("summary", lang, summary=summary(draft["data"], lang)), "profile_consent",
                     [BUTTONS["yes"][lang], BUTTONS["cancel"][lang]])
+
+
+# -- "my requests": the member's profiles as one of its sections --------------------------------
+def _profile_items(store, channel: str, session_id: str, lang: str) -> list[dict[str, Any]]:
+    if not hasattr(store, "profiles"):  # a store without the members' table has no profiles to show
+        return []
+    out = []
+    for p in profiles_of(store, channel, session_id):
+        status = STATUS_LABELS[p["status"]][lang]
+        reason = f" — {p['reason']}" if p["status"] == "rejected" and p.get("reason") else ""
+        text = {"pt": f"«{p['name']}»: {status}{reason}", "zh": f"「{p['name']}」：{status}{reason}"}.get(
+            lang, f"“{p['name']}”: {status}{reason}")
+        out.append({"id": p["id"], "status": p["status"], "name": p["name"], "text": text})
+    return out
+
+
+def _register_my_requests_section() -> None:
+    from ._my_requests import register_section
+
+    register_section("profiles", _profile_items, {"pt": "O seu perfil no diretório:", "zh": "您的名录资料：",
+                                                  "en": "Your directory profile:"})
+
+
+_register_my_requests_section()

@@ -72,3 +72,19 @@ def test_web_route(live_api):
         assert [s["name"] for s in body["sections"]][:2] == ["leads", "alerts"] and body["sections"][1]["title"] == "Os seus alertas:"
         assert c.get("/api/v1/me/requests", params={"session_id": "forged"}).status_code == 404
         assert c.get("/api/v1/me/requests", params={"session_id": "a b"}).status_code == 422
+
+
+def test_a_members_profile_shows_with_its_status_and_the_reason_it_was_not_approved(store):
+    """The join part (assistant/_profiles.py) adds its section: one identity's profiles only."""
+    import time
+
+    from assistant import _profiles  # noqa: F401  (registers the section)
+
+    data = {"name": "Moldes Exemplo Lda (teste)", "kind": "company", "country": "PT"}
+    mine_id = store.add_profile("telegram", "tg-9", "pt", data, time.time())
+    store.add_profile("telegram", "tg-8", "pt", {**data, "name": "Outra (teste)"}, time.time())
+    store.update_profile(mine_id, status="rejected", reason="falta o site")
+    found = mine.my_requests(store, "telegram", "tg-9", "pt")
+    assert [(p["id"], p["status"]) for p in found["profiles"]] == [(mine_id, "rejected")]
+    assert "«Moldes Exemplo Lda (teste)»: não aprovado — falta o site" in mine.render(found, "pt")
+    assert "「Moldes Exemplo Lda (teste)」：未通过" in mine.render(mine.my_requests(store, "telegram", "tg-9", "zh"), "zh")
