@@ -1,0 +1,196 @@
+"""Opportunity posts ("we seek ..."), and matching them against organisations both ways.
+
+A post is a need with a deadline: a technology offer seeks adopters or licensees, a technology
+request seeks providers, a supplier search seeks suppliers, each on the side of the alliance it
+names. Rather than a second way of ranking, posts reuse the engine twice:
+
+- post → organisations: the post is read as an asker (``post_analysis``: its text, its sectors, the
+  partner's role its type implies, the side sought) and searched for in the organisations' index
+  with the same stages and judgement as any search;
+- organisation → posts (and a user's search over posts): the open posts are records of a small
+  generation of their own (``PostIndex``), on the author's side, calibrated with the organisations'
+  language means so both live in one space; an organisation is the asker there, exactly as in
+  ``SearchEngine.matches``.
+
+Pure: no HTTP and no state store. The service keeps the posts (assistant/_posts.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from typing import Iterable, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from corpus import Organisation, default_taxonomy, default_value_chain
+
+from ._candidates import Filters, SearchResult
+from ._config import SearchConfig
+from ._needs import ALLIANCE, _complements
+from ._query import QueryAnalysis, analyse_record
+
+POST_TYPES = ("rd_partner", "tech_offer", "tech_request", "joint_venture", "distribution", "supplier")
+PostType = Literal["rd_partner", "tech_offer", "tech_request", "joint_venture", "distribution", "supplier"]
+ORGANISATIONS = "organisation"  # filters.type value for the directory's records
+# The role of the partner each type of post seeks (the value chain's roles, corpus/data/value_chain.json):
+# it decides which neighbouring sectors count (an adopter buys, a supplier sells).
+SOUGHT_ROLES: dict[str, list[str]] = {
+    "rd_partner": ["rnd"], "tech_offer": ["customer"], "tech_request": ["technology"],
+    "joint_venture": ["jv"], "distribution": ["distributor"], "supplier": ["supplier"],
+}
+_POST_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+
+
+class Post(BaseModel):
+    """One opportunity post as published (the eval data's posts.jsonl and the API share it)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    id: str
+    type: PostType
+    lang: Literal["pt", "zh", "en"]
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=4_000)
+    sectors: list[str] = Field(default_factory=list, max_length=10)
+    side_sought: Literal["PT", "CN"]
+    closes: dt.date
+    author: str | None = Field(default=None, max_length=200)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _POST_ID.match(v):
+            raise ValueError("must be a slug: lowercase letters, digits and '-', 1-100 characters")
+        return v
+
+    @field_validator("sectors")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        out = [t.strip() for t in v if t and t.strip()]
+        if any(len(t) > 100 for t in out):
+            raise ValueError("a sector is at most 100 characters")
+        return out
+
+    def is_open(self, today: dt.date | None = None) -> bool:
+        """Open up to and including its closing date."""
+        return self.closes >= (today or dt.date.today())
+
+    @property
+    def author_side(self) -> str:
+        """The side the author is on: the other one of the alliance."""
+        return next(c for c in ALLIANCE if c != self.side_sought)
+
+
+def post_sectors(post: Post) -> list[str]:
+    """Taxonomy sectors of the post's own words: each tag as a whole, else the sectors it names."""
+    tax = default_taxonomy()
+    out: dict[str, None] = {}
+    for tag in post.sectors:
+        slug = tax.link(tag)
+        if slug:
+            out[slug] = None
+        else:
+            out.update(dict.fromkeys(s for s, _ in tax.find(tag)))
+    return list(out)
+
+
+def post_record(post: Post, kind: str = "company") -> Organisation:
+    """The post as a record of the posts' generation: on the author's side, its title as the
+    name, what it offers or seeks as the record's own, its type and deadline kept as extra fields."""
+    offer = post.type == "tech_offer"
+    return Organisation.model_validate({
+        "id": post.id, "kind": kind, "name": post.title, "country": post.author_side, "lang": post.lang,
+        "description": post.description, "sectors": post.sectors[:30],
+        "offers": post.description[:2000] if offer else None, "seeks": None if offer else post.description[:2000],
+        "post_type": post.type, "closes": post.closes.isoformat(), "side_sought": post.side_sought,
+    })
+
+
+def post_analysis(post: Post, lang: str | None = None) -> QueryAnalysis:
+    """The post as the asker, as ``analyse_record`` reads an organisation: what it says, its sectors
+    and their value-chain neighbours for the role its type seeks, on the side it seeks."""
+    rec = post_record(post)
+    rec.description = f"{post.title}. {post.description}"
+    rec.offers = rec.seeks = None
+    a = analyse_record(rec, lang)
+    own = list(dict.fromkeys(post_sectors(post) + [s for s in a.needs.asker.sectors if s in default_taxonomy().sectors]))
+    roles = SOUGHT_ROLES[post.type]
+    needs = a.needs
+    needs.asker.sectors = own
+    needs.roles = list(dict.fromkeys(needs.roles + roles))
+    needs.target_countries = [post.side_sought]
+    needs.country_implied = False
+    needs.complements = _complements(own, [], roles, default_value_chain())
+    needs.peers = [s for s in own if s not in needs.seeking.sectors]
+    a.countries = [post.side_sought]
+    a.complements = [s for s in dict.fromkeys(needs.complement_sectors() + needs.peers) if s not in a.sector_slugs]
+    return a
+
+
+class PostIndex:
+    """The open posts as a small index generation of their own, kept in step with the posts.
+
+    ``sync`` re-encodes only new or changed posts (``Generation.sync``); expired posts leave it at
+    the next sync, and every answer drops them again by date, so one never shows after its day."""
+
+    def __init__(self, encoder, config: SearchConfig | None = None, calibration=None):
+        self.encoder = encoder
+        self.config = config or SearchConfig()
+        self.calibration = calibration  # the organisations' (one space for both), None: fitted on the posts
+        self.engine = None
+        self.posts: dict[str, Post] = {}
+        self._lock = threading.Lock()
+
+    def sync(self, posts: Iterable[Post], today: dt.date | None = None) -> None:
+        from ._engine import SearchEngine
+
+        open_posts = {p.id: p for p in posts if p.is_open(today)}
+        records = [post_record(p) for p in open_posts.values()]
+        with self._lock:
+            if not records:
+                self.engine = None
+            elif self.engine is None:
+                self.engine = SearchEngine.build(records, self.encoder, self.config, query_samples=[],
+                                                 calibration=self.calibration)
+            else:
+                self.engine.sync(records)
+            self.posts = open_posts
+
+    def _filters(self, types: Sequence[str] | None, exclude: Sequence[str] = (), today: dt.date | None = None) -> Filters:
+        """Types not asked for and posts past their date, as excluded ids."""
+        out = [pid for pid, p in self.posts.items()
+               if (types and p.type not in types) or not p.is_open(today)]
+        return Filters(exclude_ids=tuple(out) + tuple(exclude))
+
+    def _open(self, result: SearchResult, today: dt.date | None) -> SearchResult:
+        keep = lambda hits: [h for h in hits if h.record.id in self.posts and self.posts[h.record.id].is_open(today)]  # noqa: E731
+        result.hits, result.nearest = keep(result.hits), keep(result.nearest)
+        return result
+
+    def search(self, query: str, types: Sequence[str] | None = None, limit: int = 10, today: dt.date | None = None,
+               **kw) -> SearchResult | None:
+        """A user's search over the open posts (of ``types``); None when there are none."""
+        engine = self.engine
+        if engine is None:
+            return None
+        return self._open(engine.search(query, self._filters(types, today=today), limit=limit, **kw), today)
+
+    def for_organisation(self, rec: Organisation, limit: int = 10, lang: str | None = None,
+                         types: Sequence[str] | None = None, today: dt.date | None = None) -> SearchResult | None:
+        """Open posts an organisation should be shown: the organisation as the asker (its seeks,
+        else what it does; its sectors and their value chain; the other side), its own posts left out."""
+        engine = self.engine
+        if engine is None:
+            return None
+        a = analyse_record(rec, lang)
+        own = [pid for pid, p in self.posts.items() if p.author == rec.id]
+        return self._open(engine.search(a.focus, self._filters(types, own, today), limit=limit, analysis=a), today)
+
+
+def organisations_for(engine, post: Post, limit: int = 10, lang: str | None = None) -> SearchResult:
+    """Organisations a post should reach, judged as any search is; its author left out."""
+    a = post_analysis(post, lang)
+    exclude = (post.author,) if post.author else ()
+    return engine.search(a.focus, Filters(exclude_ids=exclude), limit=limit, analysis=a)
