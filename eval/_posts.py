@@ -111,13 +111,18 @@ def evaluate_posts(data: PostData, encoder, engine=None) -> dict:
     for post in data.posts:
         if any(g >= 2 for g in data.post_qrels.get(post.id, {}).values()):
             post_rank[post.id] = [h.record.id for h in organisations_for(engine, post, DEPTH).hits]
-    org_rank = {}
+    org_rank: dict[str, list[str]] = {}
+    direct_rank: dict[str, list[str]] = {}
     for org_id, rel in data.org_qrels.items():
         if any(g >= 2 for g in rel.values()):
-            found = index.for_organisation(engine.records.get(org_id), DEPTH, today=today)
+            rec = engine.records.get(org_id)
+            found = index.for_organisation(rec, DEPTH, today=today, organisations=engine)  # as the service asks
             org_rank[org_id] = [h.record.id for h in found.hits] if found else []
+            found = index.for_organisation(rec, DEPTH, today=today)  # the organisation as the asker only
+            direct_rank[org_id] = [h.record.id for h in found.hits] if found else []
     out = {"k": K, "posts": len(data.posts), "organisations": len(data.records)}
-    for name, ranks, qrels in (("post_to_org", post_rank, data.post_qrels), ("org_to_post", org_rank, data.org_qrels)):
+    for name, ranks, qrels in (("post_to_org", post_rank, data.post_qrels), ("org_to_post", org_rank, data.org_qrels),
+                               ("org_to_post_direct", direct_rank, data.org_qrels)):
         per = evaluate_rankings(ranks, qrels)
         mean = {m: round(sum(v[m] for v in per.values()) / len(per), 4) if per else None
                 for m in ("ndcg@10", "recall@10", "mrr@10")}
@@ -128,11 +133,11 @@ def evaluate_posts(data: PostData, encoder, engine=None) -> dict:
 
 def format_posts(data: dict) -> str:
     lines = [f"posts {data['posts']}, organisations {data['organisations']}, split {data.get('split', 'all')}",
-             f"{'direction':<14}{'queries':>8}{'nDCG@10':>10}{'Recall@10':>11}{'MRR@10':>9}"]
-    for name in ("post_to_org", "org_to_post"):
+             f"{'direction':<20}{'queries':>8}{'nDCG@10':>10}{'Recall@10':>11}{'MRR@10':>9}"]
+    for name in ("post_to_org", "org_to_post", "org_to_post_direct"):
         d = data[name]
         fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        lines.append(f"{name.replace('_to_', '→'):<14}{d['queries']:>8}{fmt(d['ndcg@10']):>10}{fmt(d['recall@10']):>11}"
+        lines.append(f"{name.replace('_to_', '→'):<20}{d['queries']:>8}{fmt(d['ndcg@10']):>10}{fmt(d['recall@10']):>11}"
                      f"{fmt(d['mrr@10']):>9}")
     return "\n".join(lines)
 
@@ -142,7 +147,7 @@ def write_posts_report(data: dict, outdir: Path) -> Path:
     from ._report import plot_grouped
 
     outdir.mkdir(parents=True, exist_ok=True)
-    names = ["post_to_org", "org_to_post"]
+    names = ["post_to_org", "org_to_post", "org_to_post_direct"]
     metrics = ["ndcg@10", "recall@10", "mrr@10"]
     plot_grouped(outdir / "posts.png", [n.replace("_to_", "→") for n in names],
                  {m: [data[n][m] for n in names] for m in metrics}, "Opportunity posts: matching both ways", "score")

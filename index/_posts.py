@@ -40,6 +40,8 @@ SOUGHT_ROLES: dict[str, list[str]] = {
     "rd_partner": ["rnd"], "tech_offer": ["customer"], "tech_request": ["technology"],
     "joint_venture": ["jv"], "distribution": ["distributor"], "supplier": ["supplier"],
 }
+MUTUAL = 0.05  # added to a post found from both sides (the opportunity map ranks mutual pairs a little higher too)
+REACH_DEPTH = 30  # organisations kept per post for the organisation -> posts direction
 _POST_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 
 
@@ -142,6 +144,7 @@ class PostIndex:
         self.engine = None
         self.posts: dict[str, Post] = {}
         self._lock = threading.Lock()
+        self._reach: dict[str, tuple] = {}  # post id -> (what it was worked out for, {organisation id: score})
 
     def sync(self, posts: Iterable[Post], today: dt.date | None = None) -> None:
         from ._engine import SearchEngine
@@ -178,15 +181,54 @@ class PostIndex:
         return self._open(engine.search(query, self._filters(types, today=today), limit=limit, **kw), today)
 
     def for_organisation(self, rec: Organisation, limit: int = 10, lang: str | None = None,
-                         types: Sequence[str] | None = None, today: dt.date | None = None) -> SearchResult | None:
-        """Open posts an organisation should be shown: the organisation as the asker (its seeks,
-        else what it does; its sectors and their value chain; the other side), its own posts left out."""
+                         types: Sequence[str] | None = None, today: dt.date | None = None,
+                         organisations=None) -> SearchResult | None:
+        """Open posts an organisation should be shown. Asked from both sides, as the opportunity map
+        pairs members: the organisation as the asker over the posts (its seeks, else what it does;
+        its sectors and their value chain; the other side), and, given the ``organisations``'
+        engine, every post that reaches it when the post is the asker (a cork maker says nothing
+        of wanting buyers, the buyer's post finds it). A pair found both ways ranks a little higher.
+        Its own posts are left out."""
         engine = self.engine
         if engine is None:
             return None
         a = analyse_record(rec, lang)
         own = [pid for pid, p in self.posts.items() if p.author == rec.id]
-        return self._open(engine.search(a.focus, self._filters(types, own, today), limit=limit, analysis=a), today)
+        filters = self._filters(types, own, today)
+        result = engine.search(a.focus, filters, limit=max(limit, 50), analysis=a)
+        if organisations is not None:
+            gone = set(filters.exclude_ids)
+            back = {pid: score for pid, score in ((pid, self.reaches(organisations, pid).get(rec.id)) for pid in self.posts)
+                    if score is not None and pid not in gone}
+            if back:
+                direct = {h.record.id: h for h in result.hits}
+                every = {h.record.id: h for h in engine.search(a.focus, filters, limit=len(self.posts), analysis=a,
+                                                               use_floor=False).hits}
+                scored = {pid: h.score for pid, h in direct.items()}
+                for pid, score in back.items():
+                    scored[pid] = max(scored.get(pid, 0.0), score) + (MUTUAL if pid in direct else 0.0)
+                hits = []
+                for pid in sorted(scored, key=lambda p: -scored[p]):
+                    hit = direct.get(pid) or every.get(pid)
+                    if hit is not None:
+                        hit.score = scored[pid]
+                        hits.append(hit)
+                result.hits, result.total = hits, len(hits)
+        result = self._open(result, today)
+        result.hits = result.hits[:limit]
+        return result
+
+    def reaches(self, organisations, post_id: str) -> dict[str, float]:
+        """Organisation id -> score, for the organisations one post reaches (``organisations_for``),
+        kept per post until the organisations' index or the post changes."""
+        post = self.posts[post_id]
+        key = (id(organisations), getattr(organisations, "generation", None), post)
+        held = self._reach.get(post_id)
+        if held is None or held[0] != key:
+            found = organisations_for(organisations, post, REACH_DEPTH)
+            held = (key, {h.record.id: h.score for h in found.hits})
+            self._reach[post_id] = held
+        return held[1]
 
 
 def organisations_for(engine, post: Post, limit: int = 10, lang: str | None = None) -> SearchResult:
