@@ -362,7 +362,7 @@ class Assistant:
             reply = self.team.faq(self, text, state, lang, sid, channel)
             if reply is not None:
                 return reply
-        if reading.source != "rule" and text:  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
+        if reading.source != "rule" and text and reading.name != "publish":  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
             turn = _alerts.Turn(self, state, sid, channel)
             reply = _alerts.handle_text(turn, text, lang) or _my_requests.handle_text(turn, text, lang)
             if reply is not None:

@@ -17,6 +17,7 @@ Pure: no HTTP and no state store. The service keeps the posts (assistant/_posts.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import threading
@@ -42,6 +43,17 @@ SOUGHT_ROLES: dict[str, list[str]] = {
 }
 MUTUAL = 0.05  # added to a post found from both sides (the opportunity map ranks mutual pairs a little higher too)
 REACH_DEPTH = 30  # organisations kept per post for the organisation -> posts direction
+# What each type seeks, in the three languages: with the sectors' taxonomy labels, a post's short
+# version in the languages it was not written in (``post_record``), so a reader of another language
+# finds it by its trade (the organisations' records carry translations; a post has only its own words).
+TYPE_WORDS = {
+    "rd_partner": {"pt": "procura parceiro de I&D", "zh": "寻找研发合作伙伴", "en": "seeks an R&D partner"},
+    "tech_offer": {"pt": "oferta de tecnologia", "zh": "技术供给，寻找技术采用方", "en": "technology offer, seeks adopters or licensees"},
+    "tech_request": {"pt": "pedido de tecnologia", "zh": "技术需求，寻找技术提供方", "en": "technology request, seeks a provider"},
+    "joint_venture": {"pt": "procura parceiro para joint venture", "zh": "寻找合资伙伴", "en": "seeks a joint venture partner"},
+    "distribution": {"pt": "procura distribuidor ou agente", "zh": "寻找分销商或代理", "en": "seeks a distributor or agent"},
+    "supplier": {"pt": "procura fornecedores", "zh": "寻找供应商", "en": "seeks suppliers"},
+}
 _POST_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 
 
@@ -102,11 +114,18 @@ def post_record(post: Post, kind: str = "company") -> Organisation:
     """The post as a record of the posts' generation: on the author's side, its title as the
     name, what it offers or seeks as the record's own, its type and deadline kept as extra fields."""
     offer = post.type == "tech_offer"
+    tax = default_taxonomy()
+    slugs = post_sectors(post)
+    i18n = {}
+    for lang in ("pt", "zh", "en"):
+        if lang != post.lang:
+            labels = [tax.label(s, lang) for s in slugs] or post.sectors
+            i18n[lang] = {"description": f"{TYPE_WORDS[post.type][lang]}: {', '.join(labels)}", "machine": ["description"]}
     return Organisation.model_validate({
         "id": post.id, "kind": kind, "name": post.title, "country": post.author_side, "lang": post.lang,
         "description": post.description, "sectors": post.sectors[:30],
         "offers": post.description[:2000] if offer else None, "seeks": None if offer else post.description[:2000],
-        "post_type": post.type, "closes": post.closes.isoformat(), "side_sought": post.side_sought,
+        "post_type": post.type, "closes": post.closes.isoformat(), "side_sought": post.side_sought, "i18n": i18n,
     })
 
 
@@ -116,6 +135,7 @@ def post_analysis(post: Post, lang: str | None = None) -> QueryAnalysis:
     rec = post_record(post)
     rec.description = f"{post.title}. {post.description}"
     rec.offers = rec.seeks = None
+    rec.i18n = {}
     a = analyse_record(rec, lang)
     own = list(dict.fromkeys(post_sectors(post) + [s for s in a.needs.asker.sectors if s in default_taxonomy().sectors]))
     roles = SOUGHT_ROLES[post.type]
@@ -173,12 +193,28 @@ class PostIndex:
         return result
 
     def search(self, query: str, types: Sequence[str] | None = None, limit: int = 10, today: dt.date | None = None,
-               **kw) -> SearchResult | None:
-        """A user's search over the open posts (of ``types``); None when there are none."""
+               analysis: QueryAnalysis | None = None, **kw) -> SearchResult | None:
+        """A user's search over the open posts (of ``types``); None when there are none. A search
+        here is a browse of opportunities by topic: what the query is about counts, the asker's
+        trade among it ("we make cork": posts about cork), and no side is required (each post says
+        the side it seeks)."""
         engine = self.engine
         if engine is None:
             return None
-        return self._open(engine.search(query, self._filters(types, today=today), limit=limit, **kw), today)
+        a = copy.copy(analysis or engine.analyse(query))
+        own = [s for s in a.needs.asker.sectors if s not in a.sector_slugs]
+        a.sectors = a.sectors + [(s, s) for s in own]
+        a.countries = []
+        filters = self._filters(types, today=today)
+        result = engine.search(query, filters, limit=limit, analysis=a, **kw)
+        if a.sectors:  # a post about a sector the query names is an answer, however short its text
+            kept = {h.record.id for h in result.hits}
+            topical = [h for h in engine.search(query, filters, limit=limit, analysis=a, use_floor=False, **kw).hits
+                       if h.sectors and h.record.id not in kept]
+            if topical:
+                result.hits = sorted(result.hits + topical, key=lambda h: -h.score)[:limit]
+                result.total = len(result.hits)
+        return self._open(result, today)
 
     def for_organisation(self, rec: Organisation, limit: int = 10, lang: str | None = None,
                          types: Sequence[str] | None = None, today: dt.date | None = None,
