@@ -6,8 +6,8 @@ reach) and ``org_qrels.tsv`` (organisation → posts it should be shown), grades
 
 Both directions run the service's own calls (``index.organisations_for`` and
 ``PostIndex.for_organisation``) over an in-memory index of the profiles and one of the posts of
-the split asked for: an organisation is asked about the posts of that split only, so a tune run
-never sees a test post. Closing dates are not applied (the data's posts may have closed since).
+every post: a split says which posts and which profiles are the queries scored (as
+eval/data/posts/README.md defines it), never which candidates exist. Closing dates are not applied (the data's posts may have closed since).
 """
 
 from __future__ import annotations
@@ -36,11 +36,15 @@ class PostData:
     org_qrels: dict[str, dict[str, int]]
 
     def select(self, split: str) -> "PostData":
-        posts = [p for p in self.posts if split == "all" or self.splits.get(p.id) == split]
-        ids = {p.id for p in posts}
-        org_qrels = {o: {p: g for p, g in rel.items() if p in ids} for o, rel in self.org_qrels.items()}
-        return PostData(self.records, posts, self.splits, {p: r for p, r in self.post_qrels.items() if p in ids},
-                        {o: r for o, r in org_qrels.items() if r})
+        """The queries of one half: its posts (post → organisations) and its profiles (organisation
+        → posts); every post and profile stays a candidate (the split says which queries are scored)."""
+        if split == "all":
+            return self
+        post_ids = {p.id for p in self.posts if self.splits.get(p.id) == split}
+        org_ids = {r.id for r in self.records if self.splits.get(r.id, split) == split}
+        return PostData(self.records, self.posts, self.splits,
+                        {p: r for p, r in self.post_qrels.items() if p in post_ids},
+                        {o: r for o, r in self.org_qrels.items() if o in org_ids})
 
 
 def _qrels(path: Path, left: set[str], right: set[str]) -> dict[str, dict[str, int]]:
@@ -76,6 +80,9 @@ def load_posts(folder: Path) -> PostData:
         raise DatasetError(folder, 0, "-", "no such folder")
     records = list(load_records(folder / "profiles.jsonl").records)
     posts, splits = [], {}
+    for rec in records:  # a profile's half, when it has one (without: a query of every half)
+        if rec.extra_fields().get("split") in ("tune", "test"):
+            splits[rec.id] = rec.extra_fields()["split"]
     path = folder / "posts.jsonl"
     if not path.is_file():
         raise DatasetError(path, 0, "-", "missing")

@@ -115,10 +115,10 @@ def _posts(args: argparse.Namespace) -> int:
     from ._posts import evaluate_posts, format_posts, load_posts, write_posts_report
 
     data = load_posts(args.posts).select(args.split)
-    if not data.posts:
+    if not data.post_qrels and not data.org_qrels:
         from ._dataset import DatasetError
 
-        raise DatasetError(str(args.posts), 0, "split", f"no post has \"split\": \"{args.split}\"")
+        raise DatasetError(str(args.posts), 0, "split", f"no post or profile has \"split\": \"{args.split}\"")
     result = evaluate_posts(data, _encoder(args))
     result["path"], result["split"] = str(args.posts), args.split
     if args.report:

@@ -22,8 +22,9 @@ def test_the_tiny_set_loads_and_splits():
     data = load_posts(TINY)
     assert len(data.posts) == 4 and len(data.records) == 7
     tune = data.select("tune")
-    assert {p.id for p in tune.posts} == {"post-fx1", "post-fx2"}
-    assert set(tune.org_qrels) == {"fx-cork-granules", "fx-auto-parts"}  # only the tune posts are asked about
+    assert len(tune.posts) == 4 and len(tune.records) == 7  # every post and profile stays a candidate
+    assert set(tune.post_qrels) == {"post-fx1", "post-fx2"}  # the half's posts are the queries
+    assert set(tune.org_qrels) == {"fx-cork-granules", "fx-auto-parts"}  # and the half's profiles
 
 
 @pytest.mark.parametrize("file, line, bad, field", [
