@@ -251,3 +251,14 @@ def withdraw_post(request: Request, post_id: str = Path(max_length=200)) -> dict
         raise HTTPException(404, f"no published post with id '{post_id}'")
     audit(request, "post.withdraw", post_id)
     return _public(row, row["lang"])
+
+
+page_router = APIRouter()
+
+
+@page_router.get("/staff/posts", include_in_schema=False)
+def posts_page():
+    """The console's page for posts: review queue, publishing, published (assistant/static/staff-posts.html)."""
+    from ._web import _page
+
+    return _page("staff-posts.html")

@@ -461,7 +461,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(alerts_router), app.include_router(alerts_staff_router)  # alerts (members)
     from ._opportunities_api import page_router as map_page, router as map_router  # opportunity map (members)
     app.include_router(map_router), app.include_router(map_page)  # opportunity map (members)
-    from ._posts_api import router as posts_router, staff_router as posts_staff_router  # opportunity posts
-    app.include_router(posts_router), app.include_router(posts_staff_router)  # opportunity posts
+    from ._posts_api import page_router as posts_page, router as posts_router, staff_router as posts_staff_router  # opportunity posts
+    app.include_router(posts_router), app.include_router(posts_staff_router), app.include_router(posts_page)  # opportunity posts
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app
