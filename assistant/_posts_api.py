@@ -200,7 +200,7 @@ def organisation_posts(request: Request, org_id: str = Path(max_length=200), lim
 
 
 # -- staff ---------------------------------------------------------------------------------------
-@staff_router.post("/posts", status_code=201, responses=error_responses(401, 403, 422, 429, 503))
+@staff_router.post("/posts", status_code=201, responses=error_responses(400, 401, 403, 413, 422, 429, 503))
 async def staff_post(body: StaffPost, request: Request) -> dict:
     """Staff publish an opportunity at once (for the alliance or for a member, ``author``)."""
     desk = _desk(request)
@@ -230,19 +230,19 @@ async def _review(request: Request, post_id: str, approve: bool, reason: str | N
     return {**_public(row, row["lang"]), "reason": row.get("reason"), "author_told": told}
 
 
-@staff_router.post("/posts/{post_id}/approve", responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+@staff_router.post("/posts/{post_id}/approve", responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def approve_post(request: Request, post_id: str = Path(max_length=200)) -> dict:
     """Publish a pending member post; the author is told, and alerts run for it."""
     return await _review(request, post_id, True, None)
 
 
-@staff_router.post("/posts/{post_id}/reject", responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+@staff_router.post("/posts/{post_id}/reject", responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def reject_post(body: Rejection, request: Request, post_id: str = Path(max_length=200)) -> dict:
     """Refuse a pending member post with a reason the author is told, in their language's message."""
     return await _review(request, post_id, False, body.reason)
 
 
-@staff_router.post("/posts/{post_id}/withdraw", responses=error_responses(401, 403, 404, 422, 429, 503))
+@staff_router.post("/posts/{post_id}/withdraw", responses=error_responses(400, 401, 403, 404, 413, 422, 429, 503))
 def withdraw_post(request: Request, post_id: str = Path(max_length=200)) -> dict:
     """Take a published post down before its date."""
     desk = _desk(request)

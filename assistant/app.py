@@ -51,6 +51,7 @@ TAGS = [
     {"name": "health", "description": "Liveness and readiness probes"},
     {"name": "staff", "description": "Exports, query log and lead follow-up (staff key required)"},
     {"name": "admin", "description": "Ingest, delete and re-index records (staff key required)"},
+    {"name": "posts", "description": "Opportunity posts: members publish (reviewed by staff), matched with organisations both ways"},
 ]
 # The refusals each kind of route really gives (the schema fuzz test holds the routes to them).
 PUBLIC_BODY = error_responses(400, 413, 422, 429, 503)
