@@ -206,6 +206,8 @@ class PostIndex:
         a.sectors = a.sectors + [(s, s) for s in own]
         a.countries = []
         filters = self._filters(types, today=today)
+        if kw.get("query_vector") is None and kw.get("mode", "hybrid") != "bm25":  # encoded once for both searches below
+            kw["query_vector"] = engine.encode_query(a.focus, a.lang, engine.config.calibrate)
         result = engine.search(query, filters, limit=limit, analysis=a, **kw)
         if a.sectors:  # a post about a sector the query names is an answer, however short its text
             kept = {h.record.id for h in result.hits}

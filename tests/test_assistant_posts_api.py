@@ -12,6 +12,7 @@ import pytest
 
 from conftest import STAFF_KEY, LiveServer
 from test_connectors_telegram import SECRET, TOKEN, FakeBotAPI, message_update
+from test_connectors_wechat import CS_SECRET, VECTOR, FakeCustomerService, ask
 
 STAFF = {"Authorization": f"Bearer {STAFF_KEY}"}
 SOON = (dt.date.today() + dt.timedelta(days=90)).isoformat()
@@ -33,12 +34,22 @@ def bot_api():
 
 
 @pytest.fixture(scope="module")
-def service(shipped_catalog, bot_api, tmp_path_factory):
+def cs_api():
+    fake = FakeCustomerService()
+    with LiveServer(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def service(shipped_catalog, bot_api, cs_api, tmp_path_factory):
     from assistant.app import create_app
     from assistant.settings import Settings
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("posts-state"), admin_token=STAFF_KEY, telegram_token=TOKEN,
-                        telegram_secret=SECRET, telegram_api_base=f"{bot_api.url}/bot")
+                        telegram_secret=SECRET, telegram_api_base=f"{bot_api.url}/bot", wechat_token=VECTOR["token"],
+                        wechat_appid=VECTOR["app_id"], wechat_secret=CS_SECRET, wechat_api_base=cs_api.url,
+                        wechat_reply_timeout=4.8)
     app = create_app(settings, shipped_catalog)
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=120) as client:
         client.app = app
@@ -222,3 +233,15 @@ def test_telegram_search_shows_posts_with_type_and_deadline_and_cancel_works(ser
     assert "符合条件的合作机会" in text and "[寻找供应商]" in text and f"截止日期：{SOON}" in text
     assert "选择类型" in telegram(service, bot_api, chat_id, "我想发布一个合作机会")
     assert "已取消" in telegram(service, bot_api, chat_id, "取消")
+
+
+# -- WeChat: posts in the reply text, the review told through customer-service messages -------------
+def test_wechat_search_shows_posts_and_a_wechat_author_is_told_of_the_review(service, cs_api, cork_post):
+    text = ask(service, cs_api, "o-posts-wx-1", "寻找葡萄牙的软木供应商")
+    assert "[寻找供应商]" in text and f"截止日期：{SOON}" in text
+    desk = service.app.state.posts
+    row = desk.store.add_post({**MOULD, "id": "post-wx-author", "lang": "zh", "title": "寻找模具技术（虚构）"}, "pending",
+                              "wechat", "wx-o-posts-wx-1")
+    r = service.post(f"/api/v1/staff/posts/{row['id']}/reject", json={"reason": "请补充公司名称"}, headers=STAFF)
+    assert r.status_code == 200 and r.json()["author_told"] == "sent"
+    assert any("未能发布" in m and "请补充公司名称" in m for m in cs_api.to("o-posts-wx-1"))
