@@ -12,7 +12,10 @@ import pytest
 
 from conftest import STAFF_KEY, LiveServer
 from test_connectors_telegram import SECRET, TOKEN, FakeBotAPI, message_update
-from test_connectors_wechat import CS_SECRET, VECTOR, FakeCustomerService, ask
+try:  # the WeChat sample (shared/data/external) signs the messages; without it the WeChat test skips
+    from test_connectors_wechat import CS_SECRET, VECTOR, FakeCustomerService, ask
+except FileNotFoundError:
+    VECTOR = None
 
 STAFF = {"Authorization": f"Bearer {STAFF_KEY}"}
 SOON = (dt.date.today() + dt.timedelta(days=90)).isoformat()
@@ -35,6 +38,9 @@ def bot_api():
 
 @pytest.fixture(scope="module")
 def cs_api():
+    if VECTOR is None:
+        yield None
+        return
     fake = FakeCustomerService()
     with LiveServer(fake.app) as server:
         fake.url = server.url
@@ -46,10 +52,10 @@ def service(shipped_catalog, bot_api, cs_api, tmp_path_factory):
     from assistant.app import create_app
     from assistant.settings import Settings
 
+    wechat = {} if cs_api is None else dict(wechat_token=VECTOR["token"], wechat_appid=VECTOR["app_id"],
+                                            wechat_secret=CS_SECRET, wechat_api_base=cs_api.url, wechat_reply_timeout=4.8)
     settings = Settings(data_dir=tmp_path_factory.mktemp("posts-state"), admin_token=STAFF_KEY, telegram_token=TOKEN,
-                        telegram_secret=SECRET, telegram_api_base=f"{bot_api.url}/bot", wechat_token=VECTOR["token"],
-                        wechat_appid=VECTOR["app_id"], wechat_secret=CS_SECRET, wechat_api_base=cs_api.url,
-                        wechat_reply_timeout=4.8)
+                        telegram_secret=SECRET, telegram_api_base=f"{bot_api.url}/bot", **wechat)
     app = create_app(settings, shipped_catalog)
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=120) as client:
         client.app = app
@@ -237,6 +243,8 @@ def test_telegram_search_shows_posts_with_type_and_deadline_and_cancel_works(ser
 
 # -- WeChat: posts in the reply text, the review told through customer-service messages -------------
 def test_wechat_search_shows_posts_and_a_wechat_author_is_told_of_the_review(service, cs_api, cork_post):
+    if cs_api is None:
+        pytest.skip("no WeChat sample vector (shared/data/external/wechat-official-sample)")
     text = ask(service, cs_api, "o-posts-wx-1", "寻找葡萄牙的软木供应商")
     assert "[寻找供应商]" in text and f"截止日期：{SOON}" in text
     desk = service.app.state.posts
