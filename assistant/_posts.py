@@ -11,6 +11,7 @@ posts are the engine's own (``index/_posts.py``, docs/opportunity-posts.md).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import secrets
 import threading
@@ -22,6 +23,8 @@ from corpus import default_lexicon, fold
 from index import ORGANISATIONS, POST_TYPES, Post, PostIndex, SearchResult, organisations_for
 
 from ._present import hit_view, snippet
+
+log = logging.getLogger("cpc.posts")
 
 TEXTS: dict[str, dict[str, str]] = {
     "pt": {
@@ -125,19 +128,28 @@ class PostDesk:
         return self._engine()
 
     def index(self, today: dt.date | None = None) -> PostIndex:
-        """The open posts' index, synced when a post changed, the day turned or the organisations'
-        index was swapped (the posts' index shares its calibration)."""
+        """The open posts' index, synced when a post changed or the day turned. It takes the
+        organisations' calibration when it is made and keeps it across their later generations (an
+        ingest moves the language means very little; re-encoding every post after each would cost
+        more than it gains); a new encoder model makes it anew."""
         today = today or dt.date.today()
         engine = self.engine
-        version = (self.store.posts_version(), today, id(engine.calibration))
+        version = (self.store.posts_version(), today)
         with self._lock:
-            if self._index is None or self._index.calibration is not engine.calibration:
+            if self._index is None or self._index.encoder.model_id != engine.encoder.model_id:
                 self._index = PostIndex(engine.encoder, engine.config, engine.calibration)
                 self._seen = None
             if self._seen != version:
                 self._index.sync([post_of(r) for r in self.store.posts(status="published", limit=100_000)], today)
                 self._seen = version
             return self._index
+
+    def warm(self) -> None:
+        """Build the posts' index at start-up (a failure is logged; the first read tries again)."""
+        try:
+            self.index()
+        except Exception:  # noqa: BLE001 - the state store may not answer yet
+            log.exception("the open posts could not be indexed at start-up")
 
     def submit(self, data: dict[str, Any], channel: str, address: str, staff: bool = False,
                reviewer: str | None = None) -> dict[str, Any]:

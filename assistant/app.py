@@ -414,6 +414,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
 
         app.state.posts = PostDesk(store, lambda: app.state.catalog.engine)
         app.state.assistant.posts = app.state.posts
+        import threading  # the open posts are encoded now, beside the first requests, not inside one of them
+
+        threading.Thread(target=app.state.posts.warm, name="posts-warm", daemon=True).start()
         app.state.assistant.scope  # warm the intent examples before the first message
         app.state.assistant.team.warm()  # and the staff's FAQ
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
