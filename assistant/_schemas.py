@@ -74,8 +74,12 @@ class SearchFilters(BaseModel):
           description="cluster, company or institution")
     sectors: list[FilterValue] = Field(default_factory=list, max_length=FILTER_VALUES_MAX,
              description="Sector slugs or synonyms in pt, zh or en")
+    type: list[Literal["organisation", "post", "rd_partner", "tech_offer", "tech_request", "joint_venture", "distribution",
+                       "supplier"]] = Field(
+        default_factory=list, max_length=8,
+        description="What to search: organisation and/or opportunity post types (post: every type); default organisations")
 
-    _lists = field_validator("country", "region", "kind", "sectors", mode="before")(_as_list)
+    _lists = field_validator("country", "region", "kind", "sectors", "type", mode="before")(_as_list)
     _clean = field_validator("country", "region", "kind", "sectors")(lambda v: [clean_text(x) for x in v])
 
 
@@ -127,6 +131,11 @@ class OrganisationSummary(BaseModel):
 
 
 class SearchHit(OrganisationSummary):
+    type: str | None = Field(None, description="An opportunity post's type (kind \"post\"); absent for organisations")
+    type_label: str | None = Field(None, description="The post type in the reader's language")
+    closes: str | None = Field(None, description="A post's closing date (YYYY-MM-DD): never shown after it")
+    closes_label: str | None = Field(None, description="The deadline in the reader's language")
+    side_sought: str | None = Field(None, description="The side of the alliance a post seeks partners on")
     score: float
     match: float | None = Field(None, description="The judgement's probability that this is a partner the query asked for")
     less_close: bool = Field(False, description="True: NOT a match; nothing was, and this one sits near the threshold")
@@ -235,6 +244,8 @@ class ChatResponse(BaseModel):
     intent: str = Field(description="The act the reply performs: search, refine, more, details, back, interest, contact,"
                         " lead, to_team, human, status, faq, smalltalk, clarify, language, out_of_scope, erase, help")
     step: str = Field("", description="The finer step behind the act (greeting, contact_name, privacy_erased ...)")
+    posts: list[SearchHit] = Field(default_factory=list, description="Open opportunity posts that fit the search (kind \"post\"),"
+                                   " with their type and deadline labelled in the reply's language")
     results: list[ChatResult]
     suggestions: list[str]
     handoff: bool = False

@@ -34,6 +34,7 @@ from corpus import open_sqlite, write_transaction
 from ._staff_state import SqlStaffTables
 from ._alerts_store import AlertStore, SqlAlertStore  # alerts (members): the alert tables
 from ._profiles_store import ProfileStore, SqlProfileStore  # join (members): the profile table
+from ._posts_store import PostStore, SqlPostStore  # opportunity posts: the posts table
 
 log = logging.getLogger("cpc.state")
 
@@ -126,6 +127,7 @@ class SessionState:
     pending: str | None = None  # a message a clarifying question is about ("a new search, or narrow this list?")
     listed: list[list[Any]] = field(default_factory=list)  # the list last shown: [number, id, reason], for "back"
     profile: dict[str, Any] | None = None  # a member profile being written or managed in the chat (_profiles.py)
+    post_draft: dict[str, Any] | None = None  # an opportunity post being written in the chat (assistant/_posts.py)
 
     @classmethod
     def from_json(cls, text: str) -> "SessionState":
@@ -196,7 +198,7 @@ def spend(balance: float, stamp: float, now: float, cost: float, per_second: flo
     return balance, (cost - balance) / per_second
 
 
-class StateStore(AlertStore, ProfileStore, ABC):
+class StateStore(AlertStore, ProfileStore, PostStore, ABC):
     """What the service keeps between requests, shared by every worker process.
 
     Durable: sessions (with a version for optimistic updates), leads, staff messages, the query
@@ -457,7 +459,7 @@ class StateStore(AlertStore, ProfileStore, ABC):
 Run = Callable[..., Any]  # run(sql, args=()) -> a DB-API cursor
 
 
-class SqlStateStore(SqlStaffTables, SqlAlertStore, SqlProfileStore, StateStore):
+class SqlStateStore(SqlStaffTables, SqlAlertStore, SqlProfileStore, SqlPostStore, StateStore):
     """The state in SQL tables, written once for both databases: statements use ``?`` placeholders
     and the few spellings that differ are class attributes. A subclass opens the storage and
     provides :meth:`_tx` (one transaction) and :meth:`_columns`."""
@@ -503,6 +505,7 @@ class SqlStateStore(SqlStaffTables, SqlAlertStore, SqlProfileStore, StateStore):
             self._create_staff_tables(run)  # accounts, console sessions, reads, audit log (_staff_state.py)
             self._alert_tables(run)  # alerts (members): subscriptions and notices
             self._profile_tables(run)  # join (members): member profiles and their moderation
+            self._post_tables(run)  # opportunity posts
 
     def secret(self, name: str) -> bytes:
         with self._tx(write=True) as run:
@@ -758,6 +761,8 @@ class SqlStateStore(SqlStaffTables, SqlAlertStore, SqlProfileStore, StateStore):
             }
             if alerts := self._erase_alerts(run, session_id):  # alerts (members); the key only when some
                 counts["alerts"] = alerts
+            if authored := run("DELETE FROM posts WHERE address = ?", (session_id,)).rowcount:  # opportunity posts
+                counts["posts"] = authored
         self._scrub()
         log.info("erased a user's data on request: %s", counts)
         return counts

@@ -26,7 +26,7 @@ import numpy as np
 
 EXEMPLARS = Path(__file__).with_name("data") / "intents.jsonl"
 INTENTS = ("search", "refine", "more", "back", "details", "interest", "contact", "human", "status", "to_team", "faq",
-           "smalltalk", "language", "erase", "help", "out_of_scope", "clarify", "mine", "profile")
+           "smalltalk", "language", "erase", "help", "out_of_scope", "clarify", "mine", "profile", "publish")
 NEEDS_LIST = {"refine", "more", "back", "details"}  # readings that only make sense after a search
 THRESHOLD = 0.875  # best exemplar similarity below this: nothing we know (e5 cosines sit in 0.75-0.98)
 MIN_CONFIDENCE = 0.3  # a winning reading less sure than this is no reading

@@ -51,6 +51,7 @@ TAGS = [
     {"name": "health", "description": "Liveness and readiness probes"},
     {"name": "staff", "description": "Exports, query log and lead follow-up (staff key required)"},
     {"name": "admin", "description": "Ingest, delete and re-index records (staff key required)"},
+    {"name": "posts", "description": "Opportunity posts: members publish (reviewed by staff), matched with organisations both ways"},
 ]
 # The refusals each kind of route really gives (the schema fuzz test holds the routes to them).
 PUBLIC_BODY = error_responses(400, 413, 422, 429, 503)
@@ -217,10 +218,18 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
     catalog = get_catalog(request)
     f = body.filters
     filters = catalog.resolve_filters(f.country, f.region, f.kind, f.sectors)
+    from ._posts import post_view, wanted_types  # opportunity posts
+
+    organisations, post_types = wanted_types(f.type)
     # what is embedded is capped in the engine (CPC_QUERY_CHARS_MAX): encoder time grows with the text
     query = body.query
     async with request.app.state.long_texts.hold(request_client(request), query):  # a ceiling on long work (F6)
-        result = await catalog.engine.asearch(query, filters, limit=body.limit, offset=body.offset)
+        result = await catalog.engine.asearch(query, filters, limit=body.limit if organisations else 1,
+                                              offset=body.offset)
+        found_posts = None
+        if post_types:  # the posts' own small index, the same analysis and judgement (docs/opportunity-posts.md)
+            found_posts = await run_in_threadpool(request.app.state.posts.search, query, post_types, body.offset + body.limit,
+                                                  analysis=result.analysis)
     truncated = result.truncated
     lang = result.analysis.lang
     request.app.state.metrics.observe_search(result, "api", new_query=body.offset == 0)
@@ -228,16 +237,25 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
     log.debug("search query %r", body.query)  # user text: never at INFO
     if body.offset == 0:  # a new query, not a further page of it
         log_search(request, lang, query, result.total)
+    results = [hit_view(h, lang, result.analysis) for h in result.hits] if organisations else []
+    total = result.total if organisations else 0
+    if found_posts is not None:
+        shown = [post_view(h, lang, found_posts.analysis) for h in found_posts.hits]
+        total += len(shown)
+        if organisations:  # one list, by score: both were ranked by the same stages
+            results = sorted(results + shown, key=lambda r: -r["score"])[: body.limit]
+        else:
+            results = shown[body.offset: body.offset + body.limit]
     return FastJSONResponse({
         "query": query,
         "truncated": truncated,
         "lang": lang,
-        "total": result.total,
+        "total": total,
         "limit": body.limit,
         "offset": body.offset,
         "understood": result.analysis.understood(),
-        "results": [hit_view(h, lang, result.analysis) for h in result.hits],
-        "nearest": [hit_view(h, lang, result.analysis) for h in result.nearest],
+        "results": results,
+        "nearest": [hit_view(h, lang, result.analysis) for h in result.nearest] if organisations else [],
     })
 
 
@@ -276,6 +294,7 @@ def chat_turn(body: ChatRequest, request: Request, response: Response) -> dict:
         "handoff": reply.handoff,
         "lead_id": reply.lead_id,
         "form": reply.form,
+        "posts": reply.posts,  # open opportunity posts that fit, with type and deadline labelled
     }
 
 
@@ -391,6 +410,13 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         store.purge(settings.retention_query_log_days or None, settings.retention_closed_leads_days or None)
         app.state.assistant = Assistant(lambda: MeteredEngine(app.state.catalog.engine, app.state.metrics), store,
                                         text_cap=settings.query_chars_max)
+        from ._posts import PostDesk  # opportunity posts
+
+        app.state.posts = PostDesk(store, lambda: app.state.catalog.engine)
+        app.state.assistant.posts = app.state.posts
+        import threading  # the open posts are encoded now, beside the first requests, not inside one of them
+
+        threading.Thread(target=app.state.posts.warm, name="posts-warm", daemon=True).start()
         app.state.assistant.scope  # warm the intent examples before the first message
         app.state.assistant.team.warm()  # and the staff's FAQ
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic
@@ -441,5 +467,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(map_router), app.include_router(map_page)  # opportunity map (members)
     from ._profiles_api import page_router as join_page, router as join_router, staff_router as join_staff  # join (members)
     app.include_router(join_router), app.include_router(join_staff), app.include_router(join_page)  # join (members)
+    from ._posts_api import page_router as posts_page, router as posts_router, staff_router as posts_staff_router  # opportunity posts
+    app.include_router(posts_router), app.include_router(posts_staff_router), app.include_router(posts_page)  # opportunity posts
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

@@ -20,6 +20,7 @@ from . import _understand
 from ._gazetteer import District, default_gazetteer
 from . import _alerts, _my_requests
 from . import _profiles_chat
+from . import _posts  # opportunity posts
 from ._hooks import NoTeam, TeamHooks
 from ._team import StaffTeam
 from ._messages import label, say, suggestions
@@ -71,6 +72,7 @@ class Reply:
     truncated: int = 0  # characters of a long partner description that were embedded (0: all of it)
     form: dict | None = None  # a contact-capture step the channel can show as a form or keyboard
     step: str = ""  # the finer step behind the act in ``intent`` ("greeting", "contact_name", "privacy_erased" ...)
+    posts: list[dict] = field(default_factory=list)  # open opportunity posts that fit a search (assistant/_posts.py)
 
 
 @dataclass
@@ -149,6 +151,7 @@ class Assistant:
         self.taxonomy = default_taxonomy()
         # what removes a published profile from the index (the service's write process); None: not here
         self.unpublish: Callable[[dict], None] | None = None
+        self.posts = None  # the service's PostDesk (assistant/_posts.py), set by the app: opportunity posts
 
     @property
     def engine(self) -> SearchEngine:
@@ -336,7 +339,7 @@ class Assistant:
                 return _understand.Intent("refine", reading.confidence, {"ref": ref}, reading.source, reading.ranking)
         named = self._named_search_rule(body, ctx)
         sure = reading.source == "model" and reading.confidence >= 0.5
-        if named is not None and not (sure and reading.name in ("faq", "human", "status", "language", "to_team", "profile")):
+        if named is not None and not (sure and reading.name in ("faq", "human", "status", "language", "to_team", "profile", "publish")):
             return _understand.Intent("search", max(reading.confidence, 0.5), named, "model", reading.ranking)
         return reading
 
@@ -349,6 +352,9 @@ class Assistant:
                 return reply
         if state.profile:  # joining the directory, or managing one's profile (_profiles.py)
             return _profiles_chat.turn(self, text, state, sid, channel)
+        if _posts.active(state) and self.posts is not None:  # an opportunity post being written
+            text_, chips, step = _posts.handle(self.posts, state, text, channel, sid)
+            return Reply(text_, lang, "publish", suggestions=chips, step=step)
         if self.team.thread_open(self, state, sid, channel):
             reading = self.understand(text, state)
             list_command = state.shown and reading.source == "rule" and reading.name in ("more", "details", "back", "interest")
@@ -373,7 +379,7 @@ class Assistant:
             if reply is not None:
                 return reply
         joining = reading.name == "profile" and reading.confidence >= 0.5  # "o meu perfil" is no "os meus pedidos"
-        if reading.source != "rule" and text and not joining:  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
+        if reading.source != "rule" and text and not joining and reading.name != "publish":  # "tell me when new ones fit", "stop alerts", "my requests" (_alerts.py)
             turn = _alerts.Turn(self, state, sid, channel)
             reply = _alerts.handle_text(turn, text, lang)
             if reply is not None:
@@ -477,6 +483,14 @@ class Assistant:
         return Reply(say("clarify_search_or_refine", lang, text=summary(body)), lang, "clarify",
                      suggestions=suggestions("clarify", lang), step="clarify_search")
 
+    def _on_publish(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
+        """Publish an opportunity: a short dialogue in every channel (the web can show it as a form)."""
+        if self.posts is None or state.capture:
+            return self._on_out_of_scope(text, reading, state, lang, sid, channel, fresh)
+        question, chips = _posts.start(state, lang)
+        return Reply(question, lang, "publish", suggestions=chips, step="post_type",
+                     form=_posts.form(lang) if channel == "web" else None)
+
     def _on_out_of_scope(self, text, reading, state, lang, sid, channel, fresh) -> Reply:
         return Reply(say("out_of_scope", lang), lang, "out_of_scope", suggestions=suggestions("start", lang), step="out_of_scope")
 
@@ -487,7 +501,7 @@ class Assistant:
         "erase": _on_erase, "help": _on_help, "smalltalk": _on_smalltalk, "language": _on_language, "human": _on_human,
         "status": _on_status, "faq": _on_faq, "to_team": _on_to_team, "interest": _on_interest, "details": _on_details,
         "back": _on_back, "more": _on_more, "refine": _on_refine, "search": _on_search, "clarify": _on_clarify,
-        "out_of_scope": _on_out_of_scope, "mine": _on_mine, "profile": _on_profile,
+        "out_of_scope": _on_out_of_scope, "mine": _on_mine, "profile": _on_profile, "publish": _on_publish,
     }
 
     def _no_list(self, state: SessionState, lang: str, act: str, fresh: bool) -> Reply:
@@ -601,7 +615,9 @@ class Assistant:
                 return self._less_close(state, lang, intent, filters)
             if not state.filters:  # nothing in the directory fits: say so, and what is closest
                 text = say("nothing_fits", lang, query=summary(state.query), filters=filters, nearest=self._nearest(result, lang))
-                return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
+                reply = Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
+                self._with_posts(reply, state, result, lang)  # no organisation fits, an open post may
+                return reply
             places = any(state.filters.get(k) for k in ("regions", "cities", "districts"))
             text = say("nothing_in_place" if places else "no_results", lang, query=summary(state.query), filters=filters)
             return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
@@ -612,7 +628,19 @@ class Assistant:
         reply = self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])
         if result.truncated and intent != "more":
             reply.truncated = len(result.embedded)
+        if state.page == 0:
+            self._with_posts(reply, state, result, lang)
         return reply
+
+    def _with_posts(self, reply: Reply, state: SessionState, result: SearchResult, lang: str) -> None:
+        """Open opportunity posts that fit the search, after the organisations, with type and deadline."""
+        if self.posts is None or not state.query:
+            return
+        found = self.posts.search(state.query, None, _posts.POSTS_IN_CHAT, analysis=result.analysis)
+        if found is None or not found.hits:
+            return
+        reply.posts = [_posts.post_view(h, lang, found.analysis) for h in found.hits]
+        reply.text += "\n" + "\n".join([_posts.say("posts_head", lang)] + [_posts.post_line(h, lang) for h in found.hits])
 
     def _list(self, state: SessionState, result: SearchResult, hits, lang: str, intent: str, lines: list[str]) -> Reply:
         cards = []

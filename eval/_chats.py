@@ -27,7 +27,7 @@ LANGS = ("pt", "zh", "en")
 CHANNELS = ("web", "telegram", "wechat")
 SPLITS = ("tune", "test")
 ACTS = ("search", "refine", "more", "details", "back", "interest", "contact", "lead", "to_team", "human", "status",
-        "faq", "smalltalk", "clarify", "language", "out_of_scope", "erase", "help", "mine", "profile")
+        "faq", "smalltalk", "clarify", "language", "out_of_scope", "erase", "help", "mine", "profile", "publish")
 GROUPS = ("split", "lang", "channel", "style", "act")
 
 

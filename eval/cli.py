@@ -5,6 +5,7 @@
     cpc eval --fit-floor DIR [DIR ...] [--split tune] [--write index/data/floor.json]
     cpc eval --chats FILE|DIR [--split tune|test|all] [--json] [--report OUT]
     cpc eval --fit-judgement DIR [DIR ...] [--validate DIR ...] [--split tune] [--write index/data/judgement.json]
+    cpc eval --posts DIR [--split tune|test|all] [--json] [--report OUT]
 
 stdout carries the result only (one JSON object with --json); progress bars and errors
 go to stderr. Exit status 2 on bad input.
@@ -35,6 +36,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return _chats_only(args)
         if args.fit_judgement:
             return _fit_judgement(args)
+        if args.posts:
+            return _posts(args)
         return _data(args)
     except (DatasetError, EvalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -104,6 +107,27 @@ def _chats_only(args: argparse.Namespace) -> int:
         (args.report / "chats.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         print(f"report written to {args.report}", file=sys.stderr)
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_chats(data))
+    return 0
+
+
+def _posts(args: argparse.Namespace) -> int:
+    """Opportunity posts matched both ways (eval/_posts.py)."""
+    from ._posts import evaluate_posts, format_posts, load_posts, write_posts_report
+
+    data = load_posts(args.posts).select(args.split)
+    if not data.post_qrels and not data.org_qrels:
+        from ._dataset import DatasetError
+
+        raise DatasetError(str(args.posts), 0, "split", f"no post or profile has \"split\": \"{args.split}\"")
+    result = evaluate_posts(data, _encoder(args))
+    result["path"], result["split"] = str(args.posts), args.split
+    if args.report:
+        path = write_posts_report(result, args.report)
+        print(f"report written to {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(format_posts(result))
     return 0
 
 
@@ -191,6 +215,8 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> argparse.Argume
                      help="fit the relevance floor per query language on these datasets (use --split tune)")
     src.add_argument("--fit-judgement", nargs="+", type=Path, metavar="DIR",
                      help="fit the relevance judgement on these datasets (use --split tune), see eval/_judgement.py")
+    src.add_argument("--posts", type=Path, metavar="DIR", help="opportunity posts matched both ways: profiles.jsonl,"
+                     " posts.jsonl, post_qrels.tsv, org_qrels.tsv (eval/data/posts); --split picks the posts' half")
     e.add_argument("--validate", nargs="+", type=Path, metavar="DIR",
                    help="with --fit-judgement: also score the fitted judgement on these datasets (not fitted on)")
     e.add_argument("--write", type=Path, metavar="FILE", help="with --fit-floor or --fit-judgement: write the fit here"

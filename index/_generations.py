@@ -137,16 +137,19 @@ class Generation:
         config: SearchConfig | None = None,
         progress: Callable[[int, int], None] | None = None,
         query_samples: Iterable[tuple[str, str]] | None = None,
+        calibration: Calibration | None = None,
     ) -> "Generation":
+        """``calibration``: use these language means instead of fitting them on ``records`` (a small
+        side index, e.g. the posts', shares the organisations' space; index/_posts.py)."""
         engine = cls(encoder, config)
         texts, vids, langs = engine._versions(records)
-        samples = list(query_samples if query_samples is not None else load_query_samples())
+        samples = [] if calibration is not None else list(query_samples if query_samples is not None else load_query_samples())
         total = len(texts) + len(samples)  # one progress bar over passages and calibration queries
         raw = engine._encode_passages(texts, (lambda d, _t: progress(d, total)) if progress else None)
         queries = engine._encode(
             [t for _, t in samples], "query", (lambda d, _t: progress(len(texts) + d, total)) if progress else None
         )
-        engine.calibration = Calibration.fit(raw, langs, lambda _q: queries, samples)
+        engine.calibration = calibration or Calibration.fit(raw, langs, lambda _q: queries, samples)
         ids = np.array(vids, np.int64)
         columns = engine._vector_columns(records)
         cfg = engine.config

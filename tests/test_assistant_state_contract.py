@@ -407,3 +407,30 @@ def test_member_profiles_are_kept_moderated_once_and_deleted(backend):
     assert one.update_profile(other, data={**data, "city": "Leiria"}, status="pending", expect=("rejected", "approved"))
     assert two.profile(other)["reason"] is None and two.profile(other)["data"]["city"] == "Leiria"
     assert one.delete_profile(pid) and not two.delete_profile(pid) and two.profile(pid) is None
+
+
+# -- opportunity posts (assistant/_posts_store.py) ------------------------------------------------------
+_POST = {"id": "post-fx-1", "type": "supplier", "lang": "pt", "title": "Procuramos granulado de cortiça (fictício)",
+         "description": "Fabricante fictício procura fornecedor de granulado.", "sectors": ["cortiça", "pavimentos"],
+         "side_sought": "CN", "closes": "2030-06-30", "author": None}
+
+
+def test_posts_are_stored_reviewed_once_and_erased_with_their_author(backend):
+    open_store = backend[0]
+    one, two = open_store(), open_store()  # two workers
+    v0 = one.posts_version()
+    row = one.add_post(_POST, "pending", "telegram", "tg-42")
+    assert row["status"] == "pending" and row["sectors"] == ["cortiça", "pavimentos"] and row["closes"] == "2030-06-30"
+    assert two.post("post-fx-1") == row and two.posts_version() != v0
+    with pytest.raises(Exception):
+        two.add_post(_POST, "pending", "web", "other")  # one id, one post
+    v1 = two.posts_version()
+    done = two.set_post_status("post-fx-1", "rejected", expect="pending", reason="sem empresa", reviewer="ana")
+    assert done["status"] == "rejected" and done["reason"] == "sem empresa" and done["reviewer"] == "ana"
+    assert one.set_post_status("post-fx-1", "published", expect="pending") is None  # reviewed once: the other worker lost
+    assert one.posts_version() != v1
+    assert [p["id"] for p in one.posts(address="tg-42")] == ["post-fx-1"] and one.posts(status="published") == []
+    with pytest.raises(ValueError):
+        one.set_post_status("post-fx-1", "approved-ish")
+    assert one.erase_session("tg-42", "telegram")["posts"] == 1
+    assert two.post("post-fx-1") is None

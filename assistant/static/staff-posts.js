@@ -1,0 +1,145 @@
+// Opportunity posts for staff: the review queue (approve, reject with a reason the author is told),
+// publishing a post, and the published ones (withdraw). Signs in with the console's staff key.
+(() => {
+  "use strict";
+
+  const TYPES = ["rd_partner", "tech_offer", "tech_request", "joint_venture", "distribution", "supplier"];
+  const UI = {
+    pt: {
+      title: "Oportunidades · CPC Alliance", heading: "Oportunidades", tagline: "Localizador de parceiros CPC Alliance",
+      langLabel: "Idioma da interface", back: "Voltar à consola", signIn: "Iniciar sessão", staffKey: "Chave da equipa",
+      wrongKey: "Chave errada.", queueTitle: "À espera de revisão", publishTitle: "Publicar uma oportunidade", liveTitle: "Publicadas",
+      colType: "Tipo", colTitle: "Título", colSide: "Lado procurado", colCloses: "Prazo", colFrom: "Origem",
+      description: "Descrição", sectors: "Setores (separados por vírgulas)", author: "Autor (id da organização, opcional)",
+      publish: "Publicar", approve: "Aprovar", reject: "Recusar", withdraw: "Retirar", reason: "Motivo (dito ao autor)",
+      done: "Feito.", empty: "Nada a mostrar.", loading: "A carregar…", failed: "Falhou: {error}",
+      rd_partner: "Procura de parceiro de I&D", tech_offer: "Oferta de tecnologia", tech_request: "Pedido de tecnologia",
+      joint_venture: "Joint venture", distribution: "Distribuição ou agência", supplier: "Procura de fornecedor",
+    },
+    zh: {
+      title: "合作机会 · CPC联盟", heading: "合作机会", tagline: "CPC联盟合作伙伴查找", langLabel: "界面语言", back: "返回控制台",
+      signIn: "登录", staffKey: "工作人员密钥", wrongKey: "密钥错误。", queueTitle: "待审核", publishTitle: "发布合作机会",
+      liveTitle: "已发布", colType: "类型", colTitle: "标题", colSide: "寻找一方", colCloses: "截止日期", colFrom: "来源",
+      description: "描述", sectors: "行业（逗号分隔）", author: "发布机构（机构编号，可选）", publish: "发布", approve: "通过",
+      reject: "拒绝", withdraw: "撤回", reason: "原因（将告知发布者）", done: "完成。", empty: "暂无内容。", loading: "加载中…",
+      failed: "失败：{error}", rd_partner: "研发合作伙伴征集", tech_offer: "技术供给", tech_request: "技术需求",
+      joint_venture: "合资合作", distribution: "分销或代理", supplier: "寻找供应商",
+    },
+    en: {
+      title: "Opportunity posts · CPC Alliance", heading: "Opportunity posts", tagline: "CPC Alliance partner finder",
+      langLabel: "Interface language", back: "Back to the console", signIn: "Sign in", staffKey: "Staff key", wrongKey: "Wrong key.",
+      queueTitle: "Waiting for review", publishTitle: "Publish an opportunity", liveTitle: "Published", colType: "Type",
+      colTitle: "Title", colSide: "Side sought", colCloses: "Closes", colFrom: "From", description: "Description",
+      sectors: "Sectors (comma-separated)", author: "Author (organisation id, optional)", publish: "Publish", approve: "Approve",
+      reject: "Reject", withdraw: "Withdraw", reason: "Reason (told to the author)", done: "Done.", empty: "Nothing to show.",
+      loading: "Loading…", failed: "Failed: {error}", rd_partner: "R&D partner search", tech_offer: "Technology offer",
+      tech_request: "Technology request", joint_venture: "Joint venture", distribution: "Distribution or agency",
+      supplier: "Supplier search",
+    },
+  };
+  const el = window.cpcEl;
+  const KEY = "cpc.staff.key";
+  const ui = window.cpcI18n(UI, "cpc.staff.lang", () => render());
+  let key = sessionStorage.getItem(KEY);
+  let data = { pending: [], published: [] };
+
+  async function api(path, options = {}) {
+    const res = await fetch(path, { ...options, headers: { Accept: "application/json", "Content-Type": "application/json",
+      Authorization: `Bearer ${key}` } });
+    if (res.status === 401 || res.status === 403) { showSignin(ui.t("wrongKey")); throw new Error("auth"); }
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.error || res.status);
+    return body;
+  }
+
+  function cells(p) {
+    return [el("td", { text: ui.t(p.type) }), el("td", { text: p.title, lang: p.lang }), el("td", { text: p.side_sought }),
+            el("td", { text: p.closes })];
+  }
+
+  function render() {
+    ui.apply();
+    const types = document.getElementById("p-type");
+    const chosen = types.value;
+    types.replaceChildren(...TYPES.map((t) => el("option", { value: t, text: ui.t(t), selected: t === chosen })));
+    const queue = document.querySelector("#queue-table tbody");
+    queue.replaceChildren(...data.pending.map((p) => {
+      const reason = el("input", { "aria-label": ui.t("reason"), placeholder: ui.t("reason"), maxlength: "1000" });
+      return el("tr", { "data-id": p.id }, ...cells(p), el("td", { text: p.channel }), el("td", {},
+        el("button", { type: "button", text: ui.t("approve"), onclick: () => act(`/api/v1/staff/posts/${p.id}/approve`, {}) }),
+        reason,
+        el("button", { type: "button", class: "quiet", text: ui.t("reject"),
+                       onclick: () => reason.value.trim() && act(`/api/v1/staff/posts/${p.id}/reject`, { reason: reason.value.trim() }) })));
+    }));
+    if (!data.pending.length) queue.append(el("tr", {}, el("td", { colspan: "6", text: ui.t("empty") })));
+    const live = document.querySelector("#live-table tbody");
+    live.replaceChildren(...data.published.map((p) => el("tr", { "data-id": p.id }, ...cells(p), el("td", {},
+      el("button", { type: "button", class: "quiet", text: ui.t("withdraw"), onclick: () => act(`/api/v1/staff/posts/${p.id}/withdraw`, {}) })))));
+    if (!data.published.length) live.append(el("tr", {}, el("td", { colspan: "5", text: ui.t("empty") })));
+  }
+
+  async function act(path, body) {
+    const status = document.getElementById("status");
+    try {
+      await api(path, { method: "POST", body: JSON.stringify(body) });
+      status.textContent = ui.t("done");
+      await load();
+    } catch (err) {
+      if (err.message !== "auth") status.textContent = ui.t("failed", { error: err.message });
+    }
+  }
+
+  async function load() {
+    const status = document.getElementById("status");
+    try {
+      const [pending, published] = await Promise.all([api("/api/v1/staff/posts?status=pending"), api("/api/v1/staff/posts?status=published")]);
+      data = { pending: pending.posts, published: published.posts };
+      document.body.dataset.loaded = "true";
+      render();
+    } catch (err) {
+      if (err.message !== "auth") status.textContent = ui.t("failed", { error: err.message });
+    }
+  }
+
+  document.getElementById("publish-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    const body = Object.fromEntries(form.entries());
+    body.sectors = (body.sectors || "").split(/[,，;]/).map((s) => s.trim()).filter(Boolean);
+    if (!body.author) delete body.author;
+    const out = document.getElementById("publish-status");
+    try {
+      await api("/api/v1/staff/posts", { method: "POST", body: JSON.stringify(body) });
+      out.textContent = ui.t("done");
+      event.target.reset();
+      await load();
+    } catch (err) {
+      if (err.message !== "auth") out.textContent = ui.t("failed", { error: err.message });
+    }
+  });
+
+  function showSignin(message) {
+    document.getElementById("signin").hidden = false;
+    document.getElementById("posts-app").hidden = true;
+    const error = document.getElementById("signin-error");
+    error.hidden = !message;
+    error.textContent = message || "";
+  }
+
+  document.getElementById("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    key = document.getElementById("staff-key").value;
+    sessionStorage.setItem(KEY, key);
+    start();
+  });
+
+  function start() {
+    ui.apply();
+    if (!key) { showSignin(""); return; }
+    document.getElementById("signin").hidden = true;
+    document.getElementById("posts-app").hidden = false;
+    render();
+    load();
+  }
+  start();
+})();
