@@ -343,3 +343,28 @@ def handle(desk: PostDesk, state, text: str, channel: str, sid: str) -> tuple[st
     except (ValidationError, ValueError):
         return say("bad_date", lang), [], "post_failed"
     return say("submitted", lang, title=row["title"]), [], "post_submitted"
+
+
+# -- "my requests": the author's posts as one of its sections -------------------------------------
+def _post_items(state, channel: str, session_id: str, lang: str) -> list[dict[str, Any]]:
+    if not hasattr(state, "posts"):
+        return []
+    out = []
+    for post in posts_of(state, session_id):
+        label, status = type_label(post["type"], lang), status_label(post["status"], lang)
+        reason = f" — {post['reason']}" if post["status"] == "rejected" and post.get("reason") else ""
+        text = {"pt": f"{label} «{post['title']}» (até {post['closes']}): {status}{reason}",
+                "zh": f"{label}「{post['title']}」（截止 {post['closes']}）：{status}{reason}"}.get(
+            lang, f"{label} “{post['title']}” (until {post['closes']}): {status}{reason}")
+        out.append({**post, "text": text})
+    return out
+
+
+def _register_my_requests_section() -> None:
+    from ._my_requests import register_section
+
+    register_section("posts", _post_items, {"pt": "As suas oportunidades publicadas:", "zh": "您发布的合作机会：",
+                                            "en": "Your opportunity posts:"})
+
+
+_register_my_requests_section()

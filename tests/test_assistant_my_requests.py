@@ -88,3 +88,18 @@ def test_a_members_profile_shows_with_its_status_and_the_reason_it_was_not_appro
     assert [(p["id"], p["status"]) for p in found["profiles"]] == [(mine_id, "rejected")]
     assert "«Moldes Exemplo Lda (teste)»: não aprovado — falta o site" in mine.render(found, "pt")
     assert "「Moldes Exemplo Lda (teste)」：未通过" in mine.render(mine.my_requests(store, "telegram", "tg-9", "zh"), "zh")
+
+
+def test_an_authors_posts_show_with_type_deadline_and_status(store):
+    """The posts part (assistant/_posts.py) adds its section: the author's posts, a past date as closed."""
+    from assistant import _posts  # noqa: F401  (registers the section)
+
+    post = {"id": "post-fx-9", "type": "supplier", "lang": "pt", "title": "Procuramos granulado (fictício)",
+            "description": "Fabricante fictício procura fornecedor de granulado.", "sectors": ["cortiça"],
+            "side_sought": "CN", "closes": "2020-01-31", "author": None}
+    store.add_post(post, "published", "telegram", "tg-9")
+    store.add_post({**post, "id": "post-fx-10"}, "published", "telegram", "tg-8")
+    found = mine.my_requests(store, "telegram", "tg-9", "pt")
+    assert [(p["id"], p["status"]) for p in found["posts"]] == [("post-fx-9", "expired")]
+    text = mine.render(found, "pt")
+    assert "«Procuramos granulado (fictício)» (até 2020-01-31): encerrada" in text
