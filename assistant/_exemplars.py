@@ -12,75 +12,34 @@ per turn however many readers ask about it.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 from collections import OrderedDict
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-_SETS: OrderedDict[tuple, np.ndarray] = OrderedDict()  # (encoder key, texts digest) -> vectors, for the process
-_SETS_KEEP = 64  # example sets kept (the FAQ makes a new one whenever staff edit it)
-_SETS_LOCK = threading.Lock()
+from index import fixed_vectors
+
 _RECENT: OrderedDict[tuple, np.ndarray] = OrderedDict()  # the last few one-message encodes
 _RECENT_KEEP = 64
 _RECENT_LOCK = threading.Lock()
 
 
-def _encoder_key(encoder) -> tuple:
-    """Which vectors an encoder gives: its model id when it has one (any instance of the model gives the
-    same vectors), else the object itself (no disk cache then)."""
-    model_id = getattr(encoder, "model_id", None)
-    return ("model", model_id) if isinstance(model_id, str) else ("object", id(encoder))
-
-
-def _cache_file(key: tuple, digest: str) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpc" / "intents"
-    return base / (hashlib.sha256(f"{key[1]}\n{digest}".encode()).hexdigest()[:24] + ".npy")
-
-
 def exemplar_vectors(encoder, texts: Sequence[str]) -> np.ndarray:
-    """The examples' query vectors, one row per text: from the process, else from the disk cache when
-    this model embedded these texts before (~270 texts take ~15 s on one core), else embedded now
-    and cached (best effort). The same texts give the same array object."""
-    key = _encoder_key(encoder)
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
-    with _SETS_LOCK:
-        found = _SETS.get((key, digest))
-        if found is not None:
-            _SETS.move_to_end((key, digest))
-            return found
-        path = _cache_file(key, digest) if key[0] == "model" else None
-        vectors = None
-        if path is not None:
-            try:
-                vectors = np.load(path)
-                if vectors.shape[0] != len(texts) or vectors.ndim != 2:
-                    vectors = None
-            except (OSError, ValueError):
-                vectors = None
-        if vectors is None:
-            vectors = np.asarray(encoder.encode(list(texts), "query"), dtype=np.float32)
-            if path is not None:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.npy")
-                    np.save(tmp, vectors)
-                    os.replace(tmp, path)
-                except OSError:
-                    pass
-        _SETS[(key, digest)] = vectors
-        while len(_SETS) > _SETS_KEEP:
-            _SETS.popitem(last=False)
-        return vectors
+    """The examples' query vectors, one row per text, computed once per model and texts (kept for the
+    process and on disk by ``index.fixed_vectors``: ~270 texts take ~15 s on one core)."""
+    return fixed_vectors(encoder, texts, "query")
+
+
+def _model(encoder) -> str | None:
+    model_id = getattr(encoder, "model_id", None)
+    return model_id if isinstance(model_id, str) else None
 
 
 def query_vector(encoder, text: str) -> np.ndarray:
     """One message's query vector, encoded once however many readers of a turn ask (intents, team
     acts, FAQ, alerts, my requests)."""
-    key = (id(encoder), _encoder_key(encoder), text)
+    key = (id(encoder), _model(encoder), text)
     with _RECENT_LOCK:
         found = _RECENT.get(key)
         if found is not None:

@@ -28,6 +28,7 @@ from ._writer import WriteProcessError
 from ._milvus import client_target as milvus_client_target
 from ._vectors import LITE_ONE_PROCESS, VectorStoreUnavailable, is_lite_file, lite_file_in_use
 from ._query import QueryAnalysis, analyse, analyse_record
+from ._vector_cache import fixed_vectors
 
 __all__ = [
     "QUERY_CHARS_MAX", "CostFair", "EncoderBusy", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
@@ -38,5 +39,5 @@ __all__ = [
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
     "atomic_write_bytes", "WriteProcessError", "VectorStoreUnavailable", "is_lite_file", "CURRENT_POINTER",
     "current_generation", "milvus_client_target", "LITE_ONE_PROCESS", "lite_file_in_use", "JUDGEMENT_FEATURES", "JudgementModel", "judgement_features",
-    "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features",
+    "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features", "fixed_vectors",
 ]

@@ -4,7 +4,6 @@ encode per message, the threshold and the ambiguity gap."""
 import numpy as np
 import pytest
 
-from assistant import _exemplars
 from assistant._exemplars import Exemplars, exemplar_vectors, nearest, query_vector
 
 
@@ -37,27 +36,13 @@ def test_scores_are_the_mean_of_the_k_nearest_examples_per_label(encoder):
     assert nearest(scores, 0.5, 0.0)[0] == "moulds"
 
 
-def test_example_vectors_are_computed_once_per_model_and_cached_on_disk(encoder, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+def test_example_vectors_are_computed_once_per_encoder(encoder):
+    counting = Counting(encoder)
     texts = ["um texto só deste teste", "a text only this test has"]
-    first = Counting(encoder, model_id="test-model-a")
-    vectors = exemplar_vectors(first, texts)
-    assert first.texts == texts and len(list(tmp_path.rglob("*.npy"))) == 1
-    assert exemplar_vectors(first, texts) is vectors  # the process keeps them
-    monkeypatch.setattr(_exemplars, "_SETS", type(_exemplars._SETS)())  # a new process: only the disk cache
-    second = Counting(encoder, model_id="test-model-a")
-    again = exemplar_vectors(second, texts)
-    assert second.texts == [] and np.array_equal(again, vectors)
-    other_model = Counting(encoder, model_id="test-model-b")
-    exemplar_vectors(other_model, texts)
-    assert other_model.texts == texts  # another model's vectors are never reused
-
-
-def test_an_encoder_without_a_model_id_is_not_cached_on_disk(encoder, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    anonymous = Counting(encoder)
-    exemplar_vectors(anonymous, ["sem identificador"])
-    assert anonymous.texts == ["sem identificador"] and not list(tmp_path.rglob("*.npy"))
+    vectors = exemplar_vectors(counting, texts)
+    assert counting.texts == texts and vectors.shape == (2, encoder.dim)
+    assert exemplar_vectors(counting, texts) is vectors and counting.texts == texts
+    assert Exemplars(counting, [("a", texts[0]), ("b", texts[1])], k=1).vectors is vectors
 
 
 def test_a_message_is_encoded_once_for_every_reader(encoder):
