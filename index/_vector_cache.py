@@ -67,7 +67,7 @@ def fixed_vectors(encoder, texts: Sequence[str], kind: str = "query",
                 vectors = np.load(path)
                 if vectors.ndim != 2 or vectors.shape[0] != len(texts):
                     vectors = None
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 vectors = None
         if vectors is None:
             vectors = np.asarray(encode(texts) if encode is not None else encoder.encode(texts, kind), dtype=np.float32)
