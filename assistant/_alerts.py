@@ -29,6 +29,7 @@ import numpy as np
 
 from index import Filters, SearchEngine, analyse
 
+from ._exemplars import Exemplars, nearest
 from ._state import StateStore
 
 log = logging.getLogger("cpc.alerts")
@@ -306,54 +307,30 @@ class Turn:
 
 class PhraseClassifier:
     """"Tell me when new ones fit" / "stop alerts" by meaning: the nearest of embedded exemplars in
-    three languages (``data/alert_phrases.json``), with searches and other requests as counter-examples,
-    so "alert me about moulds" and "moulds" are told apart without a phrase list."""
+    three languages (``data/alert_phrases.json``, read by ``_exemplars.Exemplars``), with searches and
+    other requests as counter-examples, so "alert me about moulds" and "moulds" are told apart without
+    a phrase list."""
 
     def __init__(self, encoder, path: Path = PHRASES_FILE, labels: Sequence[str] = ("subscribe", "stop")):
         data = json.loads(path.read_text(encoding="utf-8"))
         self.threshold = float(data["threshold"])
         self.k, self.margin = int(data["k"]), float(data["margin"])
         self.max_chars = int(data["max_chars"])
-        self.labels: list[str] = []
-        texts: list[str] = []
         self.names = (*labels, "other")
-        for label in self.names:
-            for text in data[label]:
-                self.labels.append(label)
-                texts.append(text)
         self.encoder = encoder
-        self.vectors = np.asarray(encoder.encode(texts, "query"), np.float32)
+        self.exemplars = Exemplars(encoder, [(label, text) for label in self.names for text in data[label]], k=self.k)
         self.buttons = {TEXTS[lang]["button"].casefold(): "subscribe" for lang in TEXTS} if "subscribe" in labels else {}
 
     def classify(self, text: str) -> tuple[str, float]:
+        """A label when its nearest examples are close enough and ahead of the counter-examples by
+        the margin; else "other"."""
         stripped = text.strip()
         if stripped.casefold() in self.buttons:
             return self.buttons[stripped.casefold()], 1.0
         if not stripped or len(stripped) > self.max_chars:
             return "other", 0.0
-        v = _embedding(self.encoder, stripped)
-        sims = self.vectors @ v
-        labels = np.asarray(self.labels)
-        score = {lab: float(np.sort(sims[labels == lab])[-self.k:].mean()) for lab in self.names}
-        best = max(score, key=score.get)
-        if best == "other" or score[best] < self.threshold or score[best] - score["other"] < self.margin:
-            return "other", score[best]
-        return best, score[best]
-
-
-_recent: dict[tuple[int, str], np.ndarray] = {}
-
-
-def _embedding(encoder, text: str) -> np.ndarray:
-    """One encode per message, shared by the phrase classifiers a turn asks (alerts, my requests)."""
-    key = (id(encoder), text)
-    found = _recent.get(key)
-    if found is None:
-        found = np.asarray(encoder.encode([text], "query")[0], np.float32)
-        if len(_recent) >= 64:
-            _recent.clear()
-        _recent[key] = found
-    return found
+        label, score = nearest(self.exemplars.scores(stripped), self.threshold, self.margin, rivals=("other",))
+        return (label, score) if label not in (None, "other") else ("other", score)
 
 
 _classifiers: dict[int, PhraseClassifier] = {}

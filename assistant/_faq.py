@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from ._exemplars import exemplar_vectors, query_vector
+
 if TYPE_CHECKING:
     from ._state import StateStore
 
@@ -75,7 +77,7 @@ class FaqBook:
                 return
             entries = {e["id"]: e for e in self.store.faq_entries()}
             owners = [(fid, q) for fid, e in entries.items() for lang in LANGS for q in e["questions"].get(lang, []) if q.strip()]
-            vectors = self._encoder().encode([q for _, q in owners], "query") if owners else np.zeros((0, 1), np.float32)
+            vectors = exemplar_vectors(self._encoder(), [q for _, q in owners]) if owners else np.zeros((0, 1), np.float32)
             self._entries, self._owners, self._vectors, self._version = entries, owners, vectors, version
 
     def warm(self) -> None:
@@ -86,7 +88,7 @@ class FaqBook:
         self._current()
         if not self._owners:
             return None
-        q = self._encoder().encode([text], "query")[0]
+        q = query_vector(self._encoder(), text)
         sims = self._vectors @ q
         i = int(np.argmax(sims))
         return self._owners[i][0], self._owners[i][1], float(sims[i])

@@ -10,16 +10,13 @@ nobody wrote a rule for still land. The dialogue calls :meth:`TeamDesk.step` onc
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
 from . import _contact as contact
+from ._exemplars import Exemplars, nearest, query_vector
 
 if TYPE_CHECKING:
     from ._state import SessionState, StateStore
@@ -79,47 +76,25 @@ def text(key: str, lang: str, **values: object) -> str:
 
 
 class QueryVectors:
-    """The encoder of the moment, with the last few one-message query encodes kept: the team step and
-    the FAQ read the same message, and an encode is most of what either costs."""
-
-    KEEP = 32
+    """The encoder of the moment, as an encoder: one-message query encodes go through the turn's
+    shared cache (``_exemplars.query_vector``), so the team step, the FAQ and the other readers of a
+    message encode it once."""
 
     def __init__(self, encoder: Callable[[], object]):
         self._encoder = encoder
-        self._kept: OrderedDict[tuple[int, str], object] = OrderedDict()
-        self._lock = threading.Lock()
 
     def __call__(self) -> "QueryVectors":  # passed where an encoder getter is expected
         return self
+
+    @property
+    def model_id(self):
+        return getattr(self._encoder(), "model_id", None)
 
     def encode(self, texts, kind: str = "query"):
         encoder = self._encoder()
         if kind != "query" or len(texts) != 1:
             return encoder.encode(texts, kind)
-        key = (id(encoder), texts[0])
-        with self._lock:
-            if key in self._kept:
-                self._kept.move_to_end(key)
-                return self._kept[key]
-        vectors = encoder.encode(texts, kind)
-        with self._lock:
-            self._kept[key] = vectors
-            while len(self._kept) > self.KEEP:
-                self._kept.popitem(last=False)
-        return vectors
-
-
-class ExemplarVote:
-    """Nearest-exemplar vote: the act whose ``TOP_K`` closest exemplars are closest on average."""
-
-    def __init__(self, encoder, exemplars: dict[str, list[str]]):
-        self.encoder = encoder
-        self.acts = list(exemplars)
-        self._vectors = {act: encoder.encode(texts, "query") for act, texts in exemplars.items()}
-
-    def scores(self, text_: str) -> dict[str, float]:
-        q = self.encoder.encode([text_], "query")[0]
-        return {act: float(np.sort(v @ q)[-TOP_K:].mean()) for act, v in self._vectors.items()}
+        return query_vector(encoder, texts[0])[None, :]
 
 
 def load_exemplars(path: Path = EXEMPLARS) -> dict[str, list[str]]:
@@ -141,12 +116,14 @@ class TeamDesk:
     def __init__(self, store: "StateStore", encoder: Callable[[], object]):
         self.store = store
         self._encoder = encoder
-        self._vote: ExemplarVote | None = None
+        self._vote: Exemplars | None = None
 
     @property
-    def vote(self) -> ExemplarVote:
+    def vote(self) -> Exemplars:
+        """The acts' examples, the ``TOP_K`` nearest of each act averaged (``_exemplars.Exemplars``)."""
         if self._vote is None:
-            self._vote = ExemplarVote(self._encoder(), load_exemplars())
+            examples = load_exemplars()
+            self._vote = Exemplars(self._encoder(), [(act, t) for act, texts in examples.items() for t in texts], k=TOP_K)
         return self._vote
 
     def warm(self) -> None:
@@ -156,8 +133,7 @@ class TeamDesk:
     def read(self, text_: str) -> Reading:
         scores = self.vote.scores(text_)
         best = max(scores, key=scores.get)
-        runner_up = max(v for k, v in scores.items() if k != best)
-        if best in ("human", "status") and (scores[best] < ACT_FLOOR or scores[best] < runner_up + ACT_MARGIN):
+        if best in ("human", "status") and nearest(scores, ACT_FLOOR, ACT_MARGIN)[0] != best:
             best = ""
         return Reading(best, scores)
 

@@ -13,16 +13,15 @@ ensemble do.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+
+from ._exemplars import Exemplars
 
 EXEMPLARS = Path(__file__).with_name("data") / "intents.jsonl"
 INTENTS = ("search", "refine", "more", "back", "details", "interest", "contact", "human", "status", "to_team", "faq",
@@ -64,10 +63,6 @@ class Rule:
 
 
 # -- the learned component -----------------------------------------------------------------------
-_CACHE: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
-_CACHE_LOCK = threading.Lock()
-
-
 def load_exemplars(path: Path = EXEMPLARS) -> list[dict]:
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -80,56 +75,23 @@ def load_exemplars(path: Path = EXEMPLARS) -> list[dict]:
     return rows
 
 
-def _cache_file(key: tuple[str, str]) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpc" / "intents"
-    return base / (hashlib.sha256("\n".join(key).encode()).hexdigest()[:24] + ".npy")
-
-
-def _vectors(encoder, rows: list[dict], key: tuple[str, str]) -> np.ndarray:
-    """The exemplars' vectors: from the disk cache when this encoder embedded this file before
-    (embedding ~270 texts takes ~15 s on one core), else embedded now and cached (best effort)."""
-    path = _cache_file(key)
-    try:
-        vectors = np.load(path)
-        if vectors.shape[0] == len(rows):
-            return vectors
-    except (OSError, ValueError):
-        pass
-    vectors = np.asarray(encoder.encode([r["text"] for r in rows], "query"), dtype=np.float32)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, vectors)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return vectors
-
-
 class IntentClassifier:
-    """Nearest exemplars per intent over the service's encoder; exemplar vectors are computed once per
-    encoder and exemplar file (kept for the process: several assistants share them)."""
+    """Nearest exemplars per intent (``_exemplars.Exemplars``, the two nearest per intent) over the
+    service's encoder; the exemplar vectors are computed once per encoder and exemplar file."""
 
     def __init__(self, encoder, path: Path = EXEMPLARS):
         self.encoder = encoder
-        rows = load_exemplars(path)
-        key = (getattr(encoder, "model_id", type(encoder).__name__), hashlib.sha256(path.read_bytes()).hexdigest())
-        with _CACHE_LOCK:
-            cached = _CACHE.get(key)
-            if cached is None:
-                cached = _CACHE[key] = ([r["intent"] for r in rows], _vectors(encoder, rows, key))
-        self.labels, self.vectors = cached
-        self.names = sorted(set(self.labels))
-        self._rows = {name: np.flatnonzero(np.asarray(self.labels) == name) for name in self.names}
+        self.exemplars = Exemplars(encoder, [(r["intent"], r["text"]) for r in load_exemplars(path)], k=2)
+        self.labels, self.vectors = self.exemplars.labels, self.exemplars.vectors
+        self.names = sorted(self.exemplars.names)
 
     def embed(self, text: str) -> np.ndarray:
-        return np.asarray(self.encoder.encode([text], "query")[0], dtype=np.float32)
+        return self.exemplars.embed(text)
 
     def scores(self, text: str, vector: np.ndarray | None = None) -> dict[str, float]:
         """Per intent: mean of its two nearest exemplars' cosine similarities."""
-        q = self.embed(text) if vector is None else vector
-        sims = self.vectors @ q
-        return {name: float(np.sort(sims[rows])[-2:].mean()) for name, rows in self._rows.items()}
+        found = self.exemplars.scores(text, vector)
+        return {name: found[name] for name in self.names}
 
     def rank(self, text: str, allowed: Iterable[str] | None = None) -> tuple[list[tuple[str, float]], float]:
         """Readings best first with softmax confidences, and the best raw similarity (for the threshold)."""

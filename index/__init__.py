@@ -29,6 +29,7 @@ from ._milvus import client_target as milvus_client_target
 from ._vectors import LITE_ONE_PROCESS, VectorStoreUnavailable, is_lite_file, lite_file_in_use
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._posts import ORGANISATIONS, POST_TYPES, Post, PostIndex, organisations_for, post_analysis, post_record  # opportunity posts
+from ._vector_cache import fixed_vectors
 
 __all__ = [
     "QUERY_CHARS_MAX", "CostFair", "EncoderBusy", "EncoderClient", "FairExecutor", "RoundRobin", "cap_text", "encoder_client",
@@ -39,6 +40,6 @@ __all__ = [
     "load_encoder", "load_query_samples", "passage_text", "tokenize", "Needs", "Side", "analyse_needs",
     "atomic_write_bytes", "WriteProcessError", "VectorStoreUnavailable", "is_lite_file", "CURRENT_POINTER",
     "current_generation", "milvus_client_target", "LITE_ONE_PROCESS", "lite_file_in_use", "JUDGEMENT_FEATURES", "JudgementModel", "judgement_features",
-    "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features", "query_judgement_row",
+    "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features", "query_judgement_row", "fixed_vectors",
     "ORGANISATIONS", "POST_TYPES", "Post", "PostIndex", "organisations_for", "post_analysis", "post_record",
 ]

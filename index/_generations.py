@@ -24,6 +24,7 @@ from corpus import Organisation, TermMatcher, default_lexicon, default_taxonomy,
 
 from ._build import FAST_MIN_TEXTS, encode_passages
 from ._calibration import Calibration, load_query_samples
+from ._vector_cache import fixed_vectors
 from ._config import SearchConfig
 from ._encoders import Encoder
 from ._keywords import KeywordIndex, _merge_rows, _runs, _save_array, tokenize
@@ -146,9 +147,17 @@ class Generation:
         samples = [] if calibration is not None else list(query_samples if query_samples is not None else load_query_samples())
         total = len(texts) + len(samples)  # one progress bar over passages and calibration queries
         raw = engine._encode_passages(texts, (lambda d, _t: progress(d, total)) if progress else None)
-        queries = engine._encode(
-            [t for _, t in samples], "query", (lambda d, _t: progress(len(texts) + d, total)) if progress else None
-        )
+        # the calibration queries are the same every build: encoded once per model (index/_vector_cache.py)
+        encoded = []
+
+        def encode_queries(qs: list[str]) -> np.ndarray:
+            encoded.append(len(qs))
+            return engine._encode(qs, "query", (lambda d, _t: progress(len(texts) + d, total)) if progress else None)
+
+        queries = fixed_vectors(engine.encoder, [t for _, t in samples], "query", encode_queries) if samples \
+            else encode_queries([])
+        if progress and not encoded:  # known vectors: the bar ends here
+            progress(total, total)
         engine.calibration = calibration or Calibration.fit(raw, langs, lambda _q: queries, samples)
         ids = np.array(vids, np.int64)
         columns = engine._vector_columns(records)

@@ -54,6 +54,25 @@ def shipped_data_dir(tmp_path_factory, encoder, shipped_records):
     return data_dir
 
 
+@pytest.fixture(scope="session")
+def fictional_index_dir(tmp_path_factory, encoder):
+    """The six fictional records of tests/data/fictional.jsonl, built into an index once per run and
+    saved; tests load a copy (``fictional_engine``) instead of building it again."""
+    from index import SearchEngine
+
+    root = tmp_path_factory.mktemp("fictional-index")
+    SearchEngine.build(load_records(DATA / "fictional.jsonl").records, encoder).save(root)
+    return root
+
+
+def fictional_engine(fictional_index_dir: Path, target: Path, encoder):
+    """An engine over a copy of the fictional index: changes and saves touch only ``target``."""
+    from index import SearchEngine
+
+    shutil.copytree(fictional_index_dir, target)
+    return SearchEngine.load(target, encoder)
+
+
 def private_copy(shipped_data_dir: Path, target: Path, encoder):
     """A catalog over a copy of the shipped data folder: writes to it change nothing else,
     and the copy's index is already built (no rebuild)."""
@@ -282,3 +301,52 @@ def postgres_db(postgres_url):
     yield postgres_url.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives: (controller, handler)
+    with ``handler.messages`` the envelopes in order."""
+    from aiosmtpd.controller import Controller
+
+    class Keep:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope)
+            return "250 Message accepted for delivery"
+
+    handler = Keep()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"  # screenshots the browser tests keep for a person to look at
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through playwright (never a downloaded browser), started once per run; each
+    test opens its own context. Without /usr/bin/chromium the browser tests are skipped, except in
+    CI where they must run."""
+    if not CHROMIUM.exists():
+        reason = "no /usr/bin/chromium: `apt-get install chromium` (./dev test does it when run as root)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; CI must run the browser tests")
+        pytest.skip(reason)
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        pytest.fail("playwright is missing: pip install -e '.[test]' (./dev test does it)")
+    expect.set_options(timeout=60_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()

@@ -11,7 +11,7 @@ import json
 import httpx
 import pytest
 
-from conftest import STAFF_KEY, LiveServer, free_port, private_copy
+from conftest import STAFF_KEY, LiveServer, private_copy
 from test_connectors_telegram import SECRET, TOKEN, FakeBotAPI, message_update
 
 AUTH = {"Authorization": f"Bearer {STAFF_KEY}"}
@@ -23,26 +23,7 @@ WINE = {"id": "pt-test-example-wines", "kind": "company", "name": "Example Douro
 
 
 @pytest.fixture(scope="module")
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    class Keep:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append(envelope)
-            return "250 Message accepted for delivery"
-
-    handler = Keep()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
-
-
-@pytest.fixture(scope="module")
-def service(shipped_data_dir, encoder, tmp_path_factory, smtp):
+def service(shipped_data_dir, encoder, tmp_path_factory, smtp_server):
     from assistant.app import create_app
     from assistant.settings import Settings
 
@@ -50,7 +31,7 @@ def service(shipped_data_dir, encoder, tmp_path_factory, smtp):
     mp.setenv("CPC_ALERTS_EVERY_SECONDS", "0")  # delivery only after an ingest or when staff ask
     fake = FakeBotAPI()
     catalog = private_copy(shipped_data_dir, tmp_path_factory.mktemp("alerts-api") / "data", encoder)
-    controller, handler = smtp
+    controller, handler = smtp_server
     with LiveServer(fake.app) as bot_server:
         fake.url = bot_server.url
         settings = Settings(data_dir=catalog.data_dir, admin_token=STAFF_KEY, telegram_token=TOKEN, telegram_secret=SECRET,

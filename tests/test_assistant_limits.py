@@ -211,8 +211,8 @@ def test_a_client_spending_its_encoder_budget_is_refused_while_others_are_answer
         frozen = time.time()
         budget.clock = lambda: frozen  # no refill while the test runs: what is spent stays spent
         answered = 0
-        for _ in range(60):
-            r = client.post("/api/v1/chat", json={"text": LONG_ZH[:2000]}, headers=as_client("203.0.113.9"))
+        for n in range(60):  # each message new: a message seen a moment ago is not encoded again (assistant/_exemplars.py)
+            r = client.post("/api/v1/chat", json={"text": f"{n}. {LONG_ZH}"[:2000]}, headers=as_client("203.0.113.9"))
             if r.status_code != 200:
                 break
             answered += 1

@@ -289,28 +289,6 @@ def test_introduction_needs_smtp_and_an_email(client):
     assert r.status_code == 422
 
 
-@pytest.fixture(scope="module")
-def smtp_server():
-    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
-    from aiosmtpd.controller import Controller
-
-    class Keep:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append(envelope)
-            return "250 Message accepted for delivery"
-
-    handler = Keep()
-    from conftest import free_port
-
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
-
-
 def test_introduction_email_reaches_both_sides_through_real_smtp(shipped_catalog, tmp_path, smtp_server):
     import email
 

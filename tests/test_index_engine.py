@@ -12,7 +12,7 @@ from index import (
 )
 from index import _storage
 
-from conftest import DATA, EXTERNAL
+from conftest import DATA, EXTERNAL, fictional_engine
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,9 @@ def fictional():
 
 
 @pytest.fixture
-def engine(fictional, encoder):
-    return SearchEngine.build(fictional, encoder)
+def engine(fictional_index_dir, encoder, tmp_path_factory):
+    """The fictional records' index, built once per run (conftest); each test changes its own copy."""
+    return fictional_engine(fictional_index_dir, tmp_path_factory.mktemp("engine") / "index", encoder)
 
 
 def ids(result):

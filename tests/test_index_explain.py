@@ -3,16 +3,16 @@
 import pytest
 
 from corpus import load_records
-from index import SearchEngine, analyse
+from index import analyse
 from index._candidates import Hit, Shown
 from index._explain import explain
 
-from conftest import DATA
+from conftest import fictional_engine
 
 
 @pytest.fixture(scope="module")
-def engine(encoder):
-    return SearchEngine.build(load_records(DATA / "fictional.jsonl").records, encoder)
+def engine(encoder, fictional_index_dir, tmp_path_factory):
+    return fictional_engine(fictional_index_dir, tmp_path_factory.mktemp("explain") / "index", encoder)
 
 
 def test_records_are_read_and_terms_matched(engine):

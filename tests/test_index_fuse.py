@@ -3,17 +3,16 @@
 import numpy as np
 import pytest
 
-from corpus import load_records
-from index import SearchConfig, SearchEngine, analyse
+from index import SearchConfig, analyse
 from index._candidates import Candidates
 from index._fuse import FUSIONS, fusion, weighted_sum
 
-from conftest import DATA
+from conftest import fictional_engine
 
 
 @pytest.fixture(scope="module")
-def engine(encoder):
-    return SearchEngine.build(load_records(DATA / "fictional.jsonl").records, encoder)
+def engine(encoder, fictional_index_dir, tmp_path_factory):
+    return fictional_engine(fictional_index_dir, tmp_path_factory.mktemp("fuse") / "index", encoder)
 
 
 def _cands(engine, dense, keyword=None):

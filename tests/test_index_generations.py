@@ -6,7 +6,7 @@ from corpus import load_records
 from index import IndexMismatchError, SearchEngine
 from index._generations import FORMAT_VERSION, Generation
 
-from conftest import DATA
+from conftest import DATA, fictional_engine
 
 
 def test_build_stage_publish_load(encoder, tmp_path):
@@ -23,9 +23,8 @@ def test_build_stage_publish_load(encoder, tmp_path):
     assert gone == ["test-cork-lab"] and "test-cork-lab" not in loaded.records
 
 
-def test_a_generation_of_another_format_is_refused(encoder, tmp_path):
-    built = SearchEngine.build(load_records(DATA / "fictional.jsonl").records, encoder)
-    gen = built.save(tmp_path)
+def test_a_generation_of_another_format_is_refused(encoder, fictional_index_dir, tmp_path):
+    gen = fictional_engine(fictional_index_dir, tmp_path / "index", encoder).save(tmp_path)
     manifest = (gen / "manifest.json").read_text().replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 1')
     (gen / "manifest.json").write_text(manifest)
     with pytest.raises(IndexMismatchError, match="rebuild"):

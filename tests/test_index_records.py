@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -22,9 +23,10 @@ def fictional():
 
 
 @pytest.fixture(scope="module")
-def saved(fictional, encoder, tmp_path_factory):
-    root = tmp_path_factory.mktemp("records-index")
-    SearchEngine.build(fictional, encoder).save(root)
+def saved(fictional_index_dir, tmp_path_factory):
+    """The fictional records' index (built once per run, conftest), a copy of this module's own."""
+    root = tmp_path_factory.mktemp("records-index") / "index"
+    shutil.copytree(fictional_index_dir, root)
     return root
 
 

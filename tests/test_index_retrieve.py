@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 
-from corpus import load_records
-from index import Filters, SearchEngine, analyse, tokenize
+from index import Filters, analyse, tokenize
 from index._retrieve import keyword_scores, retrieve
 
-from conftest import DATA
+from conftest import fictional_engine
 
 
 @pytest.fixture(scope="module")
-def engine(encoder):
-    return SearchEngine.build(load_records(DATA / "fictional.jsonl").records, encoder)
+def engine(encoder, fictional_index_dir, tmp_path_factory):
+    return fictional_engine(fictional_index_dir, tmp_path_factory.mktemp("retrieve") / "index", encoder)
 
 
 def _run(engine, text, mode="hybrid", filters=None, need=10):

@@ -9,42 +9,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import REPO, LiveServer
+from conftest import ARTIFACTS, LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
 KEY = "browser-staff-key"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CORK_ZH = "我们想找葡萄牙的软木合作伙伴"
 CORK_PT = "procuro fornecedores de cortiça"
 HAN = re.compile(r"[\u4e00-\u9fff]")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        reason = "no /usr/bin/chromium: `apt-get install chromium` (./dev test does it when run as root)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; CI must run the browser tests")
-        pytest.skip(reason)
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        pytest.fail("playwright is missing: pip install -e '.[test]' (./dev test does it)")
-    expect.set_options(timeout=20_000)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import re
 import httpx
 import pytest
 
-from conftest import LiveServer
-from test_web_browser import ARTIFACTS, api_lead, browser, expect, no_horizontal_scroll, watch  # noqa: F401 - fixture
+from conftest import ARTIFACTS, LiveServer
+from test_web_browser import api_lead, expect, no_horizontal_scroll, watch
 
 KEY = "accounts-browser-key"
 PASSWORDS = {"ana": "ana's long password", "vic": "vic's long password", "ada": "ada's long password"}

@@ -9,25 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer
-from test_web_browser import ARGS, ARTIFACTS, CHROMIUM, expect, watch
+from conftest import ARTIFACTS, LiveServer
+from test_web_browser import expect, watch
 
 KEY = "map-staff-key"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("no /usr/bin/chromium; CI must run the browser tests")
-        pytest.skip("no /usr/bin/chromium")
-    from playwright.sync_api import expect as pw_expect, sync_playwright
-
-    pw_expect.set_options(timeout=60_000)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
