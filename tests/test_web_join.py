@@ -10,24 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import LiveServer, private_copy
-from test_web_browser import ARGS, CHROMIUM, expect, watch
+from test_web_browser import expect, watch
 
 KEY = "join-staff-key"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("no /usr/bin/chromium; CI must run the browser tests")
-        pytest.skip("no /usr/bin/chromium")
-    from playwright.sync_api import expect as pw_expect, sync_playwright
-
-    pw_expect.set_options(timeout=120_000)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

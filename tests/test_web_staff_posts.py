@@ -13,7 +13,6 @@ import pytest
 
 from conftest import LiveServer
 from test_web_browser import expect, watch
-from test_web_staff_map import browser  # noqa: F401 - the shared headless Chromium
 
 KEY = "posts-staff-key"
 SOON = (dt.date.today() + dt.timedelta(days=60)).isoformat()
@@ -39,7 +38,7 @@ def member_post(site, title: str) -> str:
         return r.json()["id"]
 
 
-def test_staff_review_and_publish_posts_in_the_console(browser, site, tmp_path):  # noqa: F811
+def test_staff_review_and_publish_posts_in_the_console(browser, site, tmp_path):
     shots = Path(os.environ.get("CPC_SCREENSHOTS", tmp_path))
     approved, rejected = member_post(site, "Distribuidor de azeite na China (A)"), member_post(site, "Azeite (B)")
     ctx = browser.new_context(locale="en-GB", viewport={"width": 1366, "height": 1000})
