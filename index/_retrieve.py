@@ -1,7 +1,7 @@
 """Retrieve: the candidates of one query, from the dense store and from BM25.
 
 Dense: the vector store's nearest language versions, each record scored by its best version.
-Keywords: BM25 over the record texts, normalised by the best score (or a floor, in hybrid mode,
+Keywords: BM25 over the record texts (with the places the question names in pt, zh and en), normalised by the best score (or a floor, in hybrid mode,
 so a query whose best keyword match is weak does not make it look strong). In hybrid mode the
 best keyword rows the dense search missed are scored exactly and added. Nothing is ranked here.
 """
@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from ._candidates import Candidates
-from ._keywords import KeywordIndex
+from ._keywords import KeywordIndex, tokenize
 from ._query import QueryAnalysis
 from ._vectors import VectorFilter, VectorStore
 
@@ -66,6 +66,19 @@ def exact_dense(index: Retrievable, qv: np.ndarray, rows: list[int], calibrate: 
     return out
 
 
+PLACE_LANGS = ("pt", "zh", "en")
+
+
+def place_tokens(a: QueryAnalysis) -> list[str]:
+    """Keyword tokens of the places the question names, in pt, zh and en (the gazetteer's labels):
+    "Fujian" also finds a record that writes 福建, "Cantão" one that writes Guangdong."""
+    words: list[str] = []
+    for place in a.places:
+        words += [place.name, *(place.labels.get(code, "") for code in PLACE_LANGS)]
+    own = set(a.tokens) | set(a.expansion)
+    return [t for t in dict.fromkeys(tokenize(" ".join(w for w in words if w))) if t not in own]
+
+
 def keyword_scores(bm25: KeywordIndex | None, tokens: list[str], n_rows: int, mask: np.ndarray | None,
                    floor: float) -> tuple[np.ndarray, np.ndarray]:
     """(row -> BM25 score / max(best allowed score, ``floor``), rows with a score in row order)."""
@@ -95,7 +108,7 @@ def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray
 
     keyword = np.zeros(n_rows, np.float64)
     kw_rows = np.zeros(0, np.int64)
-    q_tokens = a.tokens + a.expansion
+    q_tokens = a.tokens + a.expansion + place_tokens(a)
     if mode in ("hybrid", "bm25") and q_tokens and index._bm25 is not None:
         t = time.perf_counter()
         keyword, kw_rows = keyword_scores(index._bm25, q_tokens, n_rows, mask, bm25_floor if mode == "hybrid" else 1e-9)
