@@ -28,7 +28,7 @@ from ._config import SearchConfig
 from ._encoders import Encoder
 from ._keywords import KeywordIndex, _merge_rows, _runs, _save_array, tokenize
 from ._records import RecordColumns, Records, value_key
-from ._sectors import SECTOR_TEXT_SLOT, SectorMapper, sector_passage, sector_words
+from ._sectors import SECTOR_VID_BASE, SectorMapper, sector_passage, sector_words
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorStore, new_vector_store, open_vector_store
 
@@ -219,15 +219,13 @@ class Generation:
     def _add_sector_passages(self, records: Sequence[Organisation], derived: dict[str, list[str]],
                              fast: bool = True, fast_min_texts: int = FAST_MIN_TEXTS) -> None:
         """Each record's sector passage (``_sectors.sector_passage``: names, place, derived sectors in
-        pt, zh and en) as one more vector of the record, in a slot of its own: a question in another
+        pt, zh and en) as one more vector of the record (id ``SECTOR_VID_BASE`` + its sequence): a question in another
         language than the record's reaches it by what it does. After ``_derive``: it reads the sectors."""
         texts, vids, rows = [], [], []
-        if SECTOR_TEXT_SLOT not in self.lang_slots and len(self.lang_slots) >= SLOTS:
-            return  # every slot holds a description language: those come first
         for rec in records:
             text = sector_passage(rec, derived.get(rec.id, ()))
             if text:
-                vid = self.seq[rec.id] * SLOTS + self._slot(SECTOR_TEXT_SLOT)
+                vid = SECTOR_VID_BASE + self.seq[rec.id]
                 texts.append(text)
                 vids.append(vid)
                 rows.append({"record": rec.id, "country": _key(rec.country or ""), "region": _key(rec.region or ""),
@@ -240,7 +238,7 @@ class Generation:
         raw = self._encode_passages(texts, None, fast, fast_min_texts)
         ids = np.array(vids, np.int64)
         self.raw.upsert(ids, raw, rows)
-        self.cal.upsert(ids, self.calibration.apply_docs(raw, [SECTOR_TEXT_SLOT] * len(texts)), rows)
+        self.cal.upsert(ids, self.calibration.apply_docs(raw, ["*"] * len(texts)), rows)  # several languages: the overall mean
 
     def _encode(self, texts: list[str], kind: str, progress: Callable[[int, int], None] | None) -> np.ndarray:
         out = []

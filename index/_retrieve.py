@@ -16,6 +16,7 @@ import numpy as np
 from ._candidates import Candidates
 from ._keywords import KeywordIndex, tokenize
 from ._query import QueryAnalysis
+from ._sectors import SECTOR_VID_BASE
 from ._vectors import VectorFilter, VectorStore
 
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
@@ -39,7 +40,8 @@ def dense_candidates(index: Retrievable, qv: np.ndarray, k: int, vfilter: Vector
     store = index.cal if calibrate else index.raw
     assert store is not None
     scores, vids = store.search(qv, k, vfilter)
-    seqs = np.asarray(vids, np.int64) // SLOTS
+    vids = np.asarray(vids, np.int64)
+    seqs = np.where(vids >= SECTOR_VID_BASE, vids - SECTOR_VID_BASE, vids // SLOTS)  # a sector passage, or a language version
     known = (seqs >= 0) & (seqs < len(index._row_of_seq))
     found = np.full(len(seqs), -1, np.int64)
     found[known] = index._row_of_seq[seqs[known]]

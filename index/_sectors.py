@@ -199,7 +199,10 @@ def sector_words(slugs: Sequence[str], taxonomy: Taxonomy | None = None, synonym
     return " ".join(dict.fromkeys(w for w in words if w))
 
 
-SECTOR_TEXT_SLOT = "x-sectors"  # the language slot of a record's sector passage (not a language)
+# A record's sector passage is a vector of its own, not a language version: its id is this base +
+# the record's sequence, apart from the language versions' (sequence * 16 + slot), so it takes none
+# of the 16 language slots (index._retrieve reads both).
+SECTOR_VID_BASE = 1 << 48
 
 
 def sector_passage(rec: Organisation, slugs: Sequence[str], taxonomy: Taxonomy | None = None) -> str:

@@ -4,7 +4,7 @@ import pytest
 
 from corpus import Organisation
 from index import SearchEngine
-from index._sectors import SECTOR_TEXT_SLOT, SectorMapper, sector_passage, sector_words, source_labels
+from index._sectors import SECTOR_VID_BASE, SectorMapper, sector_passage, sector_words, source_labels
 
 
 def _org(**kw):
@@ -91,8 +91,8 @@ def bridged(encoder):
 
 def test_a_record_written_in_chinese_is_found_by_an_english_question_through_its_sector_words(bridged, tmp_path):
     vids = bridged.vids["cn-mould-maker"]
-    slot = bridged.lang_slots[SECTOR_TEXT_SLOT]
-    assert len(vids) == 2 and vids[-1] % 16 == slot  # its description, and its sector passage
+    assert len(vids) == 2 and vids[-1] == SECTOR_VID_BASE + bridged.seq["cn-mould-maker"]  # description, sector passage
+    assert set(bridged.lang_slots) == {"pt", "zh", "en"}  # the sector passage takes no language slot
     result = bridged.search("tooling makers", limit=2)
     top = result.hits[0]
     assert top.record.id == "cn-mould-maker"
