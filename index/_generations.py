@@ -29,7 +29,7 @@ from ._config import SearchConfig
 from ._encoders import Encoder
 from ._keywords import KeywordIndex, _merge_rows, _runs, _save_array, tokenize
 from ._records import RecordColumns, Records, value_key
-from ._sectors import SectorMapper
+from ._sectors import SECTOR_VID_BASE, SectorMapper, sector_passage, sector_words
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorStore, new_vector_store, open_vector_store
 
@@ -166,7 +166,9 @@ class Generation:
         engine.cal = new_vector_store(engine.encoder.dim, cfg.vector_url, cfg.exact_max, label="calibrated")
         engine.raw.upsert(ids, raw, columns)
         engine.cal.upsert(ids, engine.calibration.apply_docs(raw, langs), columns)
-        engine._set_records(records, derived=engine._derive(records, raw))
+        derived = engine._derive(records, raw)
+        engine._add_sector_passages(records, derived)
+        engine._set_records(records, derived=derived)
         engine._stamp()
         return engine
 
@@ -226,6 +228,30 @@ class Generation:
             self.manifest["build_paths"] = sorted({*self.manifest.get("build_paths", ()), path})
         return vectors
 
+    def _add_sector_passages(self, records: Sequence[Organisation], derived: dict[str, list[str]],
+                             fast: bool = True, fast_min_texts: int = FAST_MIN_TEXTS) -> None:
+        """Each record's sector passage (``_sectors.sector_passage``: names, place, derived sectors in
+        pt, zh and en) as one more vector of the record (id ``SECTOR_VID_BASE`` + its sequence): a question in another
+        language than the record's reaches it by what it does. After ``_derive``: it reads the sectors."""
+        texts, vids, rows = [], [], []
+        for rec in records:
+            text = sector_passage(rec, derived.get(rec.id, ()))
+            if text:
+                vid = SECTOR_VID_BASE + self.seq[rec.id]
+                texts.append(text)
+                vids.append(vid)
+                rows.append({"record": rec.id, "country": _key(rec.country or ""), "region": _key(rec.region or ""),
+                             "city": _key(rec.city or ""), "kind": _key(rec.kind or ""),
+                             "sector": [_key(s) for s in rec.sectors]})
+                self.vids[rec.id] = [*self.vids[rec.id], vid]
+        if not texts:
+            return
+        assert self.raw is not None and self.cal is not None
+        raw = self._encode_passages(texts, None, fast, fast_min_texts)
+        ids = np.array(vids, np.int64)
+        self.raw.upsert(ids, raw, rows)
+        self.cal.upsert(ids, self.calibration.apply_docs(raw, ["*"] * len(texts)), rows)  # several languages: the overall mean
+
     def _encode(self, texts: list[str], kind: str, progress: Callable[[int, int], None] | None) -> np.ndarray:
         out = []
         batch = 16
@@ -277,7 +303,9 @@ class Generation:
         old_cols, old_bm25 = self._columns, self._bm25
         ids, rows = self._row_plan(old_cols, changed, gone)
         new_records = [changed[ids[i]] for i in np.flatnonzero(rows < 0).tolist()]
-        self._bm25 = KeywordIndex.merge(old_bm25, rows, [self._keyword_text(rec) for rec in new_records])
+        derived = derived or {}
+        self._bm25 = KeywordIndex.merge(old_bm25, rows, [self._keyword_text(rec, derived.get(rec.id, ()))
+                                                         for rec in new_records])
         self._columns = RecordColumns.merge(old_cols, ids, rows, new_records, derived)
         lines = np.full(len(rows), -1, np.int64)  # a record changed here is written from the object
         lines[rows >= 0] = self._record_lines[rows[rows >= 0]]
@@ -312,9 +340,11 @@ class Generation:
         return ids, rows
 
     @staticmethod
-    def _keyword_text(rec: Organisation) -> list[str]:
+    def _keyword_text(rec: Organisation, derived: Sequence[str] = ()) -> list[str]:
+        """The record's words, and its derived sectors' words in pt, zh and en (``_sectors.sector_words``):
+        a question in one language finds a record written in another by what it does."""
         text = " ".join(f"{n} {d}" for n, d in rec.versions().values())
-        return tokenize(" ".join([text, rec.offers or "", rec.seeks or "", " ".join(rec.sectors)]))
+        return tokenize(" ".join([text, rec.offers or "", rec.seeks or "", " ".join(rec.sectors), sector_words(derived, synonyms=False)]))
 
     def _after_rows(self, rows: np.ndarray | None = None) -> None:
         """Row lookups derived from the columns (after a load or an update): numpy work only when
@@ -375,7 +405,9 @@ class Generation:
         ids, columns = np.array(vids, np.int64), self._vector_columns(records)
         self.raw.upsert(ids, raw, columns)
         self.cal.upsert(ids, self.calibration.apply_docs(raw, langs), columns)
-        self._set_records(records, derived=self._derive(records, raw))
+        derived = self._derive(records, raw)
+        self._add_sector_passages(records, derived, fast, fast_min_texts)
+        self._set_records(records, derived=derived)
         self._stamp()
 
     def delete(self, ids: Iterable[str]) -> list[str]:

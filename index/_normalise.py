@@ -183,6 +183,96 @@ def _quick_pinyin(term: str) -> str:
     return pinyin_key("".join(out))
 
 
+PINYIN_SENTENCE_SHARE = 0.75  # of the Latin words left after the vocabulary's: all but a stray one read as pinyin
+
+
+PINYIN_WORD_MIN_FREQ = 20  # jieba frequency below which a word is not offered (rare words mislead)
+
+
+@lru_cache(maxsize=1)
+def _pinyin_words() -> dict[str, str]:
+    """Tone-less pinyin -> the most frequent Chinese word or character that reads so, ranked by
+    jieba's word frequencies: jieba's words by each character's first reading, pypinyin's phrase
+    readings where it has one (polyphones: 银行 is yinhang). What a sentence typed in pinyin is
+    read with once its trade words were found ("women shi ..." -> 我们是 ...)."""
+    from pypinyin.phrases_dict import phrases_dict
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    from ._keywords import _cut_han
+
+    _cut_han("预热")  # jieba loaded: its frequency table is read below
+    import jieba
+
+    toneless: dict[str, str] = {}
+
+    def plain(reading: str) -> str:
+        found = toneless.get(reading)
+        if found is None:
+            decomposed = unicodedata.normalize("NFD", reading).replace("u\u0308", "v")
+            found = toneless[reading] = "".join(c for c in decomposed if not unicodedata.combining(c))
+        return found
+
+    first = {chr(code): plain(r.split(",")[0]) for code, r in pinyin_dict.items()}
+    best: dict[str, tuple[int, str]] = {}
+    for word, f in jieba.dt.FREQ.items():
+        if f < PINYIN_WORD_MIN_FREQ or len(word) > 4:
+            continue
+        phrase = phrases_dict.get(word)
+        if phrase is not None:
+            key = "".join(plain(r[0]) for r in phrase)
+        else:
+            parts = [first.get(c) for c in word]
+            if None in parts:
+                continue
+            key = "".join(parts)  # type: ignore[arg-type]
+        if key not in best or f > best[key][0]:
+            best[key] = (f, word)
+    return {key: word for key, (_, word) in best.items()}
+
+
+def _pinyin_word(key: str) -> str | None:
+    """The Chinese of one typed pinyin word: a word reading as all of it, else its syllables read
+    left to right, each the longest run that is a word (None when a part is no syllable)."""
+    words = _pinyin_words()
+    if key in words:
+        return words[key]
+    out, at = [], 0
+    while at < len(key):
+        for end in range(len(key), at, -1):
+            hit = words.get(key[at:end])
+            if hit and is_pinyin(key[at:end], 1):
+                out.append(hit)
+                at = end
+                break
+        else:
+            return None
+    return "".join(out)
+
+
+def _pinyin_sentence_pass(text: str, vocab: "Vocabulary", changes: list["Change"]) -> str:
+    """A message typed in pinyin whose trade words were read (``_latin_pass``): its other words
+    ("women shi", "xiang zhao", "kehu") read too, so the needs analysis sees who is asked for.
+    Only when nearly every Latin word left is pinyin: an English or Portuguese sentence with one
+    pinyin term keeps its words."""
+    tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)
+              if not _HAN.search(m.group()) and not vocab.knows(fold(m.group()))]
+    if len(tokens) < 2:
+        return text
+    readable = [(a, b, w) for a, b, w in tokens if is_pinyin(w, 1) and w.isascii()]
+    if len(readable) < PINYIN_SENTENCE_SHARE * len(tokens):
+        return text
+    out, pos = [], 0
+    for start, end, word in readable:
+        han = _pinyin_word(pinyin_key(word))
+        if not han:
+            continue
+        out += [text[pos:start], han]
+        pos = end
+        changes.append(Change("pinyin", word, han))
+    out.append(text[pos:])
+    return "".join(out)
+
+
 # -- the vocabulary ----------------------------------------------------------------------------
 
 
@@ -303,7 +393,7 @@ def warm(columns: Any = None) -> None:
 
     from ._keywords import _cut_han
 
-    _opencc(), _cantonese(), _syllables(), _pt_accents(), _common_folded()
+    _opencc(), _cantonese(), _syllables(), _pt_accents(), _common_folded(), _pinyin_words()
     for lang in _LANGS:
         _zipf_table(lang)
     _cut_han("预热")
@@ -586,6 +676,8 @@ def normalise(text: str, vocabulary: Vocabulary | None = None) -> Normalised:
     text, traditional = _traditional_pass(text, changes)
     text = _homophone_pass(text, vocab, changes)
     text, pinyin = _latin_pass(text, vocab, changes)
+    if pinyin:
+        text = _pinyin_sentence_pass(text, vocab, changes)
     has_han = bool(_HAN.search(original))
     has_latin = any(not _HAN.search(w) for w in _WORD.findall(original))
     script = "hant" if traditional else ("mixed" if has_han and has_latin else "hans" if has_han else "latin" if has_latin else "none")

@@ -1,7 +1,7 @@
 """Retrieve: the candidates of one query, from the dense store and from BM25.
 
 Dense: the vector store's nearest language versions, each record scored by its best version.
-Keywords: BM25 over the record texts, normalised by the best score (or a floor, in hybrid mode,
+Keywords: BM25 over the record texts (with the places the question names in pt, zh and en), normalised by the best score (or a floor, in hybrid mode,
 so a query whose best keyword match is weak does not make it look strong). In hybrid mode the
 best keyword rows the dense search missed are scored exactly and added. Nothing is ranked here.
 """
@@ -14,8 +14,9 @@ from typing import Protocol
 import numpy as np
 
 from ._candidates import Candidates
-from ._keywords import KeywordIndex
+from ._keywords import KeywordIndex, tokenize
 from ._query import QueryAnalysis
+from ._sectors import SECTOR_VID_BASE
 from ._vectors import VectorFilter, VectorStore
 
 SLOTS = 16  # vector id = record sequence * SLOTS + language slot; corpus.MAX_LANGUAGES is the same limit
@@ -39,7 +40,8 @@ def dense_candidates(index: Retrievable, qv: np.ndarray, k: int, vfilter: Vector
     store = index.cal if calibrate else index.raw
     assert store is not None
     scores, vids = store.search(qv, k, vfilter)
-    seqs = np.asarray(vids, np.int64) // SLOTS
+    vids = np.asarray(vids, np.int64)
+    seqs = np.where(vids >= SECTOR_VID_BASE, vids - SECTOR_VID_BASE, vids // SLOTS)  # a sector passage, or a language version
     known = (seqs >= 0) & (seqs < len(index._row_of_seq))
     found = np.full(len(seqs), -1, np.int64)
     found[known] = index._row_of_seq[seqs[known]]
@@ -64,6 +66,19 @@ def exact_dense(index: Retrievable, qv: np.ndarray, rows: list[int], calibrate: 
         if h and s > out.get(row, -9.0):
             out[row] = s
     return out
+
+
+PLACE_LANGS = ("pt", "zh", "en")
+
+
+def place_tokens(a: QueryAnalysis) -> list[str]:
+    """Keyword tokens of the places the question names, in pt, zh and en (the gazetteer's labels):
+    "Fujian" also finds a record that writes 福建, "Cantão" one that writes Guangdong."""
+    words: list[str] = []
+    for place in a.places:
+        words += [place.name, *(place.labels.get(code, "") for code in PLACE_LANGS)]
+    own = set(a.tokens) | set(a.expansion)
+    return [t for t in dict.fromkeys(tokenize(" ".join(w for w in words if w))) if t not in own]
 
 
 def keyword_scores(bm25: KeywordIndex | None, tokens: list[str], n_rows: int, mask: np.ndarray | None,
@@ -95,7 +110,7 @@ def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray
 
     keyword = np.zeros(n_rows, np.float64)
     kw_rows = np.zeros(0, np.int64)
-    q_tokens = a.tokens + a.expansion
+    q_tokens = a.tokens + a.expansion + place_tokens(a)
     if mode in ("hybrid", "bm25") and q_tokens and index._bm25 is not None:
         t = time.perf_counter()
         keyword, kw_rows = keyword_scores(index._bm25, q_tokens, n_rows, mask, bm25_floor if mode == "hybrid" else 1e-9)

@@ -177,3 +177,57 @@ def _keep(found: dict[str, Derived], d: Derived) -> None:
     old = found.get(d.sector)
     if old is None or d.confidence > old.confidence:
         found[d.sector] = d
+
+
+KEYWORD_LANGS = ("pt", "zh", "en")  # the alliance's languages: what askers and records are written in
+
+
+def sector_words(slugs: Sequence[str], taxonomy: Taxonomy | None = None, synonyms: bool = True) -> str:
+    """The words of ``slugs`` in pt, zh and en (labels, and synonyms when ``synonyms``): added to a
+    record's keyword text, so "hydrogen" finds a record that only says "hidrogénio" once its
+    labels put it in that sector. Derived sectors bridge languages; the record's text is unchanged."""
+    taxonomy = taxonomy or default_taxonomy()
+    words: list[str] = []
+    for slug in slugs:
+        sector = taxonomy.sectors.get(slug)
+        if sector is None:
+            continue
+        for code in KEYWORD_LANGS:
+            words.append(sector.labels.get(code, ""))
+            if synonyms:
+                words += list(sector.synonyms.get(code, ()))
+    return " ".join(dict.fromkeys(w for w in words if w))
+
+
+# A record's sector passage is a vector of its own, not a language version: its id is this base +
+# the record's sequence, apart from the language versions' (sequence * 16 + slot), so it takes none
+# of the 16 language slots (index._retrieve reads both).
+SECTOR_VID_BASE = 1 << 48
+
+
+def sector_passage(rec: Organisation, slugs: Sequence[str], taxonomy: Taxonomy | None = None) -> str:
+    """A second passage for the encoder: the record's names, kind and place, its source labels and
+    its derived sectors' labels in pt, zh and en. The description is in one language only (the
+    source's); this passage puts what the record does in all three, so a question in another
+    language reaches it (it scores by its best passage). Empty when no sector was derived."""
+    from corpus import default_lexicon
+
+    taxonomy = taxonomy or default_taxonomy()
+    labels = [taxonomy.sectors[s].labels.get(code, "") for code in KEYWORD_LANGS for s in slugs if s in taxonomy]
+    labels = [w for w in dict.fromkeys(labels) if w]
+    if not labels:
+        return ""
+    lex = default_lexicon()
+    names = list(dict.fromkeys([rec.name, *(t.name for t in rec.i18n.values() if t.name)]))
+    where: list[str] = []
+    for value in (rec.city, rec.region):
+        if value:
+            place = lex.place(value) or next((p for p, _ in lex.find_places(value)), None)
+            where += [place.label(c) for c in KEYWORD_LANGS] if place else [value]
+    if rec.country:
+        where += [lex.country_label(rec.country, c) for c in KEYWORD_LANGS]
+    kinds = [lex.kind_label(rec.kind, c) for c in KEYWORD_LANGS] if rec.kind else []
+    own = [label for label in source_labels(rec, taxonomy)]
+    parts = [" / ".join(names), " / ".join(dict.fromkeys(kinds)), ", ".join(dict.fromkeys(where)),
+             "; ".join(own), "; ".join(labels)]
+    return ". ".join(p for p in parts if p) + "."

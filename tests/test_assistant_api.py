@@ -241,6 +241,13 @@ def test_pinyin_trade_and_place_words_are_read_as_chinese(client):
     assert battery["results"] and all("batteries" in h["sectors"] for h in battery["results"][:2])
 
 
+def test_a_whole_sentence_in_pinyin_is_read_and_its_sought_side_found(client):
+    body = search(client, query="women shi ningbo de mujv qiye, xiang zhao putaoya de kehu").json()
+    assert {("pinyin", "mujv", "模具"), ("pinyin", "women", "我们"), ("pinyin", "kehu", "客户")} <= set(_normalised(body))
+    assert "moulds" in (body["understood"]["asker"] or {}).get("sectors", [])
+    assert body["results"] and all(h["country"] == "PT" for h in body["results"][:3])
+
+
 def test_portuguese_without_accents(client):
     body = search(client, query="fornecedores de cortica em Portugal").json()
     assert ("accents", "cortica", "cortiça") in _normalised(body)

