@@ -191,6 +191,10 @@ def answer_features(hits: list[Hit], a: QueryAnalysis) -> np.ndarray | None:
     scale = pool_scale(hits)
     return query_features(features(sided[:QUERY_HITS], a, scale=scale), scale[1])
 NEAR_SHOWN = 3  # at most this many "less close" hits when the question is not answered
+# An answered question's list is filled up to this many with the next hits on the side asked for,
+# labelled "less close": a hidden partner is worse than an extra, labelled result (the user never
+# learns it exists), and on corpora nobody fitted on the match threshold cut true partners.
+FILL_SHOWN = 10
 MIN_SHOWN = 1  # an answered question shows at least its best this many on the side asked for
 
 
@@ -227,6 +231,13 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
                     if not k and hit.record.country not in a.countries and prob >= model.hit_threshold]
     if not matches:
         return Judged([], 0, hits[:3])
+    shown = {id(hit) for hit in matches}
+    for hit, side_ok in zip(hits, sided.tolist()):
+        if len(matches) >= FILL_SHOWN:
+            break
+        if side_ok and id(hit) not in shown:
+            hit.less_close = True
+            matches.append(hit)
     return Judged(matches, len(matches))
 
 

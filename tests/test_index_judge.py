@@ -60,17 +60,26 @@ def _model(threshold=0.5, hit_threshold=0.5, near=0.3, answerable=None, hit=None
                           threshold, hit_threshold, near)
 
 
-def test_an_answered_question_shows_the_hits_from_the_hit_threshold_in_fused_order():
+def test_an_answered_question_shows_its_matches_first_then_the_rest_labelled_less_close():
+    """Matches (from the hit threshold) in fused order, then the other hits on the side asked for,
+    labelled less close: a partner below the threshold is shown, never hidden, never called a match."""
     hits = [_hit("a", "CN", 0.9, 0.8), _hit("b", "CN", 0.8, 0.3), _hit("c", "CN", 0.7, 0.6)]
     judged = judge_calibrated(hits, analyse("parceiros"), _model(), filtered=False)
-    assert [h.record.id for h in judged.hits] == ["a", "c"] and judged.total == 2
-    assert all(h.match is not None for h in hits) and not any(h.less_close for h in hits)
+    assert [h.record.id for h in judged.hits] == ["a", "c", "b"] and judged.total == 3
+    assert all(h.match is not None for h in hits) and [h.less_close for h in judged.hits] == [False, False, True]
+
+
+def test_the_less_close_fill_stops_at_ten_and_keeps_to_the_side_asked_for():
+    hits = [_hit("a", "PT", 0.9, 0.8)] + [_hit(f"x{n}", "PT", 0.6, 0.2) for n in range(12)] + [_hit("cn", "CN", 0.5, 0.2)]
+    judged = judge_calibrated(hits, analyse("empresas de moldes em Portugal"), _model(), filtered=False)
+    assert len(judged.hits) == 10 and judged.hits[0].record.id == "a" and all(h.less_close for h in judged.hits[1:])
+    assert "cn" not in [h.record.id for h in judged.hits]
 
 
 def test_the_best_hit_of_an_answered_question_is_always_shown():
     model = _model(hit={"dense": 10.0, "bias": -9.0})  # no hit reaches the hit threshold
     judged = judge_calibrated([_hit("a", "CN", 0.9, 0.8), _hit("b", "CN", 0.8, 0.3)], analyse("x"), model, filtered=False)
-    assert [h.record.id for h in judged.hits] == ["a"]
+    assert [(h.record.id, h.less_close) for h in judged.hits] == [("a", False), ("b", True)]
 
 
 def test_near_the_threshold_is_shown_less_close_and_far_below_is_nothing():
