@@ -71,7 +71,7 @@ def test_a_part_with_a_missing_slot_fails_loudly(tmp_path, monkeypatch):
     assert _web.render_page.__wrapped__("good.html") == b"<head>\n<title>A &amp; B</title>\n</head>\n"
 
 
-@pytest.mark.parametrize("name, kind", [("chat.js", "text/javascript"), ("staff.js", "text/javascript"), ("dom.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")])
+@pytest.mark.parametrize("name, kind", [("chat.js", "text/javascript"), ("staff.js", "text/javascript"), ("dom.js", "text/javascript"), ("staff-common.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")])
 def test_static_files(client, name, kind):
     r = client.get(f"/static/{name}")
     assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
