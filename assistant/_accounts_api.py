@@ -13,7 +13,7 @@ import time
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from . import _accounts as accounts
@@ -236,7 +236,7 @@ def _flat(detail: dict) -> str:
 
 # -- the admin page ------------------------------------------------------------------------------
 @page_router.get("/staff/admin", include_in_schema=False)
-def admin_page() -> FileResponse:
+def admin_page() -> HTMLResponse:
     from ._web import _page
 
     return _page("staff-admin.html")

@@ -13,7 +13,7 @@ import time
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import _opportunities as opp
@@ -102,5 +102,5 @@ async def unmet_demand(request: Request, lang: str = LANG, days: int = Query(90,
 
 
 @page_router.get("/staff/map", include_in_schema=False)
-def map_page() -> FileResponse:
+def map_page() -> HTMLResponse:
     return _page("staff-map.html")

@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from corpus import Organisation
@@ -361,11 +361,11 @@ async def reject(profile_id: int, body: Reject, request: Request) -> dict:
 
 
 @page_router.get("/join")
-def join_page() -> FileResponse:
+def join_page() -> HTMLResponse:
     """The web form: join, or manage a profile from an e-mailed link (``?token=``)."""
     return _page("join.html")
 
 
 @page_router.get("/staff/profiles")
-def staff_profiles_page() -> FileResponse:
+def staff_profiles_page() -> HTMLResponse:
     return _page("staff-profiles.html")

@@ -1,14 +1,20 @@
 """The two web pages (chat at /, staff console at /staff), their static files, and the
 filter vocabulary both pages label things with. Plain files, no build step, no CDN.
+
+Every page shares its <head> basics, its header (brand and PT/中文/EN switch) and, on the staff
+pages, the sign-in form: each is written once in static/_<name>.html and a page names it with a
+line ``<!--#name slot="value"-->``. Pages are put together once, on first use, and kept; a missing
+part or slot fails loudly instead of serving a half page.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from corpus import KINDS, default_lexicon, default_taxonomy
 
@@ -31,12 +37,33 @@ _PAGE_HEADERS = {
 router = APIRouter()
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(STATIC / name, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+_PART = re.compile(r'^[ \t]*<!--#([a-z]+)((?: [a-z]+="[^"]*")*)-->$', re.MULTILINE)
+_SLOT = re.compile(r"\{([a-z]+)\}")
+_VALUE = re.compile(r'([a-z]+)="([^"]*)"')
+
+
+def _fill(match: re.Match) -> str:
+    """One ``<!--#name slot="value"-->`` line: the part's text with each {slot} filled (values are ours)."""
+    part = (STATIC / f"_{match[1]}.html").read_text(encoding="utf-8").removesuffix("\n")
+    values = dict(_VALUE.findall(match[2]))
+    slots = set(_SLOT.findall(part))
+    if slots != set(values):
+        raise ValueError(f"part '{match[1]}' has slots {sorted(slots)}, the page gives {sorted(values)}")
+    return _SLOT.sub(lambda slot: values[slot[1]], part)
+
+
+@functools.cache
+def render_page(name: str) -> bytes:
+    """A page of static/ with its shared parts put in."""
+    return _PART.sub(_fill, (STATIC / name).read_text(encoding="utf-8")).encode()
+
+
+def _page(name: str) -> HTMLResponse:
+    return HTMLResponse(render_page(name), headers=_PAGE_HEADERS)
 
 
 @router.get("/", include_in_schema=False)
-def chat_page(request: Request) -> FileResponse:
+def chat_page(request: Request) -> HTMLResponse:
     """With the browser cookie, so even the first chat turn's session is bound to this browser."""
     page = _page("chat.html")
     keep_browser(request, page)
@@ -44,7 +71,7 @@ def chat_page(request: Request) -> FileResponse:
 
 
 @router.get("/staff", include_in_schema=False)
-def staff_page() -> FileResponse:
+def staff_page() -> HTMLResponse:
     return _page("staff.html")
 
 

@@ -52,6 +52,15 @@ def _encoder(args: argparse.Namespace):
     return load_encoder(args.model) if getattr(args, "model", None) else default_encoder()
 
 
+def _show(args: argparse.Namespace, data: dict, as_text, write_report) -> int:
+    """What every run ends with: the report files when --report asks (``write_report(folder)`` says
+    where it wrote), then the figures on stdout, one JSON object with --json, else ``as_text(data)``."""
+    if args.report:
+        print(f"report written to {write_report(args.report)}", file=sys.stderr)
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else as_text(data))
+    return 0
+
+
 def _data(args: argparse.Namespace) -> int:
     from ._dataset import load_dataset
     from ._report import format_table, write_report
@@ -62,15 +71,7 @@ def _data(args: argparse.Namespace) -> int:
         configs = parse_configs(",".join(configs + ["bm25"]))  # the report compares the default with bm25
     dataset = load_dataset(args.data).select(args.split, args.limit)
     result = evaluate_dataset(dataset, configs, encoder=_encoder(args), progress=not args.quiet)
-    data = result.to_json()
-    if args.report:
-        path = write_report(result, args.report)
-        print(f"report written to {path}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        print(format_table(data))
-    return 0
+    return _show(args, result.to_json(), format_table, lambda folder: write_report(result, folder))
 
 
 def _chats_only(args: argparse.Namespace) -> int:
@@ -121,14 +122,7 @@ def _posts(args: argparse.Namespace) -> int:
         raise DatasetError(str(args.posts), 0, "split", f"no post or profile has \"split\": \"{args.split}\"")
     result = evaluate_posts(data, _encoder(args))
     result["path"], result["split"] = str(args.posts), args.split
-    if args.report:
-        path = write_posts_report(result, args.report)
-        print(f"report written to {path}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
-    else:
-        print(format_posts(result))
-    return 0
+    return _show(args, result, format_posts, lambda folder: write_posts_report(result, folder))
 
 
 def _fit_floor(args: argparse.Namespace) -> int:
@@ -192,11 +186,7 @@ def _bitext(args: argparse.Namespace) -> int:
         if type(exc) is ValueError:
             raise EvalError(str(exc)) from None
         raise
-    if args.report:
-        path = write_bitext_report(data, args.report)
-        print(f"report written to {path}", file=sys.stderr)
-    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_bitext(data))
-    return 0
+    return _show(args, data, format_bitext, lambda folder: write_bitext_report(data, folder))
 
 
 def add_commands(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from conftest import STAFF_KEY, LiveServer
-from test_connectors_telegram import SECRET, TOKEN, FakeBotAPI, message_update
+from test_connectors_telegram import SECRET, TOKEN, bot_api, message_update  # noqa: F401 (bot_api: the fake Bot API fixture)
 try:  # the WeChat sample (shared/data/external) signs the messages; without it the WeChat test skips
     from test_connectors_wechat import CS_SECRET, VECTOR, FakeCustomerService, ask
 except FileNotFoundError:
@@ -26,14 +26,6 @@ MOULD = {"type": "tech_offer", "title": "Arrefecimento conformal para moldes de 
          "description": "Empresa fictícia oferece tecnologia de arrefecimento conformal por fabrico aditivo a fabricantes "
                         "chineses de moldes e peças plásticas, que a adotem ou licenciem.",
          "sectors": ["moldes", "fabrico aditivo"], "side_sought": "CN", "closes": SOON}
-
-
-@pytest.fixture(scope="module")
-def bot_api():
-    fake = FakeBotAPI()
-    with LiveServer(fake.app) as server:
-        fake.url = server.url
-        yield fake
 
 
 @pytest.fixture(scope="module")

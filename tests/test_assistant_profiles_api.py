@@ -14,7 +14,7 @@ import re
 import httpx
 import pytest
 
-from conftest import STAFF_KEY, LiveServer, free_port, private_copy
+from conftest import STAFF_KEY, LiveServer, private_copy
 from test_connectors_telegram import SECRET, TOKEN, FakeBotAPI, message_update
 from test_connectors_wechat import CS_SECRET, VECTOR, FakeCustomerService, ask
 
@@ -26,26 +26,7 @@ MOULDS_PT = {"lang": "pt", "name": "Moldes Exemplo Lda (teste)", "kind": "empres
 
 
 @pytest.fixture(scope="module")
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    class Keep:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append(envelope)
-            return "250 Message accepted for delivery"
-
-    handler = Keep()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
-
-
-@pytest.fixture(scope="module")
-def service(shipped_data_dir, encoder, tmp_path_factory, smtp):
+def service(shipped_data_dir, encoder, tmp_path_factory, smtp_server):
     from assistant.app import create_app
     from assistant.settings import Settings
 
@@ -53,7 +34,7 @@ def service(shipped_data_dir, encoder, tmp_path_factory, smtp):
     mp.setenv("CPC_ALERTS_EVERY_SECONDS", "0")
     fake_tg, fake_wx = FakeBotAPI(), FakeCustomerService()
     catalog = private_copy(shipped_data_dir, tmp_path_factory.mktemp("join-api") / "data", encoder)
-    controller, handler = smtp
+    controller, handler = smtp_server
     with LiveServer(fake_tg.app) as tg_server, LiveServer(fake_wx.app) as wx_server:
         fake_tg.url, fake_wx.url = tg_server.url, wx_server.url
         settings = Settings(data_dir=catalog.data_dir, admin_token=STAFF_KEY, telegram_token=TOKEN, telegram_secret=SECRET,

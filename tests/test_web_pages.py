@@ -42,7 +42,36 @@ def test_pages_are_served_with_a_strict_policy(client, path, marker):
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
 
 
-@pytest.mark.parametrize("name, kind", [("chat.js", "text/javascript"), ("staff.js", "text/javascript"), ("dom.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")])
+@pytest.mark.parametrize("path, heading", [("/", "CPC Alliance partner finder"), ("/staff", "Staff console"),
+                                           ("/staff/admin", "Accounts and audit"), ("/staff/map", "Opportunity map"),
+                                           ("/staff/posts", "Opportunity posts"), ("/staff/profiles", "Profiles to review"),
+                                           ("/join", "Join the directory")])
+def test_every_page_is_served_whole_with_its_shared_parts(client, path, heading):
+    """The head, header and sign-in form are written once (static/_*.html) and put into each page."""
+    r = client.get(path)
+    assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<!--#" not in r.text and "{" not in r.text.split("<body")[0]  # every part and slot filled
+    assert r.text.count('<link rel="stylesheet" href="/static/app.css">') == 1 and f">{heading}</h1>" in r.text
+    assert r.text.count('data-lang="zh"') == 1 and r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-security-policy"].startswith("default-src 'self'")
+    signs_in = path in ("/staff", "/staff/map", "/staff/posts", "/staff/profiles")  # admin: the console's session
+    assert r.text.count('id="staff-key"') == signs_in
+    assert int(r.headers["content-length"]) == len(r.content)
+
+
+def test_a_part_with_a_missing_slot_fails_loudly(tmp_path, monkeypatch):
+    from assistant import _web
+
+    (tmp_path / "_head.html").write_text("<title>{title}</title>\n")
+    (tmp_path / "page.html").write_text("<head>\n<!--#head-->\n</head>\n")
+    (tmp_path / "good.html").write_text('<head>\n  <!--#head title="A &amp; B"-->\n</head>\n')
+    monkeypatch.setattr(_web, "STATIC", tmp_path)
+    with pytest.raises(ValueError, match="slots"):
+        _web.render_page.__wrapped__("page.html")
+    assert _web.render_page.__wrapped__("good.html") == b"<head>\n<title>A &amp; B</title>\n</head>\n"
+
+
+@pytest.mark.parametrize("name, kind", [("chat.js", "text/javascript"), ("staff.js", "text/javascript"), ("dom.js", "text/javascript"), ("staff-common.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")])
 def test_static_files(client, name, kind):
     r = client.get(f"/static/{name}")
     assert r.status_code == 200 and r.headers["content-type"].startswith(kind)

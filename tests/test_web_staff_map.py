@@ -64,3 +64,19 @@ def test_map_page_renders_both_charts_and_proposes_an_introduction(browser, site
     page.screenshot(path=str(shots / "staff-map-zh.png"), full_page=True)
     assert problems == []
     ctx.close()
+
+
+def test_a_wrong_key_brings_the_sign_in_back_with_the_reason(browser, site):
+    """The sign-in the map, posts and profiles pages share (static/staff-common.js)."""
+    ctx = browser.new_context(locale="en-GB")
+    page = ctx.new_page()
+    page.goto(site.url + "/staff/map")
+    page.get_by_label("Staff key").fill("not-the-staff-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signin-error")).to_have_text("Wrong key.")
+    expect(page.locator("#map-app")).to_be_hidden()
+    page.get_by_label("Staff key").fill(KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("body[data-loaded=true]")).to_be_visible()
+    expect(page.locator("#signin")).to_be_hidden()
+    ctx.close()

@@ -40,10 +40,9 @@
   };
   const el = window.cpcEl;
   const NS = "http://www.w3.org/2000/svg";
-  const KEY = "cpc.staff.key";
   const COLOURS = ["#1f6f8b", "#e07a1f", "#3a8f3a", "#b8336a", "#6a4c93", "#8c6d1f", "#2f4858", "#d64545"];
-  const ui = window.cpcI18n(UI, "cpc.staff.lang", () => render());
-  let key = sessionStorage.getItem(KEY);
+  const { ui, api, start, signedIn } = window.cpcStaffPage({ table: UI, app: "map-app", onSwitch: () => render(),
+                                                            onStart: () => load() });
   let data = { map: null, unmet: null };
 
   function svg(tag, attrs, ...children) {
@@ -51,15 +50,6 @@
     for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
     for (const child of children) node.append(child);
     return node;
-  }
-
-  async function api(path, options = {}) {
-    const res = await fetch(path, { ...options, headers: { Accept: "application/json", "Content-Type": "application/json",
-      Authorization: `Bearer ${key}` } });
-    if (res.status === 401 || res.status === 403) { showSignin(ui.t("wrongKey")); throw new Error("auth"); }
-    const body = await res.json();
-    if (!res.ok) throw new Error(body.error || res.status);
-    return body;
   }
 
   // Horizontal bars: one per sector pair, labelled, counts at the bar's end.
@@ -182,28 +172,6 @@
     }
   }
 
-  function showSignin(message) {
-    document.getElementById("signin").hidden = false;
-    document.getElementById("map-app").hidden = true;
-    const error = document.getElementById("signin-error");
-    error.hidden = !message;
-    error.textContent = message || "";
-  }
-
-  document.getElementById("signin-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    key = document.getElementById("staff-key").value;
-    sessionStorage.setItem(KEY, key);
-    start();
-  });
-
-  function start() {
-    ui.apply();
-    if (!key) { showSignin(""); return; }
-    document.getElementById("signin").hidden = true;
-    document.getElementById("map-app").hidden = false;
-    load();
-  }
-  document.querySelectorAll(".langs button").forEach((b) => b.addEventListener("click", () => { if (key) load(); }));
+  document.querySelectorAll(".langs button").forEach((b) => b.addEventListener("click", () => { if (signedIn()) load(); }));
   start();
 })();

@@ -38,19 +38,9 @@
     },
   };
   const el = window.cpcEl;
-  const KEY = "cpc.staff.key";
-  const ui = window.cpcI18n(UI, "cpc.staff.lang", () => render());
-  let key = sessionStorage.getItem(KEY);
+  const { ui, api, start } = window.cpcStaffPage({ table: UI, app: "posts-app", onSwitch: () => render(),
+                                                  onStart: () => { render(); load(); } });
   let data = { pending: [], published: [] };
-
-  async function api(path, options = {}) {
-    const res = await fetch(path, { ...options, headers: { Accept: "application/json", "Content-Type": "application/json",
-      Authorization: `Bearer ${key}` } });
-    if (res.status === 401 || res.status === 403) { showSignin(ui.t("wrongKey")); throw new Error("auth"); }
-    const body = await res.json();
-    if (!res.ok) throw new Error(body.error || res.status);
-    return body;
-  }
 
   function cells(p) {
     return [el("td", { text: ui.t(p.type) }), el("td", { text: p.title, lang: p.lang }), el("td", { text: p.side_sought }),
@@ -118,28 +108,5 @@
     }
   });
 
-  function showSignin(message) {
-    document.getElementById("signin").hidden = false;
-    document.getElementById("posts-app").hidden = true;
-    const error = document.getElementById("signin-error");
-    error.hidden = !message;
-    error.textContent = message || "";
-  }
-
-  document.getElementById("signin-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    key = document.getElementById("staff-key").value;
-    sessionStorage.setItem(KEY, key);
-    start();
-  });
-
-  function start() {
-    ui.apply();
-    if (!key) { showSignin(""); return; }
-    document.getElementById("signin").hidden = true;
-    document.getElementById("posts-app").hidden = false;
-    render();
-    load();
-  }
   start();
 })();

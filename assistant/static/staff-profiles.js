@@ -31,19 +31,11 @@
   };
   const FIELDS = ["name", "kind", "country", "city", "sectors", "offers", "seeks", "website", "contact"];
   const el = window.cpcEl;
-  const KEY = "cpc.staff.key";
-  const ui = window.cpcI18n(UI, "cpc.staff.lang", () => render());
-  let key = sessionStorage.getItem(KEY);
+  const { ui, api, start } = window.cpcStaffPage({
+    table: UI, app: "queue-app", onSwitch: () => render(), onStart: () => load(),
+    errorOf: (body, status) => (typeof body.detail === "object" && body.detail ? Object.values(body.detail).join(" ") : (body.error || status)),
+  });
   let rows = [];
-
-  async function api(path, options = {}) {
-    const res = await fetch(path, { ...options, headers: { Accept: "application/json", "Content-Type": "application/json",
-      Authorization: `Bearer ${key}` } });
-    if (res.status === 401 || res.status === 403) { showSignin(ui.t("wrongKey")); throw new Error("auth"); }
-    const body = await res.json();
-    if (!res.ok) throw new Error(typeof body.detail === "object" && body.detail ? Object.values(body.detail).join(" ") : (body.error || res.status));
-    return body;
-  }
 
   function say(text) { document.getElementById("status").textContent = text; }
 
@@ -99,27 +91,5 @@
     } catch (e) { if (e.message !== "auth") say(String(e.message)); }
   }
 
-  function showSignin(message) {
-    document.getElementById("signin").hidden = false;
-    document.getElementById("queue-app").hidden = true;
-    const error = document.getElementById("signin-error");
-    error.hidden = !message;
-    error.textContent = message || "";
-  }
-
-  document.getElementById("signin-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    key = document.getElementById("staff-key").value;
-    sessionStorage.setItem(KEY, key);
-    start();
-  });
-
-  function start() {
-    ui.apply();
-    if (!key) { showSignin(""); return; }
-    document.getElementById("signin").hidden = true;
-    document.getElementById("queue-app").hidden = false;
-    load();
-  }
   start();
 })();
