@@ -127,6 +127,7 @@ class MatchStats:
     records: int = 0
     candidates: int = 0  # (subscription, record) pairs the prefilter let through
     verified: int = 0  # subscriptions whose candidates went through the engine's search
+    searches: int = 0  # engine searches run: one per distinct need among the verified subscriptions
     notices: int = 0  # new pending notices written
     seconds: float = 0.0
 
@@ -170,6 +171,9 @@ def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: 
     dense = np.maximum.reduceat(queries @ vectors.T, starts, axis=1)  # subscriptions x new records
     all_ids = list(vids_of)
     rows: list[tuple[int, str, str]] = []
+    # Subscriptions that keep the same need (query, its language, hard filters) and reach the same
+    # candidates get the same answer: the engine's search runs once per distinct need, not per subscriber.
+    answered: dict[tuple, list[str]] = {}
     for i, (sub, _) in enumerate(subs):
         kept, own = sub["understood"], filters_of(sub["filters"])
         gate = _gate(engine, kept, not own.is_empty())
@@ -181,8 +185,12 @@ def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: 
             continue
         stats.candidates += len(cands)
         stats.verified += 1
-        for rid, name in judge(engine, sub, queries[i], own, cands, all_ids):
-            rows.append((sub["id"], rid, name))
+        need = (sub["query"], kept["lang"], json.dumps(sub["filters"], sort_keys=True, ensure_ascii=False), tuple(cands))
+        if need not in answered:
+            stats.searches += 1
+            answered[need] = [rid for rid, _ in judge(engine, sub, queries[i], own, cands, all_ids)]
+        for rid in answered[need]:
+            rows.append((sub["id"], rid, engine.records[rid].name_in(sub["lang"])))
     stats.notices = store.add_notices(rows, now)
     stats.seconds = time.perf_counter() - t0
     return stats

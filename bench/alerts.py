@@ -174,7 +174,7 @@ def in_process(data_dir: Path, new_ids: list[str] | None, repeats: int, threads:
                 t0 = time.perf_counter()
                 s = alerts.match_new(catalog.engine, fresh, new_ids, subscriptions=subs)
                 runs.append({"seconds": round(time.perf_counter() - t0, 3), "candidates": s.candidates,
-                             "verified": s.verified, "notices": s.notices})
+                             "verified": s.verified, "searches": s.searches, "notices": s.notices})
                 fresh.close()
     finally:
         catalog.close()

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from conftest import STAFF_KEY, LiveServer
-from test_assistant_alerts_api import MOULDS, WINE, smtp  # noqa: F401  (smtp: the module's SMTP server fixture)
+from test_assistant_alerts_api import MOULDS, WINE
 from test_assistant_cli import served_by
 from test_connectors_telegram import SECRET, TOKEN, FakeBotAPI, callback_update, message_update
 from test_connectors_wechat import CS_SECRET, VECTOR, FakeCustomerService, ask
@@ -112,11 +112,11 @@ def kill_group(proc) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(shipped_data_dir, tmp_path_factory, smtp):  # noqa: F811
+def world(shipped_data_dir, tmp_path_factory, smtp_server):
     """Fakes on loopback, an SMTP server, a copy of the shipped data folder and `cpc serve --workers 2` on it."""
     from _server import start_server
 
-    controller, mailbox = smtp
+    controller, mailbox = smtp_server
     tg, wx = BotAPI(), WeChatAPI()
     root = tmp_path_factory.mktemp("alerts-e2e")
     data_dir = root / "var"

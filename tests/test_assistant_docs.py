@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer
-from test_web_browser import browser, expect, watch  # noqa: F401 - fixture
+from test_web_browser import expect, watch
 
 
 @pytest.fixture(scope="module")
