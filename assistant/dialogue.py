@@ -605,7 +605,7 @@ class Assistant:
         assert state.query is not None
         # a chat shows only the side the user asked for: pages of five that are all answers
         result: SearchResult = self.engine.search(state.query, self._filters(state), limit=PAGE, offset=state.page * PAGE,
-                                                  other_side=False)
+                                                  other_side=False, fill=False)
         if intent in ("search", "refine"):  # one log entry per search, as the search API does
             self.store.log_query(channel, lang, state.query, result.total, sid)
         filters = self._describe_filters(state, lang)
@@ -621,8 +621,9 @@ class Assistant:
             places = any(state.filters.get(k) for k in ("regions", "cities", "districts"))
             text = say("nothing_in_place" if places else "no_results", lang, query=summary(state.query), filters=filters)
             return Reply("\n".join(p for p in (prefix, text) if p), lang, intent, suggestions=suggestions("broaden", lang))
-        if all(h.less_close for h in result.hits):  # nothing is a match; the nearest are shown as such
-            head = say("only_less_close", lang, query=summary(state.query), filters=filters)
+        if all(h.less_close for h in result.hits):  # no match on this page: the nearest are shown as such
+            # on the first page nothing matched; on a later one the matches were all shown before
+            head = say("only_less_close" if state.page == 0 else "less_close", lang, query=summary(state.query), filters=filters)
         else:
             head = say("results" if intent != "more" else "results_more", lang, query=summary(state.query), filters=filters)
         reply = self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])

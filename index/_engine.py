@@ -202,7 +202,10 @@ class SearchEngine(Generation):
         query_vector: np.ndarray | None = None,
         use_floor: bool = True,
         other_side: bool = True,
+        fill: bool = True,
     ) -> SearchResult:
+        """``fill``: an answered question's list goes on past its matches with the next hits, labelled
+        less close (index/_judge.py); the chat turns it off and offers those on "more" instead."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         t0 = time.perf_counter()
@@ -224,7 +227,7 @@ class SearchEngine(Generation):
                          cfg.min_candidates, cfg.bm25_floor, timings)
         assert self._columns is not None
         hits = fusion(cfg.fusion)(cands, a, self._columns, cfg, mode)
-        judged = judge(hits, a, cfg, mode, use_floor, mask is not None, other_side)
+        judged = judge(hits, a, cfg, mode, use_floor, mask is not None, other_side, fill)
         total = cands.total if judged.total is None else judged.total
         page = explain(judged.hits[offset:need], self.records, self._bm25, a)
         explain(judged.nearest, self.records, None, a)

@@ -199,7 +199,7 @@ MIN_SHOWN = 1  # an answered question shows at least its best this many on the s
 
 
 def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, filtered: bool,
-                     other_side: bool = True) -> Judged:
+                     other_side: bool = True, fill: bool = True) -> Judged:
     """The question is answered when the answerable probability reaches the threshold: its
     matches are the hits whose match probability reaches the hit threshold, in the order fused
     (the best hit always). Just below, the best are shown labelled less close; further below,
@@ -233,7 +233,7 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
         return Judged([], 0, hits[:3])
     shown = {id(hit) for hit in matches}
     for hit, side_ok in zip(hits, sided.tolist()):
-        if len(matches) >= FILL_SHOWN:
+        if not fill or len(matches) >= FILL_SHOWN:
             break
         if side_ok and id(hit) not in shown:
             hit.less_close = True
@@ -241,11 +241,12 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
     return Judged(matches, len(matches))
 
 
-def judge(hits: list[Hit], a: QueryAnalysis, cfg, mode: str, enabled: bool, filtered: bool, other_side: bool) -> Judged:
+def judge(hits: list[Hit], a: QueryAnalysis, cfg, mode: str, enabled: bool, filtered: bool, other_side: bool,
+          fill: bool = True) -> Judged:
     """The configured judgement (``SearchConfig.judgement``) of hybrid-mode hits; other modes and
     ``enabled`` False keep every hit."""
     if mode != "hybrid" or not enabled or cfg.judgement is None:
         return Judged(hits, None)
     if cfg.judgement == "calibrated" and cfg.model is not None:
-        return judge_calibrated(hits, a, cfg.model, filtered, other_side)
+        return judge_calibrated(hits, a, cfg.model, filtered, other_side, fill)
     return judge_floor(hits, a, cfg.floor_for(a.lang), filtered, other_side)

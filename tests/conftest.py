@@ -330,11 +330,12 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium through playwright (never a downloaded browser), started once per run; each
-    test opens its own context. Without /usr/bin/chromium the browser tests are skipped, except in
-    CI where they must run."""
+    """Debian's Chromium through playwright (never a downloaded browser), started once per test
+    module (not per run: playwright's sync API keeps an event loop running in the main thread while
+    it is open, and asyncio.run() in later tests would fail); each test opens its own context.
+    Without /usr/bin/chromium the browser tests are skipped, except in CI where they must run."""
     if not CHROMIUM.exists():
         reason = "no /usr/bin/chromium: `apt-get install chromium` (./dev test does it when run as root)"
         if os.environ.get("CI"):
