@@ -426,8 +426,10 @@ def test_staff_console_in_chinese_and_portuguese_and_after_a_reload(browser, sit
     # a search in Portuguese, then a reload keeps the language
     page.get_by_label("Pesquisa (pt, zh ou en)").fill("cortiça")
     page.get_by_role("button", name="Pesquisar", exact=True).click()
-    expect(summary).to_contain_text("organizações correspondem a «cortiça» (idioma da pesquisa: Português); a mostrar 1–3.")
+    expect(summary).to_contain_text("organizações correspondem a «cortiça» (idioma da pesquisa: Português); a mostrar 1–10. 7 menos próximas, marcadas como tal (não correspondem).")
     expect(rows.first.locator(".why")).to_contain_text("Termos: ")
+    expect(rows.nth(3).locator(".less-close")).to_have_text("Menos próximo: não é uma correspondência.")
+    expect(rows.first.locator(".less-close")).to_have_count(0)
     page.screenshot(path=str(ARTIFACTS / "staff-console-pt.png"), full_page=True)
     page.reload()
     expect(page.locator("html")).to_have_attribute("lang", "pt")

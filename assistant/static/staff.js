@@ -27,6 +27,8 @@
       search: "Pesquisar", searching: "A pesquisar…", searchFailed: "A pesquisa falhou: {detail}",
       summary: "{total} organizações correspondem a «{query}» (idioma da pesquisa: {lang}); a mostrar {from}–{to}.",
       summaryOne: "1 organização corresponde a «{query}» (idioma da pesquisa: {lang}); a mostrar {from}–{to}.",
+      lessCloseShown: "{n} menos próximas, marcadas como tal (não correspondem).",
+      lessCloseRow: "Menos próximo: não é uma correspondência.",
       noMatch: "Nenhuma organização corresponde a «{query}» com estes filtros.",
       results: "Resultados da pesquisa", colRank: "N.º", colOrganisation: "Organização", colKind: "Tipo",
       colWhere: "País / região", colSectors: "Setores", colScore: "Pontuação", colWhy: "Porque corresponde", actions: "Ações",
@@ -70,6 +72,8 @@
       search: "搜索", searching: "正在搜索…", searchFailed: "搜索失败：{detail}",
       summary: "共有 {total} 个机构与“{query}”匹配（查询语言：{lang}），当前显示第 {from}–{to} 个。",
       summaryOne: "共有 1 个机构与“{query}”匹配（查询语言：{lang}），当前显示第 {from}–{to} 个。",
+      lessCloseShown: "另有 {n} 个相关度较低的结果（已标明，并非匹配）。",
+      lessCloseRow: "相关度较低，并非匹配结果。",
       noMatch: "在当前筛选条件下，没有与“{query}”匹配的机构。",
       results: "搜索结果", colRank: "序号", colOrganisation: "机构", colKind: "类型",
       colWhere: "国家 / 地区", colSectors: "行业", colScore: "得分", colWhy: "匹配原因", actions: "操作",
@@ -113,6 +117,8 @@
       search: "Search", searching: "Searching…", searchFailed: "The search failed: {detail}",
       summary: "{total} organisations match “{query}” (query language: {lang}); showing {from}–{to}.",
       summaryOne: "1 organisation matches “{query}” (query language: {lang}); showing {from}–{to}.",
+      lessCloseShown: "{n} less close, marked as such (not matches).",
+      lessCloseRow: "Less close: not a match.",
       noMatch: "Nothing matches “{query}” with these filters.",
       results: "Search results", colRank: "#", colOrganisation: "Organisation", colKind: "Kind",
       colWhere: "Country / region", colSectors: "Sectors", colScore: "Score", colWhy: "Why it matched", actions: "Actions",
@@ -307,7 +313,7 @@
   function say(id, key, values) {
     messages[id] = key ? [key, values] : null;
     const node = $(id);
-    node.textContent = key ? t(key, values) : "";
+    node.textContent = key ? [].concat(key).map((k) => t(k, values)).join(" ") : "";  // one key or several sentences
     if (node.classList.contains("error")) node.hidden = !key;
   }
 
@@ -507,8 +513,12 @@
   function renderResults(data) {
     const from = data.total ? data.offset + 1 : 0;
     const to = data.offset + data.results.length;
-    const values = { total: data.total, query: data.query, lang: named("langs", data.lang), from, to };
-    say("search-summary", data.total === 1 ? "summaryOne" : data.total ? "summary" : "noMatch", values);
+    // results past the matches (or instead of them) are labelled less close: they are not counted as matches
+    const lessClose = data.results.filter((h) => h.less_close).length;
+    const matched = Math.max(0, data.total - lessClose);
+    const values = { total: matched, query: data.query, lang: named("langs", data.lang), from, to, n: lessClose };
+    const head = matched === 1 ? "summaryOne" : matched ? "summary" : "noMatch";
+    say("search-summary", lessClose ? [head, "lessCloseShown"] : head, values);
     const rows = data.results.map((h, i) => el("tr", { "data-id": h.id },
       el("td", { class: "num-cell", text: String(data.offset + i + 1) }),
       el("td", { lang: data.lang }, el("div", { text: h.name }), el("small", { class: "sub", text: h.id })),
@@ -516,7 +526,7 @@
       el("td", { text: [label("countries", h.country), h.region && label("regions", h.region)].filter(Boolean).join(" · ") }),
       el("td", { text: h.sectors.map((s) => label("sectors", s)).join(t("sep")) }),
       el("td", { class: "num-cell", text: h.score.toFixed(3) }),
-      el("td", {}, why(h.why)),
+      el("td", {}, ...(h.less_close ? [el("b", { class: "less-close", text: t("lessCloseRow") })] : []), why(h.why)),
       el("td", {}, el("button", { type: "button", class: "secondary", "aria-label": t("openNamed", { name: h.name }),
         onclick: (e) => openRecord(h.id, e.currentTarget) }, t("open")))));
     $("results").tBodies[0].replaceChildren(...rows);
