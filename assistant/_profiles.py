@@ -269,14 +269,16 @@ def profiles_of(store, channel: str, owner: str) -> list[dict[str, Any]]:
 def render_mine(found: list[dict[str, Any]], lang: str) -> str:
     if not found:
         return say("none", lang)
-    lines = [say("mine", lang)]
-    for p in found:
-        status = STATUS_LABELS[p["status"]][lang]
-        reason = f" — {p['reason']}" if p["status"] == "rejected" and p.get("reason") else ""
-        lines.append(f"• n.º {p['id']} «{p['name']}»: {status}{reason}" if lang == "pt" else
-                     f"• {p['id']}「{p['name']}」：{status}{reason}" if lang == "zh" else
-                     f"• no. {p['id']} “{p['name']}”: {status}{reason}")
-    return "\n".join(lines)
+    return "\n".join([say("mine", lang)] + ["• " + profile_line(p, lang) for p in found])
+
+
+def profile_line(p: dict[str, Any], lang: str) -> str:
+    """One profile with its status (and the reason it was not approved), in ``lang``."""
+    status = STATUS_LABELS[p["status"]][lang]
+    reason = f" — {p['reason']}" if p["status"] == "rejected" and p.get("reason") else ""
+    return (f"n.º {p['id']} «{p['name']}»: {status}{reason}" if lang == "pt" else
+            f"{p['id']}「{p['name']}」：{status}{reason}" if lang == "zh" else
+            f"no. {p['id']} “{p['name']}”: {status}{reason}")
 
 
 # -- the chat dialogue -------------------------------------------------------------------------
@@ -394,14 +396,8 @@ def chat_turn(draft: dict[str, Any], text: str, names: dict[int, str] | None = N
 def _profile_items(store, channel: str, session_id: str, lang: str) -> list[dict[str, Any]]:
     if not hasattr(store, "profiles"):  # a store without the members' table has no profiles to show
         return []
-    out = []
-    for p in profiles_of(store, channel, session_id):
-        status = STATUS_LABELS[p["status"]][lang]
-        reason = f" — {p['reason']}" if p["status"] == "rejected" and p.get("reason") else ""
-        text = {"pt": f"«{p['name']}»: {status}{reason}", "zh": f"「{p['name']}」：{status}{reason}"}.get(
-            lang, f"“{p['name']}”: {status}{reason}")
-        out.append({"id": p["id"], "status": p["status"], "name": p["name"], "text": text})
-    return out
+    return [{"id": p["id"], "status": p["status"], "name": p["name"], "text": profile_line(p, lang)}
+            for p in profiles_of(store, channel, session_id)]
 
 
 def _register_my_requests_section() -> None:
