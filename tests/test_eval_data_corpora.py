@@ -5,8 +5,10 @@ questions, records keep their source labels and original language only, and none
 is one of the shipped corpus or of another wild set (the sets exist to measure search on
 organisations nobody tuned on).
 
-Split rules (the sets' READMEs): ``wild`` has a tune and a test half; every other wild set
-(``wild2``, ``wild3``, ...) is a held-out check with every question in the test half."""
+Split rules (the sets' READMEs): ``wild`` and ``wild4`` have a tune and a test half (they are
+used to fit and cross-validate the relevance judgement); every other wild set (``wild2``,
+``wild3``, ...) is a held-out check with every question in the test half. Records must not repeat
+the real profiles of ``eval/data/posts`` either."""
 
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ from eval._dataset import SPLITS, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "corpus" / "data" / "organisations.jsonl"
+PROFILES = ROOT / "eval" / "data" / "posts" / "profiles.jsonl"
 SETS = sorted(p for p in (ROOT / "eval" / "data").glob("wild*") if (p / "corpus.jsonl").is_file())
-TUNED = {"wild"}  # sets with a tune half; the others are held out, all test
+TUNED = {"wild", "wild4"}  # sets with a tune half; the others are held out, all test
 # (records, questions, out-of-corpus questions) at the least; DEFAULT_MINIMUM for a set not named here
-MINIMUM = {"wild": (70, 160, 25), "wild2": (60, 130, 20)}
+MINIMUM = {"wild": (70, 160, 25), "wild2": (60, 130, 20), "wild4": (40, 110, 20)}
 DEFAULT_MINIMUM = (40, 100, 15)
 STYLES = {"keywords", "typo", "no_accents", "pt_br", "traditional", "cantonese", "pinyin", "mixed",
           "non_native_en", "pasted_profile", "named_org", "spanish", "french", "formal", "colloquial", "needs"}
@@ -119,6 +122,8 @@ def test_records_keep_source_labels_and_original_language_only(folder):
 
 def test_no_record_is_one_of_the_shipped_corpus_or_another_wild_set(folder):
     others = _lines(SHIPPED) + [r for other in SETS if other != folder for r in _lines(other / "corpus.jsonl")]
+    if folder.name not in {"wild", "wild2", "wild3"}:  # sets made before the posts profiles existed may share some
+        others += _lines(PROFILES)
     ids = {r["id"] for r in others}
     names = {r["name"].casefold() for r in others}
     sites = {_site(r.get("website")) for r in others} - {None}
@@ -126,3 +131,17 @@ def test_no_record_is_one_of_the_shipped_corpus_or_another_wild_set(folder):
         assert record["id"] not in ids, record["id"]
         assert record["name"].casefold() not in names, record["id"]
         assert _site(record.get("website")) not in sites, record["id"]
+
+
+def test_the_tuned_sets_split_every_language_type_and_style_evenly(folder):
+    """A tuned set fits the judgement on one half and reports the other: each language, type and
+    style tag must be on both sides, within a third of its count (and at most 3 apart)."""
+    if folder.name not in TUNED:
+        pytest.skip("held out: every question is in the test half")
+    halves = {split: collections.Counter() for split in SPLITS}
+    for query in _lines(folder / "queries.jsonl"):
+        halves[query["split"]].update([f"lang:{query['lang']}", f"type:{query['type']}"]
+                                      + [f"style:{style}" for style in query["style"]])
+    for tag in set(halves["tune"]) | set(halves["test"]):
+        tune, test = halves["tune"][tag], halves["test"][tag]
+        assert abs(tune - test) <= max(3, (tune + test) // 3), f"{folder.name} {tag}: tune {tune}, test {test}"
