@@ -84,6 +84,12 @@ def test_every_record_is_sought_somewhere(dataset):
     assert sought == {r.id for r in dataset.records}
 
 
+def test_record_and_question_ids_are_unique(folder):
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        ids = [row["id"] for row in _lines(folder / name)]
+        assert len(ids) == len(set(ids)), f"{folder.name}/{name}: {[i for i in ids if ids.count(i) > 1]}"
+
+
 def test_qrels_name_existing_queries_and_records_once(folder):
     queries = {q["id"] for q in _lines(folder / "queries.jsonl")}
     records = {r["id"] for r in _lines(folder / "corpus.jsonl")}
