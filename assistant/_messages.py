@@ -238,3 +238,32 @@ def label(key: str, lang: str) -> str:
 
 def suggestions(key: str, lang: str) -> list[str]:
     return list(SUGGESTIONS[key].get(lang, SUGGESTIONS[key]["en"]))
+
+
+# -- words a reader gets in another language --------------------------------------------------------
+# What nobody translated (a record's description, a member's own words, a reason staff wrote) is
+# shown as written, marked as the original with its language, in the reader's.
+ORIGINAL_IN = {"pt": "(Descrição original, em {language}:)", "zh": "（原文为{language}：）", "en": "(Original description, in {language}:)"}
+ORIGINAL_MARK = {"pt": "(original, em {language})", "zh": "（原文，{language}）", "en": "(original, in {language})"}
+LANGUAGE_NAMES = {
+    "pt": {"pt": "português", "zh": "chinês", "en": "inglês"},
+    "zh": {"pt": "葡萄牙语", "zh": "中文", "en": "英语"},
+    "en": {"pt": "Portuguese", "zh": "Chinese", "en": "English"},
+}
+
+
+def original_mark(text_lang: str | None, lang: str) -> str:
+    """" (original, in Chinese)" for a text in ``text_lang`` read by a reader of ``lang``; "" when they agree."""
+    lang = lang if lang in ORIGINAL_MARK else "en"
+    if not text_lang or text_lang == lang:
+        return ""
+    return " " + ORIGINAL_MARK[lang].format(language=LANGUAGE_NAMES[lang].get(text_lang, text_lang))
+
+
+def as_written(text: str, lang: str) -> str:
+    """Free text someone else wrote (a rejection's reason), for a reader of ``lang``: as it is when
+    it is in their language (or its language cannot be told), else followed by the original mark."""
+    from corpus import detect_lang
+
+    written = detect_lang(text, default=None)
+    return text + original_mark(written, lang) if written in ("pt", "zh", "en") else text

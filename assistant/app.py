@@ -469,5 +469,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(join_router), app.include_router(join_staff), app.include_router(join_page)  # join (members)
     from ._posts_api import page_router as posts_page, router as posts_router, staff_router as posts_staff_router  # opportunity posts
     app.include_router(posts_router), app.include_router(posts_staff_router), app.include_router(posts_page)  # opportunity posts
+    from ._moderation_api import page_router as moderation_page, router as moderation_router  # one review queue
+    app.include_router(moderation_router), app.include_router(moderation_page)  # one review queue
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app
