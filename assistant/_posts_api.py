@@ -182,7 +182,8 @@ def post_matches(request: Request, post_id: str = Path(max_length=200), limit: i
     row = _open_row(desk, post_id)
     lang = lang or row["lang"]
     result = desk.organisations(posts.post_of(row), limit, lang)
-    return {"post": _public(row, lang), "lang": lang, "total": result.total, "understood": result.analysis.understood(),
+    return {"post": _public(row, lang), "lang": lang, "total": result.total, "matches": result.matches,
+            "less_close": result.less_close, "understood": result.analysis.understood(),
             "results": [hit_view(h, lang, result.analysis) for h in result.hits]}
 
 
@@ -200,9 +201,11 @@ def organisation_posts(request: Request, org_id: str = Path(max_length=200), lim
         raise HTTPException(404, f"no organisation with id '{org_id}'")
     result = desk.for_organisation(org_id, limit, lang, type or None)
     if result is None:
-        return {"organisation": org_id, "lang": lang or "en", "total": 0, "results": []}
+        return {"organisation": org_id, "lang": lang or "en", "total": 0, "matches": 0, "less_close": 0, "results": []}
     lang = lang or result.analysis.lang
-    return {"organisation": org_id, "lang": lang, "total": len(result.hits),
+    less_close = sum(1 for h in result.hits if h.less_close)
+    return {"organisation": org_id, "lang": lang, "total": len(result.hits), "matches": len(result.hits) - less_close,
+            "less_close": less_close,
             "results": [posts.post_view(h, lang, result.analysis) for h in result.hits]}
 
 

@@ -239,9 +239,11 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
         log_search(request, lang, query, result.total)
     results = [hit_view(h, lang, result.analysis) for h in result.hits] if organisations else []
     total = result.total if organisations else 0
+    less_close = result.less_close if organisations else 0
     if found_posts is not None:
         shown = [post_view(h, lang, found_posts.analysis) for h in found_posts.hits]
         total += len(shown)
+        less_close += sum(1 for h in found_posts.hits if h.less_close)
         if organisations:  # one list, by score: both were ranked by the same stages
             results = sorted(results + shown, key=lambda r: -r["score"])[: body.limit]
         else:
@@ -251,6 +253,8 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
         "truncated": truncated,
         "lang": lang,
         "total": total,
+        "matches": total - less_close,
+        "less_close": less_close,
         "limit": body.limit,
         "offset": body.offset,
         "understood": result.analysis.understood(),
@@ -328,6 +332,8 @@ def organisation_matches(request: Request, org_id: str = Path(max_length=200),
         "organisation": org_id,
         "lang": lang,
         "total": result.total,
+        "matches": result.matches,
+        "less_close": result.less_close,
         "understood": result.analysis.understood(),
         "results": [hit_view(h, lang, result.analysis) for h in result.hits],
         "nearest": [hit_view(h, lang, result.analysis) for h in result.nearest],

@@ -617,7 +617,9 @@ class Assistant:
             # on the first page nothing matched; on a later one the matches were all shown before
             head = say("only_less_close" if state.page == 0 else "less_close", lang, query=summary(state.query), filters=filters)
         else:
-            head = say("results" if intent != "more" else "results_more", lang, query=summary(state.query), filters=filters)
+            count = say("match_count_one", lang) if result.matches == 1 else say("match_count", lang, n=result.matches)
+            head = say("results" if intent != "more" else "results_more", lang, query=summary(state.query), filters=filters,
+                       count=count)
         reply = self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])
         if result.truncated and intent != "more":
             reply.truncated = len(result.embedded)

@@ -527,9 +527,9 @@
   function renderResults(data) {
     const from = data.total ? data.offset + 1 : 0;
     const to = data.offset + data.results.length;
-    // results past the matches (or instead of them) are labelled less close: they are not counted as matches
-    const lessClose = data.results.filter((h) => h.less_close).length;
-    const matched = Math.max(0, data.total - lessClose);
+    // results past the matches (or instead of them) are labelled less close: the API counts them apart
+    const lessClose = data.less_close;
+    const matched = data.matches;
     const values = { total: matched, query: data.query, lang: named("langs", data.lang), from, to, n: lessClose };
     const head = matched === 1 ? "summaryOne" : matched ? "summary" : "noMatch";
     say("search-summary", lessClose ? [head, "lessCloseShown"] : head, values);
