@@ -52,11 +52,9 @@ def _post_item(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _store(request: Request):
-    assistant = getattr(request.app.state, "assistant", None)
-    catalog = getattr(request.app.state, "catalog", None)
-    if assistant is None or catalog is None or not catalog.ready:
-        raise HTTPException(503, "the index is not loaded yet")
-    return assistant.store
+    from ._profiles_api import _parts  # the state store, once the index is loaded (else 503)
+
+    return _parts(request)[0]
 
 
 def pending(store) -> list[dict[str, Any]]:
