@@ -256,11 +256,11 @@ LANGUAGE_NAMES = {
 
 
 def original_mark(text_lang: str | None, lang: str) -> str:
-    """" (original, in Chinese)" for a text in ``text_lang`` read by a reader of ``lang``; "" when they agree."""
+    """" (original, in Chinese)" / "（原文，英语）" for a text in ``text_lang`` read by a reader of ``lang``; "" when they agree."""
     lang = lang if lang in ORIGINAL_MARK else "en"
     if not text_lang or text_lang == lang:
         return ""
-    return " " + ORIGINAL_MARK[lang].format(language=LANGUAGE_NAMES[lang].get(text_lang, text_lang))
+    return ("" if lang == "zh" else " ") + ORIGINAL_MARK[lang].format(language=LANGUAGE_NAMES[lang].get(text_lang, text_lang))
 
 
 def as_written(text: str, lang: str) -> str:
