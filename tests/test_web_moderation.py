@@ -13,25 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ARTIFACTS, LiveServer, private_copy
+from conftest import ARTIFACTS
 from test_web_browser import expect, watch
+from test_web_join import KEY, site  # noqa: F401 (site: the app over its own copy of the index, as joining needs)
 
-KEY = "moderation-staff-key"
 SOON = (dt.date.today() + dt.timedelta(days=60)).isoformat()
-
-
-@pytest.fixture(scope="module")
-def site(shipped_data_dir, encoder, tmp_path_factory):
-    """Its own copy of the index: an approval writes a new generation."""
-    from assistant.app import create_app
-    from assistant.settings import Settings
-
-    catalog = private_copy(shipped_data_dir, tmp_path_factory.mktemp("moderation-web") / "data", encoder)
-    app = create_app(Settings(data_dir=catalog.data_dir, admin_token=KEY), catalog)
-    with LiveServer(app) as live:
-        live.app = app
-        yield live
-    catalog.close()
 
 
 @pytest.fixture(scope="module")
