@@ -97,7 +97,7 @@ def senders(app) -> dict[str, alerts.Sender]:
         async def wx(sub, text, notices):
             openid = sub["address"].split("-", 1)[1]
             if time.time() - (sub["last_seen"] or sub["created"]) <= alerts.WECHAT_WINDOW:
-                await wechat.deliver(openid, text)
+                await wechat.deliver(openid, text, menu=("stop_alerts",), lang=sub["lang"])  # a "stop alerts" link
                 return
             template = os.environ.get("CPC_WECHAT_ALERT_TEMPLATE")
             if not template or wechat.client is None:

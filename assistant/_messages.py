@@ -19,15 +19,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I find clusters, companies and institutes in Portugal and China for joint R&D, supply, technology transfer, joint ventures or distribution. Write what you need in English, Portuguese or Chinese. For example:\n- Portuguese cork companies\n- mould clusters in Zhejiang\n- Chinese partners for lithium batteries\nThen say “more”, “details of 2”, “only in Zhejiang”, “not Ningbo” or “I'm interested in 1”.",
     },
     "results": {
-        "pt": "Estas são as organizações mais relevantes para «{query}»{filters}:",
-        "zh": "与“{query}”最相关的机构{filters}：",
-        "en": "These are the best matches for “{query}”{filters}:",
+        "pt": "Estas são as organizações mais relevantes para «{query}»{filters} ({count}):",
+        "zh": "与“{query}”最相关的机构{filters}（{count}）：",
+        "en": "These are the best matches for “{query}”{filters} ({count}):",
     },
     "results_more": {
-        "pt": "Mais resultados para «{query}»{filters}:",
-        "zh": "“{query}”的更多结果{filters}：",
-        "en": "More results for “{query}”{filters}:",
+        "pt": "Mais resultados para «{query}»{filters} ({count}):",
+        "zh": "“{query}”的更多结果{filters}（{count}）：",
+        "en": "More results for “{query}”{filters} ({count}):",
     },
+    # how many matches a search found in all pages (what is less close is never counted here)
+    "match_count": {"pt": "{n} correspondências ao todo", "zh": "共{n}个匹配结果", "en": "{n} matches in all"},
+    "match_count_one": {"pt": "1 correspondência", "zh": "共1个匹配结果", "en": "1 match"},
     "hint": {
         "pt": "Pode pedir «mais», «detalhes do 2» ou «tenho interesse no 1», ou afinar: «só clusters», «só em Zhejiang», «sem ser Ningbo».",
         "zh": "您可以说“更多”、“第2个的详细信息”或“我对第1个感兴趣”，也可以缩小范围：“只要企业”、“只看浙江”、“除了宁波”。",
@@ -238,3 +241,32 @@ def label(key: str, lang: str) -> str:
 
 def suggestions(key: str, lang: str) -> list[str]:
     return list(SUGGESTIONS[key].get(lang, SUGGESTIONS[key]["en"]))
+
+
+# -- words a reader gets in another language --------------------------------------------------------
+# What nobody translated (a record's description, a member's own words, a reason staff wrote) is
+# shown as written, marked as the original with its language, in the reader's.
+ORIGINAL_IN = {"pt": "(Descrição original, em {language}:)", "zh": "（原文为{language}：）", "en": "(Original description, in {language}:)"}
+ORIGINAL_MARK = {"pt": "(original, em {language})", "zh": "（原文，{language}）", "en": "(original, in {language})"}
+LANGUAGE_NAMES = {
+    "pt": {"pt": "português", "zh": "chinês", "en": "inglês"},
+    "zh": {"pt": "葡萄牙语", "zh": "中文", "en": "英语"},
+    "en": {"pt": "Portuguese", "zh": "Chinese", "en": "English"},
+}
+
+
+def original_mark(text_lang: str | None, lang: str) -> str:
+    """" (original, in Chinese)" / "（原文，英语）" for a text in ``text_lang`` read by a reader of ``lang``; "" when they agree."""
+    lang = lang if lang in ORIGINAL_MARK else "en"
+    if not text_lang or text_lang == lang:
+        return ""
+    return ("" if lang == "zh" else " ") + ORIGINAL_MARK[lang].format(language=LANGUAGE_NAMES[lang].get(text_lang, text_lang))
+
+
+def as_written(text: str, lang: str) -> str:
+    """Free text someone else wrote (a rejection's reason), for a reader of ``lang``: as it is when
+    it is in their language (or its language cannot be told), else followed by the original mark."""
+    from corpus import detect_lang
+
+    written = detect_lang(text, default=None)
+    return text + original_mark(written, lang) if written in ("pt", "zh", "en") else text

@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from corpus import default_lexicon, fold
 from index import ORGANISATIONS, POST_TYPES, Post, PostIndex, SearchResult, organisations_for
 
+from ._messages import as_written
+from ._posts_store import EDITABLE
 from ._present import hit_view, snippet
 
 log = logging.getLogger("cpc.posts")
@@ -164,16 +166,36 @@ class PostDesk:
             row = self.store.set_post_status(row["id"], "published", reason=None, reviewer=reviewer) or row
         return row
 
-    def review(self, post_id: str, approve: bool, reason: str | None, reviewer: str) -> dict[str, Any] | None:
-        """Approve or reject a pending post; None when there is no pending post of that id."""
+    def review(self, post_id: str, approve: bool, reason: str | None, reviewer: str,
+               corrections: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Approve (after staff's ``corrections``, if any) or reject a pending post; None when there is
+        no pending post of that id. Corrections are validated as a new post is (ValueError naming the
+        field, before anything is written) and stored with the approval in one statement."""
+        fields = self.corrected(post_id, corrections) if approve and corrections else None
         return self.store.set_post_status(post_id, "published" if approve else "rejected", expect="pending",
-                                          reason=None if approve else reason, reviewer=reviewer)
+                                          reason=None if approve else reason, reviewer=reviewer, fields=fields)
+
+    def corrected(self, post_id: str, corrections: dict[str, Any]) -> dict[str, Any] | None:
+        """The editable fields of a pending post with staff's corrections applied and validated."""
+        row = self.store.post(post_id)
+        if row is None:
+            return None
+        unknown = set(corrections) - set(EDITABLE)
+        if unknown:
+            raise ValueError(f"{sorted(unknown)[0]}: not a field of a post staff may correct")
+        post = Post.model_validate({**row, **corrections, "closes": corrections.get("closes", row["closes"])})
+        problem = check_closes(post.closes)
+        if problem and "closes" in corrections:
+            raise ValueError(problem)
+        data = post.model_dump(mode="json")
+        return {name: data[name] for name in EDITABLE}
 
     def verdict(self, row: dict[str, Any]) -> str:
-        """What the author is told of the review, in their language."""
+        """What the author is told of the review, in their language (a reason staff wrote in another
+        language is marked as the original)."""
         if row["status"] == "published":
             return say("approved", row["lang"], title=row["title"], date=row["closes"])
-        return say("rejected", row["lang"], title=row["title"], reason=row.get("reason") or "-")
+        return say("rejected", row["lang"], title=row["title"], reason=as_written(row.get("reason") or "-", row["lang"]))
 
     # -- reading ---------------------------------------------------------------------------------
     def search(self, query: str, types: list[str] | None, limit: int, **kw) -> SearchResult | None:
@@ -352,7 +374,7 @@ def _post_items(state, channel: str, session_id: str, lang: str) -> list[dict[st
     out = []
     for post in posts_of(state, session_id):
         label, status = type_label(post["type"], lang), status_label(post["status"], lang)
-        reason = f" — {post['reason']}" if post["status"] == "rejected" and post.get("reason") else ""
+        reason = f" — {as_written(post['reason'], lang)}" if post["status"] == "rejected" and post.get("reason") else ""
         text = {"pt": f"{label} «{post['title']}» (até {post['closes']}): {status}{reason}",
                 "zh": f"{label}「{post['title']}」（截止 {post['closes']}）：{status}{reason}"}.get(
             lang, f"{label} “{post['title']}” (until {post['closes']}): {status}{reason}")

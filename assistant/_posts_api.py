@@ -57,9 +57,16 @@ class StaffPost(PostBody):
     author: str | None = Field(None, max_length=200, description="The organisation id of the author, when it is in the directory")
 
 
+class PostCorrections(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] | None = Field(None, description="Staff's corrections: type, title, description, sectors,"
+                                                          " side_sought, closes (validated as a new post is)")
+
+
 class Rejection(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=1000, description="Told to the author (write it in their language)")
+    reason: str = Field(min_length=1, max_length=1000, description="Told to the author in their language's message "
+                                                                   "(marked as the original when written in another)")
 
 
 def _desk(request: Request) -> posts.PostDesk:
@@ -175,7 +182,8 @@ def post_matches(request: Request, post_id: str = Path(max_length=200), limit: i
     row = _open_row(desk, post_id)
     lang = lang or row["lang"]
     result = desk.organisations(posts.post_of(row), limit, lang)
-    return {"post": _public(row, lang), "lang": lang, "total": result.total, "understood": result.analysis.understood(),
+    return {"post": _public(row, lang), "lang": lang, "total": result.total, "matches": result.matches,
+            "less_close": result.less_close, "understood": result.analysis.understood(),
             "results": [hit_view(h, lang, result.analysis) for h in result.hits]}
 
 
@@ -193,9 +201,11 @@ def organisation_posts(request: Request, org_id: str = Path(max_length=200), lim
         raise HTTPException(404, f"no organisation with id '{org_id}'")
     result = desk.for_organisation(org_id, limit, lang, type or None)
     if result is None:
-        return {"organisation": org_id, "lang": lang or "en", "total": 0, "results": []}
+        return {"organisation": org_id, "lang": lang or "en", "total": 0, "matches": 0, "less_close": 0, "results": []}
     lang = lang or result.analysis.lang
-    return {"organisation": org_id, "lang": lang, "total": len(result.hits),
+    less_close = sum(1 for h in result.hits if h.less_close)
+    return {"organisation": org_id, "lang": lang, "total": len(result.hits), "matches": len(result.hits) - less_close,
+            "less_close": less_close,
             "results": [posts.post_view(h, lang, result.analysis) for h in result.hits]}
 
 
@@ -218,12 +228,22 @@ def staff_posts(request: Request, status: Literal["pending", "published", "rejec
     return {"total": len(rows), "posts": [{**r, "type_label": posts.type_label(r["type"], "en")} for r in rows]}
 
 
-async def _review(request: Request, post_id: str, approve: bool, reason: str | None) -> dict:
+async def review(request: Request, post_id: str, approve: bool, reason: str | None,
+                 corrections: dict[str, Any] | None = None) -> dict:
+    """Approve (after ``corrections``, if any) or reject a pending post; the author is told, alerts
+    run for a published one. The moderation queue (``_moderation_api.py``) decides through this too."""
     desk = _desk(request)
-    row = await run_in_threadpool(desk.review, post_id, approve, reason, author(request))
+    try:
+        row = await run_in_threadpool(desk.review, post_id, approve, reason, author(request), corrections)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise HTTPException(422, f"{'.'.join(map(str, e['loc']))}: {e['msg']}") from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     if row is None:
         raise HTTPException(404 if desk.store.post(post_id) is None else 409, f"no pending post with id '{post_id}'")
-    audit(request, "post.approve" if approve else "post.reject", post_id)
+    audit(request, "post.approve" if approve else "post.reject", post_id,
+          corrected=sorted(corrections) if approve and corrections else None, reason=None if approve else reason)
     told = await tell_author(request.app, row)
     if approve:
         await after_publish(request.app, post_id)
@@ -231,15 +251,16 @@ async def _review(request: Request, post_id: str, approve: bool, reason: str | N
 
 
 @staff_router.post("/posts/{post_id}/approve", responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
-async def approve_post(request: Request, post_id: str = Path(max_length=200)) -> dict:
-    """Publish a pending member post; the author is told, and alerts run for it."""
-    return await _review(request, post_id, True, None)
+async def approve_post(request: Request, post_id: str = Path(max_length=200), body: PostCorrections | None = None) -> dict:
+    """Publish a pending member post (after staff's corrections in ``data``, if any); the author is
+    told, and alerts run for it."""
+    return await review(request, post_id, True, None, body.data if body and body.data else None)
 
 
 @staff_router.post("/posts/{post_id}/reject", responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def reject_post(body: Rejection, request: Request, post_id: str = Path(max_length=200)) -> dict:
     """Refuse a pending member post with a reason the author is told, in their language's message."""
-    return await _review(request, post_id, False, body.reason)
+    return await review(request, post_id, False, body.reason)
 
 
 @staff_router.post("/posts/{post_id}/withdraw", responses=error_responses(400, 401, 403, 404, 413, 422, 429, 503))

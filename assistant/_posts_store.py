@@ -15,6 +15,7 @@ from typing import Any, Sequence
 POST_FIELDS = ("id", "created", "updated", "status", "type", "lang", "title", "description", "sectors", "side_sought",
                "closes", "author", "channel", "address", "reason", "reviewer")
 STATUSES = ("pending", "published", "rejected", "withdrawn")
+EDITABLE = ("type", "lang", "title", "description", "sectors", "side_sought", "closes")  # what staff may correct
 
 
 def _post_row(row: Sequence) -> dict[str, Any]:
@@ -40,8 +41,10 @@ class PostStore(ABC):
 
     @abstractmethod
     def set_post_status(self, post_id: str, status: str, expect: str | None = None, reason: str | None = None,
-                        reviewer: str | None = None) -> dict[str, Any] | None:
-        """Move a post to ``status`` if it is in ``expect`` (any when None); the row, or None if it was not."""
+                        reviewer: str | None = None, fields: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Move a post to ``status`` if it is in ``expect`` (any when None); the row, or None if it was not.
+        ``fields``: staff's corrections (of :data:`EDITABLE`), written in the same statement, so a
+        post is never published half-corrected."""
 
     @abstractmethod
     def posts_version(self) -> tuple[int, float]:
@@ -90,11 +93,20 @@ class SqlPostStore(PostStore):
         with self._tx() as run:
             return [_post_row(r) for r in run(sql + " ORDER BY created DESC, id LIMIT ?", (*args, int(limit))).fetchall()]
 
-    def set_post_status(self, post_id, status, expect=None, reason=None, reviewer=None):
+    def set_post_status(self, post_id, status, expect=None, reason=None, reviewer=None, fields=None):
         if status not in STATUSES:
             raise ValueError(f"unknown post status {status!r}")
-        sql = "UPDATE posts SET status = ?, updated = ?, reason = ?, reviewer = ? WHERE id = ?"
-        args: list[Any] = [status, time.time(), reason, reviewer, post_id]
+        fields = dict(fields or {})
+        unknown = set(fields) - set(EDITABLE)
+        if unknown:
+            raise ValueError(f"not a field staff may correct: {sorted(unknown)}")
+        if "sectors" in fields:
+            fields["sectors"] = json.dumps(list(fields["sectors"] or []), ensure_ascii=False)
+        if "closes" in fields:
+            fields["closes"] = str(fields["closes"])
+        sets = "".join(f", {name} = ?" for name in fields)
+        sql = f"UPDATE posts SET status = ?, updated = ?, reason = ?, reviewer = ?{sets} WHERE id = ?"
+        args: list[Any] = [status, time.time(), reason, reviewer, *fields.values(), post_id]
         if expect is not None:
             sql += " AND status = ?"
             args.append(expect)

@@ -18,6 +18,7 @@ from typing import Any
 from corpus import KINDS, Organisation, default_lexicon, detect_lang
 
 from . import _contact as contact
+from ._messages import as_written
 
 STATUSES = ("pending", "approved", "rejected")
 FIELDS = ("name", "kind", "country", "city", "sectors", "offers", "seeks", "website", "contact")
@@ -275,7 +276,7 @@ def render_mine(found: list[dict[str, Any]], lang: str) -> str:
 def profile_line(p: dict[str, Any], lang: str) -> str:
     """One profile with its status (and the reason it was not approved), in ``lang``."""
     status = STATUS_LABELS[p["status"]][lang]
-    reason = f" — {p['reason']}" if p["status"] == "rejected" and p.get("reason") else ""
+    reason = f" — {as_written(p['reason'], lang)}" if p["status"] == "rejected" and p.get("reason") else ""
     return (f"n.º {p['id']} «{p['name']}»: {status}{reason}" if lang == "pt" else
             f"{p['id']}「{p['name']}」：{status}{reason}" if lang == "zh" else
             f"no. {p['id']} “{p['name']}”: {status}{reason}")

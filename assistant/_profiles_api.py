@@ -1,5 +1,5 @@
 """Routes for member profiles: the web form, the owner's view/edit/delete, the e-mailed one-time
-link, and the staff moderation queue.
+link, and staff's decisions (the console's one queue for profiles and posts is ``_moderation_api.py``).
 
 An approved profile is published through the same write process as ``POST /api/v1/admin/ingest``
 (``Catalog.upsert``, then the alerts' ``after_ingest``), so it is searchable at once and alerts
@@ -30,6 +30,7 @@ from corpus import Organisation
 from . import _mail as mail
 from . import _profiles as profiles
 from ._auth import audit, require_staff
+from ._messages import as_written
 from ._schemas import ApiError, error_responses
 from ._web import _page
 
@@ -342,7 +343,7 @@ async def approve(profile_id: int, body: Approve, request: Request) -> dict:
             raise HTTPException(409, f"profile {profile_id} changed while it was being approved")
     finally:
         store.pop(f"profile:{profile_id}:publish")
-    audit(request, "profile.approve", profile_id, organisation=org)
+    audit(request, "profile.approve", profile_id, organisation=org, corrected=sorted(body.data) if body.data else None)
     told = await notify(request.app, profile, profiles.say("approved", profile["lang"], name=profile["data"]["name"]))
     return {**profiles.public_view(store.profile(profile_id)), "told": told}
 
@@ -355,8 +356,9 @@ async def reject(profile_id: int, body: Reject, request: Request) -> dict:
     reason = " ".join(body.reason.split())
     if not store.update_profile(profile_id, status="rejected", reason=reason, expect=("pending",)):
         raise HTTPException(409, f"profile {profile_id} changed meanwhile")
-    audit(request, "profile.reject", profile_id)
-    told = await notify(request.app, profile, profiles.say("rejected", profile["lang"], name=profile["data"]["name"], reason=reason))
+    audit(request, "profile.reject", profile_id, reason=reason)
+    told = await notify(request.app, profile, profiles.say("rejected", profile["lang"], name=profile["data"]["name"],
+                                                           reason=as_written(reason, profile["lang"])))
     return {**profiles.public_view(store.profile(profile_id)), "told": told}
 
 
@@ -365,7 +367,3 @@ def join_page() -> HTMLResponse:
     """The web form: join, or manage a profile from an e-mailed link (``?token=``)."""
     return _page("join.html")
 
-
-@page_router.get("/staff/profiles")
-def staff_profiles_page() -> HTMLResponse:
-    return _page("staff-profiles.html")

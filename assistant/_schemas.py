@@ -138,7 +138,8 @@ class SearchHit(OrganisationSummary):
     side_sought: str | None = Field(None, description="The side of the alliance a post seeks partners on")
     score: float
     match: float | None = Field(None, description="The judgement's probability that this is a partner the query asked for")
-    less_close: bool = Field(False, description="True: NOT a match; nothing was, and this one sits near the threshold")
+    less_close: bool = Field(False, description="True: NOT a match, and never to be shown as one: it follows the matches"
+                                                " (a list filled up to 10) or, when nothing matched, sits near the threshold")
     snippet: str
     snippet_lang: str
     why: Why
@@ -175,8 +176,11 @@ class SearchResponse(BaseModel):
                                    "(a Chinese, Japanese or Korean character counting two)")
     truncated: bool = Field(False, description="True when the query was longer than that and only its start was searched")
     lang: str
-    total: int = Field(description="How many organisations are shown: the matches, or when there is none, those"
-                                   " near the threshold (each marked less_close)")
+    total: int = Field(description="How many results there are in all (every page): ``matches`` plus ``less_close``")
+    matches: int = Field(description="How many of them are matches: what the question asked for")
+    less_close: int = Field(description="How many are NOT matches, each marked less_close: an answered list is filled up"
+                                        " to 10 with the next organisations on the side asked for, and when nothing matches"
+                                        " the few near the threshold are shown")
     limit: int
     offset: int
     understood: Understood
@@ -188,7 +192,9 @@ class SearchResponse(BaseModel):
 class MatchesResponse(BaseModel):
     organisation: str
     lang: str
-    total: int
+    total: int = Field(description="How many results in all: ``matches`` plus ``less_close``")
+    matches: int = Field(description="How many of them are matches")
+    less_close: int = Field(description="How many are NOT matches (each marked less_close), shown after the matches")
     understood: Understood
     results: list[SearchHit]
     nearest: list[SearchHit] = Field(default_factory=list)

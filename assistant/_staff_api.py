@@ -108,7 +108,8 @@ def export_search(body: SearchRequest, request: Request, fmt: Format = Query("cs
          "why_boosts": h["why"]["boosts"]}
         for i, h in enumerate(hits, start=1)
     ]
-    content = {"query": body.query, "lang": lang, "total": result.total, "limit": body.limit,
+    content = {"query": body.query, "lang": lang, "total": result.total, "matches": result.matches,
+               "less_close": result.less_close, "limit": body.limit,
                "offset": body.offset, "filters": f.model_dump(), "results": hits}
     audit(request, "search.export", "", format=fmt, rows=len(rows))
     return _download(content, fmt, "cpc-search", SEARCH_COLUMNS, rows)

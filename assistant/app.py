@@ -239,9 +239,11 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
         log_search(request, lang, query, result.total)
     results = [hit_view(h, lang, result.analysis) for h in result.hits] if organisations else []
     total = result.total if organisations else 0
+    less_close = result.less_close if organisations else 0
     if found_posts is not None:
         shown = [post_view(h, lang, found_posts.analysis) for h in found_posts.hits]
         total += len(shown)
+        less_close += sum(1 for h in found_posts.hits if h.less_close)
         if organisations:  # one list, by score: both were ranked by the same stages
             results = sorted(results + shown, key=lambda r: -r["score"])[: body.limit]
         else:
@@ -251,6 +253,8 @@ async def search(body: SearchRequest, request: Request) -> FastJSONResponse:
         "truncated": truncated,
         "lang": lang,
         "total": total,
+        "matches": total - less_close,
+        "less_close": less_close,
         "limit": body.limit,
         "offset": body.offset,
         "understood": result.analysis.understood(),
@@ -328,6 +332,8 @@ def organisation_matches(request: Request, org_id: str = Path(max_length=200),
         "organisation": org_id,
         "lang": lang,
         "total": result.total,
+        "matches": result.matches,
+        "less_close": result.less_close,
         "understood": result.analysis.understood(),
         "results": [hit_view(h, lang, result.analysis) for h in result.hits],
         "nearest": [hit_view(h, lang, result.analysis) for h in result.nearest],
@@ -469,5 +475,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     app.include_router(join_router), app.include_router(join_staff), app.include_router(join_page)  # join (members)
     from ._posts_api import page_router as posts_page, router as posts_router, staff_router as posts_staff_router  # opportunity posts
     app.include_router(posts_router), app.include_router(posts_staff_router), app.include_router(posts_page)  # opportunity posts
+    from ._moderation_api import page_router as moderation_page, router as moderation_router  # one review queue
+    app.include_router(moderation_router), app.include_router(moderation_page)  # one review queue
     mount_extensions(app, settings)  # e.g. the Telegram and WeChat routes, when configured
     return app

@@ -379,7 +379,8 @@ def _print_hits(result, head: dict, args: argparse.Namespace, lang: str | None =
     views = [hit_view(h, lang, result.analysis) for h in result.hits]
     nearest = [hit_view(h, lang, result.analysis) for h in result.nearest]
     if args.json:
-        print(json.dumps({**head, "lang": lang, "total": result.total, "understood": result.analysis.understood(),
+        print(json.dumps({**head, "lang": lang, "total": result.total, "matches": result.matches,
+                          "less_close": result.less_close, "understood": result.analysis.understood(),
                           "results": views, "nearest": nearest}, ensure_ascii=False, indent=2))
         return 0
     if getattr(args, "explain", True):
@@ -387,10 +388,12 @@ def _print_hits(result, head: dict, args: argparse.Namespace, lang: str | None =
         print("understood: " + json.dumps(understood, ensure_ascii=False))
         if understood.get("normalised"):
             print("normalised: " + "; ".join(f"{c['from']} -> {c['to']} ({c['kind']})" for c in understood["normalised"]))
-    print(f"{result.total} match(es), language {lang}")
+    print(f"{result.matches} match(es)" + (f", then {result.less_close} less close (not matches)" if result.less_close else "")
+          + f", language {lang}")
     for i, v in enumerate(views, start=getattr(args, "offset", 0) + 1):
         place = ", ".join(p for p in (v["city"], v["region"], v["country"]) if p)
-        print(f"{i:>3}. {v['name']}  [{v['kind']}; {place}]  score {v['score']:.3f}")
+        mark = "  [less close: not a match]" if v["less_close"] else ""
+        print(f"{i:>3}. {v['name']}  [{v['kind']}; {place}]  score {v['score']:.3f}{mark}")
         if getattr(args, "explain", True):
             print(f"     why: {v['why']['text']}")
         print(f"     {v['snippet']}")

@@ -23,19 +23,11 @@ from . import _profiles_chat
 from . import _posts  # opportunity posts
 from ._hooks import NoTeam, TeamHooks
 from ._team import StaffTeam
-from ._messages import label, say, suggestions
+from ._messages import ORIGINAL_IN, LANGUAGE_NAMES, label, original_mark, say, suggestions
 from ._present import reasons, snippet
 from ._state import SessionConflict, SessionState, StateStore
 
 log = logging.getLogger("cpc.assistant")
-# A description the record has only in another language is shown as written, introduced in the reader's.
-ORIGINAL_IN = {"pt": "(Descrição original, em {language}:)", "zh": "（原文为{language}：）", "en": "(Original description, in {language}:)"}
-ORIGINAL_MARK = {"pt": "(original, em {language})", "zh": "（原文，{language}）", "en": "(original, in {language})"}
-LANGUAGE_NAMES = {
-    "pt": {"pt": "português", "zh": "chinês", "en": "inglês"},
-    "zh": {"pt": "葡萄牙语", "zh": "中文", "en": "英语"},
-    "en": {"pt": "Portuguese", "zh": "Chinese", "en": "English"},
-}
 PAGE = 5
 SUMMARY_CHARS = 60  # a reply quotes at most this much of the user's message
 # words that carry no topic in a short follow-up ("only companies please", "só as do norte")
@@ -625,7 +617,9 @@ class Assistant:
             # on the first page nothing matched; on a later one the matches were all shown before
             head = say("only_less_close" if state.page == 0 else "less_close", lang, query=summary(state.query), filters=filters)
         else:
-            head = say("results" if intent != "more" else "results_more", lang, query=summary(state.query), filters=filters)
+            count = say("match_count_one", lang) if result.matches == 1 else say("match_count", lang, n=result.matches)
+            head = say("results" if intent != "more" else "results_more", lang, query=summary(state.query), filters=filters,
+                       count=count)
         reply = self._list(state, result, result.hits, lang, intent, [prefix, head] if prefix else [head])
         if result.truncated and intent != "more":
             reply.truncated = len(result.embedded)
@@ -794,8 +788,7 @@ class Assistant:
         for name in ("offers", "seeks"):  # in the reader's language, else the original marked as such
             value, value_lang = rec.field_in(name, lang)
             if value:
-                mark = "" if value_lang == lang else " " + ORIGINAL_MARK[lang].format(language=LANGUAGE_NAMES[lang].get(value_lang, value_lang))
-                lines.append(f"{label(name, lang)}{mark}: {value}")
+                lines.append(f"{label(name, lang)}{original_mark(value_lang, lang)}: {value}")
         if rec.website:
             lines.append(f"{label('website', lang)}: {rec.website}")
         if rec.sources:

@@ -63,6 +63,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "interest_button": {"pt": "🤝 Tenho interesse", "zh": "🤝 我感兴趣", "en": "🤝 I'm interested"},
     # the alert button's label is also what its press says (assistant/_alerts.py reads it as a subscription)
     "alert_button": {"pt": "Avisar-me de novos", "zh": "有新的通知我", "en": "Tell me when new ones fit"},
+    # what "stop alerts" says (a WeChat menu link under an alert notice sends it; read by meaning)
+    "say_stop_alerts": {"pt": "parar alertas", "zh": "停止提醒", "en": "stop alerts"},
     # what a button press says to the assistant, in the session's language
     "say_more": {"pt": "mais", "zh": "更多", "en": "more"},
     "say_details": {"pt": "detalhes do {n}", "zh": "第{n}个的详细信息", "en": "details of {n}"},

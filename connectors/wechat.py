@@ -10,11 +10,18 @@ answer not ready within ``CPC_WECHAT_REPLY_TIMEOUT`` seconds is acknowledged wit
 and delivered later through the customer-service message API; a retry joins the first delivery.
 Replies are cut to WeChat's 2,047 bytes at a line boundary; "更多" then sends the rest (never just
 the closing hint: that is dropped instead, so a "更多" always brings results).
+
+Official accounts have no inline buttons, but a text reply may carry menu links
+(``<a href="weixin://bizmsgmenu?msgmenucontent=...&msgmenuid=...">``): a tap sends that text back
+as the user's own message (with a ``bizmsgmenuid`` field). A result list ends with one that says
+"tell me when new ones fit", an alert notice with one that says "stop alerts", in the user's
+language; the bytes they take are kept free when a reply is cut.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
 import time
@@ -45,6 +52,24 @@ _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 WELCOME_EVENTS = {"subscribe"}  # as sent, also when following by scanning a QR code (EventKey qrscene_...)
 WINDOW = 120  # seconds a signed request may be away from our clock, either way (WeChat sends at once)
 OVERFLOW_TTL = 1800  # seconds the rest of a cut reply waits for "更多" (kept in the shared state store)
+LIST_INTENTS = {"search", "refine", "more", "back"}  # replies that list results: the alert link follows them
+# a menu link's msgmenuid (WeChat sends it back as bizmsgmenuid); the text it sends is what counts
+MENU_IDS = {"alert": 1, "stop_alerts": 2}
+MENU_SAYS = {"alert": "alert_button", "stop_alerts": "say_stop_alerts"}  # connectors/base.py TEXTS
+MENU_ICONS = {"alert": "🔔", "stop_alerts": "🔕"}
+
+
+def menu_link(name: str, lang: str) -> str:
+    """One WeChat menu link: shows the words with an icon, and a tap sends the words as the user's
+    message, in ``lang`` (what the assistant reads as that request)."""
+    words = text(MENU_SAYS[name], lang)
+    href = f"weixin://bizmsgmenu?msgmenucontent={html.escape(words)}&msgmenuid={MENU_IDS[name]}"
+    return f'<a href="{href}">{MENU_ICONS[name]} {html.escape(words, quote=False)}</a>'
+
+
+def menu_lines(names, lang: str) -> str:
+    """The links to put after a message ("" for none), each on a line of its own."""
+    return "".join("\n" + menu_link(name, lang) for name in names)
 
 
 class CustomerServiceClient(WeChatClient):
@@ -75,12 +100,12 @@ def parse_xml(body: bytes) -> dict[str, str]:
     return {child.tag: child.text or "" for child in root}
 
 
-def cut(reply_text: str, lang: str) -> tuple[str, str | None]:
-    """At most 2,047 UTF-8 bytes ending at a line boundary with a "more" hint, and the rest."""
-    if utf8_len(reply_text) <= MAX_BYTES:
+def cut(reply_text: str, lang: str, limit: int = MAX_BYTES) -> tuple[str, str | None]:
+    """At most ``limit`` (2,047) UTF-8 bytes ending at a line boundary with a "more" hint, and the rest."""
+    if utf8_len(reply_text) <= limit:
         return reply_text, None
     hint = "\n" + text("cut", lang)
-    room = MAX_BYTES - utf8_len(hint)
+    room = limit - utf8_len(hint)
     lines = reply_text.split("\n")
     kept, used = 0, -1
     for line in lines:
@@ -102,10 +127,10 @@ def closing_lines(lang: str) -> set[str]:
     return {say("hint", lang), say("details_hint", lang)}
 
 
-def fit(reply_text: str, lang: str) -> tuple[str, str | None]:
+def fit(reply_text: str, lang: str, limit: int = MAX_BYTES) -> tuple[str, str | None]:
     """As :func:`cut`, except that when all that would be left over is the closing hint, the hint is
     dropped instead: the user's next "更多" then brings real results, not a stranded line."""
-    head, rest = cut(reply_text, lang)
+    head, rest = cut(reply_text, lang, limit)
     if rest is not None and "\n" not in rest.strip() and rest.strip() in closing_lines(lang):
         return reply_text[: len(reply_text) - len(rest)].rstrip("\n"), None
     return head, rest
@@ -323,17 +348,20 @@ class WeChatConnector(Channel):
             reply = await self.conversation.respond(sid, message.text, message.lang_hint)
             return self.render(reply, sid)
 
-    def _cut(self, sid: str, reply_text: str, lang: str) -> str:
-        head, rest = fit(reply_text, lang)
+    def _cut(self, sid: str, reply_text: str, lang: str, links: str = "") -> str:
+        """A page of the reply within WeChat's size, with room kept for its menu ``links``."""
+        head, rest = fit(reply_text, lang, MAX_BYTES - utf8_len(links))
         store = self.conversation.assistant.store  # shared: "更多" may reach another worker process
         if rest:
-            store.put(f"wx-more:{sid}", [rest, lang], OVERFLOW_TTL)
+            store.put(f"wx-more:{sid}", [rest, lang, links], OVERFLOW_TTL)
         else:
             store.pop(f"wx-more:{sid}")
-        return head
+        return head + links
 
     def render(self, reply: Reply, session_id: str) -> str:
-        return self._cut(session_id, reply.text, reply.lang)
+        """The reply's text; a result list is followed by the "tell me when new ones fit" link."""
+        offers_alert = bool(reply.results) and reply.intent in LIST_INTENTS
+        return self._cut(session_id, reply.text, reply.lang, menu_lines(["alert"] if offers_alert else [], reply.lang))
 
     def _push_later(self, openid: str, task: asyncio.Task) -> None:
         if task.cancelled() or task.exception() is not None or not task.result():
@@ -354,14 +382,16 @@ class WeChatConnector(Channel):
             log.exception("customer-service message failed")
 
 
-    async def deliver(self, user: str, message: str) -> None:
-        """A staff message as customer-service messages (cut at 2,047 bytes); raises when WeChat refuses it."""
+    async def deliver(self, user: str, message: str, menu: tuple[str, ...] = (), lang: str = "zh") -> None:
+        """A staff message or an alert notice as customer-service messages (cut at 2,047 bytes; ``menu``
+        names links for the last one, e.g. ("stop_alerts",), in ``lang``); raises when WeChat refuses it."""
         if self.client is None:
             raise RuntimeError("customer-service messages need CPC_WECHAT_APPID and CPC_WECHAT_SECRET")
+        links = menu_lines(menu, lang)
         rest: str | None = message
         while rest:
-            head, rest = cut(rest, "zh")
-            await asyncio.to_thread(self.client.message.send_text, user, head)
+            head, rest = cut(rest, lang, MAX_BYTES - utf8_len(links))
+            await asyncio.to_thread(self.client.message.send_text, user, head + ("" if rest else links))
 
 
 def wechat_router(connector: WeChatConnector) -> APIRouter:

@@ -92,3 +92,11 @@ class SearchResult:
         return self.embedded != self.analysis.focus
 
     encode_chars_max: int = QUERY_CHARS_MAX
+    # of ``total``, how many are "less close" (an answered list filled past its matches, or the
+    # nearest shown when nothing matched): they are never to be counted or shown as matches
+    less_close: int = 0
+
+    @property
+    def matches(self) -> int:
+        """How many of ``total`` are matches (the rest are less close)."""
+        return self.total - self.less_close

@@ -232,7 +232,8 @@ class SearchEngine(Generation):
         page = explain(judged.hits[offset:need], self.records, self._bm25, a)
         explain(judged.nearest, self.records, None, a)
         timings["total"] = time.perf_counter() - t0
-        return SearchResult(a, total, page, timings, judged.nearest, cfg.encode_chars_max)
+        less_close = sum(1 for hit in judged.hits if hit.less_close) if judged.total is not None else 0
+        return SearchResult(a, total, page, timings, judged.nearest, cfg.encode_chars_max, less_close)
 
     # the floor, as it was reached before the stages had modules of their own (eval/_floor.py)
     apply_floor = staticmethod(apply_floor)

@@ -190,8 +190,24 @@ def test_less_close_results_are_labelled_in_the_search_json(client, shipped_engi
         cfg.model = model
     assert 1 <= len(body["results"]) <= 3 and body["total"] == len(body["results"])
     assert all(h["less_close"] for h in body["results"]) and body["results"][0]["country"] == "CN"
+    assert (body["matches"], body["less_close"]) == (0, body["total"])  # none of them is counted as a match
     normal = search(client, query="automotive mould makers in China").json()
     assert normal["results"] and not normal["results"][0]["less_close"]
+
+
+def test_matches_and_less_close_results_are_counted_apart_on_every_page(client):
+    """An answered list is filled up to ten with less-close hits: the API says how many are matches."""
+    first = search(client, query="cortiça", limit=10).json()
+    flags = [h["less_close"] for h in first["results"]]
+    assert first["matches"] >= 1 and first["less_close"] >= 1 and first["total"] == first["matches"] + first["less_close"]
+    assert flags == [False] * first["matches"] + [True] * first["less_close"]  # the matches, then the rest, marked
+    later = search(client, query="cortiça", limit=2, offset=first["matches"]).json()
+    assert (later["matches"], later["less_close"]) == (first["matches"], first["less_close"])  # counts are of all pages
+    assert later["results"] and all(h["less_close"] for h in later["results"])
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("SearchResponse", "MatchesResponse"):
+        assert {"total", "matches", "less_close"} <= set(schema[name]["required"])
+        assert "NOT" in schema[name]["properties"]["less_close"]["description"]
 
 
 def test_matches_for_an_organisation(client):
@@ -200,6 +216,7 @@ def test_matches_for_an_organisation(client):
     body = r.json()
     assert body["organisation"] == "cn-wenzhou-footwear" and body["lang"] == "en"
     assert body["results"] and all(h["country"] == "PT" for h in body["results"])
+    assert body["matches"] + body["less_close"] == body["total"] and body["matches"] >= 1
     assert body["results"][0]["id"] in ("pt-cluster-calcado", "pt-polo-moda")  # footwear and fashion clusters
     assert all(h["why"]["text"] for h in body["results"])
     assert client.get("/api/v1/organisations/no-such-org/matches").status_code == 404

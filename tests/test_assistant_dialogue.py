@@ -453,3 +453,27 @@ def test_a_question_just_below_the_threshold_gets_the_nearest_labelled_less_clos
     assert (reply.intent, reply.lang) == ("search", lang)
     assert 1 <= len(reply.results) <= 3 and head in reply.text
     assert all(label in c.reason for c in reply.results)
+
+
+@pytest.mark.parametrize("text, lang, words", [
+    ("fabricantes de moldes na China", "pt", "correspondências ao todo"),
+    ("中国的模具企业", "zh", "个匹配结果"),
+    ("mould makers in China", "en", "matches in all"),
+])
+def test_a_result_list_says_how_many_matches_there_are_and_more_marks_the_less_close(bot, shipped_engine, text, lang, words):
+    """The chat's pages hold matches only, the head says how many in all; "more" past them says
+    the rest are less close and marks each (never counted as matches)."""
+    import re
+
+    reply = bot.respond("s-count-" + lang, text)
+    matches = shipped_engine.search(text, other_side=False, fill=False).matches
+    assert reply.intent == "search" and reply.results
+    head = reply.text.split("\n")[0]
+    n = int(re.search(r"(\d+)", head.split(text)[-1]).group(1))
+    assert n == matches and (words in head or (n == 1 and lang != "zh"))
+    sid, pages = "s-count-" + lang, [reply]
+    while len(pages) < 6 and not any(c.reason.startswith(("less close", "menos próximo", "相关度较低")) for c in pages[-1].results):
+        pages.append(bot.respond(sid, {"pt": "mais", "zh": "更多", "en": "more"}[lang]))
+    shown = [c for p in pages for c in p.results]
+    first_less = next(i for i, c in enumerate(shown) if "less close" in c.reason or "menos próximo" in c.reason or "相关度较低" in c.reason)
+    assert first_less == matches  # every match first, then only less-close ones, each marked

@@ -113,6 +113,12 @@ def test_web_form_join_approve_found_in_chinese_then_owner_edits_and_deletes(ser
     rec = c.get(f"/api/v1/organisations/{org}").json()
     assert rec["city"] == "Leiria" and rec.get("source") == "member" and rec.get("consent_at")
     assert found(c, "葡萄牙的注塑模具企业", org)  # a Portuguese profile, found by a Chinese question at once
+    # shown to a Chinese reader: the member's own words as written, each marked as the Portuguese original
+    zh = c.post("/api/v1/chat", json={"text": "葡萄牙的注塑模具企业"}).json()
+    number = next(card["number"] for card in zh["results"] if card["id"] == org)
+    details = c.post("/api/v1/chat", json={"session_id": zh["session_id"], "text": f"第{number}个的详细信息"}).json()["reply"]
+    assert "（原文为葡萄牙语：）\nmoldes de injeção, plásticos. Projeto e fabrico" in details
+    assert "可提供（原文，葡萄牙语）: Projeto e fabrico" in details and "寻求（原文，葡萄牙语）: Distribuidores" in details
     alerted = [m for m in c.mails[mails:] if m.rcpt_tos == ["watch@example.pt"]]  # the alerts ran, as after an ingest
     assert len(alerted) == 1
     assert "Moldes Exemplo Lda (teste)" in email.message_from_bytes(alerted[0].content, policy=email.policy.default).get_content()

@@ -432,5 +432,16 @@ def test_posts_are_stored_reviewed_once_and_erased_with_their_author(backend):
     assert [p["id"] for p in one.posts(address="tg-42")] == ["post-fx-1"] and one.posts(status="published") == []
     with pytest.raises(ValueError):
         one.set_post_status("post-fx-1", "approved-ish")
+    # staff's corrections are written with the decision, in one statement; only the editable fields
+    one.add_post({**_POST, "id": "post-fx-2"}, "pending", "web", "web-9")
+    with pytest.raises(ValueError):
+        one.set_post_status("post-fx-2", "published", expect="pending", fields={"channel": "telegram"})
+    assert two.post("post-fx-2")["status"] == "pending"
+    done = two.set_post_status("post-fx-2", "published", expect="pending", reviewer="ana",
+                               fields={"title": "Granulado de cortiça (corrigido)", "sectors": ["cortiça"], "closes": "2030-07-31"})
+    assert (done["title"], done["sectors"], done["closes"], done["status"]) == (
+        "Granulado de cortiça (corrigido)", ["cortiça"], "2030-07-31", "published")
+    assert one.set_post_status("post-fx-2", "published", expect="pending", fields={"title": "x"}) is None
+    assert one.post("post-fx-2")["title"] == "Granulado de cortiça (corrigido)"
     assert one.erase_session("tg-42", "telegram")["posts"] == 1
     assert two.post("post-fx-1") is None

@@ -757,3 +757,61 @@ def test_a_users_answer_to_staff_on_wechat_goes_to_the_thread_not_to_a_search(sh
         details = ask(client, cs_api, openid, "第1个的详细信息")
         rec = server.app.state.assistant.engine.records[server.app.state.assistant.store.load(f"wx-{openid}").focus]
         assert rec.lang == "pt" and rec.offers not in details and rec.i18n["zh"].offers in details
+
+
+# -- "tell me when new ones fit" and "stop alerts" as WeChat menu links -----------------------------
+def menu_tap_xml(openid: str, content: str, menu_id: int, msg_id: int) -> str:
+    """What WeChat posts when a user taps a weixin://bizmsgmenu link: the link's text as a text
+    message, with the link's id in bizmsgmenuid."""
+    return text_xml(openid, content, msg_id).replace("</xml>", f"<bizmsgmenuid>{menu_id}</bizmsgmenuid></xml>")
+
+
+def link(words: str, menu_id: int, icon: str) -> str:
+    return f'<a href="weixin://bizmsgmenu?msgmenucontent={words}&msgmenuid={menu_id}">{icon} {words}</a>'
+
+
+@pytest.mark.parametrize("openid, query, words, subscribed", [
+    ("o-menu-zh", "葡萄牙的软木企业", "有新的通知我", "好的"),
+    ("o-menu-pt", "fabricantes de moldes na China", "Avisar-me de novos", "Combinado"),
+    ("o-menu-en", "Portuguese cork companies", "Tell me when new ones fit", "Done")])
+def test_a_result_list_carries_an_alert_link_whose_tap_subscribes(wx, cs_api, openid, query, words, subscribed):
+    store = wx.app.state.assistant.store
+    answer = ask(wx, cs_api, openid, query)
+    assert answer.endswith("\n" + link(words, 1, "🔔")) and len(answer.encode()) <= 2047
+    assert answer.count("weixin://bizmsgmenu") == 1
+    assert "bizmsgmenu" not in ask(wx, cs_api, openid, "谢谢" if openid.endswith("zh") else "obrigado")  # not a list
+    r = wx.post("/wechat", params=plain_params(), content=menu_tap_xml(openid, words, 1, next(_ids)))
+    assert r.status_code == 200 and fields(r.text)["Content"].startswith(subscribed)
+    (alert,) = store.alerts(channel="wechat", address=f"wx-{openid}")
+    assert alert["query"] == query
+
+
+def test_an_alert_notice_carries_a_stop_link_whose_tap_stops_alerts(wx, cs_api):
+    import asyncio
+
+    from assistant._alerts_api import run_delivery
+
+    store, openid = wx.app.state.assistant.store, "o-menu-stop"
+    ask(wx, cs_api, openid, "葡萄牙的模具企业")
+    assert ask(wx, cs_api, openid, "有新的通知我").startswith("好的")
+    (alert,) = store.alerts(channel="wechat", address=f"wx-{openid}")
+    record = next(iter(wx.app.state.catalog.engine.records.values()))
+    store.add_notices([(alert["id"], record.id, record.name)])  # what matching leaves after an ingest
+    pushed = len(cs_api.to(openid))
+    asyncio.run(run_delivery(wx.app))
+    (notice,) = cs_api.to(openid)[pushed:]
+    assert notice.startswith("您的提醒") and record.name in notice
+    assert notice.endswith("\n" + link("停止提醒", 2, "🔕")) and len(notice.encode()) <= 2047
+    r = wx.post("/wechat", params=plain_params(), content=menu_tap_xml(openid, "停止提醒", 2, next(_ids)))
+    assert r.status_code == 200 and fields(r.text)["Content"].startswith("已取消提醒")
+    assert store.alerts(channel="wechat", address=f"wx-{openid}") == []
+
+
+def test_a_list_that_fits_alone_is_cut_when_its_alert_link_would_not():
+    from connectors.wechat import fit, menu_lines
+
+    lines = ["与“模具”最相关的机构："] + [f"{i}. 宁波模具企业{i}号 — 企业，浙江，宁波" + "，注塑模具" * 20 for i in range(1, 6)]
+    lines.append("x" * (2040 - len("\n".join(lines).encode()) - 1))  # 2,040 bytes: fits WeChat's 2,047 alone
+    links = menu_lines(["alert"], "zh")
+    head, rest = fit("\n".join(lines), "zh", 2047 - len(links.encode()))
+    assert rest == lines[-1] and len((head + links).encode()) <= 2047 and head.endswith("（回复“更多”查看更多内容）")

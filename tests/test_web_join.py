@@ -1,5 +1,5 @@
 """Joining on the web, in headless Chromium: the chat offers the form, the form shows each error in
-Portuguese and sends the profile, staff approve it on /staff/profiles, and the chat shows the news.
+Portuguese and sends the profile, staff approve it in the moderation queue, and the chat shows the news.
 Screenshots go to CPC_SCREENSHOTS (else a temporary folder). The firm is fictional."""
 
 from __future__ import annotations
@@ -60,15 +60,15 @@ def test_join_form_errors_in_portuguese_then_staff_approve_and_the_chat_is_told(
 
     staff = ctx.new_page()
     staff_problems = watch(staff)
-    staff.goto(site.url + "/staff/profiles")
+    staff.goto(site.url + "/staff/profiles")  # the old address leads to the one moderation queue
     staff.get_by_label("Chave da equipa").fill(KEY)
     staff.get_by_role("button", name="Entrar").click()
-    card = staff.locator("[data-profile]").first
+    card = staff.locator("[data-kind=profile]").first
     expect(card).to_contain_text("Moldes Exemplo Lda (teste)")
     staff.screenshot(path=str(shots / "staff-profiles-queue.png"), full_page=True)
     card.locator("[data-action=approve]").click()
-    expect(staff.locator("#status")).to_contain_text("publicado como member-")
-    expect(staff.locator("#queue")).to_contain_text("Nenhum perfil à espera")
+    expect(staff.locator("#status")).to_contain_text("publicado")
+    expect(staff.locator("#queue")).to_contain_text("Nada à espera de revisão")
 
     page.goto(site.url + "/")  # back in the chat: the news is there, in Portuguese
     expect(page.locator("#log")).to_contain_text("foi aprovado", timeout=120_000)

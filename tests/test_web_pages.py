@@ -44,7 +44,7 @@ def test_pages_are_served_with_a_strict_policy(client, path, marker):
 
 @pytest.mark.parametrize("path, heading", [("/", "CPC Alliance partner finder"), ("/staff", "Staff console"),
                                            ("/staff/admin", "Accounts and audit"), ("/staff/map", "Opportunity map"),
-                                           ("/staff/posts", "Opportunity posts"), ("/staff/profiles", "Profiles to review"),
+                                           ("/staff/posts", "Opportunity posts"), ("/staff/moderation", "Moderation queue"),
                                            ("/join", "Join the directory")])
 def test_every_page_is_served_whole_with_its_shared_parts(client, path, heading):
     """The head, header and sign-in form are written once (static/_*.html) and put into each page."""
@@ -54,7 +54,7 @@ def test_every_page_is_served_whole_with_its_shared_parts(client, path, heading)
     assert r.text.count('<link rel="stylesheet" href="/static/app.css">') == 1 and f">{heading}</h1>" in r.text
     assert r.text.count('data-lang="zh"') == 1 and r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["content-security-policy"].startswith("default-src 'self'")
-    signs_in = path in ("/staff", "/staff/map", "/staff/posts", "/staff/profiles")  # admin: the console's session
+    signs_in = path in ("/staff", "/staff/map", "/staff/posts", "/staff/moderation")  # admin: the console's session
     assert r.text.count('id="staff-key"') == signs_in
     assert int(r.headers["content-length"]) == len(r.content)
 

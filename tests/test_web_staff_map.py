@@ -67,7 +67,7 @@ def test_map_page_renders_both_charts_and_proposes_an_introduction(browser, site
 
 
 def test_a_wrong_key_brings_the_sign_in_back_with_the_reason(browser, site):
-    """The sign-in the map, posts and profiles pages share (static/staff-common.js)."""
+    """The sign-in the map, posts and moderation pages share (static/staff-common.js)."""
     ctx = browser.new_context(locale="en-GB")
     page = ctx.new_page()
     page.goto(site.url + "/staff/map")

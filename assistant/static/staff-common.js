@@ -1,4 +1,4 @@
-// The staff pages beside the console (map, posts, profiles) sign in alike: the console's staff key,
+// The staff pages beside the console (map, posts, moderation) sign in alike: the console's staff key,
 // kept for the tab (sessionStorage) and sent as a bearer token; a refused key brings the sign-in
 // form back with the reason. One copy here so the pages cannot drift apart.
 // cpcStaffPage({table, app, onSwitch, onStart, errorOf}): table holds the page's strings (see

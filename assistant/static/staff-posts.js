@@ -1,5 +1,6 @@
-// Opportunity posts for staff: the review queue (approve, reject with a reason the author is told),
-// publishing a post, and the published ones (withdraw). Signs in with the console's staff key.
+// Opportunity posts for staff: publishing a post and the published ones (withdraw). Members' posts
+// waiting for review are decided in the one moderation queue (/staff/moderation), with profiles;
+// this page says how many wait there. Signs in with the console's staff key.
 (() => {
   "use strict";
 
@@ -8,30 +9,30 @@
     pt: {
       title: "Oportunidades · CPC Alliance", heading: "Oportunidades", tagline: "Localizador de parceiros CPC Alliance",
       langLabel: "Idioma da interface", back: "Voltar à consola", signIn: "Iniciar sessão", staffKey: "Chave da equipa",
-      wrongKey: "Chave errada.", queueTitle: "À espera de revisão", publishTitle: "Publicar uma oportunidade", liveTitle: "Publicadas",
-      colType: "Tipo", colTitle: "Título", colSide: "Lado procurado", colCloses: "Prazo", colFrom: "Origem",
+      wrongKey: "Chave errada.", queueTitle: "À espera de revisão", openQueue: "Abrir a fila de moderação", pending: "{n} oportunidades de membros à espera.", publishTitle: "Publicar uma oportunidade", liveTitle: "Publicadas",
+      colType: "Tipo", colTitle: "Título", colSide: "Lado procurado", colCloses: "Prazo",
       description: "Descrição", sectors: "Setores (separados por vírgulas)", author: "Autor (id da organização, opcional)",
-      publish: "Publicar", approve: "Aprovar", reject: "Recusar", withdraw: "Retirar", reason: "Motivo (dito ao autor)",
+      publish: "Publicar", withdraw: "Retirar",
       done: "Feito.", empty: "Nada a mostrar.", loading: "A carregar…", failed: "Falhou: {error}",
       rd_partner: "Procura de parceiro de I&D", tech_offer: "Oferta de tecnologia", tech_request: "Pedido de tecnologia",
       joint_venture: "Joint venture", distribution: "Distribuição ou agência", supplier: "Procura de fornecedor",
     },
     zh: {
       title: "合作机会 · CPC联盟", heading: "合作机会", tagline: "CPC联盟合作伙伴查找", langLabel: "界面语言", back: "返回控制台",
-      signIn: "登录", staffKey: "工作人员密钥", wrongKey: "密钥错误。", queueTitle: "待审核", publishTitle: "发布合作机会",
-      liveTitle: "已发布", colType: "类型", colTitle: "标题", colSide: "寻找一方", colCloses: "截止日期", colFrom: "来源",
-      description: "描述", sectors: "行业（逗号分隔）", author: "发布机构（机构编号，可选）", publish: "发布", approve: "通过",
-      reject: "拒绝", withdraw: "撤回", reason: "原因（将告知发布者）", done: "完成。", empty: "暂无内容。", loading: "加载中…",
+      signIn: "登录", staffKey: "工作人员密钥", wrongKey: "密钥错误。", queueTitle: "待审核", openQueue: "打开审核队列", pending: "{n}条会员提交的合作机会待审核。", publishTitle: "发布合作机会",
+      liveTitle: "已发布", colType: "类型", colTitle: "标题", colSide: "寻找一方", colCloses: "截止日期",
+      description: "描述", sectors: "行业（逗号分隔）", author: "发布机构（机构编号，可选）", publish: "发布",
+      withdraw: "撤回", done: "完成。", empty: "暂无内容。", loading: "加载中…",
       failed: "失败：{error}", rd_partner: "研发合作伙伴征集", tech_offer: "技术供给", tech_request: "技术需求",
       joint_venture: "合资合作", distribution: "分销或代理", supplier: "寻找供应商",
     },
     en: {
       title: "Opportunity posts · CPC Alliance", heading: "Opportunity posts", tagline: "CPC Alliance partner finder",
       langLabel: "Interface language", back: "Back to the console", signIn: "Sign in", staffKey: "Staff key", wrongKey: "Wrong key.",
-      queueTitle: "Waiting for review", publishTitle: "Publish an opportunity", liveTitle: "Published", colType: "Type",
-      colTitle: "Title", colSide: "Side sought", colCloses: "Closes", colFrom: "From", description: "Description",
-      sectors: "Sectors (comma-separated)", author: "Author (organisation id, optional)", publish: "Publish", approve: "Approve",
-      reject: "Reject", withdraw: "Withdraw", reason: "Reason (told to the author)", done: "Done.", empty: "Nothing to show.",
+      queueTitle: "Waiting for review", openQueue: "Open the moderation queue", pending: "{n} member posts waiting.", publishTitle: "Publish an opportunity", liveTitle: "Published", colType: "Type",
+      colTitle: "Title", colSide: "Side sought", colCloses: "Closes", description: "Description",
+      sectors: "Sectors (comma-separated)", author: "Author (organisation id, optional)", publish: "Publish",
+      withdraw: "Withdraw", done: "Done.", empty: "Nothing to show.",
       loading: "Loading…", failed: "Failed: {error}", rd_partner: "R&D partner search", tech_offer: "Technology offer",
       tech_request: "Technology request", joint_venture: "Joint venture", distribution: "Distribution or agency",
       supplier: "Supplier search",
@@ -52,16 +53,7 @@
     const types = document.getElementById("p-type");
     const chosen = types.value;
     types.replaceChildren(...TYPES.map((t) => el("option", { value: t, text: ui.t(t), selected: t === chosen })));
-    const queue = document.querySelector("#queue-table tbody");
-    queue.replaceChildren(...data.pending.map((p) => {
-      const reason = el("input", { "aria-label": ui.t("reason"), placeholder: ui.t("reason"), maxlength: "1000" });
-      return el("tr", { "data-id": p.id }, ...cells(p), el("td", { text: p.channel }), el("td", {},
-        el("button", { type: "button", text: ui.t("approve"), onclick: () => act(`/api/v1/staff/posts/${p.id}/approve`, {}) }),
-        reason,
-        el("button", { type: "button", class: "quiet", text: ui.t("reject"),
-                       onclick: () => reason.value.trim() && act(`/api/v1/staff/posts/${p.id}/reject`, { reason: reason.value.trim() }) })));
-    }));
-    if (!data.pending.length) queue.append(el("tr", {}, el("td", { colspan: "6", text: ui.t("empty") })));
+    document.getElementById("pending-note").textContent = ui.t("pending", { n: data.pending.length });
     const live = document.querySelector("#live-table tbody");
     live.replaceChildren(...data.published.map((p) => el("tr", { "data-id": p.id }, ...cells(p), el("td", {},
       el("button", { type: "button", class: "quiet", text: ui.t("withdraw"), onclick: () => act(`/api/v1/staff/posts/${p.id}/withdraw`, {}) })))));

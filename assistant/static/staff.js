@@ -16,7 +16,7 @@
     pt: {
       title: "Consola da equipa · Localizador de parceiros CPC Alliance", console: "Consola da equipa",
       tagline: "Localizador de parceiros CPC Alliance", skip: "Saltar para a consola", langLabel: "Idioma da interface",
-      openChat: "Abrir o chat", openMap: "Mapa de oportunidades", openPosts: "Oportunidades publicadas", openProfiles: "Perfis a rever", signIn: "Iniciar sessão", signOut: "Terminar sessão", staffKey: "Chave da equipa",
+      openChat: "Abrir o chat", openMap: "Mapa de oportunidades", openPosts: "Oportunidades publicadas", openModeration: "Fila de moderação", moderationCount: "{n} à espera de revisão", signIn: "Iniciar sessão", signOut: "Terminar sessão", staffKey: "Chave da equipa",
       keyDisabled: "O acesso da equipa está desativado neste servidor: defina CPC_ADMIN_TOKEN e reinicie-o.",
       keyWrong: "Essa chave não está correta. Verifique-a e tente de novo.",
       keyNeeded: "Introduza a chave da equipa para iniciar sessão.",
@@ -61,7 +61,7 @@
     zh: {
       title: "工作人员控制台 · CPC联盟合作伙伴搜索", console: "工作人员控制台",
       tagline: "CPC联盟合作伙伴搜索", skip: "跳到控制台", langLabel: "界面语言",
-      openChat: "打开聊天页面", openMap: "合作机会图", openPosts: "合作机会发布", openProfiles: "待审核资料", signIn: "登录", signOut: "退出登录", staffKey: "工作人员密钥",
+      openChat: "打开聊天页面", openMap: "合作机会图", openPosts: "合作机会发布", openModeration: "审核队列", moderationCount: "{n}项待审核", signIn: "登录", signOut: "退出登录", staffKey: "工作人员密钥",
       keyDisabled: "此服务器未开放工作人员访问：请设置 CPC_ADMIN_TOKEN 后重启服务器。",
       keyWrong: "密钥不正确，请检查后重试。",
       keyNeeded: "请输入工作人员密钥登录。",
@@ -106,7 +106,7 @@
     en: {
       title: "Staff console · CPC Alliance partner finder", console: "Staff console",
       tagline: "CPC Alliance partner finder", skip: "Skip to the console", langLabel: "Interface language",
-      openChat: "Open the chat", openMap: "Opportunity map", openPosts: "Opportunity posts", openProfiles: "Profiles to review", signIn: "Sign in", signOut: "Sign out", staffKey: "Staff key",
+      openChat: "Open the chat", openMap: "Opportunity map", openPosts: "Opportunity posts", openModeration: "Moderation queue", moderationCount: "{n} waiting for review", signIn: "Sign in", signOut: "Sign out", staffKey: "Staff key",
       keyDisabled: "Staff access is turned off on this server: set CPC_ADMIN_TOKEN and restart it.",
       keyWrong: "That staff key is not right. Check it and try again.",
       keyNeeded: "Enter the staff key to sign in.",
@@ -436,9 +436,23 @@
     showConsole(true);
     try {
       await loadFacets();
-      await Promise.all([loadLog(), loadLeads(), loadFaq()]);
+      await Promise.all([loadLog(), loadLeads(), loadFaq(), loadModerationCount()]);
     } catch (e) {
       if (!(e instanceof SignedOut)) say("search-error", "loadFailed", { detail: e.message });
+    }
+  }
+
+  // The navigation's pending count: what members sent that waits for review (/staff/moderation).
+  async function loadModerationCount() {
+    const badge = $("moderation-count");
+    try {
+      const { total } = await json("/api/v1/staff/moderation/count");
+      badge.textContent = String(total);
+      badge.setAttribute("aria-label", t("moderationCount", { n: total }));
+      badge.hidden = false;
+    } catch (e) {
+      if (e instanceof SignedOut) throw e;
+      badge.hidden = true;  // a role that may not read the queue: no count
     }
   }
 
@@ -513,9 +527,9 @@
   function renderResults(data) {
     const from = data.total ? data.offset + 1 : 0;
     const to = data.offset + data.results.length;
-    // results past the matches (or instead of them) are labelled less close: they are not counted as matches
-    const lessClose = data.results.filter((h) => h.less_close).length;
-    const matched = Math.max(0, data.total - lessClose);
+    // results past the matches (or instead of them) are labelled less close: the API counts them apart
+    const lessClose = data.less_close;
+    const matched = data.matches;
     const values = { total: matched, query: data.query, lang: named("langs", data.lang), from, to, n: lessClose };
     const head = matched === 1 ? "summaryOne" : matched ? "summary" : "noMatch";
     say("search-summary", lessClose ? [head, "lessCloseShown"] : head, values);
