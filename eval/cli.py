@@ -164,7 +164,10 @@ def _fit_judgement(args: argparse.Namespace) -> int:
         print(json.dumps(body, ensure_ascii=False, indent=2))
     else:
         m = fitted["model"]
-        print(f"threshold {m.threshold:.4f}, less close from {m.near:.4f}")
+        keep = fitted["report"]["near_keep"]
+        held = fitted["report"]["near_keeps_tried"].get(str(keep), {})
+        print(f"threshold {m.threshold:.4f}, less close from {m.near:.4f} (the cut keeps {keep} of the fit's answerable"
+              f" questions; answered of each corpus left out at that share: {held or 'one corpus, none left out'})")
         for where, figs in [("fitted", {"(fit sets)": fitted["report"]["fitted"]}), ("validated", fitted["report"]["validated"]),
                             ("left out", fitted["report"]["left_out"])]:
             for name, f in figs.items():

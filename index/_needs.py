@@ -269,6 +269,14 @@ def analyse_needs(
             candidate = ""
         if candidate.rstrip().endswith((":", "：")) and not _ASKER.search(fold(candidate)):
             candidate = ""  # "Confeção de vestuário em Guangdong: procuramos fábricas": a heading, not the asker
+        mark = max(candidate.rfind("?"), candidate.rfind("？")) + 1
+        question, subject = candidate[:mark], candidate[mark:]
+        if mark and not long_message and len(subject.split()) <= 2 and not _ASKER.search(fold(question)):
+            # "alguém conhece fábrica de perucas na China? quero revender aqui no Brasil": a question
+            # asks for the partner, it does not say who asks; what follows (with its subject, "we
+            # want ...") is the asker's own plan
+            asker_text = subject + (text[m.start():] if same else folded[m.start():])
+            seek_text, candidate = question, ""
         if candidate and _is_asker(candidate, taxonomy, lexicon, chain):
             asker_text = candidate
             seek_text = seek_prefix + (text[m.end():] if same else folded[m.end():])

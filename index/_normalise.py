@@ -254,21 +254,33 @@ def _pinyin_sentence_pass(text: str, vocab: "Vocabulary", changes: list["Change"
     ("women shi", "xiang zhao", "kehu") read too, so the needs analysis sees who is asked for.
     Only when nearly every Latin word left is pinyin: an English or Portuguese sentence with one
     pinyin term keeps its words."""
-    tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)
-              if not _HAN.search(m.group()) and not vocab.knows(fold(m.group()))]
-    if len(tokens) < 2:
-        return text
+    latin = [m for m in _WORD.finditer(text) if not _HAN.search(m.group())]
+    tokens = [(m.start(), m.end(), m.group()) for m in latin if not vocab.knows(fold(m.group()))]
+    if not tokens or (len(tokens) < 2 and len(latin) > 1):
+        return text  # one word left among others the vocabulary knows: a name or a word of the sentence's language
     readable = [(a, b, w) for a, b, w in tokens if is_pinyin(w, 1) and w.isascii()]
     if len(readable) < PINYIN_SENTENCE_SHARE * len(tokens):
         return text
-    out, pos = [], 0
-    for start, end, word in readable:
-        han = _pinyin_word(pinyin_key(word))
-        if not han:
+    words = _pinyin_words()
+    out, pos, i = [], 0, 0
+    while i < len(readable):
+        # words typed apart that make one word together ("jiang liao" is 酱料, not 将 辽)
+        for size in (3, 2, 1):
+            span = readable[i:i + size]
+            if len(span) < size or any(text[a[1]:b[0]].strip() for a, b in zip(span, span[1:])):
+                continue
+            key = pinyin_key("".join(w for _, _, w in span))
+            han = words.get(key) if size > 1 else _pinyin_word(key)
+            if han:
+                break
+        else:
+            i += 1
             continue
+        start, end = span[0][0], span[-1][1]
         out += [text[pos:start], han]
         pos = end
-        changes.append(Change("pinyin", word, han))
+        changes.append(Change("pinyin", text[start:end], han))
+        i += size
     out.append(text[pos:])
     return "".join(out)
 

@@ -137,3 +137,16 @@ def test_a_short_message_still_splits_at_its_first_seek_word():
 def test_a_seek_verb_that_points_back_keeps_the_partner_described_before_it():
     n = analyse_needs("有没有葡萄牙的软木公司？我想找他们合作")
     assert not n.split and "cork" in n.seeking.sectors and n.target_countries == ["PT"]
+
+
+@pytest.mark.parametrize("text, sought, asker", [
+    ("alguém conhece fábrica de moldes na China? quero revender aqui no Brasil", ["CN"], ["BR"]),
+    ("有没有葡萄牙的软木厂？想搵大批货出口非洲", ["PT"], []),
+    ("any cork firms in Portugal? we want to resell them in Brazil", ["PT"], ["BR"]),
+])
+def test_a_question_before_the_seek_sentence_is_the_partner_sought(text, sought, asker):
+    """A question asks for the partner and never says who asks; the sentence after it is the
+    asker's own plan, and where that plan is, is the asker's place, not the partner's."""
+    needs = analyse_needs(text)
+    assert needs.target_countries == sought and needs.asker.countries == asker
+    assert analyse(text).focus.rstrip().endswith(("?", "？"))

@@ -214,3 +214,12 @@ def test_the_vocabulary_is_built_once_per_set_of_columns(shipped_engine):
     cols = shipped_engine._columns
     assert vocabulary_of(cols) is vocabulary_of(cols)
     assert vocabulary_of(None) is base_vocabulary()
+
+
+def test_a_message_all_in_pinyin_is_read_whole_even_with_one_word_left():
+    # "putaoya" and "gongsi" are read first (a place, a common word); "niunai" (牛奶) is the trade
+    assert normalise("putaoya niunai gongsi").text == "葡萄牙 牛奶 公司"
+    assert normalise("putaoya tuliao gongsi").text == "葡萄牙 涂料 公司"
+    # syllables typed apart that make one word are read as that word
+    assert ("pinyin", "tao ci", "陶瓷") in changes("putaoya tao ci gongchang")
+    assert normalise("ningbo mujv dance").text == "ningbo 模具 dance"  # a word of the sentence's language stays
