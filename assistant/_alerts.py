@@ -125,32 +125,28 @@ def subscribe(store: StateStore, engine: SearchEngine, channel: str, address: st
 class MatchStats:
     subscriptions: int = 0
     records: int = 0
-    candidates: int = 0  # (subscription, record) pairs the prefilter let through
-    verified: int = 0  # subscriptions whose candidates went through the engine's search
-    searches: int = 0  # engine searches run: one per distinct need among the verified subscriptions
+    candidates: int = 0  # (distinct need, new record) pairs judged
+    verified: int = 0  # subscriptions that got at least one match
+    searches: int = 0  # distinct needs judged: subscriptions with the same query, language and filters are one
     notices: int = 0  # new pending notices written
     seconds: float = 0.0
 
 
-def _gate(engine: SearchEngine, kept: dict[str, Any], own_filters: bool) -> float:
-    """The least dense similarity a record without one of the subscription's sectors needs to be a
-    match (``SearchEngine.is_match``); -inf when the floor does not apply (a browse within filters)."""
-    floor = engine.config.floor_for(kept["lang"])
-    if floor is None:
-        return -np.inf
-    topical = kept["sectors"] or kept["complements"]
-    if own_filters and not (topical or kept["countries"] or kept["places"]):
-        return -np.inf
-    return floor["dense_off_sector"] if topical else floor["dense"]
+def need_key(sub: dict[str, Any]) -> tuple[str, str, str]:
+    """Subscriptions that keep the same query, language and hard filters get the same answer."""
+    return sub["query"], sub["understood"]["lang"], json.dumps(sub["filters"], sort_keys=True, ensure_ascii=False)
 
 
 def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: float | None = None,
               subscriptions: list[tuple[dict[str, Any], bytes | None]] | None = None) -> MatchStats:
-    """Pending notices for the records ``ids`` (new or changed) that each subscription's search would
-    return. The new records' vectors are read once and every stored query vector is scored against
-    them in one matrix product; a pair goes on only if it could pass the floor (close enough, or a
-    record about a sector the subscription wants): a bound, never a guess. Each subscription with
-    candidates is then judged by the engine's own search, restricted to them."""
+    """Pending notices for the records ``ids`` (new or changed): exactly the ones among them each
+    subscription's search now returns as matches, judged as search judges (``index._standing``:
+    the complete ranking, the calibrated judgement, matches only, never the "less close" fill).
+    Each distinct need is judged once for all its subscribers; the notices are written in one
+    transaction, pairs already known skipped."""
+    from index._normalise import vocabulary_of
+    from index._standing import Need, matches_among
+
     t0 = time.perf_counter()
     stats = MatchStats()
     subs = store.alert_vectors() if subscriptions is None else subscriptions
@@ -159,59 +155,57 @@ def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: 
     stats.subscriptions, stats.records = len(subs), len(new)
     if not subs or not new:
         return stats
-    index = engine.cal if engine.config.calibrate else engine.raw
-    assert index is not None
-    owners = np.repeat(np.arange(len(new)), [len(vids_of[rid]) for rid in new])
-    vectors = np.asarray(index.fetch([v for rid in new for v in vids_of[rid]]), np.float32)
-    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-    about = [engine.sectors_of(engine.records[rid]) for rid in new]
-    dim = vectors.shape[1]
-    queries = np.stack([np.frombuffer(v, np.float32) if v is not None and len(v) == dim * 4 else np.zeros(dim, np.float32)
-                        for _, v in subs])
-    dense = np.maximum.reduceat(queries @ vectors.T, starts, axis=1)  # subscriptions x new records
-    all_ids = list(vids_of)
-    rows: list[tuple[int, str, str]] = []
-    # Subscriptions that keep the same need (query, its language, hard filters) and reach the same
-    # candidates get the same answer: the engine's search runs once per distinct need, not per subscriber.
-    answered: dict[tuple, list[str]] = {}
-    for i, (sub, _) in enumerate(subs):
-        kept, own = sub["understood"], filters_of(sub["filters"])
-        gate = _gate(engine, kept, not own.is_empty())
-        wanted = set(kept["sectors"]) | set(kept["complements"])
-        cands = [new[j] for j in np.flatnonzero(dense[i] >= gate).tolist()]
-        if wanted:
-            cands += [rid for j, rid in enumerate(new) if dense[i, j] < gate and wanted & about[j]]
-        if not cands:
+    row_of = engine._columns.row_of
+    rows = [row_of[rid] for rid in new]
+    dim = _store_dim(engine)
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    vectors: dict[tuple[str, str, str], bytes | None] = {}
+    for i, (sub, vector) in enumerate(subs):
+        key = need_key(sub)
+        groups.setdefault(key, []).append(i)
+        vectors.setdefault(key, vector)
+    vocabulary = vocabulary_of(engine._columns)
+    analyses: dict[tuple[str, str], Any] = {}
+    needs = []
+    for key in groups:
+        query, lang, _ = key
+        if (query, lang) not in analyses:
+            analyses[(query, lang)] = analyse(query, lang=lang, extra_places=engine.record_places, vocabulary=vocabulary)
+        sub = subs[groups[key][0]][0]
+        needs.append(Need(query, analyses[(query, lang)], _vector(vectors[key], dim), filters_of(sub["filters"])))
+    stats.searches = len(needs)
+    stats.candidates = len(needs) * len(rows)
+    found = matches_among(engine, needs, rows)
+    ids_of = engine._columns.ids
+    names: dict[tuple[str, str], str] = {}
+    out: list[tuple[int, str, str]] = []
+    for key, matched in zip(groups, found):
+        if not matched:
             continue
-        stats.candidates += len(cands)
-        stats.verified += 1
-        need = (sub["query"], kept["lang"], json.dumps(sub["filters"], sort_keys=True, ensure_ascii=False), tuple(cands))
-        if need not in answered:
-            stats.searches += 1
-            answered[need] = [rid for rid, _ in judge(engine, sub, queries[i], own, cands, all_ids)]
-        for rid in answered[need]:
-            rows.append((sub["id"], rid, engine.records[rid].name_in(sub["lang"])))
-    stats.notices = store.add_notices(rows, now)
+        for i in groups[key]:
+            sub = subs[i][0]
+            stats.verified += 1
+            for row in matched:
+                rid = ids_of[row]
+                name = names.get((rid, sub["lang"]))
+                if name is None:
+                    name = names[(rid, sub["lang"])] = engine.records[rid].name_in(sub["lang"])
+                out.append((sub["id"], rid, name))
+    stats.notices = store.add_notices(out, now)
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
-def judge(engine: SearchEngine, sub: dict[str, Any], qv: np.ndarray, own: Filters, cands: Sequence[str],
-          all_ids: Sequence[str]) -> list[tuple[str, str]]:
-    """The candidates the subscription's search returns as matches: its own hard filters, the
-    others excluded, scored as search scores them and kept by the engine's floor."""
-    keep = set(cands)
-    restricted = Filters(**{**{f.name: getattr(own, f.name) for f in fields(Filters)},
-                            "exclude_ids": tuple(own.exclude_ids) + tuple(r for r in all_ids if r not in keep)})
-    a = analyse(sub["query"], lang=sub["understood"]["lang"], extra_places=engine.record_places)
-    result = engine.search(sub["query"], restricted, limit=len(cands), analysis=a, query_vector=qv, use_floor=False)
-    hits = result.hits
-    floor = engine.config.floor_for(a.lang)
-    browse = not own.is_empty() and not (a.sectors or a.complements or a.countries or a.places)
-    if floor is not None and not browse:  # the floor as search applies it to the unrestricted query
-        hits = engine.apply_floor(hits, a, floor)
-    lang = sub["lang"]
-    return [(h.record.id, h.record.name_in(lang)) for h in hits if h.record.id in keep]
+def _vector(raw: bytes | None, dim: int) -> np.ndarray:
+    """A stored query vector; zeros when it is missing or of another size (the text still matches by keywords)."""
+    if raw is not None and len(raw) == dim * 4:
+        return np.frombuffer(raw, np.float32)
+    return np.zeros(dim, np.float32)
+
+
+def _store_dim(engine: SearchEngine) -> int:
+    store = engine.cal if engine.config.calibrate else engine.raw
+    return int(getattr(store, "dim"))
 
 
 # -- delivery -----------------------------------------------------------------------------------

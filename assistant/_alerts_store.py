@@ -166,15 +166,23 @@ class SqlAlertStore(AlertStore):
             run("UPDATE alert_subscriptions SET last_seen = ? WHERE channel = ? AND address = ?",
                 (time.time() if now is None else now, channel, address))
 
+    NOTICE_BATCH = 500  # rows a statement: 2,000 parameters, well within SQLite's and PostgreSQL's limits
+
     def add_notices(self, rows, now=None):
+        """One transaction; a multi-row insert a ``NOTICE_BATCH`` (one statement a row took minutes
+        for the half million notices of an ingest of 1,000 records); ``RETURNING`` counts the new ones."""
+        rows = list({(int(a), str(r)): (int(a), str(r), str(n)) for a, r, n in rows}.values())
         if not rows:
             return 0
         now = time.time() if now is None else now
         added = 0
         with self._tx(write=True) as run:
-            for alert_id, record_id, name in rows:
-                added += run("INSERT INTO alert_notices(alert_id, record_id, record_name, created) VALUES (?, ?, ?, ?) "
-                             "ON CONFLICT(alert_id, record_id) DO NOTHING", (alert_id, record_id, name, now)).rowcount
+            for lo in range(0, len(rows), self.NOTICE_BATCH):
+                chunk = rows[lo: lo + self.NOTICE_BATCH]
+                values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                args = [v for alert_id, record_id, name in chunk for v in (alert_id, record_id, name, now)]
+                added += len(run(f"INSERT INTO alert_notices(alert_id, record_id, record_name, created) VALUES {values} "
+                                 "ON CONFLICT(alert_id, record_id) DO NOTHING RETURNING alert_id", args).fetchall())
         return added
 
     def due_notices(self, now=None, every=86400):
