@@ -138,12 +138,13 @@ def need_key(sub: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: float | None = None,
-              subscriptions: list[tuple[dict[str, Any], bytes | None]] | None = None) -> MatchStats:
+              subscriptions: list[tuple[dict[str, Any], bytes | None]] | None = None,
+              matched: int | None = None) -> MatchStats:
     """Pending notices for the records ``ids`` (new or changed): exactly the ones among them each
     subscription's search now returns as matches, judged as search judges (``index._standing``:
     the complete ranking, the calibrated judgement, matches only, never the "less close" fill).
     Each distinct need is judged once for all its subscribers; the notices are written in one
-    transaction, pairs already known skipped."""
+    transaction, pairs already known skipped, with the "to match" markers up to ``matched`` removed."""
     from index._normalise import vocabulary_of
     from index._standing import Need, matches_among
 
@@ -154,6 +155,8 @@ def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: 
     new = [rid for rid in dict.fromkeys(ids) if rid in vids_of and vids_of[rid]]
     stats.subscriptions, stats.records = len(subs), len(new)
     if not subs or not new:
+        if matched is not None:
+            store.add_notices([], now, matched=matched)
         return stats
     row_of = engine._columns.row_of
     rows = [row_of[rid] for rid in new]
@@ -179,19 +182,19 @@ def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: 
     ids_of = engine._columns.ids
     names: dict[tuple[str, str], str] = {}
     out: list[tuple[int, str, str]] = []
-    for key, matched in zip(groups, found):
-        if not matched:
+    for key, hits in zip(groups, found):
+        if not hits:
             continue
         for i in groups[key]:
             sub = subs[i][0]
             stats.verified += 1
-            for row in matched:
+            for row in hits:
                 rid = ids_of[row]
                 name = names.get((rid, sub["lang"]))
                 if name is None:
                     name = names[(rid, sub["lang"])] = engine.records[rid].name_in(sub["lang"])
                 out.append((sub["id"], rid, name))
-    stats.notices = store.add_notices(out, now)
+    stats.notices = store.add_notices(out, now, matched=matched)
     stats.seconds = time.perf_counter() - t0
     return stats
 
