@@ -91,8 +91,11 @@ def understand_many(engine: SearchEngine, queries: Sequence[tuple[str, str | Non
                     batch: int = 64) -> list[tuple[dict[str, Any], np.ndarray]]:
     """``understand`` for many queries, the encoder called once per ``batch`` (bench/alerts.py, imports)."""
     from index import cap_text
+    from index._normalise import vocabulary_of
+    from index._standing import Need
 
-    analyses = [analyse(q, lang=lang, extra_places=engine.record_places) for q, lang in queries]
+    vocabulary = vocabulary_of(engine._columns)  # as the engine's own search analyses a query
+    analyses = [analyse(q, lang=lang, extra_places=engine.record_places, vocabulary=vocabulary) for q, lang in queries]
     texts = [cap_text(a.focus, engine.config.encode_chars_max)[0] for a in analyses]
     vectors = np.concatenate([np.asarray(engine.encoder.encode(texts[i:i + batch], "query"), np.float32)
                               for i in range(0, len(texts), batch)]) if texts else np.zeros((0, 0), np.float32)
@@ -101,7 +104,8 @@ def understand_many(engine: SearchEngine, queries: Sequence[tuple[str, str | Non
         if engine.config.calibrate:
             v = np.asarray(engine.calibration.apply_query(v, a.lang), np.float32)
         kept = {"lang": a.lang, "focus": a.focus, "sectors": a.sector_slugs, "complements": list(a.complements),
-                "countries": list(a.countries), "places": bool(a.places), "needs": a.understood()}
+                "countries": list(a.countries), "places": bool(a.places), "needs": a.understood(),
+                "judged": Need.judged(a)}  # what matching reads of the analysis: no query is analysed again per ingest
         out.append((kept, v))
     return out
 
@@ -168,14 +172,16 @@ def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: 
         groups.setdefault(key, []).append(i)
         vectors.setdefault(key, vector)
     vocabulary = vocabulary_of(engine._columns)
-    analyses: dict[tuple[str, str], Any] = {}
     needs = []
     for key in groups:
         query, lang, _ = key
-        if (query, lang) not in analyses:
-            analyses[(query, lang)] = analyse(query, lang=lang, extra_places=engine.record_places, vocabulary=vocabulary)
         sub = subs[groups[key][0]][0]
-        needs.append(Need(query, analyses[(query, lang)], _vector(vectors[key], dim), filters_of(sub["filters"])))
+        vector, filters = _vector(vectors[key], dim), filters_of(sub["filters"])
+        try:  # the understanding kept with the subscription
+            needs.append(Need(query, vector, filters, **sub["understood"]["judged"]))
+        except (KeyError, TypeError):  # kept before it was (or in another shape): understood now
+            a = analyse(query, lang=lang, extra_places=engine.record_places, vocabulary=vocabulary)
+            needs.append(Need.from_analysis(query, a, vector, filters))
     stats.searches = len(needs)
     stats.candidates = len(needs) * len(rows)
     found = matches_among(engine, needs, rows)

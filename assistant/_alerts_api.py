@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Sequence
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -133,21 +133,32 @@ async def after_ingest(app, ids: list[str]) -> None:
     try:
         store = app.state.assistant.store
         await asyncio.to_thread(store.mark_to_match, ids)
-        await match_marked(app)
+        await match_marked(app, ids)
         await run_delivery(app)
     except Exception:
         log.exception("alerts after an ingest failed; the records marked are matched and their notices sent by the next run")
 
 
-async def match_marked(app) -> alerts.MatchStats | None:
-    """Every record marked "to match", matched off the serving process; None when another worker's
-    matcher is at it (it matches these too)."""
+MATCH_WAIT = 600.0  # seconds an ingest waits for another worker's matcher to match its records
+
+
+async def match_marked(app, ingested: Sequence[str] = ()) -> alerts.MatchStats | None:
+    """Every record marked "to match", matched off the serving process; None when nothing was
+    marked, or another worker's matcher is at it: then an ingest waits until its own ``ingested``
+    records are matched (its answer means they are), at most ``MATCH_WAIT`` seconds."""
     from . import _alerts_worker as worker
 
-    stats, seconds = await asyncio.to_thread(worker.run, app.state.catalog, app.state.assistant.store)
+    store = app.state.assistant.store
+    if not ingested and (await asyncio.to_thread(store.to_match))[1] is None:
+        return None  # the periodic run: no process started for nothing
+    stats, seconds = await asyncio.to_thread(worker.run, app.state.catalog, store)
     if stats is not None and stats.records:
         log.info("alerts: %d new notices for %d records across %d subscriptions (%.2f s; %d distinct needs judged in "
                  "%.2f s)", stats.notices, stats.records, stats.subscriptions, seconds, stats.searches, stats.seconds)
+    if stats is None and ingested:
+        mine, deadline = set(ingested), time.monotonic() + MATCH_WAIT
+        while mine & set((await asyncio.to_thread(store.to_match))[0]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
     return stats
 
 

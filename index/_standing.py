@@ -34,12 +34,34 @@ _COL = {f: i for i, f in enumerate(FEATURES)}
 
 @dataclass
 class Need:
-    """One kept search: its analysis, its query vector (calibrated as the engine's store is) and its hard filters."""
+    """One kept search: what the judgement reads of its analysis (``from_analysis``; kept as JSON
+    with a subscription, so an ingest does not analyse every query again), its query vector
+    (calibrated as the engine's store is) and its hard filters."""
 
     query: str
-    analysis: QueryAnalysis
     vector: np.ndarray
     filters: Filters
+    sectors: list[str]  # sought sector slugs, as the query lists them
+    complements: list[str]
+    countries: list[str]
+    kinds: list[str]
+    places: list[str]  # folded names of the places asked for
+    keywords: list[str]  # the keyword tokens searched: the text's, their synonyms', the places' labels
+    split: bool = False  # the need said who asks (no other side follows)
+    analysis: QueryAnalysis | None = None  # for the fallback search, when at hand
+
+    @classmethod
+    def from_analysis(cls, query: str, a: QueryAnalysis, vector: np.ndarray, filters: Filters) -> "Need":
+        return cls(query, vector, filters, **cls.judged(a), analysis=a)
+
+    @staticmethod
+    def judged(a: QueryAnalysis) -> dict:
+        """What the judgement reads of an analysis, JSON-able."""
+        from ._retrieve import place_tokens
+
+        return {"sectors": list(a.sector_slugs), "complements": list(a.complements), "countries": list(a.countries),
+                "kinds": list(a.kinds), "places": [value_key(p.name) for p in a.places],
+                "keywords": list(a.tokens) + list(a.expansion) + place_tokens(a), "split": bool(a.needs.split)}
 
 
 class _Rows:
@@ -126,24 +148,21 @@ def _by_search(engine, need: Need, rows: np.ndarray) -> list[int]:
     """The reference: the search itself, its list long enough to hold every record."""
     wanted = set(rows.tolist())
     result = engine.search(need.query, None if need.filters.is_empty() else need.filters, limit=max(len(engine._rows), 1),
-                           analysis=need.analysis, query_vector=need.vector, fill=False)
+                           analysis=need.analysis or engine.analyse(need.query), query_vector=need.vector, fill=False)
     return [h.row for h in result.hits if h.row in wanted and not h.less_close]
 
 
 def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndarray | None,
                new_rows: np.ndarray) -> list[int]:
-    from ._retrieve import place_tokens
-
     cfg = engine.config
     model: JudgementModel = cfg.model
-    a = need.analysis
     allowed = np.flatnonzero(data.has_vector if mask is None else (mask & data.has_vector))
     if not len(allowed):
         return []
     filtered = mask is not None
-    browse = filtered and not (a.sectors or a.complements or a.countries or a.places)
+    browse = filtered and not (need.sectors or need.complements or need.countries or need.places)
     # -- keyword scores, as _retrieve.keyword_scores computes them (hybrid: divided by max(best, floor))
-    tokens = a.tokens + a.expansion + place_tokens(a)
+    tokens = need.keywords
     kw_all = np.zeros(data.n, np.float64)
     if tokens and engine._bm25 is not None:
         bm = engine._bm25.scores(tokens)
@@ -156,8 +175,8 @@ def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndar
     # -- the ranking: rows in id order, so a stable sort of -score breaks ties by id as the search does
     d = dense[allowed].astype(np.float64)
     kw = kw_all[allowed]
-    sought = list(a.sector_slugs)
-    complements = [s for s in a.complements if s not in set(sought)]
+    sought = list(need.sectors)
+    complements = [s for s in need.complements if s not in set(sought)]
     tagged = data.tagged[allowed]
     n_sought = np.zeros(len(allowed), np.int64)
     for s in sought:  # a sought slug counted as often as the query lists it, as the fusion counts it
@@ -176,14 +195,14 @@ def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndar
     else:
         score = np.where(has_comp, score + cfg.boost_complement, score)
     country_codes = data.country[allowed]
-    wanted_country = a.countries[0] if len(a.countries) == 1 else None
+    wanted_country = need.countries[0] if len(need.countries) == 1 else None
     if wanted_country:
         hit_country = _code_is(country_codes, data.country_table, lambda v: v == wanted_country)
         score = np.where(hit_country, score + cfg.boost_country, score)
-    kinds = set(a.kinds)
+    kinds = set(need.kinds)
     kind_sig = _code_is(data.kind[allowed], data.kind_table, lambda v: v in kinds) if kinds else np.zeros(len(allowed), bool)
     score = np.where(kind_sig, score + cfg.boost_kind, score)
-    place_names = {value_key(p.name) for p in a.places}
+    place_names = set(need.places)
     if place_names:
         keys = data.cols.keys
         place_sig = (_code_is(data.region[allowed], keys["region"], lambda v: v in place_names, none="")
@@ -199,10 +218,10 @@ def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndar
     d, kw, score = d[order], kw[order], score[order]
     on_topic, is_tagged = on_topic[order], ((n_sought > 0) | has_comp)[order]
     place_sig, kind_sig = place_sig[order], kind_sig[order]
-    countries = set(a.countries)
+    countries = set(need.countries)
     in_country = _code_is(country_codes[order], data.country_table, lambda v: v in countries) if countries \
         else np.zeros(len(ranked), bool)
-    topic = float(bool(a.sectors or a.complements))
+    topic = float(bool(need.sectors or need.complements))
 
     def feats(idx: np.ndarray, ignore_country: bool, scale: tuple[float, float]) -> np.ndarray:
         """``_judge.features`` of the hits at positions ``idx`` (best first), as one matrix."""
@@ -244,13 +263,12 @@ def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndar
     on_its_own = bool(kept.any())
     kept[sided_idx[:MIN_SHOWN]] = True  # the best on the side asked for is shown (``MIN_SHOWN``)
     match = kept.copy()
-    if on_its_own and countries and not a.needs.split:
+    if on_its_own and countries and not need.split:
         other = model.hit(feats(everything, True, scale))
         match |= ~kept & ~in_country & (other >= model.hit_threshold)
     # a match list in the search's order: the side asked for first, then the other side's
-    first = [i for i in new_pos.tolist() if kept[i]]
-    then = [i for i in new_pos.tolist() if match[i] and not kept[i]]
-    return ranked[first + then].tolist()
+    first, then = new_pos[kept[new_pos]], new_pos[(match & ~kept)[new_pos]]
+    return ranked[np.concatenate([first, then])].tolist()
 
 
 def _code_is(codes: np.ndarray, table: Sequence[str], test, none=None) -> np.ndarray:

@@ -19,7 +19,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "index" / "data" / "query_sample
 
 def need(engine, text: str, filters: Filters = Filters(), lang: str | None = None) -> Need:
     a = analyse(text, lang=lang, extra_places=engine.record_places, vocabulary=vocabulary_of(engine._columns))
-    return Need(text, a, engine.encode_query(a.focus, a.lang, engine.config.calibrate), filters)
+    return Need.from_analysis(text, a, engine.encode_query(a.focus, a.lang, engine.config.calibrate), filters)
 
 
 @pytest.fixture(scope="module")
