@@ -3,8 +3,9 @@
 A subscription keeps the understood need (the query, its hard filters, the engine's analysis and the
 query vector) and where to say it: a web conversation, a Telegram chat, a WeChat openid or an
 e-mail address. After an ingest, :func:`match_new` runs every subscription against the new records
-with the search's own judgement (a batch prefilter that cannot drop a match, then the engine's
-search restricted to the candidates and its relevance floor) and writes pending notices; only then
+with the search's own judgement (the calibrated judgement over the complete ranking, computed in
+numpy for each distinct need: ``index._standing``) and writes pending notices, in a process of its
+own (``_alerts_worker``); only then
 does :func:`deliver` send them, at most one digest a day per subscription, once across workers (a
 claim in the state store), each (subscription, record) once. A notice is marked sent only after the
 channel accepted it, so a failed send is retried on the next run and a crash before the send loses
@@ -256,10 +257,10 @@ async def deliver(store: StateStore, senders: dict[str, Sender], now: float | No
         due = await asyncio.to_thread(store.due_notices, now, every)
         for sub, notices in due:
             sender = senders.get(sub["channel"])
-            await asyncio.to_thread(store.put, LOCK, True, lock_ttl)  # still alive: renew the lease
-            if sender is None:
+            if sender is None:  # no such channel on this server: nothing to send, no lease to renew
                 stats.waiting += 1
                 continue
+            await asyncio.to_thread(store.put, LOCK, True, lock_ttl)  # still alive: renew the lease
             try:
                 await sender(sub, digest(sub, notices), notices)
             except NotYet:

