@@ -97,7 +97,6 @@ class _Rows:
         store = engine.cal if engine.config.calibrate else engine.raw
         ptr = np.asarray(engine._vid_ptr, np.int64)
         flat = np.asarray(engine._vid_flat, np.int64)
-        self.owner = np.repeat(np.arange(self.n), np.diff(ptr))
         self.vectors = np.asarray(store.fetch(flat.tolist()), np.float32) if len(flat) else np.zeros((0, 1), np.float32)
         has = np.diff(ptr) > 0
         self.has_vector = has
