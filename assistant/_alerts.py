@@ -3,8 +3,9 @@
 A subscription keeps the understood need (the query, its hard filters, the engine's analysis and the
 query vector) and where to say it: a web conversation, a Telegram chat, a WeChat openid or an
 e-mail address. After an ingest, :func:`match_new` runs every subscription against the new records
-with the search's own judgement (a batch prefilter that cannot drop a match, then the engine's
-search restricted to the candidates and its relevance floor) and writes pending notices; only then
+with the search's own judgement (the calibrated judgement over the complete ranking, computed in
+numpy for each distinct need: ``index._standing``) and writes pending notices, in a process of its
+own (``_alerts_worker``); only then
 does :func:`deliver` send them, at most one digest a day per subscription, once across workers (a
 claim in the state store), each (subscription, record) once. A notice is marked sent only after the
 channel accepted it, so a failed send is retried on the next run and a crash before the send loses
@@ -91,8 +92,11 @@ def understand_many(engine: SearchEngine, queries: Sequence[tuple[str, str | Non
                     batch: int = 64) -> list[tuple[dict[str, Any], np.ndarray]]:
     """``understand`` for many queries, the encoder called once per ``batch`` (bench/alerts.py, imports)."""
     from index import cap_text
+    from index._normalise import vocabulary_of
+    from index._standing import Need
 
-    analyses = [analyse(q, lang=lang, extra_places=engine.record_places) for q, lang in queries]
+    vocabulary = vocabulary_of(engine._columns)  # as the engine's own search analyses a query
+    analyses = [analyse(q, lang=lang, extra_places=engine.record_places, vocabulary=vocabulary) for q, lang in queries]
     texts = [cap_text(a.focus, engine.config.encode_chars_max)[0] for a in analyses]
     vectors = np.concatenate([np.asarray(engine.encoder.encode(texts[i:i + batch], "query"), np.float32)
                               for i in range(0, len(texts), batch)]) if texts else np.zeros((0, 0), np.float32)
@@ -101,7 +105,8 @@ def understand_many(engine: SearchEngine, queries: Sequence[tuple[str, str | Non
         if engine.config.calibrate:
             v = np.asarray(engine.calibration.apply_query(v, a.lang), np.float32)
         kept = {"lang": a.lang, "focus": a.focus, "sectors": a.sector_slugs, "complements": list(a.complements),
-                "countries": list(a.countries), "places": bool(a.places), "needs": a.understood()}
+                "countries": list(a.countries), "places": bool(a.places), "needs": a.understood(),
+                "judged": Need.judged(a)}  # what matching reads of the analysis: no query is analysed again per ingest
         out.append((kept, v))
     return out
 
@@ -125,32 +130,29 @@ def subscribe(store: StateStore, engine: SearchEngine, channel: str, address: st
 class MatchStats:
     subscriptions: int = 0
     records: int = 0
-    candidates: int = 0  # (subscription, record) pairs the prefilter let through
-    verified: int = 0  # subscriptions whose candidates went through the engine's search
-    searches: int = 0  # engine searches run: one per distinct need among the verified subscriptions
+    candidates: int = 0  # (distinct need, new record) pairs judged
+    verified: int = 0  # subscriptions that got at least one match
+    searches: int = 0  # distinct needs judged: subscriptions with the same query, language and filters are one
     notices: int = 0  # new pending notices written
     seconds: float = 0.0
 
 
-def _gate(engine: SearchEngine, kept: dict[str, Any], own_filters: bool) -> float:
-    """The least dense similarity a record without one of the subscription's sectors needs to be a
-    match (``SearchEngine.is_match``); -inf when the floor does not apply (a browse within filters)."""
-    floor = engine.config.floor_for(kept["lang"])
-    if floor is None:
-        return -np.inf
-    topical = kept["sectors"] or kept["complements"]
-    if own_filters and not (topical or kept["countries"] or kept["places"]):
-        return -np.inf
-    return floor["dense_off_sector"] if topical else floor["dense"]
+def need_key(sub: dict[str, Any]) -> tuple[str, str, str]:
+    """Subscriptions that keep the same query, language and hard filters get the same answer."""
+    return sub["query"], sub["understood"]["lang"], json.dumps(sub["filters"], sort_keys=True, ensure_ascii=False)
 
 
 def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: float | None = None,
-              subscriptions: list[tuple[dict[str, Any], bytes | None]] | None = None) -> MatchStats:
-    """Pending notices for the records ``ids`` (new or changed) that each subscription's search would
-    return. The new records' vectors are read once and every stored query vector is scored against
-    them in one matrix product; a pair goes on only if it could pass the floor (close enough, or a
-    record about a sector the subscription wants): a bound, never a guess. Each subscription with
-    candidates is then judged by the engine's own search, restricted to them."""
+              subscriptions: list[tuple[dict[str, Any], bytes | None]] | None = None,
+              matched: int | None = None) -> MatchStats:
+    """Pending notices for the records ``ids`` (new or changed): exactly the ones among them each
+    subscription's search now returns as matches, judged as search judges (``index._standing``:
+    the complete ranking, the calibrated judgement, matches only, never the "less close" fill).
+    Each distinct need is judged once for all its subscribers; the notices are written in one
+    transaction, pairs already known skipped, with the "to match" markers up to ``matched`` removed."""
+    from index._normalise import vocabulary_of
+    from index._standing import Need, matches_among
+
     t0 = time.perf_counter()
     stats = MatchStats()
     subs = store.alert_vectors() if subscriptions is None else subscriptions
@@ -158,60 +160,62 @@ def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: 
     new = [rid for rid in dict.fromkeys(ids) if rid in vids_of and vids_of[rid]]
     stats.subscriptions, stats.records = len(subs), len(new)
     if not subs or not new:
+        if matched is not None:
+            store.add_notices([], now, matched=matched)
         return stats
-    index = engine.cal if engine.config.calibrate else engine.raw
-    assert index is not None
-    owners = np.repeat(np.arange(len(new)), [len(vids_of[rid]) for rid in new])
-    vectors = np.asarray(index.fetch([v for rid in new for v in vids_of[rid]]), np.float32)
-    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-    about = [engine.sectors_of(engine.records[rid]) for rid in new]
-    dim = vectors.shape[1]
-    queries = np.stack([np.frombuffer(v, np.float32) if v is not None and len(v) == dim * 4 else np.zeros(dim, np.float32)
-                        for _, v in subs])
-    dense = np.maximum.reduceat(queries @ vectors.T, starts, axis=1)  # subscriptions x new records
-    all_ids = list(vids_of)
-    rows: list[tuple[int, str, str]] = []
-    # Subscriptions that keep the same need (query, its language, hard filters) and reach the same
-    # candidates get the same answer: the engine's search runs once per distinct need, not per subscriber.
-    answered: dict[tuple, list[str]] = {}
-    for i, (sub, _) in enumerate(subs):
-        kept, own = sub["understood"], filters_of(sub["filters"])
-        gate = _gate(engine, kept, not own.is_empty())
-        wanted = set(kept["sectors"]) | set(kept["complements"])
-        cands = [new[j] for j in np.flatnonzero(dense[i] >= gate).tolist()]
-        if wanted:
-            cands += [rid for j, rid in enumerate(new) if dense[i, j] < gate and wanted & about[j]]
-        if not cands:
+    row_of = engine._columns.row_of
+    rows = [row_of[rid] for rid in new]
+    dim = _store_dim(engine)
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    vectors: dict[tuple[str, str, str], bytes | None] = {}
+    for i, (sub, vector) in enumerate(subs):
+        key = need_key(sub)
+        groups.setdefault(key, []).append(i)
+        vectors.setdefault(key, vector)
+    vocabulary = vocabulary_of(engine._columns)
+    needs = []
+    for key in groups:
+        query, lang, _ = key
+        sub = subs[groups[key][0]][0]
+        vector, filters = _vector(vectors[key], dim), filters_of(sub["filters"])
+        try:  # the understanding kept with the subscription
+            needs.append(Need(query, vector, filters, **sub["understood"]["judged"]))
+        except (KeyError, TypeError):  # kept before it was (or in another shape): understood now
+            a = analyse(query, lang=lang, extra_places=engine.record_places, vocabulary=vocabulary)
+            needs.append(Need.from_analysis(query, a, vector, filters))
+    stats.searches = len(needs)
+    stats.candidates = len(needs) * len(rows)
+    found = matches_among(engine, needs, rows)
+    ids_of = engine._columns.ids
+    names: dict[tuple[str, str], str] = {}
+    out: list[tuple[int, str, str]] = []
+    for key, hits in zip(groups, found):
+        if not hits:
             continue
-        stats.candidates += len(cands)
-        stats.verified += 1
-        need = (sub["query"], kept["lang"], json.dumps(sub["filters"], sort_keys=True, ensure_ascii=False), tuple(cands))
-        if need not in answered:
-            stats.searches += 1
-            answered[need] = [rid for rid, _ in judge(engine, sub, queries[i], own, cands, all_ids)]
-        for rid in answered[need]:
-            rows.append((sub["id"], rid, engine.records[rid].name_in(sub["lang"])))
-    stats.notices = store.add_notices(rows, now)
+        for i in groups[key]:
+            sub = subs[i][0]
+            stats.verified += 1
+            for row in hits:
+                rid = ids_of[row]
+                name = names.get((rid, sub["lang"]))
+                if name is None:
+                    name = names[(rid, sub["lang"])] = engine.records[rid].name_in(sub["lang"])
+                out.append((sub["id"], rid, name))
+    stats.notices = store.add_notices(out, now, matched=matched)
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
-def judge(engine: SearchEngine, sub: dict[str, Any], qv: np.ndarray, own: Filters, cands: Sequence[str],
-          all_ids: Sequence[str]) -> list[tuple[str, str]]:
-    """The candidates the subscription's search returns as matches: its own hard filters, the
-    others excluded, scored as search scores them and kept by the engine's floor."""
-    keep = set(cands)
-    restricted = Filters(**{**{f.name: getattr(own, f.name) for f in fields(Filters)},
-                            "exclude_ids": tuple(own.exclude_ids) + tuple(r for r in all_ids if r not in keep)})
-    a = analyse(sub["query"], lang=sub["understood"]["lang"], extra_places=engine.record_places)
-    result = engine.search(sub["query"], restricted, limit=len(cands), analysis=a, query_vector=qv, use_floor=False)
-    hits = result.hits
-    floor = engine.config.floor_for(a.lang)
-    browse = not own.is_empty() and not (a.sectors or a.complements or a.countries or a.places)
-    if floor is not None and not browse:  # the floor as search applies it to the unrestricted query
-        hits = engine.apply_floor(hits, a, floor)
-    lang = sub["lang"]
-    return [(h.record.id, h.record.name_in(lang)) for h in hits if h.record.id in keep]
+def _vector(raw: bytes | None, dim: int) -> np.ndarray:
+    """A stored query vector; zeros when it is missing or of another size (the text still matches by keywords)."""
+    if raw is not None and len(raw) == dim * 4:
+        return np.frombuffer(raw, np.float32)
+    return np.zeros(dim, np.float32)
+
+
+def _store_dim(engine: SearchEngine) -> int:
+    store = engine.cal if engine.config.calibrate else engine.raw
+    return int(getattr(store, "dim"))
 
 
 # -- delivery -----------------------------------------------------------------------------------
@@ -253,10 +257,10 @@ async def deliver(store: StateStore, senders: dict[str, Sender], now: float | No
         due = await asyncio.to_thread(store.due_notices, now, every)
         for sub, notices in due:
             sender = senders.get(sub["channel"])
-            await asyncio.to_thread(store.put, LOCK, True, lock_ttl)  # still alive: renew the lease
-            if sender is None:
+            if sender is None:  # no such channel on this server: nothing to send, no lease to renew
                 stats.waiting += 1
                 continue
+            await asyncio.to_thread(store.put, LOCK, True, lock_ttl)  # still alive: renew the lease
             try:
                 await sender(sub, digest(sub, notices), notices)
             except NotYet:

@@ -5,9 +5,10 @@
 ``DELETE /api/v1/alerts/{id}?token=…`` and ``GET|POST /api/v1/alerts/unsubscribe?token=…`` (the
 e-mail's one-click link) stop one. Telegram and WeChat users subscribe by saying so in the chat
 (``_alerts.handle_text``): a chat identity cannot be claimed through a public route.
-The router's lifespan runs delivery every ``CPC_ALERTS_EVERY_SECONDS`` (default 300; 0 turns the
-loop off), so digests held back by the once-a-day rule, failed sends and notices left by a restart go
-out without another ingest.
+The router's lifespan matches what a restart left marked "to match" and delivers once at start-up,
+then every ``CPC_ALERTS_EVERY_SECONDS`` (default 300; 0: only at start-up), so records left unmatched,
+digests held back by the once-a-day rule, failed sends and notices left by a restart go out without
+another ingest. Matching runs in its own niced process (``_alerts_worker``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import os
 import time
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Sequence
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -126,38 +127,71 @@ async def run_delivery(app) -> alerts.DeliveryStats:
 
 
 async def after_ingest(app, ids: list[str]) -> None:
-    """The ingest hook: match the new or changed records, then send what is due. Never fails the ingest."""
+    """The ingest hook: mark the new or changed records "to match" (durable), match them in the
+    matching process (``_alerts_worker``), then send what is due. Never fails the ingest: what is
+    marked and not matched is matched by the next run (start-up, the delivery loop, the next ingest)."""
     try:
-        catalog, store = app.state.catalog, app.state.assistant.store
-        stats = await asyncio.to_thread(alerts.match_new, catalog.engine, store, ids)
-        log.info("alerts: %d new notices for %d records across %d subscriptions (%.2f s)",
-                 stats.notices, stats.records, stats.subscriptions, stats.seconds)
+        store = app.state.assistant.store
+        await asyncio.to_thread(store.mark_to_match, ids)
+        await match_marked(app, ids)
         await run_delivery(app)
     except Exception:
-        log.exception("alerts after an ingest failed; the notices written are delivered by the next run")
+        log.exception("alerts after an ingest failed; the records marked are matched and their notices sent by the next run")
+
+
+MATCH_WAIT = 600.0  # seconds an ingest waits for another worker's matcher to match its records
+
+
+async def match_marked(app, ingested: Sequence[str] = ()) -> alerts.MatchStats | None:
+    """Every record marked "to match", matched off the serving process; None when nothing was
+    marked, or another worker's matcher is at it: then an ingest waits until its own ``ingested``
+    records are matched (its answer means they are), at most ``MATCH_WAIT`` seconds."""
+    from . import _alerts_worker as worker
+
+    store = app.state.assistant.store
+    if not ingested and (await asyncio.to_thread(store.to_match))[1] is None:
+        return None  # the periodic run: no process started for nothing
+    stats, seconds = await asyncio.to_thread(worker.run, app.state.catalog, store)
+    if stats is not None and stats.records:
+        log.info("alerts: %d new notices for %d records across %d subscriptions (%.2f s; %d distinct needs judged in "
+                 "%.2f s)", stats.notices, stats.records, stats.subscriptions, seconds, stats.searches, stats.seconds)
+    if stats is None and ingested:
+        mine, deadline = set(ingested), time.monotonic() + MATCH_WAIT
+        while mine & set((await asyncio.to_thread(store.to_match))[0]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+    return stats
 
 
 # -- routes ---------------------------------------------------------------------------------------
 @asynccontextmanager
 async def lifespan(app):
     every = float(os.environ.get("CPC_ALERTS_EVERY_SECONDS", "300"))
-    task = None
-    if every > 0:
-        async def loop():
-            while True:
-                await asyncio.sleep(every)
-                try:
-                    if getattr(app.state, "assistant", None) is not None:
-                        await run_delivery(app)
-                except Exception:
-                    log.exception("alert delivery failed; retried on the next run")
 
-        task = asyncio.create_task(loop())
+    async def resume() -> None:  # records a restart left marked "to match", and notices left unsent
+        await match_marked(app)
+        await run_delivery(app)
+
+    async def loop():
+        # the app's own lifespan opens the catalog and the store beside this one: start once they are there
+        while getattr(app.state, "assistant", None) is None or not getattr(getattr(app.state, "catalog", None), "ready", False):
+            await asyncio.sleep(0.5)
+        first = True
+        while True:
+            if not first:
+                await asyncio.sleep(every)
+            first = False
+            try:
+                await resume()
+            except Exception:
+                log.exception("alert matching or delivery failed; retried on the next run")
+            if every <= 0:
+                return
+
+    task = asyncio.create_task(loop())
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
+        task.cancel()
 
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], lifespan=lifespan)

@@ -57,9 +57,21 @@ class AlertStore(ABC):
         """The user wrote on this identity (WeChat's customer-service window counts from here)."""
 
     @abstractmethod
-    def add_notices(self, rows: Sequence[tuple[int, str, str]], now: float | None = None) -> int:
+    def add_notices(self, rows: Sequence[tuple[int, str, str]], now: float | None = None, matched: int | None = None) -> int:
         """(subscription id, record id, record name) pending notices; pairs already known are
-        skipped (never the same item twice). How many were new."""
+        skipped (never the same item twice). How many were new. ``matched``: the last "to match"
+        marker these notices answer (``to_match``): it and those before it are removed in the same
+        transaction, so a crash leaves either both or neither."""
+
+    @abstractmethod
+    def mark_to_match(self, record_ids: Sequence[str], now: float | None = None) -> None:
+        """Records just ingested (or changed) that alerts have not matched yet: kept until matched,
+        so an ingest whose matching did not run (a restart, a killed process) is matched later."""
+
+    @abstractmethod
+    def to_match(self) -> tuple[list[str], int | None]:
+        """(record ids waiting to be matched, in order and once each; the last marker read, for
+        ``add_notices(matched=…)``), or ([], None)."""
 
     @abstractmethod
     def due_notices(self, now: float | None = None, every: float = 86400) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -97,6 +109,8 @@ class SqlAlertStore(AlertStore):
         run(f"""CREATE TABLE IF NOT EXISTS alert_notices (
             alert_id INTEGER NOT NULL, record_id TEXT NOT NULL, record_name TEXT NOT NULL,
             created {self.real} NOT NULL, sent {self.real}, PRIMARY KEY (alert_id, record_id))""")
+        run(f"""CREATE TABLE IF NOT EXISTS alert_to_match (
+            id {self.serial}, record_id TEXT NOT NULL, created {self.real} NOT NULL)""")
 
     def _erase_alerts(self, run, session_id: str) -> int:
         """A chat identity's subscriptions and notices, gone with "delete my data"."""
@@ -166,16 +180,41 @@ class SqlAlertStore(AlertStore):
             run("UPDATE alert_subscriptions SET last_seen = ? WHERE channel = ? AND address = ?",
                 (time.time() if now is None else now, channel, address))
 
-    def add_notices(self, rows, now=None):
-        if not rows:
+    NOTICE_BATCH = 500  # rows a statement: 2,000 parameters, well within SQLite's and PostgreSQL's limits
+
+    def add_notices(self, rows, now=None, matched=None):
+        """One transaction; a multi-row insert a ``NOTICE_BATCH`` (one statement a row took minutes
+        for the half million notices of an ingest of 1,000 records); ``RETURNING`` counts the new ones."""
+        rows = list({(int(a), str(r)): (int(a), str(r), str(n)) for a, r, n in rows}.values())
+        if not rows and matched is None:
             return 0
         now = time.time() if now is None else now
         added = 0
         with self._tx(write=True) as run:
-            for alert_id, record_id, name in rows:
-                added += run("INSERT INTO alert_notices(alert_id, record_id, record_name, created) VALUES (?, ?, ?, ?) "
-                             "ON CONFLICT(alert_id, record_id) DO NOTHING", (alert_id, record_id, name, now)).rowcount
+            if matched is not None:
+                run("DELETE FROM alert_to_match WHERE id <= ?", (int(matched),))
+            for lo in range(0, len(rows), self.NOTICE_BATCH):
+                chunk = rows[lo: lo + self.NOTICE_BATCH]
+                values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                args = [v for alert_id, record_id, name in chunk for v in (alert_id, record_id, name, now)]
+                added += len(run(f"INSERT INTO alert_notices(alert_id, record_id, record_name, created) VALUES {values} "
+                                 "ON CONFLICT(alert_id, record_id) DO NOTHING RETURNING alert_id", args).fetchall())
         return added
+
+    def mark_to_match(self, record_ids, now=None):
+        ids = list(dict.fromkeys(str(r) for r in record_ids))
+        if not ids:
+            return
+        now = time.time() if now is None else now
+        with self._tx(write=True) as run:
+            run.many("INSERT INTO alert_to_match(record_id, created) VALUES (?, ?)", [(rid, now) for rid in ids])
+
+    def to_match(self):
+        with self._tx() as run:
+            rows = run("SELECT id, record_id FROM alert_to_match ORDER BY id").fetchall()
+        if not rows:
+            return [], None
+        return list(dict.fromkeys(r[1] for r in rows)), int(rows[-1][0])
 
     def due_notices(self, now=None, every=86400):
         now = time.time() if now is None else now

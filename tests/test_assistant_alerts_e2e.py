@@ -364,10 +364,22 @@ def test_a_server_killed_between_ingest_and_delivery_loses_no_notice(world):
     assert w.sql("SELECT count(*) FROM alert_notices n JOIN alert_subscriptions s ON s.id = n.alert_id "
                  "WHERE s.address = 'tg-604' AND n.record_id = ? AND n.sent IS NULL", (MOULDS_3["id"],)) == [(1,)]
 
+    # and a server killed between the ingest and the matching: the record is still marked "to match"
+    # (as the ingest left it) and tg-602's notice was never written; the restart matches it once
+    for_602 = ("SELECT count(*) FROM alert_notices n JOIN alert_subscriptions s ON s.id = n.alert_id "
+               "WHERE s.address = 'tg-602' AND n.record_id = ?")
+    assert w.sql(for_602, (MOULDS_3["id"],)) == [(1,)] and w.sql("SELECT count(*) FROM alert_to_match") == [(0,)]
+    w.sql("DELETE FROM alert_notices WHERE record_id = ? AND alert_id IN "
+          "(SELECT id FROM alert_subscriptions WHERE address = 'tg-602')", (MOULDS_3["id"],))
+    w.sql("INSERT INTO alert_to_match(record_id, created) VALUES (?, ?)", (MOULDS_3["id"], time.time()))
+
     w.tg.release, w.tg.held = True, set()
     w.proc, w.url = start_server(w.data_dir, w.log_path, env=w.env, timeout=600)
     wait_for(lambda: w.to_telegram(604, MOULDS_3["name"]), 300, "the notice after the restart")
+    wait_for(lambda: w.sql("SELECT count(*) FROM alert_to_match") == [(0,)], 300, "the marked record matched")
     time.sleep(3)  # the delivery loop runs again meanwhile
     assert len(w.to_telegram(604, MOULDS_3["name"])) == 1
+    assert w.sql(for_602, (MOULDS_3["id"],)) == [(1,)]  # matched again after the restart, once
+    assert w.to_telegram(602, MOULDS_3["name"]) == []  # tg-602 had its digest today: it waits for tomorrow
     assert w.sql("SELECT count(*) FROM alert_notices n JOIN alert_subscriptions s ON s.id = n.alert_id "
                  "WHERE s.address = 'tg-604' AND n.sent IS NOT NULL", ()) == [(1,)]

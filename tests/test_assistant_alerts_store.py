@@ -110,3 +110,23 @@ def test_seen_updates_the_window_and_erase_removes(backend):
     counts = store.erase_session("wx-o1", "wechat")
     assert counts["alerts"] == 1 and store.alert(a) is None and store.notices(a) == []
     assert "alerts" not in store.erase_session("wx-nobody", "wechat")
+
+
+def test_records_to_match_are_kept_until_their_notices_are_written(backend):
+    store, other = backend(), backend()  # two processes' stores on one database
+    a = store.add_alert("web", "web-1", "en", "moulds", {}, {"lang": "en"})
+    assert store.to_match() == ([], None)
+    store.mark_to_match(["r1", "r2", "r1"])
+    other.mark_to_match(["r2", "r3"])
+    ids, last = store.to_match()
+    assert ids == ["r1", "r2", "r3"] and last is not None
+    other.mark_to_match(["r4"])  # written after it was read: not answered by this matching
+    assert store.add_notices([(a, "r1", "R1"), (a, "r3", "R3")], matched=last) == 2
+    assert other.to_match()[0] == ["r4"]
+    # no notice to write still answers the markers
+    assert store.add_notices([], matched=other.to_match()[1]) == 0 and store.to_match() == ([], None)
+    # a batch larger than one statement: counted once, pairs already known skipped
+    rows = [(a, f"x{i}", f"X{i}") for i in range(store.NOTICE_BATCH * 2 + 7)]
+    assert store.add_notices(rows + rows[:3]) == len(rows)
+    assert store.add_notices(rows[:10] + [(a, "y", "Y")]) == 1
+    assert len(store.notices(a)) == len(rows) + 3
