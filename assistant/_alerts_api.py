@@ -90,7 +90,7 @@ def senders(app) -> dict[str, alerts.Sender]:
     telegram = getattr(app.state, "telegram", None)
     if telegram is not None:
         async def tg(sub, text, notices):
-            await telegram.deliver(sub["address"].split("-", 1)[1], text)
+            await telegram.deliver(sub["address"].split("-", 1)[1], text, menu=("stop_alerts",), lang=sub["lang"])  # a "stop" button
 
         out["telegram"] = tg
     wechat = getattr(app.state, "wechat", None)

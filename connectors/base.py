@@ -115,8 +115,10 @@ class Channel(ABC):
     async def send(self, user: str, reply: Reply | str) -> None:
         """Deliver a message outside a request/response exchange."""
 
-    async def deliver(self, user: str, message: str) -> None:
-        """A message from staff; raises when the platform refuses it, so staff are told."""
+    async def deliver(self, user: str, message: str, menu: tuple[str, ...] = (), lang: str | None = None) -> None:
+        """A message from staff or an alert notice; raises when the platform refuses it, so staff are
+        told. ``menu`` names what the user may answer with one tap (e.g. ("stop_alerts",)), in ``lang``,
+        on channels that can offer it."""
         await self.send(user, message)
 
 

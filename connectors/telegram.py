@@ -41,6 +41,7 @@ LIST_INTENTS = {"search", "refine", "more", "back"}
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 BUTTON_TTL = 2 * 86400  # seconds a result list's buttons keep working (kept in the shared state store)
 _CALLBACK = re.compile(r"^(?:m|a|([di]):(\d{1,3})):([A-Za-z0-9_-]{4,16})$")  # more, alert, details, interest
+STOP_ALERTS = "s"  # the button under an alert notice: says "stop alerts" for this chat
 
 
 @dataclass
@@ -213,6 +214,9 @@ class TelegramConnector(Channel):
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         hint = lang_hint(query.from_user.language_code)
+        if query.data == STOP_ALERTS:
+            await self._stop_alerts(update, hint)
+            return
         m = _CALLBACK.match(query.data or "")
         button = ButtonState.from_json(self.conversation.assistant.store.get(f"tg-button:{m.group(3)}")) if m else None
         chat = update.effective_chat
@@ -241,6 +245,34 @@ class TelegramConnector(Channel):
             await query.answer()
             reply = await self.conversation.respond(sid, phrase, lang, self.in_group(update))
             await self.send(str(chat.id), reply)
+
+    async def _stop_alerts(self, update: Update, hint: str | None) -> None:
+        """The notice's button says "stop alerts" for the chat that pressed it, in its language: the
+        same words typed would do the same, so no state rides on the button."""
+        query, chat = update.callback_query, update.effective_chat
+        if chat is None:
+            await query.answer(text("stale", hint))
+            return
+        sid = self.session_id(str(chat.id))
+        async with self.conversation.lock(sid):
+            lang = self.conversation.assistant.store.load(sid).lang or hint or "en"
+            await query.answer()
+            reply = await self.conversation.respond(sid, text("say_stop_alerts", lang), lang, self.in_group(update))
+            await self.send(str(chat.id), reply)
+
+    async def deliver(self, user: str, message: str, menu: tuple[str, ...] = (), lang: str | None = None) -> None:
+        """A staff message or an alert notice; an alert notice ("stop_alerts" in ``menu``) carries a
+        button that stops this chat's alerts."""
+        if "stop_alerts" not in menu:
+            await self.send(user, message)
+            return
+        button = InlineKeyboardButton("🔕 " + text("say_stop_alerts", lang), callback_data=STOP_ALERTS)
+        chunks = self.render(Reply(message, lang or "en", "notice"), self.session_id(user))
+        for i, (body, markup) in enumerate(chunks):
+            last = i == len(chunks) - 1
+            await self.bot.send_message(chat_id=int(user), text=body, parse_mode=ParseMode.HTML,
+                                        reply_markup=InlineKeyboardMarkup([[button]]) if last else markup,
+                                        link_preview_options=NO_PREVIEW)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = getattr(update, "update_id", None)  # not the update itself: it holds the user's message

@@ -347,6 +347,13 @@ def test_two_workers_send_exactly_one_notice_per_subscription(world):
     assert w.to_telegram(601, MOULDS_2["name"]) == []  # at most one digest a day: it waits for tomorrow
     assert len(w.mails) == 1
 
+    # the Telegram notice carries a "stop alerts" button in the subscriber's language; pressing it stops them
+    (notice,) = [m for m in w.tg.sent(chat_id=601) if name in m["plain"]]
+    (button,) = [b for row in notice["reply_markup"]["inline_keyboard"] for b in row]
+    assert button["text"] == "🔕 parar alertas" and button["callback_data"] == "s"
+    (stopped_reply,) = w.press(601, "s")
+    assert stopped_reply["plain"] and w.sql("SELECT active FROM alert_subscriptions WHERE address = 'tg-601'") == [(0,)]
+
 
 def test_a_server_killed_between_ingest_and_delivery_loses_no_notice(world):
     from _server import start_server
