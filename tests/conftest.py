@@ -31,6 +31,16 @@ STAFF_KEY = "test-staff-key-7f3a"
 THREADS = int(os.environ["CPC_THREADS"])  # ./dev test: 1 per test process when it runs two
 
 
+def pytest_collection_modifyitems(items):
+    """schemathesis gives every generated case (one per API operation) the same node id; pytest-xdist
+    hands tests to its processes by node id, so all but one case would silently not run. Each case
+    gets its own id, its name with the operation: ``test_api_conforms_to_its_schema[GET /metrics]``."""
+    for item in items:
+        name, original = item.name, getattr(item, "originalname", item.name)
+        if name != original and not item.nodeid.endswith("]") and hasattr(item.parent, "id"):  # pytest 9 ids
+            item._id = item.parent.id.child(original).with_params(name[len(original) + 1:-1])
+
+
 @pytest.fixture(scope="session")
 def encoder():
     from index import load_encoder
