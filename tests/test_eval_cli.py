@@ -11,6 +11,7 @@ import pytest
 from assistant.cli import main
 from eval import evaluate_dataset, load_dataset
 
+pytestmark = pytest.mark.usefixtures("ranx_compiled")  # compiled once per run, before any test here (conftest)
 TINY = Path(__file__).parent / "data" / "eval_tiny"
 GROUP_KEYS = {"ndcg@10", "recall@10", "mrr@10", "n"}
 

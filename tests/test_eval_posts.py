@@ -14,6 +14,7 @@ import pytest
 from eval._dataset import DatasetError
 from eval._posts import evaluate_posts, format_posts, load_posts, write_posts_report
 
+pytestmark = pytest.mark.usefixtures("ranx_compiled")  # compiled once per run, before any test here (conftest)
 TINY = Path(__file__).parent / "data" / "posts_tiny"
 REPO = Path(__file__).resolve().parents[1]
 
