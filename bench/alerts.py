@@ -272,7 +272,8 @@ def main() -> int:
     parser.add_argument("--subscriptions", type=int, default=10_000)
     parser.add_argument("--records", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="the server's encoder threads (CPC_THREADS; 1 is the server's default)")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/alerts.json")
     parser.add_argument("--work", type=Path, default=None, help="folder for the data (default: a temporary one)")
     parser.add_argument("--quick", action="store_true", help="2,000 subscriptions, 200 records, one repeat")
