@@ -92,8 +92,7 @@ def understand_many(engine: SearchEngine, queries: Sequence[tuple[str, str | Non
                     batch: int = 64) -> list[tuple[dict[str, Any], np.ndarray]]:
     """``understand`` for many queries, the encoder called once per ``batch`` (bench/alerts.py, imports)."""
     from index import cap_text
-    from index._normalise import vocabulary_of
-    from index._standing import Need
+    from index import StandingNeed as Need, vocabulary_of
 
     vocabulary = vocabulary_of(engine._columns)  # as the engine's own search analyses a query
     analyses = [analyse(q, lang=lang, extra_places=engine.record_places, vocabulary=vocabulary) for q, lang in queries]
@@ -150,8 +149,7 @@ def match_new(engine: SearchEngine, store: StateStore, ids: Iterable[str], now: 
     the complete ranking, the calibrated judgement, matches only, never the "less close" fill).
     Each distinct need is judged once for all its subscribers; the notices are written in one
     transaction, pairs already known skipped, with the "to match" markers up to ``matched`` removed."""
-    from index._normalise import vocabulary_of
-    from index._standing import Need, matches_among
+    from index import StandingNeed as Need, matches_among, vocabulary_of
 
     t0 = time.perf_counter()
     stats = MatchStats()

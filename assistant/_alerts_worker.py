@@ -92,7 +92,7 @@ def run(catalog, store, timeout: float | None = None) -> tuple[MatchStats | None
     spec = store_spec(store)
     if catalog.write_process is None or spec is None:
         return match_pending(lambda: catalog.engine, store), time.perf_counter() - t0
-    from index._writer import config_for_child
+    from index import config_for_child
 
     model, _threads = catalog.write_process
     header = {"store": spec, "data_dir": str(Path(catalog.data_dir).resolve()), "model": model,
@@ -152,10 +152,10 @@ def _child() -> int:
     os.nice(NICE)
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to the server's log stream, not into the answer
-    from index._writer import _JsonLines
+    from index import WriterLogFormatter
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonLines())
+    handler.setFormatter(WriterLogFormatter())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     header = json.loads(sys.stdin.buffer.read())
     store = None

@@ -24,7 +24,9 @@ from ._judge import QUERY_FEATURES as QUERY_JUDGEMENT_FEATURES, answer_features 
 from ._lock import DataFolderLock, WriteLock, WriterBusyError
 from ._needs import Needs, Side, analyse_needs
 from ._storage import POINTER as CURRENT_POINTER, atomic_write_bytes, current_generation
-from ._writer import WriteProcessError
+from ._writer import WriteProcessError, config_for_child, JsonLines as WriterLogFormatter
+from ._normalise import vocabulary_of
+from ._standing import Need as StandingNeed, matches_among  # alerts: a subscription's need judged over new records
 from ._milvus import client_target as milvus_client_target
 from ._vectors import LITE_ONE_PROCESS, VectorStoreUnavailable, is_lite_file, lite_file_in_use
 from ._query import QueryAnalysis, analyse, analyse_record
@@ -42,4 +44,5 @@ __all__ = [
     "current_generation", "milvus_client_target", "LITE_ONE_PROCESS", "lite_file_in_use", "JUDGEMENT_FEATURES", "JudgementModel", "judgement_features",
     "judge_calibrated", "Logistic", "QUERY_JUDGEMENT_FEATURES", "query_judgement_features", "query_judgement_row", "fixed_vectors",
     "ORGANISATIONS", "POST_TYPES", "Post", "PostIndex", "organisations_for", "post_analysis", "post_record",
+    "config_for_child", "WriterLogFormatter", "vocabulary_of", "StandingNeed", "matches_among",
 ]

@@ -112,7 +112,7 @@ def write_in_child(data_dir: Path, model: str, threads: int | None, config: Sear
     return outcome
 
 
-class _JsonLines(logging.Formatter):
+class JsonLines(logging.Formatter):
     """The write process's log lines in the shape of the server's (assistant/_observability.py)."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -133,7 +133,7 @@ def _child() -> int:
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the answers
     handler = logging.StreamHandler(sys.stderr)  # the server's log stream: one JSON object a line, as its own
-    handler.setFormatter(_JsonLines())
+    handler.setFormatter(JsonLines())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     logging.captureWarnings(True)
 
