@@ -88,8 +88,8 @@ def candidate_pairs(engine: SearchEngine, lang: str = "en", per_member: int = 5)
         result = engine.matches(rid, limit=per_member, lang=lang)
         for hit in result.hits:
             other = hit.record
-            if other.country == rec.country:
-                continue  # the map is about the other side
+            if other.country == rec.country or hit.less_close:
+                continue  # the map is about the other side, and about matches (never the "less close" fill)
             key = frozenset((rid, other.id))
             a, b = sorted(key)
             found = pairs.get(key)

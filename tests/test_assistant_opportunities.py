@@ -35,6 +35,17 @@ def test_the_map_holds_cross_border_pairs_with_reasons_best_first(shipped_engine
     assert sum(c["pairs"] for c in chart) == len(found) and chart[0]["pairs"] >= chart[-1]["pairs"]
 
 
+def test_the_map_holds_matches_only(shipped_engine, pairs):
+    """A member's partners past its matches are shown "less close" in search; on the map they would
+    read as opportunities, so they are left out."""
+    matched, less_close = set(), set()
+    for rid in shipped_engine.records:
+        for hit in shipped_engine.matches(rid, limit=5, lang="en").hits:
+            (less_close if hit.less_close else matched).add(frozenset((rid, hit.record.id)))
+    assert less_close  # the shipped corpus has some: the check below can fail
+    assert {frozenset((o.a, o.b)) for o in pairs} <= matched
+
+
 def test_pairs_somebody_started_leave_the_map(shipped_engine, pairs, store):
     first = opp.opportunity_map(shipped_engine, [], "en", pairs=pairs)[0]
     lead_id = opp.propose(store, shipped_engine, first.a, first.b, "en")
