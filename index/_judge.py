@@ -90,21 +90,35 @@ def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False,
     country had been asked for (the other side of a plain query). ``scale``: the query's
     ``pool_scale`` over all it retrieved (default: over ``hits``)."""
     n = len(hits)
-    x = np.zeros((n, len(FEATURES)), np.float64)
     if not n:
-        return x
-    mean, spread = scale or pool_scale(hits)
-    topic = float(bool(a.sectors or a.complements))
+        return np.zeros((0, len(FEATURES)), np.float64)
     countries = () if ignore_country else tuple(a.countries)
-    top_score, top_dense = hits[0].score, max(h.dense for h in hits)
-    for i, h in enumerate(hits):
-        in_country = h.record.country in countries
-        x[i] = (
-            h.dense, h.keyword, h.score, top_score - h.score, top_dense - h.dense, np.log1p(i),
-            topic * h.on_topic, topic * (not h.on_topic), float(bool(h.sectors or h.complements)),
-            float(bool(countries) and in_country), float(bool(countries) and not in_country),
-            float("place" in h.signals), float("kind" in h.signals), (h.dense - mean) / spread,
-        )
+    col = lambda values, dtype=np.float64: np.fromiter(values, dtype, n)  # noqa: E731
+    in_country = col((h.record.country in countries for h in hits), bool)
+    asked = bool(countries)
+    return feature_rows(
+        col(h.dense for h in hits), col(h.keyword for h in hits), col(h.score for h in hits),
+        col((bool(h.on_topic) for h in hits), bool), col((bool(h.sectors or h.complements) for h in hits), bool),
+        asked & in_country, asked & ~in_country,
+        col(("place" in h.signals for h in hits), bool), col(("kind" in h.signals for h in hits), bool),
+        float(bool(a.sectors or a.complements)), scale or pool_scale(hits))
+
+
+def feature_rows(dense: np.ndarray, keyword: np.ndarray, score: np.ndarray, on_topic: np.ndarray, tagged: np.ndarray,
+                 country_ok: np.ndarray, country_off: np.ndarray, place: np.ndarray, kind: np.ndarray,
+                 topic: float, scale: tuple[float, float]) -> np.ndarray:
+    """``FEATURES`` rows from per-hit columns (best first, booleans as bool arrays): the one layout
+    both the search's judgement (``features``) and alert matching (``_standing``) fill."""
+    x = np.zeros((len(dense), len(FEATURES)), np.float64)
+    if not len(dense):
+        return x
+    mean, spread = scale
+    x[:, 0], x[:, 1], x[:, 2] = dense, keyword, score
+    x[:, 3], x[:, 4] = score[0] - score, dense.max() - dense
+    x[:, 5] = np.log1p(np.arange(len(dense)))
+    x[:, 6], x[:, 7] = topic * on_topic, topic * ~on_topic
+    x[:, 8], x[:, 9], x[:, 10], x[:, 11], x[:, 12] = tagged, country_ok, country_off, place, kind
+    x[:, 13] = (dense - mean) / spread
     return x
 
 

@@ -25,12 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from ._candidates import Filters
-from ._judge import FEATURES, MIN_SHOWN, POOL, QUERY_HITS, JudgementModel, query_features
+from ._judge import MIN_SHOWN, POOL, QUERY_HITS, JudgementModel, feature_rows, query_features
 from ._query import QueryAnalysis
 from ._records import value_key
-
-_COL = {f: i for i, f in enumerate(FEATURES)}
-
 
 @dataclass
 class Need:
@@ -224,27 +221,9 @@ def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndar
 
     def feats(idx: np.ndarray, ignore_country: bool, scale: tuple[float, float]) -> np.ndarray:
         """``_judge.features`` of the hits at positions ``idx`` (best first), as one matrix."""
-        x = np.zeros((len(idx), len(FEATURES)), np.float64)
-        if not len(idx):
-            return x
-        mean, spread = scale
         asked = bool(countries) and not ignore_country
-        dd, ss = d[idx], score[idx]
-        x[:, _COL["dense"]] = dd
-        x[:, _COL["keyword"]] = kw[idx]
-        x[:, _COL["score"]] = ss
-        x[:, _COL["gap"]] = ss[0] - ss
-        x[:, _COL["dense_gap"]] = dd.max() - dd
-        x[:, _COL["log_rank"]] = np.log1p(np.arange(len(idx)))
-        x[:, _COL["on_topic"]] = topic * on_topic[idx]
-        x[:, _COL["off_topic"]] = topic * (~on_topic[idx])
-        x[:, _COL["tagged"]] = is_tagged[idx]
-        x[:, _COL["country_ok"]] = asked & in_country[idx]
-        x[:, _COL["country_off"]] = asked & ~in_country[idx]
-        x[:, _COL["place"]] = place_sig[idx]
-        x[:, _COL["kind"]] = kind_sig[idx]
-        x[:, _COL["dense_z"]] = (dd - mean) / spread
-        return x
+        return feature_rows(d[idx], kw[idx], score[idx], on_topic[idx], is_tagged[idx], asked & in_country[idx],
+                            asked & ~in_country[idx], place_sig[idx], kind_sig[idx], topic, scale)
 
     best = np.sort(d)[::-1][:POOL]  # _judge.pool_scale over every hit
     scale = (float(best.mean()), max(float(best.std()), 0.005))
