@@ -318,7 +318,7 @@ def run_size(n: int, corpus: SyntheticCorpus, real, args: argparse.Namespace, wo
                     "index_type": manifest.get("index_type"), "bench_peak_rss_mb": proc_memory()["VmHWM"]}
     if isinstance(encoder, ComposedEncoder):
         out["build"].update(fragments_encoded=len(encoder.vectors), passages_composed=encoder.passages,
-                            unregistered_sentences=encoder.unregistered)
+                            unregistered_sentences=encoder.unregistered, queries_encoded=encoder.queries_encoded)
     del catalog, encoder
     gc.collect()
 
