@@ -23,6 +23,17 @@ the real passage vector 0.88-0.90 on average; the top 5 of a query agree at 0.56
 0.86: shared frames and places dominate a sum), but the search runs on calibrated vectors (each
 language's mean removed), where their spread matches the model's at noise 0.08 (pairwise cosine
 std 0.111 vs 0.113); that is the default.
+
+Every passage a build encodes goes through it, not only the language versions: the per-record
+sector passage (index/_sectors.py ``sector_passage``: "name / 名称 / name. kind / 企业. places.
+sector labels.") is cut the same way, each " / "-separated name resolved to its registered
+fragments, so it costs no model call per record; the sector descriptions the sector mapper
+encodes as passages are cut at their semicolons. Texts encoded as queries during a build (sector
+labels, the calibration queries) go to the real model once per distinct text. It wraps any
+encoder with ``encode(texts, kind)``, ``model_id`` and ``dim`` (a second encoder of the build is
+wrapped by a ``ComposedEncoder`` of its own), and it refuses to go on when the distinct fragments
+grow past ``max_fragments``: a new passage whose fragments are unique to each record would
+otherwise send every record to the real model (~40 passages/s) and the build would not finish.
 """
 
 from __future__ import annotations
@@ -93,6 +104,7 @@ BAND_TEXT = {"pt": {"1000": "mais de 1000"}, "zh": {"10 a 49": "10至49", "50 a 
 _DIGITS = re.compile(r"\d+")
 _SENTENCE_END = re.compile(r"(?<=[.。!?！？;；])\s*")
 _CLAUSE = re.compile(r"[,，、()（）:：;；]+")
+_ALTERNATIVES = re.compile(r"\s+/\s+")  # a sector passage's "name / 名称 / name", "empresa / 企业 / company"
 _ENDS = ".。!?！？;； "
 
 
@@ -279,26 +291,52 @@ def region_near(counts: dict[str, int], share: float = 0.01) -> tuple[str, int]:
     return region, counts[region]
 
 
+class FragmentBudgetExceeded(RuntimeError):
+    """The build asked for more distinct fragments than ``max_fragments``: some passage is not
+    composed from shared fragments (its text is named in the message)."""
+
+
 class ComposedEncoder:
     """Passages composed from their fragments' real vectors; queries encoded by the real model.
 
     A passage is cut into sentences; a sentence the corpus registered is its fragments, any other
-    (the engine's own "name. kind (city, region, country). sectors." head) is cut at commas and
-    brackets into clauses. Each distinct fragment is encoded once by ``real``."""
+    (the engine's own "name. kind (city, region, country). sectors." head, the sector passage) is
+    cut at commas, brackets and " / " into clauses, and a clause the corpus registered (a name) is
+    its fragments. Each distinct fragment is encoded once by ``real``, each distinct query text too."""
 
-    def __init__(self, real, corpus: SyntheticCorpus, noise: float = 0.08, batch: int = 64):
+    def __init__(self, real, corpus: SyntheticCorpus, noise: float = 0.08, batch: int = 64,
+                 max_fragments: int = 20_000):
         self.real = real
         self.model_id, self.dim = real.model_id, real.dim
         self.corpus = corpus
         self.noise = noise
         self.batch = batch
+        self.max_fragments = max_fragments
         self.vectors: dict[str, np.ndarray] = {}  # fragment -> its real vector times its token count
+        self.query_vectors: dict[str, np.ndarray] = {}  # a query text of the build -> its real vector
         self.passages = 0
         self.unregistered = 0  # sentences split into clauses (not from the generator)
+        self.queries_encoded = 0  # distinct query texts sent to the real model
 
     @property
     def executor(self):
         return getattr(self.real, "executor", None)
+
+    def __getattr__(self, name: str):
+        """Anything else the build asks of an encoder is the real one's (not its fast build path:
+        that is chosen by the encoder's class, which this is not)."""
+        if name.startswith("_") or name == "real":
+            raise AttributeError(name)
+        return getattr(self.real, name)
+
+    def _clauses(self, sentence: str) -> list[str]:
+        out: list[str] = []
+        for clause in _CLAUSE.split(sentence):
+            for piece in _ALTERNATIVES.split(clause):
+                piece = piece.strip(_ENDS)
+                if piece:
+                    out += self.corpus.fragments.get(fragment_key(piece)) or [piece]
+        return out
 
     def _fragments(self, text: str) -> list[str]:
         out: list[str] = []
@@ -308,22 +346,38 @@ class ComposedEncoder:
                 out += known
             else:
                 self.unregistered += 1
-                out += [c.strip(_ENDS) for c in _CLAUSE.split(sentence) if c.strip(_ENDS)]
+                out += self._clauses(sentence)
         return out or [text]
 
-    def _encode_missing(self, fragments: list[str]) -> None:
+    def _encode_missing(self, fragments: list[str], texts: Sequence[str]) -> None:
         missing = list(dict.fromkeys(f for f in fragments if f not in self.vectors))
+        if len(self.vectors) + len(missing) > self.max_fragments:
+            raise FragmentBudgetExceeded(
+                f"{len(self.vectors) + len(missing)} distinct fragments (max {self.max_fragments}): a passage is not"
+                f" composed from shared fragments, e.g. {missing[-1]!r} of {texts[-1][:200]!r}; register its"
+                " sentences in bench/_synthetic.py or cut it in ComposedEncoder._clauses")
         for start in range(0, len(missing), self.batch):
             chunk = missing[start:start + self.batch]
             for f, v in zip(chunk, self.real.encode(chunk, "passage")):
                 self.vectors[f] = estimate_tokens(f) * np.asarray(v, np.float32)  # weighted by its tokens
 
+    def _queries(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.query_vectors))
+        for start in range(0, len(missing), self.batch):
+            chunk = missing[start:start + self.batch]
+            for t, v in zip(chunk, self.real.encode(chunk, "query")):
+                self.query_vectors[t] = np.asarray(v, np.float32)
+        self.queries_encoded += len(missing)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.vstack([self.query_vectors[t] for t in texts])
+
     def encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
         texts = list(texts)
         if kind == "query":
-            return self.real.encode(texts, kind)
+            return self._queries(texts)
         parts = [self._fragments(t) for t in texts]
-        self._encode_missing([f for p in parts for f in p])
+        self._encode_missing([f for p in parts for f in p], texts)
         out = np.zeros((len(texts), self.dim), np.float32)
         for row, (text, frags) in enumerate(zip(texts, parts)):
             v = np.sum([self.vectors[f] for f in frags], axis=0)

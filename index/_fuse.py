@@ -47,21 +47,22 @@ def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: 
     tagged_holds = cols.holding(cand, wanted, "tagged")  # boosts and reasons go by the record's own tags
     about_holds = cols.holding(cand, wanted, "about")  # its tags are among these
     hits: list[Hit] = []
-    keyword = cands.keyword
+    dense_of = cands.dense
+    keywords = np.asarray(cands.keyword)[cand].tolist()  # the same floats float(keyword[row]) read, at once
+    ids = cols.ids
+    n_slugs = len(q_slugs)
+    hybrid = mode not in ("bm25", "dense")
+    w_dense, w_bm25 = cfg.w_dense, cfg.w_bm25
     for i, row in enumerate(rows):
         country, kind = countries[i], kinds[i]
-        d, kw = cands.dense.get(row, 0.0), float(keyword[row])
+        d, kw = dense_of.get(row, 0.0), keywords[i]
         held = tagged_holds[i]
-        sectors = [s for s, h in zip(q_slugs, held) if h]
-        complements = [s for s, h in zip(q_complements, held[len(q_slugs):]) if h]
-        on_topic = any(about_holds[i])
+        sectors = [s for s, h in zip(q_slugs, held) if h] if n_slugs else []
+        complements = [s for s, h in zip(q_complements, held[n_slugs:]) if h] if q_complements else []
+        on_topic = True in about_holds[i]
         signals = []
-        if mode == "bm25":
-            score = kw
-        elif mode == "dense":
-            score = d
-        else:
-            score = cfg.w_dense * d + cfg.w_bm25 * kw
+        if hybrid:
+            score = w_dense * d + w_bm25 * kw
             if sectors:
                 score += cfg.boost_sector * len(sectors) / len(q_sectors)
             elif complements:
@@ -75,7 +76,9 @@ def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: 
             if place_names and ({regions[i], cities[i]} & place_names):
                 score += cfg.boost_place
                 signals.append("place")
-        shown = Shown(cols.ids[row], country)  # the record itself is read only if it is shown
+        else:
+            score = kw if mode == "bm25" else d
+        shown = Shown(ids[row], country)  # the record itself is read only if it is shown
         hits.append(Hit(shown, float(score), float(d), kw, sectors, [], signals, complements, on_topic, row))  # type: ignore[arg-type]
     hits.sort(key=lambda hit: (-hit.score, hit.record.id))
     return hits

@@ -162,12 +162,16 @@ class Generation:
         ids = np.array(vids, np.int64)
         columns = engine._vector_columns(records)
         cfg = engine.config
+        derived = engine._derive(records, raw)
+        s_ids, s_raw, s_columns = engine._sector_passages(records, derived)
         engine.raw = new_vector_store(engine.encoder.dim, cfg.vector_url, cfg.exact_max, label="raw")
         engine.cal = new_vector_store(engine.encoder.dim, cfg.vector_url, cfg.exact_max, label="calibrated")
-        engine.raw.upsert(ids, raw, columns)
-        engine.cal.upsert(ids, engine.calibration.apply_docs(raw, langs), columns)
-        derived = engine._derive(records, raw)
-        engine._add_sector_passages(records, derived)
+        # language versions and sector passages in one write, in that order: written after the
+        # versions, the sector passages went to an HNSW store's delta (a third of it at 100k), and
+        # the delta's rebuild built the graph a second time from the 8-bit codes
+        engine.raw.upsert(np.concatenate([ids, s_ids]), np.vstack([raw, s_raw]), columns + s_columns)
+        engine.cal.upsert(np.concatenate([ids, s_ids]), np.vstack([engine.calibration.apply_docs(raw, langs),
+                                                                   engine._calibrate_sector(s_raw)]), columns + s_columns)
         engine._set_records(records, derived=derived)
         engine._stamp()
         return engine
@@ -228,11 +232,12 @@ class Generation:
             self.manifest["build_paths"] = sorted({*self.manifest.get("build_paths", ()), path})
         return vectors
 
-    def _add_sector_passages(self, records: Sequence[Organisation], derived: dict[str, list[str]],
-                             fast: bool = True, fast_min_texts: int = FAST_MIN_TEXTS) -> None:
+    def _sector_passages(self, records: Sequence[Organisation], derived: dict[str, list[str]], fast: bool = True,
+                         fast_min_texts: int = FAST_MIN_TEXTS) -> tuple[np.ndarray, np.ndarray, list[dict]]:
         """Each record's sector passage (``_sectors.sector_passage``: names, place, derived sectors in
         pt, zh and en) as one more vector of the record (id ``SECTOR_VID_BASE`` + its sequence): a question in another
-        language than the record's reaches it by what it does. After ``_derive``: it reads the sectors."""
+        language than the record's reaches it by what it does. After ``_derive``: it reads the sectors.
+        Returns (ids, raw vectors, filter columns) for the stores; the records' vector ids include them."""
         texts, vids, rows = [], [], []
         for rec in records:
             text = sector_passage(rec, derived.get(rec.id, ()))
@@ -245,12 +250,21 @@ class Generation:
                              "sector": [_key(s) for s in rec.sectors]})
                 self.vids[rec.id] = [*self.vids[rec.id], vid]
         if not texts:
+            return np.zeros(0, np.int64), np.zeros((0, self.encoder.dim), np.float32), []
+        return np.array(vids, np.int64), self._encode_passages(texts, None, fast, fast_min_texts), rows
+
+    def _calibrate_sector(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibration.apply_docs(raw, ["*"] * len(raw))  # several languages: the overall mean
+
+    def _add_sector_passages(self, records: Sequence[Organisation], derived: dict[str, list[str]],
+                             fast: bool = True, fast_min_texts: int = FAST_MIN_TEXTS) -> None:
+        """``_sector_passages`` written into the stores (an upsert: the language versions are there already)."""
+        ids, raw, rows = self._sector_passages(records, derived, fast, fast_min_texts)
+        if not len(ids):
             return
         assert self.raw is not None and self.cal is not None
-        raw = self._encode_passages(texts, None, fast, fast_min_texts)
-        ids = np.array(vids, np.int64)
         self.raw.upsert(ids, raw, rows)
-        self.cal.upsert(ids, self.calibration.apply_docs(raw, ["*"] * len(texts)), rows)  # several languages: the overall mean
+        self.cal.upsert(ids, self._calibrate_sector(raw), rows)
 
     def _encode(self, texts: list[str], kind: str, progress: Callable[[int, int], None] | None) -> np.ndarray:
         out = []

@@ -12,7 +12,8 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 
-from _synthetic import LANGS, MARKER, ComposedEncoder, SyntheticCorpus, region_counts, region_near  # noqa: E402
+from _synthetic import (LANGS, MARKER, ComposedEncoder, FragmentBudgetExceeded, SyntheticCorpus,  # noqa: E402
+                        region_counts, region_near)
 
 
 def test_generated_organisations_are_fictional_valid_and_deterministic(tmp_path):
@@ -55,6 +56,36 @@ def test_composed_vectors_are_close_to_the_model_and_queries_are_the_model(encod
     assert composed.unregistered > 0 and len(composed.vectors) > 10  # heads split, fragments encoded once
     query = ["fornecedores de moldes na China"]
     assert np.array_equal(composed.encode(query, "query"), encoder.encode(query, "query"))
+
+
+def test_sector_passages_are_composed_from_shared_fragments(encoder):
+    """The per-record sector passage (names, kind, places, sector labels) costs no model call per
+    record: its names resolve to the generator's fragments (no record number is one), so the
+    second 200 records add a fraction of the first 200's fragments; its composed vector stays a
+    proxy of the model's; query texts of the build (sector labels) go to the model once each; a
+    passage of fragments unique to each record is refused."""
+    from index._sectors import SectorMapper, sector_passage
+
+    corpus = SyntheticCorpus(seed=3)
+    mapper = SectorMapper(None)
+    passages = [sector_passage(r, [d.sector for d in mapper.map_record(r) if d.usable]) for r in corpus.organisations(400)]
+    assert all(passages)
+    composed = ComposedEncoder(encoder, corpus)
+    assert " / " in passages[0].split(". ")[0]
+    vectors = composed.encode(passages[:200], "passage")
+    first = len(composed.vectors)
+    composed.encode(passages[200:], "passage")
+    assert composed.passages == 400 and len(composed.vectors) - first < first / 4, (first, len(composed.vectors))
+    assert not any(ch.isdigit() for fragment in composed.vectors for ch in fragment)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    real = encoder.encode(passages[:6], "passage")
+    assert float(np.mean(np.sum(vectors[:6] * real, axis=1))) > 0.8
+    labels = ["Indústria de moldes", "高端装备制造", "Indústria de moldes"]
+    assert np.array_equal(composed.encode(labels, "query"), encoder.encode(labels, "query"))
+    assert composed.queries_encoded == 2
+    tight = ComposedEncoder(encoder, corpus, max_fragments=50)
+    with pytest.raises(FragmentBudgetExceeded, match="distinct fragments"):
+        tight.encode([f"Unregistered clause number {chr(0x4e00 + i)}" for i in range(60)], "passage")
 
 
 def test_scale_script_end_to_end_on_a_tiny_corpus(tmp_path):
