@@ -4,6 +4,7 @@ import pytest
 
 from corpus import default_value_chain
 from index import analyse, analyse_needs
+from index._query import names_a_trade
 
 
 @pytest.mark.parametrize(
@@ -150,3 +151,18 @@ def test_a_question_before_the_seek_sentence_is_the_partner_sought(text, sought,
     needs = analyse_needs(text)
     assert needs.target_countries == sought and needs.asker.countries == asker
     assert analyse(text).focus.rstrip().endswith(("?", "？"))
+
+
+@pytest.mark.parametrize("text, trade", [
+    ("Somos uma fábrica de calçado em Felgueiras e procuramos fornecedores chineses de atacadores", "atacadores"),
+    ("We are a Portuguese wine producer looking for makers of wooden gift boxes in China", "wooden gift boxes"),
+])
+def test_a_partner_described_by_its_trade_is_embedded_without_the_askers_complements(text, trade):
+    """The complementary sectors' names are added to what is embedded only when the words about
+    the partner say nothing of its trade ("clientes na China"); added to a trade the taxonomy does
+    not know, they outweigh it (shoelaces read as textiles and fashion)."""
+    a = analyse(text)
+    assert a.needs.split and a.complements  # the asker's trade still points at its complements (boosts)
+    assert trade in a.focus and "(" not in a.focus, a.focus
+    assert not names_a_trade("clientes na China") and not names_a_trade("中国的合作伙伴")
+    assert names_a_trade(trade)
