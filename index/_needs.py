@@ -28,6 +28,8 @@ _SEEK_TERMS = [
     "wants to find", "would like to find", "would like to meet", "would like to work with", "hope to find",
     "hoping to find", "want to meet", "want to work with", "wish to find", "need to find", "trying to find",
     "interested in finding", "interested in meeting", "seek", "seeks", "need", "needs", "wants", "want",
+    # as non-native English has them: "I am search factory in China", "we is looking portugal company"
+    "search", "searching", "looking", "find",
     # pt (accent-folded)
     "procuramos", "procuro", "procura", "procuram", "procurando", "a procura de", "buscamos", "busco",
     "queremos encontrar", "quero encontrar", "queremos conhecer", "quero conhecer", "gostariamos de encontrar",
@@ -86,7 +88,7 @@ _SENTENCE = re.compile(r"[.;!?。；！？\n]")
 # Seek words that also occur in a profile's own story ("our customers need", "想要", "找到"): in a
 # long message they do not mark the sought part when a clearer one (looking for, procuramos,
 # 寻找) says it elsewhere.
-_WEAK_SEEK = {"need", "needs", "want", "wants", "seek", "seeks", "quer", "querem", "queremos", "quero", "pretende",
+_WEAK_SEEK = {"need", "needs", "want", "wants", "seek", "seeks", "search", "searching", "looking", "find", "quer", "querem", "queremos", "quero", "pretende",
               "pretendem", "procura", "需要", "想要", "找", "想和", "希望和", "希望与", "想与", "要找"}
 LONG_MESSAGE = 400  # characters, a Chinese one counting two (as the encoder's cap): a pasted profile, not a question
 
