@@ -166,3 +166,18 @@ def test_a_partner_described_by_its_trade_is_embedded_without_the_askers_complem
     assert trade in a.focus and "(" not in a.focus, a.focus
     assert not names_a_trade("clientes na China") and not names_a_trade("中国的合作伙伴")
     assert names_a_trade(trade)
+
+
+@pytest.mark.parametrize("text, country", [
+    ("I am search factory in China for make socks, big quantity", "CN"),  # non-native English
+    ("we is looking portugal company making the door for hotel project", "PT"),
+    ("busco fabricante chino de calcetines al por mayor", "CN"),  # Spanish
+    ("fabricant chinois de perruques", "CN"),  # French
+    ("Somos una conservera gallega y buscamos proveedores portugueses de latas", "PT"),
+])
+def test_the_country_sought_is_read_in_non_native_english_spanish_and_french(text, country):
+    """A bare "search"/"looking" is a seek verb ("I am search factory in China" is not an asker in
+    China), and the lexicon names the alliance's countries in Spanish and French too."""
+    needs = analyse_needs(text)
+    assert needs.target_countries == [country], needs.to_dict()
+    assert country not in needs.asker.countries
