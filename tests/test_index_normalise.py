@@ -121,6 +121,17 @@ def test_a_sentence_typed_in_pinyin_is_read_whole_once_its_trade_words_are():
     assert "batteries" not in a.sector_slugs  # batteries is what the asker makes, not what it seeks
 
 
+@pytest.mark.parametrize("text, typed, read", [
+    ("zhongguo fanqiejiang gongchang", "fanqiejiang", "番茄酱"),  # a rarer word read whole, not 番茄 + 将
+    ("putaoya jirou gongsi", "jirou", "肌肉/鸡肉"),  # two common nouns without tones: both kept
+    ("zhongguo lizi dianchi gongchang", "lizi", "例子/粒子/离子"),
+])
+def test_a_pinyin_word_is_read_whole_and_keeps_the_nouns_it_may_mean(text, typed, read):
+    """Tone-less pinyin cannot tell 肌肉 from 鸡肉: the most frequent reading alone read a chicken
+    processor's request as muscles; each common noun the word may mean is searched for."""
+    assert ("pinyin", typed, read) in changes(text)
+
+
 def test_one_pinyin_term_in_another_language_leaves_the_sentence_alone():
     for text in ("looking for a mujv factory in ningbo", "procuro fabrica de mujv em portugal"):
         assert [c.source for c in normalise(text).changes if c.kind == "pinyin"] == ["mujv"], text
