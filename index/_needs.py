@@ -185,6 +185,32 @@ def _side(text: str, taxonomy: Taxonomy, lexicon: Lexicon, places: list[Place] |
     )
 
 
+_ABOUT_US = re.compile(
+    r"\s*(?:(?:we|our|i|my|nossa|nosso|nossas|nossos|a empresa|the company|temos|somos|exportamos|produzimos)(?![\w])"
+    r"|我们|我司|本公司|公司|我厂|本厂)"
+)
+_SENTENCE_END = re.compile(r"[.;!?](?=\s|$)|[。；！？\n]")
+# Where the asker sells, buys or ships: "exporta para França, Itália", "we import from Brazil", "出口到德国"
+_FLOW = re.compile(
+    r"(?<![\w])(?:export\w*|import\w*|sell|sells|selling|sold|supply|supplies|supplied|ship|ships|shipped|shipping|"
+    r"customers?|clients?|markets?|exporta\w*|importa\w*|vende\w*|vendemos|fornece\w*|clientes?|mercados?)(?![\w])"
+    r"|出口|进口|销往|卖到|来自|客户|市场"
+)
+
+
+def _home_countries(text: str, lexicon: Lexicon) -> list[str]:
+    """The countries ``text`` names for the asker itself: a country named only where the asker
+    exports, imports, sells or has customers ("exporta para França, Itália e Estados Unidos",
+    "most from Portugal and Brazil", "产品出口德国") is a trade partner's, not the asker's own."""
+    home: list[str] = []
+    for code, _term, start in lexicon.country_mentions(text):
+        before = fold(text[max(0, start - 60): start])
+        clause = re.split(r"[.;!?。；！？\n]", before)[-1]
+        if not _FLOW.search(clause) and code not in home:
+            home.append(code)
+    return home
+
+
 def _is_asker(text: str, taxonomy: Taxonomy, lexicon: Lexicon, chain: ValueChain) -> bool:
     """Whether the words before a seek verb describe the asker: "Somos ...", "我们是...", or a noun
     phrase naming what they do ("温州的鞋厂", "A Shenzhen battery supplier"). A place alone is not
@@ -291,12 +317,22 @@ def analyse_needs(
             if cut:
                 asker_text, seek_text = text[: cut.start()], text[cut.end():]
 
+    if m and seek_text:
+        # a profile that goes on after its seek sentence about itself ("Our products are sold in ...",
+        # "公司拥有..."): the rest is the asker's story, not the partner's
+        end = _SENTENCE_END.search(seek_text)
+        rest = seek_text[end.end():] if end else ""
+        if rest.strip() and _ABOUT_US.match(fold(rest)):
+            asker_text = f"{asker_text} {rest}".strip()
+            seek_text = seek_text[: end.end()]
     # "para a nossa adega no Douro", "for a Chinese travel agency": a clause about the asker
     cut, beneficiary = _beneficiary(seek_text)
     if beneficiary:
         asker_text = f"{asker_text} {beneficiary}".strip()
     seeking = _side(cut, taxonomy, lexicon, places_in(cut))
     asker = _side(asker_text, taxonomy, lexicon, places_in(asker_text)) if asker_text else Side()
+    if asker.countries:
+        asker.countries = _home_countries(asker_text, lexicon)
     ours = _asker_sectors_in(fold(cut), taxonomy)
     if ours:  # "export our moulds": moulds is the asker's, not the partner's
         asker.sectors = list(dict.fromkeys(asker.sectors + [s for s in seeking.sectors if s in ours]))

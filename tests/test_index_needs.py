@@ -181,3 +181,32 @@ def test_the_country_sought_is_read_in_non_native_english_spanish_and_french(tex
     needs = analyse_needs(text)
     assert needs.target_countries == [country], needs.to_dict()
     assert country not in needs.asker.countries
+
+
+def test_countries_the_asker_trades_with_are_not_where_it_is():
+    """A profile names where it exports, imports and sells: those are trade partners' countries.
+    Read as the asker's own, three of them left it with no country, and one ("importa da China")
+    put a Brazilian shop in China, so the partner was looked for in Portugal."""
+    n = analyse_needs("Somos uma rede de lojas de ferragens em Curitiba que importa ferramentas da China, "
+                      "e procuramos fabricantes de fechaduras")
+    assert "CN" not in n.asker.countries and n.target_countries != ["PT"], n.to_dict()
+    n = analyse_needs("We are a Portuguese cork producer exporting to France, Italy and the United States, "
+                      "looking for wine distributors")
+    assert n.asker.countries == ["PT"] and n.target_countries == ["CN"] and n.country_implied
+    n = analyse_needs("我们是宁波的模具企业，产品出口德国和美国，想找汽车零部件客户")
+    assert n.asker.countries == [] and n.target_countries == ["PT"]
+
+
+@pytest.mark.parametrize("text, partner, asker_word", [
+    ("Our company produces canned sardines in Matosinhos since 1920. We are looking for importers and distributors "
+     "in China. Our products are sold in 25 countries and we recently opened a line for organic tuna.",
+     "importers and distributors in China.", "tuna"),
+    ("我们是一家位于深圳的锂电池企业。我们正在寻找葡萄牙的储能项目开发商作为客户。公司拥有完整的电芯生产线，产品出口东南亚。",
+     "葡萄牙的储能项目开发商作为客户。", "电芯"),
+])
+def test_sentences_about_the_asker_after_the_seek_sentence_are_not_the_partner(text, partner, asker_word):
+    n = analyse_needs(text)
+    assert n.partner_text.strip() == partner, n.partner_text
+    assert asker_word in n.asker.text
+    # what follows the seek sentence and is not about the asker still describes the partner
+    assert "Ningbo" in analyse_needs("Procuramos fábricas de moldes na China. De preferência em Ningbo.").partner_text
