@@ -30,6 +30,10 @@ _SEEK_TERMS = [
     "interested in finding", "interested in meeting", "seek", "seeks", "need", "needs", "wants", "want",
     # as non-native English has them: "I am search factory in China", "we is looking portugal company"
     "search", "searching", "looking", "find",
+    # a profile's closing wish: "We would welcome contact with Chinese parts makers"
+    "would welcome contact with", "would welcome", "welcome contact with", "keen to meet", "keen to work with", "open to partnerships with",
+    "gostariamos de contactar", "gostariamos de colaborar com", "estabelecer parcerias com", "estabelecer parceria com",
+    "cooperar com", "colaborar com",
     # pt (accent-folded)
     "procuramos", "procuro", "procura", "procuram", "procurando", "a procura de", "buscamos", "busco",
     "queremos encontrar", "quero encontrar", "queremos conhecer", "quero conhecer", "gostariamos de encontrar",
@@ -43,7 +47,7 @@ _SEEK_TERMS = [
     "estamos buscando", "buscando", "buscan", "necesitamos", "nous cherchons", "cherchons", "recherchons",
     "je cherche", "nous recherchons", "a la recherche de", "souhaitons trouver", "voulons trouver",
 ]
-_SEEK_ZH = ["想出口", "希望出口", "想卖到", "想找", "想寻找", "希望找到", "希望寻找", "希望找", "正在寻找", "在寻找", "寻找", "寻求", "想要找", "要找",
+_SEEK_ZH = ["期待与", "愿与", "寻求与", "想出口", "希望出口", "想卖到", "想找", "想寻找", "希望找到", "希望寻找", "希望找", "正在寻找", "在寻找", "寻找", "寻求", "想要找", "要找",
             "需要找", "需要", "想要", "想和", "希望和", "希望与", "想与", "找"]
 _SEEK = re.compile(
     r"(?<![\w])(?:" + "|".join(sorted(map(re.escape, _SEEK_TERMS), key=len, reverse=True)) + r")(?![\w])"
@@ -88,7 +92,8 @@ _SENTENCE = re.compile(r"[.;!?。；！？\n]")
 # Seek words that also occur in a profile's own story ("our customers need", "想要", "找到"): in a
 # long message they do not mark the sought part when a clearer one (looking for, procuramos,
 # 寻找) says it elsewhere.
-_WEAK_SEEK = {"need", "needs", "want", "wants", "seek", "seeks", "search", "searching", "looking", "find", "quer", "querem", "queremos", "quero", "pretende",
+_WEAK_SEEK = {"need", "needs", "want", "wants", "seek", "seeks", "search", "searching", "looking", "find",
+              "cooperar com", "colaborar com", "愿与", "quer", "querem", "queremos", "quero", "pretende",
               "pretendem", "procura", "需要", "想要", "找", "想和", "希望和", "希望与", "想与", "要找"}
 LONG_MESSAGE = 400  # characters, a Chinese one counting two (as the encoder's cap): a pasted profile, not a question
 
@@ -103,17 +108,22 @@ _HAN_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 def _seek_match(folded: str) -> re.Match | None:
     """Where the sought partner is introduced. A short message: its first seek word. A long one
     (a pasted profile that ends "we are looking for ..."): the last sentence that says it with a
-    clear seek phrase, wherever it is, and the first such phrase in that sentence."""
+    clear seek phrase, wherever it is, and the first such phrase in that sentence; with none, the
+    last sentence with a weak one ("our customers need ..." early on is the asker's story: a
+    profile tells its story first and asks last)."""
     first = _SEEK.search(folded)
-    if first is None or _width(folded) < LONG_MESSAGE:
-        return first
-    strong = [m for m in _SEEK.finditer(folded) if m.group() not in _WEAK_SEEK]
-    if not strong:
-        return first
-    last = strong[-1]
-    starts = [b.end() for b in _SENTENCE.finditer(folded, 0, last.start())]
+    if first is None:
+        return None
+    found = list(_SEEK.finditer(folded))
+    marks = [m for m in found if m.group() not in _WEAK_SEEK]
+    if _width(folded) < LONG_MESSAGE:
+        # a short one: its first seek word, unless that is a weak one and a later sentence has a clear one
+        later = [m for m in marks if _SENTENCE.search(folded, first.end(), m.start())]
+        return later[0] if first.group() in _WEAK_SEEK and later else first
+    marks = marks or found
+    starts = [b.end() for b in _SENTENCE.finditer(folded, 0, marks[-1].start())]
     sentence = starts[-1] if starts else 0
-    return next(m for m in strong if m.start() >= sentence)
+    return next(m for m in marks if m.start() >= sentence)
 
 
 @dataclass

@@ -210,3 +210,26 @@ def test_sentences_about_the_asker_after_the_seek_sentence_are_not_the_partner(t
     assert asker_word in n.asker.text
     # what follows the seek sentence and is not about the asker still describes the partner
     assert "Ningbo" in analyse_needs("Procuramos fábricas de moldes na China. De preferência em Ningbo.").partner_text
+
+
+def test_a_profile_without_a_clear_seek_phrase_is_read_for_its_closing_wish():
+    """Held-out profiles say what they want loosely ("We would welcome contact with ...", "期待与 ...
+    合作") or with weak words only; the story comes first, the wish last."""
+    text = ("We are a mould maker based in Marinha Grande, Portugal, founded in 1985. We design and build injection "
+            "moulds for automotive and packaging customers, with 80 employees and a tool shop of 40 CNC machines. Our "
+            "customers need short lead times and our moulds go to Germany, France and Spain. We would welcome contact "
+            "with Chinese automotive parts manufacturers.")
+    n = analyse_needs(text)
+    assert n.target_countries == ["CN"] and "Chinese automotive parts manufacturers" in n.partner_text
+    assert "moulds" in n.asker.sectors and "Marinha Grande" in [p.name for p in n.asker.places]
+    weak = ("Somos uma empresa de Águeda que fabrica bicicletas elétricas desde 1990, com 150 pessoas e uma linha de "
+            "montagem própria. Os nossos clientes precisam de entregas rápidas e o mercado quer cada vez mais "
+            "modelos leves. Exportamos para Espanha, França e Alemanha e temos uma rede de 300 lojas parceiras, além de "
+            "uma loja online e uma equipa de assistência técnica em Lisboa e no Porto. "
+            "Agora queremos fornecedores chineses de baterias de lítio e motores elétricos.")
+    n = analyse_needs(weak)
+    assert n.partner_text.strip().startswith("fornecedores chineses de baterias") and n.target_countries == ["CN"]
+    zh = analyse_needs("宁波某模具有限公司成立于2003年，位于宁海模具城，拥有员工二百余人，主要生产汽车内饰件和家电外壳注塑模具，"
+                       "年产模具六百余套，产品出口德国、墨西哥和美国。公司拥有五轴加工中心和模流分析团队，通过了IATF16949认证。"
+                       "公司期待与葡萄牙的汽车零部件企业建立长期合作关系。")
+    assert zh.target_countries == ["PT"] and zh.partner_text.startswith("葡萄牙的汽车零部件企业")
