@@ -120,7 +120,7 @@ def analyse(
                 expansion += tokenize(label)
     if norm is not None:  # keyword search also sees the words as typed (records may spell them so)
         for change in norm.changes:
-            if change.target in focus:
+            if change.target and change.target in focus:  # a dropped particle (㗎) is not searched for
                 expansion += tokenize(change.source)
     own = set(tokens)
     expansion = [t for t in dict.fromkeys(expansion) if t not in own]

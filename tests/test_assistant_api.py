@@ -248,6 +248,13 @@ def test_cantonese_question_is_understood(client):
     assert body["results"][0]["id"] in ("pt-apcor", "pt-corticeira-amorim")
 
 
+def test_cantonese_particles_and_verbs_are_read_too(client):
+    body = search(client, query="我諗搵葡萄牙做軟木塞嘅廠㗎").json()
+    assert {("cantonese", "諗", "想"), ("cantonese", "㗎", "")} <= set(_normalised(body))
+    assert "cork" in body["understood"]["seeking"]["sectors"] and body["lang"] == "zh"
+    assert body["results"][0]["id"] in ("pt-apcor", "pt-corticeira-amorim")
+
+
 def test_pinyin_trade_and_place_words_are_read_as_chinese(client):
     body = search(client, query="ningbo mujv").json()
     assert ("pinyin", "mujv", "模具") in _normalised(body)

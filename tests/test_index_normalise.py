@@ -51,6 +51,13 @@ def test_cantonese_function_words_become_mandarin():
     assert {("cantonese", "有冇"), ("cantonese", "嘅"), ("cantonese", "搵"), ("cantonese", "佢哋"), ("traditional", "軟木")} <= kinds
 
 
+def test_cantonese_verbs_and_sentence_particles_become_mandarin():
+    n = normalise("點解咁多廠都冇回覆我喎？我諗搵葡萄牙嘅軟木廠㗎")
+    assert {("cantonese", "咁多", "这么多"), ("cantonese", "諗", "想"), ("cantonese", "喎", ""), ("cantonese", "㗎", "")} <= set(
+        (c.kind, c.source, c.target) for c in n.changes)
+    assert "㗎" not in n.text and "喎" not in n.text and "我想找葡萄牙的软木厂" in n.text
+
+
 def test_mandarin_words_that_share_a_cantonese_character_stay():
     # no Cantonese marker: 係 is part of 關係 ("relationship"), 點 of 一點
     assert normalise("希望建立長期合作關係").text == "希望建立长期合作关系"
