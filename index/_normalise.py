@@ -453,6 +453,9 @@ def vocabulary_of(columns: Any) -> Vocabulary:
                 names = list(columns.names.flat) if hasattr(columns.names, "flat") else [n for row in columns.names for n in row]
                 if len(names) > NAMES_MAX:
                     names = []  # a large directory: its names are found by keywords and embeddings alone
+                # the records' own sector labels, as their sources write them ("porcelanato", "工程机械")
+                labels = [v for v in columns.tables.get("sector", []) if v not in default_taxonomy().sectors]
+                names += labels[:NAMES_MAX]
                 vocab = Vocabulary(places, [p for p in places if _HAN.search(p)], names, base=base_vocabulary())
                 _by_columns[columns] = vocab
     return vocab

@@ -198,6 +198,24 @@ def test_a_typo_in_a_record_name_is_corrected_with_the_generation_vocabulary(nam
 
 # -- Spanish and French reach the glossary ---------------------------------------------------------
 
+def test_records_own_sector_labels_join_the_vocabulary():
+    """Records from other sources name their trades in their own words: a user typing one in pinyin
+    ("hanfu") or misspelt ("porcelanatto") is read with the labels of the records loaded."""
+    import numpy as np
+
+    from corpus import Organisation
+    from index._records import RecordColumns
+
+    recs = [Organisation.model_validate({"id": "cn-hanfu", "kind": "cluster", "name": "曹县汉服产业集群", "country": "CN",
+                                         "sectors": ["汉服", "演出服"], "description": "汉服生产基地。"}),
+            Organisation.model_validate({"id": "pt-tiles", "kind": "company", "name": "Cerâmica Exemplo", "country": "PT",
+                                         "sectors": ["porcelanato", "revestimentos"], "description": "Fábrica de pavimentos."})]
+    vocab = vocabulary_of(RecordColumns.merge(None, [r.id for r in recs], np.full(2, -1), recs))
+    assert ("pinyin", "hanfu", "汉服") in changes("hanfu wholesale", vocab)
+    assert ("typo", "porcelanatto", "porcelanato") in changes("fabrica de porcelanatto", vocab)
+    assert not [c for c in changes("hanfu wholesale") + changes("fabrica de porcelanatto") if c[0] in ("pinyin", "typo")]
+
+
 def test_every_sector_has_spanish_and_french_labels():
     tax = default_taxonomy()
     for slug, sector in tax.sectors.items():
