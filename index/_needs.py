@@ -28,6 +28,12 @@ _SEEK_TERMS = [
     "wants to find", "would like to find", "would like to meet", "would like to work with", "hope to find",
     "hoping to find", "want to meet", "want to work with", "wish to find", "need to find", "trying to find",
     "interested in finding", "interested in meeting", "seek", "seeks", "need", "needs", "wants", "want",
+    # as non-native English has them: "I am search factory in China", "we is looking portugal company"
+    "search", "searching", "looking", "find",
+    # a profile's closing wish: "We would welcome contact with Chinese parts makers"
+    "would welcome contact with", "would welcome", "welcome contact with", "keen to meet", "keen to work with", "open to partnerships with",
+    "gostariamos de contactar", "gostariamos de colaborar com", "estabelecer parcerias com", "estabelecer parceria com",
+    "cooperar com", "colaborar com",
     # pt (accent-folded)
     "procuramos", "procuro", "procura", "procuram", "procurando", "a procura de", "buscamos", "busco",
     "queremos encontrar", "quero encontrar", "queremos conhecer", "quero conhecer", "gostariamos de encontrar",
@@ -41,7 +47,7 @@ _SEEK_TERMS = [
     "estamos buscando", "buscando", "buscan", "necesitamos", "nous cherchons", "cherchons", "recherchons",
     "je cherche", "nous recherchons", "a la recherche de", "souhaitons trouver", "voulons trouver",
 ]
-_SEEK_ZH = ["想出口", "希望出口", "想卖到", "想找", "想寻找", "希望找到", "希望寻找", "希望找", "正在寻找", "在寻找", "寻找", "寻求", "想要找", "要找",
+_SEEK_ZH = ["期待与", "愿与", "寻求与", "想出口", "希望出口", "想卖到", "想找", "想寻找", "希望找到", "希望寻找", "希望找", "正在寻找", "在寻找", "寻找", "寻求", "想要找", "要找",
             "需要找", "需要", "想要", "想和", "希望和", "希望与", "想与", "找"]
 _SEEK = re.compile(
     r"(?<![\w])(?:" + "|".join(sorted(map(re.escape, _SEEK_TERMS), key=len, reverse=True)) + r")(?![\w])"
@@ -86,7 +92,8 @@ _SENTENCE = re.compile(r"[.;!?。；！？\n]")
 # Seek words that also occur in a profile's own story ("our customers need", "想要", "找到"): in a
 # long message they do not mark the sought part when a clearer one (looking for, procuramos,
 # 寻找) says it elsewhere.
-_WEAK_SEEK = {"need", "needs", "want", "wants", "seek", "seeks", "quer", "querem", "queremos", "quero", "pretende",
+_WEAK_SEEK = {"need", "needs", "want", "wants", "seek", "seeks", "search", "searching", "looking", "find",
+              "cooperar com", "colaborar com", "愿与", "quer", "querem", "queremos", "quero", "pretende",
               "pretendem", "procura", "需要", "想要", "找", "想和", "希望和", "希望与", "想与", "要找"}
 LONG_MESSAGE = 400  # characters, a Chinese one counting two (as the encoder's cap): a pasted profile, not a question
 
@@ -101,17 +108,22 @@ _HAN_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 def _seek_match(folded: str) -> re.Match | None:
     """Where the sought partner is introduced. A short message: its first seek word. A long one
     (a pasted profile that ends "we are looking for ..."): the last sentence that says it with a
-    clear seek phrase, wherever it is, and the first such phrase in that sentence."""
+    clear seek phrase, wherever it is, and the first such phrase in that sentence; with none, the
+    last sentence with a weak one ("our customers need ..." early on is the asker's story: a
+    profile tells its story first and asks last)."""
     first = _SEEK.search(folded)
-    if first is None or _width(folded) < LONG_MESSAGE:
-        return first
-    strong = [m for m in _SEEK.finditer(folded) if m.group() not in _WEAK_SEEK]
-    if not strong:
-        return first
-    last = strong[-1]
-    starts = [b.end() for b in _SENTENCE.finditer(folded, 0, last.start())]
+    if first is None:
+        return None
+    found = list(_SEEK.finditer(folded))
+    marks = [m for m in found if m.group() not in _WEAK_SEEK]
+    if _width(folded) < LONG_MESSAGE:
+        # a short one: its first seek word, unless that is a weak one and a later sentence has a clear one
+        later = [m for m in marks if _SENTENCE.search(folded, first.end(), m.start())]
+        return later[0] if first.group() in _WEAK_SEEK and later else first
+    marks = marks or found
+    starts = [b.end() for b in _SENTENCE.finditer(folded, 0, marks[-1].start())]
     sentence = starts[-1] if starts else 0
-    return next(m for m in strong if m.start() >= sentence)
+    return next(m for m in marks if m.start() >= sentence)
 
 
 @dataclass
@@ -181,6 +193,32 @@ def _side(text: str, taxonomy: Taxonomy, lexicon: Lexicon, places: list[Place] |
         sectors=[slug for slug, _ in taxonomy.find(text)],
         kinds=lexicon.kinds(text),
     )
+
+
+_ABOUT_US = re.compile(
+    r"\s*(?:(?:we|our|i|my|nossa|nosso|nossas|nossos|a empresa|the company|temos|somos|exportamos|produzimos)(?![\w])"
+    r"|我们|我司|本公司|公司|我厂|本厂)"
+)
+_SENTENCE_END = re.compile(r"[.;!?](?=\s|$)|[。；！？\n]")
+# Where the asker sells, buys or ships: "exporta para França, Itália", "we import from Brazil", "出口到德国"
+_FLOW = re.compile(
+    r"(?<![\w])(?:export\w*|import\w*|sell|sells|selling|sold|supply|supplies|supplied|ship|ships|shipped|shipping|"
+    r"customers?|clients?|markets?|exporta\w*|importa\w*|vende\w*|vendemos|fornece\w*|clientes?|mercados?)(?![\w])"
+    r"|出口|进口|销往|卖到|来自|客户|市场"
+)
+
+
+def _home_countries(text: str, lexicon: Lexicon) -> list[str]:
+    """The countries ``text`` names for the asker itself: a country named only where the asker
+    exports, imports, sells or has customers ("exporta para França, Itália e Estados Unidos",
+    "most from Portugal and Brazil", "产品出口德国") is a trade partner's, not the asker's own."""
+    home: list[str] = []
+    for code, _term, start in lexicon.country_mentions(text):
+        before = fold(text[max(0, start - 60): start])
+        clause = re.split(r"[.;!?。；！？\n]", before)[-1]
+        if not _FLOW.search(clause) and code not in home:
+            home.append(code)
+    return home
 
 
 def _is_asker(text: str, taxonomy: Taxonomy, lexicon: Lexicon, chain: ValueChain) -> bool:
@@ -289,12 +327,22 @@ def analyse_needs(
             if cut:
                 asker_text, seek_text = text[: cut.start()], text[cut.end():]
 
+    if m and seek_text:
+        # a profile that goes on after its seek sentence about itself ("Our products are sold in ...",
+        # "公司拥有..."): the rest is the asker's story, not the partner's
+        end = _SENTENCE_END.search(seek_text)
+        rest = seek_text[end.end():] if end else ""
+        if rest.strip() and _ABOUT_US.match(fold(rest)):
+            asker_text = f"{asker_text} {rest}".strip()
+            seek_text = seek_text[: end.end()]
     # "para a nossa adega no Douro", "for a Chinese travel agency": a clause about the asker
     cut, beneficiary = _beneficiary(seek_text)
     if beneficiary:
         asker_text = f"{asker_text} {beneficiary}".strip()
     seeking = _side(cut, taxonomy, lexicon, places_in(cut))
     asker = _side(asker_text, taxonomy, lexicon, places_in(asker_text)) if asker_text else Side()
+    if asker.countries:
+        asker.countries = _home_countries(asker_text, lexicon)
     ours = _asker_sectors_in(fold(cut), taxonomy)
     if ours:  # "export our moulds": moulds is the asker's, not the partner's
         asker.sectors = list(dict.fromkeys(asker.sectors + [s for s in seeking.sectors if s in ours]))

@@ -187,14 +187,28 @@ PINYIN_SENTENCE_SHARE = 0.75  # of the Latin words left after the vocabulary's: 
 
 
 PINYIN_WORD_MIN_FREQ = 20  # jieba frequency below which a word is not offered (rare words mislead)
+PINYIN_WHOLE_MIN_FREQ = 5  # ... unless it reads as a whole typed word ("fanqiejiang" is 番茄酱, not 番茄 将)
+PINYIN_ALTERNATIVE_SHARE = 0.05  # another common noun this frequent (against the first) is kept beside it
+
+
+@dataclass(frozen=True)
+class _PinyinTable:
+    """Tone-less pinyin -> Chinese, from jieba's dictionary: ``words`` the most frequent word or
+    character of at least PINYIN_WORD_MIN_FREQ (what sentences and splits are read with),
+    ``whole`` the most frequent of at least PINYIN_WHOLE_MIN_FREQ (a typed word read whole),
+    ``alternatives`` the other common nouns that read the same and are not rare beside the first
+    (jirou: 肌肉 and 鸡肉, jiangliao: 浆料 and 酱料): without tones pinyin cannot tell them apart."""
+
+    words: dict[str, str]
+    whole: dict[str, str]
+    alternatives: dict[str, list[str]]
 
 
 @lru_cache(maxsize=1)
-def _pinyin_words() -> dict[str, str]:
-    """Tone-less pinyin -> the most frequent Chinese word or character that reads so, ranked by
-    jieba's word frequencies: jieba's words by each character's first reading, pypinyin's phrase
-    readings where it has one (polyphones: 银行 is yinhang). What a sentence typed in pinyin is
-    read with once its trade words were found ("women shi ..." -> 我们是 ...)."""
+def _pinyin_table() -> _PinyinTable:
+    """Built once from jieba's word frequencies and parts of speech, each word by pypinyin's phrase
+    reading where it has one for the word or its first or last characters (polyphones: 银行 is
+    yinhang, 番茄酱 is fanqiejiang), else each character's first reading."""
     from pypinyin.phrases_dict import phrases_dict
     from pypinyin.pinyin_dict import pinyin_dict
 
@@ -213,29 +227,67 @@ def _pinyin_words() -> dict[str, str]:
         return found
 
     first = {chr(code): plain(r.split(",")[0]) for code, r in pinyin_dict.items()}
-    best: dict[str, tuple[int, str]] = {}
-    for word, f in jieba.dt.FREQ.items():
-        if f < PINYIN_WORD_MIN_FREQ or len(word) > 4:
-            continue
+
+    def chars(part: str) -> str | None:
+        parts = [first.get(c) for c in part]
+        return None if None in parts else "".join(parts)  # type: ignore[arg-type]
+
+    def reading(word: str) -> str | None:
         phrase = phrases_dict.get(word)
         if phrase is not None:
-            key = "".join(plain(r[0]) for r in phrase)
-        else:
-            parts = [first.get(c) for c in word]
-            if None in parts:
-                continue
-            key = "".join(parts)  # type: ignore[arg-type]
-        if key not in best or f > best[key][0]:
-            best[key] = (f, word)
-    return {key: word for key, (_, word) in best.items()}
+            return "".join(plain(r[0]) for r in phrase)
+        if len(word) >= 3:
+            for head, tail in ((word[:-1], word[-1:]), (word[:1], word[1:])):
+                known = phrases_dict.get(head if len(head) > 1 else tail)
+                if known is not None:
+                    rest = chars(tail if len(head) > 1 else head)
+                    if rest is None:
+                        return None
+                    said = "".join(plain(r[0]) for r in known)
+                    return said + rest if len(head) > 1 else rest + said
+        return chars(word)
+
+    with jieba.get_dict_file() as f:  # "word frequency tag" per line; "n" is a common noun
+        nouns = set(re.findall(r"^(\S{2,4}) \d+ n$", f.read().decode("utf-8"), re.M))
+    found: dict[str, list[tuple[int, str]]] = {}
+    for word, freq in jieba.dt.FREQ.items():
+        if freq < PINYIN_WHOLE_MIN_FREQ or len(word) > 4:
+            continue
+        key = reading(word)
+        if key:
+            found.setdefault(key, []).append((freq, word))
+    words: dict[str, str] = {}
+    whole: dict[str, str] = {}
+    alternatives: dict[str, list[str]] = {}
+    for key, ranked in found.items():
+        ranked.sort(key=lambda fw: (-fw[0], fw[1]))
+        top_freq, top = ranked[0]
+        whole[key] = top
+        if top_freq >= PINYIN_WORD_MIN_FREQ:
+            words[key] = top
+        if top in nouns:
+            others = [w for f, w in ranked[1:3] if w in nouns and f >= PINYIN_ALTERNATIVE_SHARE * top_freq]
+            if others:
+                alternatives[key] = others
+    return _PinyinTable(words, whole, alternatives)
+
+
+def _pinyin_words() -> dict[str, str]:
+    """Tone-less pinyin -> the most frequent Chinese word or character that reads so (see
+    ``_pinyin_table``). What a sentence typed in pinyin is read with once its trade words were
+    found ("women shi ..." -> 我们是 ...)."""
+    return _pinyin_table().words
 
 
 def _pinyin_word(key: str) -> str | None:
     """The Chinese of one typed pinyin word: a word reading as all of it, else its syllables read
     left to right, each the longest run that is a word (None when a part is no syllable)."""
-    words = _pinyin_words()
+    table = _pinyin_table()
+    words = table.words
     if key in words:
         return words[key]
+    if key in table.whole and is_pinyin(key):
+        return table.whole[key]
     out, at = [], 0
     while at < len(key):
         for end in range(len(key), at, -1):
@@ -247,6 +299,13 @@ def _pinyin_word(key: str) -> str | None:
         else:
             return None
     return "".join(out)
+
+
+def _with_alternatives(key: str, han: str) -> str:
+    """``han`` and the other common nouns the same tone-less pinyin reads as ("肌肉/鸡肉"): the
+    search then looks for both, and the encoder and keywords find the one the records hold."""
+    others = _pinyin_table().alternatives.get(key, [])
+    return "/".join([han, *others]) if others and _pinyin_table().whole.get(key) == han else han
 
 
 def _pinyin_sentence_pass(text: str, vocab: "Vocabulary", changes: list["Change"]) -> str:
@@ -272,6 +331,7 @@ def _pinyin_sentence_pass(text: str, vocab: "Vocabulary", changes: list["Change"
             key = pinyin_key("".join(w for _, _, w in span))
             han = words.get(key) if size > 1 else _pinyin_word(key)
             if han:
+                han = _with_alternatives(key, han)
                 break
         else:
             i += 1
@@ -393,6 +453,9 @@ def vocabulary_of(columns: Any) -> Vocabulary:
                 names = list(columns.names.flat) if hasattr(columns.names, "flat") else [n for row in columns.names for n in row]
                 if len(names) > NAMES_MAX:
                     names = []  # a large directory: its names are found by keywords and embeddings alone
+                # the records' own sector labels, as their sources write them ("porcelanato", "工程机械")
+                labels = [v for v in columns.tables.get("sector", []) if v not in default_taxonomy().sectors]
+                names += labels[:NAMES_MAX]
                 vocab = Vocabulary(places, [p for p in places if _HAN.search(p)], names, base=base_vocabulary())
                 _by_columns[columns] = vocab
     return vocab
@@ -405,7 +468,7 @@ def warm(columns: Any = None) -> None:
 
     from ._keywords import _cut_han
 
-    _opencc(), _cantonese(), _syllables(), _pt_accents(), _common_folded(), _pinyin_words()
+    _opencc(), _cantonese(), _syllables(), _pt_accents(), _common_folded(), _pinyin_table()
     for lang in _LANGS:
         _zipf_table(lang)
     _cut_han("预热")

@@ -12,10 +12,12 @@ complementary sectors and the other side of the alliance. Explicit filters stay 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 
-from corpus import Lexicon, Organisation, Place, Taxonomy, default_lexicon, default_taxonomy, default_value_chain, detect_lang
+from corpus import DATA_DIR, Lexicon, Organisation, Place, Taxonomy, default_lexicon, default_taxonomy, default_value_chain, detect_lang
 
 from ._keywords import tokenize
 from ._needs import ALLIANCE, Needs, Side, _complements, analyse_needs
@@ -50,6 +52,33 @@ class QueryAnalysis:
         return out
 
 
+@lru_cache(maxsize=1)
+def _generic_tokens() -> frozenset[str]:
+    """Keyword tokens that say where a partner is, what kind of organisation or what role it has
+    (countries, kinds, places, supplier/customer/...), not what it makes or does."""
+    lex = json.loads((DATA_DIR / "lexicon.json").read_text(encoding="utf-8"))
+    chain = json.loads((DATA_DIR / "value_chain.json").read_text(encoding="utf-8"))
+    terms: list[str] = []
+    for group in (lex["countries"], lex["kinds"], chain["roles"]):
+        for item in group.values():
+            terms += [*item["terms"], *item["labels"].values()]
+    for item in lex["regions"] + lex["cities"]:
+        terms += [item["name"], *item["terms"], *item["labels"].values()]
+    # words that name a partnership, not a trade
+    terms += ["partner", "partnership", "cooperation", "collaboration", "business", "new", "parceiro", "parceria",
+              "cooperação", "colaboração", "negócio", "novo", "合作伙伴", "伙伴", "合作", "机会", "新", "业务"]
+    return frozenset(t for term in terms for t in tokenize(term))
+
+
+def names_a_trade(partner_text: str) -> bool:
+    """Whether the words about the partner say what it does, beyond where it is and its role:
+    "fornecedores chineses de cadeiras giratórias" does, "clientes na China" does not. Only the
+    second is searched by the asker's complementary sectors' names: added to the first, the
+    names outweigh the trade asked for (a wig maker's request read as fashion and textiles)."""
+    generic = _generic_tokens()
+    return any(t not in generic and not t.isdigit() for t in tokenize(partner_text))
+
+
 def analyse(
     text: str,
     lang: str | None = None,
@@ -79,7 +108,7 @@ def analyse(
     also = [s for s in needs.peers if s not in seeking.sectors and s not in complements]
     focus = needs.partner_text or text
     if needs.split:
-        if complements:  # "clientes na China" says nothing of what the partner does: name it
+        if complements and not names_a_trade(focus):  # "clientes na China" says nothing of what the partner does: name it
             focus = f"{focus} ({', '.join(taxonomy.label(s, lang) for s in complements[:4])})".strip()
     tokens = tokenize(focus)
     expansion: list[str] = []
@@ -91,7 +120,7 @@ def analyse(
                 expansion += tokenize(label)
     if norm is not None:  # keyword search also sees the words as typed (records may spell them so)
         for change in norm.changes:
-            if change.target in focus:
+            if change.target and change.target in focus:  # a dropped particle (㗎) is not searched for
                 expansion += tokenize(change.source)
     own = set(tokens)
     expansion = [t for t in dict.fromkeys(expansion) if t not in own]

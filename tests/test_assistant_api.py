@@ -248,6 +248,13 @@ def test_cantonese_question_is_understood(client):
     assert body["results"][0]["id"] in ("pt-apcor", "pt-corticeira-amorim")
 
 
+def test_cantonese_particles_and_verbs_are_read_too(client):
+    body = search(client, query="我諗搵葡萄牙做軟木塞嘅廠㗎").json()
+    assert {("cantonese", "諗", "想"), ("cantonese", "㗎", "")} <= set(_normalised(body))
+    assert "cork" in body["understood"]["seeking"]["sectors"] and body["lang"] == "zh"
+    assert body["results"][0]["id"] in ("pt-apcor", "pt-corticeira-amorim")
+
+
 def test_pinyin_trade_and_place_words_are_read_as_chinese(client):
     body = search(client, query="ningbo mujv").json()
     assert ("pinyin", "mujv", "模具") in _normalised(body)
@@ -263,6 +270,13 @@ def test_a_whole_sentence_in_pinyin_is_read_and_its_sought_side_found(client):
     assert {("pinyin", "mujv", "模具"), ("pinyin", "women", "我们"), ("pinyin", "kehu", "客户")} <= set(_normalised(body))
     assert "moulds" in (body["understood"]["asker"] or {}).get("sectors", [])
     assert body["results"] and all(h["country"] == "PT" for h in body["results"][:3])
+
+
+def test_a_pinyin_word_that_may_mean_several_nouns_searches_them_all(client):
+    body = search(client, query="zhongguo lizi dianchi gongchang").json()  # 离子电池, not 例子电池
+    assert ("pinyin", "lizi", "例子/粒子/离子") in _normalised(body)
+    assert body["understood"]["seeking"]["sectors"] == ["batteries"] and body["lang"] != "zh"
+    assert body["results"] and all(h["country"] == "CN" and "batteries" in h["sectors"] for h in body["results"][:2])
 
 
 def test_portuguese_without_accents(client):

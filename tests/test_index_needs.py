@@ -4,6 +4,7 @@ import pytest
 
 from corpus import default_value_chain
 from index import analyse, analyse_needs
+from index._query import names_a_trade
 
 
 @pytest.mark.parametrize(
@@ -150,3 +151,85 @@ def test_a_question_before_the_seek_sentence_is_the_partner_sought(text, sought,
     needs = analyse_needs(text)
     assert needs.target_countries == sought and needs.asker.countries == asker
     assert analyse(text).focus.rstrip().endswith(("?", "？"))
+
+
+@pytest.mark.parametrize("text, trade", [
+    ("Somos uma fábrica de calçado em Felgueiras e procuramos fornecedores chineses de atacadores", "atacadores"),
+    ("We are a Portuguese wine producer looking for makers of wooden gift boxes in China", "wooden gift boxes"),
+])
+def test_a_partner_described_by_its_trade_is_embedded_without_the_askers_complements(text, trade):
+    """The complementary sectors' names are added to what is embedded only when the words about
+    the partner say nothing of its trade ("clientes na China"); added to a trade the taxonomy does
+    not know, they outweigh it (shoelaces read as textiles and fashion)."""
+    a = analyse(text)
+    assert a.needs.split and a.complements  # the asker's trade still points at its complements (boosts)
+    assert trade in a.focus and "(" not in a.focus, a.focus
+    assert not names_a_trade("clientes na China") and not names_a_trade("中国的合作伙伴")
+    assert names_a_trade(trade)
+
+
+@pytest.mark.parametrize("text, country", [
+    ("I am search factory in China for make socks, big quantity", "CN"),  # non-native English
+    ("we is looking portugal company making the door for hotel project", "PT"),
+    ("busco fabricante chino de calcetines al por mayor", "CN"),  # Spanish
+    ("fabricant chinois de perruques", "CN"),  # French
+    ("Somos una conservera gallega y buscamos proveedores portugueses de latas", "PT"),
+])
+def test_the_country_sought_is_read_in_non_native_english_spanish_and_french(text, country):
+    """A bare "search"/"looking" is a seek verb ("I am search factory in China" is not an asker in
+    China), and the lexicon names the alliance's countries in Spanish and French too."""
+    needs = analyse_needs(text)
+    assert needs.target_countries == [country], needs.to_dict()
+    assert country not in needs.asker.countries
+
+
+def test_countries_the_asker_trades_with_are_not_where_it_is():
+    """A profile names where it exports, imports and sells: those are trade partners' countries.
+    Read as the asker's own, three of them left it with no country, and one ("importa da China")
+    put a Brazilian shop in China, so the partner was looked for in Portugal."""
+    n = analyse_needs("Somos uma rede de lojas de ferragens em Curitiba que importa ferramentas da China, "
+                      "e procuramos fabricantes de fechaduras")
+    assert "CN" not in n.asker.countries and n.target_countries != ["PT"], n.to_dict()
+    n = analyse_needs("We are a Portuguese cork producer exporting to France, Italy and the United States, "
+                      "looking for wine distributors")
+    assert n.asker.countries == ["PT"] and n.target_countries == ["CN"] and n.country_implied
+    n = analyse_needs("我们是宁波的模具企业，产品出口德国和美国，想找汽车零部件客户")
+    assert n.asker.countries == [] and n.target_countries == ["PT"]
+
+
+@pytest.mark.parametrize("text, partner, asker_word", [
+    ("Our company produces canned sardines in Matosinhos since 1920. We are looking for importers and distributors "
+     "in China. Our products are sold in 25 countries and we recently opened a line for organic tuna.",
+     "importers and distributors in China.", "tuna"),
+    ("我们是一家位于深圳的锂电池企业。我们正在寻找葡萄牙的储能项目开发商作为客户。公司拥有完整的电芯生产线，产品出口东南亚。",
+     "葡萄牙的储能项目开发商作为客户。", "电芯"),
+])
+def test_sentences_about_the_asker_after_the_seek_sentence_are_not_the_partner(text, partner, asker_word):
+    n = analyse_needs(text)
+    assert n.partner_text.strip() == partner, n.partner_text
+    assert asker_word in n.asker.text
+    # what follows the seek sentence and is not about the asker still describes the partner
+    assert "Ningbo" in analyse_needs("Procuramos fábricas de moldes na China. De preferência em Ningbo.").partner_text
+
+
+def test_a_profile_without_a_clear_seek_phrase_is_read_for_its_closing_wish():
+    """Held-out profiles say what they want loosely ("We would welcome contact with ...", "期待与 ...
+    合作") or with weak words only; the story comes first, the wish last."""
+    text = ("We are a mould maker based in Marinha Grande, Portugal, founded in 1985. We design and build injection "
+            "moulds for automotive and packaging customers, with 80 employees and a tool shop of 40 CNC machines. Our "
+            "customers need short lead times and our moulds go to Germany, France and Spain. We would welcome contact "
+            "with Chinese automotive parts manufacturers.")
+    n = analyse_needs(text)
+    assert n.target_countries == ["CN"] and "Chinese automotive parts manufacturers" in n.partner_text
+    assert "moulds" in n.asker.sectors and "Marinha Grande" in [p.name for p in n.asker.places]
+    weak = ("Somos uma empresa de Águeda que fabrica bicicletas elétricas desde 1990, com 150 pessoas e uma linha de "
+            "montagem própria. Os nossos clientes precisam de entregas rápidas e o mercado quer cada vez mais "
+            "modelos leves. Exportamos para Espanha, França e Alemanha e temos uma rede de 300 lojas parceiras, além de "
+            "uma loja online e uma equipa de assistência técnica em Lisboa e no Porto. "
+            "Agora queremos fornecedores chineses de baterias de lítio e motores elétricos.")
+    n = analyse_needs(weak)
+    assert n.partner_text.strip().startswith("fornecedores chineses de baterias") and n.target_countries == ["CN"]
+    zh = analyse_needs("宁波某模具有限公司成立于2003年，位于宁海模具城，拥有员工二百余人，主要生产汽车内饰件和家电外壳注塑模具，"
+                       "年产模具六百余套，产品出口德国、墨西哥和美国。公司拥有五轴加工中心和模流分析团队，通过了IATF16949认证。"
+                       "公司期待与葡萄牙的汽车零部件企业建立长期合作关系。")
+    assert zh.target_countries == ["PT"] and zh.partner_text.startswith("葡萄牙的汽车零部件企业")

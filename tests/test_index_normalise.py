@@ -51,6 +51,13 @@ def test_cantonese_function_words_become_mandarin():
     assert {("cantonese", "有冇"), ("cantonese", "嘅"), ("cantonese", "搵"), ("cantonese", "佢哋"), ("traditional", "軟木")} <= kinds
 
 
+def test_cantonese_verbs_and_sentence_particles_become_mandarin():
+    n = normalise("點解咁多廠都冇回覆我喎？我諗搵葡萄牙嘅軟木廠㗎")
+    assert {("cantonese", "咁多", "这么多"), ("cantonese", "諗", "想"), ("cantonese", "喎", ""), ("cantonese", "㗎", "")} <= set(
+        (c.kind, c.source, c.target) for c in n.changes)
+    assert "㗎" not in n.text and "喎" not in n.text and "我想找葡萄牙的软木厂" in n.text
+
+
 def test_mandarin_words_that_share_a_cantonese_character_stay():
     # no Cantonese marker: 係 is part of 關係 ("relationship"), 點 of 一點
     assert normalise("希望建立長期合作關係").text == "希望建立长期合作关系"
@@ -121,6 +128,17 @@ def test_a_sentence_typed_in_pinyin_is_read_whole_once_its_trade_words_are():
     assert "batteries" not in a.sector_slugs  # batteries is what the asker makes, not what it seeks
 
 
+@pytest.mark.parametrize("text, typed, read", [
+    ("zhongguo fanqiejiang gongchang", "fanqiejiang", "番茄酱"),  # a rarer word read whole, not 番茄 + 将
+    ("putaoya jirou gongsi", "jirou", "肌肉/鸡肉"),  # two common nouns without tones: both kept
+    ("zhongguo lizi dianchi gongchang", "lizi", "例子/粒子/离子"),
+])
+def test_a_pinyin_word_is_read_whole_and_keeps_the_nouns_it_may_mean(text, typed, read):
+    """Tone-less pinyin cannot tell 肌肉 from 鸡肉: the most frequent reading alone read a chicken
+    processor's request as muscles; each common noun the word may mean is searched for."""
+    assert ("pinyin", typed, read) in changes(text)
+
+
 def test_one_pinyin_term_in_another_language_leaves_the_sentence_alone():
     for text in ("looking for a mujv factory in ningbo", "procuro fabrica de mujv em portugal"):
         assert [c.source for c in normalise(text).changes if c.kind == "pinyin"] == ["mujv"], text
@@ -179,6 +197,24 @@ def test_a_typo_in_a_record_name_is_corrected_with_the_generation_vocabulary(nam
 
 
 # -- Spanish and French reach the glossary ---------------------------------------------------------
+
+def test_records_own_sector_labels_join_the_vocabulary():
+    """Records from other sources name their trades in their own words: a user typing one in pinyin
+    ("hanfu") or misspelt ("porcelanatto") is read with the labels of the records loaded."""
+    import numpy as np
+
+    from corpus import Organisation
+    from index._records import RecordColumns
+
+    recs = [Organisation.model_validate({"id": "cn-hanfu", "kind": "cluster", "name": "曹县汉服产业集群", "country": "CN",
+                                         "sectors": ["汉服", "演出服"], "description": "汉服生产基地。"}),
+            Organisation.model_validate({"id": "pt-tiles", "kind": "company", "name": "Cerâmica Exemplo", "country": "PT",
+                                         "sectors": ["porcelanato", "revestimentos"], "description": "Fábrica de pavimentos."})]
+    vocab = vocabulary_of(RecordColumns.merge(None, [r.id for r in recs], np.full(2, -1), recs))
+    assert ("pinyin", "hanfu", "汉服") in changes("hanfu wholesale", vocab)
+    assert ("typo", "porcelanatto", "porcelanato") in changes("fabrica de porcelanatto", vocab)
+    assert not [c for c in changes("hanfu wholesale") + changes("fabrica de porcelanatto") if c[0] in ("pinyin", "typo")]
+
 
 def test_every_sector_has_spanish_and_french_labels():
     tax = default_taxonomy()
