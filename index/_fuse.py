@@ -19,6 +19,7 @@ from ._records import RecordColumns, value_key
 class FusionConfig(Protocol):
     w_dense: float
     w_bm25: float
+    w_use: float
     boost_sector: float
     boost_country: float
     boost_kind: float
@@ -33,7 +34,7 @@ def query_sectors(a: QueryAnalysis) -> tuple[list[str], list[str]]:
 
 
 def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: FusionConfig, mode: str) -> list[Hit]:
-    """w_dense · dense + w_bm25 · keyword + small boosts for a sought sector (or a complement),
+    """w_dense · dense + w_bm25 · keyword + w_use · the second signal (index/_second.py) + small boosts for a sought sector (or a complement),
     the one country asked for, the kind and the place asked for. The default fusion."""
     rows = cands.rows
     wanted_country = a.countries[0] if len(a.countries) == 1 else None
@@ -50,7 +51,7 @@ def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: 
     keyword = cands.keyword
     for i, row in enumerate(rows):
         country, kind = countries[i], kinds[i]
-        d, kw = cands.dense.get(row, 0.0), float(keyword[row])
+        d, kw, u = cands.dense.get(row, 0.0), float(keyword[row]), cands.use.get(row, 0.0)
         held = tagged_holds[i]
         sectors = [s for s, h in zip(q_slugs, held) if h]
         complements = [s for s, h in zip(q_complements, held[len(q_slugs):]) if h]
@@ -61,7 +62,7 @@ def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: 
         elif mode == "dense":
             score = d
         else:
-            score = cfg.w_dense * d + cfg.w_bm25 * kw
+            score = cfg.w_dense * d + cfg.w_bm25 * kw + cfg.w_use * u
             if sectors:
                 score += cfg.boost_sector * len(sectors) / len(q_sectors)
             elif complements:
@@ -76,7 +77,8 @@ def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: 
                 score += cfg.boost_place
                 signals.append("place")
         shown = Shown(cols.ids[row], country)  # the record itself is read only if it is shown
-        hits.append(Hit(shown, float(score), float(d), kw, sectors, [], signals, complements, on_topic, row))  # type: ignore[arg-type]
+        hits.append(Hit(shown, float(score), float(d), kw, sectors, [], signals, complements, on_topic, row,  # type: ignore[arg-type]
+                        use=float(u)))
     hits.sort(key=lambda hit: (-hit.score, hit.record.id))
     return hits
 

@@ -63,32 +63,38 @@ def judge_floor(hits: list[Hit], a: QueryAnalysis, floor: dict[str, float] | Non
 # a feature for it learnt "unrecognised = nothing fits" and hid true partners on other data).
 FEATURES = (
     "dense", "keyword", "score", "gap", "dense_gap", "log_rank", "on_topic", "off_topic",
-    "tagged", "country_ok", "country_off", "place", "kind", "dense_z",
+    "tagged", "country_ok", "country_off", "place", "kind", "dense_z", "use", "use_z",
 )
 # What the best hits of a query say about whether anything in the corpus fits it at all.
 QUERY_FEATURES = (
     "top_dense", "top_keyword", "top_score", "top_on_topic", "top_off_topic", "top_country_ok", "top_country_off",
     "top_tagged", "top_kind", "top_place", "best3_dense", "best3_on_topic", "drop5", "top_dense_z", "best3_dense_z",
-    "spread",
+    "spread", "top_use", "best3_use_z",
 )
 POOL = 20  # the best dense scores a query's own score scale is read from (in every pool a search retrieves)
 
 
-def pool_scale(hits: list[Hit]) -> tuple[float, float]:
+def pool_scale(hits: list[Hit], of: str = "dense") -> tuple[float, float]:
     """(mean, spread) of the ``POOL`` best dense scores among ``hits``: the query's own scale. Raw
     cosine levels differ by query, language and corpus (a fit on one corpus's levels hid true
-    partners on another); how far a hit stands above the rest of what the query retrieves does not."""
-    best = np.sort(np.fromiter((h.dense for h in hits), np.float64, len(hits)))[::-1][:POOL]
+    partners on another); how far a hit stands above the rest of what the query retrieves does not.
+    ``of``: "use" for the second signal's scores (index/_second.py)."""
+    return scale_of(np.fromiter((getattr(h, of) for h in hits), np.float64, len(hits)))
+
+
+def scale_of(scores: np.ndarray) -> tuple[float, float]:
+    """``pool_scale`` of a score array."""
+    best = np.sort(scores)[::-1][:POOL]
     if not len(best):
         return 0.0, 1.0
     return float(best.mean()), max(float(best.std()), 0.005)
 
 
 def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False,
-             scale: tuple[float, float] | None = None) -> np.ndarray:
+             scale: tuple[float, float] | None = None, use_scale: tuple[float, float] | None = None) -> np.ndarray:
     """One row of ``FEATURES`` a hit (``hits`` best first). ``ignore_country``: as if no
-    country had been asked for (the other side of a plain query). ``scale``: the query's
-    ``pool_scale`` over all it retrieved (default: over ``hits``)."""
+    country had been asked for (the other side of a plain query). ``scale``, ``use_scale``: the
+    query's ``pool_scale`` of dense and second-signal scores over all it retrieved (default: over ``hits``)."""
     n = len(hits)
     if not n:
         return np.zeros((0, len(FEATURES)), np.float64)
@@ -101,12 +107,14 @@ def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False,
         col((bool(h.on_topic) for h in hits), bool), col((bool(h.sectors or h.complements) for h in hits), bool),
         asked & in_country, asked & ~in_country,
         col(("place" in h.signals for h in hits), bool), col(("kind" in h.signals for h in hits), bool),
-        float(bool(a.sectors or a.complements)), scale or pool_scale(hits))
+        float(bool(a.sectors or a.complements)), scale or pool_scale(hits),
+        col(h.use for h in hits), use_scale or pool_scale(hits, "use"))
 
 
 def feature_rows(dense: np.ndarray, keyword: np.ndarray, score: np.ndarray, on_topic: np.ndarray, tagged: np.ndarray,
                  country_ok: np.ndarray, country_off: np.ndarray, place: np.ndarray, kind: np.ndarray,
-                 topic: float, scale: tuple[float, float]) -> np.ndarray:
+                 topic: float, scale: tuple[float, float], use: np.ndarray | None = None,
+                 use_scale: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
     """``FEATURES`` rows from per-hit columns (best first, booleans as bool arrays): the one layout
     both the search's judgement (``features``) and alert matching (``_standing``) fill."""
     x = np.zeros((len(dense), len(FEATURES)), np.float64)
@@ -119,6 +127,9 @@ def feature_rows(dense: np.ndarray, keyword: np.ndarray, score: np.ndarray, on_t
     x[:, 6], x[:, 7] = topic * on_topic, topic * ~on_topic
     x[:, 8], x[:, 9], x[:, 10], x[:, 11], x[:, 12] = tagged, country_ok, country_off, place, kind
     x[:, 13] = (dense - mean) / spread
+    if use is not None:  # the second signal (index/_second.py), its level and against the query's own scale
+        x[:, 14] = use
+        x[:, 15] = (use - use_scale[0]) / use_scale[1]
     return x
 
 
@@ -132,6 +143,7 @@ def query_features(x: np.ndarray, spread: float = 0.0) -> np.ndarray:
         top[col["country_ok"]], top[col["country_off"]], top[col["tagged"]], top[col["kind"]], top[col["place"]],
         best3[:, col["dense"]].max(), best3[:, col["on_topic"]].max(), top[col["score"]] - x[min(4, len(x) - 1), col["score"]],
         top[col["dense_z"]], best3[:, col["dense_z"]].max(), spread,
+        top[col["use"]], best3[:, col["use_z"]].max(),
     ])
 
 
@@ -203,7 +215,7 @@ def answer_features(hits: list[Hit], a: QueryAnalysis) -> np.ndarray | None:
     if not sided:
         return None
     scale = pool_scale(hits)
-    return query_features(features(sided[:QUERY_HITS], a, scale=scale), scale[1])
+    return query_features(features(sided[:QUERY_HITS], a, scale=scale, use_scale=pool_scale(hits, "use")), scale[1])
 NEAR_SHOWN = 3  # at most this many "less close" hits when the question is not answered
 # An answered question's list is filled up to this many with the next hits on the side asked for,
 # labelled "less close": a hidden partner is worse than an extra, labelled result (the user never
