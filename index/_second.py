@@ -84,6 +84,19 @@ class SecondVectors:
             out[self.has] = np.maximum.reduceat(sims, self.starts)
         return out
 
+    def all_rows_many(self, queries: np.ndarray, chunk: int = 16_384) -> np.ndarray:
+        """queries x rows: ``all_rows`` of many queries at once (alert matching), the float16 matrix
+        of a large generation made float32 a block at a time (numpy has no fast float16 product)."""
+        queries = np.asarray(queries, np.float32)
+        out = np.zeros((len(queries), len(self)), np.float32)
+        if not len(self.flat) or not len(queries):
+            return out
+        sims = np.empty((len(queries), len(self.flat)), np.float32)
+        for lo in range(0, len(self.flat), chunk):
+            sims[:, lo:lo + chunk] = queries @ np.asarray(self.flat[lo:lo + chunk], np.float32).T
+        out[:, self.has] = np.maximum.reduceat(sims, self.starts, axis=1)
+        return out
+
     def rows(self, qv: np.ndarray, rows: Sequence[int]) -> np.ndarray:
         """The best similarity of each of ``rows`` (0 for a row without passages)."""
         rows = np.asarray(rows, np.int64)

@@ -124,8 +124,7 @@ class _Rows:
                      for n in todo]
             for n, v in zip(todo, np.asarray(engine.second.encode(texts, "query"), np.float32)):
                 n.second = v
-        everything = np.arange(self.n)
-        return np.stack([held.all_rows(n.second) if held.exact else held.rows(n.second, everything) for n in needs])
+        return held.all_rows_many(np.stack([n.second for n in needs]))
 
     def codes_of(self, slugs: Sequence[str]) -> list[int]:
         return [c for c in (self.sector_code.get(s) for s in slugs) if c is not None]

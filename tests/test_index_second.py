@@ -111,3 +111,13 @@ def test_the_second_signal_can_be_off_or_injected(fictional_index_dir, tmp_path,
     injected = SearchEngine.load(shutil.copytree(fictional_index_dir, tmp_path / "b"), encoder, second=Constant())
     assert injected._second.flat.shape[1] == 8  # another second model than the one written: encoded anew
     assert all(h.use == pytest.approx(1.0) for h in injected.search("cork stoppers", limit=3).hits)
+
+
+def test_many_queries_at_once_score_as_one_at_a_time():
+    rng = np.random.default_rng(3)
+    flat = rng.normal(size=(7, 5)).astype(np.float16)
+    vectors = SecondVectors(flat, np.array([0, 2, 2, 5, 7]))  # row 1 has no passage
+    queries = rng.normal(size=(3, 5)).astype(np.float32)
+    many = vectors.all_rows_many(queries, chunk=2)
+    assert np.allclose(many, np.stack([vectors.all_rows(q) for q in queries]), atol=1e-2)
+    assert np.allclose(many[:, [0, 3]], np.stack([vectors.rows(q, [0, 3]) for q in queries]), atol=1e-2)
