@@ -67,14 +67,17 @@ def search_config(settings: Settings) -> SearchConfig:
                         encode_chars_max=settings.query_chars_max, vector_url=settings.vector_url)
 
 
-def open_catalog(settings: Settings, progress=None, group: int | None = None, encoder: Encoder | None = None) -> Catalog:
+def open_catalog(settings: Settings, progress=None, group: int | None = None, encoder: Encoder | None = None,
+                 second: Encoder | None | str = "config") -> Catalog:
     """The data folder as the service opens it (seeded from ``settings.corpus`` and built when
-    empty). ``group``: the worker group (serve parent's pid) it writes for; ``encoder`` replaces the
-    configured model (bench/scale.py builds with composed vectors)."""
+    empty). ``group``: the worker group (serve parent's pid) it writes for; ``encoder`` and
+    ``second`` replace the configured model and second-signal encoder (bench/scale.py builds with
+    composed vectors)."""
     # a serving process writes through a child process that loads the same model (index/_writer.py)
     write_process = (settings.model, settings.threads) if encoder is None else None
     encoder = encoder or load_encoder(settings.model, settings.threads)
-    catalog = Catalog(settings.data_dir, encoder, search_config(settings), group=group, write_process=write_process)
+    catalog = Catalog(settings.data_dir, encoder, search_config(settings), group=group, write_process=write_process,
+                      second=second)
     catalog.open(settings.corpus, progress)
     return catalog
 

@@ -121,7 +121,8 @@ def settings_for(data_dir: Path, corpus: Path | None, args: argparse.Namespace):
     return Settings(**overrides)
 
 
-def build(data_dir: Path, corpus: Path, encoder, args: argparse.Namespace, desc: str, passages: int | None = None):
+def build(data_dir: Path, corpus: Path, encoder, args: argparse.Namespace, desc: str, passages: int | None = None,
+          second="config"):
     """The data folder built as the service builds it on first start; (catalog, seconds, seconds
     until the progress passed ``passages``: the passages come first, then the calibration queries)."""
     from assistant.app import open_catalog
@@ -136,7 +137,7 @@ def build(data_dir: Path, corpus: Path, encoder, args: argparse.Namespace, desc:
         bar(done, total)
 
     t0 = time.perf_counter()
-    catalog = open_catalog(settings_for(data_dir, corpus, args), progress, encoder=encoder)
+    catalog = open_catalog(settings_for(data_dir, corpus, args), progress, encoder=encoder, second=second)
     return catalog, time.perf_counter() - t0, (passed[0] if passed else None)
 
 
@@ -350,7 +351,12 @@ def run_size(n: int, corpus: SyntheticCorpus, real, args: argparse.Namespace, wo
     out["filter"] = {"region": region, "organisations": in_region, "selectivity": round(in_region / n, 4)}
 
     encoder = ComposedEncoder(real, corpus) if args.vectors == "composed" else real
-    catalog, seconds, _ = build(data_dir, corpus_path, encoder, args, f"building {n:,} ({args.vectors} vectors)")
+    # the second signal's vectors (index/_second.py) are composed the same way from its own model's
+    from index import second_encoder
+
+    second = ComposedEncoder(second_encoder(), corpus) if args.vectors == "composed" else "config"
+    catalog, seconds, _ = build(data_dir, corpus_path, encoder, args, f"building {n:,} ({args.vectors} vectors)",
+                                second=second)
     manifest = dict(catalog.engine.manifest)
     catalog.close()
     out["build"] = {"seconds": round(seconds, 1), "records": manifest.get("records"), "vectors": manifest.get("vectors"),

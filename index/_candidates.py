@@ -47,6 +47,7 @@ class Candidates:
     dense: dict[int, float]  # row -> best dense score over its language versions
     keyword: np.ndarray  # row -> BM25 score over the best allowed one (0 for none)
     total: int
+    use: dict[int, float] = field(default_factory=dict)  # row -> the second signal's score (index/_second.py)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Hit:
     row: int = field(default=-1, repr=False, compare=False)  # its row in the index (-1: not from an index)
     match: float | None = None  # the judgement's probability that it is a partner asked for (None: not judged)
     less_close: bool = False  # shown although not a match: nothing was, and it sits near the threshold
+    use: float = 0.0  # the second dense signal's score (index/_second.py; 0: none)
 
 
 @dataclass

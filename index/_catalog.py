@@ -84,8 +84,9 @@ class IngestReport:
 class Catalog:
     def __init__(self, data_dir: str | Path, encoder: Encoder, config: SearchConfig | None = None,
                  group: int | None = None, write_process: tuple[str, int | None] | None = None,
-                 delegate: bool = False, repair: bool = False):
-        """``group``: the worker group (the serve parent's pid) this catalog writes for, if any.
+                 delegate: bool = False, repair: bool = False, second: Encoder | None | str = "config"):
+        """``second``: the second signal's encoder (index/_second.py; "config": SearchConfig.second's;
+        the scale bench passes a synthetic one). ``group``: the worker group (the serve parent's pid) this catalog writes for, if any.
         ``write_process``: (model spec, threads) to load the encoder with in a child process that
         does this catalog's writes while it is ``serving`` (index/_writer.py). ``delegate``: this
         catalog is that child, writing for a process that holds the right to (no writer lock is
@@ -96,6 +97,7 @@ class Catalog:
         self.checkpoint_dir = self.data_dir / "build-checkpoints"
         self.encoder = encoder
         self.config = config or SearchConfig()
+        self.second = second
         self.writer_lock = DataFolderLock(self.data_dir, group)
         self.write_turn = WriteLock(self.data_dir)
         # Set by a process that answers searches: its writes encode on the encoder's own thread, one
@@ -138,7 +140,7 @@ class Catalog:
         with self._write_lock:
             if not self.writer_lock.acquire():
                 try:
-                    engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
+                    engine = SearchEngine.load(self.index_dir, self.encoder, self.config, second=self.second)
                 except IndexMissingError:
                     raise IndexMissingError(f"no index in {self.index_dir} yet, and {self.writer_lock.holder()} holds"
                                             " the data folder (building it?): start again once it serves") from None
@@ -155,7 +157,7 @@ class Catalog:
         if not bodies and corpus is not None:
             seed = load_records(corpus).records
         try:
-            engine = SearchEngine.load(self.index_dir, self.encoder, self.config)
+            engine = SearchEngine.load(self.index_dir, self.encoder, self.config, second=self.second)
             # the store's own text hashes as the index's when nothing changed: no record is parsed
             changed = seed is not None or engine.manifest.get("corpus_hash") != bodies_hash(bodies)
             if changed:
@@ -165,7 +167,7 @@ class Catalog:
                     engine.sync(records)  # a crash between the store commit and publishing the index
         except IndexMissingError:
             records = seed if seed is not None else self.store.all()
-            engine = SearchEngine.build(records, self.encoder, self.config, progress)
+            engine = SearchEngine.build(records, self.encoder, self.config, progress, second=self.second)
             changed = True
         del bodies
         if seed is not None:
@@ -184,7 +186,7 @@ class Catalog:
             return self.engine
         with self._writing(repair=False), passage_checkpoints(self.checkpoint_dir):
             records = load_records(corpus).records if corpus is not None else self.store.all()
-            engine = SearchEngine.build(records, self.encoder, self.config, progress)
+            engine = SearchEngine.build(records, self.encoder, self.config, progress, second=self.second)
             if corpus is not None:
                 self._commit(engine, lambda: self.store.replace_all(records), None)
             else:
@@ -311,7 +313,7 @@ class Catalog:
 
     def _load_beside_searches(self) -> SearchEngine:
         """The current generation, loaded with pauses and warmed up, ready to swap in (see SearchEngine.load)."""
-        engine = SearchEngine.load(self.index_dir, self.encoder, self.config, pause=_pause)
+        engine = SearchEngine.load(self.index_dir, self.encoder, self.config, pause=_pause, second=self.second)
         engine.warm(_pause)
         return engine
 
@@ -365,7 +367,7 @@ class Catalog:
             log.exception("could not undo a record store write after the index failed")
 
     def _fresh_copy(self) -> SearchEngine:
-        return SearchEngine.load(self.index_dir, self.encoder, self.config)
+        return SearchEngine.load(self.index_dir, self.encoder, self.config, second=self.second)
 
     def upsert(self, records: Sequence[Organisation], progress: Progress | None = None,
                loaded: LoadResult | None = None, cancel: threading.Event | None = None) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ._encoders import QUERY_CHARS_MAX
 from ._judge import JudgementModel
+from ._second import SECOND_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,12 @@ class SearchConfig:
     calibrate: bool = True
     w_dense: float = 1.0
     w_bm25: float = 0.2
+    # The second dense signal (index/_second.py): its encoder (None: off) and its weight in the fused
+    # score, chosen on the tune halves (docs/search-judgement.md, "The second signal"); and how many
+    # of the records it ranks highest join the candidates.
+    second: str | None = SECOND_MODEL
+    w_use: float = 0.6
+    second_candidates: int = 30
     bm25_floor: float = 6.0  # BM25 scores are divided by max(best score, floor)
     boost_sector: float = 0.08
     boost_country: float = 0.06

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import Future
 from typing import Callable, Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ from ._normalise import vocabulary_of, warm as warm_normalise
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import record_about, value_key
 from ._retrieve import retrieve
+from ._second import encode_query as encode_second_query
 from ._vectors import VectorFilter
 
 _key = value_key
@@ -162,6 +164,21 @@ class SearchEngine(Generation):
         q = self.encoder.encode([cap_text(text, self.config.encode_chars_max)[0]], "query")[0]
         return self.calibration.apply_query(q, lang) if calibrate else q
 
+    def encode_second(self, text: str) -> np.ndarray | None:
+        """The second signal's query vector of ``text`` (index/_second.py), None when it is off."""
+        if self.second is None or self._second is None:
+            return None
+        return encode_second_query(self.second, text, self.config.encode_chars_max)
+
+    def _second_started(self, text: str) -> Future | None:
+        """The second query vector, started on the second encoder's own thread so it is encoded
+        while the first encoder works (two cores: its ~2 ms hide behind e5's ~20); None when it is
+        off or its encoder has no thread of its own (then ``encode_second`` runs inline)."""
+        if self.second is None or self._second is None:
+            return None
+        executor = encoder_executor(self.second)
+        return executor.submit(self.encode_second, text) if executor is not None else None
+
     async def asearch(
         self,
         query: str,
@@ -176,14 +193,18 @@ class SearchEngine(Generation):
         t0 = time.perf_counter()
         calibrate = self.config.calibrate if calibrate is None else calibrate
         a = self.analyse(query)
-        qv = None
+        qv = sv = None
         encoded = None
         if mode in ("hybrid", "dense"):
             loop = asyncio.get_running_loop()
             t = time.perf_counter()
+            started = self._second_started(a.focus) if mode == "hybrid" else None  # both encoders at once
             qv = await loop.run_in_executor(encoder_executor(self.encoder), self.encode_query, a.focus, a.lang, calibrate)
+            if started is not None:
+                sv = await asyncio.wrap_future(started)
             encoded = time.perf_counter() - t
-        result = self.search(query, filters, limit, offset, mode, calibrate, analysis=a, query_vector=qv)
+        result = self.search(query, filters, limit, offset, mode, calibrate, analysis=a, query_vector=qv,
+                             second_vector=sv)
         if encoded is not None:  # the same timings a plain search reports
             result.timings["encode"] = encoded
         result.timings["total"] = time.perf_counter() - t0
@@ -203,9 +224,11 @@ class SearchEngine(Generation):
         use_floor: bool = True,
         other_side: bool = True,
         fill: bool = True,
+        second_vector: np.ndarray | None = None,
     ) -> SearchResult:
         """``fill``: an answered question's list goes on past its matches with the next hits, labelled
-        less close (index/_judge.py); the chat turns it off and offers those on "more" instead."""
+        less close (index/_judge.py); the chat turns it off and offers those on "more" instead.
+        ``second_vector``: the second signal's query vector (index/_second.py; encoded here if None)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         t0 = time.perf_counter()
@@ -218,13 +241,19 @@ class SearchEngine(Generation):
         need = offset + limit
         if n_allowed == 0 or need <= 0:
             return SearchResult(a, 0, [], timings, encode_chars_max=cfg.encode_chars_max)
-        qv = None
+        qv = sv = None
+        started = self._second_started(a.focus) if mode == "hybrid" and second_vector is None else None
         if mode in ("hybrid", "dense"):
             t = time.perf_counter()
             qv = query_vector if query_vector is not None else self.encode_query(a.focus, a.lang, calibrate)
             timings["encode"] = time.perf_counter() - t
+        if mode == "hybrid":
+            t = time.perf_counter()  # what is left of the second encoder's time once the first is done
+            sv = second_vector if second_vector is not None else started.result() if started is not None \
+                else self.encode_second(a.focus)
+            timings["encode_second"] = time.perf_counter() - t
         cands = retrieve(self, a, len(self._rows), mask, n_allowed, self.vector_filter(filters), need, mode, qv, calibrate,
-                         cfg.min_candidates, cfg.bm25_floor, timings)
+                         cfg.min_candidates, cfg.bm25_floor, timings, sv, cfg.second_candidates)
         assert self._columns is not None
         hits = fusion(cfg.fusion)(cands, a, self._columns, cfg, mode)
         judged = judge(hits, a, cfg, mode, use_floor, mask is not None, other_side, fill)

@@ -19,6 +19,7 @@ from ._records import RecordColumns, value_key
 class FusionConfig(Protocol):
     w_dense: float
     w_bm25: float
+    w_use: float
     boost_sector: float
     boost_country: float
     boost_kind: float
@@ -33,7 +34,7 @@ def query_sectors(a: QueryAnalysis) -> tuple[list[str], list[str]]:
 
 
 def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: FusionConfig, mode: str) -> list[Hit]:
-    """w_dense · dense + w_bm25 · keyword + small boosts for a sought sector (or a complement),
+    """w_dense · dense + w_bm25 · keyword + w_use · the second signal (index/_second.py) + small boosts for a sought sector (or a complement),
     the one country asked for, the kind and the place asked for. The default fusion."""
     rows = cands.rows
     wanted_country = a.countries[0] if len(a.countries) == 1 else None
@@ -52,17 +53,18 @@ def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: 
     ids = cols.ids
     n_slugs = len(q_slugs)
     hybrid = mode not in ("bm25", "dense")
-    w_dense, w_bm25 = cfg.w_dense, cfg.w_bm25
+    use_of = cands.use
+    w_dense, w_bm25, w_use = cfg.w_dense, cfg.w_bm25, cfg.w_use
     for i, row in enumerate(rows):
         country, kind = countries[i], kinds[i]
-        d, kw = dense_of.get(row, 0.0), keywords[i]
+        d, kw, u = dense_of.get(row, 0.0), keywords[i], use_of.get(row, 0.0)
         held = tagged_holds[i]
         sectors = [s for s, h in zip(q_slugs, held) if h] if n_slugs else []
         complements = [s for s, h in zip(q_complements, held[n_slugs:]) if h] if q_complements else []
         on_topic = True in about_holds[i]
         signals = []
         if hybrid:
-            score = w_dense * d + w_bm25 * kw
+            score = w_dense * d + w_bm25 * kw + w_use * u
             if sectors:
                 score += cfg.boost_sector * len(sectors) / len(q_sectors)
             elif complements:
@@ -79,7 +81,8 @@ def weighted_sum(cands: Candidates, a: QueryAnalysis, cols: RecordColumns, cfg: 
         else:
             score = kw if mode == "bm25" else d
         shown = Shown(ids[row], country)  # the record itself is read only if it is shown
-        hits.append(Hit(shown, float(score), float(d), kw, sectors, [], signals, complements, on_topic, row))  # type: ignore[arg-type]
+        hits.append(Hit(shown, float(score), float(d), kw, sectors, [], signals, complements, on_topic, row,  # type: ignore[arg-type]
+                        use=float(u)))
     hits.sort(key=lambda hit: (-hit.score, hit.record.id))
     return hits
 

@@ -29,6 +29,7 @@ from ._config import SearchConfig
 from ._encoders import Encoder
 from ._keywords import KeywordIndex, _merge_rows, _runs, _save_array, tokenize
 from ._records import RecordColumns, Records, value_key
+from ._second import SecondVectors, encode_records, second_encoder
 from ._sectors import SECTOR_VID_BASE, SectorMapper, sector_passage, sector_words
 from ._storage import StagedGeneration, current_generation, new_generation_dir, stage_generation
 from ._vectors import VectorStore, new_vector_store, open_vector_store
@@ -78,9 +79,13 @@ class Generation:
     """One index generation in memory: its stores, columns and records, and how it is built,
     updated, staged and loaded."""
 
-    def __init__(self, encoder: Encoder, config: SearchConfig | None = None):
+    def __init__(self, encoder: Encoder, config: SearchConfig | None = None, second: Encoder | None | str = "config"):
         self.encoder = encoder
         self.config = config or SearchConfig()
+        # the second dense signal's encoder (index/_second.py): "config" loads SearchConfig.second's
+        # (None there: off); a caller may pass its own (the scale bench's synthetic one) or None
+        self.second: Encoder | None = second_encoder(self.config.second) if second == "config" else second  # type: ignore[assignment]
+        self._second: SecondVectors | None = None  # its vectors by row
         self.records: Records = Records()  # read on access: only shown records are parsed
         self.calibration = Calibration()
         self.raw: VectorStore | None = None
@@ -139,10 +144,12 @@ class Generation:
         progress: Callable[[int, int], None] | None = None,
         query_samples: Iterable[tuple[str, str]] | None = None,
         calibration: Calibration | None = None,
+        second: Encoder | None | str = "config",
     ) -> "Generation":
         """``calibration``: use these language means instead of fitting them on ``records`` (a small
-        side index, e.g. the posts', shares the organisations' space; index/_posts.py)."""
-        engine = cls(encoder, config)
+        side index, e.g. the posts', shares the organisations' space; index/_posts.py). ``second``:
+        the second signal's encoder (index/_second.py; "config": SearchConfig.second's)."""
+        engine = cls(encoder, config, second)
         texts, vids, langs = engine._versions(records)
         samples = [] if calibration is not None else list(query_samples if query_samples is not None else load_query_samples())
         total = len(texts) + len(samples)  # one progress bar over passages and calibration queries
@@ -321,10 +328,40 @@ class Generation:
         self._bm25 = KeywordIndex.merge(old_bm25, rows, [self._keyword_text(rec, derived.get(rec.id, ()))
                                                          for rec in new_records])
         self._columns = RecordColumns.merge(old_cols, ids, rows, new_records, derived)
+        self._merge_second(rows, new_records)
         lines = np.full(len(rows), -1, np.int64)  # a record changed here is written from the object
         lines[rows >= 0] = self._record_lines[rows[rows >= 0]]
         self._record_lines = lines
         self._after_rows(rows)
+
+    @staticmethod
+    def second_passages(rec: Organisation) -> list[str]:
+        """What the second encoder reads of a record: each language version's passage, by language
+        (a record read back from its file may list its versions in another order)."""
+        return [passage_text(rec, lang, name, desc) for lang, (name, desc) in sorted(rec.versions().items())]
+
+    def _merge_second(self, rows: np.ndarray, new_records: Sequence[Organisation]) -> None:
+        """The second signal's vectors in step with the rows (``rows``: as ``_set_records``'s plan):
+        only the changed records are encoded."""
+        if self.second is None:
+            self._second = None
+            return
+        if self._second is None or self._second.flat.shape[1] != self.second.dim:
+            if (rows >= 0).any():  # held rows without vectors (cannot happen after ``load``): all anew
+                self._second = None
+                self._second = self._second_of_all([self._columns.ids[i] for i in range(len(rows))], new_records)
+                return
+            self._second = SecondVectors.empty(self.second.dim)
+        vectors = encode_records(self.second, [self.second_passages(rec) for rec in new_records])
+        self._second = self._second.merged(rows, vectors)
+
+    def _second_of_all(self, ids: Sequence[str], fresh: Sequence[Organisation] = ()) -> SecondVectors:
+        """Every row's second vectors encoded anew (a generation written before they existed)."""
+        assert self.second is not None
+        given = {rec.id: rec for rec in fresh}
+        recs = [given.get(rid) or self.records[rid] for rid in ids]
+        vectors = encode_records(self.second, [self.second_passages(rec) for rec in recs])
+        return SecondVectors.empty(self.second.dim).merged(np.full(len(recs), -1, np.int64), vectors)
 
     @staticmethod
     def _row_plan(old: RecordColumns | None, changed: dict[str, Organisation],
@@ -400,6 +437,7 @@ class Generation:
             "vectors": len(self.raw) if self.raw else 0,
             "index_type": self.raw.kind if self.raw else None,
             "build_paths": self.manifest.get("build_paths", []),  # how passages were encoded (index/_build.py)
+            "second_model": self.second.model_id if self.second is not None else None,  # index/_second.py
         }
 
     # -- updates without a rebuild ------------------------------------------------------
@@ -481,6 +519,8 @@ class Generation:
             self._bm25.save(tmp)
             self._columns.save(tmp)
             (tmp / "derived-sectors.json").write_bytes(orjson.dumps(self.derived))
+            if self._second is not None:
+                self._second.save(tmp)
             _save_array(tmp / "row-seq.npy", self._row_seq)
             _save_array(tmp / "row-vids-indptr.npy", self._vid_ptr)
             _save_array(tmp / "row-vids.npy", self._vid_flat)
@@ -501,10 +541,11 @@ class Generation:
 
     @classmethod
     def load(cls, root: str | Path, encoder: Encoder, config: SearchConfig | None = None,
-             pause: Callable[[], object] | None = None) -> "Generation":
+             pause: Callable[[], object] | None = None, second: Encoder | None | str = "config") -> "Generation":
         """The current generation in ``root``. ``pause`` is called between the steps: a serving
         process loading a new generation beside its searches sleeps a moment there, so a search
-        waiting for the interpreter gets it at once (each step holds it ~10-20 ms at 100k)."""
+        waiting for the interpreter gets it at once (each step holds it ~10-20 ms at 100k).
+        ``second``: the second signal's encoder, as for ``build``."""
         pause = pause or (lambda: None)
         gen = current_generation(Path(root))
         if gen is None:
@@ -521,7 +562,7 @@ class Generation:
                 f" but the configured model is '{encoder.model_id}' ({encoder.dim}-d): rebuild it with"
                 " `cpc index build` or set CPC_MODEL to the index's model"
             )
-        engine = cls(encoder, config)
+        engine = cls(encoder, config, second)
         try:
             engine.raw = open_vector_store(gen, "dense-raw", engine.config.vector_url)
             pause()
@@ -550,5 +591,15 @@ class Generation:
         except FileNotFoundError:  # a generation written before sectors were derived
             engine._derived = {}
         engine._after_rows()
+        if engine.second is not None:
+            held = SecondVectors.load(gen)
+            if held is None or manifest.get("second_model") != engine.second.model_id or len(held) != len(engine._rows):
+                # written before the second signal (or with another second encoder): encoded now, once;
+                # the next write keeps them
+                log.warning("index %s has no %s vectors: encoding %d records now", gen.name,
+                            engine.second.model_id, len(engine._rows))
+                held = engine._second_of_all(engine._rows)
+            engine._second = held
+            pause()
         return engine
 

@@ -63,44 +63,50 @@ def judge_floor(hits: list[Hit], a: QueryAnalysis, floor: dict[str, float] | Non
 # a feature for it learnt "unrecognised = nothing fits" and hid true partners on other data).
 FEATURES = (
     "dense", "keyword", "score", "gap", "dense_gap", "log_rank", "on_topic", "off_topic",
-    "tagged", "country_ok", "country_off", "place", "kind", "dense_z",
+    "tagged", "country_ok", "country_off", "place", "kind", "dense_z", "use", "use_z",
 )
 # What the best hits of a query say about whether anything in the corpus fits it at all.
 QUERY_FEATURES = (
     "top_dense", "top_keyword", "top_score", "top_on_topic", "top_off_topic", "top_country_ok", "top_country_off",
     "top_tagged", "top_kind", "top_place", "best3_dense", "best3_on_topic", "drop5", "top_dense_z", "best3_dense_z",
-    "spread",
+    "spread", "top_use", "best3_use_z",
 )
 POOL = 20  # the best dense scores a query's own score scale is read from (in every pool a search retrieves)
 
 
-def pool_scale(hits: list[Hit], dense: np.ndarray | None = None) -> tuple[float, float]:
+def pool_scale(hits: list[Hit], dense: np.ndarray | None = None, of: str = "dense") -> tuple[float, float]:
     """(mean, spread) of the ``POOL`` best dense scores among ``hits``: the query's own scale. Raw
     cosine levels differ by query, language and corpus (a fit on one corpus's levels hid true
     partners on another); how far a hit stands above the rest of what the query retrieves does not.
-    ``dense``: the hits' dense scores when the caller has them as an array already."""
+    ``dense``: the hits' scores when the caller has them as an array already; ``of``: "use" for the
+    second signal's scores (index/_second.py)."""
     if dense is None:
-        dense = np.fromiter((h.dense for h in hits), np.float64, len(hits))
-    best = np.sort(dense)[::-1][:POOL]
+        dense = np.fromiter((getattr(h, of) for h in hits), np.float64, len(hits))
+    return scale_of(dense)
+
+
+def scale_of(scores: np.ndarray) -> tuple[float, float]:
+    """``pool_scale`` of a score array."""
+    best = np.sort(scores)[::-1][:POOL]
     if not len(best):
         return 0.0, 1.0
     return float(best.mean()), max(float(best.std()), 0.005)
 
 
 def _hit_columns(hits: list[Hit], countries: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(dense, keyword, score) as floats and (on_topic, tagged, in_country, place, kind) as booleans,
+    """(dense, keyword, score, use) as floats and (on_topic, tagged, in_country, place, kind) as booleans,
     one row a hit, read in one pass over the hits (a column at a time took nine)."""
-    values = np.array([(h.dense, h.keyword, h.score) for h in hits], np.float64).reshape(len(hits), 3)
+    values = np.array([(h.dense, h.keyword, h.score, h.use) for h in hits], np.float64).reshape(len(hits), 4)
     flags = np.array([(bool(h.on_topic), bool(h.sectors or h.complements), h.record.country in countries,
                        "place" in h.signals, "kind" in h.signals) for h in hits], bool).reshape(len(hits), 5)
     return values, flags
 
 
 def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False,
-             scale: tuple[float, float] | None = None) -> np.ndarray:
+             scale: tuple[float, float] | None = None, use_scale: tuple[float, float] | None = None) -> np.ndarray:
     """One row of ``FEATURES`` a hit (``hits`` best first). ``ignore_country``: as if no
-    country had been asked for (the other side of a plain query). ``scale``: the query's
-    ``pool_scale`` over all it retrieved (default: over ``hits``)."""
+    country had been asked for (the other side of a plain query). ``scale``, ``use_scale``: the
+    query's ``pool_scale`` of dense and second-signal scores over all it retrieved (default: over ``hits``)."""
     n = len(hits)
     if not n:
         return np.zeros((0, len(FEATURES)), np.float64)
@@ -111,12 +117,14 @@ def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False,
     asked = bool(countries)
     return feature_rows(
         dense, values[:, 1], values[:, 2], flags[:, 0], flags[:, 1], asked & in_country, asked & ~in_country,
-        flags[:, 3], flags[:, 4], float(bool(a.sectors or a.complements)), scale or pool_scale(hits, dense))
+        flags[:, 3], flags[:, 4], float(bool(a.sectors or a.complements)), scale or pool_scale(hits, dense),
+        values[:, 3], use_scale or pool_scale(hits, values[:, 3]))
 
 
 def feature_rows(dense: np.ndarray, keyword: np.ndarray, score: np.ndarray, on_topic: np.ndarray, tagged: np.ndarray,
                  country_ok: np.ndarray, country_off: np.ndarray, place: np.ndarray, kind: np.ndarray,
-                 topic: float, scale: tuple[float, float]) -> np.ndarray:
+                 topic: float, scale: tuple[float, float], use: np.ndarray | None = None,
+                 use_scale: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
     """``FEATURES`` rows from per-hit columns (best first, booleans as bool arrays): the one layout
     both the search's judgement (``features``) and alert matching (``_standing``) fill."""
     x = np.zeros((len(dense), len(FEATURES)), np.float64)
@@ -129,6 +137,9 @@ def feature_rows(dense: np.ndarray, keyword: np.ndarray, score: np.ndarray, on_t
     x[:, 6], x[:, 7] = topic * on_topic, topic * ~on_topic
     x[:, 8], x[:, 9], x[:, 10], x[:, 11], x[:, 12] = tagged, country_ok, country_off, place, kind
     x[:, 13] = (dense - mean) / spread
+    if use is not None:  # the second signal (index/_second.py), its level and against the query's own scale
+        x[:, 14] = use
+        x[:, 15] = (use - use_scale[0]) / use_scale[1]
     return x
 
 
@@ -142,6 +153,7 @@ def query_features(x: np.ndarray, spread: float = 0.0) -> np.ndarray:
         top[col["country_ok"]], top[col["country_off"]], top[col["tagged"]], top[col["kind"]], top[col["place"]],
         best3[:, col["dense"]].max(), best3[:, col["on_topic"]].max(), top[col["score"]] - x[min(4, len(x) - 1), col["score"]],
         top[col["dense_z"]], best3[:, col["dense_z"]].max(), spread,
+        top[col["use"]], best3[:, col["use_z"]].max(),
     ])
 
 
@@ -183,12 +195,14 @@ class JudgementModel:
     near: float
 
     def probabilities(self, hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False,
-                      scale: tuple[float, float] | None = None) -> np.ndarray:
-        """``scale``: ``pool_scale(hits)``, when the caller has it (it is the same for every call of a query)."""
-        return self.hit(features(hits, a, ignore_country, scale))
+                      scale: tuple[float, float] | None = None, use_scale: tuple[float, float] | None = None) -> np.ndarray:
+        """``scale``, ``use_scale``: ``pool_scale(hits)`` of dense and second-signal scores, when the
+        caller has them (they are the same for every call of a query)."""
+        return self.hit(features(hits, a, ignore_country, scale, use_scale))
 
-    def answerable_probability(self, hits: list[Hit], a: QueryAnalysis, scale: tuple[float, float] | None = None) -> float:
-        row = answer_features(hits, a, scale)
+    def answerable_probability(self, hits: list[Hit], a: QueryAnalysis, scale: tuple[float, float] | None = None,
+                               use_scale: tuple[float, float] | None = None) -> float:
+        row = answer_features(hits, a, scale, use_scale)
         return 0.0 if row is None else float(self.answerable(row))
 
     @classmethod
@@ -206,7 +220,8 @@ class JudgementModel:
 QUERY_HITS = 5  # the best hits the answerable model reads
 
 
-def answer_features(hits: list[Hit], a: QueryAnalysis, scale: tuple[float, float] | None = None) -> np.ndarray | None:
+def answer_features(hits: list[Hit], a: QueryAnalysis, scale: tuple[float, float] | None = None,
+                    use_scale: tuple[float, float] | None = None) -> np.ndarray | None:
     """The ``QUERY_FEATURES`` row of a query (``hits``: all it retrieved, best first), or None when
     nothing is on the side asked for. Whether anything fits is asked of the side the partner was
     asked for ("Portuguese ceramics makers" is not answered by Chinese ones; they follow a
@@ -215,7 +230,10 @@ def answer_features(hits: list[Hit], a: QueryAnalysis, scale: tuple[float, float
     if not sided:
         return None
     scale = scale or pool_scale(hits)
-    return query_features(features(sided[:QUERY_HITS], a, scale=scale), scale[1])
+    use_scale = use_scale or pool_scale(hits, of="use")
+    return query_features(features(sided[:QUERY_HITS], a, scale=scale, use_scale=use_scale), scale[1])
+
+
 NEAR_SHOWN = 3  # at most this many "less close" hits when the question is not answered
 # An answered question's list is filled up to this many with the next hits on the side asked for,
 # labelled "less close": a hidden partner is worse than an extra, labelled result (the user never
@@ -234,9 +252,10 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
         return Judged(hits, None)  # a browse within hard filters: the filters say what is wanted
     if not hits:
         return Judged([], 0)
-    scale = pool_scale(hits)  # the query's scale: read once, every call below uses it
-    answerable = model.answerable_probability(hits, a, scale)
-    p = model.probabilities(hits, a, scale=scale)
+    scale = pool_scale(hits)  # the query's scales: read once, every call below uses them
+    use_scale = pool_scale(hits, of="use")
+    answerable = model.answerable_probability(hits, a, scale, use_scale)
+    p = model.probabilities(hits, a, scale=scale, use_scale=use_scale)
     for hit, prob in zip(hits, p.tolist()):
         hit.match = prob * answerable
     if answerable < model.threshold:
@@ -253,7 +272,7 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
     if other_side and on_its_own and a.countries and not a.needs.split:
         # "moldes China" has answers in China: the same trade on the other side follows them
         # (judged as if no country had been asked for). A need that said who asks gets its side only.
-        other = model.probabilities(hits, a, ignore_country=True, scale=scale)
+        other = model.probabilities(hits, a, ignore_country=True, scale=scale, use_scale=use_scale)
         matches += [hit for hit, prob, k in zip(hits, other.tolist(), kept.tolist())
                     if not k and hit.record.country not in a.countries and prob >= model.hit_threshold]
     if not matches:

