@@ -59,7 +59,7 @@ class SecondVectors:
     offsets ``ptr`` (row i owns flat[ptr[i]:ptr[i+1]]); a row scores by its best passage."""
 
     def __init__(self, flat: np.ndarray, ptr: np.ndarray):
-        self.flat = flat if len(flat) > EXACT_MAX else np.asarray(flat, np.float32)
+        self.flat = flat if len(flat) > EXACT_MAX else np.array(flat, np.float32)  # a copy: never the file
         self.ptr = np.asarray(ptr, np.int64)
         self.has = np.diff(self.ptr) > 0
         self.starts = self.ptr[:-1][self.has]
@@ -112,18 +112,32 @@ class SecondVectors:
         out[held] = np.maximum.reduceat(sims, starts)
         return out
 
-    def merged(self, rows: np.ndarray, new: Sequence[np.ndarray]) -> "SecondVectors":
+    def merged(self, rows: np.ndarray, new: Sequence[np.ndarray], block: int = 65_536) -> "SecondVectors":
         """The vectors after a change: row i is old row ``rows[i]``, or where that is -1 the next of
-        ``new`` (that record's passage vectors), as ``_keywords._merge_rows`` merges the keyword rows."""
+        ``new`` (that record's passage vectors), as ``_keywords._merge_rows`` merges the keyword rows.
+        Gathered into one new matrix a block at a time: the old one may be the file on disk
+        (a large generation's), and stacking it with the new vectors first held two copies."""
         dim = self.flat.shape[1]
         base = len(self.flat)
         sizes = [len(v) for v in new]
         offsets = np.cumsum([0] + sizes)
         new_ids = [np.arange(base + offsets[i], base + offsets[i + 1], dtype=np.int64) for i in range(len(new))]
         ptr, index = _merge_rows(self.ptr, np.arange(base, dtype=np.int64), rows, new_ids, np.int64)
-        stacked = np.concatenate([self.flat, *[np.asarray(v, self.flat.dtype).reshape(-1, dim) for v in new]]) \
-            if new else self.flat
-        return SecondVectors(stacked[index], ptr)
+        index = np.asarray(index, np.int64)
+        dtype = np.float32 if self.exact else np.float16
+        fresh = np.concatenate([np.asarray(v, dtype).reshape(-1, dim) for v in new]) if new else np.zeros((0, dim), dtype)
+        out = np.empty((len(index), dim), dtype)
+        for lo in range(0, len(index), block):
+            part = index[lo:lo + block]
+            old = part < base
+            if old.all():
+                out[lo:lo + len(part)] = self.flat[part]
+            else:
+                chunk = np.empty((len(part), dim), dtype)
+                chunk[old] = self.flat[part[old]]
+                chunk[~old] = fresh[part[~old] - base]
+                out[lo:lo + len(part)] = chunk
+        return SecondVectors(out, ptr)
 
     def save(self, folder: Path) -> None:
         _save_array(folder / FILE_VECTORS, np.asarray(self.flat, np.float16))
@@ -131,9 +145,11 @@ class SecondVectors:
 
     @classmethod
     def load(cls, folder: Path) -> "SecondVectors | None":
-        """The generation's second vectors, None for a generation written before they existed."""
+        """The generation's second vectors, None for a generation written before they existed. A
+        large generation's matrix stays in its file (memory-mapped): a search reads only its
+        candidates' rows, and the processes serving one generation share the pages."""
         try:
-            return cls(np.load(folder / FILE_VECTORS), np.load(folder / FILE_PTR))
+            return cls(np.load(folder / FILE_VECTORS, mmap_mode="r"), np.load(folder / FILE_PTR))
         except FileNotFoundError:
             return None
 

@@ -33,6 +33,30 @@ def test_merged_keeps_old_rows_and_places_new_ones():
     assert np.allclose(old.rows(q, [1, 2]), [1, 0])
 
 
+def test_a_large_matrix_stays_in_its_file_and_merges_as_a_small_one(tmp_path, monkeypatch):
+    """Above EXACT_MAX the saved float16 matrix is memory-mapped, not read into memory, and a merge
+    over it (in blocks) gives the rows an in-memory merge gives."""
+    import index._second as second
+
+    rng = np.random.default_rng(7)
+    flat = rng.standard_normal((40, 8)).astype(np.float16)
+    ptr = np.array([0, 3, 3, 10, 25, 40])  # five rows, one without vectors
+    SecondVectors(flat, ptr).save(tmp_path)
+    monkeypatch.setattr(second, "EXACT_MAX", 20)
+    big = SecondVectors.load(tmp_path)
+    assert isinstance(big.flat, np.memmap) and not big.exact
+    monkeypatch.setattr(second, "EXACT_MAX", 1000)
+    small = SecondVectors.load(tmp_path)
+    assert small.exact and not isinstance(small.flat, np.memmap)
+    plan, new = np.array([4, -1, 0, 2, -1]), [rng.standard_normal((2, 8)), rng.standard_normal((1, 8))]
+    merged_big, merged_small = big.merged(plan, new, block=7), small.merged(plan, new)
+    assert merged_big.ptr.tolist() == merged_small.ptr.tolist()
+    assert np.allclose(np.asarray(merged_big.flat, np.float32), merged_small.flat, atol=1e-2)
+    q = rng.standard_normal(8).astype(np.float32)
+    assert np.allclose(merged_big.rows(q, range(5)), merged_small.rows(q, range(5)), atol=5e-2)
+    assert np.allclose(big.rows(q, [0, 1, 2, 3, 4]), small.all_rows(q), atol=5e-2)
+
+
 def test_a_cross_language_product_word_is_found_by_the_second_signal(shipped_data_dir, tmp_path, encoder):
     catalog = private_copy(shipped_data_dir, tmp_path / "data", encoder)
     try:
