@@ -18,7 +18,9 @@ the scale bench passes a synthetic one; ``SearchConfig.second`` None turns the s
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Sequence
 
@@ -63,6 +65,7 @@ class SecondVectors:
         self.ptr = np.asarray(ptr, np.int64)
         self.has = np.diff(self.ptr) > 0
         self.starts = self.ptr[:-1][self.has]
+        self._fd: int | None = None  # the matrix's file, opened on the first ``rows`` of a memory-mapped one
 
     @classmethod
     def empty(cls, dim: int) -> "SecondVectors":
@@ -106,11 +109,27 @@ class SecondVectors:
         held = counts > 0
         if not held.any():
             return out
-        idx = np.concatenate([np.arange(a, b) for a, b in zip(lo[held].tolist(), hi[held].tolist())])
-        sims = np.asarray(self.flat[idx], np.float32) @ np.asarray(qv, np.float32)
+        if isinstance(self.flat, np.memmap):
+            picked = self._read_rows(lo[held].tolist(), hi[held].tolist())
+        else:
+            picked = self.flat[np.concatenate([np.arange(a, b) for a, b in zip(lo[held].tolist(), hi[held].tolist())])]
+        sims = np.asarray(picked, np.float32) @ np.asarray(qv, np.float32)
         starts = np.concatenate([[0], np.cumsum(counts[held])[:-1]])
         out[held] = np.maximum.reduceat(sims, starts)
         return out
+
+    def _read_rows(self, starts: list[int], ends: list[int]) -> np.ndarray:
+        """The vectors flat[a:b] of each (a, b), read from the file with one pread each. Faulting
+        them in through the memory map brought ~270 MB of their neighbours' pages into the process
+        after a handful of searches at 100k (the kernel maps the cached pages around each fault)."""
+        flat = self.flat
+        width = flat.shape[1] * flat.dtype.itemsize
+        if self._fd is None:
+            self._fd = os.open(flat.filename, os.O_RDONLY)
+            self._closer = weakref.finalize(self, os.close, self._fd)
+        fd, base = self._fd, flat.offset
+        data = b"".join(os.pread(fd, (b - a) * width, base + a * width) for a, b in zip(starts, ends))
+        return np.frombuffer(data, flat.dtype).reshape(-1, flat.shape[1])
 
     def merged(self, rows: np.ndarray, new: Sequence[np.ndarray], block: int = 65_536) -> "SecondVectors":
         """The vectors after a change: row i is old row ``rows[i]``, or where that is -1 the next of
