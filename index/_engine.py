@@ -28,7 +28,7 @@ from ._fuse import fusion
 from ._generations import (
     BASE_SLOTS, FORMAT_VERSION, SLOTS, Generation, IndexMismatchError, IndexMissingError, SearchIndexError, passage_text,
 )
-from ._judge import apply_floor, is_match, judge
+from ._judge import apply_floor, is_match, judge, scale_of
 from ._normalise import vocabulary_of, warm as warm_normalise
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import record_about, value_key
@@ -256,7 +256,16 @@ class SearchEngine(Generation):
                          cfg.min_candidates, cfg.bm25_floor, timings, sv, cfg.second_candidates)
         assert self._columns is not None
         hits = fusion(cfg.fusion)(cands, a, self._columns, cfg, mode)
-        judged = judge(hits, a, cfg, mode, use_floor, mask is not None, other_side, fill)
+        scales = None
+        if mask is not None and mode == "hybrid" and use_floor and cfg.judgement == "calibrated" and \
+                (a.sectors or a.complements or a.countries or a.places):
+            # a filtered search is judged on the query's scale over everything, not over what the
+            # filters left: the one wine region of "只要宁夏的" stands nowhere against itself alone
+            unfiltered = retrieve(self, a, len(self._rows), None, len(self._rows), None, need, mode, qv, calibrate,
+                                  cfg.min_candidates, cfg.bm25_floor, {}, sv, cfg.second_candidates)
+            scales = (scale_of(np.fromiter(unfiltered.dense.values(), np.float64, len(unfiltered.dense))),
+                      scale_of(np.fromiter(unfiltered.use.values(), np.float64, len(unfiltered.use))))
+        judged = judge(hits, a, cfg, mode, use_floor, mask is not None, other_side, fill, scales)
         total = cands.total if judged.total is None else judged.total
         page = explain(judged.hits[offset:need], self.records, self._bm25, a)
         explain(judged.nearest, self.records, None, a)

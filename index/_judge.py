@@ -243,7 +243,8 @@ MIN_SHOWN = 1  # an answered question shows at least its best this many on the s
 
 
 def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, filtered: bool,
-                     other_side: bool = True, fill: bool = True) -> Judged:
+                     other_side: bool = True, fill: bool = True,
+                     scales: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Judged:
     """The question is answered when the answerable probability reaches the threshold: its
     matches are the hits whose match probability reaches the hit threshold, in the order fused
     (the best hit always). Just below, the best are shown labelled less close; further below,
@@ -252,8 +253,8 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
         return Judged(hits, None)  # a browse within hard filters: the filters say what is wanted
     if not hits:
         return Judged([], 0)
-    scale = pool_scale(hits)  # the query's scales: read once, every call below uses them
-    use_scale = pool_scale(hits, of="use")
+    # the query's scales: read once, every call below uses them
+    scale, use_scale = scales if scales is not None else (pool_scale(hits), pool_scale(hits, of="use"))
     answerable = model.answerable_probability(hits, a, scale, use_scale)
     p = model.probabilities(hits, a, scale=scale, use_scale=use_scale)
     for hit, prob in zip(hits, p.tolist()):
@@ -288,11 +289,12 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
 
 
 def judge(hits: list[Hit], a: QueryAnalysis, cfg, mode: str, enabled: bool, filtered: bool, other_side: bool,
-          fill: bool = True) -> Judged:
+          fill: bool = True, scales: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Judged:
     """The configured judgement (``SearchConfig.judgement``) of hybrid-mode hits; other modes and
-    ``enabled`` False keep every hit."""
+    ``enabled`` False keep every hit. ``scales``: the query's (dense, second-signal) scale when it
+    is not to be read from ``hits`` (a filtered search: from the unfiltered candidates)."""
     if mode != "hybrid" or not enabled or cfg.judgement is None:
         return Judged(hits, None)
     if cfg.judgement == "calibrated" and cfg.model is not None:
-        return judge_calibrated(hits, a, cfg.model, filtered, other_side, fill)
+        return judge_calibrated(hits, a, cfg.model, filtered, other_side, fill, scales)
     return judge_floor(hits, a, cfg.floor_for(a.lang), filtered, other_side)

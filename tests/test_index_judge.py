@@ -155,3 +155,18 @@ def test_the_query_scale_comes_from_everything_retrieved():
     z = QUERY_JUDGEMENT_FEATURES.index("top_dense_z")
     assert abs(row[z] - (0.5 - mean) / spread) < 1e-9
     assert answer_features(hits, analyse("moldes em Portugal")) is None  # nothing on the side asked for
+
+
+def test_a_filtered_search_is_judged_on_the_querys_scale_over_everything(shipped_engine):
+    """A refine to one region leaves one or two records: read against themselves alone they stand
+    nowhere (every z is 0) and the one fitting record was hidden; against the unfiltered pool the
+    wine region stands out, and a region with nothing of the kind still gets nothing."""
+    from index import Filters
+
+    wine = "Somos produtores de vinho no Douro e procuramos parceiros de enoturismo na China"
+    ningxia = shipped_engine.search(wine, filters=Filters(regions=("Ningxia",)))
+    assert [h.record.id for h in ningxia.hits][:1] == ["cn-helan-mountain-wine-region"]
+    jiangxi = shipped_engine.search("Então mostre-me polos chineses de cerâmica", filters=Filters(regions=("Jiangxi",)))
+    assert [h.record.id for h in jiangxi.hits][:1] == ["cn-jingdezhen-ceramics"]
+    elsewhere = shipped_engine.search("fabricantes de rolhas de cortiça na China", filters=Filters(regions=("Ningxia",)))
+    assert elsewhere.hits == [] or all(h.less_close for h in elsewhere.hits)
