@@ -32,7 +32,7 @@ from ._judge import apply_floor, is_match, judge, scale_of
 from ._normalise import vocabulary_of, warm as warm_normalise
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import record_about, value_key
-from ._retrieve import retrieve
+from ._retrieve import retrieve, unfiltered_scores
 from ._second import encode_query as encode_second_query
 from ._vectors import VectorFilter
 
@@ -261,10 +261,9 @@ class SearchEngine(Generation):
                 (a.sectors or a.complements or a.countries or a.places):
             # a filtered search is judged on the query's scale over everything, not over what the
             # filters left: the one wine region of "只要宁夏的" stands nowhere against itself alone
-            unfiltered = retrieve(self, a, len(self._rows), None, len(self._rows), None, need, mode, qv, calibrate,
-                                  cfg.min_candidates, cfg.bm25_floor, {}, sv, cfg.second_candidates)
-            scales = (scale_of(np.fromiter(unfiltered.dense.values(), np.float64, len(unfiltered.dense))),
-                      scale_of(np.fromiter(unfiltered.use.values(), np.float64, len(unfiltered.use))))
+            k = max(cfg.min_candidates, need * 2 * max(1, len(self.lang_slots)))
+            dense_all, use_all = unfiltered_scores(self, len(self._rows), qv, sv, k, calibrate, cfg.second_candidates)
+            scales = (scale_of(dense_all), scale_of(use_all))
         judged = judge(hits, a, cfg, mode, use_floor, mask is not None, other_side, fill, scales)
         total = cands.total if judged.total is None else judged.total
         page = explain(judged.hits[offset:need], self.records, self._bm25, a)

@@ -99,6 +99,28 @@ def keyword_scores(bm25: KeywordIndex | None, tokens: list[str], n_rows: int, ma
     return keyword, kw_rows
 
 
+def unfiltered_scores(index: Retrievable, n_rows: int, qv: np.ndarray, sv: np.ndarray | None, k: int, calibrate: bool,
+                      second_candidates: int) -> tuple[np.ndarray, np.ndarray]:
+    """(dense, second-signal) scores of what a search without filters would retrieve by meaning:
+    the ``k`` nearest (and, when every record is scored by the second signal, its
+    ``second_candidates`` best too). What a filtered search reads the query's scale from
+    (index/_judge.py); the keyword candidates are left out, they rarely reach the best dense scores
+    and scoring every record's keywords again cost a 100k search ~10 ms."""
+    dense = dense_candidates(index, qv, k, None, calibrate)
+    second = index._second
+    use = np.zeros(0, np.float64)
+    if sv is not None and second is not None and len(second) == n_rows:
+        rows = list(dense)
+        if second.exact:
+            every = second.all_rows(sv)
+            n = min(second_candidates, len(every))
+            top = np.argpartition(-every, n - 1)[:n] if n > 0 else np.zeros(0, np.int64)
+            use = np.concatenate([every[rows], every[np.setdiff1d(top, rows)]]).astype(np.float64)
+        else:
+            use = second.rows(sv, rows).astype(np.float64)
+    return np.fromiter(dense.values(), np.float64, len(dense)), use
+
+
 def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray | None, n_allowed: int,
              vfilter: VectorFilter | None, need: int, mode: str, qv: np.ndarray | None, calibrate: bool,
              min_candidates: int, bm25_floor: float, timings: dict[str, float],
