@@ -521,6 +521,8 @@ class Generation:
             (tmp / "derived-sectors.json").write_bytes(orjson.dumps(self.derived))
             if self._second is not None:
                 self._second.save(tmp)
+                if not self._second.exact:  # a large matrix is read from the file just written, not held
+                    self._second = SecondVectors.load(tmp) or self._second
             _save_array(tmp / "row-seq.npy", self._row_seq)
             _save_array(tmp / "row-vids-indptr.npy", self._vid_ptr)
             _save_array(tmp / "row-vids.npy", self._vid_flat)

@@ -65,7 +65,10 @@ class SecondVectors:
         self.ptr = np.asarray(ptr, np.int64)
         self.has = np.diff(self.ptr) > 0
         self.starts = self.ptr[:-1][self.has]
-        self._fd: int | None = None  # the matrix's file, opened on the first ``rows`` of a memory-mapped one
+        self._fd: int | None = None  # a memory-mapped matrix's file: its rows are read with pread
+        if isinstance(self.flat, np.memmap):  # opened now, so a rename or removal of its folder does not matter
+            self._fd = os.open(self.flat.filename, os.O_RDONLY)
+            weakref.finalize(self, os.close, self._fd)
 
     @classmethod
     def empty(cls, dim: int) -> "SecondVectors":
@@ -124,12 +127,21 @@ class SecondVectors:
         after a handful of searches at 100k (the kernel maps the cached pages around each fault)."""
         flat = self.flat
         width = flat.shape[1] * flat.dtype.itemsize
-        if self._fd is None:
-            self._fd = os.open(flat.filename, os.O_RDONLY)
-            self._closer = weakref.finalize(self, os.close, self._fd)
         fd, base = self._fd, flat.offset
+        assert fd is not None
         data = b"".join(os.pread(fd, (b - a) * width, base + a * width) for a, b in zip(starts, ends))
         return np.frombuffer(data, flat.dtype).reshape(-1, flat.shape[1])
+
+    def _old_rows(self, picked: np.ndarray) -> np.ndarray:
+        """flat[picked]; from a memory-mapped matrix the span they lie in is read with one pread
+        (a merge keeps the old rows in order), not faulted in: that put the whole file in the
+        write process's memory beside the merged copy."""
+        if not isinstance(self.flat, np.memmap) or not len(picked):
+            return self.flat[picked]
+        lo, hi = int(picked.min()), int(picked.max()) + 1
+        if hi - lo > 4 * len(picked) + 1024:  # scattered: row by row
+            return self._read_rows(picked.tolist(), (picked + 1).tolist())
+        return self._read_rows([lo], [hi])[picked - lo]
 
     def merged(self, rows: np.ndarray, new: Sequence[np.ndarray], block: int = 65_536) -> "SecondVectors":
         """The vectors after a change: row i is old row ``rows[i]``, or where that is -1 the next of
@@ -149,13 +161,10 @@ class SecondVectors:
         for lo in range(0, len(index), block):
             part = index[lo:lo + block]
             old = part < base
-            if old.all():
-                out[lo:lo + len(part)] = self.flat[part]
-            else:
-                chunk = np.empty((len(part), dim), dtype)
-                chunk[old] = self.flat[part[old]]
-                chunk[~old] = fresh[part[~old] - base]
-                out[lo:lo + len(part)] = chunk
+            chunk = np.empty((len(part), dim), dtype)
+            chunk[old] = self._old_rows(part[old])
+            chunk[~old] = fresh[part[~old] - base]
+            out[lo:lo + len(part)] = chunk
         return SecondVectors(out, ptr)
 
     def save(self, folder: Path) -> None:

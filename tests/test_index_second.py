@@ -55,6 +55,15 @@ def test_a_large_matrix_stays_in_its_file_and_merges_as_a_small_one(tmp_path, mo
     q = rng.standard_normal(8).astype(np.float32)
     assert np.allclose(merged_big.rows(q, range(5)), merged_small.rows(q, range(5)), atol=5e-2)
     assert np.allclose(big.rows(q, [0, 1, 2, 3, 4]), small.all_rows(q), atol=5e-2)
+    # a generation folder is renamed when it is published and removed when it is old: rows still read
+    monkeypatch.setattr(second, "EXACT_MAX", 20)
+    held = SecondVectors.load(tmp_path)
+    assert isinstance(held.flat, np.memmap)
+    moved = tmp_path.parent / (tmp_path.name + "-published")
+    tmp_path.rename(moved)
+    assert np.allclose(held.rows(q, [0, 1, 2, 3, 4]), small.all_rows(q), atol=5e-2)
+    shutil.rmtree(moved)
+    assert np.allclose(held.rows(q, [3, 4]), small.all_rows(q)[3:], atol=5e-2)
 
 
 def test_a_cross_language_product_word_is_found_by_the_second_signal(shipped_data_dir, tmp_path, encoder):
