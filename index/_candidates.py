@@ -48,6 +48,7 @@ class Candidates:
     keyword: np.ndarray  # row -> BM25 score over the best allowed one (0 for none)
     total: int
     use: dict[int, float] = field(default_factory=dict)  # row -> the second signal's score (index/_second.py)
+    use_every: np.ndarray | None = None  # every row's second-signal score, filters aside, when all were scored
 
 
 @dataclass

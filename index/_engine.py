@@ -262,7 +262,8 @@ class SearchEngine(Generation):
             # a filtered search is judged on the query's scale over everything, not over what the
             # filters left: the one wine region of "只要宁夏的" stands nowhere against itself alone
             k = max(cfg.min_candidates, need * 2 * max(1, len(self.lang_slots)))
-            dense_all, use_all = unfiltered_scores(self, len(self._rows), qv, sv, k, calibrate, cfg.second_candidates)
+            dense_all, use_all = unfiltered_scores(self, len(self._rows), qv, sv, k, calibrate, cfg.second_candidates,
+                                                   cands.use_every)
             scales = (scale_of(dense_all), scale_of(use_all))
         judged = judge(hits, a, cfg, mode, use_floor, mask is not None, other_side, fill, scales)
         total = cands.total if judged.total is None else judged.total

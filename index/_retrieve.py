@@ -100,7 +100,7 @@ def keyword_scores(bm25: KeywordIndex | None, tokens: list[str], n_rows: int, ma
 
 
 def unfiltered_scores(index: Retrievable, n_rows: int, qv: np.ndarray, sv: np.ndarray | None, k: int, calibrate: bool,
-                      second_candidates: int) -> tuple[np.ndarray, np.ndarray]:
+                      second_candidates: int, every: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(dense, second-signal) scores of what a search without filters would retrieve by meaning:
     the ``k`` nearest (and, when every record is scored by the second signal, its
     ``second_candidates`` best too). What a filtered search reads the query's scale from
@@ -112,7 +112,7 @@ def unfiltered_scores(index: Retrievable, n_rows: int, qv: np.ndarray, sv: np.nd
     if sv is not None and second is not None and len(second) == n_rows:
         rows = list(dense)
         if second.exact:
-            every = second.all_rows(sv)
+            every = second.all_rows(sv) if every is None else every  # the search scored them all already
             n = min(second_candidates, len(every))
             top = np.argpartition(-every, n - 1)[:n] if n > 0 else np.zeros(0, np.int64)
             use = np.concatenate([every[rows], every[np.setdiff1d(top, rows)]]).astype(np.float64)
@@ -158,11 +158,12 @@ def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray
         best_kw = pool[np.argsort(-keyword[pool], kind="stable")][:n_best].tolist()
         missing = [r for r in best_kw if r not in dense]
         use: dict[int, float] = {}
+        use_every: np.ndarray | None = None
         second = index._second
         if sv is not None and second is not None and len(second) == n_rows:
             t = time.perf_counter()
             if second.exact:  # every record scored: its best join the candidates
-                every = second.all_rows(sv)
+                use_every = every = second.all_rows(sv)
                 if mask is not None:
                     every = np.where(mask, every, -np.inf)
                 k = min(second_candidates, n_rows)
@@ -178,5 +179,5 @@ def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray
         if missing and qv is not None:
             dense.update(exact_dense(index, qv, missing, calibrate))
         rows += missing
-        return Candidates(rows, dense, keyword, n_allowed, use)
+        return Candidates(rows, dense, keyword, n_allowed, use, use_every)
     return Candidates(rows, dense, keyword, n_allowed)
