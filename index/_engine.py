@@ -28,7 +28,7 @@ from ._fuse import fusion
 from ._generations import (
     BASE_SLOTS, FORMAT_VERSION, SLOTS, Generation, IndexMismatchError, IndexMissingError, SearchIndexError, passage_text,
 )
-from ._judge import apply_floor, is_match, judge, scale_of
+from ._judge import apply_floor, asks_something, is_match, judge, scale_of
 from ._normalise import vocabulary_of, warm as warm_normalise
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import record_about, value_key
@@ -257,8 +257,7 @@ class SearchEngine(Generation):
         assert self._columns is not None
         hits = fusion(cfg.fusion)(cands, a, self._columns, cfg, mode)
         scales = None
-        if mask is not None and mode == "hybrid" and use_floor and cfg.judgement == "calibrated" and \
-                (a.sectors or a.complements or a.countries or a.places):
+        if mask is not None and mode == "hybrid" and use_floor and cfg.judgement == "calibrated" and asks_something(a):
             # a filtered search is judged on the query's scale over everything, not over what the
             # filters left: the one wine region of "只要宁夏的" stands nowhere against itself alone
             k = max(cfg.min_candidates, need * 2 * max(1, len(self.lang_slots)))

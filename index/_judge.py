@@ -74,15 +74,12 @@ QUERY_FEATURES = (
 POOL = 20  # the best dense scores a query's own score scale is read from (in every pool a search retrieves)
 
 
-def pool_scale(hits: list[Hit], dense: np.ndarray | None = None, of: str = "dense") -> tuple[float, float]:
+def pool_scale(hits: list[Hit], of: str = "dense") -> tuple[float, float]:
     """(mean, spread) of the ``POOL`` best dense scores among ``hits``: the query's own scale. Raw
     cosine levels differ by query, language and corpus (a fit on one corpus's levels hid true
     partners on another); how far a hit stands above the rest of what the query retrieves does not.
-    ``dense``: the hits' scores when the caller has them as an array already; ``of``: "use" for the
-    second signal's scores (index/_second.py)."""
-    if dense is None:
-        dense = np.fromiter((getattr(h, of) for h in hits), np.float64, len(hits))
-    return scale_of(dense)
+    ``of``: "use" for the second signal's scores (index/_second.py)."""
+    return scale_of(np.fromiter((getattr(h, of) for h in hits), np.float64, len(hits)))
 
 
 def scale_of(scores: np.ndarray) -> tuple[float, float]:
@@ -117,8 +114,8 @@ def features(hits: list[Hit], a: QueryAnalysis, ignore_country: bool = False,
     asked = bool(countries)
     return feature_rows(
         dense, values[:, 1], values[:, 2], flags[:, 0], flags[:, 1], asked & in_country, asked & ~in_country,
-        flags[:, 3], flags[:, 4], float(bool(a.sectors or a.complements)), scale or pool_scale(hits, dense),
-        values[:, 3], use_scale or pool_scale(hits, values[:, 3]))
+        flags[:, 3], flags[:, 4], float(bool(a.sectors or a.complements)), scale or scale_of(dense),
+        values[:, 3], use_scale or scale_of(values[:, 3]))
 
 
 def feature_rows(dense: np.ndarray, keyword: np.ndarray, score: np.ndarray, on_topic: np.ndarray, tagged: np.ndarray,
@@ -242,6 +239,12 @@ FILL_SHOWN = 10
 MIN_SHOWN = 1  # an answered question shows at least its best this many on the side asked for
 
 
+def asks_something(a: QueryAnalysis) -> bool:
+    """Whether the question says what it wants (a sector, complement, country or place): a search
+    within filters that does not is a browse, and is not judged."""
+    return bool(a.sectors or a.complements or a.countries or a.places)
+
+
 def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, filtered: bool,
                      other_side: bool = True, fill: bool = True,
                      scales: tuple[tuple[float, float], tuple[float, float]] | None = None) -> Judged:
@@ -249,7 +252,7 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
     matches are the hits whose match probability reaches the hit threshold, in the order fused
     (the best hit always). Just below, the best are shown labelled less close; further below,
     nothing is shown and the closest are only ``nearest``."""
-    if filtered and not (a.sectors or a.complements or a.countries or a.places):
+    if filtered and not asks_something(a):
         return Judged(hits, None)  # a browse within hard filters: the filters say what is wanted
     if not hits:
         return Judged([], 0)

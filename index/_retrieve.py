@@ -99,6 +99,13 @@ def keyword_scores(bm25: KeywordIndex | None, tokens: list[str], n_rows: int, ma
     return keyword, kw_rows
 
 
+def best_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` rows of highest ``scores`` (unordered; -inf rows, filtered out, left out)."""
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k] if k > 0 else np.zeros(0, np.int64)
+    return top[np.isfinite(scores[top])]
+
+
 def unfiltered_scores(index: Retrievable, n_rows: int, qv: np.ndarray, sv: np.ndarray | None, k: int, calibrate: bool,
                       second_candidates: int, every: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(dense, second-signal) scores of what a search without filters would retrieve by meaning:
@@ -113,8 +120,7 @@ def unfiltered_scores(index: Retrievable, n_rows: int, qv: np.ndarray, sv: np.nd
         rows = list(dense)
         if second.exact:
             every = second.all_rows(sv) if every is None else every  # the search scored them all already
-            n = min(second_candidates, len(every))
-            top = np.argpartition(-every, n - 1)[:n] if n > 0 else np.zeros(0, np.int64)
+            top = best_rows(every, second_candidates)
             use = np.concatenate([every[rows], every[np.setdiff1d(top, rows)]]).astype(np.float64)
         else:
             use = second.rows(sv, rows).astype(np.float64)
@@ -166,9 +172,7 @@ def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray
                 use_every = every = second.all_rows(sv)
                 if mask is not None:
                     every = np.where(mask, every, -np.inf)
-                k = min(second_candidates, n_rows)
-                top = np.argpartition(-every, k - 1)[:k] if k > 0 else np.zeros(0, np.int64)
-                top = top[np.isfinite(every[top])]
+                top = best_rows(every, second_candidates)
                 held = set(dense) | set(missing)
                 missing += [r for r in sorted(top.tolist(), key=lambda r: (-every[r], r)) if r not in held]
                 use = {r: float(every[r]) for r in rows + missing}

@@ -176,8 +176,8 @@ class SecondVectors:
     @classmethod
     def load(cls, folder: Path) -> "SecondVectors | None":
         """The generation's second vectors, None for a generation written before they existed. A
-        large generation's matrix stays in its file (memory-mapped): a search reads only its
-        candidates' rows, and the processes serving one generation share the pages."""
+        large generation's matrix stays in its file (memory-mapped for its shape and for whole-matrix
+        reads): a search reads only its candidates' rows, with pread (``_read_rows``)."""
         try:
             return cls(np.load(folder / FILE_VECTORS, mmap_mode="r"), np.load(folder / FILE_PTR))
         except FileNotFoundError:
@@ -199,6 +199,12 @@ def encode_records(encoder: Encoder, passages: Sequence[Sequence[str]], batch: i
     return out
 
 
+def encode_queries(encoder: Encoder, texts: Sequence[str], chars_max: int) -> np.ndarray:
+    """The second signal's query vectors of the texts the first encoder embeds (capped the same),
+    in one call (alert matching encodes many needs at once)."""
+    return np.asarray(encoder.encode([cap_text(t, chars_max)[0] for t in texts], "query"), np.float32)
+
+
 def encode_query(encoder: Encoder, text: str, chars_max: int) -> np.ndarray:
     """The second signal's query vector of the text the first encoder embeds (capped the same)."""
-    return np.asarray(encoder.encode([cap_text(text, chars_max)[0]], "query")[0], np.float32)
+    return encode_queries(encoder, [text], chars_max)[0]

@@ -28,6 +28,7 @@ from ._candidates import Filters
 from ._judge import MIN_SHOWN, QUERY_HITS, JudgementModel, feature_rows, query_features, scale_of
 from ._query import QueryAnalysis
 from ._records import value_key
+from ._second import encode_queries
 
 @dataclass
 class Need:
@@ -118,11 +119,8 @@ class _Rows:
             return None
         todo = [n for n in needs if n.second is None]
         if todo:
-            from ._encoders import cap_text
-
-            texts = [cap_text(n.focus or (n.analysis.focus if n.analysis else n.query), engine.config.encode_chars_max)[0]
-                     for n in todo]
-            for n, v in zip(todo, np.asarray(engine.second.encode(texts, "query"), np.float32)):
+            texts = [n.focus or (n.analysis.focus if n.analysis else n.query) for n in todo]
+            for n, v in zip(todo, encode_queries(engine.second, texts, engine.config.encode_chars_max)):
                 n.second = v
         return held.all_rows_many(np.stack([n.second for n in needs]))
 
