@@ -40,6 +40,13 @@ _ES_MARKERS = set(
     """el los las y en del con nuestra nuestro nuestros buscamos busco proveedores proveedor
     calzado empresa fabricantes hola gracias queremos necesitamos socios españa chinos chinas""".split()
 )
+# French function words that are not Portuguese ones: "Fournisseurs de soie en Chine pour une
+# marque" had three Portuguese markers ("de", "de", "e"-like) and none of its own
+_FR_MARKERS = set(
+    """nous vous pour une les des du au aux avec dans sur chez je cherche cherchons recherchons
+    notre nos votre vos leur leurs est sont être entreprise entreprises fournisseur fournisseurs
+    société sociétés fabricant fabricants merci bonjour chinois chinoise chinoises portugais portugaise""".split()
+)
 _PT_CHARS = set("ãõçâêôáéíóúàÃÕÇÂÊÔÁÉÍÓÚÀ")
 
 _PT_ENDINGS = ("ção", "ções", "cao", "coes", "dade", "dades", "ões", "mente", "agem", "eiros", "eiras", "ores", "ário", "ários")
@@ -114,8 +121,9 @@ def detect_lang(text: str, default: str | None = None) -> str | None:
     pt = sum(1 for w in words if w in _PT_MARKERS) + 2 * sum(1 for c in text if c in _PT_CHARS)
     en = sum(1 for w in words if w in _EN_MARKERS)
     es = sum(1 for w in words if w in _ES_MARKERS and w not in _PT_MARKERS)
-    if es >= 2 and es > sum(1 for c in text if c in _PT_CHARS):
-        return _langdetect(text) or default  # Spanish looks like Portuguese to word lists
+    fr = sum(1 for w in words if w in _FR_MARKERS and w not in _PT_MARKERS)
+    if (es >= 2 or fr >= 2) and max(es, fr) > sum(1 for c in text if c in _PT_CHARS):
+        return _langdetect(text) or default  # Spanish and French look like Portuguese to word lists
     if len(words) <= 2 and pt == en:
         return default
     if pt == en:  # no stopwords to go by: sector words and word endings

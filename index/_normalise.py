@@ -380,11 +380,17 @@ class Vocabulary:
         # each run of Chinese characters in a name: "中国轻纺城（绍兴柯桥）" is read from "zhongguo qingfangcheng"
         # and from "shaoxing keqiao"
         han_names = list(dict.fromkeys(run for n in names for run in _HAN_RUN.findall(n) if len(run) >= 2))
-        reader = _term_pinyin if len(han_names) <= self.PINYIN_NAMES_EXACT else _quick_pinyin
+        exact = len(han_names) <= self.PINYIN_NAMES_EXACT
+        reader = _term_pinyin if exact else _quick_pinyin
         for name in han_names:
             key = reader(name)
             if key:
                 self.pinyin.setdefault(key, name)
+        if exact:  # and by its first words: "keda xunfei" is 科大讯飞股份有限公司 without its legal form
+            for name in han_names:
+                for head in name_heads(name):
+                    if (key := reader(head)) and len(key) >= 4:
+                        self.pinyin.setdefault(key, head)
         for name in names:
             for word in _WORD.findall(name):
                 if not _HAN.search(word) and len(word) >= 4:
@@ -759,7 +765,26 @@ def normalise(text: str, vocabulary: Vocabulary | None = None) -> Normalised:
     return Normalised(original, text, changes, script, pinyin)
 
 
+LATIN_LANGS = ("pt", "en", "es", "fr")  # the Latin-script languages a pinyin word may sit in
+
+
 def language_of(norm: Normalised, default: str | None = None) -> str | None:
     """The language the query is in (es and fr too): of the normalised text, unless pinyin was
-    read as Chinese (a Latin-script query is not a Chinese one for the reply)."""
-    return detect_lang(norm.original if norm.pinyin else norm.text, default=default)
+    read as Chinese (a Latin-script query is not a Chinese one for the reply: "fornecedores de
+    mujv" is Portuguese). A message whose Latin words are not one of ``LATIN_LANGS`` once pinyin
+    was read is Chinese typed without characters: language guessers read pinyin as Vietnamese,
+    Tagalog or Swahili, and a query's language picks its calibration."""
+    if not norm.pinyin:
+        return detect_lang(norm.text, default=default)
+    guess = detect_lang(norm.original, default=None)
+    return guess if guess in LATIN_LANGS else "zh"
+
+
+def name_heads(name: str, most: int = 3) -> list[str]:
+    """The first one to ``most`` words of a Chinese name (jieba's cut), short of the whole:
+    科大讯飞股份有限公司 -> 科大, 科大讯, 科大讯飞, as people name it without its legal form."""
+    from ._keywords import _cut_han
+
+    words = _cut_han(name)
+    heads = ["".join(words[:n]) for n in range(1, min(most, len(words) - 1) + 1)]
+    return [h for h in heads if len(h) >= 2]

@@ -16,6 +16,10 @@ from corpus import default_lexicon, default_taxonomy, detect_lang
         ("Looking for Chinese mould makers", "en"),
         ("footwear cluster", "en"),
         ("Buscamos proveedores de calzado en China para nuestra empresa", "es"),
+        # French shares "de" with Portuguese and nothing else: its own function words decide
+        ("Fournisseurs de soie en Chine pour une marque de foulards", "fr"),
+        ("Nous cherchons un fabricant chinois de batteries", "fr"),
+        ("fornecedores de seda na China para uma marca de lenços", "pt"),
     ],
 )
 def test_detect_lang(text, lang):

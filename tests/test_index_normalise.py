@@ -113,10 +113,23 @@ def test_words_of_a_language_are_not_read_as_pinyin():
         assert not [c for c in normalise(text).changes if c.kind == "pinyin"], text
 
 
-def test_pinyin_query_keeps_its_reply_language():
+def test_a_query_all_in_pinyin_is_chinese_and_one_pinyin_word_keeps_its_sentence_language():
     a = analyse("shenzhen dianchi")
-    assert a.lang != "zh"  # typed in Latin letters; the reply language is decided as before
+    assert a.lang == "zh"  # Chinese typed without characters: its calibration and replies are Chinese
     assert "batteries" in a.sector_slugs
+    # language guessers read pinyin sentences as Vietnamese, Tagalog or Swahili
+    assert analyse("yiwu xiaoshangpin gongyingshang, fahuo dao putaoya").lang == "zh"
+    assert analyse("procuramos fornecedores de mujv em ningbo").lang == "pt"
+
+
+def test_a_record_is_found_by_the_pinyin_of_its_name_without_its_legal_form():
+    from index._normalise import Vocabulary, name_heads, normalise as norm_with
+
+    assert "科大讯飞" in name_heads("科大讯飞股份有限公司")
+    vocab = Vocabulary([], [], names=["科大讯飞股份有限公司", "义乌国际商贸城（中国小商品城）"])
+    n = norm_with("keda xunfei yuyin shibie", vocab)
+    assert ("keda xunfei", "科大讯飞") in {(c.source, c.target) for c in n.changes}
+    assert "义乌" in norm_with("yiwu gongyingshang", vocab).text
 
 
 def test_a_sentence_typed_in_pinyin_is_read_whole_once_its_trade_words_are():
