@@ -489,7 +489,9 @@ def _load_saved(folder: Path, dim: int) -> dict[bytes, np.ndarray]:
 def _save_chunk(folder: Path, keys: list[bytes], vectors: np.ndarray) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(b"".join(keys)).hexdigest()[:24] + ".npz"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    # not "*.npz" until it is whole: a reader (or a build resumed after a kill) globbing for
+    # checkpoints saw the file being written and read it torn
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
             np.savez(out, keys=np.array([np.frombuffer(k, np.uint8) for k in keys], np.uint8).reshape(len(keys), -1),
