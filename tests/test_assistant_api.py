@@ -275,7 +275,7 @@ def test_a_whole_sentence_in_pinyin_is_read_and_its_sought_side_found(client):
 def test_a_pinyin_word_that_may_mean_several_nouns_searches_them_all(client):
     body = search(client, query="zhongguo lizi dianchi gongchang").json()  # 离子电池, not 例子电池
     assert ("pinyin", "lizi", "例子/粒子/离子") in _normalised(body)
-    assert body["understood"]["seeking"]["sectors"] == ["batteries"] and body["lang"] != "zh"
+    assert body["understood"]["seeking"]["sectors"] == ["batteries"] and body["lang"] == "zh"  # Chinese typed in pinyin
     assert body["results"] and all(h["country"] == "CN" and "batteries" in h["sectors"] for h in body["results"][:2])
 
 
