@@ -118,11 +118,12 @@ def detect_lang(text: str, default: str | None = None) -> str | None:
     words = [w.lower() for w in _LATIN_WORD.findall(text)]
     if not words:
         return default
-    pt = sum(1 for w in words if w in _PT_MARKERS) + 2 * sum(1 for c in text if c in _PT_CHARS)
+    pt_chars = sum(1 for c in text if c in _PT_CHARS)
+    pt = sum(1 for w in words if w in _PT_MARKERS) + 2 * pt_chars
     en = sum(1 for w in words if w in _EN_MARKERS)
     es = sum(1 for w in words if w in _ES_MARKERS and w not in _PT_MARKERS)
     fr = sum(1 for w in words if w in _FR_MARKERS and w not in _PT_MARKERS)
-    if (es >= 2 or fr >= 2) and max(es, fr) > sum(1 for c in text if c in _PT_CHARS):
+    if (es >= 2 or fr >= 2) and max(es, fr) > pt_chars:
         return _langdetect(text) or default  # Spanish and French look like Portuguese to word lists
     if len(words) <= 2 and pt == en:
         return default

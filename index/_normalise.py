@@ -163,10 +163,16 @@ def is_pinyin(word: str, min_syllables: int = 2) -> bool:
     return best[len(key)] >= min_syllables
 
 
-def _term_pinyin(term: str) -> str:
+def _term_syllables(term: str) -> list[str]:
+    """pypinyin's phrase reading of ``term``, a syllable a character (characters it cannot read
+    are passed through, several at once)."""
     from pypinyin import lazy_pinyin
 
-    return pinyin_key("".join(lazy_pinyin(term)))
+    return lazy_pinyin(term)
+
+
+def _term_pinyin(term: str) -> str:
+    return pinyin_key("".join(_term_syllables(term)))
 
 
 def _quick_pinyin(term: str) -> str:
@@ -381,15 +387,18 @@ class Vocabulary:
         # and from "shaoxing keqiao"
         han_names = list(dict.fromkeys(run for n in names for run in _HAN_RUN.findall(n) if len(run) >= 2))
         exact = len(han_names) <= self.PINYIN_NAMES_EXACT
-        reader = _term_pinyin if exact else _quick_pinyin
-        for name in han_names:
-            key = reader(name)
+        # each name's reading, a syllable a character when pypinyin reads every one (exact: its phrase
+        # reading, ``_term_pinyin``); a head of the name reads as its first syllables
+        readings = [_term_syllables(name) if exact else None for name in han_names]
+        for name, syllables in zip(han_names, readings):
+            key = pinyin_key("".join(syllables)) if syllables is not None else _quick_pinyin(name)
             if key:
                 self.pinyin.setdefault(key, name)
         if exact:  # and by its first words: "keda xunfei" is 科大讯飞股份有限公司 without its legal form
-            for name in han_names:
+            for name, syllables in zip(han_names, readings):
                 for head in name_heads(name):
-                    if (key := reader(head)) and len(key) >= 4:
+                    key = pinyin_key("".join(syllables[:len(head)])) if len(syllables) == len(name) else _term_pinyin(head)
+                    if key and len(key) >= 4:
                         self.pinyin.setdefault(key, head)
         for name in names:
             for word in _WORD.findall(name):
