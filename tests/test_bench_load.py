@@ -42,15 +42,19 @@ def test_load_script_abuse_mode_smoke(shipped_catalog, tmp_path):
     from assistant.app import create_app
     from assistant.settings import Settings
 
-    # enough for a normal client's request a second, not for long messages twice a second
-    settings = Settings(data_dir=tmp_path, rate_limit_per_minute=120, encoder_tokens_per_minute=1200)
+    # The server's default token budget holds a normal client's request a second (two encodes of
+    # 10-40 tokens each); the abuser sends ten long messages a second (~60 tokens each, as capped),
+    # so its 500-token burst is spent within the first second. The request limit is raised so that
+    # the abuser's 429s come from the token budget. (At 1,200 tokens a minute a normal client ran
+    # out within the six seconds of the two phases: a flaky test, not an abuser's effect.)
+    settings = Settings(data_dir=tmp_path, rate_limit_per_minute=1200, encoder_tokens_per_minute=3000)
     server = LiveServer(create_app(settings, shipped_catalog))
     server.server.config.proxy_headers = True  # each bench client names its own address
     server.server.config.forwarded_allow_ips = "127.0.0.1"
     with server as live:
         out = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--abuse", "--url", live.url,
-                              "--seconds", "3", "--clients", "2", "--warm-up", "0", "--json"],
-                             capture_output=True, text=True, timeout=300)
+                              "--seconds", "3", "--clients", "2", "--warm-up", "0", "--abuser-per-minute", "600",
+                              "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:] + out.stdout[-2000:]
     report = json.loads(out.stdout)
     assert report["mode"] == "abuse" and report["normal_clients"] == 2 and report["errors"] == 0
