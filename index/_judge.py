@@ -232,8 +232,8 @@ def answer_features(hits: list[Hit], a: QueryAnalysis, scale: tuple[float, float
 
 
 NEAR_SHOWN = 3  # at most this many "less close" hits when the question is not answered
-# An answered question's list is filled up to this many with the next hits on the side asked for,
-# labelled "less close": a hidden partner is worse than an extra, labelled result (the user never
+# An answered question's list is filled up to this many with the next hits (on the side asked for,
+# or either side: judge_calibrated), labelled "less close": a hidden partner is worse than an extra, labelled result (the user never
 # learns it exists), and on corpora nobody fitted on the match threshold cut true partners.
 FILL_SHOWN = 10
 MIN_SHOWN = 1  # an answered question shows at least its best this many on the side asked for
@@ -281,11 +281,15 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
                     if not k and hit.record.country not in a.countries and prob >= model.hit_threshold]
     if not matches:
         return Judged([], 0, hits[:3])
+    # The fill follows the fused ranking. A question that named a country without saying who asks
+    # ("葡萄牙 汽车零部件") may also be filled from the other side, where the same trade usually ranks
+    # above other trades on the side named; one that said who asks keeps its side.
+    either_side = other_side and bool(a.countries) and not a.needs.split
     shown = {id(hit) for hit in matches}
     for hit, side_ok in zip(hits, sided.tolist()):
         if not fill or len(matches) >= FILL_SHOWN:
             break
-        if side_ok and id(hit) not in shown:
+        if (side_ok or either_side) and id(hit) not in shown:
             hit.less_close = True
             matches.append(hit)
     return Judged(matches, len(matches))
