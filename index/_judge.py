@@ -233,8 +233,9 @@ def answer_features(hits: list[Hit], a: QueryAnalysis, scale: tuple[float, float
 
 NEAR_SHOWN = 3  # at most this many "less close" hits when the question is not answered
 # An answered question's list is filled up to this many with the next hits (on the side asked for,
-# or either side: judge_calibrated), labelled "less close": a hidden partner is worse than an extra, labelled result (the user never
-# learns it exists), and on corpora nobody fitted on the match threshold cut true partners.
+# or either side: judge_calibrated), labelled "less close": a hidden partner is worse than an
+# extra, labelled result (the user never learns it exists), and on corpora nobody fitted on the
+# match threshold cut true partners.
 FILL_SHOWN = 10
 MIN_SHOWN = 1  # an answered question shows at least its best this many on the side asked for
 
@@ -273,18 +274,19 @@ def judge_calibrated(hits: list[Hit], a: QueryAnalysis, model: JudgementModel, f
     on_its_own = bool(kept.any())
     kept[np.flatnonzero(sided)[:MIN_SHOWN]] = True  # the question is answered: its best on the side asked for are shown
     matches = [hit for hit, k in zip(hits, kept.tolist()) if k]
-    if other_side and on_its_own and a.countries and not a.needs.split:
+    # A question that named a country without saying who asks may be answered from the other side
+    # too; a need that said who asks gets its side only.
+    either_side = other_side and bool(a.countries) and not a.needs.split
+    if either_side and on_its_own:
         # "moldes China" has answers in China: the same trade on the other side follows them
-        # (judged as if no country had been asked for). A need that said who asks gets its side only.
+        # (judged as if no country had been asked for)
         other = model.probabilities(hits, a, ignore_country=True, scale=scale, use_scale=use_scale)
         matches += [hit for hit, prob, k in zip(hits, other.tolist(), kept.tolist())
                     if not k and hit.record.country not in a.countries and prob >= model.hit_threshold]
     if not matches:
         return Judged([], 0, hits[:3])
-    # The fill follows the fused ranking. A question that named a country without saying who asks
-    # ("葡萄牙 汽车零部件") may also be filled from the other side, where the same trade usually ranks
-    # above other trades on the side named; one that said who asks keeps its side.
-    either_side = other_side and bool(a.countries) and not a.needs.split
+    # The fill follows the fused ranking, from either side when the question allows it: for
+    # "葡萄牙 汽车零部件" China's car cities rank above Portugal's furniture cluster
     shown = {id(hit) for hit in matches}
     for hit, side_ok in zip(hits, sided.tolist()):
         if not fill or len(matches) >= FILL_SHOWN:

@@ -397,7 +397,8 @@ class Vocabulary:
         if exact:  # and by its first words: "keda xunfei" is 科大讯飞股份有限公司 without its legal form
             for name, syllables in zip(han_names, readings):
                 for head in name_heads(name):
-                    key = pinyin_key("".join(syllables[:len(head)])) if len(syllables) == len(name) else _term_pinyin(head)
+                    whole = len(syllables) == len(name)  # a syllable a character: the head's are the first ones
+                    key = pinyin_key("".join(syllables[:len(head)])) if whole else _term_pinyin(head)
                     if key and len(key) >= 4:
                         self.pinyin.setdefault(key, head)
         for name in names:
