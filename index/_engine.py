@@ -11,6 +11,7 @@ by its best version.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import Future
 from typing import Callable, Sequence
@@ -32,7 +33,7 @@ from ._judge import apply_floor, asks_something, is_match, judge, scale_of
 from ._normalise import vocabulary_of, warm as warm_normalise
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import record_about, value_key
-from ._retrieve import retrieve, unfiltered_scores
+from ._retrieve import KeywordCandidates, keyword_candidates, retrieve, second_of_keywords, unfiltered_scores
 from ._second import encode_query as encode_second_query
 from ._vectors import VectorFilter
 
@@ -179,6 +180,21 @@ class SearchEngine(Generation):
         executor = encoder_executor(self.second)
         return executor.submit(self.encode_second, text) if executor is not None else None
 
+    def _query_vector_started(self, text: str, lang: str, calibrate: bool) -> Future | None:
+        """The query vector, started on the encoder's own thread so the keywords are read while it
+        works; None when the encoder has no thread of its own or this is it (then it runs inline)."""
+        executor = encoder_executor(self.encoder)
+        if executor is None or threading.get_ident() == getattr(executor, "ident", None):
+            return None
+        return executor.submit(self.encode_query, text, lang, calibrate)
+
+    def keywords_for(self, a: QueryAnalysis, filters: Filters | None, need: int, mode: str) -> KeywordCandidates:
+        """What the search of ``a`` finds by keywords (index/_retrieve.py): it needs no query vector,
+        so it is read while the encoders work."""
+        cfg = self.config
+        return keyword_candidates(self, a, len(self._rows), self.allowed_mask(filters), need, mode, cfg.min_candidates,
+                                  cfg.bm25_floor)
+
     async def asearch(
         self,
         query: str,
@@ -194,17 +210,20 @@ class SearchEngine(Generation):
         calibrate = self.config.calibrate if calibrate is None else calibrate
         a = self.analyse(query)
         qv = sv = None
-        encoded = None
+        encoded = found = None
         if mode in ("hybrid", "dense"):
             loop = asyncio.get_running_loop()
             t = time.perf_counter()
             started = self._second_started(a.focus) if mode == "hybrid" else None  # both encoders at once
-            qv = await loop.run_in_executor(encoder_executor(self.encoder), self.encode_query, a.focus, a.lang, calibrate)
+            first = loop.run_in_executor(encoder_executor(self.encoder), self.encode_query, a.focus, a.lang, calibrate)
+            found = self.keywords_for(a, filters, offset + limit, mode)  # while they work
             if started is not None:
                 sv = await asyncio.wrap_future(started)
+                second_of_keywords(self, found, sv, len(self._rows))
+            qv = await first
             encoded = time.perf_counter() - t
         result = self.search(query, filters, limit, offset, mode, calibrate, analysis=a, query_vector=qv,
-                             second_vector=sv)
+                             second_vector=sv, keywords=found)
         if encoded is not None:  # the same timings a plain search reports
             result.timings["encode"] = encoded
         result.timings["total"] = time.perf_counter() - t0
@@ -225,35 +244,40 @@ class SearchEngine(Generation):
         other_side: bool = True,
         fill: bool = True,
         second_vector: np.ndarray | None = None,
+        keywords: KeywordCandidates | None = None,
     ) -> SearchResult:
         """``fill``: an answered question's list goes on past its matches with the next hits, labelled
         less close (index/_judge.py); the chat turns it off and offers those on "more" instead.
-        ``second_vector``: the second signal's query vector (index/_second.py; encoded here if None)."""
+        ``second_vector``: the second signal's query vector (index/_second.py; encoded here if None).
+        ``keywords``: what ``keywords_for`` read for this question, filters and page (else read here)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         t0 = time.perf_counter()
         cfg = self.config
         calibrate = cfg.calibrate if calibrate is None else calibrate
         a = analysis or self.analyse(query)
-        mask = self.allowed_mask(filters)
+        mask = keywords.mask if keywords is not None else self.allowed_mask(filters)
         n_allowed = len(self._rows) if mask is None else int(mask.sum())
         timings: dict[str, float] = {"analyse": time.perf_counter() - t0}
         need = offset + limit
         if n_allowed == 0 or need <= 0:
             return SearchResult(a, 0, [], timings, encode_chars_max=cfg.encode_chars_max)
-        qv = sv = None
-        started = self._second_started(a.focus) if mode == "hybrid" and second_vector is None else None
-        if mode in ("hybrid", "dense"):
-            t = time.perf_counter()
-            qv = query_vector if query_vector is not None else self.encode_query(a.focus, a.lang, calibrate)
-            timings["encode"] = time.perf_counter() - t
-        if mode == "hybrid":
-            t = time.perf_counter()  # what is left of the second encoder's time once the first is done
-            sv = second_vector if second_vector is not None else started.result() if started is not None \
-                else self.encode_second(a.focus)
-            timings["encode_second"] = time.perf_counter() - t
-        cands = retrieve(self, a, len(self._rows), mask, n_allowed, self.vector_filter(filters), need, mode, qv, calibrate,
-                         cfg.min_candidates, cfg.bm25_floor, timings, sv, cfg.second_candidates)
+        n_rows = len(self._rows)
+        qv, sv = query_vector, second_vector
+        t = time.perf_counter()
+        encoding = mode in ("hybrid", "dense") and qv is None
+        # both encoders start at once; the keywords are read while they work (they need no vector)
+        second_started = self._second_started(a.focus) if mode == "hybrid" and sv is None else None
+        first_started = self._query_vector_started(a.focus, a.lang, calibrate) if encoding else None
+        found = keywords or keyword_candidates(self, a, n_rows, mask, need, mode, cfg.min_candidates, cfg.bm25_floor)
+        if mode == "hybrid" and sv is None:
+            sv = second_started.result() if second_started is not None else self.encode_second(a.focus)
+            second_of_keywords(self, found, sv, n_rows)
+        if encoding:
+            qv = first_started.result() if first_started is not None else self.encode_query(a.focus, a.lang, calibrate)
+            timings["encode"] = time.perf_counter() - t  # from the encoders' start to both vectors in hand
+        cands = retrieve(self, a, n_rows, mask, n_allowed, self.vector_filter(filters), need, mode, qv, calibrate,
+                         cfg.min_candidates, cfg.bm25_floor, timings, sv, cfg.second_candidates, found)
         assert self._columns is not None
         hits = fusion(cfg.fusion)(cands, a, self._columns, cfg, mode)
         scales = None

@@ -9,6 +9,7 @@ best keyword rows the dense search missed are scored exactly and added. Nothing 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -127,33 +128,32 @@ def unfiltered_scores(index: Retrievable, n_rows: int, qv: np.ndarray, sv: np.nd
     return np.fromiter(dense.values(), np.float64, len(dense)), use
 
 
-def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray | None, n_allowed: int,
-             vfilter: VectorFilter | None, need: int, mode: str, qv: np.ndarray | None, calibrate: bool,
-             min_candidates: int, bm25_floor: float, timings: dict[str, float],
-             sv: np.ndarray | None = None, second_candidates: int = 0) -> Candidates:
-    """The candidates of ``mode``: "dense", "bm25" or both ("hybrid"). ``qv``: the query vector
-    (None in bm25 mode); ``need``: offset + limit of the page asked for. ``sv``: the second
-    signal's query vector (hybrid mode; index/_second.py): every candidate gets its score, and
-    the ``second_candidates`` records it ranks highest join them."""
-    dense: dict[int, float] = {}
-    if mode in ("hybrid", "dense"):
-        assert qv is not None
-        k = max(min_candidates, need * 2 * max(1, len(index.lang_slots)))
-        dense = dense_candidates(index, qv, k, vfilter, calibrate)
+@dataclass
+class KeywordCandidates:
+    """What retrieval finds without the query vector: read while the encoders work (two cores:
+    the keywords' ~1.5 ms at 100k and the second signal's rows of their best hide behind e5)."""
 
+    mask: np.ndarray | None  # the rows the filters allow (None: all), as read for this search
+    keyword: np.ndarray  # row -> BM25 score over the best allowed one (0 for none)
+    rows: np.ndarray  # the rows with a keyword score, in row order
+    best: list[int]  # hybrid mode: the best keyword rows, best first (ties in row order)
+    use: dict[int, float] = field(default_factory=dict)  # second-signal scores of ``best`` read already
+    timings: dict[str, float] = field(default_factory=dict)  # "keyword", "second": what reading them took
+
+
+def keyword_candidates(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray | None, need: int,
+                       mode: str, min_candidates: int, bm25_floor: float) -> KeywordCandidates:
+    """The keyword scores of ``mode`` ("hybrid", "bm25"; "dense" reads none) and, in hybrid mode,
+    the best keyword rows that join the candidates."""
     keyword = np.zeros(n_rows, np.float64)
     kw_rows = np.zeros(0, np.int64)
+    timings: dict[str, float] = {}
     q_tokens = a.tokens + a.expansion + place_tokens(a)
     if mode in ("hybrid", "bm25") and q_tokens and index._bm25 is not None:
         t = time.perf_counter()
         keyword, kw_rows = keyword_scores(index._bm25, q_tokens, n_rows, mask, bm25_floor if mode == "hybrid" else 1e-9)
         timings["keyword"] = time.perf_counter() - t
-
-    if mode == "bm25":
-        # ranked by keyword score alone: the page is picked in numpy (ties by id, the row order)
-        order = np.lexsort((kw_rows, -keyword[kw_rows]))[:need]
-        return Candidates(kw_rows[order].tolist(), dense, keyword, len(kw_rows))
-    rows = list(dense)
+    best: list[int] = []
     if mode == "hybrid":
         n_best = max(min_candidates, need)
         if len(kw_rows) > n_best:  # the best, ties in row order (a stable sort's)
@@ -161,8 +161,47 @@ def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray
             pool = kw_rows[keyword[kw_rows] >= cut]
         else:
             pool = kw_rows
-        best_kw = pool[np.argsort(-keyword[pool], kind="stable")][:n_best].tolist()
-        missing = [r for r in best_kw if r not in dense]
+        best = pool[np.argsort(-keyword[pool], kind="stable")][:n_best].tolist()
+    return KeywordCandidates(mask, keyword, kw_rows, best, timings=timings)
+
+
+def second_of_keywords(index: Retrievable, found: KeywordCandidates, sv: np.ndarray | None, n_rows: int) -> None:
+    """Reads the second signal's scores of the best keyword rows into ``found.use`` when only
+    candidates are scored (a large generation): they are candidates whatever the dense search finds."""
+    second = index._second
+    if sv is None or second is None or second.exact or len(second) != n_rows or not found.best:
+        return
+    t = time.perf_counter()
+    found.use = dict(zip(found.best, second.rows(sv, found.best).tolist()))
+    found.timings["second"] = time.perf_counter() - t
+
+
+def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray | None, n_allowed: int,
+             vfilter: VectorFilter | None, need: int, mode: str, qv: np.ndarray | None, calibrate: bool,
+             min_candidates: int, bm25_floor: float, timings: dict[str, float],
+             sv: np.ndarray | None = None, second_candidates: int = 0,
+             keywords: KeywordCandidates | None = None) -> Candidates:
+    """The candidates of ``mode``: "dense", "bm25" or both ("hybrid"). ``qv``: the query vector
+    (None in bm25 mode); ``need``: offset + limit of the page asked for. ``sv``: the second
+    signal's query vector (hybrid mode; index/_second.py): every candidate gets its score, and
+    the ``second_candidates`` records it ranks highest join them. ``keywords``: the keyword
+    candidates when they were read already (``keyword_candidates``, under the same ``mask``)."""
+    dense: dict[int, float] = {}
+    if mode in ("hybrid", "dense"):
+        assert qv is not None
+        k = max(min_candidates, need * 2 * max(1, len(index.lang_slots)))
+        dense = dense_candidates(index, qv, k, vfilter, calibrate)
+
+    found = keywords or keyword_candidates(index, a, n_rows, mask, need, mode, min_candidates, bm25_floor)
+    timings.update(found.timings)
+    keyword, kw_rows = found.keyword, found.rows
+    if mode == "bm25":
+        # ranked by keyword score alone: the page is picked in numpy (ties by id, the row order)
+        order = np.lexsort((kw_rows, -keyword[kw_rows]))[:need]
+        return Candidates(kw_rows[order].tolist(), dense, keyword, len(kw_rows))
+    rows = list(dense)
+    if mode == "hybrid":
+        missing = [r for r in found.best if r not in dense]
         use: dict[int, float] = {}
         use_every: np.ndarray | None = None
         second = index._second
@@ -176,10 +215,13 @@ def retrieve(index: Retrievable, a: QueryAnalysis, n_rows: int, mask: np.ndarray
                 held = set(dense) | set(missing)
                 missing += [r for r in sorted(top.tolist(), key=lambda r: (-every[r], r)) if r not in held]
                 use = {r: float(every[r]) for r in rows + missing}
-            else:  # too many to score all: the candidates only
+            else:  # too many to score all: the candidates only (the keywords' may have been read already)
                 cand = rows + missing
-                use = dict(zip(cand, second.rows(sv, cand).tolist()))
-            timings["second"] = time.perf_counter() - t
+                known = found.use
+                todo = [r for r in cand if r not in known]
+                read = dict(zip(todo, second.rows(sv, todo).tolist())) if todo else {}
+                use = {r: known[r] if r in known else read[r] for r in cand}
+            timings["second"] = timings.get("second", 0.0) + time.perf_counter() - t
         if missing and qv is not None:
             dense.update(exact_dense(index, qv, missing, calibrate))
         rows += missing

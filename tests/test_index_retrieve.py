@@ -5,7 +5,7 @@ import pytest
 
 from corpus import load_records
 from index import Filters, SearchEngine, analyse, tokenize
-from index._retrieve import keyword_scores, place_tokens, retrieve
+from index._retrieve import keyword_candidates, keyword_scores, place_tokens, retrieve, second_of_keywords
 
 from conftest import fictional_engine
 
@@ -72,3 +72,30 @@ def test_a_place_named_in_one_language_finds_a_record_that_writes_it_in_another(
     cands, _ = _run(small, "tea growers in Fujian")
     row = small._columns.row_of["cn-tea-a"]
     assert cands.keyword[row] > 0 and cands.keyword[small._columns.row_of["cn-tea-b"]] == 0
+
+
+def test_keywords_read_while_the_encoders_work_give_the_same_candidates(encoder, fictional_index_dir, tmp_path,
+                                                                        monkeypatch):
+    """The search reads the keywords, and on a large generation the second signal of their best,
+    before the query vector is in hand: the candidates and their scores are the ones read after it
+    (the second signal's to float32's last bit: BLAS sums a row by its place in the batch)."""
+    import index._second as second
+
+    monkeypatch.setattr(second, "EXACT_MAX", 1)  # the second signal scores the candidates only, from its file
+    eng = fictional_engine(fictional_index_dir, tmp_path / "index", encoder)
+    assert not eng._second.exact
+    n = len(eng._rows)
+    for text, mask in (("injection moulds Ningbo", None), ("vinho do porto", None),
+                       ("moulds", eng.allowed_mask(Filters(countries=("CN",))))):
+        a = analyse(text)
+        qv, sv = eng.encode_query(a.focus, a.lang, True), eng.encode_second(a.focus)
+        allowed = n if mask is None else int(mask.sum())
+        inline = retrieve(eng, a, n, mask, allowed, None, 10, "hybrid", qv, True, 100, 6.0, {}, sv, 20)
+        early = keyword_candidates(eng, a, n, mask, 10, "hybrid", 100, 6.0)
+        second_of_keywords(eng, early, sv, n)
+        assert early.best and set(early.use) == set(early.best) and "keyword" in early.timings
+        timings = {}
+        read = retrieve(eng, a, n, mask, allowed, None, 10, "hybrid", qv, True, 100, 6.0, timings, sv, 20, early)
+        assert (read.rows, read.dense, list(read.use)) == (inline.rows, inline.dense, list(inline.use))
+        assert read.use == pytest.approx(inline.use, abs=1e-6)
+        assert np.array_equal(read.keyword, inline.keyword) and {"keyword", "second"} <= set(timings)
