@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end (a few seconds) against a live server."""
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -69,8 +70,6 @@ def test_load_script_abuse_mode_smoke(shipped_catalog, tmp_path):
 def test_load_script_starts_a_server_with_two_workers(shipped_data_dir, tmp_path):
     """--workers 2 --threads 1: `cpc serve --workers 2` over a copy of a built folder, both workers
     up before the load starts, memory summed over the parent and its workers."""
-    import shutil
-
     data_dir = tmp_path / "var"
     shutil.copytree(shipped_data_dir, data_dir)
     out = subprocess.run([sys.executable, str(REPO / "bench" / "load.py"), "--data-dir", str(data_dir), "--workers", "2",
@@ -120,3 +119,25 @@ def test_lean_client_reads_what_httpx_reads_and_counts_failures(shipped_catalog,
     tally = load.Tally()  # the server has stopped
     asyncio.run(load.client_loop(0, url, time.monotonic() + 0.5, {"en": ["cork stoppers"]}, tally))
     assert tally.errors and all(" None " in e for e in tally.errors)
+
+
+def test_paired_script_compares_two_checkouts(shipped_data_dir, tmp_path):
+    """bench/paired.py with this checkout on both sides, over copies of a built folder: both servers
+    answer every query, the paired figures and the plot are written, and a folder that is not a
+    checkout is refused before anything starts."""
+    old_data, new_data = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(shipped_data_dir, old_data)
+    shutil.copytree(shipped_data_dir, new_data)
+    out_json = tmp_path / "paired.json"
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "paired.py"), "--old-tree", str(REPO), "--old-data", str(old_data),
+                          "--new-data", str(new_data), "--queries", "24", "--rounds", "2", "--threads", "1",
+                          "--log-dir", str(tmp_path), "--out", str(out_json), "--quiet"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(out_json.read_text())
+    assert result["old"]["n"] == result["new"]["n"] == 48 and len(result["diffs_ms"]) == 48
+    assert len(result["rounds"]) == 2 and result["encoder_p50_ms"] > 0 and result["new"]["ratio_to_encoder"] > 0
+    assert (tmp_path / "paired.png").stat().st_size > 1000 and "new/old p50" in run.stdout
+    refused = subprocess.run([sys.executable, str(REPO / "bench" / "paired.py"), "--old-tree", str(tmp_path),
+                              "--old-data", str(old_data)], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "not a checkout" in refused.stderr
