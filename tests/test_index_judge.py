@@ -183,3 +183,29 @@ def test_a_filtered_search_is_judged_on_the_querys_scale_over_everything(shipped
     assert [h.record.id for h in jiangxi.hits][:1] == ["cn-jingdezhen-ceramics"]
     elsewhere = shipped_engine.search("fabricantes de rolhas de cortiça na China", filters=Filters(regions=("Ningxia",)))
     assert elsewhere.hits == [] or all(h.less_close for h in elsewhere.hits)
+
+
+@pytest.mark.parametrize("question, sector, nothing", [
+    ("law firms in Lisbon for company setup", "legal-services", True),
+    ("请推荐葡萄牙的保险公司。", "banking-insurance", True),
+    ("想搵葡萄牙嘅會計師樓幫手報稅", "accounting-staffing", True),  # Cantonese, Traditional characters
+    ("escola de mandarim em lisboa pra adultos", "schools", True),
+    # Jinjiang's sports-shoe cluster may answer this one, and a club's kit supplier is not absurd
+    ("Procuramos clubes de futebol chineses para parcerias", "sports-clubs", False),
+])
+def test_a_service_the_directory_does_not_hold_is_recognised_and_gets_no_match(shipped_engine, question, sector, nothing):
+    """Law firms, insurers, accountants, schools and football clubs are sectors of the taxonomy
+    (corpus/data/sectors.json) though no record of the shipped corpus is one: such a question is
+    read as that sector, its nearest records are off topic, and it gets no match. Unrecognised, it
+    had fitting-looking answers (a Lisbon cluster for "law firms in Lisbon")."""
+    result = shipped_engine.search(question)
+    assert sector in result.analysis.sector_slugs
+    if nothing:
+        assert not [h for h in result.hits if not h.less_close]
+
+
+@pytest.mark.parametrize("text", ["sportswear factory", "保险丝 生产", "banco de ensaios para motores",
+                                  "vigilância tecnológica", "research and education institutions"])
+def test_a_product_or_phrase_near_a_service_word_is_not_read_as_that_service(text):
+    services = {"legal-services", "banking-insurance", "accounting-staffing", "schools", "sports-clubs"}
+    assert not services & set(analyse(text).sector_slugs)
