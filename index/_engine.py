@@ -47,6 +47,15 @@ __all__ = [
 ]
 
 
+def _on_own_thread(encoder, fn: Callable, *args) -> Future | None:
+    """``fn(*args)`` started on ``encoder``'s own thread, so it runs while this one works; None when
+    the encoder has no thread of its own or this is it (then the caller runs it inline)."""
+    executor = encoder_executor(encoder)
+    if executor is None or threading.get_ident() == getattr(executor, "ident", None):
+        return None
+    return executor.submit(fn, *args)
+
+
 class SearchEngine(Generation):
     """Searches the generation it holds (see ``Generation`` for building and loading it)."""
 
@@ -177,23 +186,13 @@ class SearchEngine(Generation):
         off or its encoder has no thread of its own (then ``encode_second`` runs inline)."""
         if self.second is None or self._second is None:
             return None
-        executor = encoder_executor(self.second)
-        return executor.submit(self.encode_second, text) if executor is not None else None
+        return _on_own_thread(self.second, self.encode_second, text)
 
-    def _query_vector_started(self, text: str, lang: str, calibrate: bool) -> Future | None:
-        """The query vector, started on the encoder's own thread so the keywords are read while it
-        works; None when the encoder has no thread of its own or this is it (then it runs inline)."""
-        executor = encoder_executor(self.encoder)
-        if executor is None or threading.get_ident() == getattr(executor, "ident", None):
-            return None
-        return executor.submit(self.encode_query, text, lang, calibrate)
-
-    def keywords_for(self, a: QueryAnalysis, filters: Filters | None, need: int, mode: str) -> KeywordCandidates:
-        """What the search of ``a`` finds by keywords (index/_retrieve.py): it needs no query vector,
-        so it is read while the encoders work."""
+    def keywords_for(self, a: QueryAnalysis, mask: np.ndarray | None, need: int, mode: str) -> KeywordCandidates:
+        """What the search of ``a`` within ``mask`` (``allowed_mask``) finds by keywords
+        (index/_retrieve.py): it needs no query vector, so it is read while the encoders work."""
         cfg = self.config
-        return keyword_candidates(self, a, len(self._rows), self.allowed_mask(filters), need, mode, cfg.min_candidates,
-                                  cfg.bm25_floor)
+        return keyword_candidates(self, a, len(self._rows), mask, need, mode, cfg.min_candidates, cfg.bm25_floor)
 
     async def asearch(
         self,
@@ -216,7 +215,7 @@ class SearchEngine(Generation):
             t = time.perf_counter()
             started = self._second_started(a.focus) if mode == "hybrid" else None  # both encoders at once
             first = loop.run_in_executor(encoder_executor(self.encoder), self.encode_query, a.focus, a.lang, calibrate)
-            found = self.keywords_for(a, filters, offset + limit, mode)  # while they work
+            found = self.keywords_for(a, self.allowed_mask(filters), offset + limit, mode)  # while they work
             if started is not None:
                 sv = await asyncio.wrap_future(started)
                 second_of_keywords(self, found, sv, len(self._rows))
@@ -249,7 +248,7 @@ class SearchEngine(Generation):
         """``fill``: an answered question's list goes on past its matches with the next hits, labelled
         less close (index/_judge.py); the chat turns it off and offers those on "more" instead.
         ``second_vector``: the second signal's query vector (index/_second.py; encoded here if None).
-        ``keywords``: what ``keywords_for`` read for this question, filters and page (else read here)."""
+        ``keywords``: what ``keywords_for`` read for this question, its filters' mask and page (else read here)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         t0 = time.perf_counter()
@@ -268,8 +267,8 @@ class SearchEngine(Generation):
         encoding = mode in ("hybrid", "dense") and qv is None
         # both encoders start at once; the keywords are read while they work (they need no vector)
         second_started = self._second_started(a.focus) if mode == "hybrid" and sv is None else None
-        first_started = self._query_vector_started(a.focus, a.lang, calibrate) if encoding else None
-        found = keywords or keyword_candidates(self, a, n_rows, mask, need, mode, cfg.min_candidates, cfg.bm25_floor)
+        first_started = _on_own_thread(self.encoder, self.encode_query, a.focus, a.lang, calibrate) if encoding else None
+        found = keywords or self.keywords_for(a, mask, need, mode)
         if mode == "hybrid" and sv is None:
             sv = second_started.result() if second_started is not None else self.encode_second(a.focus)
             second_of_keywords(self, found, sv, n_rows)
