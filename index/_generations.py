@@ -24,6 +24,7 @@ from corpus import Organisation, TermMatcher, default_lexicon, default_taxonomy,
 
 from ._build import FAST_MIN_TEXTS, encode_passages
 from ._calibration import Calibration, load_query_samples
+from ._npy import load as load_npy
 from ._vector_cache import fixed_vectors
 from ._config import SearchConfig
 from ._encoders import Encoder
@@ -576,8 +577,8 @@ class Generation:
         state = json.loads((gen / "state.json").read_text(encoding="utf-8"))
         engine.next_seq, engine.lang_slots = state["next_seq"], state["lang_slots"]
         engine._seq = engine._vids = None  # made from these arrays if this engine writes
-        engine._row_seq = np.load(gen / "row-seq.npy")
-        engine._vid_ptr, engine._vid_flat = np.load(gen / "row-vids-indptr.npy"), np.load(gen / "row-vids.npy")
+        engine._row_seq = load_npy(gen / "row-seq.npy")
+        engine._vid_ptr, engine._vid_flat = load_npy(gen / "row-vids-indptr.npy"), load_npy(gen / "row-vids.npy")
         engine.manifest = manifest
         engine.generation = gen.name
         pause()
@@ -585,7 +586,7 @@ class Generation:
         pause()
         engine._bm25 = KeywordIndex.load(gen)
         pause()
-        engine.records = Records.open(gen / "records.jsonl", engine._columns.ids, np.load(gen / "records-ends.npy", mmap_mode="r"),
+        engine.records = Records.open(gen / "records.jsonl", engine._columns.ids, load_npy(gen / "records-ends.npy", mmap_mode="r"),
                                       where=engine._columns.row_of)  # line i is row i
         engine._record_lines = np.arange(len(engine._columns.ids), dtype=np.int64)
         try:  # opened now, read when asked: readable after the folder is pruned, no parse on a reload

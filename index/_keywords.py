@@ -19,6 +19,8 @@ import numpy as np
 
 from corpus import fold
 
+from ._npy import load as load_npy
+
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _jieba_lock = threading.Lock()
@@ -323,7 +325,7 @@ class KeywordIndex:
     def load(cls, folder: Path, prefix: str = "bm25") -> "KeywordIndex":
         """Arrays memory-mapped: only the postings a query touches are read from disk."""
         meta = json.loads((folder / f"{prefix}.json").read_text(encoding="utf-8"))
-        arrays = [np.load(folder / f"{prefix}-{name}.npy", mmap_mode="r") for name in cls.FILES]
+        arrays = [load_npy(folder / f"{prefix}-{name}.npy", mmap_mode="r") for name in cls.FILES]
         return cls(_load_strings(folder / f"{prefix}-terms.txt"), *arrays[:3], meta["k1"], meta["b"], postings=tuple(arrays[3:]))  # type: ignore[arg-type]
 
     # -- queries ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import orjson
 from corpus import STORED, Organisation, default_taxonomy, fold, record_json
 
 from ._keywords import _gather, _load_strings, _merge_rows, _merged_indptr, _runs, _save_array, _save_strings
+from ._npy import load as load_npy
 
 FIELDS = ("country", "region", "city", "kind")  # one value a record
 SECTOR_LISTS = ("tags", "about")  # its sector tags; what it is about (tags and sectors its texts name)
@@ -192,17 +193,17 @@ class RecordColumns:
     def load(cls, folder: Path, pause: "Callable[[], object] | None" = None) -> "RecordColumns":
         pause = pause or (lambda: None)
         meta = orjson.loads((folder / "columns.json").read_bytes())
-        codes = {f: np.load(folder / f"column-{f}.npy") for f in FIELDS}
-        lists = {name: (np.load(folder / f"column-{name}-indptr.npy"), np.load(folder / f"column-{name}.npy"))
+        codes = {f: load_npy(folder / f"column-{f}.npy") for f in FIELDS}
+        lists = {name: (load_npy(folder / f"column-{name}-indptr.npy"), load_npy(folder / f"column-{name}.npy"))
                  for name in SECTOR_LISTS}
-        indptr = np.load(folder / "column-names-indptr.npy")
+        indptr = load_npy(folder / "column-names-indptr.npy")
         names = Ragged(_load_strings(folder / "column-names.txt"), indptr)
         pause()
         keys = Ragged(_load_strings(folder / "column-name-keys.txt"), indptr)
         pause()
         ids = _load_strings(folder / "column-ids.txt")
         pause()
-        return cls(ids, meta["tables"], codes, lists, np.load(folder / "column-taxonomy-tagged.npy"), names, keys)
+        return cls(ids, meta["tables"], codes, lists, load_npy(folder / "column-taxonomy-tagged.npy"), names, keys)
 
     # -- reading ------------------------------------------------------------------------
     def value(self, field: str, row: int) -> str | None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ._encoders import Encoder, cap_text
 from ._keywords import _merge_rows, _save_array
+from ._npy import load as load_npy
 
 log = logging.getLogger("cpc.index")
 
@@ -179,7 +180,7 @@ class SecondVectors:
         large generation's matrix stays in its file (memory-mapped for its shape and for whole-matrix
         reads): a search reads only its candidates' rows, with pread (``_read_rows``)."""
         try:
-            return cls(np.load(folder / FILE_VECTORS, mmap_mode="r"), np.load(folder / FILE_PTR))
+            return cls(load_npy(folder / FILE_VECTORS, mmap_mode="r"), load_npy(folder / FILE_PTR))
         except FileNotFoundError:
             return None
 

@@ -21,6 +21,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ._npy import load as load_npy
+
 PROBE = "query vector cache probe: fornecedores de cortiça 软木供应商"
 _KEEP = 64  # text sets kept in the process (an edited FAQ is a new set)
 _SETS: OrderedDict[tuple, np.ndarray] = OrderedDict()
@@ -64,7 +66,7 @@ def fixed_vectors(encoder, texts: Sequence[str], kind: str = "query",
         vectors = None
         if path is not None:
             try:
-                vectors = np.load(path)
+                vectors = load_npy(path)
                 if vectors.ndim != 2 or vectors.shape[0] != len(texts):
                     vectors = None
             except (OSError, ValueError, EOFError):

@@ -21,6 +21,8 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 import faiss
 import numpy as np
 
+from ._npy import load as load_npy
+
 # One query at a time over at most a few hundred thousand vectors needs no thread pool, and
 # idle OpenMP workers spinning after a search steal the cores the encoder needs next.
 faiss.omp_set_num_threads(int(os.environ.get("CPC_FAISS_THREADS") or 1))
@@ -549,12 +551,12 @@ class FaissVectorStore:
         store.index = faiss.read_index(str(folder / f"{name}.faiss"), flags)
         store.kind = meta["kind"]
         mode = "r" if mmap else None
-        store._ids = np.load(folder / f"{name}.ids.npy", mmap_mode=mode)
-        store._codes = {c: np.load(folder / f"{name}.{c}.npy", mmap_mode=mode) for c in store._codes}
-        store._sector_pos = np.load(folder / f"{name}.sector-pos.npy", mmap_mode=mode)
-        store._sector_code = np.load(folder / f"{name}.sector.npy", mmap_mode=mode)
+        store._ids = load_npy(folder / f"{name}.ids.npy", mmap_mode=mode)
+        store._codes = {c: load_npy(folder / f"{name}.{c}.npy", mmap_mode=mode) for c in store._codes}
+        store._sector_pos = load_npy(folder / f"{name}.sector-pos.npy", mmap_mode=mode)
+        store._sector_code = load_npy(folder / f"{name}.sector.npy", mmap_mode=mode)
         delta = folder / f"{name}.delta.npy"
-        store._delta = np.load(delta, mmap_mode=mode) if delta.exists() else np.zeros((0, store.dim), np.float32)
+        store._delta = load_npy(delta, mmap_mode=mode) if delta.exists() else np.zeros((0, store.dim), np.float32)
         store._vocab = {c: list(meta["vocab"].get(c, [])) for c in FILTER_COLUMNS}
         store._dead = int(meta.get("dead", 0))
         store._mapped = mmap
