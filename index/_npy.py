@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
-HEADER_LOCK = threading.Lock()  # held while numpy parses a header; also by loaders of other packages' .npz files
+AST_LOCK = threading.Lock()  # held while numpy parses a header, and by anything else of ours that makes ast parse
 
 
 def load(path: str | Path, mmap_mode: Any = None) -> np.ndarray:
     """``np.load`` of one .npy file (memory-mapped with ``mmap_mode``)."""
-    with HEADER_LOCK:
+    with AST_LOCK:
         return np.load(path, mmap_mode=mmap_mode)
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     """Every array of an .npz file, read now (an ``NpzFile`` parses each header when it is indexed)."""
-    with HEADER_LOCK, np.load(path) as data:
+    with AST_LOCK, np.load(path) as data:
         return {name: data[name] for name in data.files}

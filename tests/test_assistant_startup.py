@@ -3,16 +3,19 @@ where the chat and the console are and whether the console is on."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import httpx
 
-from conftest import REPO, free_port
+from conftest import REPO, LiveServer, free_port
 
 
 def test_welcome_names_the_pages_and_how_to_turn_the_console_on(tmp_path):
@@ -89,3 +92,29 @@ def test_the_first_start_builds_in_another_process_then_serves(tmp_path):
     finally:
         again.terminate()
         again.wait(timeout=60)
+
+
+def test_routes_are_built_at_start_up_not_by_the_first_requests(shipped_catalog, tmp_path, monkeypatch):
+    """FastAPI builds a router's routes when a request is first matched against it, reading builtins'
+    signatures with ast, which CPython 3.11 cannot run on two threads at once: two services in one
+    process, answering their first requests together, failed one with a 500 (assistant.app.build_routes)."""
+    from assistant.app import create_app
+    from assistant.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path), shipped_catalog)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        parsed_by_fastapi: list[str] = []
+        parse = ast.parse
+
+        def watched(*args, **kwargs):
+            if any("/fastapi/" in frame.filename for frame in traceback.extract_stack()):
+                parsed_by_fastapi.append(threading.current_thread().name)
+            return parse(*args, **kwargs)
+
+        monkeypatch.setattr(ast, "parse", watched)
+        assert client.get("/healthz").status_code == 200
+        assert client.post("/api/v1/search", json={"query": "moldes para plásticos"}).status_code == 200
+        assert client.post("/api/v1/chat", json={"text": "olá"}).status_code == 200
+        assert client.get("/api/v1/organisations/none-such").status_code == 404
+        assert client.get("/no-such-page").status_code == 404
+        assert parsed_by_fastapi == []

@@ -17,7 +17,7 @@ def test_reads_wait_for_a_header_being_read_on_another_thread(tmp_path):
     got: dict[str, object] = {}
     readers = [threading.Thread(target=lambda: got.update(a=_npy.load(tmp_path / "a.npy", mmap_mode="r"))),
                threading.Thread(target=lambda: got.update(b=_npy.load_npz(tmp_path / "b.npz")))]
-    with _npy.HEADER_LOCK:  # another thread is reading a header
+    with _npy.AST_LOCK:  # another thread is reading a header
         for reader in readers:
             reader.start()
         for reader in readers:
