@@ -146,6 +146,24 @@ def capture_raw_stderr(secrets_: Iterable[str] = ()) -> None:
         _raw = _RawLines(secrets_)
 
 
+class CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a line is written, not the one there when it was
+    made: a `cpc` command run in process (the tests do) would otherwise keep its handler on a
+    stream that was replaced and closed since, and every later line failed with "I/O operation on
+    closed file" ("--- Logging error ---" and a traceback on the real stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass  # StreamHandler sets it; the current stderr is always used
+
+
 def configure_logging(level: str = "info", secrets_: Iterable[str] = (), stream=None,
                       capture_raw: bool = False) -> logging.Handler:
     """JSON lines on stderr for our loggers, uvicorn's and the libraries' (pymilvus and milvus-lite
@@ -156,7 +174,10 @@ def configure_logging(level: str = "info", secrets_: Iterable[str] = (), stream=
     """
     if capture_raw and stream is None:
         capture_raw_stderr(secrets_)
-    handler = logging.StreamHandler(stream or (_raw.original if _raw is not None else sys.stderr))
+    if stream is not None or _raw is not None:
+        handler: logging.StreamHandler = logging.StreamHandler(stream or _raw.original)
+    else:
+        handler = CurrentStderr()
     handler.setFormatter(JsonFormatter(secrets_))
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import re
+import sys
 import time
 
 import httpx
@@ -163,3 +164,28 @@ def test_metrics_expose_the_series_and_they_move(client):
     assert value(after, "cpc_query_encode_seconds_count") - value(before, "cpc_query_encode_seconds_count") >= 3
     assert value(after, "cpc_query_encode_seconds_sum") > value(before, "cpc_query_encode_seconds_sum")
     assert value(after, "cpc_search_seconds_count", source="assistant") >= 1
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment_not_a_closed_one(monkeypatch):
+    """A `cpc` command run in process set up logging on the stderr of that moment (a test's
+    capture); once that stream was closed, every later line was lost with a "Logging error"."""
+    from assistant._observability import configure_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    try:
+        configure_logging("info")
+        logging.getLogger("cpc.test").warning("before the swap")
+        monkeypatch.setattr(sys, "stderr", second)
+        first.close()
+        logging.getLogger("cpc.test").warning("after the swap")
+        lines = [json.loads(line) for line in second.getvalue().splitlines()]
+        assert [line["message"] for line in lines] == ["after the swap"]
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
