@@ -190,13 +190,14 @@ def _lines(name, start, stop):
 
 
 def test_calibration_improves_chinese_to_portuguese_retrieval(encoder):
-    """NTREX-128, first 300 lines: zh news sentences find their pt translations.
+    """NTREX-128, first 150 lines: zh news sentences find their pt translations (measured: top-1
+    0.893 raw, 0.920 calibrated; `cpc eval --bitext ntrex` is tested on 300, tests/test_eval_cli.py).
 
     Document means come from the pt side (the corpus); the zh query mean from a held-out
-    sample of zh sentences (lines 1000-1299), never from the evaluated queries.
+    sample of zh sentences (lines 1000-1149), never from the evaluated queries.
     """
-    zh, pt = _lines("newstest2019-ref.zho-CN.txt", 0, 300), _lines("newstest2019-ref.por.txt", 0, 300)
-    sample = [("zh", t) for t in _lines("newstest2019-ref.zho-CN.txt", 1000, 1300)]
+    zh, pt = _lines("newstest2019-ref.zho-CN.txt", 0, 150), _lines("newstest2019-ref.por.txt", 0, 150)
+    sample = [("zh", t) for t in _lines("newstest2019-ref.zho-CN.txt", 1000, 1150)]
     Z, P = encoder.encode(zh, "query"), encoder.encode(pt, "passage")
     cal = Calibration.fit(P, ["pt"] * len(P), lambda q: encoder.encode(q, "query"), sample)
     accuracy = lambda Q, D: float((np.argmax(Q @ D.T, axis=1) == np.arange(len(Q))).mean())  # noqa: E731
