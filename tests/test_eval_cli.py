@@ -102,15 +102,16 @@ def test_beir_dataset_runs_through_the_engine(encoder, tmp_path):
 
 
 def test_bitext_ntrex_calibration_helps_zh_to_pt(capsys):
-    """First 300 NTREX lines, query prefix on both sides: measured 79.3 raw vs 91.0 calibrated for zh→pt."""
-    code, out, err = _run(capsys, "--bitext", "ntrex", "--limit", "300", "--json")
+    """First 150 NTREX lines, query prefix on both sides: measured 83.3 raw vs 94.0 calibrated for zh→pt
+    (300 lines: 79.3 vs 91.0, twice the time)."""
+    code, out, err = _run(capsys, "--bitext", "ntrex", "--limit", "150", "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["lines"] == 300 and set(data["directions"]) == {"pt→zh", "pt→en", "zh→pt", "zh→en", "en→pt", "en→zh"}
+    assert data["lines"] == 150 and set(data["directions"]) == {"pt→zh", "pt→en", "zh→pt", "zh→en", "en→pt", "en→zh"}
     zh_pt = data["directions"]["zh→pt"]
     assert zh_pt["calibrated"] > zh_pt["raw"] + 5
     for d in data["directions"].values():
-        assert d["n"] == 300 and 50 <= d["raw"] <= 100 and 50 <= d["calibrated"] <= 100 and d["published"] is None
+        assert d["n"] == 150 and 50 <= d["raw"] <= 100 and 50 <= d["calibrated"] <= 100 and d["published"] is None
     assert "embedding ntrex" in err
 
 

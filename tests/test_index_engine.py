@@ -191,7 +191,7 @@ def _lines(name, start, stop):
 
 def test_calibration_improves_chinese_to_portuguese_retrieval(encoder):
     """NTREX-128, first 150 lines: zh news sentences find their pt translations (measured: top-1
-    0.893 raw, 0.920 calibrated; `cpc eval --bitext ntrex` is tested on 300, tests/test_eval_cli.py).
+    0.893 raw, 0.920 calibrated; `cpc eval --bitext ntrex` is tested in tests/test_eval_cli.py).
 
     Document means come from the pt side (the corpus); the zh query mean from a held-out
     sample of zh sentences (lines 1000-1149), never from the evaluated queries.
