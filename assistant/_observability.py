@@ -152,9 +152,6 @@ class CurrentStderr(logging.StreamHandler):
     stream that was replaced and closed since, and every later line failed with "I/O operation on
     closed file" ("--- Logging error ---" and a traceback on the real stderr)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stderr

@@ -32,7 +32,7 @@ from ._vectors import LITE_ONE_PROCESS, VectorStoreUnavailable, is_lite_file, li
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._posts import ORGANISATIONS, POST_TYPES, Post, PostIndex, organisations_for, post_analysis, post_record  # opportunity posts
 from ._vector_cache import fixed_vectors
-from ._npy import AST_LOCK  # held while ast parses on any thread (index/_npy.py)
+from ._npy import AST_LOCK  # held wherever our code makes ast parse: array headers, route builds (index/_npy.py)
 from ._second import second_encoder
 
 __all__ = [
