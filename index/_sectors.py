@@ -31,7 +31,10 @@ LABEL_MIN, LABEL_HIGH, LABEL_MARGIN = 0.80, 0.88, 0.01
 TEXT_MARGIN = 0.015  # record passages against sector descriptions: sectors this close to the best
 GLOSSARY_EXACT, GLOSSARY_INSIDE, NAMED_IN_TEXT, TEXT_MAX = 1.0, 0.9, 0.6, 0.5
 USABLE = {"label-embedding": 0.75, "text-embedding": 0.3}  # below these, shown to staff but not used
-_SPLIT = re.compile(r"[;,|/、，；·]+|\s+[-–—]\s+|\s+(?:e|and|&|和|及|与)\s+")
+_ITEMS = re.compile(r"[;,|/、，；·]+")  # between labels of a list
+_JOINED = re.compile(r"\s+[-–—]\s+|\s+(?:e|and|&|和|及|与)\s+")  # between the conjuncts of one label
+_SPLIT = re.compile(f"{_ITEMS.pattern}|{_JOINED.pattern}")
+_STRIP = " .()（）"
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,25 @@ def source_labels(rec: Organisation, taxonomy: Taxonomy | None = None) -> list[s
     labels += [x for x in extra if isinstance(x, str)]
     out: list[str] = []
     for label in labels:
-        for part in [label, *_SPLIT.split(label)]:
-            part = part.strip(" .()（）")
+        for part in [label, *_ITEMS.split(label), *_SPLIT.split(label)]:
+            part = part.strip(_STRIP)
             if part and part not in out and len(part) <= 100:
                 out.append(part)
+    return out
+
+
+def conjunct_of(labels: Sequence[str]) -> dict[str, str]:
+    """Each conjunct of a label ("serviços" in "ambiente e serviços") -> that label. A conjunct is
+    read alone only when the glossary finds nothing in its label: alone, a generic word of a label
+    the glossary placed ("serviços", "outros", "industry") is closest to some unrelated sector by
+    embeddings (Mota-Engil's "ambiente e serviços" had made it a legal-services firm)."""
+    out: dict[str, str] = {}
+    for label in labels:
+        for item in _ITEMS.split(label):
+            parts = _JOINED.split(item)
+            if len(parts) > 1:
+                for part in parts:
+                    out.setdefault(part.strip(_STRIP), item.strip(_STRIP))
     return out
 
 
@@ -112,7 +130,9 @@ class SectorMapper:
                 _keep(found, Derived(slug, GLOSSARY_INSIDE, "label"))
             if not inside:
                 unresolved.append(label)
-        return found, unresolved
+        placed = set(labels) - set(unresolved)
+        whole = conjunct_of(labels)
+        return found, [label for label in unresolved if whole.get(label) not in placed]
 
     def _by_embedding(self, found: dict[str, Derived], vectors: np.ndarray) -> None:
         """Each unresolved label's closest sector, when close and clearly closer than the next."""

@@ -38,6 +38,17 @@ def test_embeddings_place_a_label_the_glossary_does_not_know(mapper):
     assert 0.5 <= found["metalworking"].confidence < 0.9
 
 
+def test_a_generic_conjunct_of_a_placed_label_is_not_read_alone(mapper):
+    # alone, "serviços" is closest to legal services by embeddings; in "ambiente e serviços" the
+    # glossary already placed the label (Mota-Engil's labels had made it a law firm)
+    assert mapper.map_labels(["serviços"]).keys() == {"legal-services"}
+    found = {d.sector for d in mapper.map_record(_org(country="PT", sector_labels="Construção; ambiente e serviços"))}
+    assert found == {"construction", "environment"}
+    # a label the glossary places nowhere is still read by its conjuncts
+    found = {d.sector: d for d in mapper.map_record(_org(country="PT", sector_labels="estruturas metálicas e caixilharia"))}
+    assert "metalworking" in found and found["metalworking"].source == "label-embedding"
+
+
 def test_an_untagged_record_is_found_and_explained_by_its_labels(encoder, tmp_path):
     recs = [
         _org(id="cn-precision-parts", sectors=["注塑模具制造、精密加工"], city="Ningbo",
