@@ -436,7 +436,12 @@ def _days(value: str) -> float:
     return days
 
 
-def build_parser() -> argparse.ArgumentParser:
+BUILT_IN = frozenset({"serve", "index", "ingest", "delete", "search", "match", "privacy", "staff"})
+
+
+def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
+    """The `cpc` parser; ``extensions``: with the commands of the installed extensions (importing
+    them costs a command ~0.8 s, which a built-in command need not pay)."""
     from ._extensions import add_extension_commands
 
     p = argparse.ArgumentParser(prog="cpc", description="CPC Alliance partner finder")
@@ -497,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ._staff_cli import add_commands as add_staff_commands
 
     add_staff_commands(sub, common)  # `cpc staff add|list|disable|enable|passwd`
-    add_extension_commands(sub, common)  # e.g. `cpc telegram`, `cpc eval`
+    if extensions:
+        add_extension_commands(sub, common)  # e.g. `cpc telegram`, `cpc eval`
     return p
 
 
@@ -505,7 +511,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from corpus import CorpusError
     from index import EncoderError, FilterValueError, SearchIndexError, VectorStoreUnavailable, WriterBusyError
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)  # no option before it takes a value
+    args = build_parser(extensions=command not in BUILT_IN).parse_args(argv)
     from ._observability import configure_logging
 
     # log lines (progress, warnings, the libraries') as JSON on stderr, as the service writes them;
