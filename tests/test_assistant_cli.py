@@ -395,11 +395,12 @@ def test_two_workers_on_milvus_and_postgresql_serve_through_writes_and_a_killed_
         searcher.start()
 
         ids = [f"test-scale-{n}" for n in range(4)]
-        for rid in ids:
-            line = json.dumps({"id": rid, "kind": "company", "name": f"Scale {rid[-1]} Robotics", "country": "CN",
-                               "lang": "en", "sectors": ["electronics"], "description": "A fictional maker of welding robots."})
-            r = httpx.post(url + "/api/v1/admin/ingest", content=line.encode(), headers=auth, timeout=120)
-            assert r.status_code == 200, r.text
+        for pair in (ids[:2], ids[2:]):  # two writes (each a child process of ~6 s), on fresh connections
+            lines = [json.dumps({"id": rid, "kind": "company", "name": f"Scale {rid[-1]} Robotics", "country": "CN",
+                                 "lang": "en", "sectors": ["electronics"], "description": "A fictional maker of welding robots."})
+                     for rid in pair]
+            r = httpx.post(url + "/api/v1/admin/ingest", content="\n".join(lines).encode(), headers=auth, timeout=120)
+            assert r.status_code == 200 and r.json()["imported"] == 2, r.text
         r = httpx.delete(f"{url}/api/v1/admin/organisations/{ids[0]}", headers=auth, timeout=120)
         assert r.status_code == 200, r.text
         r = httpx.post(url + "/api/v1/admin/reindex", headers=auth, timeout=300)
