@@ -80,3 +80,35 @@ def test_a_wrong_key_brings_the_sign_in_back_with_the_reason(browser, site):
     expect(page.locator("body[data-loaded=true]")).to_be_visible()
     expect(page.locator("#signin")).to_be_hidden()
     ctx.close()
+
+
+def test_a_late_refusal_of_the_first_key_does_not_undo_the_second_sign_in(browser, site):
+    """Mistyped, then retyped at once: the first key's last refusal arrives after the second key
+    signed in. It must not bring the sign-in back over the loaded page (it did, now and then, in a
+    loaded test run)."""
+    ctx = browser.new_context(locale="en-GB")
+    page = ctx.new_page()
+    held = []  # the first key's call for the unmet-demand chart, answered only when the test says so
+
+    def hold_the_wrong_keys(route):
+        if route.request.headers.get("authorization") == "Bearer not-the-staff-key":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/staff/unmet-demand*", hold_the_wrong_keys)
+    page.goto(site.url + "/staff/map")
+    page.get_by_label("Staff key").fill("not-the-staff-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signin-error")).to_have_text("Wrong key.")
+    page.get_by_label("Staff key").fill(KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("body[data-loaded=true]")).to_be_visible()
+    expect(page.locator("#signin")).to_be_hidden()
+    assert len(held) == 1
+    with page.expect_response(lambda r: "unmet-demand" in r.url and r.status == 403):
+        held[0].continue_()
+    page.wait_for_timeout(300)  # the page has read the late answer
+    expect(page.locator("#signin")).to_be_hidden()
+    expect(page.locator("#map-app")).to_be_visible()
+    ctx.close()

@@ -18,9 +18,14 @@ window.cpcStaffPage = function staffPage({ table, app, onSwitch, onStart, errorO
   }
 
   async function api(path, options = {}) {
+    const sent = key;
     const res = await fetch(path, { ...options, headers: { Accept: "application/json", "Content-Type": "application/json",
-      Authorization: `Bearer ${key}` } });
-    if (res.status === 401 || res.status === 403) { showSignin(ui.t("wrongKey")); throw new Error("auth"); }
+      Authorization: `Bearer ${sent}` } });
+    if (res.status === 401 || res.status === 403) {
+      // a refusal of a key typed over since (a late answer to the first try) says nothing of the new one
+      if (sent === key) showSignin(ui.t("wrongKey"));
+      throw new Error("auth");
+    }
     const body = await res.json();
     if (!res.ok) throw new Error(errorOf ? errorOf(body, res.status) : (body.error || res.status));
     return body;

@@ -336,8 +336,10 @@
   const credentials = (method) => (key ? { Authorization: `Bearer ${key}` } : session.headers(method));
 
   async function api(path, options = {}) {
+    const sent = key;
     const headers = { Accept: "application/json", ...(options.headers || {}), ...credentials(options.method) };
     const res = await fetch(path, { ...options, headers });
+    if (sent !== key && (res.status === 401 || res.status === 403)) throw new SignedOut();  // refused a key since replaced
     if (!key && res.status === 403) {  // signed in, but this needs another role (or the CSRF token): say so, stay in
       const body = await res.json().catch(() => null);
       throw new Error((body && body.error) || `HTTP ${res.status}`);
