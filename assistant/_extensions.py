@@ -5,8 +5,8 @@ Each names, in the ``cpc.extensions`` entry-point group (pyproject.toml), a modu
 * ``mount(app, settings)``: add its routes to the app (the chat connectors' webhooks);
 * ``add_commands(subparsers, common)``: add `cpc` subcommands (``cpc telegram``, ``cpc eval``).
 
-They are found in the installed package's metadata when the app or the command line is built,
-so the import direction stays corpus -> index -> assistant -> connectors, eval on top. After
+They are found in the installed package's metadata when the app is built, and when the command
+line is for a command that is not built in (or for ``cpc --help``), so the import direction stays corpus -> index -> assistant -> connectors, eval on top. After
 changing the group in pyproject.toml, reinstall (``pip install -e . --no-deps``) to refresh it.
 """
 
