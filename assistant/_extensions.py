@@ -6,8 +6,9 @@ Each names, in the ``cpc.extensions`` entry-point group (pyproject.toml), a modu
 * ``add_commands(subparsers, common)``: add `cpc` subcommands (``cpc telegram``, ``cpc eval``).
 
 They are found in the installed package's metadata when the app is built, and when the command
-line is for a command that is not built in (or for ``cpc --help``), so the import direction stays corpus -> index -> assistant -> connectors, eval on top. After
-changing the group in pyproject.toml, reinstall (``pip install -e . --no-deps``) to refresh it.
+line is for a command that is not built in (or for ``cpc --help``), so the import direction stays
+corpus -> index -> assistant -> connectors, eval on top. After changing the group in
+pyproject.toml, reinstall (``pip install -e . --no-deps``) to refresh it.
 """
 
 from __future__ import annotations

@@ -436,12 +436,9 @@ def _days(value: str) -> float:
     return days
 
 
-BUILT_IN = frozenset({"serve", "index", "ingest", "delete", "search", "match", "privacy", "staff"})
-
-
-def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
-    """The `cpc` parser; ``extensions``: with the commands of the installed extensions (importing
-    them costs a command ~0.8 s, which a built-in command need not pay)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `cpc` parser. The installed extensions' commands are added unless ``command`` is a
+    built-in one: importing the extensions costs a command ~0.8 s it need not pay."""
     from ._extensions import add_extension_commands
 
     p = argparse.ArgumentParser(prog="cpc", description="CPC Alliance partner finder")
@@ -502,7 +499,7 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     from ._staff_cli import add_commands as add_staff_commands
 
     add_staff_commands(sub, common)  # `cpc staff add|list|disable|enable|passwd`
-    if extensions:
+    if command not in sub.choices:
         add_extension_commands(sub, common)  # e.g. `cpc telegram`, `cpc eval`
     return p
 
@@ -513,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)  # no option before it takes a value
-    args = build_parser(extensions=command not in BUILT_IN).parse_args(argv)
+    args = build_parser(command).parse_args(argv)
     from ._observability import configure_logging
 
     # log lines (progress, warnings, the libraries') as JSON on stderr, as the service writes them;
