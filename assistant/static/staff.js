@@ -408,6 +408,7 @@
     if (!key) session.logout();
     key = null;
     sessionStorage.removeItem(KEY);
+    delete document.body.dataset.loaded;
     showConsole(false);
     say("signin-error", message);
     $("staff-key").value = "";
@@ -440,8 +441,10 @@
       await loadFacets();
       await Promise.all([loadLog(), loadLeads(), loadFaq(), loadModerationCount()]);
     } catch (e) {
-      if (!(e instanceof SignedOut)) say("search-error", "loadFailed", { detail: e.message });
+      if (e instanceof SignedOut) return;
+      say("search-error", "loadFailed", { detail: e.message });
     }
+    document.body.dataset.loaded = "true";  // its first loads are done and laid out, as on the other staff pages
   }
 
   // The navigation's pending count: what members sent that waits for review (/staff/moderation).
