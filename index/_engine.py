@@ -30,6 +30,7 @@ from ._generations import (
     BASE_SLOTS, FORMAT_VERSION, SLOTS, Generation, IndexMismatchError, IndexMissingError, SearchIndexError, passage_text,
 )
 from ._judge import apply_floor, asks_something, is_match, judge, scale_of
+from ._dictionary import english_to_chinese
 from ._normalise import vocabulary_of, warm as warm_normalise
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import record_about, value_key
@@ -99,6 +100,7 @@ class SearchEngine(Generation):
         this before swapping it in, so no search pays for it (``pause``: see ``load``)."""
         self.record_place_mentions("")
         warm_normalise(self._columns)  # the normalisation vocabulary and its tools
+        english_to_chinese()  # the dictionary the analysis reads English words with
         for key in ("country", "region", "city", "kind", "sector"):
             if pause:
                 pause()

@@ -120,6 +120,12 @@ def is_common(word: str) -> bool:
     return not lower.isascii() and fold(lower) in _common_folded()
 
 
+def is_common_in(word: str, lang: str) -> bool:
+    """Whether ``word`` (lower case) is a common word of ``lang`` as written (False for a language
+    other than pt, en, es and fr, whose lists are loaded)."""
+    return lang in _LANGS and _zipf_table(lang).get(word, 0.0) >= _COMMON_ZIPF
+
+
 @lru_cache(maxsize=1)
 def _common_folded() -> frozenset[str]:
     """The common words of the four languages, accents folded: an accented word typed with other

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Callable
 
 from corpus import DATA_DIR, Lexicon, Organisation, Place, Taxonomy, default_lexicon, default_taxonomy, default_value_chain, detect_lang
 
-from ._keywords import tokenize
+from ._dictionary import chinese_keywords
+from ._keywords import STOPWORDS, tokenize
 from ._needs import ALLIANCE, Needs, Side, _complements, analyse_needs
-from ._normalise import Normalised, Vocabulary, language_of, normalise
+from ._normalise import Normalised, Vocabulary, is_common_in, language_of, normalise
 
 
 @dataclass
@@ -68,6 +69,21 @@ def _generic_tokens() -> frozenset[str]:
     terms += ["partner", "partnership", "cooperation", "collaboration", "business", "new", "parceiro", "parceria",
               "cooperação", "colaboração", "negócio", "novo", "合作伙伴", "伙伴", "合作", "机会", "新", "业务"]
     return frozenset(t for term in terms for t in tokenize(term))
+
+
+def _not_translated(word: str) -> bool:
+    """A word whose Chinese is not searched for: a stopword, or one that says where a partner is
+    or what role it has (``_generic_tokens``)."""
+    if word in STOPWORDS:
+        return True
+    tokens = tokenize(word)
+    return bool(tokens) and tokens[0] in _generic_tokens()
+
+
+def _english_not_native(lang: str, word: str) -> bool:
+    """In a question in ``lang`` (pt, es, fr, ...), whether ``word`` is English and not a word of
+    ``lang``: "socks" in "fornecedor de socks" is; "moldes" (mould, read as mildew) is not."""
+    return is_common_in(word, "en") and not is_common_in(word, lang)
 
 
 def names_a_trade(partner_text: str) -> bool:
@@ -122,6 +138,10 @@ def analyse(
         for change in norm.changes:
             if change.target and change.target in focus:  # a dropped particle (㗎) is not searched for
                 expansion += tokenize(change.source)
+    if lang != "zh":  # English words of the question also sought among records written in Chinese
+        english = None if lang == "en" else partial(_english_not_native, lang)
+        for word in chinese_keywords(focus, _not_translated, english):
+            expansion += tokenize(word)
     own = set(tokens)
     expansion = [t for t in dict.fromkeys(expansion) if t not in own]
     return QueryAnalysis(
