@@ -5,7 +5,7 @@ English question there: "socks factory" shares no word with "诸暨大唐袜业"
 product words of different languages apart, so such a question could miss its record in both
 searches. The analysis adds, for each English word or two-word phrase of what is sought, the
 Chinese words whose first or second CC-CEDICT sense is exactly it (socks: 袜子; umbrella: 雨伞;
-construction machinery: 工程机械) to the keyword search only. What is embedded is not changed.
+ice cream: 冰淇淋) to the keyword search only. What is embedded is not changed.
 
 Single characters are left out (塞 is "to stop up" as much as "cork"), and so are the words that
 say where a partner is or what role it has (the generic tokens of ``_query``) and stopwords. A
@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-PER_WORD = 3  # Chinese words a word or phrase adds at most: first senses first, then the entries with fewest senses
+PER_WORD = 3  # Chinese words a word or phrase adds at most: first senses first, then the entries listing more senses
 _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
 _SENSE = re.compile(r"[a-z]+(?: [a-z]+)?")
 _PARENS = re.compile(r"\([^)]*\)")

@@ -23,6 +23,7 @@ from corpus import fold
 
 from ._candidates import MODES, Candidates, Filters, Hit, Mode, SearchResult, Shown
 from ._config import FLOOR_FILE, JUDGEMENT_FILE, SearchConfig, load_floor, load_judgement
+from ._dictionary import english_to_chinese
 from ._encoders import cap_text, encoder_executor
 from ._explain import explain
 from ._fuse import fusion
@@ -30,7 +31,6 @@ from ._generations import (
     BASE_SLOTS, FORMAT_VERSION, SLOTS, Generation, IndexMismatchError, IndexMissingError, SearchIndexError, passage_text,
 )
 from ._judge import apply_floor, asks_something, is_match, judge, scale_of
-from ._dictionary import english_to_chinese
 from ._normalise import vocabulary_of, warm as warm_normalise
 from ._query import QueryAnalysis, analyse, analyse_record
 from ._records import record_about, value_key

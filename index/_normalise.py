@@ -115,7 +115,7 @@ def is_common(word: str) -> bool:
     """Whether ``word`` is a common word of pt, en, es or fr, as written or without its accents
     ("elétrico", "eletrico" and "aéronautiques" are words; wordfreq's lists keep the accents)."""
     lower = word.lower()
-    if any(_zipf_table(lang).get(lower, 0.0) >= _COMMON_ZIPF for lang in _LANGS):
+    if any(is_common_in(lower, lang) for lang in _LANGS):
         return True
     return not lower.isascii() and fold(lower) in _common_folded()
 
@@ -123,7 +123,7 @@ def is_common(word: str) -> bool:
 def is_common_in(word: str, lang: str) -> bool:
     """Whether ``word`` (lower case) is a common word of ``lang`` as written (False for a language
     other than pt, en, es and fr, whose lists are loaded)."""
-    return lang in _LANGS and _zipf_table(lang).get(word, 0.0) >= _COMMON_ZIPF
+    return lang in _LANGS and zipf(word, lang) >= _COMMON_ZIPF
 
 
 @lru_cache(maxsize=1)

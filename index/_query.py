@@ -20,7 +20,7 @@ from typing import Any, Callable
 from corpus import DATA_DIR, Lexicon, Organisation, Place, Taxonomy, default_lexicon, default_taxonomy, default_value_chain, detect_lang
 
 from ._dictionary import chinese_keywords
-from ._keywords import STOPWORDS, tokenize
+from ._keywords import tokenize
 from ._needs import ALLIANCE, Needs, Side, _complements, analyse_needs
 from ._normalise import Normalised, Vocabulary, is_common_in, language_of, normalise
 
@@ -72,12 +72,10 @@ def _generic_tokens() -> frozenset[str]:
 
 
 def _not_translated(word: str) -> bool:
-    """A word whose Chinese is not searched for: a stopword, or one that says where a partner is
-    or what role it has (``_generic_tokens``)."""
-    if word in STOPWORDS:
-        return True
+    """A word whose Chinese is not searched for: one the keyword search drops (a stopword), or one
+    that says where a partner is or what role it has (``_generic_tokens``)."""
     tokens = tokenize(word)
-    return bool(tokens) and tokens[0] in _generic_tokens()
+    return not tokens or tokens[0] in _generic_tokens()
 
 
 def _english_not_native(lang: str, word: str) -> bool:
